@@ -1,0 +1,33 @@
+//! callside's domain: the rules of the data side of a phone call, with no I/O.
+//!
+//! The pieces fit together like this:
+//!
+//! * [`number`] turns what people type into E.164 [`PhoneNumber`]s (libphonenumber metadata via the
+//!   `phonenumber` crate) and decides whether a number falls in a service account's [`NumberRange`].
+//! * [`principal`] says who may do what: devices own numbers, service accounts (network elements,
+//!   automated systems) own ranges, and [`Principal::may_report_leg`] is the one place that rule lives.
+//! * [`leg`] is one party's report of a call; [`matching::Matcher`] pairs the two legs of a call
+//!   (S0-F3's `<CALLER><CALLED>` key, crosswise) or attaches them to a network element's call.
+//! * [`session`] is the one session type every source creates: its lifecycle is a pure state
+//!   machine, [`session::Session::apply`].
+//! * [`message`] validates what travels on a session's ordered log.
+//! * [`secret`] makes the random keys, tokens and ids, and hashes tokens for storage.
+//!
+//! Time is always passed in (milliseconds since the Unix epoch), so every rule here is testable
+//! without a clock.
+
+pub mod leg;
+pub mod matching;
+pub mod message;
+pub mod number;
+pub mod principal;
+pub mod secret;
+pub mod session;
+
+pub use leg::{Direction, Leg, LegId};
+pub use number::{NumberError, NumberRange, PhoneNumber, Region};
+pub use principal::{Principal, PrincipalId, PrincipalKind, Scope};
+pub use secret::{SessionKey, Token, TokenHash};
+
+/// Milliseconds since the Unix epoch; every time in the domain is one of these.
+pub type Millis = i64;

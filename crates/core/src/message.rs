@@ -1,0 +1,180 @@
+//! What may travel on a session's log. Bodies are JSON, which this crate does not parse: it checks
+//! kinds, names and sizes; the server maps the typed bodies.
+
+use std::fmt;
+
+/// The kind of a message on a session's log.
+///
+/// The set grows by adding variants (cards, location, screens, invitations come next); clients
+/// must ignore kinds they do not know.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// `text`: a short text.
+    Text,
+    /// `file`: a reference to a blob with name, size and MIME type.
+    File,
+    /// `app/<name>`: a service data object (S1-F1) with any JSON body.
+    App(String),
+    /// `system/<name>`: written by the server only (call state, joins, close).
+    System(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("unknown message kind `{0}`; use text, file or app/<name>")]
+    UnknownKind(String),
+    #[error("`{0}` is reserved for the server")]
+    Reserved(String),
+    #[error("app name `{0}` must be 1–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit")]
+    BadAppName(String),
+    #[error("client message id must be 1–128 visible ASCII characters")]
+    BadClientId,
+    #[error("file name must be 1–255 characters without control characters or slashes")]
+    BadFileName,
+    #[error("`{0}` is not a blob id (sha256:<64 hex digits>)")]
+    BadBlobId(String),
+}
+
+pub const SYSTEM_CALL: &str = "system/call";
+pub const SYSTEM_JOINED: &str = "system/joined";
+pub const SYSTEM_CLOSED: &str = "system/closed";
+
+impl MessageKind {
+    /// Parses a kind a client sent. `system/*` kinds are refused.
+    pub fn parse_client(s: &str) -> Result<Self, MessageError> {
+        match s {
+            "text" => Ok(MessageKind::Text),
+            "file" => Ok(MessageKind::File),
+            _ => {
+                if let Some(name) = s.strip_prefix("app/") {
+                    let ok = (1..=64).contains(&name.len())
+                        && name.as_bytes()[0].is_ascii_alphanumeric()
+                        && name.bytes().all(|b| {
+                            b.is_ascii_lowercase()
+                                || b.is_ascii_digit()
+                                || matches!(b, b'.' | b'_' | b'-')
+                        });
+                    if ok {
+                        Ok(MessageKind::App(name.to_owned()))
+                    } else {
+                        Err(MessageError::BadAppName(name.to_owned()))
+                    }
+                } else if s.starts_with("system/") {
+                    Err(MessageError::Reserved(s.to_owned()))
+                } else {
+                    Err(MessageError::UnknownKind(s.to_owned()))
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageKind::Text => f.write_str("text"),
+            MessageKind::File => f.write_str("file"),
+            MessageKind::App(name) => write!(f, "app/{name}"),
+            MessageKind::System(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Checks a client's idempotency id.
+pub fn check_client_id(id: &str) -> Result<(), MessageError> {
+    if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(MessageError::BadClientId)
+    }
+}
+
+/// Checks the display name of a file.
+pub fn check_file_name(name: &str) -> Result<(), MessageError> {
+    let len = name.chars().count();
+    if (1..=255).contains(&len) && !name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+        Ok(())
+    } else {
+        Err(MessageError::BadFileName)
+    }
+}
+
+/// A content address: `sha256:` and 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobId(String);
+
+impl BlobId {
+    pub fn parse(s: &str) -> Result<Self, MessageError> {
+        match s.strip_prefix("sha256:") {
+            Some(hex)
+                if hex.len() == 64
+                    && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
+                Ok(BlobId(s.to_owned()))
+            }
+            _ => Err(MessageError::BadBlobId(s.to_owned())),
+        }
+    }
+
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        let mut s = String::with_capacity(71);
+        s.push_str("sha256:");
+        for b in digest {
+            s.push_str(&format!("{b:02x}"));
+        }
+        BlobId(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The hex digest, used as the file name in a blob directory.
+    pub fn hex(&self) -> &str {
+        &self.0[7..]
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_system_is_reserved() {
+        assert_eq!(MessageKind::parse_client("text"), Ok(MessageKind::Text));
+        assert_eq!(MessageKind::parse_client("file"), Ok(MessageKind::File));
+        assert_eq!(
+            MessageKind::parse_client("app/order-status"),
+            Ok(MessageKind::App("order-status".into()))
+        );
+        assert_eq!(
+            MessageKind::parse_client("system/call"),
+            Err(MessageError::Reserved("system/call".into()))
+        );
+        assert!(matches!(MessageKind::parse_client("app/"), Err(MessageError::BadAppName(_))));
+        assert!(matches!(MessageKind::parse_client("app/Bad"), Err(MessageError::BadAppName(_))));
+        assert!(matches!(MessageKind::parse_client("video"), Err(MessageError::UnknownKind(_))));
+        assert_eq!(MessageKind::App("x".into()).to_string(), "app/x");
+    }
+
+    #[test]
+    fn ids_names_and_blobs_are_checked() {
+        assert!(check_client_id("m-1").is_ok());
+        assert!(check_client_id("").is_err());
+        assert!(check_client_id("a b").is_err());
+        assert!(check_file_name("photo.jpg").is_ok());
+        assert!(check_file_name("../etc/passwd").is_err());
+        assert!(check_file_name("a\nb").is_err());
+        let id = BlobId::from_digest(&[0xab; 32]);
+        assert_eq!(BlobId::parse(id.as_str()), Ok(id.clone()));
+        assert_eq!(id.hex().len(), 64);
+        assert!(BlobId::parse("sha256:ABC").is_err());
+        assert!(BlobId::parse(&id.as_str().to_uppercase()).is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Telephone numbers, normalised to E.164 with libphonenumber's metadata.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Why a string is not an acceptable telephone number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    #[error("`{input}` is not a telephone number: {reason}")]
+    Unparsable { input: String, reason: String },
+    #[error("`{input}` is not a valid number for its country (normalised: {e164})")]
+    Invalid { input: String, e164: String },
+    #[error("`{0}` is not a region code; use an ISO 3166 alpha-2 code such as GB or US")]
+    UnknownRegion(String),
+    #[error("`{0}` is not a number range; use `+` followed by 1 to 15 digits, e.g. +4420")]
+    BadRange(String),
+}
+
+/// An ISO 3166-1 alpha-2 region used to read numbers written in national format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region(phonenumber::country::Id);
+
+impl Region {
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+impl FromStr for Region {
+    type Err = NumberError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let upper = s.trim().to_ascii_uppercase();
+        phonenumber::country::Id::from_str(&upper)
+            .map(Region)
+            .map_err(|_| NumberError::UnknownRegion(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A valid telephone number in E.164 form (`+` and digits), the only form callside stores.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses what a person or a phone would write: E.164, international or national format with
+    /// spaces, dashes, dots or brackets, or a `tel:` URI. National numbers are read in `region`.
+    pub fn parse(input: &str, region: Option<Region>) -> Result<Self, NumberError> {
+        let trimmed = input.trim();
+        let parsed = phonenumber::parse(region.map(|r| r.0), trimmed).map_err(|e| {
+            NumberError::Unparsable {
+                input: input.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        if !phonenumber::is_valid(&parsed) {
+            return Err(NumberError::Invalid {
+                input: input.to_owned(),
+                e164,
+            });
+        }
+        Ok(PhoneNumber(e164))
+    }
+
+    /// Rebuilds a number that was validated before it was stored. Only the shape is checked.
+    pub fn from_stored(e164: String) -> Self {
+        debug_assert!(is_e164_shape(&e164), "stored number `{e164}` is not E.164");
+        PhoneNumber(e164)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_e164_shape(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or("");
+    (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A block of numbers given to a service account: every E.164 number starting with a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NumberRange(String);
+
+impl NumberRange {
+    /// `+` followed by 1 to 15 digits; spaces and dashes are ignored (`+44 20` = `+4420`).
+    pub fn parse(input: &str) -> Result<Self, NumberError> {
+        let compact: String = input
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.'))
+            .collect();
+        if is_e164_shape(&compact) {
+            Ok(NumberRange(compact))
+        } else {
+            Err(NumberError::BadRange(input.to_owned()))
+        }
+    }
+
+    pub fn contains(&self, number: &PhoneNumber) -> bool {
+        number.as_str().starts_with(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NumberRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn gb() -> Option<Region> {
+        Some("GB".parse().unwrap())
+    }
+
+    fn check(input: &str, region: Option<Region>, expect: Result<&str, ()>) {
+        let got = PhoneNumber::parse(input, region);
+        match expect {
+            Ok(e164) => assert_eq!(got.expect(input).as_str(), e164, "input {input:?}"),
+            Err(()) => assert!(got.is_err(), "{input:?} should be rejected, got {got:?}"),
+        }
+    }
+
+    #[test]
+    fn national_and_international_forms_normalise_to_one_string() {
+        for input in [
+            "+44 20 7946 0958",
+            "+442079460958",
+            "020 7946 0958",
+            "020-7946-0958",
+            "(020) 7946 0958",
+            "0044 20 7946 0958",
+            "tel:+44-20-7946-0958",
+        ] {
+            check(input, gb(), Ok("+442079460958"));
+        }
+        check("(202) 555-0143", Some("us".parse().unwrap()), Ok("+12025550143"));
+    }
+
+    #[test]
+    fn invalid_numbers_are_rejected_with_the_reason() {
+        check("hello", gb(), Err(()));
+        check("", gb(), Err(()));
+        check("+44 20 7946", gb(), Err(()));
+        check("020 7946 0958", None, Err(()));
+        let err = PhoneNumber::parse("+44 1", gb()).unwrap_err();
+        assert!(err.to_string().contains("+44 1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_region_is_an_error() {
+        assert_eq!(
+            "XX".parse::<Region>(),
+            Err(NumberError::UnknownRegion("XX".into()))
+        );
+        assert_eq!("gb".parse::<Region>().unwrap().code(), "GB");
+    }
+
+    #[test]
+    fn ranges_are_prefixes() {
+        let r = NumberRange::parse("+44 20").unwrap();
+        assert_eq!(r.as_str(), "+4420");
+        assert!(r.contains(&PhoneNumber::parse("+442079460958", None).unwrap()));
+        assert!(!r.contains(&PhoneNumber::parse("+441134960000", None).unwrap()));
+        assert!(NumberRange::parse("4420").is_err());
+        assert!(NumberRange::parse("+").is_err());
+        assert!(NumberRange::parse("+44x").is_err());
+    }
+
+    proptest! {
+        // Whatever separators a person types between the digits, the number normalises the same.
+        #[test]
+        fn separators_never_change_the_number(seps in proptest::collection::vec(
+            prop_oneof![Just(""), Just(" "), Just("-"), Just(".")], 10)) {
+            let digits = "2079460958";
+            let mut typed = String::from("0");
+            for (d, s) in digits.chars().zip(seps.iter()) {
+                typed.push(d);
+                typed.push_str(s);
+            }
+            let n = PhoneNumber::parse(&typed, gb()).unwrap();
+            prop_assert_eq!(n.as_str(), "+442079460958");
+        }
+
+        // Normalisation is idempotent: a normalised number parses to itself in any region.
+        #[test]
+        fn normalised_numbers_are_fixed_points(local in 0u32..10_000) {
+            let input = format!("020 7946 {local:04}");
+            if let Ok(n) = PhoneNumber::parse(&input, gb()) {
+                let again = PhoneNumber::parse(n.as_str(), Some("US".parse().unwrap())).unwrap();
+                prop_assert_eq!(again, n);
+            }
+        }
+
+        // Arbitrary text never panics the parser; it either parses to E.164 or errors.
+        #[test]
+        fn parser_never_panics(s in ".{0,40}") {
+            if let Ok(n) = PhoneNumber::parse(&s, gb()) {
+                prop_assert!(is_e164_shape(n.as_str()));
+            }
+        }
+    }
+}

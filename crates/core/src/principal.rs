@@ -1,0 +1,143 @@
+//! Who is asking: devices, service accounts and the operator, and what each may report.
+
+use crate::number::{NumberRange, PhoneNumber};
+use std::fmt;
+
+/// Stable id of a device or account (`dev_…`, `svc_…`, `adm_…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PrincipalId(pub String);
+
+impl PrincipalId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PrincipalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a service account is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A SIP proxy or switch that reports both parties of calls (S1-F3–F5); authoritative.
+    NetworkElement,
+    /// Voicemail, IVR or a contact centre answering calls to its service numbers (S1-F11–F21).
+    AutomatedSystem,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::NetworkElement => "network_element",
+            Scope::AutomatedSystem => "automated_system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "network_element" => Some(Scope::NetworkElement),
+            "automated_system" => Some(Scope::AutomatedSystem),
+            _ => None,
+        }
+    }
+}
+
+/// The kind of principal, with what it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A phone or desktop app bound to the numbers it owns.
+    Device { numbers: Vec<PhoneNumber> },
+    /// A network element or automated system with number ranges.
+    Service {
+        scopes: Vec<Scope>,
+        ranges: Vec<NumberRange>,
+    },
+    /// The operator: provisions devices and accounts, takes part in no call.
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: PrincipalId,
+    pub name: String,
+    pub kind: PrincipalKind,
+}
+
+impl Principal {
+    /// May this principal report a call leg whose own end is `own`? A device must own the number
+    /// (S2: ownership is proven or provisioned); an automated system must hold it in a range.
+    pub fn may_report_leg(&self, own: &PhoneNumber) -> bool {
+        match &self.kind {
+            PrincipalKind::Device { numbers } => numbers.contains(own),
+            PrincipalKind::Service { scopes, ranges } => {
+                scopes.contains(&Scope::AutomatedSystem) && ranges.iter().any(|r| r.contains(own))
+            }
+            PrincipalKind::Admin => false,
+        }
+    }
+
+    /// May this principal report a whole call between `caller` and `callee` as the network?
+    /// One of the two parties must be within its ranges.
+    pub fn may_report_call(&self, caller: Option<&PhoneNumber>, callee: &PhoneNumber) -> bool {
+        match &self.kind {
+            PrincipalKind::Service { scopes, ranges } => {
+                scopes.contains(&Scope::NetworkElement)
+                    && ranges
+                        .iter()
+                        .any(|r| r.contains(callee) || caller.is_some_and(|c| r.contains(c)))
+            }
+            _ => false,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self.kind, PrincipalKind::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s, None).unwrap()
+    }
+
+    #[test]
+    fn devices_report_only_their_own_numbers() {
+        let d = Principal {
+            id: PrincipalId("dev_a".into()),
+            name: "a".into(),
+            kind: PrincipalKind::Device {
+                numbers: vec![n("+442079460958")],
+            },
+        };
+        assert!(d.may_report_leg(&n("+442079460958")));
+        assert!(!d.may_report_leg(&n("+442079460959")));
+        assert!(!d.may_report_call(None, &n("+442079460958")));
+    }
+
+    #[test]
+    fn services_need_the_scope_and_the_range() {
+        let svc = |scopes| Principal {
+            id: PrincipalId("svc_a".into()),
+            name: "vm".into(),
+            kind: PrincipalKind::Service {
+                scopes,
+                ranges: vec![NumberRange::parse("+4420").unwrap()],
+            },
+        };
+        let vm = svc(vec![Scope::AutomatedSystem]);
+        assert!(vm.may_report_leg(&n("+442079460958")));
+        assert!(!vm.may_report_leg(&n("+441134960000")));
+        assert!(!vm.may_report_call(None, &n("+442079460958")));
+        let sip = svc(vec![Scope::NetworkElement]);
+        assert!(!sip.may_report_leg(&n("+442079460958")));
+        assert!(sip.may_report_call(Some(&n("+441134960000")), &n("+442079460958")));
+        assert!(sip.may_report_call(Some(&n("+442079460958")), &n("+441134960000")));
+        assert!(!sip.may_report_call(None, &n("+441134960000")));
+    }
+}
