@@ -1,0 +1,90 @@
+//! Provisioning: devices bound to numbers, service accounts with scopes and ranges.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Create a device bound to numbers the operator vouches for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDevice {
+    /// A label, e.g. "Alice's phone".
+    pub name: String,
+    /// Numbers in any format the server's default region reads; stored as E.164.
+    pub numbers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Device {
+    pub id: String,
+    pub name: String,
+    pub numbers: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A new device with its token, shown once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedDevice {
+    pub device: Device,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Reports whole calls (SIP proxy, switch): authoritative.
+    NetworkElement,
+    /// Voicemail, IVR, contact centre: takes part in calls to its numbers.
+    AutomatedSystem,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceAccount {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// E.164 prefixes, e.g. `+4420`.
+    pub ranges: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceAccount {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub ranges: Vec<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedServiceAccount {
+    pub account: ServiceAccount,
+    pub token: String,
+}
+
+/// A fresh token; the old one stops working at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RotatedToken {
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    Device,
+    Service,
+    Admin,
+}
+
+/// Who the presented token belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub name: String,
+    #[serde(default)]
+    pub numbers: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<Scope>,
+    #[serde(default)]
+    pub ranges: Vec<String>,
+}

@@ -1,0 +1,105 @@
+//! Reporting calls: a device's leg (S0-F1/F2, S1-F1, F23) or a network element's call (S1-F3–F5).
+
+use crate::session::{Lifecycle, SessionInfo};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+/// One party's report of a call it is on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportLeg {
+    /// The reporter's own number: one it owns (device) or within its ranges (automated system).
+    #[serde(rename = "self")]
+    pub own: String,
+    /// The other party's number; omit or `null` when the caller withheld it.
+    #[serde(default)]
+    pub other: Option<String>,
+    pub direction: Direction,
+    /// A call identifier the reporter knows (e.g. SIP Call-ID); helps pairing.
+    #[serde(default)]
+    pub call_ref: Option<String>,
+    #[serde(default)]
+    pub extension: Option<String>,
+    #[serde(default)]
+    pub conference_id: Option<String>,
+    /// The registry FQDN the device used (S0 claim 7); echoed back.
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Whether a session created from this leg closes with the call. Default: the server's.
+    #[serde(default)]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LegState {
+    /// Waiting for the other party (or the network) to report the call.
+    Pending,
+    /// Paired: `session` holds the key.
+    Matched,
+    /// No session: see `reason` (`expired`, `ambiguous`, `withdrawn`).
+    NoMatch,
+}
+
+/// Where a reported leg stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LegStatus {
+    pub id: String,
+    pub state: LegState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionInfo>,
+    #[serde(rename = "self")]
+    pub own: String,
+    #[serde(default)]
+    pub other: Option<String>,
+    pub direction: Direction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    pub reported_at: i64,
+    /// When a pending leg gives up.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallEventKind {
+    /// The call is being set up (INVITE).
+    Ringing,
+    /// The call was answered (200 OK).
+    Answered,
+    /// The call ended (BYE, timeout) or failed.
+    Ended,
+}
+
+/// A network element's report about a call. Repeats are harmless (keyed by `call_ref`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkCallEvent {
+    /// The network's id for the call, e.g. a SIP Call-ID.
+    pub call_ref: String,
+    pub caller: String,
+    pub callee: String,
+    pub event: CallEventKind,
+    #[serde(default)]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+/// A call as the network reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NetworkCall {
+    pub id: String,
+    pub call_ref: String,
+    pub caller: String,
+    pub callee: String,
+    pub state: crate::session::CallState,
+    pub session: String,
+}

@@ -1,0 +1,101 @@
+//! Messages on a session's ordered log.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A message to append to a session's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// The client's id for this message: re-sending the same id returns the first result.
+    pub id: String,
+    /// `text`, `file` or `app/<name>`.
+    pub kind: String,
+    /// `text`: [`TextBody`]; `file`: [`FileBody`]; `app/*`: any JSON object.
+    #[schema(value_type = Object)]
+    pub body: Value,
+}
+
+/// A message as stored and delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub session: String,
+    /// Per-session sequence number, assigned by the server: 1, 2, 3, …
+    pub seq: u64,
+    /// The sender's client message id (absent on `system/*` messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Principal id of the sender, or `system`.
+    pub sender: String,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub body: Value,
+    pub sent_at: i64,
+}
+
+/// The server persisted a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    pub session: String,
+    pub seq: u64,
+    pub id: String,
+    /// True when this id had been accepted before: nothing new was written.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    /// Newest sequence number on the log when this page was read.
+    pub last_seq: u64,
+}
+
+/// A receiver has processed every message up to `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    pub seq: u64,
+}
+
+/// Body of a `text` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextBody {
+    pub text: String,
+}
+
+/// Body of a `file` message: a blob uploaded before with `POST /v1/blobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileBody {
+    pub blob: String,
+    pub name: String,
+    /// Filled in by the server from the blob.
+    #[serde(default)]
+    pub size: u64,
+    /// Filled in by the server from the blob's bytes.
+    #[serde(default)]
+    pub mime: String,
+}
+
+/// Body of `system/call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallBody {
+    pub state: crate::session::CallState,
+}
+
+/// Body of `system/joined`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JoinedBody {
+    pub participant: crate::session::Participant,
+}
+
+/// Body of `system/closed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClosedBody {
+    /// `call_ended`, `closed` or `idle`.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}

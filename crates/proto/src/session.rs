@@ -1,0 +1,61 @@
+//! Sessions: the one data session type every source creates.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// The session continues after the call (S1; the default).
+    KeepAfterCall,
+    /// The key becomes invalid when the call ends (S0-F5).
+    CloseWithCall,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    Ringing,
+    Answered,
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Two parties reported the call and were paired.
+    PairedLegs,
+    /// A network element reported the call.
+    Network,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Participant {
+    pub id: String,
+    pub name: String,
+    /// The participant's number on this call, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+}
+
+/// A session as a participant sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    /// The session key (S0 claim 11). It names the session; it grants nothing by itself.
+    pub key: String,
+    pub origin: Origin,
+    pub lifecycle: Lifecycle,
+    pub call: CallState,
+    pub participants: Vec<Participant>,
+    pub created_at: i64,
+    /// Why the session closed (`call_ended`, `closed`, `idle`); absent while open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<String>,
+    /// Sequence number of the newest message on the session's log.
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
