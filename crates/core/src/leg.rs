@@ -84,7 +84,10 @@ impl Leg {
             ("extension", &self.extension),
             ("conference_id", &self.conference_id),
         ] {
-            if value.as_ref().is_some_and(|v| v.chars().count() > MAX_REF_LEN) {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_REF_LEN)
+            {
                 return Err(LegError::TooLong {
                     field,
                     max: MAX_REF_LEN,

@@ -275,7 +275,9 @@ impl Matcher {
                     }
                 }
             }
-            (Direction::Outgoing, None) => unreachable!("Leg::validate rejects outgoing legs without a callee"),
+            (Direction::Outgoing, None) => {
+                unreachable!("Leg::validate rejects outgoing legs without a callee")
+            }
         }
     }
 
@@ -348,7 +350,8 @@ impl Matcher {
         let Some(p) = self.legs.remove(id) else {
             return false;
         };
-        self.deadlines.remove(&(p.expires_at, Expired::Leg(id.clone())));
+        self.deadlines
+            .remove(&(p.expires_at, Expired::Leg(id.clone())));
         let unqueue = |q: &mut VecDeque<LegId>| q.retain(|x| x != id);
         match (&p.caller, p.direction) {
             (None, _) => drop_from(&mut self.withheld, &p.callee, unqueue),
@@ -434,7 +437,8 @@ impl Matcher {
             .entry(callee.clone())
             .or_default()
             .push_back(id.clone());
-        self.deadlines.insert((expires_at, Expired::Call(id.clone())));
+        self.deadlines
+            .insert((expires_at, Expired::Call(id.clone())));
         self.calls.insert(id, PendingCall { key, expires_at });
         CallAdded::New { attached }
     }

@@ -92,7 +92,11 @@ pub fn check_client_id(id: &str) -> Result<(), MessageError> {
 /// Checks the display name of a file.
 pub fn check_file_name(name: &str) -> Result<(), MessageError> {
     let len = name.chars().count();
-    if (1..=255).contains(&len) && !name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+    if (1..=255).contains(&len)
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+    {
         Ok(())
     } else {
         Err(MessageError::BadFileName)
@@ -108,7 +112,9 @@ impl BlobId {
         match s.strip_prefix("sha256:") {
             Some(hex)
                 if hex.len() == 64
-                    && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
             {
                 Ok(BlobId(s.to_owned()))
             }
@@ -157,9 +163,18 @@ mod tests {
             MessageKind::parse_client("system/call"),
             Err(MessageError::Reserved("system/call".into()))
         );
-        assert!(matches!(MessageKind::parse_client("app/"), Err(MessageError::BadAppName(_))));
-        assert!(matches!(MessageKind::parse_client("app/Bad"), Err(MessageError::BadAppName(_))));
-        assert!(matches!(MessageKind::parse_client("video"), Err(MessageError::UnknownKind(_))));
+        assert!(matches!(
+            MessageKind::parse_client("app/"),
+            Err(MessageError::BadAppName(_))
+        ));
+        assert!(matches!(
+            MessageKind::parse_client("app/Bad"),
+            Err(MessageError::BadAppName(_))
+        ));
+        assert!(matches!(
+            MessageKind::parse_client("video"),
+            Err(MessageError::UnknownKind(_))
+        ));
         assert_eq!(MessageKind::App("x".into()).to_string(), "app/x");
     }
 

@@ -152,7 +152,11 @@ mod tests {
         ] {
             check(input, gb(), Ok("+442079460958"));
         }
-        check("(202) 555-0143", Some("us".parse().unwrap()), Ok("+12025550143"));
+        check(
+            "(202) 555-0143",
+            Some("us".parse().unwrap()),
+            Ok("+12025550143"),
+        );
     }
 
     #[test]

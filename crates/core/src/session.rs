@@ -226,7 +226,11 @@ mod tests {
             SessionKey::generate(),
             Origin::PairedLegs,
             lifecycle,
-            vec![PrincipalId("a".into()), PrincipalId("b".into()), PrincipalId("a".into())],
+            vec![
+                PrincipalId("a".into()),
+                PrincipalId("b".into()),
+                PrincipalId("a".into()),
+            ],
             0,
         )
     }
@@ -245,9 +249,15 @@ mod tests {
     #[test]
     fn by_default_the_session_outlives_the_call() {
         let mut s = session(Lifecycle::KeepAfterCall);
-        assert_eq!(s.apply(Event::CallAnswered), Ok(vec![Change::Call(CallState::Answered)]));
+        assert_eq!(
+            s.apply(Event::CallAnswered),
+            Ok(vec![Change::Call(CallState::Answered)])
+        );
         assert_eq!(s.apply(Event::CallAnswered), Ok(vec![]));
-        assert_eq!(s.apply(Event::CallEnded), Ok(vec![Change::Call(CallState::Ended)]));
+        assert_eq!(
+            s.apply(Event::CallEnded),
+            Ok(vec![Change::Call(CallState::Ended)])
+        );
         assert_eq!(s.apply(Event::CallEnded), Ok(vec![]));
         assert!(s.closed.is_none());
         assert!(s.check_access(&PrincipalId("b".into())).is_ok());
@@ -259,7 +269,10 @@ mod tests {
         let changes = s.apply(Event::CallEnded).unwrap();
         assert_eq!(
             changes,
-            vec![Change::Call(CallState::Ended), Change::Closed(CloseReason::CallEnded)]
+            vec![
+                Change::Call(CallState::Ended),
+                Change::Closed(CloseReason::CallEnded)
+            ]
         );
         assert_eq!(
             s.check_access(&PrincipalId("a".into())),
@@ -276,13 +289,21 @@ mod tests {
             s.apply(Event::Close(PrincipalId("z".into()))),
             Err(SessionError::NotParticipant)
         );
-        assert_eq!(s.apply(Event::Join(PrincipalId("c".into()))).unwrap().len(), 1);
+        assert_eq!(
+            s.apply(Event::Join(PrincipalId("c".into()))).unwrap().len(),
+            1
+        );
         assert_eq!(s.apply(Event::Join(PrincipalId("c".into()))), Ok(vec![]));
         let mut idle = s.clone();
-        assert_eq!(idle.apply(Event::IdleTimeout), Ok(vec![Change::Closed(CloseReason::Idle)]));
+        assert_eq!(
+            idle.apply(Event::IdleTimeout),
+            Ok(vec![Change::Closed(CloseReason::Idle)])
+        );
         assert_eq!(
             s.apply(Event::Close(PrincipalId("a".into()))),
-            Ok(vec![Change::Closed(CloseReason::ClosedBy(PrincipalId("a".into())))])
+            Ok(vec![Change::Closed(CloseReason::ClosedBy(PrincipalId(
+                "a".into()
+            )))])
         );
     }
 }

@@ -1,1 +1,209 @@
+//! Durable storage for callside.
+//!
+//! The server talks to one [`Store`]. Every change is a list of [`Write`]s committed atomically by
+//! [`Store::apply`]; reads are typed methods. The embedded backend is SQLite (WAL mode): one
+//! writer thread owns the write connection and commits whatever has queued up in a single
+//! transaction (group commit), each request inside its own savepoint so one bad request fails
+//! alone. A request's future resolves only after its transaction committed, and the optional
+//! `on_commit` callback runs on the writer thread in commit order — the server uses it to fan out
+//! messages in sequence order. Reads run on a small pool of read connections.
+//!
+//! Storage contract (any future backend must keep it): `apply` is all-or-nothing per call;
+//! commits are durable against process death (kill -9) before the future resolves; `on_commit`
+//! callbacks run in commit order; a message append fails with [`StoreError::Duplicate`] when
+//! `(session, sender, client_id)` exists.
 
+mod records;
+mod sqlite;
+
+pub use records::*;
+pub use sqlite::{SqliteOptions, Synchronous};
+
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the record already exists")]
+    Duplicate,
+    #[error("the database is newer than this program (schema version {0})")]
+    TooNew(i64),
+    #[error("the store has shut down")]
+    Closed,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Callback run on the writer thread right after the commit, in commit order.
+pub type OnCommit = Box<dyn FnOnce() + Send + 'static>;
+
+/// The store: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<sqlite::Sqlite>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the SQLite database at `path`.
+    pub fn open_sqlite(path: &std::path::Path, options: SqliteOptions) -> Result<Self> {
+        Ok(Store {
+            inner: Arc::new(sqlite::Sqlite::open(path, options)?),
+        })
+    }
+
+    /// Commits `writes` atomically; resolves once they are durable.
+    pub async fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        self.inner.apply(writes, None).await
+    }
+
+    /// Like [`Store::apply`], and runs `on_commit` on the writer thread right after the commit.
+    pub async fn apply_then(&self, writes: Vec<Write>, on_commit: OnCommit) -> Result<()> {
+        self.inner.apply(writes, Some(on_commit)).await
+    }
+
+    /// Queues `writes` without waiting; the returned receiver resolves after the commit.
+    /// Queue order is commit order, so a caller holding a per-session lock while queueing keeps
+    /// that session's writes in sequence.
+    pub async fn submit(
+        &self,
+        writes: Vec<Write>,
+        on_commit: Option<OnCommit>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<()>>> {
+        self.inner.submit(writes, on_commit).await
+    }
+
+    pub async fn principal_by_token(
+        &self,
+        hash: callside_core::TokenHash,
+    ) -> Result<Option<PrincipalRecord>> {
+        self.inner
+            .read(move |c| sqlite::principal_by_token(c, &hash))
+            .await
+    }
+
+    pub async fn principal(
+        &self,
+        id: callside_core::PrincipalId,
+    ) -> Result<Option<PrincipalRecord>> {
+        self.inner.read(move |c| sqlite::principal(c, &id)).await
+    }
+
+    /// Live principals of one kind (`device`, `service`, `admin`), oldest first.
+    pub async fn principals(&self, kind: &'static str) -> Result<Vec<PrincipalRecord>> {
+        self.inner.read(move |c| sqlite::principals(c, kind)).await
+    }
+
+    pub async fn leg(&self, id: callside_core::LegId) -> Result<Option<LegRecord>> {
+        self.inner.read(move |c| sqlite::leg(c, &id)).await
+    }
+
+    /// Legs still pending, in report order (to rebuild the matcher after a restart).
+    pub async fn pending_legs(&self) -> Result<Vec<LegRecord>> {
+        self.inner.read(sqlite::pending_legs).await
+    }
+
+    pub async fn session(&self, key: callside_core::SessionKey) -> Result<Option<SessionRecord>> {
+        self.inner.read(move |c| sqlite::session(c, &key)).await
+    }
+
+    /// Keys of the sessions `principal` takes part in, newest first.
+    pub async fn sessions_of(
+        &self,
+        principal: callside_core::PrincipalId,
+        include_closed: bool,
+    ) -> Result<Vec<callside_core::SessionKey>> {
+        self.inner
+            .read(move |c| sqlite::sessions_of(c, &principal, include_closed))
+            .await
+    }
+
+    /// Open sessions with no activity since `before`.
+    pub async fn idle_sessions(
+        &self,
+        before: callside_core::Millis,
+    ) -> Result<Vec<callside_core::SessionKey>> {
+        self.inner
+            .read(move |c| sqlite::idle_sessions(c, before))
+            .await
+    }
+
+    /// Up to `limit` messages with `seq > after`, in order.
+    pub async fn messages_after(
+        &self,
+        key: callside_core::SessionKey,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        self.inner
+            .read(move |c| sqlite::messages_after(c, &key, after, limit))
+            .await
+    }
+
+    /// The sequence number a client id was accepted under, if it was.
+    pub async fn client_id_seq(
+        &self,
+        key: callside_core::SessionKey,
+        sender: String,
+        client_id: String,
+    ) -> Result<Option<u64>> {
+        self.inner
+            .read(move |c| sqlite::client_id_seq(c, &key, &sender, &client_id))
+            .await
+    }
+
+    /// The newest `limit` client ids of a session with their sequence numbers.
+    pub async fn recent_client_ids(
+        &self,
+        key: callside_core::SessionKey,
+        limit: u32,
+    ) -> Result<Vec<(String, String, u64)>> {
+        self.inner
+            .read(move |c| sqlite::recent_client_ids(c, &key, limit))
+            .await
+    }
+
+    pub async fn call_by_ref(
+        &self,
+        reporter: callside_core::PrincipalId,
+        call_ref: String,
+    ) -> Result<Option<CallRecord>> {
+        self.inner
+            .read(move |c| sqlite::call_by_ref(c, &reporter, &call_ref))
+            .await
+    }
+
+    /// Network calls that have not ended, to rebuild the matcher after a restart.
+    pub async fn live_calls(&self) -> Result<Vec<CallRecord>> {
+        self.inner.read(sqlite::live_calls).await
+    }
+
+    pub async fn blob(&self, id: callside_core::message::BlobId) -> Result<Option<BlobRecord>> {
+        self.inner.read(move |c| sqlite::blob(c, &id)).await
+    }
+
+    /// Whether `principal` uploaded the blob or takes part in a session whose log references it.
+    pub async fn may_read_blob(
+        &self,
+        principal: callside_core::PrincipalId,
+        blob: callside_core::message::BlobId,
+    ) -> Result<bool> {
+        self.inner
+            .read(move |c| sqlite::may_read_blob(c, &principal, &blob))
+            .await
+    }
+
+    /// Cheap liveness probe for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        self.inner
+            .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+}

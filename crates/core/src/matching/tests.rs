@@ -148,7 +148,11 @@ fn withheld_caller_pairs_only_with_a_single_candidate() {
     r.out("dev_c", CAROL, BOB);
     let (_, o) = r.inc("dev_b", BOB, None);
     assert_eq!(o.outcome, Outcome::NoMatch(NoMatchReason::Ambiguous));
-    assert_eq!(r.m.pending_legs(), 2, "the callers' legs still wait for Bob's exact leg");
+    assert_eq!(
+        r.m.pending_legs(),
+        2,
+        "the callers' legs still wait for Bob's exact leg"
+    );
 }
 
 #[test]
@@ -168,7 +172,10 @@ fn two_withheld_legs_are_both_ended_as_ambiguous() {
     assert_eq!(o.outcome, Outcome::Pending);
     assert_eq!(
         o.also_ended,
-        vec![(w1, NoMatchReason::Ambiguous), (w2, NoMatchReason::Ambiguous)]
+        vec![
+            (w1, NoMatchReason::Ambiguous),
+            (w2, NoMatchReason::Ambiguous)
+        ]
     );
     assert!(r.m.is_pending(&a));
 }
@@ -210,7 +217,14 @@ fn network_calls_are_authoritative() {
     let mut r = Reporter::new();
     let (a, _) = r.out("dev_a", ALICE, BOB);
     let (w, _) = r.inc("dev_pc", CAROL, None);
-    let added = r.m.add_call(CallId("c1".into()), &num(ALICE), &num(BOB), 2_000, WINDOW, 10_000_000);
+    let added = r.m.add_call(
+        CallId("c1".into()),
+        &num(ALICE),
+        &num(BOB),
+        2_000,
+        WINDOW,
+        10_000_000,
+    );
     assert_eq!(added, CallAdded::New { attached: vec![a] });
     let (_, o) = r.inc("dev_b", BOB, Some(ALICE));
     assert_eq!(o.outcome, Outcome::Attached(CallId("c1".into())));
@@ -227,18 +241,39 @@ fn a_network_call_binds_to_a_pair_that_just_formed() {
     let mut r = Reporter::new();
     let key = SessionKey::generate();
     r.m.record_pair(&num(ALICE), &num(BOB), key.clone(), 1_000);
-    let added = r.m.add_call(CallId("c1".into()), &num(ALICE), &num(BOB), 2_000, WINDOW, 10_000);
+    let added = r.m.add_call(
+        CallId("c1".into()),
+        &num(ALICE),
+        &num(BOB),
+        2_000,
+        WINDOW,
+        10_000,
+    );
     assert_eq!(added, CallAdded::BindTo(key));
     // Too old to bind: a new session.
     r.m.record_pair(&num(ALICE), &num(BOB), SessionKey::generate(), 1_000);
-    let added = r.m.add_call(CallId("c2".into()), &num(ALICE), &num(BOB), 1_000 + WINDOW + 1, WINDOW, 10_000);
+    let added = r.m.add_call(
+        CallId("c2".into()),
+        &num(ALICE),
+        &num(BOB),
+        1_000 + WINDOW + 1,
+        WINDOW,
+        10_000,
+    );
     assert_eq!(added, CallAdded::New { attached: vec![] });
 }
 
 #[test]
 fn network_calls_expire_too() {
     let mut r = Reporter::new();
-    r.m.add_call(CallId("c1".into()), &num(ALICE), &num(BOB), 0, WINDOW, 5_000);
+    r.m.add_call(
+        CallId("c1".into()),
+        &num(ALICE),
+        &num(BOB),
+        0,
+        WINDOW,
+        5_000,
+    );
     assert_eq!(r.m.expire(5_000), vec![Expired::Call(CallId("c1".into()))]);
     assert_eq!(r.inc("dev_b", BOB, Some(ALICE)).1.outcome, Outcome::Pending);
 }

@@ -1,0 +1,138 @@
+//! What the store keeps, as plain records of domain types.
+
+use callside_core::leg::Leg;
+use callside_core::matching::CallId;
+use callside_core::message::BlobId;
+use callside_core::session::{CallState, Lifecycle, Session};
+use callside_core::{Millis, PhoneNumber, Principal, PrincipalId, SessionKey, TokenHash};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrincipalRecord {
+    pub principal: Principal,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegState {
+    Pending,
+    Matched,
+    NoMatch,
+}
+
+impl LegState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegState::Pending => "pending",
+            LegState::Matched => "matched",
+            LegState::NoMatch => "no_match",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegRecord {
+    pub leg: Leg,
+    pub registry: Option<String>,
+    pub lifecycle: Option<Lifecycle>,
+    pub state: LegState,
+    pub reason: Option<String>,
+    pub session: Option<SessionKey>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantRecord {
+    pub principal: PrincipalId,
+    pub name: String,
+    pub number: Option<PhoneNumber>,
+    pub acked_seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub session: Session,
+    pub call_id: Option<CallId>,
+    pub participants: Vec<ParticipantRecord>,
+    pub last_seq: u64,
+    pub last_activity: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub session: SessionKey,
+    pub seq: u64,
+    pub sender: String,
+    pub client_id: Option<String>,
+    pub kind: String,
+    /// JSON text.
+    pub body: String,
+    pub sent_at: Millis,
+    /// The blob a `file` message references (recorded so participants may download it).
+    pub blob: Option<BlobId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub id: CallId,
+    pub reporter: PrincipalId,
+    pub call_ref: String,
+    pub caller: PhoneNumber,
+    pub callee: PhoneNumber,
+    pub state: CallState,
+    pub session: SessionKey,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlobRecord {
+    pub id: BlobId,
+    pub size: u64,
+    pub mime: String,
+    pub created_at: Millis,
+}
+
+/// One change. [`crate::Store::apply`] commits a list of them atomically.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new principal with its first token.
+    Principal(PrincipalRecord, TokenHash),
+    /// Soft-deletes a principal and revokes its tokens.
+    DeletePrincipal(PrincipalId),
+    /// Revokes every token of a principal and stores a new one.
+    ReplaceToken(PrincipalId, TokenHash),
+    /// Inserts or replaces a leg.
+    Leg(LegRecord),
+    /// Settles a leg.
+    LegOutcome {
+        id: callside_core::LegId,
+        state: LegState,
+        reason: Option<String>,
+        session: Option<SessionKey>,
+    },
+    /// A new session with its participants.
+    Session(SessionRecord),
+    /// Call state and closing of a session.
+    SessionState {
+        key: SessionKey,
+        call: CallState,
+        closed: Option<(String, Option<PrincipalId>)>,
+        call_id: Option<CallId>,
+    },
+    Participant {
+        session: SessionKey,
+        principal: PrincipalId,
+        number: Option<PhoneNumber>,
+        joined_at: Millis,
+    },
+    /// Appends a message; moves the session's `last_seq` and activity time.
+    Message(MessageRecord),
+    /// Moves a participant's acknowledged sequence number forward (never back).
+    Ack {
+        session: SessionKey,
+        principal: PrincipalId,
+        seq: u64,
+    },
+    /// Inserts or updates a network call.
+    Call(CallRecord),
+    Blob(BlobRecord, PrincipalId),
+}

@@ -1,0 +1,889 @@
+//! The SQLite backend: a writer thread with group commit, and a pool of read connections.
+
+use crate::records::*;
+use crate::{OnCommit, Result, StoreError};
+use callside_core::leg::{Direction, Leg, LegId};
+use callside_core::matching::CallId;
+use callside_core::message::BlobId;
+use callside_core::principal::{Principal, PrincipalId, PrincipalKind, Scope};
+use callside_core::session::{CallState, CloseReason, Lifecycle, Origin, Session};
+use callside_core::{Millis, NumberRange, PhoneNumber, SessionKey, TokenHash};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+/// How hard SQLite works to keep a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Survives the process being killed (the default; WAL + `synchronous=NORMAL`).
+    Normal,
+    /// Also survives power loss: fsync at every commit (`synchronous=FULL`).
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// Most requests committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Normal,
+            max_batch: 2048,
+        }
+    }
+}
+
+struct Job {
+    writes: Vec<Write>,
+    on_commit: Option<OnCommit>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+pub(crate) struct Sqlite {
+    path: PathBuf,
+    jobs: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+    options: SqliteOptions,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match options.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew(version));
+    }
+    if version < 1 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(include_str!("schema.sql"))?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Sqlite {
+    pub(crate) fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
+        let mut writer = connect(path, &options)?;
+        migrate(&mut writer)?;
+        let (jobs, rx) = mpsc::channel(8192);
+        let max_batch = options.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("callside-sqlite-writer".into())
+            .spawn(move || write_loop(writer, rx, max_batch))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        Ok(Sqlite {
+            path: path.to_owned(),
+            jobs,
+            readers: Mutex::new(Vec::new()),
+            options,
+        })
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        writes: Vec<Write>,
+        on_commit: Option<OnCommit>,
+    ) -> Result<oneshot::Receiver<Result<()>>> {
+        let (done, rx) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                writes,
+                on_commit,
+                done,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    pub(crate) async fn apply(
+        &self,
+        writes: Vec<Write>,
+        on_commit: Option<OnCommit>,
+    ) -> Result<()> {
+        self.submit(writes, on_commit)
+            .await?
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.readers.lock().expect("reader pool poisoned").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => connect(&self.path, &self.options)?,
+        };
+        let (conn, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&conn);
+            (conn, out)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")))?;
+        let mut pool = self.readers.lock().expect("reader pool poisoned");
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_batch(&mut conn, &batch);
+        for (job, result) in batch.drain(..).zip(results) {
+            if result.is_ok() {
+                if let Some(f) = job.on_commit {
+                    f();
+                }
+            }
+            let _ = job.done.send(result);
+        }
+    }
+}
+
+/// Runs every job in its own savepoint inside one transaction. If the commit itself fails, every
+/// job fails.
+fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<()>> {
+    let mut results = Vec::with_capacity(batch.len());
+    let outcome = (|| -> Result<()> {
+        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for job in batch {
+            let mut sp = tx.savepoint()?;
+            let r = job.writes.iter().try_for_each(|w| write(&sp, w));
+            match r {
+                Ok(()) => sp.commit()?,
+                Err(_) => sp.rollback()?,
+            }
+            results.push(r);
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => results,
+        Err(e) => {
+            tracing::error!(error = %e, "commit failed; failing {} requests", batch.len());
+            batch
+                .iter()
+                .map(|_| Err(StoreError::Corrupt(format!("commit failed: {e}"))))
+                .collect()
+        }
+    }
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn write(c: &Connection, w: &Write) -> Result<()> {
+    match w {
+        Write::Principal(rec, hash) => {
+            let p = &rec.principal;
+            let (kind, scopes) = match &p.kind {
+                PrincipalKind::Device { .. } => ("device", String::new()),
+                PrincipalKind::Service { scopes, .. } => (
+                    "service",
+                    scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                PrincipalKind::Admin => ("admin", String::new()),
+            };
+            c.prepare_cached(
+                "INSERT INTO principals (id, kind, name, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![p.id.as_str(), kind, p.name, scopes, rec.created_at])
+            .map_err(|e| if is_constraint(&e) { StoreError::Duplicate } else { e.into() })?;
+            let mut ins = c.prepare_cached(
+                "INSERT INTO numbers (principal, number, is_range) VALUES (?1, ?2, ?3)",
+            )?;
+            match &p.kind {
+                PrincipalKind::Device { numbers } => {
+                    for n in numbers {
+                        ins.execute(params![p.id.as_str(), n.as_str(), 0])?;
+                    }
+                }
+                PrincipalKind::Service { ranges, .. } => {
+                    for r in ranges {
+                        ins.execute(params![p.id.as_str(), r.as_str(), 1])?;
+                    }
+                }
+                PrincipalKind::Admin => {}
+            }
+            insert_token(c, &p.id, hash, rec.created_at)?;
+        }
+        Write::DeletePrincipal(id) => {
+            c.execute(
+                "UPDATE principals SET deleted_at = ?2 WHERE id = ?1",
+                params![id.as_str(), now_ms()],
+            )?;
+            c.execute(
+                "DELETE FROM tokens WHERE principal = ?1",
+                params![id.as_str()],
+            )?;
+        }
+        Write::ReplaceToken(id, hash) => {
+            c.execute(
+                "DELETE FROM tokens WHERE principal = ?1",
+                params![id.as_str()],
+            )?;
+            insert_token(c, id, hash, now_ms())?;
+        }
+        Write::Leg(r) => {
+            let l = &r.leg;
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO legs (id, principal, own, other, direction, call_ref, extension,
+                 conference_id, registry, lifecycle, reported_at, expires_at, state, reason, session)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                l.id.0,
+                l.principal.as_str(),
+                l.own.as_str(),
+                l.other.as_ref().map(|n| n.as_str()),
+                l.direction.as_str(),
+                l.call_ref,
+                l.extension,
+                l.conference_id,
+                r.registry,
+                r.lifecycle.map(|x| x.as_str()),
+                l.reported_at,
+                l.expires_at,
+                r.state.as_str(),
+                r.reason,
+                r.session.as_ref().map(|k| k.as_str()),
+            ])?;
+        }
+        Write::LegOutcome {
+            id,
+            state,
+            reason,
+            session,
+        } => {
+            c.prepare_cached(
+                "UPDATE legs SET state = ?2, reason = ?3, session = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                id.0,
+                state.as_str(),
+                reason,
+                session.as_ref().map(|k| k.as_str())
+            ])?;
+        }
+        Write::Session(r) => {
+            let s = &r.session;
+            let (origin, call_id) = match &s.origin {
+                Origin::PairedLegs => ("paired_legs", r.call_id.as_ref().map(|c| c.0.as_str())),
+                Origin::Network(id) => ("network", Some(id.0.as_str())),
+            };
+            let (closed, closed_by) = close_columns(s.closed.as_ref());
+            c.prepare_cached(
+                "INSERT INTO sessions (key, origin, call_id, lifecycle, call_state, created_at, closed,
+                 closed_by, last_seq, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                s.key.as_str(),
+                origin,
+                call_id,
+                s.lifecycle.as_str(),
+                s.call.as_str(),
+                s.created_at,
+                closed,
+                closed_by,
+                r.last_seq as i64,
+                r.last_activity,
+            ])
+            .map_err(|e| if is_constraint(&e) { StoreError::Duplicate } else { e.into() })?;
+            for p in &r.participants {
+                insert_participant(c, &s.key, &p.principal, p.number.as_ref(), s.created_at)?;
+            }
+        }
+        Write::SessionState {
+            key,
+            call,
+            closed,
+            call_id,
+        } => {
+            let (reason, by) = match closed {
+                Some((reason, by)) => (Some(reason.as_str()), by.as_ref().map(|p| p.as_str())),
+                None => (None, None),
+            };
+            c.prepare_cached(
+                "UPDATE sessions SET call_state = ?2, closed = ?3, closed_by = ?4,
+                 call_id = COALESCE(?5, call_id) WHERE key = ?1",
+            )?
+            .execute(params![
+                key.as_str(),
+                call.as_str(),
+                reason,
+                by,
+                call_id.as_ref().map(|c| c.0.as_str())
+            ])?;
+        }
+        Write::Participant {
+            session,
+            principal,
+            number,
+            joined_at,
+        } => insert_participant(c, session, principal, number.as_ref(), *joined_at)?,
+        Write::Message(m) => {
+            c.prepare_cached(
+                "INSERT INTO messages (session, seq, sender, client_id, kind, body, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                m.session.as_str(),
+                m.seq as i64,
+                m.sender,
+                m.client_id,
+                m.kind,
+                m.body,
+                m.sent_at
+            ])
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StoreError::Duplicate
+                } else {
+                    e.into()
+                }
+            })?;
+            c.prepare_cached(
+                "UPDATE sessions SET last_seq = MAX(last_seq, ?2), last_activity = ?3 WHERE key = ?1",
+            )?
+            .execute(params![m.session.as_str(), m.seq as i64, m.sent_at])?;
+            if let Some(blob) = &m.blob {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO blob_refs (blob, session) VALUES (?1, ?2)",
+                )?
+                .execute(params![blob.as_str(), m.session.as_str()])?;
+            }
+        }
+        Write::Ack {
+            session,
+            principal,
+            seq,
+        } => {
+            c.prepare_cached(
+                "UPDATE participants SET acked_seq = MAX(acked_seq, ?3) WHERE session = ?1 AND principal = ?2",
+            )?
+            .execute(params![session.as_str(), principal.as_str(), *seq as i64])?;
+        }
+        Write::Call(r) => {
+            c.prepare_cached(
+                "INSERT INTO calls (id, reporter, call_ref, caller, callee, state, session, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at",
+            )?
+            .execute(params![
+                r.id.0,
+                r.reporter.as_str(),
+                r.call_ref,
+                r.caller.as_str(),
+                r.callee.as_str(),
+                r.state.as_str(),
+                r.session.as_str(),
+                r.created_at,
+                r.expires_at
+            ])?;
+        }
+        Write::Blob(b, uploader) => {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO blobs (id, size, mime, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![b.id.as_str(), b.size as i64, b.mime, b.created_at])?;
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO blob_uploaders (blob, principal) VALUES (?1, ?2)",
+            )?
+            .execute(params![b.id.as_str(), uploader.as_str()])?;
+        }
+    }
+    Ok(())
+}
+
+fn close_columns(closed: Option<&CloseReason>) -> (Option<&'static str>, Option<&str>) {
+    match closed {
+        None => (None, None),
+        Some(CloseReason::ClosedBy(p)) => (Some("closed"), Some(p.as_str())),
+        Some(r) => (Some(r.code()), None),
+    }
+}
+
+fn insert_token(c: &Connection, id: &PrincipalId, hash: &TokenHash, at: Millis) -> Result<()> {
+    c.prepare_cached("INSERT INTO tokens (hash, principal, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![&hash.0[..], id.as_str(), at])?;
+    Ok(())
+}
+
+fn insert_participant(
+    c: &Connection,
+    session: &SessionKey,
+    principal: &PrincipalId,
+    number: Option<&PhoneNumber>,
+    at: Millis,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO participants (session, principal, number, joined_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        session.as_str(),
+        principal.as_str(),
+        number.map(|n| n.as_str()),
+        at
+    ])?;
+    Ok(())
+}
+
+fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+// ---- reads ----
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("bad {what} `{value}`"))
+}
+
+fn load_principal(
+    c: &Connection,
+    id: String,
+    kind: String,
+    name: String,
+    scopes: String,
+    created_at: Millis,
+) -> Result<PrincipalRecord> {
+    let mut stmt = c.prepare_cached(
+        "SELECT number, is_range FROM numbers WHERE principal = ?1 ORDER BY rowid",
+    )?;
+    let rows: Vec<(String, bool)> = stmt
+        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let kind = match kind.as_str() {
+        "device" => PrincipalKind::Device {
+            numbers: rows
+                .into_iter()
+                .map(|(n, _)| PhoneNumber::from_stored(n))
+                .collect(),
+        },
+        "service" => PrincipalKind::Service {
+            scopes: scopes
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scope", s)))
+                .collect::<Result<_>>()?,
+            ranges: rows
+                .into_iter()
+                .map(|(n, _)| NumberRange::parse(&n).map_err(|_| corrupt("range", &n)))
+                .collect::<Result<_>>()?,
+        },
+        "admin" => PrincipalKind::Admin,
+        other => return Err(corrupt("principal kind", other)),
+    };
+    Ok(PrincipalRecord {
+        principal: Principal {
+            id: PrincipalId(id),
+            name,
+            kind,
+        },
+        created_at,
+    })
+}
+
+type PrincipalRow = (String, String, String, String, Millis);
+
+fn principal_row(r: &Row<'_>) -> rusqlite::Result<PrincipalRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+pub(crate) fn principal_by_token(
+    c: &Connection,
+    hash: &TokenHash,
+) -> Result<Option<PrincipalRecord>> {
+    let row = c
+        .prepare_cached(
+            "SELECT p.id, p.kind, p.name, p.scopes, p.created_at FROM tokens t
+             JOIN principals p ON p.id = t.principal WHERE t.hash = ?1 AND p.deleted_at IS NULL",
+        )?
+        .query_row([&hash.0[..]], principal_row)
+        .optional()?;
+    row.map(|(id, k, n, s, at)| load_principal(c, id, k, n, s, at))
+        .transpose()
+}
+
+pub(crate) fn principal(c: &Connection, id: &PrincipalId) -> Result<Option<PrincipalRecord>> {
+    let row = c
+        .prepare_cached(
+            "SELECT id, kind, name, scopes, created_at FROM principals WHERE id = ?1 AND deleted_at IS NULL",
+        )?
+        .query_row([id.as_str()], principal_row)
+        .optional()?;
+    row.map(|(id, k, n, s, at)| load_principal(c, id, k, n, s, at))
+        .transpose()
+}
+
+pub(crate) fn principals(c: &Connection, kind: &str) -> Result<Vec<PrincipalRecord>> {
+    let rows: Vec<PrincipalRow> = c
+        .prepare_cached(
+            "SELECT id, kind, name, scopes, created_at FROM principals
+             WHERE kind = ?1 AND deleted_at IS NULL ORDER BY created_at, id",
+        )?
+        .query_map([kind], principal_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, k, n, s, at)| load_principal(c, id, k, n, s, at))
+        .collect()
+}
+
+const LEG_COLUMNS: &str =
+    "id, principal, own, other, direction, call_ref, extension, conference_id,
+    registry, lifecycle, reported_at, expires_at, state, reason, session";
+
+fn leg_row(r: &Row<'_>) -> rusqlite::Result<Result<LegRecord>> {
+    let direction: String = r.get(4)?;
+    let lifecycle: Option<String> = r.get(9)?;
+    let state: String = r.get(12)?;
+    let session: Option<String> = r.get(14)?;
+    let other: Option<String> = r.get(3)?;
+    let leg = Leg {
+        id: LegId(r.get(0)?),
+        principal: PrincipalId(r.get(1)?),
+        own: PhoneNumber::from_stored(r.get(2)?),
+        other: other.map(PhoneNumber::from_stored),
+        direction: match Direction::parse(&direction) {
+            Some(d) => d,
+            None => return Ok(Err(corrupt("direction", &direction))),
+        },
+        call_ref: r.get(5)?,
+        extension: r.get(6)?,
+        conference_id: r.get(7)?,
+        reported_at: r.get(10)?,
+        expires_at: r.get(11)?,
+    };
+    let state = match state.as_str() {
+        "pending" => LegState::Pending,
+        "matched" => LegState::Matched,
+        "no_match" => LegState::NoMatch,
+        other => return Ok(Err(corrupt("leg state", other))),
+    };
+    Ok(Ok(LegRecord {
+        leg,
+        registry: r.get(8)?,
+        lifecycle: lifecycle.as_deref().and_then(Lifecycle::parse),
+        state,
+        reason: r.get(13)?,
+        session: session.and_then(|s| SessionKey::parse(&s)),
+    }))
+}
+
+pub(crate) fn leg(c: &Connection, id: &LegId) -> Result<Option<LegRecord>> {
+    c.prepare_cached(&format!("SELECT {LEG_COLUMNS} FROM legs WHERE id = ?1"))?
+        .query_row([&id.0], leg_row)
+        .optional()?
+        .transpose()
+}
+
+pub(crate) fn pending_legs(c: &Connection) -> Result<Vec<LegRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {LEG_COLUMNS} FROM legs WHERE state = 'pending' ORDER BY reported_at, rowid"
+    ))?
+    .query_map([], leg_row)?
+    .map(|r| r?)
+    .collect()
+}
+
+pub(crate) fn session(c: &Connection, key: &SessionKey) -> Result<Option<SessionRecord>> {
+    type SessionRow = (
+        String,
+        Option<String>,
+        String,
+        String,
+        Millis,
+        Option<String>,
+        Option<String>,
+        i64,
+        Millis,
+    );
+    let row: Option<SessionRow> = c
+        .prepare_cached(
+            "SELECT origin, call_id, lifecycle, call_state, created_at, closed, closed_by, last_seq, last_activity
+             FROM sessions WHERE key = ?1",
+        )?
+        .query_row([key.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+        })
+        .optional()?;
+    let Some((
+        origin,
+        call_id,
+        lifecycle,
+        call,
+        created_at,
+        closed,
+        closed_by,
+        last_seq,
+        last_activity,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let participants: Vec<ParticipantRecord> = c
+        .prepare_cached(
+            "SELECT pa.principal, COALESCE(p.name, ''), pa.number, pa.acked_seq FROM participants pa
+             LEFT JOIN principals p ON p.id = pa.principal WHERE pa.session = ?1 ORDER BY pa.joined_at, pa.rowid",
+        )?
+        .query_map([key.as_str()], |r| {
+            let number: Option<String> = r.get(2)?;
+            Ok(ParticipantRecord {
+                principal: PrincipalId(r.get(0)?),
+                name: r.get(1)?,
+                number: number.map(PhoneNumber::from_stored),
+                acked_seq: r.get::<_, i64>(3)? as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let call_id = call_id.map(CallId);
+    let origin = match origin.as_str() {
+        "paired_legs" => Origin::PairedLegs,
+        "network" => Origin::Network(
+            call_id
+                .clone()
+                .ok_or_else(|| corrupt("origin", "network without call"))?,
+        ),
+        other => return Err(corrupt("origin", other)),
+    };
+    let closed = match (closed.as_deref(), closed_by) {
+        (None, _) => None,
+        (Some("call_ended"), _) => Some(CloseReason::CallEnded),
+        (Some("idle"), _) => Some(CloseReason::Idle),
+        (Some("closed"), by) => Some(CloseReason::ClosedBy(PrincipalId(by.unwrap_or_default()))),
+        (Some(other), _) => return Err(corrupt("close reason", other)),
+    };
+    let session = Session {
+        key: key.clone(),
+        origin,
+        lifecycle: Lifecycle::parse(&lifecycle).ok_or_else(|| corrupt("lifecycle", &lifecycle))?,
+        call: CallState::parse(&call).ok_or_else(|| corrupt("call state", &call))?,
+        participants: participants.iter().map(|p| p.principal.clone()).collect(),
+        created_at,
+        closed,
+    };
+    Ok(Some(SessionRecord {
+        session,
+        call_id,
+        participants,
+        last_seq: last_seq as u64,
+        last_activity,
+    }))
+}
+
+fn keys(rows: Vec<String>) -> Result<Vec<SessionKey>> {
+    rows.into_iter()
+        .map(|k| SessionKey::parse(&k).ok_or_else(|| corrupt("session key", &k)))
+        .collect()
+}
+
+pub(crate) fn sessions_of(
+    c: &Connection,
+    principal: &PrincipalId,
+    include_closed: bool,
+) -> Result<Vec<SessionKey>> {
+    let sql = if include_closed {
+        "SELECT s.key FROM participants pa JOIN sessions s ON s.key = pa.session
+         WHERE pa.principal = ?1 ORDER BY s.created_at DESC LIMIT 1000"
+    } else {
+        "SELECT s.key FROM participants pa JOIN sessions s ON s.key = pa.session
+         WHERE pa.principal = ?1 AND s.closed IS NULL ORDER BY s.created_at DESC LIMIT 1000"
+    };
+    let rows = c
+        .prepare_cached(sql)?
+        .query_map([principal.as_str()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    keys(rows)
+}
+
+pub(crate) fn idle_sessions(c: &Connection, before: Millis) -> Result<Vec<SessionKey>> {
+    let rows = c
+        .prepare_cached(
+            "SELECT key FROM sessions WHERE closed IS NULL AND last_activity < ?1 LIMIT 10000",
+        )?
+        .query_map([before], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    keys(rows)
+}
+
+pub(crate) fn messages_after(
+    c: &Connection,
+    key: &SessionKey,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<MessageRecord>> {
+    let rows = c
+        .prepare_cached(
+            "SELECT seq, sender, client_id, kind, body, sent_at FROM messages
+             WHERE session = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?
+        .query_map(params![key.as_str(), after as i64, limit], |r| {
+            Ok(MessageRecord {
+                session: key.clone(),
+                seq: r.get::<_, i64>(0)? as u64,
+                sender: r.get(1)?,
+                client_id: r.get(2)?,
+                kind: r.get(3)?,
+                body: r.get(4)?,
+                sent_at: r.get(5)?,
+                blob: None,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+pub(crate) fn client_id_seq(
+    c: &Connection,
+    key: &SessionKey,
+    sender: &str,
+    client_id: &str,
+) -> Result<Option<u64>> {
+    Ok(c.prepare_cached(
+        "SELECT seq FROM messages WHERE session = ?1 AND sender = ?2 AND client_id = ?3",
+    )?
+    .query_row(params![key.as_str(), sender, client_id], |r| {
+        r.get::<_, i64>(0)
+    })
+    .optional()?
+    .map(|s| s as u64))
+}
+
+pub(crate) fn recent_client_ids(
+    c: &Connection,
+    key: &SessionKey,
+    limit: u32,
+) -> Result<Vec<(String, String, u64)>> {
+    Ok(c.prepare_cached(
+        "SELECT sender, client_id, seq FROM messages WHERE session = ?1 AND client_id IS NOT NULL
+             ORDER BY seq DESC LIMIT ?2",
+    )?
+    .query_map(params![key.as_str(), limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+    })?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+const CALL_COLUMNS: &str =
+    "id, reporter, call_ref, caller, callee, state, session, created_at, expires_at";
+
+fn call_row(r: &Row<'_>) -> rusqlite::Result<Result<CallRecord>> {
+    let state: String = r.get(5)?;
+    let session: String = r.get(6)?;
+    let Some(state) = CallState::parse(&state) else {
+        return Ok(Err(corrupt("call state", &state)));
+    };
+    let Some(session) = SessionKey::parse(&session) else {
+        return Ok(Err(corrupt("session key", &session)));
+    };
+    Ok(Ok(CallRecord {
+        id: CallId(r.get(0)?),
+        reporter: PrincipalId(r.get(1)?),
+        call_ref: r.get(2)?,
+        caller: PhoneNumber::from_stored(r.get(3)?),
+        callee: PhoneNumber::from_stored(r.get(4)?),
+        state,
+        session,
+        created_at: r.get(7)?,
+        expires_at: r.get(8)?,
+    }))
+}
+
+pub(crate) fn call_by_ref(
+    c: &Connection,
+    reporter: &PrincipalId,
+    call_ref: &str,
+) -> Result<Option<CallRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE reporter = ?1 AND call_ref = ?2"
+    ))?
+    .query_row(params![reporter.as_str(), call_ref], call_row)
+    .optional()?
+    .transpose()
+}
+
+pub(crate) fn live_calls(c: &Connection) -> Result<Vec<CallRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE state != 'ended' ORDER BY created_at"
+    ))?
+    .query_map([], call_row)?
+    .map(|r| r?)
+    .collect()
+}
+
+pub(crate) fn blob(c: &Connection, id: &BlobId) -> Result<Option<BlobRecord>> {
+    Ok(
+        c.prepare_cached("SELECT size, mime, created_at FROM blobs WHERE id = ?1")?
+            .query_row([id.as_str()], |r| {
+                Ok(BlobRecord {
+                    id: id.clone(),
+                    size: r.get::<_, i64>(0)? as u64,
+                    mime: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })
+            .optional()?,
+    )
+}
+
+pub(crate) fn may_read_blob(
+    c: &Connection,
+    principal: &PrincipalId,
+    blob: &BlobId,
+) -> Result<bool> {
+    Ok(c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM blob_uploaders WHERE blob = ?1 AND principal = ?2)
+             OR EXISTS (SELECT 1 FROM blob_refs r JOIN participants pa ON pa.session = r.session
+                        WHERE r.blob = ?1 AND pa.principal = ?2)",
+    )?
+    .query_row(params![blob.as_str(), principal.as_str()], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,379 @@
+use super::*;
+use crate::Store;
+use callside_core::Token;
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open_sqlite(&dir.path().join("t.sqlite"), SqliteOptions::default()).unwrap()
+}
+
+fn n(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s, None).unwrap()
+}
+
+fn device(id: &str, number: &str) -> PrincipalRecord {
+    PrincipalRecord {
+        principal: Principal {
+            id: PrincipalId(id.into()),
+            name: format!("{id} phone"),
+            kind: PrincipalKind::Device {
+                numbers: vec![n(number)],
+            },
+        },
+        created_at: 1,
+    }
+}
+
+async fn seed(store: &Store, ids: &[&str]) {
+    let writes = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            Write::Principal(
+                device(id, &format!("+44207946000{i}")),
+                Token::generate("d").hash(),
+            )
+        })
+        .collect();
+    store.apply(writes).await.unwrap();
+}
+
+fn session(key: &SessionKey, who: &[&str]) -> SessionRecord {
+    let participants: Vec<ParticipantRecord> = who
+        .iter()
+        .map(|p| ParticipantRecord {
+            principal: PrincipalId((*p).into()),
+            name: format!("{p} phone"),
+            number: None,
+            acked_seq: 0,
+        })
+        .collect();
+    SessionRecord {
+        session: Session::new(
+            key.clone(),
+            Origin::PairedLegs,
+            Lifecycle::KeepAfterCall,
+            participants.iter().map(|p| p.principal.clone()).collect(),
+            10,
+        ),
+        call_id: None,
+        participants,
+        last_seq: 0,
+        last_activity: 10,
+    }
+}
+
+fn msg(key: &SessionKey, seq: u64, sender: &str, id: &str) -> MessageRecord {
+    MessageRecord {
+        session: key.clone(),
+        seq,
+        sender: sender.into(),
+        client_id: Some(id.into()),
+        kind: "text".into(),
+        body: format!("{{\"text\":\"m{seq}\"}}"),
+        sent_at: 20 + seq as i64,
+        blob: None,
+    }
+}
+
+#[tokio::test]
+async fn principals_are_found_by_token_hash_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let token = Token::generate("dev");
+    store
+        .apply(vec![Write::Principal(
+            device("dev_a", "+442079460001"),
+            token.hash(),
+        )])
+        .await
+        .unwrap();
+    let found = store
+        .principal_by_token(token.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, device("dev_a", "+442079460001"));
+    assert!(store
+        .principal_by_token(Token::generate("dev").hash())
+        .await
+        .unwrap()
+        .is_none());
+
+    // Same id twice is a duplicate and leaves the first intact.
+    let err = store
+        .apply(vec![Write::Principal(
+            device("dev_a", "+442079460009"),
+            Token::generate("dev").hash(),
+        )])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate), "{err}");
+    assert_eq!(store.principals("device").await.unwrap().len(), 1);
+
+    // Rotation revokes the old token; deletion revokes everything.
+    let fresh = Token::generate("dev");
+    store
+        .apply(vec![Write::ReplaceToken(
+            PrincipalId("dev_a".into()),
+            fresh.hash(),
+        )])
+        .await
+        .unwrap();
+    assert!(store
+        .principal_by_token(token.hash())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .principal_by_token(fresh.hash())
+        .await
+        .unwrap()
+        .is_some());
+    store
+        .apply(vec![Write::DeletePrincipal(PrincipalId("dev_a".into()))])
+        .await
+        .unwrap();
+    assert!(store
+        .principal_by_token(fresh.hash())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.principals("device").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn messages_append_in_order_and_client_ids_are_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let key = SessionKey::generate();
+    store
+        .apply(vec![Write::Session(session(&key, &[]))])
+        .await
+        .unwrap();
+    for seq in 1..=5 {
+        store
+            .apply(vec![Write::Message(msg(
+                &key,
+                seq,
+                "dev_a",
+                &format!("c{seq}"),
+            ))])
+            .await
+            .unwrap();
+    }
+    let err = store
+        .apply(vec![Write::Message(msg(&key, 6, "dev_a", "c3"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate));
+    // The same client id from another sender is a different message.
+    store
+        .apply(vec![Write::Message(msg(&key, 6, "dev_b", "c3"))])
+        .await
+        .unwrap();
+
+    let page = store.messages_after(key.clone(), 2, 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert_eq!(
+        page[0],
+        MessageRecord {
+            blob: None,
+            ..msg(&key, 3, "dev_a", "c3")
+        }
+    );
+    assert_eq!(
+        store
+            .client_id_seq(key.clone(), "dev_a".into(), "c4".into())
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        store.session(key.clone()).await.unwrap().unwrap().last_seq,
+        6
+    );
+    let recent = store.recent_client_ids(key.clone(), 2).await.unwrap();
+    assert_eq!(
+        recent,
+        vec![
+            ("dev_b".into(), "c3".into(), 6),
+            ("dev_a".into(), "c5".into(), 5)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn one_failing_request_does_not_fail_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let key = SessionKey::generate();
+    store
+        .apply(vec![Write::Session(session(&key, &[]))])
+        .await
+        .unwrap();
+    store
+        .apply(vec![Write::Message(msg(&key, 1, "a", "x"))])
+        .await
+        .unwrap();
+    // Queue many requests at once so they share a transaction; every odd one is a duplicate.
+    let mut waits = Vec::new();
+    for i in 0..200u64 {
+        let m = if i % 2 == 1 {
+            msg(&key, 1000 + i, "a", "x")
+        } else {
+            msg(&key, 2 + i / 2, "a", &format!("y{i}"))
+        };
+        waits.push(store.submit(vec![Write::Message(m)], None).await.unwrap());
+    }
+    let mut ok = 0;
+    for (i, w) in waits.into_iter().enumerate() {
+        let r = w.await.unwrap();
+        assert_eq!(r.is_ok(), i % 2 == 0, "request {i}: {r:?}");
+        ok += r.is_ok() as usize;
+    }
+    assert_eq!(ok, 100);
+    assert_eq!(store.messages_after(key, 0, 1000).await.unwrap().len(), 101);
+}
+
+#[tokio::test]
+async fn sessions_round_trip_with_state_and_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SessionKey::generate();
+    {
+        let store = open(&dir);
+        seed(&store, &["dev_a", "dev_b"]).await;
+        store
+            .apply(vec![Write::Session(session(&key, &["dev_a", "dev_b"]))])
+            .await
+            .unwrap();
+        store
+            .apply(vec![
+                Write::Ack {
+                    session: key.clone(),
+                    principal: PrincipalId("dev_a".into()),
+                    seq: 7,
+                },
+                Write::Ack {
+                    session: key.clone(),
+                    principal: PrincipalId("dev_a".into()),
+                    seq: 3,
+                },
+                Write::SessionState {
+                    key: key.clone(),
+                    call: CallState::Ended,
+                    closed: Some(("closed".into(), Some(PrincipalId("dev_a".into())))),
+                    call_id: None,
+                },
+            ])
+            .await
+            .unwrap();
+    }
+    // Reopen: everything acknowledged is still there.
+    let store = open(&dir);
+    let rec = store.session(key.clone()).await.unwrap().unwrap();
+    assert_eq!(rec.session.call, CallState::Ended);
+    assert_eq!(
+        rec.session.closed,
+        Some(CloseReason::ClosedBy(PrincipalId("dev_a".into())))
+    );
+    assert_eq!(rec.participants[0].acked_seq, 7, "acks never move back");
+    assert_eq!(rec.participants[0].name, "dev_a phone");
+    assert!(store
+        .sessions_of(PrincipalId("dev_b".into()), false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .sessions_of(PrincipalId("dev_b".into()), true)
+            .await
+            .unwrap(),
+        vec![key]
+    );
+}
+
+#[tokio::test]
+async fn blobs_are_readable_by_uploader_and_participants_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let key = SessionKey::generate();
+    let blob = BlobId::from_digest(&[7; 32]);
+    seed(&store, &["dev_a", "dev_b"]).await;
+    store
+        .apply(vec![
+            Write::Session(session(&key, &["dev_a", "dev_b"])),
+            Write::Blob(
+                BlobRecord {
+                    id: blob.clone(),
+                    size: 3,
+                    mime: "text/plain".into(),
+                    created_at: 1,
+                },
+                PrincipalId("dev_u".into()),
+            ),
+        ])
+        .await
+        .unwrap();
+    let may = |p: &str| store.may_read_blob(PrincipalId(p.into()), blob.clone());
+    assert!(may("dev_u").await.unwrap());
+    assert!(!may("dev_a").await.unwrap());
+    let mut m = msg(&key, 1, "dev_a", "f");
+    m.blob = Some(blob.clone());
+    store.apply(vec![Write::Message(m)]).await.unwrap();
+    assert!(may("dev_a").await.unwrap());
+    assert!(may("dev_b").await.unwrap());
+    assert!(!may("dev_z").await.unwrap());
+    assert_eq!(store.blob(blob.clone()).await.unwrap().unwrap().size, 3);
+}
+
+#[tokio::test]
+async fn pending_legs_come_back_in_report_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let leg = |id: &str, at: Millis| LegRecord {
+        leg: Leg {
+            id: LegId(id.into()),
+            principal: PrincipalId("dev_a".into()),
+            own: n("+442079460001"),
+            other: None,
+            direction: Direction::Incoming,
+            call_ref: Some("r".into()),
+            extension: None,
+            conference_id: None,
+            reported_at: at,
+            expires_at: at + 100,
+        },
+        registry: Some("cs.example".into()),
+        lifecycle: Some(Lifecycle::CloseWithCall),
+        state: LegState::Pending,
+        reason: None,
+        session: None,
+    };
+    store
+        .apply(vec![
+            Write::Leg(leg("l2", 5)),
+            Write::Leg(leg("l1", 3)),
+            Write::Leg(leg("l3", 9)),
+        ])
+        .await
+        .unwrap();
+    store
+        .apply(vec![Write::LegOutcome {
+            id: LegId("l3".into()),
+            state: LegState::NoMatch,
+            reason: Some("expired".into()),
+            session: None,
+        }])
+        .await
+        .unwrap();
+    let pending = store.pending_legs().await.unwrap();
+    assert_eq!(pending, vec![leg("l1", 3), leg("l2", 5)]);
+    let l3 = store.leg(LegId("l3".into())).await.unwrap().unwrap();
+    assert_eq!(
+        (l3.state, l3.reason.as_deref()),
+        (LegState::NoMatch, Some("expired"))
+    );
+}
