@@ -101,5 +101,8 @@ pub struct NetworkCall {
     pub caller: String,
     pub callee: String,
     pub state: crate::session::CallState,
-    pub session: String,
+    /// The session of the call; absent when the network reported the end of a call it never
+    /// reported starting (nothing to end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }

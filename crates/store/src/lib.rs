@@ -101,6 +101,16 @@ impl Store {
         self.inner.read(move |c| sqlite::principals(c, kind)).await
     }
 
+    /// Live devices that own `number`.
+    pub async fn devices_owning(
+        &self,
+        number: callside_core::PhoneNumber,
+    ) -> Result<Vec<callside_core::PrincipalId>> {
+        self.inner
+            .read(move |c| sqlite::devices_owning(c, &number))
+            .await
+    }
+
     pub async fn leg(&self, id: callside_core::LegId) -> Result<Option<LegRecord>> {
         self.inner.read(move |c| sqlite::leg(c, &id)).await
     }

@@ -575,6 +575,16 @@ pub(crate) fn principals(c: &Connection, kind: &str) -> Result<Vec<PrincipalReco
         .collect()
 }
 
+pub(crate) fn devices_owning(c: &Connection, number: &PhoneNumber) -> Result<Vec<PrincipalId>> {
+    Ok(c.prepare_cached(
+        "SELECT p.id FROM numbers n JOIN principals p ON p.id = n.principal
+             WHERE n.number = ?1 AND n.is_range = 0 AND p.kind = 'device' AND p.deleted_at IS NULL
+             ORDER BY p.created_at, p.id",
+    )?
+    .query_map([number.as_str()], |r| Ok(PrincipalId(r.get(0)?)))?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
 const LEG_COLUMNS: &str =
     "id, principal, own, other, direction, call_ref, extension, conference_id,
     registry, lifecycle, reported_at, expires_at, state, reason, session";

@@ -1,0 +1,179 @@
+//! The application: shared state, the router, and the background tasks.
+
+use crate::auth::AuthCache;
+use crate::calls::Calls;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::sessions::Sessions;
+use axum::routing::{get, post};
+use axum::Router;
+use callside_core::Millis;
+use callside_store::Store;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a request can reach.
+pub struct App {
+    pub(crate) config: Config,
+    pub(crate) store: Store,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) sessions: Sessions,
+    pub(crate) calls: Calls,
+    pub(crate) auth: AuthCache,
+    pub(crate) metrics: Metrics,
+    pub(crate) shutdown: CancellationToken,
+}
+
+pub type AppState = Arc<App>;
+
+pub(crate) fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+impl App {
+    pub(crate) fn new(config: Config, store: Store) -> AppState {
+        Arc::new(App {
+            config,
+            store,
+            hub: Arc::new(Hub::default()),
+            sessions: Sessions::default(),
+            calls: Calls::default(),
+            auth: AuthCache::default(),
+            metrics: Metrics::default(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+}
+
+/// The HTTP API.
+pub fn router(app: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/me", get(routes::me))
+        .route(
+            "/admin/devices",
+            post(routes::create_device).get(routes::list_devices),
+        )
+        .route(
+            "/admin/devices/{id}",
+            axum::routing::delete(routes::delete_device),
+        )
+        .route(
+            "/admin/devices/{id}/token",
+            post(routes::rotate_device_token),
+        )
+        .route(
+            "/admin/service-accounts",
+            post(routes::create_service_account).get(routes::list_service_accounts),
+        )
+        .route(
+            "/admin/service-accounts/{id}",
+            axum::routing::delete(routes::delete_service_account),
+        )
+        .route(
+            "/admin/service-accounts/{id}/token",
+            post(routes::rotate_service_token),
+        )
+        .route("/legs", post(routes::report_leg))
+        .route("/legs/{id}", get(routes::get_leg))
+        .route("/legs/{id}/answer", post(routes::answer_leg))
+        .route("/legs/{id}/end", post(routes::end_leg))
+        .route("/network/calls", post(routes::network_call))
+        .route("/sessions", get(routes::list_sessions))
+        .route("/sessions/{key}", get(routes::get_session))
+        .route("/sessions/{key}/close", post(routes::close_session))
+        .route(
+            "/sessions/{key}/messages",
+            post(routes::send_message).get(routes::list_messages),
+        )
+        .route("/sessions/{key}/ack", post(routes::ack))
+        .route(
+            "/blobs",
+            post(routes::upload_blob).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/blobs/{id}", get(routes::download_blob))
+        .route("/ws", get(crate::ws::upgrade))
+        .route("/openapi.json", get(crate::openapi::serve));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .fallback(|| async { crate::error::ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_errors,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<_>| {
+                    // The path only: query strings may carry an access token.
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| req.uri().path().to_owned());
+                    tracing::info_span!("http", method = %req.method(), route)
+                },
+            ),
+        )
+        .with_state(app)
+}
+
+async fn count_errors(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let res = next.run(req).await;
+    if res.status().is_client_error() || res.status().is_server_error() {
+        Metrics::inc(&app.metrics.http_errors);
+    }
+    res
+}
+
+/// Ends legs whose window passed and calls that went stale; closes idle sessions.
+pub(crate) async fn housekeeping(app: AppState) {
+    let mut next_idle_sweep = tokio::time::Instant::now();
+    loop {
+        let wait = app.calls.expire_due(&app).await;
+        if tokio::time::Instant::now() >= next_idle_sweep {
+            close_idle(&app).await;
+            next_idle_sweep = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = app.shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn close_idle(app: &AppState) {
+    let before = now_ms() - app.config.idle_timeout.as_millis() as Millis;
+    let keys = match app.store.idle_sessions(before).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(error = %e, "idle session sweep failed");
+            return;
+        }
+    };
+    for key in keys {
+        let r = app
+            .sessions
+            .transition(
+                app,
+                &key,
+                callside_core::session::Event::IdleTimeout,
+                None,
+                vec![],
+            )
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(session = %key, error = %e, "could not close an idle session");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Bearer-token authentication. Tokens are looked up by their SHA-256; a short-lived cache keeps
+//! the hot path off the database, and every change to a principal evicts it.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use callside_core::{Principal, PrincipalId, PrincipalKind, Token, TokenHash};
+use callside_store::{PrincipalRecord, Store, Write};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    entries: Mutex<HashMap<TokenHash, (Arc<Principal>, Instant)>>,
+}
+
+impl AuthCache {
+    pub(crate) async fn resolve(
+        &self,
+        store: &Store,
+        token: &Token,
+    ) -> Result<Arc<Principal>, ApiError> {
+        let hash = token.hash();
+        if let Some((p, at)) = self.entries.lock().expect("auth cache poisoned").get(&hash) {
+            if at.elapsed() < TTL {
+                return Ok(p.clone());
+            }
+        }
+        let rec = store
+            .principal_by_token(hash)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let p = Arc::new(rec.principal);
+        let mut entries = self.entries.lock().expect("auth cache poisoned");
+        if entries.len() > 100_000 {
+            entries.retain(|_, (_, at)| at.elapsed() < TTL);
+        }
+        entries.insert(hash, (p.clone(), Instant::now()));
+        Ok(p)
+    }
+
+    /// Forgets every cached token of `id` (after rotation or deletion).
+    pub(crate) fn evict(&self, id: &PrincipalId) {
+        self.entries
+            .lock()
+            .expect("auth cache poisoned")
+            .retain(|_, (p, _)| &p.id != id);
+    }
+}
+
+/// The authenticated principal of a request.
+pub(crate) struct Caller(pub(crate) Arc<Principal>);
+
+impl Caller {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "admin_only",
+                "this needs the operator's admin token".into(),
+            ))
+        }
+    }
+}
+
+pub(crate) fn bearer(parts: &Parts) -> Option<Token> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| Token::from_presented(token))
+        .filter(|t| !t.expose().is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        Ok(Caller(app.auth.resolve(&app.store, &token).await?))
+    }
+}
+
+/// Makes sure the operator's admin token exists: reads it from `file`, or creates it there
+/// (mode 0600) on first start. Only its hash goes into the database.
+pub(crate) async fn ensure_admin(
+    store: &Store,
+    file: &Path,
+    now: i64,
+) -> Result<String, crate::ServerError> {
+    let io = |e: std::io::Error| {
+        crate::ServerError::Io(format!("admin token file {}: {e}", file.display()))
+    };
+    let token = if file.exists() {
+        let text = std::fs::read_to_string(file).map_err(io)?;
+        if text.trim().is_empty() {
+            return Err(crate::ServerError::Io(format!(
+                "admin token file {} is empty; delete it and a new token is made at start",
+                file.display()
+            )));
+        }
+        Token::from_presented(text.trim())
+    } else {
+        let token = Token::generate("adm");
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        write_private(file, token.expose()).map_err(io)?;
+        tracing::info!(file = %file.display(), "created the admin token");
+        token
+    };
+    if store.principal_by_token(token.hash()).await?.is_none() {
+        let id = PrincipalId(callside_core::secret::new_id("adm"));
+        store
+            .apply(vec![Write::Principal(
+                PrincipalRecord {
+                    principal: Principal {
+                        id,
+                        name: "operator".into(),
+                        kind: PrincipalKind::Admin,
+                    },
+                    created_at: now,
+                },
+                token.hash(),
+            )])
+            .await?;
+    }
+    Ok(token.expose().to_owned())
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}

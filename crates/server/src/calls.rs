@@ -1,0 +1,686 @@
+//! The call service: leg reports from devices and automated systems, calls from network
+//! elements, and the matcher that turns them into sessions (S0-F1–F5, S1-F1, S1-F3–F5, F23).
+//!
+//! One lock guards the matcher and the pending legs. Decisions are made and their writes queued
+//! under it (so a leg's "pending" row always commits before its outcome); commits are awaited
+//! after it is released.
+
+use crate::app::{now_ms, App};
+use crate::error::ApiError;
+use crate::hub::Outbound;
+use crate::mapping;
+use callside_core::leg::{Leg, LegId};
+use callside_core::matching::{CallAdded, CallId, Expired, Matcher, NoMatchReason, Outcome};
+use callside_core::principal::Principal;
+use callside_core::session::{CallState, Event, Origin, Session};
+use callside_core::{Millis, PhoneNumber, PrincipalId, SessionKey};
+use callside_proto as proto;
+use callside_proto::ws::ServerFrame;
+use callside_store::{CallRecord, LegRecord, LegState, ParticipantRecord, SessionRecord, Write};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How long a network call stays attachable without an end event (events can be lost).
+const CALL_MAX_AGE: Millis = 12 * 3600 * 1000;
+
+#[derive(Default)]
+pub(crate) struct Calls {
+    state: tokio::sync::Mutex<CallsState>,
+    watchers: Mutex<HashMap<LegId, Arc<Notify>>>,
+}
+
+#[derive(Default)]
+struct CallsState {
+    matcher: Matcher,
+    /// Pending legs with their reporter's display name.
+    pending: HashMap<LegId, (LegRecord, String)>,
+    /// Live network calls and their sessions.
+    calls: HashMap<CallId, SessionKey>,
+}
+
+fn settle(
+    rec: &mut LegRecord,
+    state: LegState,
+    reason: Option<NoMatchReason>,
+    session: Option<&SessionKey>,
+) -> Write {
+    rec.state = state;
+    rec.reason = reason.map(|r| r.as_str().to_owned());
+    rec.session = session.cloned();
+    Write::LegOutcome {
+        id: rec.leg.id.clone(),
+        state,
+        reason: rec.reason.clone(),
+        session: rec.session.clone(),
+    }
+}
+
+fn participant(
+    principal: &PrincipalId,
+    name: &str,
+    number: Option<&PhoneNumber>,
+) -> ParticipantRecord {
+    ParticipantRecord {
+        principal: principal.clone(),
+        name: name.to_owned(),
+        number: number.cloned(),
+        acked_seq: 0,
+    }
+}
+
+impl Calls {
+    pub(crate) fn pending_legs(&self) -> usize {
+        self.state
+            .try_lock()
+            .map(|s| s.matcher.pending_legs())
+            .unwrap_or(0)
+    }
+
+    fn parse(app: &App, n: &str) -> Result<PhoneNumber, ApiError> {
+        Ok(PhoneNumber::parse(n, Some(app.config.default_region))?)
+    }
+
+    /// Reports a leg and matches it. Returns the leg as it stands after matching.
+    #[tracing::instrument(skip_all, fields(principal = %who.id))]
+    pub(crate) async fn report(
+        &self,
+        app: &App,
+        who: &Principal,
+        req: proto::call::ReportLeg,
+    ) -> Result<LegRecord, ApiError> {
+        let own = Self::parse(app, &req.own)?;
+        let other = req
+            .other
+            .as_deref()
+            .map(|o| Self::parse(app, o))
+            .transpose()?;
+        if !who.may_report_leg(&own) {
+            return Err(ApiError::Forbidden(
+                "not_your_number",
+                format!(
+                    "{own} is not a number of {}; report calls on your own numbers",
+                    who.id
+                ),
+            ));
+        }
+        if other.as_ref() == Some(&own) {
+            return Err(ApiError::bad(
+                "invalid_leg",
+                "the other party cannot be your own number",
+            ));
+        }
+        if let Some(r) = &req.registry {
+            if r.is_empty() || r.len() > 253 {
+                return Err(ApiError::bad("invalid_leg", "registry must be a host name"));
+            }
+        }
+        let now = now_ms();
+        let leg = Leg {
+            id: LegId(callside_core::secret::new_id("leg")),
+            principal: who.id.clone(),
+            own,
+            other,
+            direction: mapping::direction_in(req.direction),
+            call_ref: req.call_ref,
+            extension: req.extension,
+            conference_id: req.conference_id,
+            reported_at: now,
+            expires_at: now + app.config.match_window.as_millis() as Millis,
+        };
+        leg.validate()
+            .map_err(|e| ApiError::bad("invalid_leg", e))?;
+        crate::metrics::Metrics::inc(&app.metrics.legs_reported);
+        let rec = LegRecord {
+            leg,
+            registry: Some(
+                req.registry
+                    .unwrap_or_else(|| app.config.registry_fqdn.clone()),
+            ),
+            lifecycle: req.lifecycle.map(mapping::lifecycle_in),
+            state: LegState::Pending,
+            reason: None,
+            session: None,
+        };
+        self.place(app, rec, who.name.clone()).await
+    }
+
+    /// Offers a leg to the matcher and carries out the outcome.
+    async fn place(
+        &self,
+        app: &App,
+        mut rec: LegRecord,
+        name: String,
+    ) -> Result<LegRecord, ApiError> {
+        let mut st = self.state.lock().await;
+        let offer = st.matcher.offer(&rec.leg);
+        let mut writes = Vec::new();
+        let mut settled = Vec::new();
+        for (id, reason) in offer.also_ended {
+            if let Some((mut r, _)) = st.pending.remove(&id) {
+                writes.push(settle(&mut r, LegState::NoMatch, Some(reason), None));
+                settled.push(r);
+            }
+        }
+        let now = now_ms();
+        match offer.outcome {
+            Outcome::Pending => {
+                writes.push(Write::Leg(rec.clone()));
+                st.pending.insert(rec.leg.id.clone(), (rec.clone(), name));
+                let commit = app.store.submit(writes, None).await?;
+                drop(st);
+                commit.await.map_err(|_| ApiError::Unavailable)??;
+            }
+            Outcome::NoMatch(reason) => {
+                settle(&mut rec, LegState::NoMatch, Some(reason), None);
+                writes.push(Write::Leg(rec.clone()));
+                let commit = app.store.submit(writes, None).await?;
+                drop(st);
+                commit.await.map_err(|_| ApiError::Unavailable)??;
+            }
+            Outcome::Paired(other_id) => {
+                let (mut other, other_name) = st.pending.remove(&other_id).ok_or_else(|| {
+                    ApiError::Internal(format!("matcher paired unknown leg {other_id}"))
+                })?;
+                let key = SessionKey::generate();
+                let lifecycle = other
+                    .lifecycle
+                    .or(rec.lifecycle)
+                    .unwrap_or(app.config.lifecycle);
+                let first = participant(&other.leg.principal, &other_name, Some(&other.leg.own));
+                let second = participant(&rec.leg.principal, &name, Some(&rec.leg.own));
+                let session = Session::new(
+                    key.clone(),
+                    Origin::PairedLegs,
+                    lifecycle,
+                    vec![first.principal.clone(), second.principal.clone()],
+                    now,
+                );
+                writes.push(settle(&mut other, LegState::Matched, None, Some(&key)));
+                settle(&mut rec, LegState::Matched, None, Some(&key));
+                writes.push(Write::Leg(rec.clone()));
+                if let (Some(caller), callee) =
+                    (rec.leg.caller().or(other.leg.caller()), rec.leg.callee())
+                {
+                    st.matcher.record_pair(caller, callee, key.clone(), now);
+                }
+                let record = SessionRecord {
+                    session,
+                    call_id: None,
+                    participants: vec![first, second],
+                    last_seq: 0,
+                    last_activity: now,
+                };
+                let commit = app.sessions.create(app, record, writes).await?;
+                drop(st);
+                commit.await.map_err(|_| ApiError::Unavailable)??;
+                crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+                crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+                settled.push(other);
+            }
+            Outcome::Attached(call) => {
+                let key = st.calls.get(&call).cloned().ok_or_else(|| {
+                    ApiError::Internal(format!("matcher attached to unknown call {call}"))
+                })?;
+                drop(st);
+                settle(&mut rec, LegState::Matched, None, Some(&key));
+                writes.push(Write::Leg(rec.clone()));
+                let joiner = participant(&rec.leg.principal, &name, Some(&rec.leg.own));
+                app.sessions
+                    .transition(
+                        app,
+                        &key,
+                        Event::Join(rec.leg.principal.clone()),
+                        Some(joiner),
+                        writes,
+                    )
+                    .await?;
+                crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+            }
+        }
+        for r in &settled {
+            if r.state == LegState::NoMatch {
+                crate::metrics::Metrics::inc(&app.metrics.legs_no_match);
+            }
+            self.announce(app, r).await;
+        }
+        if rec.state == LegState::NoMatch {
+            crate::metrics::Metrics::inc(&app.metrics.legs_no_match);
+        }
+        Ok(rec)
+    }
+
+    /// Tells a leg's reporter (socket and long-polls) that the leg settled.
+    async fn announce(&self, app: &App, rec: &LegRecord) {
+        let session = match &rec.session {
+            Some(key) => app
+                .sessions
+                .record_for(app, key, &rec.leg.principal)
+                .await
+                .ok()
+                .map(|r| mapping::session_info(&r)),
+            None => None,
+        };
+        let frame = mapping::frame_json(&ServerFrame::Leg(mapping::leg_status(rec, session)));
+        app.hub
+            .publish([&rec.leg.principal], &Outbound::Frame(frame));
+        if let Some(n) = self
+            .watchers
+            .lock()
+            .expect("watchers poisoned")
+            .remove(&rec.leg.id)
+        {
+            n.notify_waiters();
+        }
+    }
+
+    /// A leg as its reporter sees it, waiting up to `wait` while it is pending.
+    pub(crate) async fn status(
+        &self,
+        app: &App,
+        who: &PrincipalId,
+        id: &LegId,
+        wait: Duration,
+    ) -> Result<proto::call::LegStatus, ApiError> {
+        let notify = self
+            .watchers
+            .lock()
+            .expect("watchers poisoned")
+            .entry(id.clone())
+            .or_default()
+            .clone();
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut rec = self.owned_leg(app, who, id).await?;
+        if rec.state == LegState::Pending && !wait.is_zero() {
+            let _ = tokio::time::timeout(wait, notified).await;
+            rec = self.owned_leg(app, who, id).await?;
+        }
+        self.status_of(app, &rec).await
+    }
+
+    pub(crate) async fn status_of(
+        &self,
+        app: &App,
+        rec: &LegRecord,
+    ) -> Result<proto::call::LegStatus, ApiError> {
+        let session = match &rec.session {
+            Some(key) => Some(mapping::session_info(
+                &app.sessions
+                    .record_for(app, key, &rec.leg.principal)
+                    .await?,
+            )),
+            None => None,
+        };
+        Ok(mapping::leg_status(rec, session))
+    }
+
+    async fn owned_leg(
+        &self,
+        app: &App,
+        who: &PrincipalId,
+        id: &LegId,
+    ) -> Result<LegRecord, ApiError> {
+        match app.store.leg(id.clone()).await? {
+            Some(rec) if &rec.leg.principal == who => Ok(rec),
+            _ => Err(ApiError::NotFound("leg")),
+        }
+    }
+
+    /// The reporter answered (`answered = true`) or hung up.
+    pub(crate) async fn call_event(
+        &self,
+        app: &App,
+        who: &PrincipalId,
+        id: &LegId,
+        answered: bool,
+    ) -> Result<proto::call::LegStatus, ApiError> {
+        let rec = self.owned_leg(app, who, id).await?;
+        match (&rec.state, &rec.session) {
+            (LegState::Pending, _) if !answered => {
+                let mut st = self.state.lock().await;
+                if st.matcher.withdraw(id) {
+                    if let Some((mut r, _)) = st.pending.remove(id) {
+                        let w = settle(
+                            &mut r,
+                            LegState::NoMatch,
+                            Some(NoMatchReason::Withdrawn),
+                            None,
+                        );
+                        let commit = app.store.submit(vec![w], None).await?;
+                        drop(st);
+                        commit.await.map_err(|_| ApiError::Unavailable)??;
+                        crate::metrics::Metrics::inc(&app.metrics.legs_no_match);
+                        self.announce(app, &r).await;
+                    }
+                }
+            }
+            (LegState::Matched, Some(key)) => {
+                let event = if answered {
+                    Event::CallAnswered
+                } else {
+                    Event::CallEnded
+                };
+                app.sessions
+                    .transition(app, key, event, None, vec![])
+                    .await?;
+            }
+            _ => {}
+        }
+        let rec = self.owned_leg(app, who, id).await?;
+        self.status_of(app, &rec).await
+    }
+
+    /// A network element's report about a call.
+    #[tracing::instrument(skip_all, fields(principal = %who.id, call_ref = %ev.call_ref))]
+    pub(crate) async fn network_event(
+        &self,
+        app: &App,
+        who: &Principal,
+        ev: proto::call::NetworkCallEvent,
+    ) -> Result<proto::call::NetworkCall, ApiError> {
+        let caller = Self::parse(app, &ev.caller)?;
+        let callee = Self::parse(app, &ev.callee)?;
+        if !who.may_report_call(Some(&caller), &callee) {
+            return Err(ApiError::Forbidden(
+                "not_your_range",
+                "neither party is within this account's ranges, or it lacks the network_element scope".into(),
+            ));
+        }
+        if ev.call_ref.is_empty() || ev.call_ref.len() > callside_core::leg::MAX_REF_LEN {
+            return Err(ApiError::bad(
+                "invalid_call",
+                "call_ref must be 1–256 characters",
+            ));
+        }
+        let existing = app
+            .store
+            .call_by_ref(who.id.clone(), ev.call_ref.clone())
+            .await?;
+        let now = now_ms();
+        let mut call = match existing {
+            Some(c) => c,
+            None if ev.event == proto::call::CallEventKind::Ended => {
+                return Err(ApiError::NotFound("call"));
+            }
+            None => {
+                let lifecycle = ev
+                    .lifecycle
+                    .map(mapping::lifecycle_in)
+                    .unwrap_or(app.config.lifecycle);
+                self.start_network_call(
+                    app,
+                    who,
+                    ev.call_ref.clone(),
+                    caller,
+                    callee,
+                    lifecycle,
+                    now,
+                )
+                .await?
+            }
+        };
+        let event = match ev.event {
+            proto::call::CallEventKind::Ringing => None,
+            proto::call::CallEventKind::Answered => {
+                Some((CallState::Answered, Event::CallAnswered))
+            }
+            proto::call::CallEventKind::Ended => Some((CallState::Ended, Event::CallEnded)),
+        };
+        if let Some((state, event)) = event {
+            if call.state != state && call.state != CallState::Ended {
+                call.state = state;
+                if state == CallState::Ended {
+                    let mut st = self.state.lock().await;
+                    st.matcher.remove_call(&call.id);
+                    st.calls.remove(&call.id);
+                }
+                app.sessions
+                    .transition(
+                        app,
+                        &call.session,
+                        event,
+                        None,
+                        vec![Write::Call(call.clone())],
+                    )
+                    .await?;
+            }
+        }
+        Ok(proto::call::NetworkCall {
+            id: call.id.0.clone(),
+            call_ref: call.call_ref.clone(),
+            caller: call.caller.to_string(),
+            callee: call.callee.to_string(),
+            state: mapping::call_state(call.state),
+            session: Some(call.session.to_string()),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_network_call(
+        &self,
+        app: &App,
+        who: &Principal,
+        call_ref: String,
+        caller: PhoneNumber,
+        callee: PhoneNumber,
+        lifecycle: callside_core::session::Lifecycle,
+        now: Millis,
+    ) -> Result<CallRecord, ApiError> {
+        // The devices on both numbers take part (S1-F3: the server maps the number to the
+        // coupled PC and notifies it), whether or not they report the call themselves.
+        let mut owners = Vec::new();
+        for n in [&caller, &callee] {
+            for p in app.store.devices_owning(n.clone()).await? {
+                owners.push((p, n.clone()));
+            }
+        }
+        let id = CallId(callside_core::secret::new_id("call"));
+        let mut st = self.state.lock().await;
+        let added = st.matcher.add_call(
+            id.clone(),
+            &caller,
+            &callee,
+            now,
+            app.config.match_window.as_millis() as Millis,
+            now + CALL_MAX_AGE,
+        );
+        match added {
+            CallAdded::BindTo(key) => {
+                st.calls.insert(id.clone(), key.clone());
+                drop(st);
+                let call = CallRecord {
+                    id: id.clone(),
+                    reporter: who.id.clone(),
+                    call_ref,
+                    caller,
+                    callee,
+                    state: CallState::Ringing,
+                    session: key.clone(),
+                    created_at: now,
+                    expires_at: now + CALL_MAX_AGE,
+                };
+                app.store.apply(vec![Write::Call(call.clone())]).await?;
+                app.sessions.bind_call(app, &key, id).await?;
+                Ok(call)
+            }
+            CallAdded::New { attached } => {
+                let key = SessionKey::generate();
+                let mut participants: Vec<ParticipantRecord> = Vec::new();
+                let mut writes = Vec::new();
+                let mut settled = Vec::new();
+                for leg in attached {
+                    if let Some((mut r, name)) = st.pending.remove(&leg) {
+                        participants.push(participant(&r.leg.principal, &name, Some(&r.leg.own)));
+                        writes.push(settle(&mut r, LegState::Matched, None, Some(&key)));
+                        settled.push(r);
+                    }
+                }
+                for (p, n) in owners {
+                    if !participants.iter().any(|x| x.principal == p) {
+                        let name = app
+                            .store
+                            .principal(p.clone())
+                            .await?
+                            .map(|r| r.principal.name)
+                            .unwrap_or_default();
+                        participants.push(participant(&p, &name, Some(&n)));
+                    }
+                }
+                let session = Session::new(
+                    key.clone(),
+                    Origin::Network(id.clone()),
+                    lifecycle,
+                    participants.iter().map(|p| p.principal.clone()).collect(),
+                    now,
+                );
+                let call = CallRecord {
+                    id: id.clone(),
+                    reporter: who.id.clone(),
+                    call_ref,
+                    caller,
+                    callee,
+                    state: CallState::Ringing,
+                    session: key.clone(),
+                    created_at: now,
+                    expires_at: now + CALL_MAX_AGE,
+                };
+                writes.push(Write::Call(call.clone()));
+                st.calls.insert(id, key.clone());
+                let record = SessionRecord {
+                    session,
+                    call_id: Some(call.id.clone()),
+                    participants,
+                    last_seq: 0,
+                    last_activity: now,
+                };
+                let commit = app.sessions.create(app, record, writes).await?;
+                drop(st);
+                commit.await.map_err(|_| ApiError::Unavailable)??;
+                for r in &settled {
+                    crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+                    self.announce(app, r).await;
+                }
+                Ok(call)
+            }
+        }
+    }
+
+    /// Rebuilds the matcher from the store after a start: live calls, then pending legs in
+    /// report order. Legs whose window passed while the server was down end as expired.
+    pub(crate) async fn restore(&self, app: &App) -> Result<(), ApiError> {
+        let now = now_ms();
+        let calls = app.store.live_calls().await?;
+        let legs = app.store.pending_legs().await?;
+        let mut st = self.state.lock().await;
+        for c in calls {
+            st.matcher
+                .add_call(c.id.clone(), &c.caller, &c.callee, now, 0, c.expires_at);
+            st.calls.insert(c.id, c.session);
+        }
+        let mut writes = Vec::new();
+        let mut restored = 0;
+        for mut rec in legs {
+            let outcome = if rec.leg.expires_at <= now {
+                None
+            } else {
+                Some(st.matcher.offer(&rec.leg).outcome)
+            };
+            if outcome == Some(Outcome::Pending) {
+                let name = app
+                    .store
+                    .principal(rec.leg.principal.clone())
+                    .await?
+                    .map(|r| r.principal.name)
+                    .unwrap_or_default();
+                st.pending.insert(rec.leg.id.clone(), (rec, name));
+                restored += 1;
+            } else {
+                st.matcher.withdraw(&rec.leg.id);
+                writes.push(settle(
+                    &mut rec,
+                    LegState::NoMatch,
+                    Some(NoMatchReason::Expired),
+                    None,
+                ));
+            }
+        }
+        drop(st);
+        if !writes.is_empty() {
+            tracing::info!(
+                expired = writes.len(),
+                "legs expired while the server was down"
+            );
+            app.store.apply(writes).await?;
+        }
+        if restored > 0 {
+            tracing::info!(restored, "pending legs restored");
+        }
+        Ok(())
+    }
+
+    /// Ends whatever is due. Returns when the next deadline is (at most a second away).
+    pub(crate) async fn expire_due(&self, app: &App) -> Duration {
+        let now = now_ms();
+        let mut st = self.state.lock().await;
+        let expired = st.matcher.expire(now);
+        st.matcher
+            .forget_pairs_before(now - app.config.match_window.as_millis() as Millis);
+        let mut writes = Vec::new();
+        let mut settled = Vec::new();
+        let mut ended = Vec::new();
+        for e in expired {
+            match e {
+                Expired::Leg(id) => {
+                    if let Some((mut r, _)) = st.pending.remove(&id) {
+                        writes.push(settle(
+                            &mut r,
+                            LegState::NoMatch,
+                            Some(NoMatchReason::Expired),
+                            None,
+                        ));
+                        settled.push(r);
+                    }
+                }
+                Expired::Call(id) => {
+                    if let Some(key) = st.calls.remove(&id) {
+                        ended.push(key);
+                    }
+                }
+            }
+        }
+        let next = st
+            .matcher
+            .next_deadline()
+            .map(|d| Duration::from_millis((d - now).clamp(1, 1000) as u64))
+            .unwrap_or(Duration::from_secs(1));
+        let commit = if writes.is_empty() {
+            None
+        } else {
+            app.store.submit(writes, None).await.ok()
+        };
+        drop(st);
+        if let Some(c) = commit {
+            if !matches!(c.await, Ok(Ok(()))) {
+                tracing::error!("could not record expired legs");
+                return next;
+            }
+        }
+        for r in &settled {
+            crate::metrics::Metrics::inc(&app.metrics.legs_no_match);
+            self.announce(app, r).await;
+        }
+        for key in ended {
+            if let Err(e) = app
+                .sessions
+                .transition(app, &key, Event::CallEnded, None, vec![])
+                .await
+            {
+                tracing::warn!(session = %key, error = %e, "could not end a stale network call");
+            }
+        }
+        next
+    }
+}

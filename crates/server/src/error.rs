@@ -1,0 +1,169 @@
+//! One error type for every handler, mapped to RFC 9457 problem details with stable codes.
+//! Server faults are logged with their cause and answered without it.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use callside_proto::problem::{Problem, PROBLEM_JSON};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    #[error("missing or malformed bearer token")]
+    Unauthenticated,
+    #[error("{1}")]
+    Forbidden(&'static str, String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{1}")]
+    Gone(&'static str, String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the server is shutting down or overloaded; retry")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(..) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Gone(..) => StatusCode::GONE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine code.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(code, _)
+            | ApiError::Forbidden(code, _)
+            | ApiError::Gone(code, _) => code,
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// What the client is told: never internals.
+    pub(crate) fn detail(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal error; it has been logged".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub(crate) fn problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            type_uri: format!("https://callside.dev/problems/{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: Some(self.detail()),
+            code: self.code().to_owned(),
+        }
+    }
+
+    pub(crate) fn bad(code: &'static str, detail: impl ToString) -> Self {
+        ApiError::BadRequest(code, detail.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut res = (self.status(), body).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(PROBLEM_JSON),
+        );
+        if matches!(self, ApiError::Unauthenticated) {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        res
+    }
+}
+
+impl From<callside_store::StoreError> for ApiError {
+    fn from(e: callside_store::StoreError) -> Self {
+        match e {
+            callside_store::StoreError::Closed => ApiError::Unavailable,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<callside_core::NumberError> for ApiError {
+    fn from(e: callside_core::NumberError) -> Self {
+        ApiError::BadRequest("invalid_number", e.to_string())
+    }
+}
+
+impl From<callside_core::session::SessionError> for ApiError {
+    fn from(e: callside_core::session::SessionError) -> Self {
+        use callside_core::session::SessionError;
+        match e {
+            SessionError::NotParticipant => ApiError::Forbidden("not_participant", e.to_string()),
+            SessionError::Closed(_) => ApiError::Gone("session_closed", e.to_string()),
+        }
+    }
+}
+
+impl From<callside_core::message::MessageError> for ApiError {
+    fn from(e: callside_core::message::MessageError) -> Self {
+        ApiError::BadRequest("invalid_message", e.to_string())
+    }
+}
+
+/// A JSON body extractor whose rejection is a problem document, not axum's plain text.
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(ApiError::bad("invalid_json", rejection.body_text())),
+        }
+    }
+}
+
+/// Query strings with the same treatment.
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(rejection) => Err(ApiError::bad("invalid_query", rejection.body_text())),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Live connections by principal, and fan-out to them.
+//!
+//! Publishing never blocks: it runs on the store's writer thread right after a commit (so
+//! messages go out in sequence order). Each connection has a bounded queue; a connection that
+//! cannot keep up is told to go away and resume, rather than slowing everyone else down.
+
+use callside_core::{PrincipalId, SessionKey};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+
+/// What a connection task receives. JSON is serialised once and shared.
+#[derive(Debug, Clone)]
+pub(crate) enum Outbound {
+    /// A committed message on a session (`json` is a whole `message` frame).
+    Message {
+        key: SessionKey,
+        seq: u64,
+        json: Arc<str>,
+    },
+    /// Any other frame (`session`, `leg`).
+    Frame(Arc<str>),
+}
+
+/// How many frames may wait for one connection before it is considered too slow.
+pub(crate) const QUEUE: usize = 4096;
+
+struct Conn {
+    id: u64,
+    tx: mpsc::Sender<Outbound>,
+    lagged: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Default)]
+pub(crate) struct Hub {
+    conns: RwLock<HashMap<PrincipalId, Vec<Conn>>>,
+    next: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A registration; dropping it removes the connection.
+pub(crate) struct Registration {
+    hub: Arc<Hub>,
+    principal: PrincipalId,
+    id: u64,
+    pub(crate) rx: mpsc::Receiver<Outbound>,
+    /// Notified when a frame for this connection had to be dropped.
+    pub(crate) lagged: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut conns = self.hub.conns.write().expect("hub lock poisoned");
+        if let Some(list) = conns.get_mut(&self.principal) {
+            list.retain(|c| c.id != self.id);
+            if list.is_empty() {
+                conns.remove(&self.principal);
+            }
+        }
+        self.hub.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Hub {
+    pub(crate) fn register(self: &Arc<Self>, principal: PrincipalId) -> Registration {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let lagged = Arc::new(tokio::sync::Notify::new());
+        self.conns
+            .write()
+            .expect("hub lock poisoned")
+            .entry(principal.clone())
+            .or_default()
+            .push(Conn {
+                id,
+                tx,
+                lagged: lagged.clone(),
+            });
+        self.count.fetch_add(1, Ordering::Relaxed);
+        Registration {
+            hub: self.clone(),
+            principal,
+            id,
+            rx,
+            lagged,
+        }
+    }
+
+    /// Connections open now.
+    pub(crate) fn connections(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Sends to every connection of every principal in `to`.
+    pub(crate) fn publish<'a>(
+        &self,
+        to: impl IntoIterator<Item = &'a PrincipalId>,
+        item: &Outbound,
+    ) {
+        let conns = self.conns.read().expect("hub lock poisoned");
+        for p in to {
+            for c in conns.get(p).into_iter().flatten() {
+                if c.tx.try_send(item.clone()).is_err() {
+                    c.lagged.notify_one();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn publishes_to_every_connection_of_a_principal_and_unregisters_on_drop() {
+        let hub = Arc::new(Hub::default());
+        let a = PrincipalId("a".into());
+        let mut r1 = hub.register(a.clone());
+        let mut r2 = hub.register(a.clone());
+        let mut rb = hub.register(PrincipalId("b".into()));
+        assert_eq!(hub.connections(), 3);
+        hub.publish([&a], &Outbound::Frame("x".into()));
+        assert!(matches!(r1.rx.recv().await, Some(Outbound::Frame(f)) if &*f == "x"));
+        assert!(matches!(r2.rx.recv().await, Some(Outbound::Frame(_))));
+        assert!(rb.rx.try_recv().is_err());
+        drop(r1);
+        assert_eq!(hub.connections(), 2);
+        drop(r2);
+        assert!(hub.conns.read().unwrap().get(&a).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_flags_the_connection_instead_of_blocking() {
+        let hub = Arc::new(Hub::default());
+        let a = PrincipalId("a".into());
+        let r = hub.register(a.clone());
+        for _ in 0..QUEUE {
+            hub.publish([&a], &Outbound::Frame("x".into()));
+        }
+        let lagged = r.lagged.clone();
+        hub.publish([&a], &Outbound::Frame("overflow".into()));
+        // The permit stored by notify_one makes this resolve at once.
+        tokio::time::timeout(std::time::Duration::from_secs(1), lagged.notified())
+            .await
+            .expect("the connection was flagged as lagging");
+    }
+}

@@ -1,0 +1,176 @@
+//! Domain ↔ wire, by hand, so the protocol cannot change by accident.
+
+use callside_core::principal::{Principal, PrincipalKind, Scope};
+use callside_core::session::{CallState, Lifecycle, Origin};
+use callside_proto as proto;
+use callside_store::{
+    LegRecord, LegState, MessageRecord, ParticipantRecord, PrincipalRecord, SessionRecord,
+};
+
+pub(crate) fn lifecycle_in(l: proto::session::Lifecycle) -> Lifecycle {
+    match l {
+        proto::session::Lifecycle::KeepAfterCall => Lifecycle::KeepAfterCall,
+        proto::session::Lifecycle::CloseWithCall => Lifecycle::CloseWithCall,
+    }
+}
+
+pub(crate) fn lifecycle_out(l: Lifecycle) -> proto::session::Lifecycle {
+    match l {
+        Lifecycle::KeepAfterCall => proto::session::Lifecycle::KeepAfterCall,
+        Lifecycle::CloseWithCall => proto::session::Lifecycle::CloseWithCall,
+    }
+}
+
+pub(crate) fn call_state(c: CallState) -> proto::session::CallState {
+    match c {
+        CallState::Ringing => proto::session::CallState::Ringing,
+        CallState::Answered => proto::session::CallState::Answered,
+        CallState::Ended => proto::session::CallState::Ended,
+    }
+}
+
+pub(crate) fn direction_in(d: proto::call::Direction) -> callside_core::Direction {
+    match d {
+        proto::call::Direction::Outgoing => callside_core::Direction::Outgoing,
+        proto::call::Direction::Incoming => callside_core::Direction::Incoming,
+    }
+}
+
+pub(crate) fn direction_out(d: callside_core::Direction) -> proto::call::Direction {
+    match d {
+        callside_core::Direction::Outgoing => proto::call::Direction::Outgoing,
+        callside_core::Direction::Incoming => proto::call::Direction::Incoming,
+    }
+}
+
+pub(crate) fn scope_in(s: proto::admin::Scope) -> Scope {
+    match s {
+        proto::admin::Scope::NetworkElement => Scope::NetworkElement,
+        proto::admin::Scope::AutomatedSystem => Scope::AutomatedSystem,
+    }
+}
+
+pub(crate) fn scope_out(s: Scope) -> proto::admin::Scope {
+    match s {
+        Scope::NetworkElement => proto::admin::Scope::NetworkElement,
+        Scope::AutomatedSystem => proto::admin::Scope::AutomatedSystem,
+    }
+}
+
+pub(crate) fn participant(p: &ParticipantRecord) -> proto::session::Participant {
+    proto::session::Participant {
+        id: p.principal.0.clone(),
+        name: p.name.clone(),
+        number: p.number.as_ref().map(|n| n.to_string()),
+    }
+}
+
+pub(crate) fn session_info(r: &SessionRecord) -> proto::session::SessionInfo {
+    let s = &r.session;
+    proto::session::SessionInfo {
+        key: s.key.to_string(),
+        origin: match s.origin {
+            Origin::PairedLegs => proto::session::Origin::PairedLegs,
+            Origin::Network(_) => proto::session::Origin::Network,
+        },
+        lifecycle: lifecycle_out(s.lifecycle),
+        call: call_state(s.call),
+        participants: r.participants.iter().map(participant).collect(),
+        created_at: s.created_at,
+        closed: s.closed.as_ref().map(|c| c.code().to_owned()),
+        last_seq: r.last_seq,
+    }
+}
+
+pub(crate) fn leg_status(
+    r: &LegRecord,
+    session: Option<proto::session::SessionInfo>,
+) -> proto::call::LegStatus {
+    let l = &r.leg;
+    proto::call::LegStatus {
+        id: l.id.0.clone(),
+        state: match r.state {
+            LegState::Pending => proto::call::LegState::Pending,
+            LegState::Matched => proto::call::LegState::Matched,
+            LegState::NoMatch => proto::call::LegState::NoMatch,
+        },
+        reason: r.reason.clone(),
+        session,
+        own: l.own.to_string(),
+        other: l.other.as_ref().map(|n| n.to_string()),
+        direction: direction_out(l.direction),
+        registry: r.registry.clone(),
+        reported_at: l.reported_at,
+        expires_at: l.expires_at,
+    }
+}
+
+pub(crate) fn message(r: &MessageRecord) -> proto::message::Message {
+    proto::message::Message {
+        session: r.session.to_string(),
+        seq: r.seq,
+        id: r.client_id.clone(),
+        sender: r.sender.clone(),
+        kind: r.kind.clone(),
+        body: serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+        sent_at: r.sent_at,
+    }
+}
+
+pub(crate) fn device(r: &PrincipalRecord) -> Option<proto::admin::Device> {
+    match &r.principal.kind {
+        PrincipalKind::Device { numbers } => Some(proto::admin::Device {
+            id: r.principal.id.0.clone(),
+            name: r.principal.name.clone(),
+            numbers: numbers.iter().map(|n| n.to_string()).collect(),
+            created_at: r.created_at,
+        }),
+        _ => None,
+    }
+}
+
+pub(crate) fn service_account(r: &PrincipalRecord) -> Option<proto::admin::ServiceAccount> {
+    match &r.principal.kind {
+        PrincipalKind::Service { scopes, ranges } => Some(proto::admin::ServiceAccount {
+            id: r.principal.id.0.clone(),
+            name: r.principal.name.clone(),
+            scopes: scopes.iter().copied().map(scope_out).collect(),
+            ranges: ranges.iter().map(|r| r.to_string()).collect(),
+            created_at: r.created_at,
+        }),
+        _ => None,
+    }
+}
+
+pub(crate) fn me(p: &Principal) -> proto::admin::Me {
+    let (kind, numbers, scopes, ranges) = match &p.kind {
+        PrincipalKind::Device { numbers } => (
+            proto::admin::PrincipalKind::Device,
+            numbers.iter().map(|n| n.to_string()).collect(),
+            vec![],
+            vec![],
+        ),
+        PrincipalKind::Service { scopes, ranges } => (
+            proto::admin::PrincipalKind::Service,
+            vec![],
+            scopes.iter().copied().map(scope_out).collect(),
+            ranges.iter().map(|r| r.to_string()).collect(),
+        ),
+        PrincipalKind::Admin => (proto::admin::PrincipalKind::Admin, vec![], vec![], vec![]),
+    };
+    proto::admin::Me {
+        id: p.id.0.clone(),
+        kind,
+        name: p.name.clone(),
+        numbers,
+        scopes,
+        ranges,
+    }
+}
+
+/// Serialises a whole server frame once, for fan-out.
+pub(crate) fn frame_json(frame: &proto::ws::ServerFrame) -> std::sync::Arc<str> {
+    serde_json::to_string(frame)
+        .expect("server frames always serialise")
+        .into()
+}

@@ -1,0 +1,69 @@
+//! Counters exposed at `/metrics` in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub(crate) legs_reported: AtomicU64,
+    pub(crate) legs_matched: AtomicU64,
+    pub(crate) legs_no_match: AtomicU64,
+    pub(crate) sessions_created: AtomicU64,
+    pub(crate) sessions_closed: AtomicU64,
+    pub(crate) messages: AtomicU64,
+    pub(crate) blob_bytes: AtomicU64,
+    pub(crate) http_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn render(&self, connections: u64, pending_legs: usize) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP callside_{name} {help}\n# TYPE callside_{name} counter\ncallside_{name} {v}");
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(
+            "legs_reported_total",
+            "Call legs reported.",
+            get(&self.legs_reported),
+        );
+        counter(
+            "legs_matched_total",
+            "Call legs that joined a session.",
+            get(&self.legs_matched),
+        );
+        counter(
+            "legs_no_match_total",
+            "Call legs that ended without a session.",
+            get(&self.legs_no_match),
+        );
+        counter(
+            "sessions_created_total",
+            "Sessions created.",
+            get(&self.sessions_created),
+        );
+        counter(
+            "sessions_closed_total",
+            "Sessions closed.",
+            get(&self.sessions_closed),
+        );
+        counter("messages_total", "Messages persisted.", get(&self.messages));
+        counter(
+            "blob_bytes_total",
+            "Bytes of new blobs stored.",
+            get(&self.blob_bytes),
+        );
+        counter(
+            "http_errors_total",
+            "HTTP requests answered with an error.",
+            get(&self.http_errors),
+        );
+        let _ = writeln!(out, "# HELP callside_ws_connections Open WebSocket connections.\n# TYPE callside_ws_connections gauge\ncallside_ws_connections {connections}");
+        let _ = writeln!(out, "# HELP callside_pending_legs Legs waiting for a match.\n# TYPE callside_pending_legs gauge\ncallside_pending_legs {pending_legs}");
+        out
+    }
+}

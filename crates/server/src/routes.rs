@@ -1,0 +1,546 @@
+//! HTTP handlers: extract, call one service method, map the result. Each names its route.
+
+use crate::app::{now_ms, AppState};
+use crate::auth::Caller;
+use crate::error::{ApiError, Json, Query};
+use crate::mapping;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use callside_core::principal::{Principal, PrincipalKind};
+use callside_core::{LegId, NumberRange, PhoneNumber, PrincipalId, SessionKey, Token};
+use callside_proto as proto;
+use callside_store::{PrincipalRecord, Write};
+use serde::Deserialize;
+use std::time::Duration;
+
+fn key(s: &str) -> Result<SessionKey, ApiError> {
+    SessionKey::parse(s).ok_or(ApiError::NotFound("session"))
+}
+
+fn wait(app: &AppState, secs: Option<u64>) -> Duration {
+    Duration::from_secs(secs.unwrap_or(0)).min(app.config.long_poll_max)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WaitQuery {
+    /// Seconds to wait for a change (long-poll), capped by the server.
+    wait: Option<u64>,
+}
+
+/// `GET /v1/me` — who the token belongs to.
+#[utoipa::path(get, path = "/v1/me", tag = "identity", responses((status = 200, body = proto::admin::Me)))]
+pub(crate) async fn me(Caller(p): Caller) -> axum::Json<proto::admin::Me> {
+    axum::Json(mapping::me(&p))
+}
+
+/// `POST /v1/admin/devices` — provision a device bound to numbers.
+#[utoipa::path(post, path = "/v1/admin/devices", tag = "admin", request_body = proto::admin::CreateDevice,
+    responses((status = 201, body = proto::admin::CreatedDevice), (status = 400, body = proto::Problem)))]
+pub(crate) async fn create_device(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(req): Json<proto::admin::CreateDevice>,
+) -> Result<(StatusCode, axum::Json<proto::admin::CreatedDevice>), ApiError> {
+    caller.require_admin()?;
+    let name = check_name(&req.name)?;
+    if req.numbers.is_empty() || req.numbers.len() > 16 {
+        return Err(ApiError::bad(
+            "invalid_device",
+            "a device needs 1 to 16 numbers",
+        ));
+    }
+    let mut numbers: Vec<PhoneNumber> = Vec::new();
+    for n in &req.numbers {
+        let n = PhoneNumber::parse(n, Some(app.config.default_region))?;
+        if !numbers.contains(&n) {
+            numbers.push(n);
+        }
+    }
+    let (rec, token) = new_principal(name, "dev", PrincipalKind::Device { numbers });
+    app.store
+        .apply(vec![Write::Principal(rec.clone(), token.hash())])
+        .await?;
+    let device = mapping::device(&rec).expect("a device");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(proto::admin::CreatedDevice {
+            device,
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad(
+            "invalid_name",
+            "name must be 1–100 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn new_principal(name: String, prefix: &str, kind: PrincipalKind) -> (PrincipalRecord, Token) {
+    let rec = PrincipalRecord {
+        principal: Principal {
+            id: PrincipalId(callside_core::secret::new_id(prefix)),
+            name,
+            kind,
+        },
+        created_at: now_ms(),
+    };
+    (rec, Token::generate(prefix))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct DeviceList {
+    devices: Vec<proto::admin::Device>,
+}
+
+/// `GET /v1/admin/devices`
+#[utoipa::path(get, path = "/v1/admin/devices", tag = "admin", responses((status = 200, body = DeviceList)))]
+pub(crate) async fn list_devices(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<DeviceList>, ApiError> {
+    caller.require_admin()?;
+    let devices = app
+        .store
+        .principals("device")
+        .await?
+        .iter()
+        .filter_map(mapping::device)
+        .collect();
+    Ok(axum::Json(DeviceList { devices }))
+}
+
+/// `POST /v1/admin/service-accounts` — a network element or automated system.
+#[utoipa::path(post, path = "/v1/admin/service-accounts", tag = "admin", request_body = proto::admin::CreateServiceAccount,
+    responses((status = 201, body = proto::admin::CreatedServiceAccount), (status = 400, body = proto::Problem)))]
+pub(crate) async fn create_service_account(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(req): Json<proto::admin::CreateServiceAccount>,
+) -> Result<(StatusCode, axum::Json<proto::admin::CreatedServiceAccount>), ApiError> {
+    caller.require_admin()?;
+    let name = check_name(&req.name)?;
+    if req.scopes.is_empty() {
+        return Err(ApiError::bad("invalid_account", "give at least one scope"));
+    }
+    if req.ranges.is_empty() || req.ranges.len() > 256 {
+        return Err(ApiError::bad(
+            "invalid_account",
+            "give 1 to 256 number ranges",
+        ));
+    }
+    let ranges = req
+        .ranges
+        .iter()
+        .map(|r| NumberRange::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut scopes: Vec<_> = req.scopes.iter().copied().map(mapping::scope_in).collect();
+    scopes.dedup();
+    let (rec, token) = new_principal(name, "svc", PrincipalKind::Service { scopes, ranges });
+    app.store
+        .apply(vec![Write::Principal(rec.clone(), token.hash())])
+        .await?;
+    let account = mapping::service_account(&rec).expect("a service account");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(proto::admin::CreatedServiceAccount {
+            account,
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AccountList {
+    accounts: Vec<proto::admin::ServiceAccount>,
+}
+
+/// `GET /v1/admin/service-accounts`
+#[utoipa::path(get, path = "/v1/admin/service-accounts", tag = "admin", responses((status = 200, body = AccountList)))]
+pub(crate) async fn list_service_accounts(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<AccountList>, ApiError> {
+    caller.require_admin()?;
+    let accounts = app
+        .store
+        .principals("service")
+        .await?
+        .iter()
+        .filter_map(mapping::service_account)
+        .collect();
+    Ok(axum::Json(AccountList { accounts }))
+}
+
+async fn principal_of_kind(
+    app: &AppState,
+    id: &str,
+    kind: &'static str,
+) -> Result<PrincipalRecord, ApiError> {
+    let rec = app.store.principal(PrincipalId(id.to_owned())).await?;
+    match rec {
+        Some(r)
+            if matches!(
+                (&r.principal.kind, kind),
+                (PrincipalKind::Device { .. }, "device")
+                    | (PrincipalKind::Service { .. }, "service")
+            ) =>
+        {
+            Ok(r)
+        }
+        _ => Err(ApiError::NotFound(if kind == "device" {
+            "device"
+        } else {
+            "service account"
+        })),
+    }
+}
+
+/// `DELETE /v1/admin/devices/{id}` — the device's tokens stop working at once.
+#[utoipa::path(delete, path = "/v1/admin/devices/{id}", tag = "admin", responses((status = 204), (status = 404, body = proto::Problem)))]
+pub(crate) async fn delete_device(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_principal(app, caller, id, "device").await
+}
+
+/// `DELETE /v1/admin/service-accounts/{id}`
+#[utoipa::path(delete, path = "/v1/admin/service-accounts/{id}", tag = "admin", responses((status = 204), (status = 404, body = proto::Problem)))]
+pub(crate) async fn delete_service_account(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_principal(app, caller, id, "service").await
+}
+
+async fn delete_principal(
+    app: AppState,
+    caller: Caller,
+    id: String,
+    kind: &'static str,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    let rec = principal_of_kind(&app, &id, kind).await?;
+    app.store
+        .apply(vec![Write::DeletePrincipal(rec.principal.id.clone())])
+        .await?;
+    app.auth.evict(&rec.principal.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/admin/devices/{id}/token` — a new token; the old one stops working.
+#[utoipa::path(post, path = "/v1/admin/devices/{id}/token", tag = "admin", responses((status = 200, body = proto::admin::RotatedToken)))]
+pub(crate) async fn rotate_device_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<proto::admin::RotatedToken>, ApiError> {
+    rotate(app, caller, id, "device", "dev").await
+}
+
+/// `POST /v1/admin/service-accounts/{id}/token`
+#[utoipa::path(post, path = "/v1/admin/service-accounts/{id}/token", tag = "admin", responses((status = 200, body = proto::admin::RotatedToken)))]
+pub(crate) async fn rotate_service_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<proto::admin::RotatedToken>, ApiError> {
+    rotate(app, caller, id, "service", "svc").await
+}
+
+async fn rotate(
+    app: AppState,
+    caller: Caller,
+    id: String,
+    kind: &'static str,
+    prefix: &str,
+) -> Result<axum::Json<proto::admin::RotatedToken>, ApiError> {
+    caller.require_admin()?;
+    let rec = principal_of_kind(&app, &id, kind).await?;
+    let token = Token::generate(prefix);
+    app.store
+        .apply(vec![Write::ReplaceToken(
+            rec.principal.id.clone(),
+            token.hash(),
+        )])
+        .await?;
+    app.auth.evict(&rec.principal.id);
+    Ok(axum::Json(proto::admin::RotatedToken {
+        token: token.expose().to_owned(),
+    }))
+}
+
+/// `POST /v1/legs` — report a call leg; answers 200 once matched (or not), 202 while pending.
+#[utoipa::path(post, path = "/v1/legs", tag = "calls", params(WaitQuery), request_body = proto::call::ReportLeg,
+    responses((status = 200, body = proto::call::LegStatus), (status = 202, body = proto::call::LegStatus),
+              (status = 400, body = proto::Problem), (status = 403, body = proto::Problem)))]
+pub(crate) async fn report_leg(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<WaitQuery>,
+    Json(req): Json<proto::call::ReportLeg>,
+) -> Result<Response, ApiError> {
+    let rec = app.calls.report(&app, &p, req).await?;
+    let status = if rec.state == callside_store::LegState::Pending && q.wait.unwrap_or(0) > 0 {
+        app.calls
+            .status(&app, &p.id, &rec.leg.id, wait(&app, q.wait))
+            .await?
+    } else {
+        app.calls.status_of(&app, &rec).await?
+    };
+    Ok(leg_response(status))
+}
+
+fn leg_response(status: proto::call::LegStatus) -> Response {
+    let code = if status.state == proto::call::LegState::Pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(status)).into_response()
+}
+
+/// `GET /v1/legs/{id}` — a leg you reported; long-polls while pending.
+#[utoipa::path(get, path = "/v1/legs/{id}", tag = "calls", params(WaitQuery),
+    responses((status = 200, body = proto::call::LegStatus), (status = 202, body = proto::call::LegStatus), (status = 404, body = proto::Problem)))]
+pub(crate) async fn get_leg(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let status = app
+        .calls
+        .status(&app, &p.id, &LegId(id), wait(&app, q.wait))
+        .await?;
+    Ok(leg_response(status))
+}
+
+/// `POST /v1/legs/{id}/answer` — the call was answered.
+#[utoipa::path(post, path = "/v1/legs/{id}/answer", tag = "calls", responses((status = 200, body = proto::call::LegStatus)))]
+pub(crate) async fn answer_leg(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(leg_response(
+        app.calls.call_event(&app, &p.id, &LegId(id), true).await?,
+    ))
+}
+
+/// `POST /v1/legs/{id}/end` — hang up: withdraws a pending leg, ends the call of a matched one.
+#[utoipa::path(post, path = "/v1/legs/{id}/end", tag = "calls", responses((status = 200, body = proto::call::LegStatus)))]
+pub(crate) async fn end_leg(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(leg_response(
+        app.calls.call_event(&app, &p.id, &LegId(id), false).await?,
+    ))
+}
+
+/// `POST /v1/network/calls` — a network element reports a call event.
+#[utoipa::path(post, path = "/v1/network/calls", tag = "calls", request_body = proto::call::NetworkCallEvent,
+    responses((status = 200, body = proto::call::NetworkCall), (status = 403, body = proto::Problem), (status = 404, body = proto::Problem)))]
+pub(crate) async fn network_call(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(ev): Json<proto::call::NetworkCallEvent>,
+) -> Result<axum::Json<proto::call::NetworkCall>, ApiError> {
+    Ok(axum::Json(app.calls.network_event(&app, &p, ev).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Include closed sessions.
+    all: Option<bool>,
+}
+
+/// `GET /v1/sessions` — your sessions, newest first.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(ListQuery), responses((status = 200, body = proto::session::SessionList)))]
+pub(crate) async fn list_sessions(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<proto::session::SessionList>, ApiError> {
+    let keys = app
+        .store
+        .sessions_of(p.id.clone(), q.all.unwrap_or(false))
+        .await?;
+    let mut sessions = Vec::with_capacity(keys.len());
+    for k in keys {
+        sessions.push(mapping::session_info(
+            &app.sessions.record_for(&app, &k, &p.id).await?,
+        ));
+    }
+    Ok(axum::Json(proto::session::SessionList { sessions }))
+}
+
+/// `GET /v1/sessions/{key}`
+#[utoipa::path(get, path = "/v1/sessions/{key}", tag = "sessions",
+    responses((status = 200, body = proto::session::SessionInfo), (status = 403, body = proto::Problem), (status = 404, body = proto::Problem)))]
+pub(crate) async fn get_session(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
+    let rec = app.sessions.record_for(&app, &key(&k)?, &p.id).await?;
+    Ok(axum::Json(mapping::session_info(&rec)))
+}
+
+/// `POST /v1/sessions/{key}/close` — end the session for everyone.
+#[utoipa::path(post, path = "/v1/sessions/{key}/close", tag = "sessions", responses((status = 200, body = proto::session::SessionInfo)))]
+pub(crate) async fn close_session(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
+    let k = key(&k)?;
+    app.sessions.record_for(&app, &k, &p.id).await?;
+    let rec = app
+        .sessions
+        .transition(
+            &app,
+            &k,
+            callside_core::session::Event::Close(p.id.clone()),
+            None,
+            vec![],
+        )
+        .await?;
+    Ok(axum::Json(mapping::session_info(&rec)))
+}
+
+/// `POST /v1/sessions/{key}/messages` — append to the log (201; 200 for a repeated id).
+#[utoipa::path(post, path = "/v1/sessions/{key}/messages", tag = "sessions", request_body = proto::message::SendMessage,
+    responses((status = 201, body = proto::message::Accepted), (status = 200, body = proto::message::Accepted),
+              (status = 400, body = proto::Problem), (status = 403, body = proto::Problem), (status = 410, body = proto::Problem), (status = 413, body = proto::Problem)))]
+pub(crate) async fn send_message(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+    Json(req): Json<proto::message::SendMessage>,
+) -> Result<(StatusCode, axum::Json<proto::message::Accepted>), ApiError> {
+    let k = key(&k)?;
+    app.sessions.record_for(&app, &k, &p.id).await?;
+    let msg = app.sessions.check(&app, &p.id, req).await?;
+    let accepted = app
+        .sessions
+        .prepare_send(&app, &p.id, &k, msg)
+        .await?
+        .wait(&app)
+        .await?;
+    let code = if accepted.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, axum::Json(accepted)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessagesQuery {
+    /// Return messages with a sequence number above this (default 0).
+    after: Option<u64>,
+    /// At most this many (default and maximum 500).
+    limit: Option<u32>,
+    /// Seconds to wait for a first message (long-poll).
+    wait: Option<u64>,
+}
+
+/// `GET /v1/sessions/{key}/messages` — the log after a sequence number; long-polls.
+#[utoipa::path(get, path = "/v1/sessions/{key}/messages", tag = "sessions", params(MessagesQuery), responses((status = 200, body = proto::message::MessagePage)))]
+pub(crate) async fn list_messages(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+    Query(q): Query<MessagesQuery>,
+) -> Result<axum::Json<proto::message::MessagePage>, ApiError> {
+    let limit = q.limit.unwrap_or(500).clamp(1, 500);
+    let page = app
+        .sessions
+        .messages(
+            &app,
+            &p.id,
+            &key(&k)?,
+            q.after.unwrap_or(0),
+            limit,
+            wait(&app, q.wait),
+        )
+        .await?;
+    Ok(axum::Json(page))
+}
+
+/// `POST /v1/sessions/{key}/ack` — everything up to `seq` was processed.
+#[utoipa::path(post, path = "/v1/sessions/{key}/ack", tag = "sessions", request_body = proto::message::AckRequest, responses((status = 204)))]
+pub(crate) async fn ack(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+    Json(req): Json<proto::message::AckRequest>,
+) -> Result<StatusCode, ApiError> {
+    app.sessions.ack(&app, &p.id, &key(&k)?, req.seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/blobs` — upload a file (the raw request body); answers its content address.
+#[utoipa::path(post, path = "/v1/blobs", tag = "blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = proto::blob::BlobInfo), (status = 413, body = proto::Problem)))]
+pub(crate) async fn upload_blob(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    body: Body,
+) -> Result<(StatusCode, axum::Json<proto::blob::BlobInfo>), ApiError> {
+    let info = crate::blobs::upload(&app, &p.id, body).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+/// `GET /v1/blobs/{id}` — download a file you may see; supports `Range`.
+#[utoipa::path(get, path = "/v1/blobs/{id}", tag = "blobs", responses((status = 200, content_type = "application/octet-stream"), (status = 206), (status = 404, body = proto::Problem)))]
+pub(crate) async fn download_blob(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Result<Response, ApiError> {
+    crate::blobs::download(&app, &p.id, &id, req).await
+}
+
+/// `GET /healthz` — the process is up.
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz` — the database answers.
+pub(crate) async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
+    if app.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable);
+    }
+    app.store.ping().await?;
+    Ok("ready\n")
+}
+
+/// `GET /metrics` — Prometheus text.
+pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.metrics
+            .render(app.hub.connections(), app.calls.pending_legs()),
+    )
+}

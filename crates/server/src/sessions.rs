@@ -1,0 +1,588 @@
+//! The session service: the ordered, durable log of every session, and its lifecycle.
+//!
+//! Each open session has a cell in memory holding its record and the client ids it has seen.
+//! Appending takes the cell's lock, assigns the next sequence number, queues the write, and lets
+//! go; the store commits in queue order and, on its writer thread, fans the message out and moves
+//! the cell's `committed` mark. Callers answer only after the commit: persist, then acknowledge.
+
+use crate::app::{now_ms, App};
+use crate::error::ApiError;
+use crate::hub::Outbound;
+use crate::mapping;
+use callside_core::message::{self, BlobId, MessageKind};
+use callside_core::session::{Change, Event};
+use callside_core::{PrincipalId, SessionKey};
+use callside_proto as proto;
+use callside_proto::ws::ServerFrame;
+use callside_store::{MessageRecord, ParticipantRecord, SessionRecord, Write};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+/// How many recent client ids are loaded with a session; older ones are checked in the store.
+const CLIENT_ID_WINDOW: u32 = 10_000;
+/// Sessions kept in memory before unused ones are dropped (they reload from the store).
+const CACHE_SOFT_LIMIT: usize = 100_000;
+
+pub(crate) struct Cell {
+    state: tokio::sync::Mutex<CellState>,
+    committed: watch::Sender<u64>,
+}
+
+struct CellState {
+    rec: SessionRecord,
+    client_ids: HashMap<(String, String), u64>,
+    /// Whether `client_ids` holds every id ever accepted (so a miss needs no store lookup).
+    ids_complete: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Sessions {
+    cells: Mutex<HashMap<SessionKey, Arc<Cell>>>,
+}
+
+/// A message whose sequence number is fixed and whose commit is on its way.
+pub(crate) enum PendingSend {
+    Written {
+        accepted: proto::message::Accepted,
+        commit: oneshot::Receiver<callside_store::Result<()>>,
+        key: SessionKey,
+    },
+    /// A re-send of an id accepted before: answer once that first write is committed.
+    Duplicate {
+        accepted: proto::message::Accepted,
+        committed: watch::Receiver<u64>,
+    },
+}
+
+impl PendingSend {
+    pub(crate) async fn wait(self, app: &App) -> Result<proto::message::Accepted, ApiError> {
+        match self {
+            PendingSend::Written {
+                accepted,
+                commit,
+                key,
+            } => {
+                let result = commit.await;
+                if !matches!(result, Ok(Ok(()))) {
+                    // The sequence number was used in memory but not stored: start again from
+                    // what the store has.
+                    app.sessions.forget(&key);
+                }
+                match result {
+                    Ok(Ok(())) => Ok(accepted),
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(_) => Err(ApiError::Unavailable),
+                }
+            }
+            PendingSend::Duplicate {
+                accepted,
+                mut committed,
+            } => {
+                let seq = accepted.seq;
+                let wait = committed.wait_for(|c| *c >= seq);
+                match tokio::time::timeout(Duration::from_secs(30), wait).await {
+                    Ok(Ok(_)) => Ok(accepted),
+                    _ => Err(ApiError::Unavailable),
+                }
+            }
+        }
+    }
+}
+
+/// A client's message, checked.
+pub(crate) struct Outgoing {
+    pub(crate) client_id: String,
+    pub(crate) kind: MessageKind,
+    pub(crate) body: String,
+    pub(crate) blob: Option<BlobId>,
+}
+
+impl Sessions {
+    /// The cell of a session, loading it from the store if needed.
+    pub(crate) async fn cell(&self, app: &App, key: &SessionKey) -> Result<Arc<Cell>, ApiError> {
+        if let Some(c) = self.cells.lock().expect("session cache poisoned").get(key) {
+            return Ok(c.clone());
+        }
+        let rec = app
+            .store
+            .session(key.clone())
+            .await?
+            .ok_or(ApiError::NotFound("session"))?;
+        let recent = app
+            .store
+            .recent_client_ids(key.clone(), CLIENT_ID_WINDOW)
+            .await?;
+        let ids_complete = (recent.len() as u32) < CLIENT_ID_WINDOW;
+        let client_ids = recent
+            .into_iter()
+            .map(|(sender, id, seq)| ((sender, id), seq))
+            .collect();
+        let cell = Arc::new(Cell {
+            committed: watch::channel(rec.last_seq).0,
+            state: tokio::sync::Mutex::new(CellState {
+                rec,
+                client_ids,
+                ids_complete,
+            }),
+        });
+        let mut cells = self.cells.lock().expect("session cache poisoned");
+        if cells.len() >= CACHE_SOFT_LIMIT {
+            cells.retain(|_, c| Arc::strong_count(c) > 1);
+        }
+        Ok(cells.entry(key.clone()).or_insert(cell).clone())
+    }
+
+    /// Drops a cell so the next use reloads it (after a failed commit).
+    fn forget(&self, key: &SessionKey) {
+        self.cells
+            .lock()
+            .expect("session cache poisoned")
+            .remove(key);
+    }
+
+    /// The session as `who` may see it.
+    pub(crate) async fn record_for(
+        &self,
+        app: &App,
+        key: &SessionKey,
+        who: &PrincipalId,
+    ) -> Result<SessionRecord, ApiError> {
+        let cell = self.cell(app, key).await?;
+        let st = cell.state.lock().await;
+        if !st.rec.session.is_participant(who) {
+            return Err(callside_core::session::SessionError::NotParticipant.into());
+        }
+        Ok(st.rec.clone())
+    }
+
+    /// Queues a new session; `extra` is committed with it. Participants hear a `session` frame
+    /// after the commit. The caller awaits the returned commit before answering.
+    pub(crate) async fn create(
+        &self,
+        app: &App,
+        rec: SessionRecord,
+        mut extra: Vec<Write>,
+    ) -> Result<oneshot::Receiver<callside_store::Result<()>>, ApiError> {
+        let key = rec.session.key.clone();
+        let frame = mapping::frame_json(&ServerFrame::Session(mapping::session_info(&rec)));
+        let to = rec.session.participants.clone();
+        extra.push(Write::Session(rec.clone()));
+        let hub = app.hub.clone();
+        let commit = app
+            .store
+            .submit(
+                extra,
+                Some(Box::new(move || hub.publish(&to, &Outbound::Frame(frame)))),
+            )
+            .await?;
+        crate::metrics::Metrics::inc(&app.metrics.sessions_created);
+        let cell = Arc::new(Cell {
+            committed: watch::channel(rec.last_seq).0,
+            state: tokio::sync::Mutex::new(CellState {
+                rec,
+                client_ids: HashMap::new(),
+                ids_complete: true,
+            }),
+        });
+        self.cells
+            .lock()
+            .expect("session cache poisoned")
+            .insert(key, cell);
+        Ok(commit)
+    }
+
+    /// Fixes the next sequence number for a client's message and queues its write.
+    pub(crate) async fn prepare_send(
+        &self,
+        app: &App,
+        who: &PrincipalId,
+        key: &SessionKey,
+        msg: Outgoing,
+    ) -> Result<PendingSend, ApiError> {
+        let cell = self.cell(app, key).await?;
+        let mut st = cell.state.lock().await;
+        st.rec.session.check_access(who)?;
+        let id_key = (who.0.clone(), msg.client_id.clone());
+        let mut seen = st.client_ids.get(&id_key).copied();
+        if seen.is_none() && !st.ids_complete {
+            seen = app
+                .store
+                .client_id_seq(key.clone(), who.0.clone(), msg.client_id.clone())
+                .await?;
+        }
+        if let Some(seq) = seen {
+            return Ok(PendingSend::Duplicate {
+                accepted: proto::message::Accepted {
+                    session: key.to_string(),
+                    seq,
+                    id: msg.client_id,
+                    duplicate: true,
+                },
+                committed: cell.committed.subscribe(),
+            });
+        }
+        let seq = st.rec.last_seq + 1;
+        let record = MessageRecord {
+            session: key.clone(),
+            seq,
+            sender: who.0.clone(),
+            client_id: Some(msg.client_id.clone()),
+            kind: msg.kind.to_string(),
+            body: msg.body,
+            sent_at: now_ms(),
+            blob: msg.blob,
+        };
+        let commit = self
+            .queue(
+                app,
+                &cell,
+                &st.rec.session.participants,
+                vec![],
+                vec![record],
+                None,
+            )
+            .await?;
+        st.rec.last_seq = seq;
+        st.rec.last_activity = now_ms();
+        st.client_ids.insert(id_key, seq);
+        crate::metrics::Metrics::inc(&app.metrics.messages);
+        Ok(PendingSend::Written {
+            accepted: proto::message::Accepted {
+                session: key.to_string(),
+                seq,
+                id: msg.client_id,
+                duplicate: false,
+            },
+            commit,
+            key: key.clone(),
+        })
+    }
+
+    /// Queues `writes` and `messages` in one transaction; after the commit the messages go to
+    /// `to` (plus `also` frames) and the committed mark moves.
+    async fn queue(
+        &self,
+        app: &App,
+        cell: &Arc<Cell>,
+        to: &[PrincipalId],
+        mut writes: Vec<Write>,
+        messages: Vec<MessageRecord>,
+        also: Option<(PrincipalId, Arc<str>)>,
+    ) -> Result<oneshot::Receiver<callside_store::Result<()>>, ApiError> {
+        let last = messages.last().map(|m| m.seq);
+        let frames: Vec<Outbound> = messages
+            .iter()
+            .map(|m| Outbound::Message {
+                key: m.session.clone(),
+                seq: m.seq,
+                json: mapping::frame_json(&ServerFrame::Message(mapping::message(m))),
+            })
+            .collect();
+        writes.extend(messages.into_iter().map(Write::Message));
+        let hub = app.hub.clone();
+        let to = to.to_vec();
+        let cell2 = cell.clone();
+        let on_commit = Box::new(move || {
+            if let Some((p, frame)) = also {
+                hub.publish([&p], &Outbound::Frame(frame));
+            }
+            for f in &frames {
+                hub.publish(&to, f);
+            }
+            if let Some(seq) = last {
+                cell2.committed.send_replace(seq);
+            }
+        });
+        Ok(app.store.submit(writes, Some(on_commit)).await?)
+    }
+
+    /// Applies a lifecycle event: the state change, its `system/*` messages and `extra` writes
+    /// commit together. Returns the session after the event.
+    pub(crate) async fn transition(
+        &self,
+        app: &App,
+        key: &SessionKey,
+        event: Event,
+        joiner: Option<ParticipantRecord>,
+        extra: Vec<Write>,
+    ) -> Result<SessionRecord, ApiError> {
+        let cell = self.cell(app, key).await?;
+        let mut st = cell.state.lock().await;
+        let mut session = st.rec.session.clone();
+        let changes = session.apply(event)?;
+        if changes.is_empty() && extra.is_empty() {
+            return Ok(st.rec.clone());
+        }
+        let mut rec = st.rec.clone();
+        let mut writes = extra;
+        let mut messages = Vec::new();
+        let now = now_ms();
+        let mut also = None;
+        for change in &changes {
+            let (kind, body) = match change {
+                Change::Call(state) => (
+                    message::SYSTEM_CALL,
+                    serde_json::to_string(&proto::message::CallBody {
+                        state: mapping::call_state(*state),
+                    }),
+                ),
+                Change::Joined(p) => {
+                    let joined = joiner.clone().unwrap_or(ParticipantRecord {
+                        principal: p.clone(),
+                        name: String::new(),
+                        number: None,
+                        acked_seq: 0,
+                    });
+                    writes.push(Write::Participant {
+                        session: key.clone(),
+                        principal: p.clone(),
+                        number: joined.number.clone(),
+                        joined_at: now,
+                    });
+                    rec.participants.push(joined.clone());
+                    (
+                        message::SYSTEM_JOINED,
+                        serde_json::to_string(&proto::message::JoinedBody {
+                            participant: mapping::participant(&joined),
+                        }),
+                    )
+                }
+                Change::Closed(reason) => {
+                    crate::metrics::Metrics::inc(&app.metrics.sessions_closed);
+                    let by = match reason {
+                        callside_core::session::CloseReason::ClosedBy(p) => Some(p.0.clone()),
+                        _ => None,
+                    };
+                    (
+                        message::SYSTEM_CLOSED,
+                        serde_json::to_string(&proto::message::ClosedBody {
+                            reason: reason.code().to_owned(),
+                            by,
+                        }),
+                    )
+                }
+            };
+            rec.last_seq += 1;
+            messages.push(MessageRecord {
+                session: key.clone(),
+                seq: rec.last_seq,
+                sender: "system".into(),
+                client_id: None,
+                kind: kind.to_owned(),
+                body: body.map_err(|e| ApiError::Internal(e.to_string()))?,
+                sent_at: now,
+                blob: None,
+            });
+        }
+        rec.session = session;
+        if let Some(j) = changes.iter().find_map(|c| match c {
+            Change::Joined(p) => Some(p.clone()),
+            _ => None,
+        }) {
+            also = Some((
+                j,
+                mapping::frame_json(&ServerFrame::Session(mapping::session_info(&rec))),
+            ));
+        }
+        writes.push(Write::SessionState {
+            key: key.clone(),
+            call: rec.session.call,
+            closed: rec.session.closed.as_ref().map(|r| {
+                (
+                    r.code().to_owned(),
+                    match r {
+                        callside_core::session::CloseReason::ClosedBy(p) => Some(p.clone()),
+                        _ => None,
+                    },
+                )
+            }),
+            call_id: rec.call_id.clone(),
+        });
+        let participants = rec.session.participants.clone();
+        let commit = self
+            .queue(app, &cell, &participants, writes, messages, also)
+            .await?;
+        st.rec = rec.clone();
+        drop(st);
+        match commit.await {
+            Ok(Ok(())) => Ok(rec),
+            Ok(Err(e)) => {
+                self.forget(key);
+                Err(e.into())
+            }
+            Err(_) => {
+                self.forget(key);
+                Err(ApiError::Unavailable)
+            }
+        }
+    }
+
+    /// Binds a session to a network call (no message: participants see the call's state).
+    pub(crate) async fn bind_call(
+        &self,
+        app: &App,
+        key: &SessionKey,
+        call: callside_core::matching::CallId,
+    ) -> Result<(), ApiError> {
+        let cell = self.cell(app, key).await?;
+        let mut st = cell.state.lock().await;
+        st.rec.call_id = Some(call.clone());
+        app.store
+            .apply(vec![Write::SessionState {
+                key: key.clone(),
+                call: st.rec.session.call,
+                closed: st
+                    .rec
+                    .session
+                    .closed
+                    .as_ref()
+                    .map(|r| (r.code().to_owned(), None)),
+                call_id: Some(call),
+            }])
+            .await?;
+        Ok(())
+    }
+
+    /// Records that `who` processed everything up to `seq`.
+    pub(crate) async fn ack(
+        &self,
+        app: &App,
+        who: &PrincipalId,
+        key: &SessionKey,
+        seq: u64,
+    ) -> Result<(), ApiError> {
+        let cell = self.cell(app, key).await?;
+        let mut st = cell.state.lock().await;
+        if !st.rec.session.is_participant(who) {
+            return Err(callside_core::session::SessionError::NotParticipant.into());
+        }
+        if seq > st.rec.last_seq {
+            return Err(ApiError::bad(
+                "invalid_ack",
+                format!(
+                    "cannot acknowledge {seq}: the newest message is {}",
+                    st.rec.last_seq
+                ),
+            ));
+        }
+        if let Some(p) = st.rec.participants.iter_mut().find(|p| &p.principal == who) {
+            if seq <= p.acked_seq {
+                return Ok(());
+            }
+            p.acked_seq = seq;
+        }
+        drop(st);
+        // Acks are batched with other writes but not waited for: losing one only means a
+        // redelivery, which clients deduplicate by sequence number.
+        app.store
+            .submit(
+                vec![Write::Ack {
+                    session: key.clone(),
+                    principal: who.clone(),
+                    seq,
+                }],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Messages after `after`, waiting up to `wait` for the first one.
+    pub(crate) async fn messages(
+        &self,
+        app: &App,
+        who: &PrincipalId,
+        key: &SessionKey,
+        after: u64,
+        limit: u32,
+        wait: Duration,
+    ) -> Result<proto::message::MessagePage, ApiError> {
+        let cell = self.cell(app, key).await?;
+        let mut committed = cell.committed.subscribe();
+        {
+            let st = cell.state.lock().await;
+            if !st.rec.session.is_participant(who) {
+                return Err(callside_core::session::SessionError::NotParticipant.into());
+            }
+        }
+        if *committed.borrow_and_update() <= after && !wait.is_zero() {
+            let _ = tokio::time::timeout(wait, committed.wait_for(|c| *c > after)).await;
+        }
+        let last_seq = *committed.borrow();
+        let messages = app.store.messages_after(key.clone(), after, limit).await?;
+        Ok(proto::message::MessagePage {
+            messages: messages.iter().map(mapping::message).collect(),
+            last_seq,
+        })
+    }
+
+    /// Checks a client's message and turns it into what the log stores.
+    pub(crate) async fn check(
+        &self,
+        app: &App,
+        who: &PrincipalId,
+        send: proto::message::SendMessage,
+    ) -> Result<Outgoing, ApiError> {
+        message::check_client_id(&send.id)?;
+        let kind = MessageKind::parse_client(&send.kind)?;
+        let mut blob = None;
+        let body = match &kind {
+            MessageKind::Text => {
+                let t: proto::message::TextBody = serde_json::from_value(send.body)
+                    .map_err(|e| ApiError::bad("invalid_message", format!("text body: {e}")))?;
+                if t.text.is_empty() {
+                    return Err(ApiError::bad("invalid_message", "text must not be empty"));
+                }
+                serde_json::to_string(&t)
+            }
+            MessageKind::File => {
+                let mut f: proto::message::FileBody = serde_json::from_value(send.body)
+                    .map_err(|e| ApiError::bad("invalid_message", format!("file body: {e}")))?;
+                message::check_file_name(&f.name)?;
+                let id = BlobId::parse(&f.blob)?;
+                let stored = app.store.blob(id.clone()).await?.ok_or_else(|| {
+                    ApiError::bad(
+                        "unknown_blob",
+                        format!("no blob {id}; upload it with POST /v1/blobs first"),
+                    )
+                })?;
+                if !app.store.may_read_blob(who.clone(), id.clone()).await? {
+                    return Err(ApiError::Forbidden(
+                        "blob_forbidden",
+                        format!("you may not share {id}"),
+                    ));
+                }
+                f.size = stored.size;
+                f.mime = stored.mime;
+                blob = Some(id);
+                serde_json::to_string(&f)
+            }
+            MessageKind::App(_) => {
+                if !send.body.is_object() {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "an app/* body must be a JSON object",
+                    ));
+                }
+                serde_json::to_string(&send.body)
+            }
+            MessageKind::System(_) => unreachable!("clients cannot send system kinds"),
+        }
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if body.len() > app.config.max_message_bytes {
+            return Err(ApiError::TooLarge(format!(
+                "message body is {} bytes; the limit is {}",
+                body.len(),
+                app.config.max_message_bytes
+            )));
+        }
+        Ok(Outgoing {
+            client_id: send.id,
+            kind,
+            body,
+            blob,
+        })
+    }
+}

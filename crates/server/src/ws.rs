@@ -1,0 +1,361 @@
+//! `GET /v1/ws`: one WebSocket per device for all of its sessions and events.
+//!
+//! On connect the server sends `ready` (with the open sessions), then re-delivers every message
+//! after each session's acknowledged sequence number, then live traffic. Sends are sequenced in
+//! the order they arrive and answered with `accepted` once committed; several may be in flight.
+//! The loop is written over any `Sink`/`Stream` of WebSocket messages.
+
+use crate::app::{App, AppState};
+use crate::auth::bearer;
+use crate::error::ApiError;
+use crate::hub::Outbound;
+use crate::mapping;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::response::Response;
+use callside_core::{Principal, SessionKey, Token};
+use callside_proto::ws::{ClientFrame, ServerFrame};
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Most sends awaiting their commit on one connection before the server stops reading.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Messages read from the store per page when catching up.
+const REPLAY_PAGE: u32 = 500;
+
+/// `GET /v1/ws` — authenticates (bearer header, or `access_token` query parameter for browsers)
+/// and upgrades.
+pub(crate) async fn upgrade(
+    State(app): State<AppState>,
+    parts: Parts,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = bearer(&parts)
+        .or_else(|| {
+            parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("access_token="))
+                    .map(Token::from_presented)
+            })
+        })
+        .ok_or(ApiError::Unauthenticated)?;
+    let principal = app.auth.resolve(&app.store, &token).await?;
+    if principal.is_admin() {
+        return Err(ApiError::Forbidden(
+            "admin_only",
+            "the admin token has no sessions".into(),
+        ));
+    }
+    let limit = app.config.max_message_bytes * 2 + 4096;
+    Ok(ws.max_message_size(limit).max_frame_size(limit).on_upgrade(
+        move |socket: WebSocket| async move {
+            let (sink, stream) = socket.split();
+            serve(app, principal, sink, stream).await;
+        },
+    ))
+}
+
+fn text(frame: &ServerFrame) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(frame).expect("frames serialise"),
+    ))
+}
+
+fn error_frame(e: &ApiError, id: Option<String>, session: Option<String>) -> ServerFrame {
+    if let ApiError::Internal(cause) = e {
+        tracing::error!(%cause, "websocket request failed");
+    }
+    ServerFrame::Error {
+        code: e.code().to_owned(),
+        detail: e.detail(),
+        id,
+        session,
+    }
+}
+
+struct Conn<'a, S> {
+    app: &'a App,
+    who: Arc<Principal>,
+    sink: S,
+    /// Highest sequence number written to the socket, per session.
+    sent: HashMap<SessionKey, u64>,
+}
+
+impl<S> Conn<'_, S>
+where
+    S: Sink<Message> + Unpin,
+{
+    async fn send(&mut self, m: Message) -> Result<(), ()> {
+        self.sink.send(m).await.map_err(|_| ())
+    }
+
+    /// Sends every stored message of `key` after what was sent, up to `upto` if given.
+    async fn catch_up(&mut self, key: &SessionKey, upto: Option<u64>) -> Result<(), ()> {
+        loop {
+            let after = *self.sent.get(key).unwrap_or(&0);
+            if upto.is_some_and(|u| after >= u) {
+                return Ok(());
+            }
+            let page = match self
+                .app
+                .store
+                .messages_after(key.clone(), after, REPLAY_PAGE)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    let f = error_frame(&e.into(), None, Some(key.to_string()));
+                    return self.send(text(&f)).await;
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for m in &page {
+                if upto.is_some_and(|u| m.seq > u) {
+                    return Ok(());
+                }
+                self.send(text(&ServerFrame::Message(mapping::message(m))))
+                    .await?;
+                self.sent.insert(key.clone(), m.seq);
+            }
+        }
+    }
+
+    async fn deliver(&mut self, out: Outbound) -> Result<(), ()> {
+        match out {
+            Outbound::Frame(json) => {
+                self.send(Message::Text(Utf8Bytes::from(json.to_string())))
+                    .await
+            }
+            Outbound::Message { key, seq, json } => {
+                let sent = *self.sent.get(&key).unwrap_or(&0);
+                if seq <= sent {
+                    return Ok(());
+                }
+                if seq > sent + 1 {
+                    self.catch_up(&key, Some(seq - 1)).await?;
+                }
+                self.send(Message::Text(Utf8Bytes::from(json.to_string())))
+                    .await?;
+                self.sent.insert(key, seq);
+                Ok(())
+            }
+        }
+    }
+
+    async fn ready(&mut self) -> Result<(), ()> {
+        let keys = match self.app.store.sessions_of(self.who.id.clone(), false).await {
+            Ok(k) => k,
+            Err(_) => return Err(()),
+        };
+        let mut infos = Vec::with_capacity(keys.len());
+        for k in &keys {
+            if let Ok(rec) = self
+                .app
+                .sessions
+                .record_for(self.app, k, &self.who.id)
+                .await
+            {
+                let acked = rec
+                    .participants
+                    .iter()
+                    .find(|p| p.principal == self.who.id)
+                    .map(|p| p.acked_seq)
+                    .unwrap_or(0);
+                self.sent.insert(k.clone(), acked);
+                infos.push(mapping::session_info(&rec));
+            }
+        }
+        let ready = ServerFrame::Ready {
+            protocol: callside_proto::PROTOCOL_VERSION,
+            principal: self.who.id.to_string(),
+            heartbeat_secs: self.app.config.heartbeat.as_secs(),
+            sessions: infos,
+        };
+        self.send(text(&ready)).await?;
+        for k in keys {
+            self.catch_up(&k, None).await?;
+        }
+        Ok(())
+    }
+}
+
+type InFlight = FuturesUnordered<BoxFuture<'static, ServerFrame>>;
+
+/// Runs one connection until the peer goes away, stops answering, or the server shuts down.
+pub(crate) async fn serve<S, R>(app: AppState, who: Arc<Principal>, sink: S, mut stream: R)
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let mut reg = app.hub.register(who.id.clone());
+    let mut conn = Conn {
+        app: &app,
+        who: who.clone(),
+        sink,
+        sent: HashMap::new(),
+    };
+    if conn.ready().await.is_err() {
+        return;
+    }
+    let heartbeat = app.config.heartbeat;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut last_seen = Instant::now();
+    let mut in_flight: InFlight = FuturesUnordered::new();
+    let lagged = reg.lagged.clone();
+    loop {
+        tokio::select! {
+            incoming = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+                last_seen = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(t))) => {
+                        if handle(&mut conn, &app, t.as_str(), &mut in_flight).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let e = ApiError::bad("invalid_frame", "send JSON text frames");
+                        if conn.send(text(&error_frame(&e, None, None))).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                }
+            }
+            Some(frame) = in_flight.next() => {
+                if conn.send(text(&frame)).await.is_err() {
+                    break;
+                }
+            }
+            out = reg.rx.recv() => {
+                let Some(out) = out else { break };
+                if conn.deliver(out).await.is_err() {
+                    break;
+                }
+            }
+            _ = lagged.notified() => {
+                let e = ApiError::Unavailable;
+                let f = ServerFrame::Error { code: "lagging".into(), detail: format!("{e}: this connection fell behind; reconnect and resume"), id: None, session: None };
+                let _ = conn.send(text(&f)).await;
+                break;
+            }
+            _ = ticker.tick() => {
+                if last_seen.elapsed() > heartbeat * 5 / 2 {
+                    tracing::debug!(principal = %who.id, "connection stopped answering");
+                    break;
+                }
+                if conn.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            _ = app.shutdown.cancelled() => {
+                let _ = conn.send(Message::Close(None)).await;
+                break;
+            }
+        }
+    }
+    // Let sends already sequenced finish committing; their answers have nowhere to go.
+    while in_flight.next().await.is_some() {}
+    drop(reg);
+}
+
+async fn handle<S>(
+    conn: &mut Conn<'_, S>,
+    app: &AppState,
+    t: &str,
+    in_flight: &mut InFlight,
+) -> Result<(), ()>
+where
+    S: Sink<Message> + Unpin,
+{
+    let frame: ClientFrame = match serde_json::from_str(t) {
+        Ok(f) => f,
+        Err(e) => {
+            let e = ApiError::bad("invalid_frame", format!("not a client frame: {e}"));
+            return conn.send(text(&error_frame(&e, None, None))).await;
+        }
+    };
+    match frame {
+        ClientFrame::Send {
+            session,
+            id,
+            kind,
+            body,
+        } => {
+            let result = async {
+                let key = SessionKey::parse(&session).ok_or(ApiError::NotFound("session"))?;
+                let msg = app
+                    .sessions
+                    .check(
+                        app,
+                        &conn.who.id,
+                        callside_proto::message::SendMessage {
+                            id: id.clone(),
+                            kind,
+                            body,
+                        },
+                    )
+                    .await?;
+                app.sessions
+                    .prepare_send(app, &conn.who.id, &key, msg)
+                    .await
+            }
+            .await;
+            match result {
+                Ok(pending) => {
+                    let app = app.clone();
+                    in_flight.push(Box::pin(async move {
+                        match pending.wait(&app).await {
+                            Ok(a) => ServerFrame::Accepted(a),
+                            Err(e) => error_frame(&e, Some(id), Some(session)),
+                        }
+                    }));
+                    Ok(())
+                }
+                Err(e) => {
+                    conn.send(text(&error_frame(&e, Some(id), Some(session))))
+                        .await
+                }
+            }
+        }
+        ClientFrame::Ack { session, seq } => {
+            let result = match SessionKey::parse(&session) {
+                Some(key) => app.sessions.ack(app, &conn.who.id, &key, seq).await,
+                None => Err(ApiError::NotFound("session")),
+            };
+            match result {
+                Ok(()) => Ok(()),
+                Err(e) => conn.send(text(&error_frame(&e, None, Some(session)))).await,
+            }
+        }
+        ClientFrame::Resume { session, after } => {
+            let result = async {
+                let key = SessionKey::parse(&session).ok_or(ApiError::NotFound("session"))?;
+                let rec = app.sessions.record_for(app, &key, &conn.who.id).await?;
+                let acked = rec
+                    .participants
+                    .iter()
+                    .find(|p| p.principal == conn.who.id)
+                    .map(|p| p.acked_seq)
+                    .unwrap_or(0);
+                Ok::<_, ApiError>((key, after.unwrap_or(acked)))
+            }
+            .await;
+            match result {
+                Ok((key, after)) => {
+                    conn.sent.insert(key.clone(), after);
+                    conn.catch_up(&key, None).await
+                }
+                Err(e) => conn.send(text(&error_frame(&e, None, Some(session)))).await,
+            }
+        }
+        ClientFrame::Ping { nonce } => conn.send(text(&ServerFrame::Pong { nonce })).await,
+    }
+}

@@ -1,0 +1,866 @@
+//! Router tests: the HTTP API through `tower::ServiceExt::oneshot`, against a real SQLite store
+//! in a temporary directory.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use callside_server::config::Config;
+use http_body_util::BodyExt as _;
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+
+struct Api {
+    router: Router,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    headers: axum::http::HeaderMap,
+    bytes: Vec<u8>,
+}
+
+impl Reply {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+const ALICE: &str = "+44 20 7946 0001";
+const BOB: &str = "+44 20 7946 0002";
+const CAROL: &str = "+44 20 7946 0003";
+
+async fn api() -> Api {
+    api_with(|_| {}).await
+}
+
+async fn api_with(tweak: impl FnOnce(&mut Config)) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_dir(dir.path());
+    tweak(&mut config);
+    let (app, admin) = callside_server::build(config).await.unwrap();
+    Api {
+        router: callside_server::router(app),
+        admin,
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn raw(&self, req: Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+            bytes,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if !token.is_empty() {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.raw(req.unwrap()).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    async fn device(&self, name: &str, numbers: &[&str]) -> (String, String) {
+        let r = self
+            .post(
+                "/v1/admin/devices",
+                &self.admin,
+                json!({"name": name, "numbers": numbers}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (
+            r.body["device"]["id"].as_str().unwrap().to_owned(),
+            r.body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn leg(&self, token: &str, own: &str, other: Option<&str>, direction: &str) -> Reply {
+        self.post(
+            "/v1/legs",
+            token,
+            json!({"self": own, "other": other, "direction": direction}),
+        )
+        .await
+    }
+
+    /// Two devices, paired on a call; returns (alice token, bob token, session key).
+    async fn paired(&self) -> (String, String, String) {
+        let (_, a) = self.device("Alice", &[ALICE]).await;
+        let (_, b) = self.device("Bob", &[BOB]).await;
+        assert_eq!(
+            self.leg(&a, ALICE, Some(BOB), "outgoing").await.status,
+            StatusCode::ACCEPTED
+        );
+        let r = self.leg(&b, BOB, Some(ALICE), "incoming").await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let key = r.body["session"]["key"].as_str().unwrap().to_owned();
+        (a, b, key)
+    }
+
+    async fn send(&self, token: &str, key: &str, id: &str, kind: &str, body: Value) -> Reply {
+        self.post(
+            &format!("/v1/sessions/{key}/messages"),
+            token,
+            json!({"id": id, "kind": kind, "body": body}),
+        )
+        .await
+    }
+
+    async fn messages(&self, token: &str, key: &str, after: u64) -> Vec<Value> {
+        let r = self
+            .get(&format!("/v1/sessions/{key}/messages?after={after}"), token)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["messages"].as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn every_request_needs_a_valid_token_and_errors_are_problem_documents() {
+    let api = api().await;
+    for token in ["", "cs_dev_not-a-real-token"] {
+        let r = api.get("/v1/me", token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.code(), "unauthenticated");
+        assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(r.body["status"], 401);
+        assert_eq!(
+            r.body["type"],
+            "https://callside.dev/problems/unauthenticated"
+        );
+    }
+    let r = api.get("/v1/me", &api.admin).await;
+    assert_eq!(r.body["kind"], "admin");
+    let r = api.get("/v1/nope", &api.admin).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn provisioning_normalises_numbers_and_rejects_bad_input() {
+    let api = api_with(|c| c.default_region = "GB".parse().unwrap()).await;
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &api.admin,
+            json!({"name": "Alice", "numbers": ["020 7946 0001", "+44-20-7946-0001"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["device"]["numbers"], json!(["+442079460001"]));
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let me = api.get("/v1/me", &token).await;
+    assert_eq!(
+        (me.body["kind"].as_str(), me.body["numbers"][0].as_str()),
+        (Some("device"), Some("+442079460001"))
+    );
+
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &api.admin,
+            json!({"name": "X", "numbers": ["12"]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_number")
+    );
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("`12`"),
+        "{:?}",
+        r.body
+    );
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &api.admin,
+            json!({"name": "X", "numbers": []}),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_device");
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &api.admin,
+            json!({"name": "X", "numbers": ["+442079460009"], "extra": 1}),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_json");
+    let r = api
+        .call(Method::POST, "/v1/admin/devices", &api.admin, None)
+        .await;
+    assert_eq!(r.code(), "invalid_json");
+    // Devices are not operators.
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &token,
+            json!({"name": "X", "numbers": [BOB]}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "admin_only"));
+    // Nothing of the refused requests was stored.
+    let list = api.get("/v1/admin/devices", &api.admin).await;
+    assert_eq!(list.body["devices"].as_array().unwrap().len(), 1);
+
+    let r = api
+        .post(
+            "/v1/admin/service-accounts",
+            &api.admin,
+            json!({"name": "sip", "scopes": ["network_element"], "ranges": ["+44 20"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["account"]["ranges"], json!(["+4420"]));
+    let r = api
+        .post(
+            "/v1/admin/service-accounts",
+            &api.admin,
+            json!({"name": "sip", "scopes": ["network_element"], "ranges": ["44"]}),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_number");
+}
+
+#[tokio::test]
+async fn rotated_and_deleted_tokens_stop_working_at_once() {
+    let api = api().await;
+    let (id, token) = api.device("Alice", &[ALICE]).await;
+    assert_eq!(api.get("/v1/me", &token).await.status, StatusCode::OK);
+    let r = api
+        .post(
+            &format!("/v1/admin/devices/{id}/token"),
+            &api.admin,
+            json!(null),
+        )
+        .await;
+    let fresh = r.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.get("/v1/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(api.get("/v1/me", &fresh).await.status, StatusCode::OK);
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/admin/devices/{id}"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.get("/v1/me", &fresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/admin/devices/{id}"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn both_legs_get_the_same_key_and_devices_report_only_their_numbers() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let r = api.leg(&a, BOB, Some(ALICE), "incoming").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_your_number")
+    );
+    let r = api.leg(&a, ALICE, Some(ALICE), "outgoing").await;
+    assert_eq!(r.code(), "invalid_leg");
+    let r = api.leg(&a, ALICE, None, "outgoing").await;
+    assert_eq!(r.code(), "invalid_leg");
+
+    let first = api
+        .post("/v1/legs", &a, json!({"self": ALICE, "other": BOB, "direction": "outgoing", "registry": "cs.example.net"}))
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(first.body["state"], "pending");
+    assert_eq!(
+        first.body["registry"], "cs.example.net",
+        "S0 claim 7: the FQDN is echoed"
+    );
+    let leg_a = first.body["id"].as_str().unwrap().to_owned();
+
+    // Alice long-polls while Bob reports.
+    let poll = {
+        let router = api.router.clone();
+        let a = a.clone();
+        let leg_a = leg_a.clone();
+        tokio::spawn(async move {
+            let req = Request::get(format!("/v1/legs/{leg_a}?wait=10"))
+                .header(header::AUTHORIZATION, format!("Bearer {a}"))
+                .body(Body::empty())
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let second = api
+        .leg(&b, "+442079460002", Some("+44 (20) 7946-0001"), "incoming")
+        .await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body["state"], "matched");
+    let key = second.body["session"]["key"].as_str().unwrap();
+    assert!(key.len() >= 27);
+    let (status, polled) = poll.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        polled["session"]["key"], key,
+        "both registrants get the key"
+    );
+    let parts: Vec<&str> = polled["session"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, vec!["+442079460001", "+442079460002"]);
+    // Another device cannot see Alice's leg.
+    let r = api.get(&format!("/v1/legs/{leg_a}"), &b).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn withheld_callers_are_matched_only_when_unambiguous() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let (_, c) = api.device("Carol", &[CAROL]).await;
+    api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    api.leg(&c, CAROL, Some(BOB), "outgoing").await;
+    let r = api.leg(&b, BOB, None, "incoming").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["reason"].as_str()),
+        (Some("no_match"), Some("ambiguous"))
+    );
+    // With one caller only, the withheld leg pairs.
+    let (_, d) = api.device("Dan", &["+44 20 7946 0004"]).await;
+    api.leg(&a, ALICE, Some("+44 20 7946 0004"), "outgoing")
+        .await;
+    let r = api.leg(&d, "+44 20 7946 0004", None, "incoming").await;
+    assert_eq!(r.body["state"], "matched");
+}
+
+#[tokio::test]
+async fn hanging_up_before_a_match_withdraws_the_leg() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    let id = r.body["id"].as_str().unwrap();
+    let r = api.get(&format!("/v1/legs/{id}?wait=0"), &a).await;
+    assert_eq!(r.body["state"], "pending");
+    let r = api
+        .post(&format!("/v1/legs/{id}/end"), &a, json!(null))
+        .await;
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["reason"].as_str()),
+        (Some("no_match"), Some("withdrawn"))
+    );
+    // Bob's leg no longer finds it.
+    assert_eq!(
+        api.leg(&b, BOB, Some(ALICE), "incoming").await.body["state"],
+        "pending"
+    );
+}
+
+#[tokio::test]
+async fn messages_are_ordered_idempotent_and_only_for_participants() {
+    let api = api().await;
+    let (a, b, key) = api.paired().await;
+    let (_, c) = api.device("Carol", &[CAROL]).await;
+
+    let r = api
+        .send(&a, &key, "m1", "text", json!({"text": "hello"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        (r.body["seq"].as_u64(), r.body["duplicate"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let r = api
+        .send(&a, &key, "m1", "text", json!({"text": "hello again"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.body["seq"].as_u64(), r.body["duplicate"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let r = api
+        .send(
+            &b,
+            &key,
+            "m1",
+            "app/order-status",
+            json!({"order": 42, "state": "baking"}),
+        )
+        .await;
+    assert_eq!(r.body["seq"], 2, "ids are per sender");
+
+    let msgs = api.messages(&b, &key, 0).await;
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0]["body"]["text"], "hello");
+    assert_eq!(msgs[1]["kind"], "app/order-status");
+    assert_eq!(api.messages(&a, &key, 1).await.len(), 1);
+
+    // The key alone grants nothing.
+    let r = api.send(&c, &key, "x", "text", json!({"text": "hi"})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_participant")
+    );
+    let r = api.get(&format!("/v1/sessions/{key}/messages"), &c).await;
+    assert_eq!(r.code(), "not_participant");
+    let r = api
+        .get("/v1/sessions/sk_AAAAAAAAAAAAAAAAAAAAAAAA", &a)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    for (kind, body, code) in [
+        ("system/call", json!({"state": "ended"}), "invalid_message"),
+        ("video", json!({}), "invalid_message"),
+        ("text", json!({"text": ""}), "invalid_message"),
+        ("text", json!({"txt": "x"}), "invalid_message"),
+        ("app/x", json!([1, 2]), "invalid_message"),
+        (
+            "file",
+            json!({"blob": "sha256:00", "name": "a"}),
+            "invalid_message",
+        ),
+    ] {
+        let r = api.send(&a, &key, "bad", kind, body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, code),
+            "{kind}"
+        );
+    }
+    let big = "x".repeat(70_000);
+    let r = api
+        .send(&a, &key, "big", "text", json!({"text": big}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
+    // None of the refused messages reached the log.
+    assert_eq!(api.messages(&a, &key, 0).await.len(), 2);
+
+    // Acks move forward only, and only up to the newest message.
+    let r = api
+        .post(&format!("/v1/sessions/{key}/ack"), &b, json!({"seq": 9}))
+        .await;
+    assert_eq!(r.code(), "invalid_ack");
+    let r = api
+        .post(&format!("/v1/sessions/{key}/ack"), &b, json!({"seq": 2}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn the_session_outlives_the_call_by_default_and_closes_on_request() {
+    let api = api().await;
+    let (a, b, key) = api.paired().await;
+    let legs = api.get("/v1/sessions", &a).await;
+    assert_eq!(legs.body["sessions"][0]["key"], key.as_str());
+    let r = api
+        .send(
+            &b,
+            &key,
+            "after",
+            "text",
+            json!({"text": "the call is over"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "usable after the call");
+    let r = api
+        .post(&format!("/v1/sessions/{key}/close"), &b, json!(null))
+        .await;
+    assert_eq!(r.body["closed"], "closed");
+    let r = api
+        .send(&a, &key, "late", "text", json!({"text": "still there?"}))
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::GONE, "session_closed"));
+    let msgs = api.messages(&a, &key, 0).await;
+    assert_eq!(msgs.last().unwrap()["kind"], "system/closed");
+    assert_eq!(
+        msgs.last().unwrap()["body"]["by"]
+            .as_str()
+            .map(|s| s.starts_with("dev_")),
+        Some(true)
+    );
+    assert!(api.get("/v1/sessions", &a).await.body["sessions"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        api.get("/v1/sessions?all=true", &a).await.body["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn call_end_is_announced_and_close_with_call_invalidates_the_key() {
+    for (lifecycle, closes) in [("keep_after_call", false), ("close_with_call", true)] {
+        let api = api().await;
+        let (_, a) = api.device("Alice", &[ALICE]).await;
+        let (_, b) = api.device("Bob", &[BOB]).await;
+        let r = api
+            .post("/v1/legs", &a, json!({"self": ALICE, "other": BOB, "direction": "outgoing", "lifecycle": lifecycle}))
+            .await;
+        let leg_a = r.body["id"].as_str().unwrap().to_owned();
+        let r = api.leg(&b, BOB, Some(ALICE), "incoming").await;
+        let key = r.body["session"]["key"].as_str().unwrap().to_owned();
+        assert_eq!(
+            r.body["session"]["lifecycle"], lifecycle,
+            "the first reporter chose"
+        );
+        let r = api
+            .post(&format!("/v1/legs/{leg_a}/answer"), &a, json!(null))
+            .await;
+        assert_eq!(r.body["session"]["call"], "answered");
+        let r = api
+            .post(&format!("/v1/legs/{leg_a}/end"), &a, json!(null))
+            .await;
+        assert_eq!(r.body["session"]["call"], "ended");
+        let kinds: Vec<String> = api
+            .messages(&b, &key, 0)
+            .await
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}:{}",
+                    m["kind"].as_str().unwrap(),
+                    m["body"]["state"]
+                        .as_str()
+                        .or(m["body"]["reason"].as_str())
+                        .unwrap()
+                )
+            })
+            .collect();
+        let send = api
+            .send(&b, &key, "after", "text", json!({"text": "after the call"}))
+            .await;
+        if closes {
+            assert_eq!(
+                kinds,
+                vec![
+                    "system/call:answered",
+                    "system/call:ended",
+                    "system/closed:call_ended"
+                ]
+            );
+            assert_eq!(send.code(), "session_closed");
+        } else {
+            assert_eq!(kinds, vec!["system/call:answered", "system/call:ended"]);
+            assert_eq!(send.status, StatusCode::CREATED);
+        }
+    }
+}
+
+#[tokio::test]
+async fn network_calls_are_authoritative_and_reach_the_numbers_devices() {
+    let api = api().await;
+    let (a_id, a) = api.device("Alice", &[ALICE]).await;
+    let (b_id, b) = api.device("Bob PC", &[BOB]).await;
+    let r = api
+        .post(
+            "/v1/admin/service-accounts",
+            &api.admin,
+            json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+4420"]}),
+        )
+        .await;
+    let sip = r.body["token"].as_str().unwrap().to_owned();
+    let r = api
+        .post(
+            "/v1/admin/service-accounts",
+            &api.admin,
+            json!({"name": "elsewhere", "scopes": ["network_element"], "ranges": ["+1"]}),
+        )
+        .await;
+    let other_sip = r.body["token"].as_str().unwrap().to_owned();
+
+    let ev = |event: &str| json!({"call_ref": "abc@10.0.0.1", "caller": ALICE, "callee": BOB, "event": event});
+    let r = api
+        .post("/v1/network/calls", &other_sip, ev("ringing"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_your_range")
+    );
+    let r = api.post("/v1/network/calls", &a, ev("ringing")).await;
+    assert_eq!(
+        r.code(),
+        "not_your_range",
+        "devices are not network elements"
+    );
+    let r = api.post("/v1/network/calls", &sip, ev("ended")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "an end without a start creates nothing"
+    );
+
+    let r = api.post("/v1/network/calls", &sip, ev("ringing")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let key = r.body["session"].as_str().unwrap().to_owned();
+    let again = api.post("/v1/network/calls", &sip, ev("ringing")).await;
+    assert_eq!(again.body["session"], key.as_str(), "repeats are harmless");
+    let s = api.get(&format!("/v1/sessions/{key}"), &b).await;
+    assert_eq!(s.body["origin"], "network");
+    let ids: Vec<&str> = s.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a_id.as_str(), b_id.as_str()]);
+
+    // A device leg of the call attaches to it rather than pairing on its own.
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (StatusCode::OK, Some("matched"))
+    );
+    assert_eq!(r.body["session"]["key"], key.as_str());
+
+    api.post("/v1/network/calls", &sip, ev("answered")).await;
+    let r = api.post("/v1/network/calls", &sip, ev("ended")).await;
+    assert_eq!(r.body["state"], "ended");
+    let msgs = api.messages(&b, &key, 0).await;
+    let states: Vec<&str> = msgs
+        .iter()
+        .filter(|m| m["kind"] == "system/call")
+        .map(|m| m["body"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["answered", "ended"]);
+}
+
+#[tokio::test]
+async fn a_network_report_binds_to_the_pair_that_formed_just_before() {
+    let api = api().await;
+    let (_, _, key) = api.paired().await;
+    let r = api
+        .post(
+            "/v1/admin/service-accounts",
+            &api.admin,
+            json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+44"]}),
+        )
+        .await;
+    let sip = r.body["token"].as_str().unwrap().to_owned();
+    let r = api
+        .post(
+            "/v1/network/calls",
+            &sip,
+            json!({"call_ref": "c1", "caller": ALICE, "callee": BOB, "event": "answered"}),
+        )
+        .await;
+    assert_eq!(r.body["session"], key.as_str(), "one call, one session");
+}
+
+#[tokio::test]
+async fn automated_systems_take_part_in_calls_to_their_numbers() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let r = api
+        .post(
+            "/v1/admin/service-accounts",
+            &api.admin,
+            json!({"name": "voicemail", "scopes": ["automated_system"], "ranges": ["+4420794609"]}),
+        )
+        .await;
+    let vm = r.body["token"].as_str().unwrap().to_owned();
+    let r = api.leg(&vm, ALICE, Some("+442079460901"), "incoming").await;
+    assert_eq!(r.code(), "not_your_number");
+    api.leg(&a, ALICE, Some("+442079460901"), "outgoing").await;
+    let r = api.leg(&vm, "+442079460901", Some(ALICE), "incoming").await;
+    assert_eq!(r.body["state"], "matched");
+}
+
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
+];
+
+#[tokio::test]
+async fn files_are_content_addressed_typed_by_their_bytes_and_private() {
+    let api = api_with(|c| c.max_blob_bytes = 1024).await;
+    let (a, b, key) = api.paired().await;
+    let (_, c) = api.device("Carol", &[CAROL]).await;
+    let upload = |token: String, bytes: Vec<u8>| {
+        let req = Request::post("/v1/blobs")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::from(bytes))
+            .unwrap();
+        api.raw(req)
+    };
+    let r = upload(a.clone(), PNG.to_vec()).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["mime"], "image/png");
+    assert_eq!(r.body["size"], PNG.len());
+    let blob = r.body["id"].as_str().unwrap().to_owned();
+    assert!(blob.starts_with("sha256:"));
+    assert_eq!(
+        upload(a.clone(), PNG.to_vec()).await.body["id"],
+        blob.as_str(),
+        "same bytes, same id"
+    );
+    let r = upload(a.clone(), vec![0u8; 2000]).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
+    let r = upload(a.clone(), vec![]).await;
+    assert_eq!(r.code(), "empty_upload");
+    let text = upload(a.clone(), b"hello, world".to_vec()).await;
+    assert_eq!(text.body["mime"], "text/plain; charset=utf-8");
+
+    // Bob cannot fetch it until it is shared in a session he is in.
+    let path = format!("/v1/blobs/{blob}");
+    assert_eq!(api.get(&path, &b).await.status, StatusCode::NOT_FOUND);
+    let r = api
+        .send(
+            &b,
+            &key,
+            "f0",
+            "file",
+            json!({"blob": blob, "name": "x.png"}),
+        )
+        .await;
+    assert_eq!(
+        r.code(),
+        "blob_forbidden",
+        "you cannot share what you cannot read"
+    );
+    let r = api
+        .send(
+            &a,
+            &key,
+            "f1",
+            "file",
+            json!({"blob": blob, "name": "pixel.png"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let msg = &api.messages(&b, &key, 0).await[0];
+    assert_eq!(msg["body"]["size"], PNG.len());
+    assert_eq!(msg["body"]["mime"], "image/png");
+
+    let r = api.get(&path, &b).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.bytes, PNG);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
+    let ranged = api
+        .raw(
+            Request::get(&path)
+                .header(header::AUTHORIZATION, format!("Bearer {b}"))
+                .header(header::RANGE, "bytes=1-3")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(ranged.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(ranged.bytes, b"PNG");
+    assert_eq!(
+        api.get(&path, &c).await.status,
+        StatusCode::NOT_FOUND,
+        "outsiders cannot probe"
+    );
+    let r = api.get("/v1/blobs/not-a-blob", &a).await;
+    assert_eq!(r.code(), "invalid_blob_id");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let api = api().await;
+    let r = api.get("/v1/openapi.json", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = r.body["paths"].as_object().unwrap();
+    for p in [
+        "/v1/me",
+        "/v1/admin/devices",
+        "/v1/admin/devices/{id}",
+        "/v1/admin/devices/{id}/token",
+        "/v1/admin/service-accounts",
+        "/v1/admin/service-accounts/{id}",
+        "/v1/admin/service-accounts/{id}/token",
+        "/v1/legs",
+        "/v1/legs/{id}",
+        "/v1/legs/{id}/answer",
+        "/v1/legs/{id}/end",
+        "/v1/network/calls",
+        "/v1/sessions",
+        "/v1/sessions/{key}",
+        "/v1/sessions/{key}/close",
+        "/v1/sessions/{key}/messages",
+        "/v1/sessions/{key}/ack",
+        "/v1/blobs",
+        "/v1/blobs/{id}",
+    ] {
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(
+        paths.len(),
+        19,
+        "a route was added without documenting it here"
+    );
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let api = api().await;
+    assert_eq!(api.get("/healthz", "").await.status, StatusCode::OK);
+    assert_eq!(api.get("/readyz", "").await.status, StatusCode::OK);
+    api.paired().await;
+    let r = api.get("/metrics", "").await;
+    let text = String::from_utf8(r.bytes).unwrap();
+    assert!(text.contains("callside_sessions_created_total 1"), "{text}");
+    assert!(text.contains("callside_legs_matched_total 2"), "{text}");
+}
