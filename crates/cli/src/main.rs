@@ -1,1 +1,87 @@
-fn main() {}
+//! `callside`: the server, an operator's admin tool, a scriptable phone app, a demo and benchmarks
+//! in one binary.
+//!
+//! Every subcommand is a thin layer over `callside_client` (or `callside_server` for `serve`,
+//! `config` and `demo`). With `--json`, results and events are printed as one JSON object per
+//! line (the wire types of `callside_proto`), so scripts can parse them; progress goes to stderr.
+
+mod admin;
+mod bench;
+mod demo;
+mod output;
+mod phone;
+mod render;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use output::Output;
+
+/// callside gives every phone call a data side.
+#[derive(Debug, Parser)]
+#[command(name = "callside", version, about, propagate_version = true)]
+struct Cli {
+    /// Print results and events as JSON lines instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServerArgs),
+    /// Print the effective server configuration as TOML.
+    Config(serve::ServerArgs),
+    /// Provision devices and service accounts (needs the admin token).
+    Admin(admin::AdminArgs),
+    /// Act as one phone's app: report calls, chat, send files, watch events.
+    Phone(phone::PhoneArgs),
+    /// Play a whole call between two phones on an in-process server.
+    Demo,
+    /// Measure matching latency, message relay latency, or idle connection capacity.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Config(args) => serve::print_config(args),
+            Command::Admin(args) => admin::run(args, &out).await,
+            Command::Phone(args) => phone::run(args, &out).await,
+            Command::Demo => demo::run(&out).await,
+            Command::Bench(args) => bench::run(args, &out).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

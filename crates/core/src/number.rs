@@ -51,11 +51,22 @@ impl PhoneNumber {
     /// spaces, dashes, dots or brackets, or a `tel:` URI. National numbers are read in `region`.
     pub fn parse(input: &str, region: Option<Region>) -> Result<Self, NumberError> {
         let trimmed = input.trim();
-        let parsed = phonenumber::parse(region.map(|r| r.0), trimmed).map_err(|e| {
-            NumberError::Unparsable {
-                input: input.to_owned(),
-                reason: e.to_string(),
-            }
+        // A number written with `+` carries its country. The `phonenumber` crate (0.3.10)
+        // nevertheless applies the default region's national prefix to it: with region US,
+        // `+44 161 496 0000` lost its leading 1. So international input is parsed without one.
+        let international = trimmed
+            .strip_prefix("tel:")
+            .unwrap_or(trimmed)
+            .trim_start()
+            .starts_with('+');
+        let region = if international {
+            None
+        } else {
+            region.map(|r| r.0)
+        };
+        let parsed = phonenumber::parse(region, trimmed).map_err(|e| NumberError::Unparsable {
+            input: input.to_owned(),
+            reason: e.to_string(),
         })?;
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
         if !phonenumber::is_valid(&parsed) {
@@ -157,6 +168,22 @@ mod tests {
             Some("us".parse().unwrap()),
             Ok("+12025550143"),
         );
+    }
+
+    #[test]
+    fn international_numbers_ignore_the_default_region() {
+        // Regression: with default region US, these lost the digit after the country code.
+        let us = Some("US".parse().unwrap());
+        for (input, e164) in [
+            ("+44 161 496 0000", "+441614960000"),
+            ("+44 117 496 0000", "+441174960000"),
+            ("+33 1 23 45 67 89", "+33123456789"),
+            ("tel:+44-161-496-0000", "+441614960000"),
+            ("+1 212 555 0100", "+12125550100"),
+        ] {
+            check(input, us, Ok(e164));
+            check(input, gb(), Ok(e164));
+        }
     }
 
     #[test]

@@ -3,8 +3,11 @@
 use callside_proto::ws::{ClientFrame, ServerFrame};
 
 fn examples(tag: &str) -> Vec<String> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md"))
-        .expect("docs/PROTOCOL.md exists");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/PROTOCOL.md"
+    ))
+    .expect("docs/PROTOCOL.md exists");
     let fence = format!("```json {tag}\n");
     let mut out = Vec::new();
     let mut rest = doc.as_str();
@@ -40,7 +43,9 @@ fn server_type(f: &ServerFrame) -> &'static str {
 }
 
 const CLIENT_TYPES: &[&str] = &["send", "ack", "resume", "ping"];
-const SERVER_TYPES: &[&str] = &["ready", "accepted", "message", "session", "leg", "error", "pong"];
+const SERVER_TYPES: &[&str] = &[
+    "ready", "accepted", "message", "session", "leg", "error", "pong",
+];
 
 #[test]
 fn every_client_example_parses_and_every_client_frame_has_one() {
@@ -54,7 +59,10 @@ fn every_client_example_parses_and_every_client_frame_has_one() {
         seen.push(client_type(&f));
     }
     for t in CLIENT_TYPES {
-        assert!(seen.contains(t), "docs/PROTOCOL.md has no `json client` example of `{t}`");
+        assert!(
+            seen.contains(t),
+            "docs/PROTOCOL.md has no `json client` example of `{t}`"
+        );
     }
 }
 
@@ -69,6 +77,9 @@ fn every_server_example_parses_and_every_server_frame_has_one() {
         seen.push(server_type(&f));
     }
     for t in SERVER_TYPES {
-        assert!(seen.contains(t), "docs/PROTOCOL.md has no `json server` example of `{t}`");
+        assert!(
+            seen.contains(t),
+            "docs/PROTOCOL.md has no `json server` example of `{t}`"
+        );
     }
 }

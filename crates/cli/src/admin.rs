@@ -1,0 +1,226 @@
+//! `callside admin …`: provisioning over the admin API.
+
+use anyhow::{bail, Context};
+use callside_client::proto::admin::{CreateDevice, CreateServiceAccount, Scope};
+use callside_client::Client;
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    /// The server's base URL.
+    #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The admin token (default: read from <data-dir>/admin.token).
+    #[arg(long, env = "CALLSIDE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The server's data directory, where it wrote admin.token.
+    #[arg(long, value_name = "DIR", default_value = "callside-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Phone apps bound to numbers.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Network elements and automated systems.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Create a device; its token is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A number the device owns (repeat for several).
+        #[arg(long = "number", required = true, value_name = "NUMBER")]
+        numbers: Vec<String>,
+    },
+    /// List devices.
+    List,
+    /// Delete a device (its token stops working).
+    Delete { id: String },
+    /// Give a device a new token (the old one stops working).
+    RotateToken { id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    NetworkElement,
+    AutomatedSystem,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Scope {
+        match s {
+            ScopeArg::NetworkElement => Scope::NetworkElement,
+            ScopeArg::AutomatedSystem => Scope::AutomatedSystem,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Create a service account; its token is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// What the account may do (repeat for several).
+        #[arg(long = "scope", required = true, value_enum)]
+        scopes: Vec<ScopeArg>,
+        /// An E.164 prefix the account serves, e.g. +4420 (repeat for several).
+        #[arg(long = "range", required = true, value_name = "PREFIX")]
+        ranges: Vec<String>,
+    },
+    /// List service accounts.
+    List,
+    /// Delete a service account.
+    Delete { id: String },
+    /// Give a service account a new token.
+    RotateToken { id: String },
+}
+
+const SHOWN_ONCE: &str = "Store this token now: it is shown only once (rotate it if lost).";
+
+pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
+    let token = match args.token {
+        Some(t) => t,
+        None => read_token(&args.data_dir)?,
+    };
+    let client = Client::new(&args.server, &token)?;
+    match args.command {
+        AdminCommand::Device(cmd) => device(cmd, &client, out).await,
+        AdminCommand::Service(cmd) => service(cmd, &client, out).await,
+    }
+}
+
+fn read_token(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("admin.token");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no --token and cannot read {} (pass --token, set CALLSIDE_ADMIN_TOKEN, or --data-dir)",
+            path.display()
+        )
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        bail!("{} is empty", path.display());
+    }
+    Ok(token.to_owned())
+}
+
+async fn device(cmd: DeviceCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    match cmd {
+        DeviceCommand::Create { name, numbers } => {
+            let created = client
+                .create_device(&CreateDevice { name, numbers })
+                .await?;
+            out.result(&created, || {
+                format!(
+                    "device {} ({}) numbers {}\ntoken: {}\n{SHOWN_ONCE}",
+                    created.device.id,
+                    created.device.name,
+                    created.device.numbers.join(", "),
+                    created.token
+                )
+            });
+            if out.is_json() {
+                out.progress(SHOWN_ONCE);
+            }
+        }
+        DeviceCommand::List => {
+            let devices = client.list_devices().await?;
+            if out.is_json() {
+                devices.iter().for_each(|d| out.json_line(d));
+            } else if devices.is_empty() {
+                out.text("no devices");
+            } else {
+                for d in &devices {
+                    out.text(&format!("{}  {}  {}", d.id, d.name, d.numbers.join(", ")));
+                }
+            }
+        }
+        DeviceCommand::Delete { id } => {
+            client.delete_device(&id).await?;
+            out.result(&serde_json::json!({ "deleted": id }), || {
+                format!("deleted device {id}")
+            });
+        }
+        DeviceCommand::RotateToken { id } => {
+            let rotated = client.rotate_device_token(&id).await?;
+            out.result(&rotated, || {
+                format!("new token for {id}: {}\n{SHOWN_ONCE}", rotated.token)
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn service(cmd: ServiceCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    match cmd {
+        ServiceCommand::Create {
+            name,
+            scopes,
+            ranges,
+        } => {
+            let created = client
+                .create_service_account(&CreateServiceAccount {
+                    name,
+                    scopes: scopes.into_iter().map(Scope::from).collect(),
+                    ranges,
+                })
+                .await?;
+            out.result(&created, || {
+                format!(
+                    "service account {} ({}) scopes {:?} ranges {}\ntoken: {}\n{SHOWN_ONCE}",
+                    created.account.id,
+                    created.account.name,
+                    created.account.scopes,
+                    created.account.ranges.join(", "),
+                    created.token
+                )
+            });
+            if out.is_json() {
+                out.progress(SHOWN_ONCE);
+            }
+        }
+        ServiceCommand::List => {
+            let accounts = client.list_service_accounts().await?;
+            if out.is_json() {
+                accounts.iter().for_each(|a| out.json_line(a));
+            } else if accounts.is_empty() {
+                out.text("no service accounts");
+            } else {
+                for a in &accounts {
+                    out.text(&format!(
+                        "{}  {}  {:?}  {}",
+                        a.id,
+                        a.name,
+                        a.scopes,
+                        a.ranges.join(", ")
+                    ));
+                }
+            }
+        }
+        ServiceCommand::Delete { id } => {
+            client.delete_service_account(&id).await?;
+            out.result(&serde_json::json!({ "deleted": id }), || {
+                format!("deleted service account {id}")
+            });
+        }
+        ServiceCommand::RotateToken { id } => {
+            let rotated = client.rotate_service_account_token(&id).await?;
+            out.result(&rotated, || {
+                format!("new token for {id}: {}\n{SHOWN_ONCE}", rotated.token)
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Where the CLI's words go: results on stdout (text, or one JSON object per line with `--json`),
+//! progress and errors on stderr.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Output {
+    json: bool,
+}
+
+impl Output {
+    pub(crate) fn new(json: bool) -> Self {
+        Output { json }
+    }
+
+    pub(crate) fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// A result: `value` as a JSON line, or `human()` as text.
+    pub(crate) fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        if self.json {
+            self.json_line(value);
+        } else {
+            self.text(&human());
+        }
+    }
+
+    /// One JSON line on stdout, whatever the mode.
+    pub(crate) fn json_line<T: Serialize>(&self, value: &T) {
+        match serde_json::to_string(value) {
+            Ok(line) => self.raw(&line),
+            Err(e) => eprintln!("error: cannot print a result as JSON: {e}"),
+        }
+    }
+
+    /// Text on stdout, only in text mode.
+    pub(crate) fn text(&self, text: &str) {
+        if !self.json {
+            self.raw(text);
+        }
+    }
+
+    fn raw(&self, line: &str) {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not worth a panic.
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+
+    /// A progress note on stderr (both modes: stdout stays parseable).
+    pub(crate) fn progress(&self, text: &str) {
+        eprintln!("{text}");
+    }
+
+    /// A spinner on stderr, drawn only on a terminal.
+    pub(crate) fn spinner(&self, message: impl Into<String>) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    /// A byte-counting progress bar on stderr, drawn only on a terminal.
+    pub(crate) fn bytes_bar(&self, total: Option<u64>, message: impl Into<String>) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+        let template = if total.is_some() {
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
+        } else {
+            "{spinner} {msg} {bytes} {bytes_per_sec}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.into());
+        bar
+    }
+
+    /// The error that ends the command, on stderr.
+    pub(crate) fn error(&self, error: &anyhow::Error) {
+        let api = error.downcast_ref::<callside_client::Error>();
+        if self.json {
+            let value = serde_json::json!({
+                "error": format!("{error:#}"),
+                "code": api.and_then(|e| e.code()),
+                "status": api.and_then(|e| e.status()),
+            });
+            eprintln!("{value}");
+        } else {
+            eprintln!("error: {error:#}");
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! `callside phone …`: a scriptable phone app for one device token.
+
+use anyhow::{bail, Context};
+use callside_client::proto::admin::Me;
+use callside_client::proto::call::{Direction, LegState, LegStatus, ReportLeg};
+use callside_client::proto::message::{FileBody, Message};
+use callside_client::proto::session::Lifecycle;
+use callside_client::{Channel, Client, Event, MessageQuery};
+use clap::{ArgGroup, Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::output::Output;
+use crate::render::{self, Names};
+
+#[derive(Debug, Args)]
+pub(crate) struct PhoneArgs {
+    /// The server's base URL.
+    #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// This device's token.
+    #[arg(long, env = "CALLSIDE_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    command: PhoneCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PhoneCommand {
+    /// Who this token belongs to.
+    Whoami,
+    /// Place a call: report the outgoing leg and wait for the other party's app.
+    Call {
+        /// The number called.
+        number: String,
+        /// Our own number (default: the device's only number).
+        #[arg(long = "from", value_name = "OWN")]
+        own: Option<String>,
+        /// How long to wait for the match, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+        /// Close the session when the call ends (default: keep it after the call).
+        #[arg(long)]
+        close_with_call: bool,
+    },
+    /// Receive a call: report the incoming leg and wait for the match.
+    #[command(group(ArgGroup::new("caller").required(true).args(["from", "withheld"])))]
+    Incoming {
+        /// The caller's number as shown.
+        #[arg(long)]
+        from: Option<String>,
+        /// The caller withheld their number.
+        #[arg(long)]
+        withheld: bool,
+        /// Our own number (default: the device's only number).
+        #[arg(long)]
+        own: Option<String>,
+        /// How long to wait for the match, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// The call on this leg was answered.
+    Answer { leg: String },
+    /// Hang up: withdraw a pending leg, or end the call of a matched one.
+    Hangup { leg: String },
+    /// List sessions.
+    Sessions {
+        /// Include closed sessions.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Read a session's log.
+    Messages {
+        session: String,
+        /// Only messages after this sequence number.
+        #[arg(long)]
+        after: Option<u64>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Wait up to this many seconds for a new message.
+        #[arg(long)]
+        wait: Option<u64>,
+    },
+    /// Send a text message.
+    Send { session: String, text: String },
+    /// Upload a file and send it.
+    SendFile { session: String, path: PathBuf },
+    /// Send an `app/<NAME>` message with a JSON object body.
+    App {
+        session: String,
+        /// The application name: `order-status` sends kind `app/order-status`.
+        name: String,
+        /// The body, a JSON object.
+        #[arg(value_name = "JSON")]
+        body: String,
+    },
+    /// Close a session for everyone.
+    Close { session: String },
+    /// Download a blob to a file.
+    Download { blob: String, path: PathBuf },
+    /// Stay connected and print every event; messages are acknowledged after printing.
+    Watch {
+        /// Save files received into this directory.
+        #[arg(long, value_name = "DIR")]
+        save_dir: Option<PathBuf>,
+        /// Exit after this many messages.
+        #[arg(long, value_name = "N")]
+        exit_after: Option<u64>,
+    },
+}
+
+pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
+    let client = Client::new(&args.server, &args.token)?;
+    match args.command {
+        PhoneCommand::Whoami => {
+            let me = client.me().await?;
+            out.result(&me, || {
+                let mut s = format!("{} ({:?}) {}", me.id, me.kind, me.name);
+                if !me.numbers.is_empty() {
+                    s.push_str(&format!("\nnumbers: {}", me.numbers.join(", ")));
+                }
+                if !me.ranges.is_empty() {
+                    s.push_str(&format!(
+                        "\nscopes: {:?}\nranges: {}",
+                        me.scopes,
+                        me.ranges.join(", ")
+                    ));
+                }
+                s
+            });
+        }
+        PhoneCommand::Call {
+            number,
+            own,
+            wait,
+            close_with_call,
+        } => {
+            let own = own_number(&client, own).await?;
+            let leg = ReportLeg {
+                own,
+                other: Some(number),
+                direction: Direction::Outgoing,
+                call_ref: None,
+                extension: None,
+                conference_id: None,
+                registry: None,
+                lifecycle: close_with_call.then_some(Lifecycle::CloseWithCall),
+            };
+            report_and_wait(&client, &leg, wait, out).await?;
+        }
+        PhoneCommand::Incoming {
+            from,
+            withheld,
+            own,
+            wait,
+        } => {
+            let own = own_number(&client, own).await?;
+            let leg = ReportLeg {
+                own,
+                other: if withheld { None } else { from },
+                direction: Direction::Incoming,
+                call_ref: None,
+                extension: None,
+                conference_id: None,
+                registry: None,
+                lifecycle: None,
+            };
+            report_and_wait(&client, &leg, wait, out).await?;
+        }
+        PhoneCommand::Answer { leg } => {
+            let status = client.answer_leg(&leg).await?;
+            out.result(&status, || render::leg_line(&status));
+        }
+        PhoneCommand::Hangup { leg } => {
+            let status = client.end_leg(&leg).await?;
+            out.result(&status, || render::leg_line(&status));
+        }
+        PhoneCommand::Sessions { all } => {
+            let sessions = client.sessions(all).await?;
+            if out.is_json() {
+                sessions.iter().for_each(|s| out.json_line(s));
+            } else if sessions.is_empty() {
+                out.text("no sessions");
+            } else {
+                sessions
+                    .iter()
+                    .for_each(|s| out.text(&render::session_line(s)));
+            }
+        }
+        PhoneCommand::Messages {
+            session,
+            after,
+            limit,
+            wait,
+        } => {
+            let mut names = Names::default();
+            if !out.is_json() {
+                if let Ok(info) = client.session(&session).await {
+                    names.learn(&info);
+                }
+            }
+            let query = MessageQuery {
+                after,
+                limit,
+                wait: wait.map(Duration::from_secs),
+            };
+            let page = client.messages(&session, query).await?;
+            if out.is_json() {
+                page.messages.iter().for_each(|m| out.json_line(m));
+            } else {
+                page.messages
+                    .iter()
+                    .for_each(|m| out.text(&render::message_line(m, &names)));
+                out.progress(&format!(
+                    "{} message(s); newest on the log is #{}",
+                    page.messages.len(),
+                    page.last_seq
+                ));
+            }
+        }
+        PhoneCommand::Send { session, text } => {
+            let accepted = client.send_text(&session, &text).await?;
+            out.result(&accepted, || format!("sent as #{}", accepted.seq));
+        }
+        PhoneCommand::SendFile { session, path } => {
+            let name = file_name(&path)?;
+            let blob = upload(&client, &path, out).await?;
+            let accepted = client.send_file(&session, &blob.id, &name).await?;
+            out.result(&accepted, || {
+                format!(
+                    "sent {name} ({}, {}) as #{}",
+                    render::human_bytes(blob.size),
+                    blob.mime,
+                    accepted.seq
+                )
+            });
+        }
+        PhoneCommand::App {
+            session,
+            name,
+            body,
+        } => {
+            let body: serde_json::Value =
+                serde_json::from_str(&body).context("the body is not valid JSON")?;
+            if !body.is_object() {
+                bail!("the body of an app message must be a JSON object");
+            }
+            let kind = if name.starts_with("app/") {
+                name
+            } else {
+                format!("app/{name}")
+            };
+            let accepted = client
+                .send_message(
+                    &session,
+                    &callside_client::proto::message::SendMessage {
+                        id: callside_client::new_message_id(),
+                        kind: kind.clone(),
+                        body,
+                    },
+                )
+                .await?;
+            out.result(&accepted, || format!("sent {kind} as #{}", accepted.seq));
+        }
+        PhoneCommand::Close { session } => {
+            let info = client.close_session(&session).await?;
+            out.result(&info, || format!("closed {}", render::session_line(&info)));
+        }
+        PhoneCommand::Download { blob, path } => {
+            let written = download(&client, &blob, &path, out).await?;
+            out.result(
+                &serde_json::json!({ "blob": blob, "path": path, "size": written }),
+                || {
+                    format!(
+                        "saved {} to {}",
+                        render::human_bytes(written),
+                        path.display()
+                    )
+                },
+            );
+        }
+        PhoneCommand::Watch {
+            save_dir,
+            exit_after,
+        } => watch(&client, save_dir, exit_after, out).await?,
+    }
+    Ok(())
+}
+
+/// `--own`/`--from` if given, else the device's only number.
+pub(crate) async fn own_number(client: &Client, given: Option<String>) -> anyhow::Result<String> {
+    if let Some(own) = given {
+        return Ok(own);
+    }
+    let me: Me = client
+        .me()
+        .await
+        .context("cannot ask the server who we are")?;
+    match me.numbers.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => bail!("{} has no numbers; pass our own number explicitly", me.id),
+        many => bail!(
+            "{} has {} numbers ({}); say which one with --from/--own",
+            me.id,
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
+async fn report_and_wait(
+    client: &Client,
+    leg: &ReportLeg,
+    wait: u64,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let other = leg.other.as_deref().unwrap_or("a withheld number");
+    let what = match leg.direction {
+        Direction::Outgoing => format!("calling {other} from {}", leg.own),
+        Direction::Incoming => format!("call from {other} to {}", leg.own),
+    };
+    let spinner = out.spinner(format!("{what}: waiting for the other party's app"));
+    let timeout = Duration::from_secs(wait);
+    let started = tokio::time::Instant::now();
+    let mut status = client.report_leg(leg, timeout).await?;
+    if status.state == LegState::Pending {
+        spinner.set_message(format!(
+            "{what}: leg {} pending, waiting for the other party's app",
+            status.id
+        ));
+        let left = timeout.saturating_sub(started.elapsed());
+        status = client.wait_leg(&status.id, left).await?;
+    }
+    spinner.finish_and_clear();
+    out.result(&status, || describe_outcome(&status));
+    if status.state == LegState::Pending {
+        out.progress(&format!(
+            "still pending after {wait} s; check again with `callside phone watch`, or hang up with `callside phone hangup {}`",
+            status.id
+        ));
+    }
+    Ok(())
+}
+
+fn describe_outcome(status: &LegStatus) -> String {
+    match (&status.state, &status.session) {
+        (LegState::Matched, Some(session)) => {
+            let others: Vec<String> = session
+                .participants
+                .iter()
+                .filter(|p| p.number.as_deref() != Some(status.own.as_str()))
+                .map(|p| match &p.number {
+                    Some(n) => format!("{} ({n})", p.name),
+                    None => p.name.clone(),
+                })
+                .collect();
+            format!(
+                "matched (leg {})\nsession: {}\nwith: {}",
+                status.id,
+                session.key,
+                if others.is_empty() {
+                    "?".to_owned()
+                } else {
+                    others.join(", ")
+                }
+            )
+        }
+        _ => render::leg_line(status),
+    }
+}
+
+fn file_name(path: &Path) -> anyhow::Result<String> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("{} has no file name", path.display()))
+}
+
+pub(crate) async fn upload(
+    client: &Client,
+    path: &Path,
+    out: &Output,
+) -> anyhow::Result<callside_client::proto::blob::BlobInfo> {
+    let total = tokio::fs::metadata(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let bar = out.bytes_bar(Some(total), format!("uploading {}", path.display()));
+    let progress = bar.clone();
+    let blob = client
+        .upload_file_with_progress(path, move |sent, _| progress.set_position(sent))
+        .await
+        .with_context(|| format!("uploading {}", path.display()))?;
+    bar.finish_and_clear();
+    Ok(blob)
+}
+
+async fn download(client: &Client, blob: &str, path: &Path, out: &Output) -> anyhow::Result<u64> {
+    let bar = out.bytes_bar(None, format!("downloading {blob}"));
+    let written = client
+        .download_to_with_progress(blob, path, |got, total| {
+            if let Some(total) = total {
+                if bar.length() != Some(total) {
+                    bar.set_length(total);
+                }
+            }
+            bar.set_position(got);
+        })
+        .await
+        .with_context(|| format!("downloading {blob} to {}", path.display()))?;
+    bar.finish_and_clear();
+    Ok(written)
+}
+
+/// A path under `dir` for a received file: only its last component, never overwriting.
+pub(crate) fn save_path(dir: &Path, name: &str, seq: u64) -> PathBuf {
+    let base = Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .unwrap_or_else(|| format!("file-{seq}"));
+    let candidate = dir.join(&base);
+    if !candidate.exists() {
+        return candidate;
+    }
+    dir.join(format!("{seq}-{base}"))
+}
+
+async fn watch(
+    client: &Client,
+    save_dir: Option<PathBuf>,
+    exit_after: Option<u64>,
+    out: &Output,
+) -> anyhow::Result<()> {
+    if let Some(dir) = &save_dir {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    out.progress(&format!("connecting to {} …", client.base_url()));
+    let mut channel = Channel::connect(client).await?;
+    let mut names = Names::default();
+    let mut seen = 0u64;
+    loop {
+        let event = tokio::select! {
+            event = channel.next_event() => event,
+            _ = tokio::signal::ctrl_c() => {
+                out.progress("interrupted");
+                break;
+            }
+        };
+        let Some(event) = event else {
+            out.progress("the channel closed");
+            break;
+        };
+        if out.is_json() {
+            out.json_line(&event);
+        } else {
+            out.text(&render::event_line(&event, &mut names));
+        }
+        if let Event::Message(message) = &event {
+            if let Some(dir) = &save_dir {
+                save_file(client, message, dir, out).await;
+            }
+            channel.ack(&message.session, message.seq).await?;
+            seen += 1;
+            if exit_after.is_some_and(|n| seen >= n) {
+                break;
+            }
+        }
+    }
+    channel.close().await;
+    Ok(())
+}
+
+/// Saves a `file` message's blob into `dir` (problems are reported, not fatal).
+async fn save_file(client: &Client, message: &Message, dir: &Path, out: &Output) {
+    if message.kind != "file" {
+        return;
+    }
+    let Ok(file) = serde_json::from_value::<FileBody>(message.body.clone()) else {
+        out.progress(&format!(
+            "#{}: a file message without a readable body",
+            message.seq
+        ));
+        return;
+    };
+    let path = save_path(dir, &file.name, message.seq);
+    match download(client, &file.blob, &path, out).await {
+        Ok(size) => {
+            if out.is_json() {
+                out.json_line(&serde_json::json!({
+                    "event": "saved", "session": message.session, "seq": message.seq,
+                    "blob": file.blob, "path": path, "size": size,
+                }));
+            } else {
+                out.text(&format!(
+                    "  saved {} to {}",
+                    render::human_bytes(size),
+                    path.display()
+                ));
+            }
+        }
+        Err(e) => out.progress(&format!("  could not save {}: {e:#}", file.name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_files_stay_in_the_directory() {
+        let dir = Path::new("/tmp/callside-save-test-nonexistent");
+        assert_eq!(save_path(dir, "../../etc/passwd", 1), dir.join("passwd"));
+        assert_eq!(save_path(dir, "..", 4), dir.join("file-4"));
+        assert_eq!(save_path(dir, "photo.png", 2), dir.join("photo.png"));
+    }
+}

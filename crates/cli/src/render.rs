@@ -1,0 +1,217 @@
+//! Messages, sessions and legs in words, for text mode.
+
+use callside_client::proto::call::{LegState, LegStatus};
+use callside_client::proto::message::{
+    CallBody, ClosedBody, FileBody, JoinedBody, Message, TextBody,
+};
+use callside_client::proto::session::{CallState, Lifecycle, SessionInfo};
+use callside_client::Event;
+use std::collections::HashMap;
+
+/// Principal ids → names, learnt from the sessions seen so far.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    names: HashMap<String, String>,
+}
+
+impl Names {
+    pub(crate) fn learn(&mut self, session: &SessionInfo) {
+        for p in &session.participants {
+            self.names.insert(p.id.clone(), p.name.clone());
+        }
+    }
+
+    pub(crate) fn name(&self, id: &str) -> String {
+        match self.names.get(id) {
+            Some(name) if !name.is_empty() => name.clone(),
+            _ => id.to_owned(),
+        }
+    }
+}
+
+/// `sk_abcdef12…` — enough to tell sessions apart on screen.
+pub(crate) fn short_key(key: &str) -> String {
+    if key.chars().count() <= 12 {
+        key.to_owned()
+    } else {
+        let head: String = key.chars().take(11).collect();
+        format!("{head}…")
+    }
+}
+
+/// `[sk_abcdef12…#3] Bob's phone: hello`
+pub(crate) fn message_line(m: &Message, names: &Names) -> String {
+    let prefix = format!("[{}#{}]", short_key(&m.session), m.seq);
+    let sender = names.name(&m.sender);
+    match m.kind.as_str() {
+        "text" => match serde_json::from_value::<TextBody>(m.body.clone()) {
+            Ok(b) => format!("{prefix} {sender}: {}", b.text),
+            Err(_) => format!("{prefix} {sender}: (text) {}", m.body),
+        },
+        "file" => match serde_json::from_value::<FileBody>(m.body.clone()) {
+            Ok(f) => format!(
+                "{prefix} {sender} sent a file: {} ({}, {}) {}",
+                f.name,
+                human_bytes(f.size),
+                f.mime,
+                f.blob
+            ),
+            Err(_) => format!("{prefix} {sender}: (file) {}", m.body),
+        },
+        "system/call" => match serde_json::from_value::<CallBody>(m.body.clone()) {
+            Ok(c) => format!("{prefix} — call {} —", call_state(c.state)),
+            Err(_) => format!("{prefix} — call: {} —", m.body),
+        },
+        "system/joined" => match serde_json::from_value::<JoinedBody>(m.body.clone()) {
+            Ok(j) => format!("{prefix} — {} joined —", j.participant.name),
+            Err(_) => format!("{prefix} — joined: {} —", m.body),
+        },
+        "system/closed" => match serde_json::from_value::<ClosedBody>(m.body.clone()) {
+            Ok(c) => match c.by {
+                Some(by) => format!(
+                    "{prefix} — session closed ({}) by {} —",
+                    c.reason,
+                    names.name(&by)
+                ),
+                None => format!("{prefix} — session closed ({}) —", c.reason),
+            },
+            Err(_) => format!("{prefix} — closed: {} —", m.body),
+        },
+        kind => format!("{prefix} {sender} [{kind}] {}", m.body),
+    }
+}
+
+pub(crate) fn call_state(state: CallState) -> &'static str {
+    match state {
+        CallState::Ringing => "ringing",
+        CallState::Answered => "answered",
+        CallState::Ended => "ended",
+    }
+}
+
+/// `sk_… (call answered, keep_after_call, 2 participants: Alice, Bob) last #5`
+pub(crate) fn session_line(s: &SessionInfo) -> String {
+    let who: Vec<String> = s
+        .participants
+        .iter()
+        .map(|p| match &p.number {
+            Some(n) => format!("{} {n}", p.name),
+            None => p.name.clone(),
+        })
+        .collect();
+    let closed = match &s.closed {
+        Some(reason) => format!(", closed: {reason}"),
+        None => String::new(),
+    };
+    format!(
+        "{}  call {}, {}{closed}, last #{}, with {}",
+        s.key,
+        call_state(s.call),
+        match s.lifecycle {
+            Lifecycle::KeepAfterCall => "kept after the call",
+            Lifecycle::CloseWithCall => "closes with the call",
+        },
+        s.last_seq,
+        who.join(", ")
+    )
+}
+
+pub(crate) fn leg_line(l: &LegStatus) -> String {
+    let other = l.other.as_deref().unwrap_or("withheld");
+    match l.state {
+        LegState::Pending => format!("leg {} pending ({} ↔ {other})", l.id, l.own),
+        LegState::Matched => match &l.session {
+            Some(s) => format!("leg {} matched: session {}", l.id, s.key),
+            None => format!("leg {} matched", l.id),
+        },
+        LegState::NoMatch => format!(
+            "leg {} found no match ({})",
+            l.id,
+            l.reason.as_deref().unwrap_or("no reason given")
+        ),
+    }
+}
+
+/// An event as one line of text (learning names on the way).
+pub(crate) fn event_line(event: &Event, names: &mut Names) -> String {
+    match event {
+        Event::Ready {
+            principal,
+            sessions,
+            ..
+        } => {
+            sessions.iter().for_each(|s| names.learn(s));
+            format!(
+                "connected as {principal}; {} open session(s)",
+                sessions.len()
+            )
+        }
+        Event::Reconnected { sessions } => {
+            sessions.iter().for_each(|s| names.learn(s));
+            format!("reconnected; {} open session(s)", sessions.len())
+        }
+        Event::Disconnected { reason } => format!("disconnected ({reason}); reconnecting…"),
+        Event::Message(m) => message_line(m, names),
+        Event::Session(s) => {
+            names.learn(s);
+            format!("session {}", session_line(s))
+        }
+        Event::Leg(l) => {
+            if let Some(s) = &l.session {
+                names.learn(s);
+            }
+            leg_line(l)
+        }
+        Event::Error {
+            code,
+            detail,
+            session,
+        } => match session {
+            Some(s) => format!("error on {}: {code}: {detail}", short_key(s)),
+            None => format!("error: {code}: {detail}"),
+        },
+        other => format!("{other:?}"),
+    }
+}
+
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_read_naturally() {
+        let m = Message {
+            session: "sk_0123456789abcdef".into(),
+            seq: 3,
+            id: None,
+            sender: "dev_x".into(),
+            kind: "text".into(),
+            body: json!({"text": "hello"}),
+            sent_at: 0,
+        };
+        assert_eq!(
+            message_line(&m, &Names::default()),
+            "[sk_01234567…#3] dev_x: hello"
+        );
+        assert_eq!(human_bytes(2048), "2.0 KiB");
+        assert_eq!(human_bytes(10), "10 B");
+    }
+}

@@ -1,0 +1,88 @@
+//! `callside serve` and `callside config`.
+
+use anyhow::Context;
+use callside_server::config::{Config, Overrides};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// TOML configuration file (default: $CALLSIDE_CONFIG, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Directory for the database, blobs and the admin token.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    fn load(self) -> anyhow::Result<Config> {
+        let overrides = Overrides {
+            config_file: self.config,
+            listen: self.listen,
+            data_dir: self.data_dir,
+        };
+        Config::load(&overrides).context("invalid configuration")
+    }
+}
+
+pub(crate) async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let config = args.load()?;
+    tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "starting callside");
+    callside_server::serve(config, shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    tracing::info!("callside stopped");
+    Ok(())
+}
+
+pub(crate) fn print_config(args: ServerArgs) -> anyhow::Result<()> {
+    let config = args.load()?;
+    print!("{}", config.to_toml());
+    Ok(())
+}
+
+/// `RUST_LOG`-style filtering, `info` by default.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,511 @@
+//! The task behind a [`super::Channel`]: one loop over a `Sink`/`Stream` of WebSocket frames, so
+//! the tests can drive it with in-memory channels instead of a server.
+
+use super::state::{Dedup, Outbox};
+use super::{ChannelConfig, Event};
+use crate::{id::random_unit, Client, Error};
+use callside_proto::message::Accepted;
+use callside_proto::ws::{ClientFrame, ServerFrame};
+use futures_util::future::BoxFuture;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tracing::{debug, warn};
+
+/// Outgoing half of a connection.
+pub(crate) type FrameSink = Pin<Box<dyn Sink<WsMessage, Error = WsError> + Send>>;
+/// Incoming half of a connection.
+pub(crate) type FrameStream = Pin<Box<dyn Stream<Item = Result<WsMessage, WsError>> + Send>>;
+
+/// Opens connections; the real one speaks WebSocket, the tests hand out in-memory pipes.
+pub(crate) trait Connect: Send + 'static {
+    fn connect(&self) -> BoxFuture<'static, Result<(FrameSink, FrameStream), Error>>;
+}
+
+/// Connects to `GET /v1/ws` with the client's bearer token.
+pub(crate) struct WsConnector {
+    url: String,
+    auth: HeaderValue,
+    timeout: Duration,
+}
+
+impl WsConnector {
+    pub(crate) fn new(client: &Client, timeout: Duration) -> Result<Self, Error> {
+        let mut url = client.url(&["v1", "ws"]);
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        url.set_scheme(scheme).map_err(|()| Error::InvalidUrl {
+            url: client.base_url().to_string(),
+            reason: "cannot derive a WebSocket URL".to_owned(),
+        })?;
+        Ok(WsConnector {
+            url: url.to_string(),
+            auth: client.auth_header().clone(),
+            timeout,
+        })
+    }
+}
+
+impl Connect for WsConnector {
+    fn connect(&self) -> BoxFuture<'static, Result<(FrameSink, FrameStream), Error>> {
+        let url = self.url.clone();
+        let auth = self.auth.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let mut request = url.as_str().into_client_request()?;
+            request.headers_mut().insert(AUTHORIZATION, auth);
+            let connecting = tokio_tungstenite::connect_async(request);
+            let (ws, _response) = match tokio::time::timeout(timeout, connecting).await {
+                Err(_) => return Err(Error::Timeout),
+                Ok(Err(WsError::Http(response))) => {
+                    let body = response.body().as_deref().unwrap_or_default();
+                    return Err(Error::from_response_body(response.status().as_u16(), body));
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok(connected)) => connected,
+            };
+            let (sink, stream) = ws.split();
+            Ok((Box::pin(sink) as FrameSink, Box::pin(stream) as FrameStream))
+        })
+    }
+}
+
+/// What the application asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send {
+        session: String,
+        id: String,
+        kind: String,
+        body: Value,
+        reply: oneshot::Sender<Result<Accepted, Error>>,
+    },
+    Ack {
+        session: String,
+        seq: u64,
+    },
+    Resume {
+        session: String,
+        after: Option<u64>,
+    },
+    Close,
+}
+
+/// How one connection ended.
+enum Outcome {
+    /// The application closed the channel (or dropped it).
+    Closed,
+    /// The connection failed; `was_ready` when the server had sent `ready` on it.
+    Lost { reason: String, was_ready: bool },
+}
+
+/// A connection error that retrying will not fix (bad token, wrong path, revoked device).
+fn is_fatal(e: &Error) -> bool {
+    match e {
+        Error::Api { status, .. } => (400..500).contains(status) && !matches!(status, 408 | 429),
+        Error::InvalidUrl { .. } | Error::InvalidToken => true,
+        _ => false,
+    }
+}
+
+/// How long a deliberate close waits for the server to confirm it has processed everything.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+fn dead_after(heartbeat: Duration) -> Duration {
+    heartbeat.mul_f64(2.5)
+}
+
+pub(crate) struct Driver<C> {
+    connector: C,
+    config: ChannelConfig,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    st: State,
+}
+
+/// What the driver remembers across connections.
+#[derive(Default)]
+struct State {
+    /// Events produced but not yet taken by the application.
+    backlog: VecDeque<Event>,
+    dedup: Dedup,
+    outbox: Outbox,
+    /// Acks and resumes asked for while no connection was ready.
+    deferred_acks: HashMap<String, u64>,
+    deferred_resumes: Vec<(String, Option<u64>)>,
+    /// Whether a `ready` has been seen on some earlier connection.
+    was_connected: bool,
+    ping_nonce: u64,
+}
+
+impl<C: Connect> Driver<C> {
+    pub(crate) fn new(
+        connector: C,
+        config: ChannelConfig,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+    ) -> Self {
+        Driver {
+            connector,
+            config,
+            commands,
+            events,
+            st: State::default(),
+        }
+    }
+
+    /// Runs until the channel is closed. `first` learns how the first connection went.
+    pub(crate) async fn run(mut self, first: oneshot::Sender<Result<(), Error>>) {
+        let mut first = Some(first);
+        let mut attempt: u32 = 0;
+        loop {
+            let connecting = self.connector.connect();
+            let Some(connected) = self.offline(connecting).await else {
+                return self.st.shut_down(|| Error::ChannelClosed);
+            };
+            match connected {
+                Ok((sink, stream)) => match self.connection(sink, stream, &mut first).await {
+                    Outcome::Closed => return self.st.shut_down(|| Error::ChannelClosed),
+                    Outcome::Lost { reason, was_ready } => {
+                        if let Some(first) = first.take() {
+                            let _ = first.send(Err(Error::Disconnected(reason)));
+                            return self.st.shut_down(|| Error::ChannelClosed);
+                        }
+                        if was_ready {
+                            attempt = 0;
+                            debug!(%reason, "channel disconnected");
+                            self.st.backlog.push_back(Event::Disconnected { reason });
+                        } else {
+                            debug!(%reason, "connection lost before ready");
+                        }
+                    }
+                },
+                Err(e) => {
+                    if let Some(first) = first.take() {
+                        let _ = first.send(Err(e));
+                        return self.st.shut_down(|| Error::ChannelClosed);
+                    }
+                    if is_fatal(&e) {
+                        warn!(error = %e, "channel gives up reconnecting");
+                        self.st.backlog.push_back(Event::Disconnected {
+                            reason: e.to_string(),
+                        });
+                        let code = e.code().unwrap_or("connection_refused").to_owned();
+                        let detail = e.to_string();
+                        self.st.shut_down(|| Error::Refused {
+                            code: code.clone(),
+                            detail: detail.clone(),
+                        });
+                        return self.drain_backlog().await;
+                    }
+                    debug!(error = %e, attempt, "reconnect attempt failed");
+                }
+            }
+            let delay = self.config.backoff.delay(attempt, random_unit());
+            attempt = attempt.saturating_add(1);
+            if self.offline(tokio::time::sleep(delay)).await.is_none() {
+                return self.st.shut_down(|| Error::ChannelClosed);
+            }
+        }
+    }
+
+    /// Waits for `fut` while no connection is up: commands are queued, events handed out.
+    /// `None` when the application closed the channel meanwhile.
+    async fn offline<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return Some(out),
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Close) => return None,
+                    Some(cmd) => {
+                        let frame = self.st.take_command(cmd);
+                        self.st.defer(frame);
+                    }
+                },
+                permit = self.events.reserve(), if !self.st.backlog.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.st.backlog.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    Err(_) => return None,
+                },
+                () = self.events.closed(), if self.st.backlog.is_empty() => return None,
+            }
+        }
+    }
+
+    /// Relays frames over one connection until it ends.
+    async fn connection(
+        &mut self,
+        mut sink: FrameSink,
+        mut stream: FrameStream,
+        first: &mut Option<oneshot::Sender<Result<(), Error>>>,
+    ) -> Outcome {
+        let mut ready = false;
+        let mut heartbeat = self.config.heartbeat;
+        let dead = tokio::time::sleep(dead_after(heartbeat));
+        tokio::pin!(dead);
+        let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let lost = |reason: String, ready: bool| Outcome::Lost {
+            reason,
+            was_ready: ready,
+        };
+
+        loop {
+            let reading = self.st.backlog.len() < self.config.event_buffer.max(1);
+            if !reading {
+                // The application is behind; silence is ours, not the server's.
+                dead.as_mut().reset(Instant::now() + dead_after(heartbeat));
+            }
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Close) => {
+                        if ready {
+                            self.st.settle(&mut sink, &mut stream, heartbeat).await;
+                        }
+                        let _ = sink.send(WsMessage::Close(None)).await;
+                        let _ = sink.close().await;
+                        return Outcome::Closed;
+                    }
+                    Some(cmd) => {
+                        let frame = self.st.take_command(cmd);
+                        if !ready {
+                            self.st.defer(frame);
+                        } else if let Err(reason) = write(&mut sink, &frame).await {
+                            self.st.defer(frame);
+                            return lost(reason, ready);
+                        }
+                    }
+                },
+                item = stream.next(), if reading => {
+                    dead.as_mut().reset(Instant::now() + dead_after(heartbeat));
+                    let text = match item {
+                        None => return lost("the server closed the connection".into(), ready),
+                        Some(Err(e)) => return lost(e.to_string(), ready),
+                        Some(Ok(WsMessage::Text(text))) => text,
+                        Some(Ok(WsMessage::Close(frame))) => {
+                            let why = frame
+                                .map(|f| format!(": {} {}", u16::from(f.code), f.reason))
+                                .unwrap_or_default();
+                            return lost(format!("the server closed the connection{why}"), ready);
+                        }
+                        // WebSocket pings are answered by tungstenite; any traffic proves life.
+                        Some(Ok(_)) => continue,
+                    };
+                    let frame = match serde_json::from_str::<ServerFrame>(text.as_str()) {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            warn!(error = %e, "ignoring a frame the SDK cannot read");
+                            continue;
+                        }
+                    };
+                    if let ServerFrame::Ready { protocol, principal, heartbeat_secs, sessions } = frame {
+                        ready = true;
+                        if heartbeat_secs > 0 {
+                            heartbeat = Duration::from_secs(heartbeat_secs);
+                        }
+                        dead.as_mut().reset(Instant::now() + dead_after(heartbeat));
+                        ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+                        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                        let event = if self.st.was_connected {
+                            Event::Reconnected { sessions }
+                        } else {
+                            Event::Ready { protocol, principal, heartbeat_secs, sessions }
+                        };
+                        self.st.was_connected = true;
+                        self.st.backlog.push_back(event);
+                        if let Some(first) = first.take() {
+                            let _ = first.send(Ok(()));
+                        }
+                        if let Err(reason) = self.st.flush(&mut sink).await {
+                            return lost(reason, ready);
+                        }
+                    } else {
+                        self.st.on_frame(frame);
+                    }
+                },
+                () = &mut dead => {
+                    let silent = dead_after(heartbeat);
+                    return lost(format!("no traffic from the server for {silent:?}"), ready);
+                }
+                _ = ping.tick(), if ready => {
+                    self.st.ping_nonce += 1;
+                    let frame = ClientFrame::Ping { nonce: Some(self.st.ping_nonce) };
+                    if let Err(reason) = write(&mut sink, &frame).await {
+                        return lost(reason, ready);
+                    }
+                }
+                permit = self.events.reserve(), if !self.st.backlog.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.st.backlog.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    Err(_) => return Outcome::Closed,
+                },
+                () = self.events.closed(), if self.st.backlog.is_empty() => return Outcome::Closed,
+            }
+        }
+    }
+
+    /// Hands the application the remaining events before the driver ends.
+    async fn drain_backlog(&mut self) {
+        while let Some(event) = self.st.backlog.pop_front() {
+            if self.events.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl State {
+    /// Before a deliberate close: sends a `ping` and waits (briefly) for its `pong`. The server
+    /// handles a connection's frames in order, so the `pong` means every ack and send written
+    /// before it has been processed — closing right after `ack` does not lose the ack.
+    async fn settle(
+        &mut self,
+        sink: &mut FrameSink,
+        stream: &mut FrameStream,
+        heartbeat: Duration,
+    ) {
+        self.ping_nonce += 1;
+        let nonce = self.ping_nonce;
+        if write(sink, &ClientFrame::Ping { nonce: Some(nonce) })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let wait = async {
+            while let Some(Ok(msg)) = stream.next().await {
+                let WsMessage::Text(text) = msg else { continue };
+                match serde_json::from_str::<ServerFrame>(text.as_str()) {
+                    Ok(ServerFrame::Pong { nonce: Some(n) }) if n == nonce => return,
+                    Ok(frame) => self.on_frame(frame),
+                    Err(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(heartbeat.min(CLOSE_GRACE), wait).await;
+    }
+
+    /// Records what a command changes and returns the frame that carries it.
+    fn take_command(&mut self, cmd: Command) -> ClientFrame {
+        match cmd {
+            Command::Send {
+                session,
+                id,
+                kind,
+                body,
+                reply,
+            } => self.outbox.insert(session, id, kind, body, reply),
+            Command::Ack { session, seq } => {
+                self.dedup.acked(&session, seq);
+                ClientFrame::Ack { session, seq }
+            }
+            Command::Resume { session, after } => {
+                self.dedup.rewind(&session, after);
+                ClientFrame::Resume { session, after }
+            }
+            Command::Close => ClientFrame::Ping { nonce: None },
+        }
+    }
+
+    /// Keeps a frame for the next connection (sends already live in the outbox).
+    fn defer(&mut self, frame: ClientFrame) {
+        match frame {
+            ClientFrame::Ack { session, seq } => {
+                let entry = self.deferred_acks.entry(session).or_default();
+                *entry = (*entry).max(seq);
+            }
+            ClientFrame::Resume { session, after } => self.deferred_resumes.push((session, after)),
+            ClientFrame::Send { .. } | ClientFrame::Ping { .. } => {}
+        }
+    }
+
+    /// After `ready`: deferred acks and resumes, then every unaccepted send, oldest first.
+    async fn flush(&mut self, sink: &mut FrameSink) -> Result<(), String> {
+        let mut frames: Vec<ClientFrame> = self
+            .deferred_acks
+            .drain()
+            .map(|(session, seq)| ClientFrame::Ack { session, seq })
+            .collect();
+        frames.extend(
+            self.deferred_resumes
+                .drain(..)
+                .map(|(session, after)| ClientFrame::Resume { session, after }),
+        );
+        frames.extend(self.outbox.frames());
+        let mut frames = frames.into_iter();
+        while let Some(frame) = frames.next() {
+            if let Err(reason) = write(sink, &frame).await {
+                self.defer(frame);
+                for rest in frames {
+                    self.defer(rest);
+                }
+                return Err(reason);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Ready { .. } | ServerFrame::Pong { .. } => {}
+            ServerFrame::Accepted(accepted) => {
+                if !self.outbox.accepted(&accepted) {
+                    debug!(id = %accepted.id, "accepted for a send no longer pending");
+                }
+            }
+            ServerFrame::Message(message) => {
+                if self.dedup.first_time(&message.session, message.seq) {
+                    self.backlog.push_back(Event::Message(message));
+                }
+            }
+            ServerFrame::Session(session) => self.backlog.push_back(Event::Session(session)),
+            ServerFrame::Leg(leg) => self.backlog.push_back(Event::Leg(leg)),
+            ServerFrame::Error {
+                code,
+                detail,
+                id,
+                session,
+            } => {
+                if let Some(id) = id {
+                    if self.outbox.refused(&id, &code, &detail) {
+                        return;
+                    }
+                }
+                self.backlog.push_back(Event::Error {
+                    code,
+                    detail,
+                    session,
+                });
+            }
+        }
+    }
+
+    /// Fails whatever is still waiting for the server.
+    fn shut_down(&mut self, error: impl Fn() -> Error) {
+        self.outbox.fail_all(error);
+    }
+}
+
+async fn write(sink: &mut FrameSink, frame: &ClientFrame) -> Result<(), String> {
+    let text = serde_json::to_string(frame).map_err(|e| e.to_string())?;
+    sink.send(WsMessage::text(text))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests;

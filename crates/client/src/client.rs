@@ -1,0 +1,531 @@
+//! [`Client`]: typed async methods for every HTTP route of the server.
+
+use crate::{id::new_message_id, Error};
+use bytes::Bytes;
+use callside_proto::admin::{
+    CreateDevice, CreateServiceAccount, CreatedDevice, CreatedServiceAccount, Device, Me,
+    RotatedToken, ServiceAccount,
+};
+use callside_proto::blob::BlobInfo;
+use callside_proto::call::{LegState, LegStatus, NetworkCall, NetworkCallEvent, ReportLeg};
+use callside_proto::message::{Accepted, AckRequest, FileBody, MessagePage, SendMessage, TextBody};
+use callside_proto::session::{SessionInfo, SessionList};
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+use url::Url;
+
+/// The longest long-poll the server accepts, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+/// Time allowed for an ordinary request, on top of any long-poll wait.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A handle on one callside server, authenticated with one token.
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    auth: HeaderValue,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which messages [`Client::messages`] reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageQuery {
+    /// Only messages with a sequence number greater than this.
+    pub after: Option<u64>,
+    /// At most this many messages (the server caps it).
+    pub limit: Option<u32>,
+    /// Long-poll: wait up to this long for a message after `after` (capped at 60 s).
+    pub wait: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+struct DeviceList {
+    devices: Vec<Device>,
+}
+
+#[derive(Deserialize)]
+struct AccountList {
+    accounts: Vec<ServiceAccount>,
+}
+
+impl Client {
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`) using `token`.
+    pub fn new(base_url: &str, token: &str) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Self::with_http_client(base_url, token, http)
+    }
+
+    /// Like [`Client::new`] with a `reqwest::Client` of your own (proxies, TLS roots, …).
+    pub fn with_http_client(
+        base_url: &str,
+        token: &str,
+        http: reqwest::Client,
+    ) -> Result<Self, Error> {
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: base_url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let base = Url::parse(base_url).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if base.cannot_be_a_base() {
+            return Err(invalid("the URL cannot take a path"));
+        }
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| Error::InvalidToken)?;
+        auth.set_sensitive(true);
+        Ok(Client { http, base, auth })
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The `Authorization` header value this client sends.
+    pub(crate) fn auth_header(&self) -> &HeaderValue {
+        &self.auth
+    }
+
+    /// `base` + the given path segments (each percent-encoded as one segment).
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        self.http
+            .request(method, self.url(segments))
+            .header(AUTHORIZATION, self.auth.clone())
+    }
+
+    // ---------------------------------------------------------------- identity
+
+    /// `GET /v1/me`: who this token belongs to.
+    pub async fn me(&self) -> Result<Me, Error> {
+        let req = self.request(Method::GET, &["v1", "me"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "me").await
+    }
+
+    // ---------------------------------------------------------------- admin: devices
+
+    /// `POST /v1/admin/devices`: create a device; the token in the answer is shown only once.
+    pub async fn create_device(&self, device: &CreateDevice) -> Result<CreatedDevice, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "admin", "devices"])
+            .json(device);
+        json(send(req, REQUEST_TIMEOUT).await?, "created device").await
+    }
+
+    /// `GET /v1/admin/devices`.
+    pub async fn list_devices(&self) -> Result<Vec<Device>, Error> {
+        let req = self.request(Method::GET, &["v1", "admin", "devices"]);
+        let list: DeviceList = json(send(req, REQUEST_TIMEOUT).await?, "device list").await?;
+        Ok(list.devices)
+    }
+
+    /// `DELETE /v1/admin/devices/{id}`.
+    pub async fn delete_device(&self, id: &str) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "admin", "devices", id]);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
+    /// `POST /v1/admin/devices/{id}/token`: a new token; the old one stops working.
+    pub async fn rotate_device_token(&self, id: &str) -> Result<RotatedToken, Error> {
+        let req = self.request(Method::POST, &["v1", "admin", "devices", id, "token"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "token").await
+    }
+
+    // ---------------------------------------------------------------- admin: service accounts
+
+    /// `POST /v1/admin/service-accounts`: the token in the answer is shown only once.
+    pub async fn create_service_account(
+        &self,
+        account: &CreateServiceAccount,
+    ) -> Result<CreatedServiceAccount, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "admin", "service-accounts"])
+            .json(account);
+        json(send(req, REQUEST_TIMEOUT).await?, "created service account").await
+    }
+
+    /// `GET /v1/admin/service-accounts`.
+    pub async fn list_service_accounts(&self) -> Result<Vec<ServiceAccount>, Error> {
+        let req = self.request(Method::GET, &["v1", "admin", "service-accounts"]);
+        let list: AccountList =
+            json(send(req, REQUEST_TIMEOUT).await?, "service account list").await?;
+        Ok(list.accounts)
+    }
+
+    /// `DELETE /v1/admin/service-accounts/{id}`.
+    pub async fn delete_service_account(&self, id: &str) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "admin", "service-accounts", id]);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
+    /// `POST /v1/admin/service-accounts/{id}/token`.
+    pub async fn rotate_service_account_token(&self, id: &str) -> Result<RotatedToken, Error> {
+        let req = self.request(
+            Method::POST,
+            &["v1", "admin", "service-accounts", id, "token"],
+        );
+        json(send(req, REQUEST_TIMEOUT).await?, "token").await
+    }
+
+    // ---------------------------------------------------------------- calls
+
+    /// `POST /v1/legs?wait=…`: report this party's leg of a call.
+    ///
+    /// The server holds the request up to `wait` (capped at 60 s) while the leg is pending; the
+    /// answer is `pending`, `matched` (with the session) or `no_match`. Use [`Client::wait_leg`]
+    /// to keep waiting.
+    pub async fn report_leg(&self, leg: &ReportLeg, wait: Duration) -> Result<LegStatus, Error> {
+        let secs = wait_secs(wait);
+        let req = self
+            .request(Method::POST, &["v1", "legs"])
+            .query(&[("wait", secs)])
+            .json(leg);
+        json(
+            send(req, REQUEST_TIMEOUT + Duration::from_secs(secs)).await?,
+            "leg status",
+        )
+        .await
+    }
+
+    /// `GET /v1/legs/{id}?wait=…`: one long-poll for a leg's state.
+    pub async fn leg(&self, id: &str, wait: Duration) -> Result<LegStatus, Error> {
+        let secs = wait_secs(wait);
+        let req = self
+            .request(Method::GET, &["v1", "legs", id])
+            .query(&[("wait", secs)]);
+        json(
+            send(req, REQUEST_TIMEOUT + Duration::from_secs(secs)).await?,
+            "leg status",
+        )
+        .await
+    }
+
+    /// Long-polls a leg until it is `matched` or `no_match`, or until `timeout` has passed; in the
+    /// latter case the last (pending) status is returned, so check [`LegStatus::state`].
+    pub async fn wait_leg(&self, id: &str, timeout: Duration) -> Result<LegStatus, Error> {
+        /// Never poll faster than this, even if the server answers at once.
+        const MIN_POLL: Duration = Duration::from_millis(250);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            let status = self.leg(id, left).await?;
+            if status.state != LegState::Pending {
+                return Ok(status);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(status);
+            }
+            let spent = now - started;
+            if spent < MIN_POLL {
+                tokio::time::sleep_until((started + MIN_POLL).min(deadline)).await;
+            }
+        }
+    }
+
+    /// `POST /v1/legs/{id}/answer`: the call was answered.
+    pub async fn answer_leg(&self, id: &str) -> Result<LegStatus, Error> {
+        let req = self.request(Method::POST, &["v1", "legs", id, "answer"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "leg status").await
+    }
+
+    /// `POST /v1/legs/{id}/end`: hang up. A pending leg is withdrawn; a matched one ends the call.
+    pub async fn end_leg(&self, id: &str) -> Result<LegStatus, Error> {
+        let req = self.request(Method::POST, &["v1", "legs", id, "end"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "leg status").await
+    }
+
+    /// `POST /v1/network/calls`: a network element reports a call event.
+    pub async fn report_network_call(
+        &self,
+        event: &NetworkCallEvent,
+    ) -> Result<NetworkCall, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "network", "calls"])
+            .json(event);
+        json(send(req, REQUEST_TIMEOUT).await?, "network call").await
+    }
+
+    // ---------------------------------------------------------------- sessions
+
+    /// `GET /v1/sessions`: the caller's open sessions, or all of them (closed too) with `all`.
+    pub async fn sessions(&self, all: bool) -> Result<Vec<SessionInfo>, Error> {
+        let mut req = self.request(Method::GET, &["v1", "sessions"]);
+        if all {
+            req = req.query(&[("all", "true")]);
+        }
+        let list: SessionList = json(send(req, REQUEST_TIMEOUT).await?, "session list").await?;
+        Ok(list.sessions)
+    }
+
+    /// `GET /v1/sessions/{key}`.
+    pub async fn session(&self, key: &str) -> Result<SessionInfo, Error> {
+        let req = self.request(Method::GET, &["v1", "sessions", key]);
+        json(send(req, REQUEST_TIMEOUT).await?, "session").await
+    }
+
+    /// `POST /v1/sessions/{key}/close`.
+    pub async fn close_session(&self, key: &str) -> Result<SessionInfo, Error> {
+        let req = self.request(Method::POST, &["v1", "sessions", key, "close"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "session").await
+    }
+
+    /// `POST /v1/sessions/{key}/messages`: append a message. Re-sending the same `id` is
+    /// harmless: the answer then has `duplicate: true` and the first message's `seq`.
+    pub async fn send_message(&self, key: &str, message: &SendMessage) -> Result<Accepted, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "sessions", key, "messages"])
+            .json(message);
+        json(send(req, REQUEST_TIMEOUT).await?, "accepted").await
+    }
+
+    /// Sends a `text` message with a fresh id.
+    pub async fn send_text(&self, key: &str, text: &str) -> Result<Accepted, Error> {
+        let body = to_value(&TextBody {
+            text: text.to_owned(),
+        })?;
+        self.send_message(
+            key,
+            &SendMessage {
+                id: new_message_id(),
+                kind: "text".to_owned(),
+                body,
+            },
+        )
+        .await
+    }
+
+    /// Sends a `file` message for a blob uploaded before (the server fills in size and type).
+    pub async fn send_file(&self, key: &str, blob: &str, name: &str) -> Result<Accepted, Error> {
+        let body = to_value(&FileBody {
+            blob: blob.to_owned(),
+            name: name.to_owned(),
+            size: 0,
+            mime: String::new(),
+        })?;
+        self.send_message(
+            key,
+            &SendMessage {
+                id: new_message_id(),
+                kind: "file".to_owned(),
+                body,
+            },
+        )
+        .await
+    }
+
+    /// `GET /v1/sessions/{key}/messages`: a page of the log (long-polls with `query.wait`).
+    pub async fn messages(&self, key: &str, query: MessageQuery) -> Result<MessagePage, Error> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(after) = query.after {
+            params.push(("after", after.to_string()));
+        }
+        if let Some(limit) = query.limit {
+            params.push(("limit", limit.to_string()));
+        }
+        let mut timeout = REQUEST_TIMEOUT;
+        if let Some(wait) = query.wait {
+            let secs = wait_secs(wait);
+            params.push(("wait", secs.to_string()));
+            timeout += Duration::from_secs(secs);
+        }
+        let req = self
+            .request(Method::GET, &["v1", "sessions", key, "messages"])
+            .query(&params);
+        json(send(req, timeout).await?, "message page").await
+    }
+
+    /// `POST /v1/sessions/{key}/ack`: every message up to `seq` has been processed.
+    pub async fn ack(&self, key: &str, seq: u64) -> Result<(), Error> {
+        let req = self
+            .request(Method::POST, &["v1", "sessions", key, "ack"])
+            .json(&AckRequest { seq });
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
+    // ---------------------------------------------------------------- blobs
+
+    /// `POST /v1/blobs` with bytes in memory.
+    pub async fn upload_bytes(&self, bytes: impl Into<Bytes>) -> Result<BlobInfo, Error> {
+        let bytes: Bytes = bytes.into();
+        let req = self
+            .request(Method::POST, &["v1", "blobs"])
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        json(send_untimed(req).await?, "blob").await
+    }
+
+    /// `POST /v1/blobs` streaming a local file (never held in memory whole).
+    pub async fn upload_file(&self, path: impl AsRef<Path>) -> Result<BlobInfo, Error> {
+        self.upload_file_with_progress(path, |_, _| {}).await
+    }
+
+    /// [`Client::upload_file`], calling `progress(sent, total)` as bytes go out.
+    pub async fn upload_file_with_progress(
+        &self,
+        path: impl AsRef<Path>,
+        mut progress: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<BlobInfo, Error> {
+        let file = tokio::fs::File::open(path.as_ref()).await?;
+        let total = file.metadata().await?.len();
+        let mut sent = 0u64;
+        let stream = tokio_util::io::ReaderStream::new(file).inspect_ok(move |chunk| {
+            sent += chunk.len() as u64;
+            progress(sent, total);
+        });
+        let req = self
+            .request(Method::POST, &["v1", "blobs"])
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, total)
+            .body(reqwest::Body::wrap_stream(stream));
+        json(send_untimed(req).await?, "blob").await
+    }
+
+    /// `GET /v1/blobs/{id}` into memory.
+    pub async fn download_bytes(&self, id: &str) -> Result<Bytes, Error> {
+        let req = self.request(Method::GET, &["v1", "blobs", id]);
+        Ok(send_untimed(req).await?.bytes().await?)
+    }
+
+    /// `GET /v1/blobs/{id}` streamed into a file at `path` (created or truncated). Returns the
+    /// number of bytes written. On error the partial file is removed.
+    pub async fn download_to(&self, id: &str, path: impl AsRef<Path>) -> Result<u64, Error> {
+        self.download_to_with_progress(id, path, |_, _| {}).await
+    }
+
+    /// [`Client::download_to`], calling `progress(received, total)` as bytes arrive (`total`
+    /// when the server said it).
+    pub async fn download_to_with_progress(
+        &self,
+        id: &str,
+        path: impl AsRef<Path>,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<u64, Error> {
+        let path = path.as_ref();
+        let req = self.request(Method::GET, &["v1", "blobs", id]);
+        let resp = send_untimed(req).await?;
+        let total = resp.content_length();
+        let mut file = tokio::fs::File::create(path).await?;
+        let result = async {
+            let mut written = 0u64;
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                file.write_all(&chunk).await?;
+                written += chunk.len() as u64;
+                progress(written, total);
+            }
+            file.flush().await?;
+            Ok::<u64, Error>(written)
+        }
+        .await;
+        if result.is_err() {
+            drop(file);
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        result
+    }
+}
+
+fn wait_secs(wait: Duration) -> u64 {
+    wait.as_secs().min(MAX_WAIT_SECS)
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(value).map_err(|source| Error::Decode {
+        what: "message body",
+        source,
+    })
+}
+
+/// Sends a request with a timeout; non-2xx answers become [`Error::Api`].
+async fn send(req: RequestBuilder, timeout: Duration) -> Result<Response, Error> {
+    send_untimed(req.timeout(timeout)).await
+}
+
+/// Sends a request without an overall timeout (for transfers of any size).
+async fn send_untimed(req: RequestBuilder) -> Result<Response, Error> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(Error::from_response_body(status.as_u16(), &body))
+}
+
+async fn json<T: DeserializeOwned>(resp: Response, what: &'static str) -> Result<T, Error> {
+    let body = resp.bytes().await?;
+    serde_json::from_slice(&body).map_err(|source| Error::Decode { what, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_escape_segments_and_keep_prefix() {
+        let c = Client::new("http://example.test:8080/api/", "t").unwrap();
+        assert_eq!(
+            c.url(&["v1", "blobs", "sha256:ab/cd"]).as_str(),
+            "http://example.test:8080/api/v1/blobs/sha256:ab%2Fcd"
+        );
+        let c = Client::new("http://example.test", "t").unwrap();
+        assert_eq!(c.url(&["v1", "me"]).as_str(), "http://example.test/v1/me");
+    }
+
+    #[test]
+    fn bad_urls_and_tokens_are_refused() {
+        assert!(matches!(
+            Client::new("ftp://x", "t"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            Client::new("not a url", "t"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            Client::new("http://x", "bad\ntoken"),
+            Err(Error::InvalidToken)
+        ));
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = Client::new("http://x", "secret-token").unwrap();
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}
