@@ -63,7 +63,17 @@ impl Metrics {
             get(&self.http_errors),
         );
         let _ = writeln!(out, "# HELP callside_ws_connections Open WebSocket connections.\n# TYPE callside_ws_connections gauge\ncallside_ws_connections {connections}");
+        if let Some(rss) = resident_bytes() {
+            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}");
+        }
         let _ = writeln!(out, "# HELP callside_pending_legs Legs waiting for a match.\n# TYPE callside_pending_legs gauge\ncallside_pending_legs {pending_legs}");
         out
     }
+}
+
+/// Resident set size of this process (Linux: from /proc/self/statm).
+pub(crate) fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }

@@ -863,4 +863,9 @@ async fn health_and_metrics() {
     let text = String::from_utf8(r.bytes).unwrap();
     assert!(text.contains("callside_sessions_created_total 1"), "{text}");
     assert!(text.contains("callside_legs_matched_total 2"), "{text}");
+    let rss = text
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .expect("RSS is exported");
+    assert!(rss.parse::<u64>().unwrap() > 1_000_000, "{rss}");
 }
