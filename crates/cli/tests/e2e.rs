@@ -280,3 +280,193 @@ async fn bad_frames_get_error_frames_and_change_nothing() {
     c.close().await;
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_legs_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_dir(dir.path());
+    let running = callside_server::start(config.clone()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let admin = Client::new(&base, &running.admin_token).unwrap();
+    let mut tokens = Vec::new();
+    for (name, number) in [("Alice", ALICE), ("Bob", BOB)] {
+        let d = admin
+            .create_device(&CreateDevice {
+                name: name.into(),
+                numbers: vec![number.into()],
+            })
+            .await
+            .unwrap();
+        tokens.push(d.token);
+    }
+    let alice = Client::new(&base, &tokens[0]).unwrap();
+    let pending = alice
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(pending.state, LegState::Pending);
+    running.shutdown().await;
+
+    // Same data directory, same port: the acknowledged leg is still waiting for Bob.
+    config.listen = base.trim_start_matches("http://").parse().unwrap();
+    let running = callside_server::start(config).await.unwrap();
+    let alice = Client::new(&base, &tokens[0]).unwrap();
+    let bob = Client::new(&base, &tokens[1]).unwrap();
+    let matched = bob
+        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(matched.state, LegState::Matched);
+    let a = alice.leg(&pending.id, Duration::ZERO).await.unwrap();
+    assert_eq!(a.session.unwrap().key, matched.session.unwrap().key);
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_close_by_themselves() {
+    let w = world(|c| c.idle_timeout = Duration::from_secs(2)).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let mut ch = Channel::connect(&bob).await.unwrap();
+    alice
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+        .await
+        .unwrap();
+    let key = bob
+        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
+        .await
+        .unwrap()
+        .session
+        .unwrap()
+        .key;
+    let closed = next(&mut ch, |e| match e {
+        Event::Message(m) if m.kind == "system/closed" => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (closed.session.as_str(), closed.body["reason"].as_str()),
+        (key.as_str(), Some("idle"))
+    );
+    assert_eq!(
+        alice.session(&key).await.unwrap().closed.as_deref(),
+        Some("idle")
+    );
+    ch.close().await;
+    w.stop().await;
+}
+
+mod raw_socket {
+    //! The WebSocket without the SDK: malformed frames, and a peer that stops answering.
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    async fn connect(
+        w: &World,
+        token: &str,
+    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
+    {
+        let url = format!("{}/v1/ws", w.base.replace("http://", "ws://"));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        tokio_tungstenite::connect_async(req).await.unwrap().0
+    }
+
+    async fn frame(
+        ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+    ) -> serde_json::Value {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            if let Message::Text(t) = m {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn malformed_frames_get_error_frames_and_the_connection_survives() {
+        let w = world(|_| {}).await;
+        let created = w
+            .admin
+            .create_device(&CreateDevice {
+                name: "Alice".into(),
+                numbers: vec![ALICE.into()],
+            })
+            .await
+            .unwrap();
+        let mut ws = connect(&w, &created.token).await;
+        assert_eq!(frame(&mut ws).await["type"], "ready");
+        for bad in [
+            Message::Text("not json".into()),
+            Message::Text(r#"{"type":"teleport"}"#.into()),
+            Message::Text(r#"{"type":"send","session":"sk_x","id":"1"}"#.into()),
+            Message::Text(
+                r#"{"type":"ack","session":"sk_AAAAAAAAAAAAAAAAAAAAAAAA","seq":1}"#.into(),
+            ),
+            Message::Binary(vec![1, 2, 3].into()),
+        ] {
+            ws.send(bad).await.unwrap();
+            let f = frame(&mut ws).await;
+            assert_eq!(f["type"], "error", "{f}");
+            assert!(
+                ["invalid_frame", "not_found"].contains(&f["code"].as_str().unwrap()),
+                "{f}"
+            );
+        }
+        ws.send(Message::Text(r#"{"type":"ping","nonce":9}"#.into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            frame(&mut ws).await,
+            serde_json::json!({"type": "pong", "nonce": 9})
+        );
+        // Without a token there is no socket at all.
+        let url = format!("{}/v1/ws", w.base.replace("http://", "ws://"));
+        let err = tokio_tungstenite::connect_async(url).await.unwrap_err();
+        assert!(err.to_string().contains("401"), "{err}");
+        w.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_that_stops_answering_heartbeats_is_disconnected() {
+        let w = world(|c| c.heartbeat = Duration::from_secs(1)).await;
+        let created = w
+            .admin
+            .create_device(&CreateDevice {
+                name: "Alice".into(),
+                numbers: vec![ALICE.into()],
+            })
+            .await
+            .unwrap();
+        let mut ws = connect(&w, &created.token).await;
+        assert_eq!(frame(&mut ws).await["type"], "ready");
+        // Not reading means not answering the server's pings.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let mut closed = false;
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+            match m {
+                Ok(Message::Close(_)) | Err(_) => {
+                    closed = true;
+                    break;
+                }
+                Ok(_) => continue,
+            }
+        }
+        if !closed {
+            // A closed socket may also just end.
+            closed = ws.next().await.is_none();
+        }
+        assert!(
+            closed,
+            "the server should have dropped the silent connection"
+        );
+        w.stop().await;
+    }
+}

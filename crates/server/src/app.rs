@@ -138,12 +138,17 @@ async fn count_errors(
 
 /// Ends legs whose window passed and calls that went stale; closes idle sessions.
 pub(crate) async fn housekeeping(app: AppState) {
+    // Sweep often enough that a session closes within a quarter of its idle timeout late.
+    let sweep_every = (app.config.idle_timeout / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
     let mut next_idle_sweep = tokio::time::Instant::now();
     loop {
         let wait = app.calls.expire_due(&app).await;
         if tokio::time::Instant::now() >= next_idle_sweep {
             close_idle(&app).await;
-            next_idle_sweep = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            next_idle_sweep = tokio::time::Instant::now() + sweep_every;
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -869,3 +869,37 @@ async fn health_and_metrics() {
         .expect("RSS is exported");
     assert!(rss.parse::<u64>().unwrap() > 1_000_000, "{rss}");
 }
+
+#[tokio::test]
+async fn the_http_fallback_long_polls_for_new_messages() {
+    let api = api().await;
+    let (a, b, key) = api.paired().await;
+    let poll = {
+        let router = api.router.clone();
+        let path = format!("/v1/sessions/{key}/messages?after=0&wait=10");
+        tokio::spawn(async move {
+            let req = Request::get(path)
+                .header(header::AUTHORIZATION, format!("Bearer {b}"))
+                .body(Body::empty())
+                .unwrap();
+            let started = std::time::Instant::now();
+            let res = router.oneshot(req).await.unwrap();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (
+                started.elapsed(),
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+            )
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!poll.is_finished(), "nothing to return yet: the poll waits");
+    api.send(&a, &key, "m1", "text", json!({"text": "wake up"}))
+        .await;
+    let (took, page) = poll.await.unwrap();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "answered by the message, not the timeout"
+    );
+    assert_eq!(page["messages"][0]["body"]["text"], "wake up");
+    assert_eq!(page["last_seq"], 1);
+}
