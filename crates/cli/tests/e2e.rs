@@ -470,3 +470,51 @@ mod raw_socket {
         w.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_are_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_dir(dir.path());
+    let running = callside_server::start(config.clone()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    config.listen = running.addr;
+    let admin = Client::new(&base, &running.admin_token).unwrap();
+    let mut phones = Vec::new();
+    for (name, number) in [("Alice", ALICE), ("Bob", BOB)] {
+        let d = admin
+            .create_device(&CreateDevice {
+                name: name.into(),
+                numbers: vec![number.into()],
+            })
+            .await
+            .unwrap();
+        phones.push(Client::new(&base, &d.token).unwrap());
+    }
+    let (alice, bob) = (&phones[0], &phones[1]);
+    alice
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+        .await
+        .unwrap();
+    let key = bob
+        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
+        .await
+        .unwrap()
+        .session
+        .unwrap()
+        .key;
+    for i in 1..=3 {
+        alice.send_text(&key, &format!("m{i}")).await.unwrap();
+    }
+    bob.ack(&key, 2).await.unwrap();
+    running.shutdown().await;
+
+    let running = callside_server::start(config).await.unwrap();
+    let mut ch = Channel::connect(&bob).await.unwrap();
+    assert_eq!(
+        message(&mut ch).await.seq,
+        3,
+        "the cursor was stored at shutdown"
+    );
+    ch.close().await;
+    running.shutdown().await;
+}

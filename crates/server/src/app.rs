@@ -23,6 +23,7 @@ pub struct App {
     pub(crate) calls: Calls,
     pub(crate) auth: AuthCache,
     pub(crate) metrics: Metrics,
+    pub(crate) numbers: crate::numbers::NumberCache,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -38,6 +39,7 @@ pub(crate) fn now_ms() -> Millis {
 impl App {
     pub(crate) fn new(config: Config, store: Store) -> AppState {
         Arc::new(App {
+            numbers: crate::numbers::NumberCache::new(config.default_region),
             config,
             store,
             hub: Arc::new(Hub::default()),
@@ -145,14 +147,22 @@ pub(crate) async fn housekeeping(app: AppState) {
     );
     let mut next_idle_sweep = tokio::time::Instant::now();
     loop {
-        let wait = app.calls.expire_due(&app).await;
+        let wait = app
+            .calls
+            .expire_due(&app)
+            .await
+            .min(std::time::Duration::from_millis(250));
+        app.sessions.flush_acks(&app).await;
         if tokio::time::Instant::now() >= next_idle_sweep {
             close_idle(&app).await;
             next_idle_sweep = tokio::time::Instant::now() + sweep_every;
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = app.shutdown.cancelled() => return,
+            _ = app.shutdown.cancelled() => {
+                app.sessions.flush_acks(&app).await;
+                return;
+            }
         }
     }
 }

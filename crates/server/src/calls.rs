@@ -79,7 +79,7 @@ impl Calls {
     }
 
     fn parse(app: &App, n: &str) -> Result<PhoneNumber, ApiError> {
-        Ok(PhoneNumber::parse(n, Some(app.config.default_region))?)
+        Ok(app.numbers.parse(n)?)
     }
 
     /// Reports a leg and matches it. Returns the leg as it stands after matching.

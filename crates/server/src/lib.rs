@@ -25,6 +25,7 @@ mod error;
 mod hub;
 mod mapping;
 mod metrics;
+mod numbers;
 mod openapi;
 mod routes;
 mod sessions;
@@ -118,6 +119,7 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     let housekeeping = tokio::spawn(app::housekeeping(app.clone()));
     let router = router(app.clone());
     let shutdown = app.shutdown.clone();
+    let app2 = app.clone();
     let task = tokio::spawn(async move {
         use axum::serve::ListenerExt as _;
         // Without TCP_NODELAY small replies on kept-alive connections stall (Nagle).
@@ -130,6 +132,8 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
             tracing::error!(error = %e, "server stopped");
         }
         let _ = housekeeping.await;
+        // Connections closed after the last sweep may have moved cursors.
+        app2.sessions.flush_acks(&app2).await;
     });
     tracing::info!(%addr, "callside is listening");
     Ok(Running {

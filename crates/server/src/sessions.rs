@@ -40,6 +40,8 @@ struct CellState {
 #[derive(Default)]
 pub(crate) struct Sessions {
     cells: Mutex<HashMap<SessionKey, Arc<Cell>>>,
+    /// Cursors moved since the last flush (acks are written in batches; see [`Sessions::ack`]).
+    dirty_acks: Mutex<HashMap<(SessionKey, PrincipalId), u64>>,
 }
 
 /// A message whose sequence number is fixed and whose commit is on its way.
@@ -474,19 +476,32 @@ impl Sessions {
             p.acked_seq = seq;
         }
         drop(st);
-        // Acks are batched with other writes but not waited for: losing one only means a
-        // redelivery, which clients deduplicate by sequence number.
-        app.store
-            .submit(
-                vec![Write::Ack {
-                    session: key.clone(),
-                    principal: who.clone(),
-                    seq,
-                }],
-                None,
-            )
-            .await?;
+        // The cursor in memory is what reconnects use; the store gets it with the next flush.
+        // A crash loses at most the cursors of the last flush interval, which only means a
+        // redelivery that clients de-duplicate by sequence number.
+        let mut dirty = self.dirty_acks.lock().expect("ack map poisoned");
+        let entry = dirty.entry((key.clone(), who.clone())).or_default();
+        *entry = (*entry).max(seq);
         Ok(())
+    }
+
+    /// Writes the cursors moved since the last flush, in one transaction.
+    pub(crate) async fn flush_acks(&self, app: &App) {
+        let dirty = std::mem::take(&mut *self.dirty_acks.lock().expect("ack map poisoned"));
+        if dirty.is_empty() {
+            return;
+        }
+        let writes = dirty
+            .into_iter()
+            .map(|((session, principal), seq)| Write::Ack {
+                session,
+                principal,
+                seq,
+            })
+            .collect();
+        if let Err(e) = app.store.apply(writes).await {
+            tracing::warn!(error = %e, "could not store acknowledgements; they will be redelivered");
+        }
     }
 
     /// Messages after `after`, waiting up to `wait` for the first one.
