@@ -3,7 +3,7 @@
 
 use callside_core::{NumberError, PhoneNumber, Region};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 const SHARDS: usize = 16;
@@ -33,9 +33,7 @@ impl NumberCache {
 
     /// [`PhoneNumber::parse`] in the configured default region, remembered.
     pub(crate) fn parse(&self, input: &str) -> Result<PhoneNumber, NumberError> {
-        let mut h = self.hasher.build_hasher();
-        input.hash(&mut h);
-        let shard = &self.shards[h.finish() as usize % SHARDS];
+        let shard = &self.shards[self.hasher.hash_one(input) as usize % SHARDS];
         if let Some(hit) = shard.lock().expect("number cache poisoned").get(input) {
             return hit.clone();
         }
