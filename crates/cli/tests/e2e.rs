@@ -509,7 +509,7 @@ async fn acknowledgements_are_kept_across_a_restart() {
     running.shutdown().await;
 
     let running = callside_server::start(config).await.unwrap();
-    let mut ch = Channel::connect(&bob).await.unwrap();
+    let mut ch = Channel::connect(bob).await.unwrap();
     assert_eq!(
         message(&mut ch).await.seq,
         3,
