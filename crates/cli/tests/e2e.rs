@@ -65,6 +65,27 @@ fn leg(own: &str, other: Option<&str>, direction: Direction) -> ReportLeg {
     }
 }
 
+/// Alice and Bob on a call, paired over HTTP; returns their clients and the session key.
+async fn paired(w: &World) -> (Client, Client, String) {
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let key = pair(&alice, &bob).await;
+    (alice, bob, key)
+}
+
+async fn pair(alice: &Client, bob: &Client) -> String {
+    alice
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+        .await
+        .unwrap();
+    bob.report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
+        .await
+        .unwrap()
+        .session
+        .unwrap()
+        .key
+}
+
 /// The next event that `pick` accepts, within a few seconds.
 async fn next<T>(ch: &mut Channel, mut pick: impl FnMut(Event) -> Option<T>) -> T {
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -179,19 +200,7 @@ async fn two_phones_pair_talk_share_a_file_and_hang_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_device_gets_what_it_missed_in_order_and_once() {
     let w = world(|_| {}).await;
-    let alice = w.phone("Alice", ALICE).await;
-    let bob = w.phone("Bob", BOB).await;
-    alice
-        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
-        .await
-        .unwrap();
-    let key = bob
-        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
-        .await
-        .unwrap()
-        .session
-        .unwrap()
-        .key;
+    let (alice, bob, key) = paired(&w).await;
     for i in 1..=5 {
         alice.send_text(&key, &format!("m{i}")).await.unwrap();
     }
@@ -250,17 +259,7 @@ async fn bad_frames_get_error_frames_and_change_nothing() {
     let alice = w.phone("Alice", ALICE).await;
     let bob = w.phone("Bob", BOB).await;
     let carol = w.phone("Carol", "+442079460003").await;
-    alice
-        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
-        .await
-        .unwrap();
-    let key = bob
-        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
-        .await
-        .unwrap()
-        .session
-        .unwrap()
-        .key;
+    let key = pair(&alice, &bob).await;
     let c = Channel::connect(&carol).await.unwrap();
     let err = c.send_text(&key, "let me in").await.unwrap_err();
     assert_eq!(err.code(), Some("not_participant"), "{err:?}");
@@ -328,17 +327,7 @@ async fn idle_sessions_close_by_themselves() {
     let alice = w.phone("Alice", ALICE).await;
     let bob = w.phone("Bob", BOB).await;
     let mut ch = Channel::connect(&bob).await.unwrap();
-    alice
-        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
-        .await
-        .unwrap();
-    let key = bob
-        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
-        .await
-        .unwrap()
-        .session
-        .unwrap()
-        .key;
+    let key = pair(&alice, &bob).await;
     let closed = next(&mut ch, |e| match e {
         Event::Message(m) if m.kind == "system/closed" => Some(m),
         _ => None,
@@ -491,17 +480,7 @@ async fn acknowledgements_are_kept_across_a_restart() {
         phones.push(Client::new(&base, &d.token).unwrap());
     }
     let (alice, bob) = (&phones[0], &phones[1]);
-    alice
-        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
-        .await
-        .unwrap();
-    let key = bob
-        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
-        .await
-        .unwrap()
-        .session
-        .unwrap()
-        .key;
+    let key = pair(&alice, &bob).await;
     for i in 1..=3 {
         alice.send_text(&key, &format!("m{i}")).await.unwrap();
     }

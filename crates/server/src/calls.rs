@@ -215,8 +215,10 @@ impl Calls {
                 let commit = app.sessions.create(app, record, writes).await?;
                 drop(st);
                 commit.await.map_err(|_| ApiError::Unavailable)??;
-                crate::metrics::Metrics::inc(&app.metrics.legs_matched);
-                crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+                // Both legs matched.
+                app.metrics
+                    .legs_matched
+                    .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
                 settled.push(other);
             }
             Outcome::Attached(call) => {
@@ -474,10 +476,27 @@ impl Calls {
         let mut owners = Vec::new();
         for n in [&caller, &callee] {
             for p in app.store.devices_owning(n.clone()).await? {
-                owners.push((p, n.clone()));
+                let name = app
+                    .store
+                    .principal(p.clone())
+                    .await?
+                    .map(|r| r.principal.name)
+                    .unwrap_or_default();
+                owners.push(participant(&p, &name, Some(n)));
             }
         }
         let id = CallId(callside_core::secret::new_id("call"));
+        let call_for = |session: SessionKey| CallRecord {
+            id: id.clone(),
+            reporter: who.id.clone(),
+            call_ref: call_ref.clone(),
+            caller: caller.clone(),
+            callee: callee.clone(),
+            state: CallState::Ringing,
+            session,
+            created_at: now,
+            expires_at: now + CALL_MAX_AGE,
+        };
         let mut st = self.state.lock().await;
         let added = st.matcher.add_call(
             id.clone(),
@@ -491,17 +510,7 @@ impl Calls {
             CallAdded::BindTo(key) => {
                 st.calls.insert(id.clone(), key.clone());
                 drop(st);
-                let call = CallRecord {
-                    id: id.clone(),
-                    reporter: who.id.clone(),
-                    call_ref,
-                    caller,
-                    callee,
-                    state: CallState::Ringing,
-                    session: key.clone(),
-                    created_at: now,
-                    expires_at: now + CALL_MAX_AGE,
-                };
+                let call = call_for(key.clone());
                 app.store.apply(vec![Write::Call(call.clone())]).await?;
                 app.sessions.bind_call(app, &key, id).await?;
                 Ok(call)
@@ -518,15 +527,9 @@ impl Calls {
                         settled.push(r);
                     }
                 }
-                for (p, n) in owners {
-                    if !participants.iter().any(|x| x.principal == p) {
-                        let name = app
-                            .store
-                            .principal(p.clone())
-                            .await?
-                            .map(|r| r.principal.name)
-                            .unwrap_or_default();
-                        participants.push(participant(&p, &name, Some(&n)));
+                for owner in owners {
+                    if !participants.iter().any(|x| x.principal == owner.principal) {
+                        participants.push(owner);
                     }
                 }
                 let session = Session::new(
@@ -536,17 +539,7 @@ impl Calls {
                     participants.iter().map(|p| p.principal.clone()).collect(),
                     now,
                 );
-                let call = CallRecord {
-                    id: id.clone(),
-                    reporter: who.id.clone(),
-                    call_ref,
-                    caller,
-                    callee,
-                    state: CallState::Ringing,
-                    session: key.clone(),
-                    created_at: now,
-                    expires_at: now + CALL_MAX_AGE,
-                };
+                let call = call_for(key.clone());
                 writes.push(Write::Call(call.clone()));
                 st.calls.insert(id, key.clone());
                 let record = SessionRecord {
