@@ -480,7 +480,7 @@ async fn acknowledgements_are_kept_across_a_restart() {
         phones.push(Client::new(&base, &d.token).unwrap());
     }
     let (alice, bob) = (&phones[0], &phones[1]);
-    let key = pair(&alice, &bob).await;
+    let key = pair(alice, bob).await;
     for i in 1..=3 {
         alice.send_text(&key, &format!("m{i}")).await.unwrap();
     }
