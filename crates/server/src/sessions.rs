@@ -279,7 +279,7 @@ impl Sessions {
             .map(|m| Outbound::Message {
                 key: m.session.clone(),
                 seq: m.seq,
-                json: mapping::frame_json(&ServerFrame::Message(mapping::message(m))),
+                json: mapping::message_frame_json(m),
             })
             .collect();
         writes.extend(messages.into_iter().map(Write::Message));

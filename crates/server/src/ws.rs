@@ -120,8 +120,10 @@ where
                 if upto.is_some_and(|u| m.seq > u) {
                     return Ok(());
                 }
-                self.send(text(&ServerFrame::Message(mapping::message(m))))
-                    .await?;
+                self.send(Message::Text(Utf8Bytes::from(
+                    mapping::message_frame_json(m).to_string(),
+                )))
+                .await?;
                 self.sent.insert(key.clone(), m.seq);
             }
         }
