@@ -1,8 +1,12 @@
-//! `callside bench match|relay|idle`: load against a running server, with latency histograms.
+//! `callside bench match|relay|idle`: load against a running server over real sockets, with
+//! latency histograms, throughput, CPU time and the server's resident memory.
 //!
-//! Each run provisions its own devices (named `callside-bench-…`, numbers in Ofcom's London drama
-//! range: callers +44 20 7946 0100…0549, callees +44 20 7946 0550…0999) and deletes them
-//! afterwards.
+//! Each run provisions its own devices (named `callside-bench-…`) and deletes them afterwards.
+//! Device `i` owns number `i` of the fictional ranges in [`RANGES`] (10,000 numbers each); even
+//! devices are callers, odd ones callees, and devices `2k` and `2k + 1` form pair `k`.
+//! The server's resident memory comes from `process_resident_memory_bytes` at `GET /metrics`.
+//! Every HTTP request of the bench goes through one shared `reqwest::Client` (one connection pool
+//! for the whole process); every `Channel` is its own WebSocket.
 
 use anyhow::{bail, Context};
 use callside_client::proto::admin::{CreateDevice, CreatedDevice};
@@ -10,11 +14,14 @@ use callside_client::proto::call::{Direction, LegState, ReportLeg};
 use callside_client::proto::session::Lifecycle;
 use callside_client::{new_message_id, Channel, Client, Event};
 use clap::{Args, ValueEnum};
+use futures_util::stream::{self, FuturesUnordered};
+use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -22,8 +29,34 @@ use tokio::time::Instant;
 use crate::output::Output;
 
 const DEVICE_PREFIX: &str = "callside-bench-";
-/// One caller number and one callee number per pair (see the module docs).
-const MAX_PAIRS: usize = 450;
+
+/// Ofcom's ranges reserved for drama that libphonenumber accepts, as E.164 prefixes of
+/// `+44 … xxxx` (four more digits each). `+44 115 496 xxxx` is reserved for drama too, but
+/// libphonenumber's metadata rejects it as invalid, so it is left out.
+const RANGES: [&str; 14] = [
+    "+44207946", // London 020 7946
+    "+44161496", // Manchester 0161 496
+    "+44117496", // Bristol 0117 496
+    "+44113496", // Leeds 0113 496
+    "+44114496", // Sheffield 0114 496
+    "+44116496", // Leicester 0116 496
+    "+44118496", // Reading 0118 496
+    "+44121496", // Birmingham 0121 496
+    "+44131496", // Edinburgh 0131 496
+    "+44141496", // Glasgow 0141 496
+    "+44151496", // Liverpool 0151 496
+    "+44191496", // Tyneside 0191 496
+    "+44289649", // Belfast 028 9649
+    "+44292018", // Cardiff 029 2018
+];
+const PER_RANGE: usize = 10_000;
+/// Two devices per pair, one number per device.
+const MAX_PAIRS: usize = RANGES.len() * PER_RANGE / 2;
+
+/// The number of bench device `i`.
+fn number(i: usize) -> String {
+    format!("{}{:04}", RANGES[i / PER_RANGE], i % PER_RANGE)
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -33,19 +66,32 @@ pub(crate) struct BenchArgs {
     /// The server's base URL.
     #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// The admin token (to provision the bench devices).
+    /// The admin token, to provision the bench devices (default: read from
+    /// <data-dir>/admin.token).
     #[arg(long, env = "CALLSIDE_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: String,
-    /// Pairs of phones working at once.
+    admin_token: Option<String>,
+    /// The server's data directory, where it wrote admin.token.
+    #[arg(long, value_name = "DIR", default_value = "callside-data")]
+    data_dir: PathBuf,
+    /// Pairs of phones working at once (`idle`: 2 × pairs devices hold a channel each).
     #[arg(long, default_value_t = 10)]
     pairs: usize,
-    /// How long to run, in seconds.
+    /// How long to run (`idle`: to hold the channels), in seconds.
     #[arg(long, default_value_t = 10)]
     duration: u64,
     /// Total target rate per second (calls for `match`, messages for `relay`); default: as fast
-    /// as each pair can go.
+    /// as each pair can go. Latency is then measured from each operation's scheduled start.
     #[arg(long)]
     rate: Option<f64>,
+    /// `relay`: messages each sender keeps in flight (sent, not yet accepted).
+    #[arg(long, default_value_t = 32)]
+    window: usize,
+    /// Requests at once while provisioning and deleting devices and opening channels.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// The server's process id, to report its CPU time beside the bench's (Linux, same host).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,8 +100,27 @@ enum Mode {
     Match,
     /// Pairs share a session and stream messages; measures send → accepted and send → delivered.
     Relay,
-    /// Every device holds a channel open; counts disconnects.
+    /// Every device holds a channel open; measures server memory per connected device.
     Idle,
+}
+
+/// What every phase needs: where the server is, one HTTP connection pool, where to print.
+struct Ctx {
+    server: String,
+    http: reqwest::Client,
+    out: Output,
+    server_pid: Option<u32>,
+    concurrency: usize,
+}
+
+impl Ctx {
+    fn client(&self, token: &str) -> anyhow::Result<Client> {
+        Ok(Client::with_http_client(
+            &self.server,
+            token,
+            self.http.clone(),
+        )?)
+    }
 }
 
 /// One pair's devices: clients for the caller (a) and the callee (b).
@@ -73,16 +138,40 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         bail!("--rate must be a positive number");
     }
-    let admin = Client::new(&args.server, &args.admin_token)?;
-    remove_bench_devices(&admin, out).await?;
-    let devices = provision(&admin, args.pairs, out).await?;
+    if args.window == 0 || args.concurrency == 0 {
+        bail!("--window and --concurrency must be at least 1");
+    }
+    if args.mode == Mode::Idle {
+        check_open_files(args.pairs * 2)?;
+    }
+    let token = match &args.admin_token {
+        Some(t) => t.clone(),
+        None => read_token(&args.data_dir)?,
+    };
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(usize::MAX)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .context("building the HTTP client")?;
+    let ctx = Ctx {
+        server: args.server.trim_end_matches('/').to_owned(),
+        http,
+        out: *out,
+        server_pid: args.server_pid,
+        concurrency: args.concurrency,
+    };
+    let admin = ctx.client(&token)?;
+    remove_bench_devices(&ctx, &admin).await?;
+    let devices = provision(&ctx, &admin, args.pairs * 2).await;
     let result = async {
-        let pairs = devices
+        let pairs = devices?
             .chunks(2)
             .map(|d| {
                 Ok(Pair {
-                    a: Client::new(&args.server, &d[0].token)?,
-                    b: Client::new(&args.server, &d[1].token)?,
+                    a: ctx.client(&d[0].token)?,
+                    b: ctx.client(&d[1].token)?,
                     a_number: d[0].device.numbers.first().cloned().unwrap_or_default(),
                     b_number: d[1].device.numbers.first().cloned().unwrap_or_default(),
                 })
@@ -90,45 +179,86 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<Pair>>>()?;
         let duration = Duration::from_secs(args.duration.max(1));
         match args.mode {
-            Mode::Match => bench_match(pairs, duration, args.rate, out).await,
-            Mode::Relay => bench_relay(pairs, duration, args.rate, out).await,
-            Mode::Idle => bench_idle(pairs, duration, out).await,
+            Mode::Match => bench_match(&ctx, pairs, duration, args.rate).await,
+            Mode::Relay => bench_relay(&ctx, pairs, duration, args.rate, args.window).await,
+            Mode::Idle => bench_idle(&ctx, pairs, duration).await,
         }
     }
     .await;
-    remove_bench_devices(&admin, out).await?;
+    remove_bench_devices(&ctx, &admin).await?;
     result
 }
 
-async fn provision(
-    admin: &Client,
-    pairs: usize,
-    out: &Output,
-) -> anyhow::Result<Vec<CreatedDevice>> {
-    let bar = out.spinner(format!("creating {} devices", pairs * 2));
-    let mut devices = Vec::with_capacity(pairs * 2);
-    for i in 0..pairs * 2 {
-        // Even: callers, odd: callees.
-        let number = if i % 2 == 0 {
-            format!("+442079460{:03}", 100 + i / 2)
-        } else {
-            format!("+442079460{:03}", 550 + i / 2)
-        };
-        let created = admin
-            .create_device(&CreateDevice {
-                name: format!("{DEVICE_PREFIX}{i}"),
-                numbers: vec![number],
-            })
-            .await
-            .context("creating a bench device")?;
-        devices.push(created);
+/// The admin token from `<data_dir>/admin.token` (as `callside admin` finds it).
+fn read_token(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("admin.token");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no --admin-token and cannot read {} (pass --admin-token, set \
+             CALLSIDE_ADMIN_TOKEN, or --data-dir)",
+            path.display()
+        )
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        bail!("{} is empty", path.display());
     }
-    bar.finish_and_clear();
-    out.progress(&format!("created {} devices", devices.len()));
-    Ok(devices)
+    Ok(token.to_owned())
 }
 
-async fn remove_bench_devices(admin: &Client, out: &Output) -> anyhow::Result<()> {
+/// Fails early when this process may not open a socket per device (Linux: /proc/self/limits).
+fn check_open_files(devices: usize) -> anyhow::Result<()> {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return Ok(());
+    };
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    match soft {
+        Some(soft) if soft < devices + 256 => bail!(
+            "{devices} channels need about {} open files; this process may open {soft} \
+             (raise it with `ulimit -n`)",
+            devices + 256
+        ),
+        _ => Ok(()),
+    }
+}
+
+async fn provision(ctx: &Ctx, admin: &Client, count: usize) -> anyhow::Result<Vec<CreatedDevice>> {
+    let bar = ctx.out.count_bar(count as u64, "creating devices");
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<(usize, CreatedDevice)>> = stream::iter(0..count)
+        .map(|i| {
+            let admin = admin.clone();
+            async move {
+                let created = admin
+                    .create_device(&CreateDevice {
+                        name: format!("{DEVICE_PREFIX}{i}"),
+                        numbers: vec![number(i)],
+                    })
+                    .await
+                    .with_context(|| format!("creating bench device {i} ({})", number(i)))?;
+                Ok((i, created))
+            }
+        })
+        .buffer_unordered(ctx.concurrency)
+        .inspect(|_| bar.inc(1))
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    let mut devices = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    devices.sort_by_key(|(i, _)| *i);
+    let secs = started.elapsed().as_secs_f64();
+    ctx.out.progress(&format!(
+        "created {count} devices in {secs:.1} s ({:.0}/s)",
+        count as f64 / secs.max(0.001)
+    ));
+    Ok(devices.into_iter().map(|(_, d)| d).collect())
+}
+
+async fn remove_bench_devices(ctx: &Ctx, admin: &Client) -> anyhow::Result<()> {
     let stale: Vec<String> = admin
         .list_devices()
         .await
@@ -137,18 +267,37 @@ async fn remove_bench_devices(admin: &Client, out: &Output) -> anyhow::Result<()
         .filter(|d| d.name.starts_with(DEVICE_PREFIX))
         .map(|d| d.id)
         .collect();
-    for id in &stale {
-        admin.delete_device(id).await?;
+    if stale.is_empty() {
+        return Ok(());
     }
-    if !stale.is_empty() {
-        out.progress(&format!("removed {} bench devices", stale.len()));
-    }
+    let bar = ctx
+        .out
+        .count_bar(stale.len() as u64, "removing bench devices");
+    let results: Vec<Result<(), callside_client::Error>> = stream::iter(&stale)
+        .map(|id| admin.delete_device(id))
+        .buffer_unordered(ctx.concurrency)
+        .inspect(|_| bar.inc(1))
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    results
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()
+        .context("deleting a bench device")?;
+    ctx.out
+        .progress(&format!("removed {} bench devices", stale.len()));
     Ok(())
 }
+
+// ------------------------------------------------------------------ measuring
 
 fn histogram() -> anyhow::Result<Histogram<u64>> {
     // Microseconds, up to one minute, 3 significant figures.
     Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram")
+}
+
+fn record(h: &mut Histogram<u64>, since: Instant) {
+    let _ = h.record((since.elapsed().as_micros() as u64).max(1));
 }
 
 /// Pace for one worker when the total `rate` is shared by `workers`.
@@ -156,53 +305,210 @@ fn pace(rate: Option<f64>, workers: usize) -> Option<Duration> {
     rate.map(|r| Duration::from_secs_f64(workers as f64 / r))
 }
 
-/// Shows a live counter until `deadline`.
-async fn show_progress(out: Output, label: &'static str, count: Arc<AtomicU64>, deadline: Instant) {
-    let bar = out.spinner(label);
+/// The server's figures from `GET /metrics` (Prometheus text; no token needed).
+#[derive(Debug, Default, Clone)]
+struct Scrape(HashMap<String, f64>);
+
+impl Scrape {
+    async fn take(ctx: &Ctx) -> anyhow::Result<Scrape> {
+        let text = ctx
+            .http
+            .get(format!("{}/metrics", ctx.server))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .context("GET /metrics")?
+            .text()
+            .await
+            .context("reading /metrics")?;
+        let values = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.split_once(' ')?;
+                Some((name.to_owned(), value.trim().parse::<f64>().ok()?))
+            })
+            .collect();
+        Ok(Scrape(values))
+    }
+
+    fn get(&self, name: &str) -> Option<f64> {
+        self.0.get(name).copied()
+    }
+
+    fn rss(&self) -> Option<u64> {
+        self.get("process_resident_memory_bytes").map(|v| v as u64)
+    }
+
+    /// `name` now minus `name` in `before`.
+    fn delta(&self, before: &Scrape, name: &str) -> Option<f64> {
+        Some(self.get(name)? - before.get(name)?)
+    }
+}
+
+fn mib(bytes: Option<u64>) -> serde_json::Value {
+    bytes.map_or(json!(null), |b| json!(b as f64 / (1024.0 * 1024.0)))
+}
+
+/// CPU seconds (user + system) that process `pid` has used, from `/proc/<pid>/stat`.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (in parentheses, which may hold spaces): state is field 3
+    // of proc(5), utime and stime are fields 14 and 15, in USER_HZ (100 per second).
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// CPU used by the bench and (if its pid is known) the server over the measured interval.
+struct CpuMeter {
+    started: Instant,
+    bench: Option<f64>,
+    server: Option<f64>,
+    server_pid: Option<String>,
+}
+
+impl CpuMeter {
+    fn start(ctx: &Ctx) -> CpuMeter {
+        let server_pid = ctx.server_pid.map(|p| p.to_string());
+        CpuMeter {
+            started: Instant::now(),
+            bench: cpu_secs("self"),
+            server: server_pid.as_deref().and_then(cpu_secs),
+            server_pid,
+        }
+    }
+
+    /// CPU used since `start` as a share of one core, in percent: (server, bench).
+    fn stop(&self) -> (Option<f64>, Option<f64>) {
+        let wall = self.started.elapsed().as_secs_f64().max(0.001);
+        let pct = |before: Option<f64>, now: Option<f64>| Some((now? - before?) / wall * 100.0);
+        let server = pct(self.server, self.server_pid.as_deref().and_then(cpu_secs));
+        (server, pct(self.bench, cpu_secs("self")))
+    }
+}
+
+fn summary(name: &str, h: &Histogram<u64>, secs: f64) -> serde_json::Value {
+    let ms = |v: u64| v as f64 / 1000.0;
+    let q = |q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(q))
+        }
+    };
+    json!({
+        "name": name,
+        "count": h.len(),
+        "per_sec": h.len() as f64 / secs.max(0.001),
+        "p50_ms": q(0.50),
+        "p90_ms": q(0.90),
+        "p99_ms": q(0.99),
+        "p99_9_ms": q(0.999),
+        "max_ms": ms(h.max()),
+        "mean_ms": if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+    })
+}
+
+fn print_summary(out: &Output, mode: &str, lines: &[serde_json::Value]) {
+    for line in lines {
+        let mut line = line.clone();
+        line["mode"] = json!(mode);
+        let f = |k: &str| line[k].as_f64().unwrap_or(0.0);
+        let text = format!(
+            "{:<26} n={:<9} {:>9.0}/s   p50 {:>7.2}   p90 {:>7.2}   p99 {:>7.2}   p99.9 {:>7.2}   max {:>8.2} ms",
+            line["name"].as_str().unwrap_or(""),
+            line["count"].as_u64().unwrap_or(0),
+            f("per_sec"),
+            f("p50_ms"),
+            f("p90_ms"),
+            f("p99_ms"),
+            f("p99_9_ms"),
+            f("max_ms"),
+        );
+        out.result(&line, || text);
+    }
+}
+
+/// One line about the server's memory and both processes' CPU over the run.
+fn print_resources(
+    out: &Output,
+    mode: &str,
+    before: &Scrape,
+    after: &Scrape,
+    cpu: (Option<f64>, Option<f64>),
+) {
+    let pct =
+        |v: Option<f64>| v.map_or("n/a (pass --server-pid)".to_owned(), |v| format!("{v:.0}%"));
+    let value = json!({
+        "mode": mode,
+        "name": "resources",
+        "server_rss_before_mib": mib(before.rss()),
+        "server_rss_after_mib": mib(after.rss()),
+        "server_cpu_pct": cpu.0,
+        "bench_cpu_pct": cpu.1,
+    });
+    out.result(&value, || {
+        format!(
+            "server RSS {:.1} MiB before, {:.1} MiB after; CPU (100% = one core): server {}, bench {}",
+            value["server_rss_before_mib"].as_f64().unwrap_or(f64::NAN),
+            value["server_rss_after_mib"].as_f64().unwrap_or(f64::NAN),
+            pct(cpu.0),
+            cpu.1.map_or("n/a".to_owned(), |v| format!("{v:.0}%")),
+        )
+    });
+}
+
+/// Shows a bar over the run with a live count until `deadline`.
+async fn show_progress(
+    out: Output,
+    label: &'static str,
+    count: Arc<AtomicU64>,
+    duration: Duration,
+    deadline: Instant,
+) {
+    let bar = out.timed_bar(duration.as_secs(), label);
     let started = Instant::now();
     while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let n = count.load(Ordering::Relaxed);
-        let rate = n as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let elapsed = started.elapsed();
+        let rate = n as f64 / elapsed.as_secs_f64().max(0.001);
+        bar.set_position(elapsed.as_secs().min(duration.as_secs()));
         bar.set_message(format!("{label}: {n} ({rate:.0}/s)"));
     }
     bar.finish_and_clear();
 }
 
-fn summary(name: &str, h: &Histogram<u64>) -> serde_json::Value {
-    let ms = |v: u64| v as f64 / 1000.0;
-    json!({
-        "name": name,
-        "count": h.len(),
-        "p50_ms": ms(h.value_at_quantile(0.50)),
-        "p90_ms": ms(h.value_at_quantile(0.90)),
-        "p99_ms": ms(h.value_at_quantile(0.99)),
-        "max_ms": ms(h.max()),
-        "mean_ms": h.mean() / 1000.0,
-    })
+/// Runs `f` over `items`, `concurrency` at a time, behind a progress bar; results in order.
+async fn concurrently<T, R, F, Fut>(
+    ctx: &Ctx,
+    label: &str,
+    items: Vec<T>,
+    f: F,
+) -> anyhow::Result<Vec<R>>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<R>>,
+{
+    let bar = ctx.out.count_bar(items.len() as u64, label);
+    let mut results: Vec<(usize, anyhow::Result<R>)> = stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| {
+            let fut = f(item);
+            async move { (i, fut.await) }
+        })
+        .buffer_unordered(ctx.concurrency)
+        .inspect(|_| bar.inc(1))
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
-fn print_summary(out: &Output, mode: &str, elapsed: Duration, lines: &[serde_json::Value]) {
-    let secs = elapsed.as_secs_f64().max(0.001);
-    for line in lines {
-        let count = line["count"].as_u64().unwrap_or(0);
-        let mut line = line.clone();
-        line["mode"] = json!(mode);
-        line["per_sec"] = json!(count as f64 / secs);
-        out.result(&line, || {
-            format!(
-                "{:<22} n={:<8} {:>8.1}/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
-                line["name"].as_str().unwrap_or(""),
-                count,
-                count as f64 / secs,
-                line["p50_ms"].as_f64().unwrap_or(0.0),
-                line["p90_ms"].as_f64().unwrap_or(0.0),
-                line["p99_ms"].as_f64().unwrap_or(0.0),
-                line["max_ms"].as_f64().unwrap_or(0.0),
-            )
-        });
-    }
-}
+// ------------------------------------------------------------------ calls
 
 fn report(own: &str, other: &str, direction: Direction) -> ReportLeg {
     ReportLeg {
@@ -217,29 +523,49 @@ fn report(own: &str, other: &str, direction: Direction) -> ReportLeg {
     }
 }
 
-/// Reports both legs of one call; returns the session key and both leg ids.
-async fn place_call(pair: &Pair) -> anyhow::Result<(String, String, String)> {
-    let a = pair
-        .a
+/// One call, timed: the caller reports its outgoing leg without waiting (it stays pending),
+/// then the callee reports the incoming leg, which matches at once.
+struct PlacedCall {
+    key: String,
+    /// Caller's report → `pending` answer.
+    caller_report: Instant,
+    /// Callee's report → `matched` answer.
+    callee_report: Instant,
+}
+
+async fn place_call(pair: &Pair) -> anyhow::Result<(PlacedCall, Instant)> {
+    let caller_report = Instant::now();
+    pair.a
         .report_leg(
             &report(&pair.a_number, &pair.b_number, Direction::Outgoing),
             Duration::ZERO,
         )
-        .await?;
+        .await
+        .context("caller's leg")?;
+    let callee_report = Instant::now();
     let b = pair
         .b
         .report_leg(
             &report(&pair.b_number, &pair.a_number, Direction::Incoming),
             Duration::from_secs(10),
         )
-        .await?;
+        .await
+        .context("callee's leg")?;
     let b = if b.state == LegState::Pending {
         pair.b.wait_leg(&b.id, Duration::from_secs(10)).await?
     } else {
         b
     };
+    let matched = Instant::now();
     match (b.state, b.session) {
-        (LegState::Matched, Some(s)) => Ok((s.key, a.id, b.id)),
+        (LegState::Matched, Some(s)) => Ok((
+            PlacedCall {
+                key: s.key,
+                caller_report,
+                callee_report,
+            },
+            matched,
+        )),
         (state, _) => bail!(
             "call {} → {} not matched: {state:?} {}",
             pair.a_number,
@@ -250,21 +576,24 @@ async fn place_call(pair: &Pair) -> anyhow::Result<(String, String, String)> {
 }
 
 async fn bench_match(
+    ctx: &Ctx,
     pairs: Vec<Pair>,
     duration: Duration,
     rate: Option<f64>,
-    out: &Output,
 ) -> anyhow::Result<()> {
     let workers = pairs.len();
     let pace = pace(rate, workers);
     let count = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
+    let before = Scrape::take(ctx).await?;
+    let cpu = CpuMeter::start(ctx);
     let started = Instant::now();
     let deadline = started + duration;
     let progress = tokio::spawn(show_progress(
-        *out,
+        ctx.out,
         "calls matched",
         count.clone(),
+        duration,
         deadline,
     ));
     let mut tasks = JoinSet::new();
@@ -272,109 +601,176 @@ async fn bench_match(
         let count = count.clone();
         let failures = failures.clone();
         tasks.spawn(async move {
-            let mut h = histogram()?;
+            let mut caller = histogram()?;
+            let mut callee = histogram()?;
+            let mut whole = histogram()?;
             let mut next = Instant::now();
             while Instant::now() < deadline {
-                if let Some(p) = pace {
-                    tokio::time::sleep_until(next).await;
-                    next += p;
-                }
-                let t0 = Instant::now();
+                let scheduled = match pace {
+                    Some(p) => {
+                        tokio::time::sleep_until(next).await;
+                        let at = next;
+                        next += p;
+                        Some(at)
+                    }
+                    None => None,
+                };
                 match place_call(&pair).await {
-                    Ok((key, a_leg, b_leg)) => {
-                        let _ = h.record(t0.elapsed().as_micros() as u64);
+                    Ok((call, matched)) => {
+                        let from = scheduled.unwrap_or(call.caller_report);
+                        let _ = caller.record(
+                            (call.callee_report.duration_since(from).as_micros() as u64).max(1),
+                        );
+                        let _ = callee.record(
+                            (matched.duration_since(call.callee_report).as_micros() as u64).max(1),
+                        );
+                        let _ =
+                            whole.record((matched.duration_since(from).as_micros() as u64).max(1));
                         count.fetch_add(1, Ordering::Relaxed);
-                        // Clean up so sessions do not pile up: hang up, close.
-                        let _ = pair.a.end_leg(&a_leg).await;
-                        let _ = pair.b.end_leg(&b_leg).await;
-                        let _ = pair.a.close_session(&key).await;
                     }
                     Err(e) => {
                         if failures.fetch_add(1, Ordering::Relaxed) < 5 {
                             eprintln!("call failed: {e:#}");
                         }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
             }
-            anyhow::Ok(h)
+            anyhow::Ok([caller, callee, whole])
         });
     }
-    let mut total = histogram()?;
+    let mut totals = [histogram()?, histogram()?, histogram()?];
     while let Some(done) = tasks.join_next().await {
-        total.add(done??).context("merging histograms")?;
+        for (total, h) in totals.iter_mut().zip(done??) {
+            total.add(h).context("merging histograms")?;
+        }
     }
-    let elapsed = started.elapsed();
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu.stop();
     let _ = progress.await;
+    let after = Scrape::take(ctx).await?;
+    let [caller, callee, whole] = &totals;
     print_summary(
-        out,
+        &ctx.out,
         "match",
-        elapsed,
-        &[summary("report → matched", &total)],
+        &[
+            summary("caller report → pending", caller, elapsed),
+            summary("callee report → matched", callee, elapsed),
+            summary("call (both legs)", whole, elapsed),
+        ],
     );
+    print_resources(&ctx.out, "match", &before, &after, cpu);
+    let matched_legs = after.delta(&before, "callside_legs_matched_total");
     let failed = failures.load(Ordering::Relaxed);
-    if failed > 0 {
-        out.progress(&format!("{failed} call(s) were not matched"));
-    }
+    let value = json!({
+        "mode": "match",
+        "name": "totals",
+        "pairs": workers,
+        "secs": elapsed,
+        "calls_matched": whole.len(),
+        "calls_per_sec": whole.len() as f64 / elapsed,
+        "server_legs_matched": matched_legs,
+        "failures": failed,
+    });
+    ctx.out.result(&value, || {
+        format!(
+            "{} pairs: {} calls matched in {elapsed:.1} s = {:.0} calls/s (server counted {} matched legs); {failed} failure(s)",
+            workers,
+            whole.len(),
+            whole.len() as f64 / elapsed,
+            matched_legs.map_or("?".to_owned(), |v| format!("{v:.0}")),
+        )
+    });
     Ok(())
 }
 
+// ------------------------------------------------------------------ relay
+
+/// What one sender reports back.
+struct SenderResult {
+    accepted: Histogram<u64>,
+}
+
 async fn bench_relay(
+    ctx: &Ctx,
     pairs: Vec<Pair>,
     duration: Duration,
     rate: Option<f64>,
-    out: &Output,
+    window: usize,
 ) -> anyhow::Result<()> {
     let workers = pairs.len();
     let pace = pace(rate, workers);
-    out.progress(&format!("placing {workers} calls and opening channels"));
-    let mut sessions = Vec::with_capacity(workers);
-    for pair in &pairs {
-        let (key, _, _) = place_call(pair).await?;
-        let a = Channel::connect(&pair.a).await.context("caller channel")?;
-        let b = Channel::connect(&pair.b).await.context("callee channel")?;
-        sessions.push((key, a, b));
-    }
-    let count = Arc::new(AtomicU64::new(0));
+    let sessions = concurrently(
+        ctx,
+        "placing calls and opening channels",
+        pairs,
+        |pair| async move {
+            let a = Channel::connect(&pair.a).await.context("caller channel")?;
+            let b = Channel::connect(&pair.b).await.context("callee channel")?;
+            let (call, _) = place_call(&pair).await?;
+            anyhow::Ok((call.key, a, b))
+        },
+    )
+    .await?;
+    // Send times travel in the message text as microseconds since `base`.
+    let base = Instant::now();
+    let delivered_count = Arc::new(AtomicU64::new(0));
+    let before = Scrape::take(ctx).await?;
+    let cpu = CpuMeter::start(ctx);
     let started = Instant::now();
     let deadline = started + duration;
     let progress = tokio::spawn(show_progress(
-        *out,
+        ctx.out,
         "messages delivered",
-        count.clone(),
+        delivered_count.clone(),
+        duration,
         deadline,
     ));
     let mut senders = JoinSet::new();
     let mut receivers = JoinSet::new();
+    let disconnects = Arc::new(AtomicU64::new(0));
     for (key, a, mut b) in sessions {
-        let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let accepted_count = Arc::new(AtomicU64::new(0));
+        let sender_done = Arc::new(AtomicBool::new(false));
         let sender = a.sender();
-        let map = sent_at.clone();
         let send_key = key.clone();
+        let (sent, done) = (accepted_count.clone(), sender_done.clone());
         senders.spawn(async move {
             let work = async {
                 let mut h = histogram()?;
+                let mut in_flight = FuturesUnordered::new();
+                let send = |t0: Instant| {
+                    let body = json!({ "text": t0.duration_since(base).as_micros().to_string() });
+                    let sending = sender.send_with_id(&send_key, new_message_id(), "text", body);
+                    async move { (t0, sending.await) }
+                };
                 let mut next = Instant::now();
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    if let Some(p) = pace {
-                        tokio::time::sleep_until(next).await;
-                        next += p;
+                loop {
+                    if pace.is_none() {
+                        while in_flight.len() < window && Instant::now() < deadline {
+                            in_flight.push(send(Instant::now()));
+                        }
                     }
-                    let id = new_message_id();
-                    let t0 = Instant::now();
-                    if let Ok(mut m) = map.lock() {
-                        m.insert(id.clone(), t0);
+                    let may_send =
+                        pace.is_some() && in_flight.len() < window && Instant::now() < deadline;
+                    tokio::select! {
+                        Some((t0, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                            result.context("sending")?;
+                            record(&mut h, t0);
+                            sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        () = tokio::time::sleep_until(next), if may_send => {
+                            in_flight.push(send(next));
+                            next += pace.unwrap_or_default();
+                        }
+                        else => break,
                     }
-                    n += 1;
-                    let body = json!({ "text": format!("bench message {n}") });
-                    sender.send_with_id(&send_key, id, "text", body).await?;
-                    let _ = h.record(t0.elapsed().as_micros() as u64);
                 }
-                anyhow::Ok(h)
+                anyhow::Ok(SenderResult { accepted: h })
             };
             let mut a = a;
-            // The caller's own events must be read too, or its channel stops reading the socket
-            // (and with it the `accepted` frames the loop above waits for).
+            // The caller's own events (its messages come back to it) must be read too, or its
+            // channel stops reading the socket, and with it the `accepted` frames.
             let result = {
                 let drain = async { while a.next_event().await.is_some() {} };
                 tokio::select! {
@@ -382,96 +778,153 @@ async fn bench_relay(
                     () = drain => Err(anyhow::anyhow!("the caller's channel closed")),
                 }
             };
+            done.store(true, Ordering::Release);
             a.close().await;
             result
         });
-        let count = count.clone();
+        let delivered_count = delivered_count.clone();
+        let disconnects = disconnects.clone();
         receivers.spawn(async move {
             let mut h = histogram()?;
+            let mut seen = 0u64;
+            let mut last_seq = 0u64;
             let grace = deadline + Duration::from_secs(5);
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
             loop {
-                let Ok(Some(event)) = tokio::time::timeout_at(grace, b.next_event()).await else {
-                    break;
-                };
-                let Event::Message(m) = event else { continue };
-                if m.session != key {
-                    continue;
+                tokio::select! {
+                    event = b.next_event() => match event {
+                        None => break,
+                        Some(Event::Message(m)) if m.session == key && m.kind == "text" => {
+                            let sent_us = m.body["text"].as_str().and_then(|t| t.parse::<u64>().ok());
+                            if let Some(us) = sent_us {
+                                record(&mut h, base + Duration::from_micros(us));
+                                seen += 1;
+                                delivered_count.fetch_add(1, Ordering::Relaxed);
+                            }
+                            last_seq = last_seq.max(m.seq);
+                            if m.seq % 64 == 0 {
+                                b.ack(&m.session, m.seq).await?;
+                            }
+                        }
+                        Some(Event::Disconnected { reason }) => {
+                            if disconnects.fetch_add(1, Ordering::Relaxed) < 5 {
+                                eprintln!("receiver disconnected: {reason}");
+                            }
+                        }
+                        Some(_) => {}
+                    },
+                    _ = tick.tick() => {
+                        let all_in = sender_done.load(Ordering::Acquire)
+                            && seen >= accepted_count.load(Ordering::Relaxed);
+                        if all_in || Instant::now() >= grace {
+                            break;
+                        }
+                    }
                 }
-                let t0 =
-                    m.id.as_ref()
-                        .and_then(|id| sent_at.lock().ok().and_then(|mut s| s.remove(id)));
-                if let Some(t0) = t0 {
-                    let _ = h.record(t0.elapsed().as_micros() as u64);
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-                if m.seq % 64 == 0 {
-                    b.ack(&m.session, m.seq).await?;
-                }
-                let outstanding = sent_at.lock().map(|s| s.len()).unwrap_or(0);
-                if Instant::now() >= deadline && outstanding == 0 {
-                    break;
-                }
+            }
+            if last_seq > 0 {
+                b.ack(&key, last_seq).await?;
             }
             b.close().await;
             anyhow::Ok(h)
         });
     }
     let mut accepted = histogram()?;
+    let mut first_error = None;
     while let Some(done) = senders.join_next().await {
-        accepted.add(done??).context("merging histograms")?;
+        match done? {
+            Ok(r) => accepted.add(r.accepted).context("merging histograms")?,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
+    let send_secs = started.elapsed().as_secs_f64();
     let mut delivered = histogram()?;
     while let Some(done) = receivers.join_next().await {
         delivered.add(done??).context("merging histograms")?;
     }
-    let elapsed = started.elapsed().min(duration);
+    let cpu = cpu.stop();
     let _ = progress.await;
+    let after = Scrape::take(ctx).await?;
+    if let Some(e) = first_error {
+        return Err(e.context("a sender failed"));
+    }
     print_summary(
-        out,
+        &ctx.out,
         "relay",
-        elapsed,
         &[
-            summary("send → accepted", &accepted),
-            summary("send → delivered", &delivered),
+            summary("send → accepted", &accepted, send_secs),
+            summary("send → delivered", &delivered, send_secs),
         ],
     );
+    print_resources(&ctx.out, "relay", &before, &after, cpu);
+    let persisted = after.delta(&before, "callside_messages_total");
     let lost = accepted.len().saturating_sub(delivered.len());
-    if lost > 0 {
-        out.progress(&format!(
-            "{lost} accepted message(s) were not delivered within 5 s"
-        ));
-    }
+    let dropped = disconnects.load(Ordering::Relaxed);
+    let value = json!({
+        "mode": "relay",
+        "name": "totals",
+        "pairs": workers,
+        "window": window,
+        "target_rate": rate,
+        "secs": send_secs,
+        "accepted": accepted.len(),
+        "accepted_per_sec": accepted.len() as f64 / send_secs,
+        "server_messages_persisted": persisted,
+        "not_delivered": lost,
+        "disconnects": dropped,
+    });
+    ctx.out.result(&value, || {
+        format!(
+            "{workers} pairs, window {window}{}: {} messages accepted in {send_secs:.1} s = {:.0}/s (server counted {} persisted); {lost} not delivered within 5 s; {dropped} disconnect(s)",
+            rate.map_or(String::new(), |r| format!(", target {r:.0}/s")),
+            accepted.len(),
+            accepted.len() as f64 / send_secs,
+            persisted.map_or("?".to_owned(), |v| format!("{v:.0}")),
+        )
+    });
     Ok(())
 }
 
-async fn bench_idle(pairs: Vec<Pair>, duration: Duration, out: &Output) -> anyhow::Result<()> {
+// ------------------------------------------------------------------ idle
+
+async fn bench_idle(ctx: &Ctx, pairs: Vec<Pair>, duration: Duration) -> anyhow::Result<()> {
     let clients: Vec<Client> = pairs.into_iter().flat_map(|p| [p.a, p.b]).collect();
     let n = clients.len();
-    let bar = out.bytes_bar(Some(n as u64), "opening channels");
+    // Let the server settle after provisioning before the baseline.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = Scrape::take(ctx).await?;
+    let cpu = CpuMeter::start(ctx);
     let t0 = Instant::now();
-    let mut connect_ms = histogram()?;
-    let mut channels = Vec::with_capacity(n);
-    for client in &clients {
+    let opened = concurrently(ctx, "opening channels", clients, |client| async move {
         let t = Instant::now();
-        channels.push(
-            Channel::connect(client)
-                .await
-                .context("opening a channel")?,
-        );
-        let _ = connect_ms.record(t.elapsed().as_micros() as u64);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+        let channel = Channel::connect(&client)
+            .await
+            .context("opening a channel")?;
+        anyhow::Ok((channel, t.elapsed()))
+    })
+    .await?;
     let opened_in = t0.elapsed();
-    out.progress(&format!(
+    let cpu = cpu.stop();
+    let mut connect = histogram()?;
+    let mut channels = Vec::with_capacity(n);
+    for (channel, took) in opened {
+        let _ = connect.record((took.as_micros() as u64).max(1));
+        channels.push(channel);
+    }
+    ctx.out.progress(&format!(
         "{n} channels open in {opened_in:.2?}; holding for {duration:?}"
     ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let connected = Scrape::take(ctx).await?;
     let disconnects = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
     let progress = tokio::spawn(show_progress(
-        *out,
+        ctx.out,
         "disconnects",
         disconnects.clone(),
+        duration,
         deadline,
     ));
     let mut tasks = JoinSet::new();
@@ -485,21 +938,69 @@ async fn bench_idle(pairs: Vec<Pair>, duration: Duration, out: &Output) -> anyho
                     disconnects.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            channel.close().await;
+            channel
         });
     }
-    while tasks.join_next().await.is_some() {}
+    let mut channels = Vec::with_capacity(n);
+    while let Some(channel) = tasks.join_next().await {
+        channels.push(channel?);
+    }
     let _ = progress.await;
+    let held = Scrape::take(ctx).await?;
+    let bar = ctx.out.count_bar(n as u64, "closing channels");
+    let mut closing = JoinSet::new();
+    for channel in channels {
+        closing.spawn(channel.close());
+    }
+    while closing.join_next().await.is_some() {
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
     print_summary(
-        out,
+        &ctx.out,
         "idle",
-        opened_in,
-        &[summary("connect → ready", &connect_ms)],
+        &[summary(
+            "connect → ready",
+            &connect,
+            opened_in.as_secs_f64(),
+        )],
     );
+    print_resources(&ctx.out, "idle", &before, &held, cpu);
     let lost = disconnects.load(Ordering::Relaxed);
-    out.result(
-        &json!({ "mode": "idle", "channels": n, "held_secs": duration.as_secs(), "disconnects": lost }),
-        || format!("{n} channels held for {duration:?}: {lost} disconnect(s)"),
-    );
+    let per_device = match (before.rss(), connected.rss()) {
+        (Some(b), Some(c)) => Some((c as f64 - b as f64) / n as f64),
+        _ => None,
+    };
+    let per_device_held = match (before.rss(), held.rss()) {
+        (Some(b), Some(c)) => Some((c as f64 - b as f64) / n as f64),
+        _ => None,
+    };
+    let gauge = connected.get("callside_ws_connections");
+    let value = json!({
+        "mode": "idle",
+        "name": "memory",
+        "devices": n,
+        "server_connections": gauge,
+        "server_rss_before_mib": mib(before.rss()),
+        "server_rss_connected_mib": mib(connected.rss()),
+        "server_rss_held_mib": mib(held.rss()),
+        "rss_per_device_bytes": per_device,
+        "rss_per_device_after_hold_bytes": per_device_held,
+        "held_secs": duration.as_secs(),
+        "disconnects": lost,
+    });
+    ctx.out.result(&value, || {
+        format!(
+            "{n} channels (server counts {}): server RSS {:.1} MiB before, {:.1} MiB connected, {:.1} MiB after {} s = {} per device ({} after the hold); {lost} disconnect(s)",
+            gauge.map_or("?".to_owned(), |v| format!("{v:.0}")),
+            value["server_rss_before_mib"].as_f64().unwrap_or(f64::NAN),
+            value["server_rss_connected_mib"].as_f64().unwrap_or(f64::NAN),
+            value["server_rss_held_mib"].as_f64().unwrap_or(f64::NAN),
+            duration.as_secs(),
+            per_device.map_or("?".to_owned(), |b| format!("{:.1} KiB", b / 1024.0)),
+            per_device_held.map_or("?".to_owned(), |b| format!("{:.1} KiB", b / 1024.0)),
+        )
+    });
     Ok(())
 }

@@ -85,6 +85,31 @@ impl Output {
         bar
     }
 
+    /// A progress bar counting `total` items on stderr, drawn only on a terminal.
+    pub(crate) fn count_bar(&self, total: u64, message: impl Into<String>) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, {elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.into());
+        bar
+    }
+
+    /// A progress bar over `secs` seconds on stderr (the message carries live figures), drawn
+    /// only on a terminal.
+    pub(crate) fn timed_bar(&self, secs: u64, message: impl Into<String>) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(secs), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} s  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.into());
+        bar
+    }
+
     /// The error that ends the command, on stderr.
     pub(crate) fn error(&self, error: &anyhow::Error) {
         let api = error.downcast_ref::<callside_client::Error>();

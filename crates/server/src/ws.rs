@@ -52,12 +52,17 @@ pub(crate) async fn upgrade(
         ));
     }
     let limit = app.config.max_message_bytes * 2 + 4096;
-    Ok(ws.max_message_size(limit).max_frame_size(limit).on_upgrade(
-        move |socket: WebSocket| async move {
+    // tungstenite's default 128 KiB read buffer is allocated and zero-filled per socket; a
+    // small one keeps an idle device to a few KiB (larger frames still grow it as needed).
+    Ok(ws
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             serve(app, principal, sink, stream).await;
-        },
-    ))
+        }))
 }
 
 fn text(frame: &ServerFrame) -> Message {

@@ -49,6 +49,8 @@ pub(crate) struct Sqlite {
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     options: SqliteOptions,
+    /// Dropping it stops the checkpoint thread.
+    _checkpoints: std::sync::mpsc::Sender<()>,
 }
 
 const SCHEMA_VERSION: i64 = 1;
@@ -69,7 +71,35 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
         },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoint sub-journals and temporary indices stay in memory, not in temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Checkpoints run on their own thread (see `checkpoint_loop`), never inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
+}
+
+/// Copies the WAL into the database every second on a connection of its own, so commits never
+/// wait for a checkpoint. Stops when the store is dropped.
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(std::time::Duration::from_secs(1))
+    {
+        // (busy, frames in the log, frames checkpointed)
+        let r: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        match r {
+            // A log that passive checkpoints cannot catch up with is reset while writers wait.
+            Ok((_, log, _)) if log > 50_000 => {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -96,11 +126,18 @@ impl Sqlite {
             .name("callside-sqlite-writer".into())
             .spawn(move || write_loop(writer, rx, max_batch))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let checkpointer = connect(path, &options)?;
+        std::thread::Builder::new()
+            .name("callside-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Sqlite {
             path: path.to_owned(),
             jobs,
             readers: Mutex::new(Vec::new()),
             options,
+            _checkpoints: stop,
         })
     }
 

@@ -61,7 +61,13 @@ impl Connect for WsConnector {
         Box::pin(async move {
             let mut request = url.as_str().into_client_request()?;
             request.headers_mut().insert(AUTHORIZATION, auth);
-            let connecting = tokio_tungstenite::connect_async(request);
+            // A small read buffer (tungstenite's default is 128 KiB, zero-filled) keeps many
+            // channels in one process cheap; TCP_NODELAY keeps small frames from stalling.
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .read_buffer_size(4096)
+                .write_buffer_size(4096);
+            let connecting =
+                tokio_tungstenite::connect_async_with_config(request, Some(config), true);
             let (ws, _response) = match tokio::time::timeout(timeout, connecting).await {
                 Err(_) => return Err(Error::Timeout),
                 Ok(Err(WsError::Http(response))) => {
