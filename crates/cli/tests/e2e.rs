@@ -497,3 +497,18 @@ async fn acknowledgements_are_kept_across_a_restart() {
     ch.close().await;
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_cross_the_small_socket_buffers() {
+    let w = world(|_| {}).await;
+    let (alice, bob, key) = paired(&w).await;
+    let a = Channel::connect(&alice).await.unwrap();
+    let mut b = Channel::connect(&bob).await.unwrap();
+    let big = "é".repeat(30_000); // 60,000 bytes, under the 64 KiB limit
+    a.send_text(&key, &big).await.unwrap();
+    let m = message(&mut b).await;
+    assert_eq!(m.body["text"].as_str().map(str::len), Some(60_000));
+    a.close().await;
+    b.close().await;
+    w.stop().await;
+}

@@ -28,7 +28,9 @@ pub(crate) const QUEUE: usize = 4096;
 
 struct Conn {
     id: u64,
-    tx: mpsc::Sender<Outbound>,
+    /// Items are shared: one allocation per publish, one pointer per queue slot (an idle
+    /// connection's queue costs little).
+    tx: mpsc::Sender<Arc<Outbound>>,
     lagged: Arc<tokio::sync::Notify>,
 }
 
@@ -44,7 +46,7 @@ pub(crate) struct Registration {
     hub: Arc<Hub>,
     principal: PrincipalId,
     id: u64,
-    pub(crate) rx: mpsc::Receiver<Outbound>,
+    pub(crate) rx: mpsc::Receiver<Arc<Outbound>>,
     /// Notified when a frame for this connection had to be dropped.
     pub(crate) lagged: Arc<tokio::sync::Notify>,
 }
@@ -98,6 +100,7 @@ impl Hub {
         to: impl IntoIterator<Item = &'a PrincipalId>,
         item: &Outbound,
     ) {
+        let item = Arc::new(item.clone());
         let conns = self.conns.read().expect("hub lock poisoned");
         for p in to {
             for c in conns.get(p).into_iter().flatten() {
@@ -122,8 +125,11 @@ mod tests {
         let mut rb = hub.register(PrincipalId("b".into()));
         assert_eq!(hub.connections(), 3);
         hub.publish([&a], &Outbound::Frame("x".into()));
-        assert!(matches!(r1.rx.recv().await, Some(Outbound::Frame(f)) if &*f == "x"));
-        assert!(matches!(r2.rx.recv().await, Some(Outbound::Frame(_))));
+        assert!(matches!(r1.rx.recv().await.as_deref(), Some(Outbound::Frame(f)) if &**f == "x"));
+        assert!(matches!(
+            r2.rx.recv().await.as_deref(),
+            Some(Outbound::Frame(_))
+        ));
         assert!(rb.rx.try_recv().is_err());
         drop(r1);
         assert_eq!(hub.connections(), 2);

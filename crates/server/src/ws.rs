@@ -18,7 +18,7 @@ use callside_core::{Principal, SessionKey, Token};
 use callside_proto::ws::{ClientFrame, ServerFrame};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt as _, Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,9 +53,9 @@ pub(crate) async fn upgrade(
     }
     let limit = app.config.max_message_bytes * 2 + 4096;
     // tungstenite's default 128 KiB read buffer is allocated and zero-filled per socket; a
-    // small one keeps an idle device to a few KiB (larger frames still grow it as needed).
+    // small one keeps an idle device cheap (larger frames still grow it as needed).
     Ok(ws
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(4096)
         .max_message_size(limit)
         .max_frame_size(limit)
@@ -95,8 +95,18 @@ impl<S> Conn<'_, S>
 where
     S: Sink<Message> + Unpin,
 {
+    /// Queues a frame; the serve loop flushes once per turn, so a burst costs one write.
     async fn send(&mut self, m: Message) -> Result<(), ()> {
-        self.sink.send(m).await.map_err(|_| ())
+        self.sink.feed(m).await.map_err(|_| ())
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        self.sink.flush().await.map_err(|_| ())
+    }
+
+    /// Sends a frame and flushes at once (last words before closing).
+    async fn send_now(&mut self, m: Message) {
+        let _ = self.sink.send(m).await;
     }
 
     /// Sends every stored message of `key` after what was sent, up to `upto` if given.
@@ -134,23 +144,24 @@ where
         }
     }
 
-    async fn deliver(&mut self, out: Outbound) -> Result<(), ()> {
-        match out {
+    async fn deliver(&mut self, out: Arc<Outbound>) -> Result<(), ()> {
+        match &*out {
             Outbound::Frame(json) => {
                 self.send(Message::Text(Utf8Bytes::from(json.to_string())))
                     .await
             }
             Outbound::Message { key, seq, json } => {
-                let sent = *self.sent.get(&key).unwrap_or(&0);
+                let seq = *seq;
+                let sent = *self.sent.get(key).unwrap_or(&0);
                 if seq <= sent {
                     return Ok(());
                 }
                 if seq > sent + 1 {
-                    self.catch_up(&key, Some(seq - 1)).await?;
+                    self.catch_up(key, Some(seq - 1)).await?;
                 }
                 self.send(Message::Text(Utf8Bytes::from(json.to_string())))
                     .await?;
-                self.sent.insert(key, seq);
+                self.sent.insert(key.clone(), seq);
                 Ok(())
             }
         }
@@ -208,7 +219,7 @@ where
         sink,
         sent: HashMap::new(),
     };
-    if conn.ready().await.is_err() {
+    if conn.ready().await.is_err() || conn.flush().await.is_err() {
         return;
     }
     let heartbeat = app.config.heartbeat;
@@ -250,7 +261,7 @@ where
             _ = lagged.notified() => {
                 let e = ApiError::Unavailable;
                 let f = ServerFrame::Error { code: "lagging".into(), detail: format!("{e}: this connection fell behind; reconnect and resume"), id: None, session: None };
-                let _ = conn.send(text(&f)).await;
+                conn.send_now(text(&f)).await;
                 break;
             }
             _ = ticker.tick() => {
@@ -263,9 +274,28 @@ where
                 }
             }
             _ = app.shutdown.cancelled() => {
-                let _ = conn.send(Message::Close(None)).await;
+                conn.send_now(Message::Close(None)).await;
                 break;
             }
+        }
+        // Whatever else is ready goes out with the same flush.
+        let mut more = 0;
+        let mut failed = false;
+        while more < 256 && !failed {
+            match reg.rx.try_recv() {
+                Ok(out) => failed = conn.deliver(out).await.is_err(),
+                Err(_) => break,
+            }
+            more += 1;
+        }
+        while !failed {
+            match in_flight.next().now_or_never() {
+                Some(Some(frame)) => failed = conn.send(text(&frame)).await.is_err(),
+                _ => break,
+            }
+        }
+        if failed || conn.flush().await.is_err() {
+            break;
         }
     }
     // Let sends already sequenced finish committing; their answers have nowhere to go.

@@ -37,7 +37,7 @@ CREATE TABLE sessions (
     closed_by   TEXT,
     last_seq    INTEGER NOT NULL DEFAULT 0,
     last_activity INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE participants (
     session     TEXT NOT NULL REFERENCES sessions(key),
