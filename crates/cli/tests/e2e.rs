@@ -397,7 +397,8 @@ mod raw_socket {
             Message::Text(r#"{"type":"teleport"}"#.into()),
             Message::Text(r#"{"type":"send","session":"sk_x","id":"1"}"#.into()),
             Message::Text(
-                r#"{"type":"ack","session":"sk_AAAAAAAAAAAAAAAAAAAAAAAA","seq":1}"#.into(),
+                r#"{"type":"ack","session":"sk_019a00000000AAAAAAAAAAAAAAAAAAAAAAAA","seq":1}"#
+                    .into(),
             ),
             Message::Binary(vec![1, 2, 3].into()),
         ] {

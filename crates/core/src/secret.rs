@@ -3,6 +3,7 @@
 //! Tokens carry 256 random bits, so a fast hash is enough to make a stolen database useless for
 //! authentication (there is nothing to brute-force); lookups go by the hash itself.
 
+use crate::Millis;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -15,25 +16,39 @@ pub fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// A new opaque id with a readable prefix, e.g. `dev_…`, `leg_…` (96 random bits).
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", random_b64(12))
+/// The creation time as 12 hex digits: ids made later sort later, so the store's indexes grow
+/// at their right edge instead of touching a random page per insert.
+fn time_prefix(now: Millis) -> String {
+    format!("{:012x}", (now.max(0) as u64) & 0xffff_ffff_ffff)
 }
 
-/// The key of a data session (S0 claim 11): 144 random bits, URL-safe.
+/// A new opaque id with a readable prefix, e.g. `dev_…`, `leg_…`: the creation time, then 96
+/// random bits.
+pub fn new_id(prefix: &str, now: Millis) -> String {
+    format!("{prefix}_{}{}", time_prefix(now), random_b64(12))
+}
+
+/// The key of a data session (S0 claim 11): the creation time (12 hex digits) and 144 random bits,
+/// URL-safe. Only the random part makes it unguessable; the time only orders it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey(String);
 
 impl SessionKey {
-    pub fn generate() -> Self {
-        SessionKey(format!("sk_{}", random_b64(18)))
+    pub fn generate(now: Millis) -> Self {
+        SessionKey(format!("sk_{}{}", time_prefix(now), random_b64(18)))
     }
 
     /// Accepts a key from the outside world if it has the shape of one of ours.
     pub fn parse(s: &str) -> Option<Self> {
         let body = s.strip_prefix("sk_")?;
-        (body.len() == 24
-            && body
+        if body.len() != 36 {
+            return None;
+        }
+        let (time, random) = body.split_at(12);
+        (time
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && random
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .then(|| SessionKey(s.to_owned()))
@@ -89,14 +104,28 @@ mod tests {
 
     #[test]
     fn keys_are_long_random_and_round_trip() {
-        let a = SessionKey::generate();
-        let b = SessionKey::generate();
+        let a = SessionKey::generate(1_763_769_600_000);
+        let b = SessionKey::generate(1_763_769_600_000);
         assert_ne!(a, b);
         assert_eq!(SessionKey::parse(a.as_str()), Some(a.clone()));
-        assert_eq!(a.as_str().len(), 3 + 24);
+        assert_eq!(a.as_str().len(), 3 + 12 + 24);
         assert_eq!(SessionKey::parse("sk_short"), None);
         assert_eq!(SessionKey::parse(&format!("xx_{}", &a.as_str()[3..])), None);
-        assert_eq!(SessionKey::parse("sk_aaaaaaaaaaaaaaaaaaaaaa/a"), None);
+        assert_eq!(SessionKey::parse(&format!("{}/", &a.as_str()[..38])), None);
+        assert_eq!(
+            SessionKey::parse(&format!("sk_g{}", &a.as_str()[4..])),
+            None,
+            "time is hex"
+        );
+    }
+
+    #[test]
+    fn later_ids_sort_later() {
+        let early = new_id("leg", 1_000);
+        let late = new_id("leg", 2_000);
+        assert!(early < late);
+        assert!(SessionKey::generate(1_000) < SessionKey::generate(2_000));
+        assert!(early.starts_with("leg_0000000003e8"));
     }
 
     #[test]

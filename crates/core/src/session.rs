@@ -223,7 +223,7 @@ mod tests {
 
     fn session(lifecycle: Lifecycle) -> Session {
         Session::new(
-            SessionKey::generate(),
+            SessionKey::generate(0),
             Origin::PairedLegs,
             lifecycle,
             vec![

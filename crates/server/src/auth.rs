@@ -123,7 +123,7 @@ pub(crate) async fn ensure_admin(
         token
     };
     if store.principal_by_token(token.hash()).await?.is_none() {
-        let id = PrincipalId(callside_core::secret::new_id("adm"));
+        let id = PrincipalId(callside_core::secret::new_id("adm", now));
         store
             .apply(vec![Write::Principal(
                 PrincipalRecord {

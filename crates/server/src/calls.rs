@@ -118,7 +118,7 @@ impl Calls {
         }
         let now = now_ms();
         let leg = Leg {
-            id: LegId(callside_core::secret::new_id("leg")),
+            id: LegId(callside_core::secret::new_id("leg", now)),
             principal: who.id.clone(),
             own,
             other,
@@ -183,7 +183,7 @@ impl Calls {
                 let (mut other, other_name) = st.pending.remove(&other_id).ok_or_else(|| {
                     ApiError::Internal(format!("matcher paired unknown leg {other_id}"))
                 })?;
-                let key = SessionKey::generate();
+                let key = SessionKey::generate(now);
                 let lifecycle = other
                     .lifecycle
                     .or(rec.lifecycle)
@@ -485,7 +485,7 @@ impl Calls {
                 owners.push(participant(&p, &name, Some(n)));
             }
         }
-        let id = CallId(callside_core::secret::new_id("call"));
+        let id = CallId(callside_core::secret::new_id("call", now));
         let call_for = |session: SessionKey| CallRecord {
             id: id.clone(),
             reporter: who.id.clone(),
@@ -516,7 +516,7 @@ impl Calls {
                 Ok(call)
             }
             CallAdded::New { attached } => {
-                let key = SessionKey::generate();
+                let key = SessionKey::generate(now);
                 let mut participants: Vec<ParticipantRecord> = Vec::new();
                 let mut writes = Vec::new();
                 let mut settled = Vec::new();

@@ -214,7 +214,7 @@ mod tests {
             (None, r#"{"state":"ended"}"#),
         ] {
             let r = MessageRecord {
-                session: SessionKey::generate(),
+                session: SessionKey::generate(1_763_769_600_000),
                 seq: 42,
                 sender: "dev_x".into(),
                 client_id: id.map(Into::into),

@@ -85,13 +85,14 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 }
 
 fn new_principal(name: String, prefix: &str, kind: PrincipalKind) -> (PrincipalRecord, Token) {
+    let now = now_ms();
     let rec = PrincipalRecord {
         principal: Principal {
-            id: PrincipalId(callside_core::secret::new_id(prefix)),
+            id: PrincipalId(callside_core::secret::new_id(prefix, now)),
             name,
             kind,
         },
-        created_at: now_ms(),
+        created_at: now,
     };
     (rec, Token::generate(prefix))
 }

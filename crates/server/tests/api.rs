@@ -339,7 +339,7 @@ async fn both_legs_get_the_same_key_and_devices_report_only_their_numbers() {
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body["state"], "matched");
     let key = second.body["session"]["key"].as_str().unwrap();
-    assert!(key.len() >= 27);
+    assert_eq!(key.len(), 39, "sk_, 12 hex digits of time, 144 random bits");
     let (status, polled) = poll.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -451,7 +451,7 @@ async fn messages_are_ordered_idempotent_and_only_for_participants() {
     let r = api.get(&format!("/v1/sessions/{key}/messages"), &c).await;
     assert_eq!(r.code(), "not_participant");
     let r = api
-        .get("/v1/sessions/sk_AAAAAAAAAAAAAAAAAAAAAAAA", &a)
+        .get("/v1/sessions/sk_019a00000000AAAAAAAAAAAAAAAAAAAAAAAA", &a)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 

@@ -239,7 +239,7 @@ fn network_calls_are_authoritative() {
 #[test]
 fn a_network_call_binds_to_a_pair_that_just_formed() {
     let mut r = Reporter::new();
-    let key = SessionKey::generate();
+    let key = SessionKey::generate(0);
     r.m.record_pair(&num(ALICE), &num(BOB), key.clone(), 1_000);
     let added = r.m.add_call(
         CallId("c1".into()),
@@ -251,7 +251,7 @@ fn a_network_call_binds_to_a_pair_that_just_formed() {
     );
     assert_eq!(added, CallAdded::BindTo(key));
     // Too old to bind: a new session.
-    r.m.record_pair(&num(ALICE), &num(BOB), SessionKey::generate(), 1_000);
+    r.m.record_pair(&num(ALICE), &num(BOB), SessionKey::generate(0), 1_000);
     let added = r.m.add_call(
         CallId("c2".into()),
         &num(ALICE),

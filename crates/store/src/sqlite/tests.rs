@@ -145,7 +145,7 @@ async fn principals_are_found_by_token_hash_only() {
 async fn messages_append_in_order_and_client_ids_are_unique() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let key = SessionKey::generate();
+    let key = SessionKey::generate(0);
     store
         .apply(vec![Write::Session(session(&key, &[]))])
         .await
@@ -209,7 +209,7 @@ async fn messages_append_in_order_and_client_ids_are_unique() {
 async fn one_failing_request_does_not_fail_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let key = SessionKey::generate();
+    let key = SessionKey::generate(0);
     store
         .apply(vec![Write::Session(session(&key, &[]))])
         .await
@@ -241,7 +241,7 @@ async fn one_failing_request_does_not_fail_its_batch() {
 #[tokio::test]
 async fn sessions_round_trip_with_state_and_acks() {
     let dir = tempfile::tempdir().unwrap();
-    let key = SessionKey::generate();
+    let key = SessionKey::generate(0);
     {
         let store = open(&dir);
         seed(&store, &["dev_a", "dev_b"]).await;
@@ -299,7 +299,7 @@ async fn sessions_round_trip_with_state_and_acks() {
 async fn blobs_are_readable_by_uploader_and_participants_only() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let key = SessionKey::generate();
+    let key = SessionKey::generate(0);
     let blob = BlobId::from_digest(&[7; 32]);
     seed(&store, &["dev_a", "dev_b"]).await;
     store
