@@ -63,6 +63,7 @@ pub struct RawConfig {
 pub struct RawDatabase {
     pub path: Option<PathBuf>,
     pub synchronous: Option<String>,
+    pub checkpoint_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -105,6 +106,8 @@ pub enum Database {
     Sqlite {
         path: PathBuf,
         synchronous: Synchronous,
+        /// How often the write-ahead log is copied into the database file.
+        checkpoint: Duration,
     },
 }
 
@@ -188,7 +191,11 @@ impl Config {
 
     /// The effective configuration as TOML (what `callside config` prints).
     pub fn to_toml(&self) -> String {
-        let Database::Sqlite { path, synchronous } = &self.database;
+        let Database::Sqlite {
+            path,
+            synchronous,
+            checkpoint,
+        } = &self.database;
         let raw = RawConfig {
             listen: Some(self.listen.to_string()),
             data_dir: Some(self.data_dir.clone()),
@@ -203,6 +210,7 @@ impl Config {
                     }
                     .into(),
                 ),
+                checkpoint_secs: Some(checkpoint.as_secs()),
             },
             matching: RawMatching {
                 window_secs: Some(self.match_window.as_secs()),
@@ -341,6 +349,12 @@ impl RawConfig {
                 .path
                 .unwrap_or_else(|| data_dir.join("callside.sqlite")),
             synchronous,
+            checkpoint: secs(
+                "database.checkpoint_secs",
+                self.database.checkpoint_secs,
+                10,
+                1..=3600,
+            )?,
         };
         let lifecycle_s = self
             .sessions

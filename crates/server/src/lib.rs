@@ -74,7 +74,11 @@ impl Running {
 /// Opens (creating if needed) the data directory and store, makes sure the admin token exists,
 /// and restores pending state. Returns the application and the admin token; [`router`] serves it.
 pub async fn build(config: config::Config) -> Result<(AppState, String), ServerError> {
-    let config::Database::Sqlite { path, synchronous } = &config.database;
+    let config::Database::Sqlite {
+        path,
+        synchronous,
+        checkpoint,
+    } = &config.database;
     for dir in [
         Some(config.data_dir.as_path()),
         path.parent(),
@@ -91,6 +95,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         path,
         callside_store::SqliteOptions {
             synchronous: *synchronous,
+            checkpoint_interval: *checkpoint,
             ..Default::default()
         },
     )?;

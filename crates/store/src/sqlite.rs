@@ -27,6 +27,8 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
     /// Most requests committed in one transaction.
     pub max_batch: usize,
+    /// How often the WAL is copied into the database file.
+    pub checkpoint_interval: std::time::Duration,
 }
 
 impl Default for SqliteOptions {
@@ -34,6 +36,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Normal,
             max_batch: 2048,
+            checkpoint_interval: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -81,12 +84,18 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Copies the WAL into the database every second on a connection of its own, so commits never
-/// wait for a checkpoint. Stops when the store is dropped.
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-        stop.recv_timeout(std::time::Duration::from_secs(1))
-    {
+/// Copies the WAL into the database every `every` on a connection of its own, so commits never
+/// run a checkpoint themselves. Stops when the store is dropped.
+///
+/// A checkpoint still slows commits while it runs: it fsyncs the WAL that the writer is appending
+/// to, and on this project's machines appends then wait for writeback (~100–300 ms stalls, see
+/// docs/PERFORMANCE.md). Fewer, larger checkpoints mean fewer stalls and a larger WAL.
+fn checkpoint_loop(
+    conn: Connection,
+    every: std::time::Duration,
+    stop: std::sync::mpsc::Receiver<()>,
+) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
         // (busy, frames in the log, frames checkpointed)
         let r: rusqlite::Result<(i64, i64, i64)> =
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -129,10 +138,11 @@ impl Sqlite {
             .spawn(move || write_loop(writer, rx, max_batch))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         let (stop, stopped) = std::sync::mpsc::channel();
+        let every = options.checkpoint_interval;
         let checkpointer = connect(path, &options)?;
         std::thread::Builder::new()
             .name("callside-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .spawn(move || checkpoint_loop(checkpointer, every, stopped))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Sqlite {
             path: path.to_owned(),
