@@ -23,7 +23,7 @@ use tokio::sync::{oneshot, watch};
 /// How many recent client ids are loaded with a session; older ones are checked in the store.
 const CLIENT_ID_WINDOW: u32 = 10_000;
 /// Sessions kept in memory before unused ones are dropped (they reload from the store).
-const CACHE_SOFT_LIMIT: usize = 100_000;
+const CACHE_SOFT_LIMIT: usize = 20_000;
 
 pub(crate) struct Cell {
     state: tokio::sync::Mutex<CellState>,
