@@ -25,6 +25,8 @@ pub struct App {
     pub(crate) metrics: Metrics,
     pub(crate) numbers: crate::numbers::NumberCache,
     pub(crate) shutdown: CancellationToken,
+    /// Set when the server stopped because the store failed.
+    pub(crate) fatal: std::sync::atomic::AtomicBool,
 }
 
 pub type AppState = Arc<App>;
@@ -48,6 +50,7 @@ impl App {
             auth: AuthCache::default(),
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
+            fatal: Default::default(),
         })
     }
 }
@@ -147,6 +150,12 @@ pub(crate) async fn housekeeping(app: AppState) {
     );
     let mut next_idle_sweep = tokio::time::Instant::now();
     loop {
+        if app.store.has_failed() {
+            tracing::error!("the store failed; stopping so a supervisor can restart from disk");
+            app.fatal.store(true, std::sync::atomic::Ordering::SeqCst);
+            app.shutdown.cancel();
+            return;
+        }
         let wait = app
             .calls
             .expire_due(&app)

@@ -101,7 +101,9 @@ impl IntoResponse for ApiError {
 impl From<callside_store::StoreError> for ApiError {
     fn from(e: callside_store::StoreError) -> Self {
         match e {
-            callside_store::StoreError::Closed => ApiError::Unavailable,
+            callside_store::StoreError::Closed | callside_store::StoreError::Failed(_) => {
+                ApiError::Unavailable
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

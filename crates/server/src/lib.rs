@@ -52,6 +52,8 @@ pub enum ServerError {
     Io(String),
     #[error("start-up failed: {0}")]
     Startup(String),
+    #[error("{0}")]
+    Stopped(String),
 }
 
 /// A server running in the background of this process.
@@ -155,8 +157,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let running = start(config).await?;
-    shutdown.await;
-    tracing::info!("shutting down");
+    let stopped = running.app.shutdown.clone();
+    tokio::select! {
+        _ = shutdown => tracing::info!("shutting down"),
+        _ = stopped.cancelled() => {}
+    }
+    let fatal = running.app.fatal.load(std::sync::atomic::Ordering::SeqCst);
     running.shutdown().await;
+    if fatal {
+        return Err(ServerError::Stopped(
+            "stopped because a database commit failed; see the log, fix the cause (e.g. disk space) and start again".into(),
+        ));
+    }
     Ok(())
 }

@@ -527,7 +527,7 @@ pub(crate) async fn healthz() -> &'static str {
 
 /// `GET /readyz` — the database answers.
 pub(crate) async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
-    if app.shutdown.is_cancelled() {
+    if app.shutdown.is_cancelled() || app.store.has_failed() {
         return Err(ApiError::Unavailable);
     }
     app.store.ping().await?;

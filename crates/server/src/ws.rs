@@ -141,6 +141,8 @@ where
                 .await?;
                 self.sent.insert(key.clone(), m.seq);
             }
+            // A long backlog goes out page by page rather than piling up in the socket buffer.
+            self.flush().await?;
         }
     }
 

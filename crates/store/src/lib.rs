@@ -11,7 +11,9 @@
 //! Storage contract (any future backend must keep it): `apply` is all-or-nothing per call;
 //! commits are durable against process death (kill -9) before the future resolves; `on_commit`
 //! callbacks run in commit order; a message append fails with [`StoreError::Duplicate`] when
-//! `(session, sender, client_id)` exists.
+//! `(session, sender, client_id)` exists; if a transaction itself fails (I/O error, disk full) the
+//! store stops writing altogether ([`Store::has_failed`]) rather than let later writes commit
+//! around the lost ones.
 
 mod records;
 mod sqlite;
@@ -31,6 +33,8 @@ pub enum StoreError {
     TooNew(i64),
     #[error("the store has shut down")]
     Closed,
+    #[error("the store stopped after a failed commit ({0}); restart the server")]
+    Failed(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("cannot open the database at {path}: {source}")]
@@ -208,6 +212,15 @@ impl Store {
         self.inner
             .read(move |c| sqlite::may_read_blob(c, &principal, &blob))
             .await
+    }
+
+    /// Whether a commit failed. The store then refuses every write (fail-stop): the server
+    /// should stop and be restarted from what is durable.
+    pub fn has_failed(&self) -> bool {
+        self.inner
+            .health
+            .failed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Cheap liveness probe for `/readyz`.

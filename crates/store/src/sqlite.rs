@@ -10,7 +10,8 @@ use callside_core::session::{CallState, CloseReason, Lifecycle, Origin, Session}
 use callside_core::{Millis, NumberRange, PhoneNumber, SessionKey, TokenHash};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// How hard SQLite works to keep a commit.
@@ -54,6 +55,7 @@ pub(crate) struct Sqlite {
     options: SqliteOptions,
     /// Dropping it stops the checkpoint thread.
     _checkpoints: std::sync::mpsc::Sender<()>,
+    pub(crate) health: Arc<Health>,
 }
 
 const SCHEMA_VERSION: i64 = 1;
@@ -94,6 +96,7 @@ fn checkpoint_loop(
     conn: Connection,
     every: std::time::Duration,
     stop: std::sync::mpsc::Receiver<()>,
+    health: Arc<Health>,
 ) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
         // (busy, frames in the log, frames checkpointed)
@@ -102,9 +105,10 @@ fn checkpoint_loop(
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             });
         match r {
-            // A log that passive checkpoints cannot catch up with is reset while writers wait.
+            // Under steady writes a passive checkpoint never catches up and the log only grows:
+            // past ~200 MB the writer resets it between two batches.
             Ok((_, log, _)) if log > 50_000 => {
-                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                health.checkpoint_wanted.store(true, Ordering::Relaxed)
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
@@ -132,17 +136,24 @@ impl Sqlite {
         let mut writer = connect(path, &options)?;
         migrate(&mut writer)?;
         let (jobs, rx) = mpsc::channel(8192);
+        let health = Arc::new(Health::default());
         let max_batch = options.max_batch.max(1);
         std::thread::Builder::new()
             .name("callside-sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx, max_batch))
+            .spawn({
+                let health = health.clone();
+                move || write_loop(writer, rx, max_batch, health)
+            })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         let (stop, stopped) = std::sync::mpsc::channel();
         let every = options.checkpoint_interval;
         let checkpointer = connect(path, &options)?;
         std::thread::Builder::new()
             .name("callside-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, every, stopped))
+            .spawn({
+                let health = health.clone();
+                move || checkpoint_loop(checkpointer, every, stopped, health)
+            })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Sqlite {
             path: path.to_owned(),
@@ -150,6 +161,7 @@ impl Sqlite {
             readers: Mutex::new(Vec::new()),
             options,
             _checkpoints: stop,
+            health,
         })
     }
 
@@ -205,7 +217,21 @@ impl Sqlite {
     }
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// Flags shared by the writer, the checkpoint thread and the store's users.
+#[derive(Default)]
+pub(crate) struct Health {
+    /// A commit failed: the writer stopped and every later write fails.
+    pub(crate) failed: AtomicBool,
+    /// The WAL grew past what passive checkpoints keep up with: the writer resets it.
+    checkpoint_wanted: AtomicBool,
+}
+
+fn write_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    health: Arc<Health>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -215,7 +241,25 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usiz
                 Err(_) => break,
             }
         }
-        let results = commit_batch(&mut conn, &batch);
+        let results = match commit_batch(&mut conn, &batch) {
+            Ok(results) => results,
+            Err(e) => {
+                // Fail-stop: callers number messages and match legs in memory assuming every
+                // queued write lands. After a failed commit nothing more is written; the
+                // server stops and restarts from what is durable.
+                tracing::error!(error = %e, "commit failed; the store stops accepting writes");
+                health.failed.store(true, Ordering::SeqCst);
+                let why = e.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(StoreError::Failed(why.clone())));
+                }
+                rx.close();
+                while let Some(job) = rx.blocking_recv() {
+                    let _ = job.done.send(Err(StoreError::Failed(why.clone())));
+                }
+                return;
+            }
+        };
         for (job, result) in batch.drain(..).zip(results) {
             if result.is_ok() {
                 if let Some(f) = job.on_commit {
@@ -224,14 +268,19 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usiz
             }
             let _ = job.done.send(result);
         }
+        if health.checkpoint_wanted.swap(false, Ordering::Relaxed) {
+            // Between batches the writer is the only writer: a RESTART checkpoint here lets the
+            // next commit start the WAL from the beginning.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+        }
     }
 }
 
 /// Commits a batch in one transaction. The common case — every request succeeds — runs without
 /// savepoints (a savepoint makes SQLite journal every page it touches). If any request fails, the
 /// transaction is rolled back and the batch is run again with a savepoint per request, so one bad
-/// request fails alone. If the commit itself fails, every request fails.
-fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<()>> {
+/// request fails alone. An `Err` means the transaction itself failed (I/O, disk full).
+fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<()>>> {
     let fast = (|| -> Result<bool> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for job in batch {
@@ -242,20 +291,9 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<()>> {
         tx.commit()?;
         Ok(true)
     })();
-    let outcome = match fast {
-        Ok(true) => return batch.iter().map(|_| Ok(())).collect(),
-        Ok(false) => commit_with_savepoints(conn, batch),
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(results) => results,
-        Err(e) => {
-            tracing::error!(error = %e, "commit failed; failing {} requests", batch.len());
-            batch
-                .iter()
-                .map(|_| Err(StoreError::Corrupt(format!("commit failed: {e}"))))
-                .collect()
-        }
+    match fast? {
+        true => Ok(batch.iter().map(|_| Ok(())).collect()),
+        false => commit_with_savepoints(conn, batch),
     }
 }
 

@@ -377,3 +377,34 @@ async fn pending_legs_come_back_in_report_order() {
         (LegState::NoMatch, Some("expired"))
     );
 }
+
+#[tokio::test]
+async fn a_failed_commit_stops_all_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let key = SessionKey::generate(0);
+    store
+        .apply(vec![Write::Session(session(&key, &[]))])
+        .await
+        .unwrap();
+    // Another process holds the database: the writer cannot begin its transaction.
+    let blocker = rusqlite::Connection::open(dir.path().join("t.sqlite")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = store
+        .apply(vec![Write::Message(msg(&key, 1, "a", "x"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Failed(_)), "{err}");
+    assert!(store.has_failed());
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // Fail-stop: nothing is written any more, even though the database is free again.
+    let err = store
+        .apply(vec![Write::Message(msg(&key, 2, "a", "y"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Failed(_) | StoreError::Closed),
+        "{err}"
+    );
+    assert!(store.messages_after(key, 0, 10).await.unwrap().is_empty());
+}
