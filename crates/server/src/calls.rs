@@ -25,10 +25,26 @@ use tokio::sync::Notify;
 /// How long a network call stays attachable without an end event (events can be lost).
 const CALL_MAX_AGE: Millis = 12 * 3600 * 1000;
 
-#[derive(Default)]
+/// Events about one network call are handled one at a time (a proxy may send `ringing` and
+/// `answered` back to back); events about different calls go in parallel, over this many locks.
+const CALL_STRIPES: usize = 64;
+
 pub(crate) struct Calls {
     state: tokio::sync::Mutex<CallsState>,
     watchers: Mutex<HashMap<LegId, Arc<Notify>>>,
+    call_stripes: Vec<tokio::sync::Mutex<()>>,
+    stripe_hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls {
+            state: Default::default(),
+            watchers: Default::default(),
+            call_stripes: (0..CALL_STRIPES).map(|_| Default::default()).collect(),
+            stripe_hasher: Default::default(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -397,6 +413,9 @@ impl Calls {
                 "call_ref must be 1–256 characters",
             ));
         }
+        use std::hash::BuildHasher as _;
+        let stripe = self.stripe_hasher.hash_one((&who.id, &ev.call_ref)) as usize % CALL_STRIPES;
+        let _one_at_a_time = self.call_stripes[stripe].lock().await;
         let existing = app
             .store
             .call_by_ref(who.id.clone(), ev.call_ref.clone())

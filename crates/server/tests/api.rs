@@ -903,3 +903,43 @@ async fn the_http_fallback_long_polls_for_new_messages() {
     assert_eq!(page["messages"][0]["body"]["text"], "wake up");
     assert_eq!(page["last_seq"], 1);
 }
+
+#[tokio::test]
+async fn concurrent_events_of_one_network_call_make_one_session() {
+    let api = api().await;
+    api.device("Alice", &[ALICE]).await;
+    api.device("Bob", &[BOB]).await;
+    let r = api
+        .post("/v1/admin/service-accounts", &api.admin, json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+44"]}))
+        .await;
+    let sip = r.body["token"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for event in ["ringing", "answered", "ringing", "answered"] {
+        let router = api.router.clone();
+        let sip = sip.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"call_ref": "dup@proxy", "caller": ALICE, "callee": BOB, "event": event});
+            let req = Request::post("/v1/network/calls")
+                .header(header::AUTHORIZATION, format!("Bearer {sip}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        keys.insert(body["session"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(keys.len(), 1, "one call, one session: {keys:?}");
+    // Ended stays ended, whatever arrives after it.
+    let ev = |e: &str| json!({"call_ref": "dup@proxy", "caller": ALICE, "callee": BOB, "event": e});
+    api.post("/v1/network/calls", &sip, ev("ended")).await;
+    let r = api.post("/v1/network/calls", &sip, ev("answered")).await;
+    assert_eq!(r.body["state"], "ended");
+}

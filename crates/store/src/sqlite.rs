@@ -516,7 +516,10 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             c.prepare_cached(
                 "INSERT INTO calls (id, reporter, call_ref, caller, callee, state, session, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at",
+                 ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at,
+                   state = CASE WHEN calls.state = 'ended' OR excluded.state = 'ended' THEN 'ended'
+                                WHEN calls.state = 'answered' THEN 'answered'
+                                ELSE excluded.state END",
             )?
             .execute(params![
                 r.id.0,
