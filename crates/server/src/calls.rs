@@ -301,6 +301,10 @@ impl Calls {
         id: &LegId,
         wait: Duration,
     ) -> Result<proto::call::LegStatus, ApiError> {
+        let rec = self.owned_leg(app, who, id).await?;
+        if rec.state != LegState::Pending || wait.is_zero() {
+            return self.status_of(app, &rec).await;
+        }
         let notify = self
             .watchers
             .lock()
@@ -311,12 +315,20 @@ impl Calls {
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let mut rec = self.owned_leg(app, who, id).await?;
-        if rec.state == LegState::Pending && !wait.is_zero() {
+        // Read again now that the waiter is registered: the leg may have settled in between.
+        let mut rec = self.owned_leg(app, who, id).await;
+        if matches!(&rec, Ok(r) if r.state == LegState::Pending) {
             let _ = tokio::time::timeout(wait, notified).await;
-            rec = self.owned_leg(app, who, id).await?;
+            rec = self.owned_leg(app, who, id).await;
         }
-        self.status_of(app, &rec).await
+        // The entry goes when its last waiter does (the map holds one reference, we another).
+        {
+            let mut watchers = self.watchers.lock().expect("watchers poisoned");
+            if watchers.get(id).is_some_and(|n| Arc::strong_count(n) <= 2) {
+                watchers.remove(id);
+            }
+        }
+        self.status_of(app, &rec?).await
     }
 
     pub(crate) async fn status_of(
@@ -355,37 +367,35 @@ impl Calls {
         id: &LegId,
         answered: bool,
     ) -> Result<proto::call::LegStatus, ApiError> {
-        let rec = self.owned_leg(app, who, id).await?;
-        match (&rec.state, &rec.session) {
-            (LegState::Pending, _) if !answered => {
-                let mut st = self.state.lock().await;
-                if st.matcher.withdraw(id) {
-                    if let Some((mut r, _)) = st.pending.remove(id) {
-                        let w = settle(
-                            &mut r,
-                            LegState::NoMatch,
-                            Some(NoMatchReason::Withdrawn),
-                            None,
-                        );
-                        let commit = app.store.submit(vec![w], None).await?;
-                        drop(st);
-                        commit.await.map_err(|_| ApiError::Unavailable)??;
-                        crate::metrics::Metrics::inc(&app.metrics.legs_no_match);
-                        self.announce(app, &r).await;
-                    }
+        let mut rec = self.owned_leg(app, who, id).await?;
+        if rec.state == LegState::Pending && !answered {
+            let mut st = self.state.lock().await;
+            if st.matcher.withdraw(id) {
+                if let Some((mut r, _)) = st.pending.remove(id) {
+                    let w = settle(&mut r, LegState::NoMatch, Some(NoMatchReason::Withdrawn), None);
+                    let commit = app.store.submit(vec![w], None).await?;
+                    drop(st);
+                    commit.await.map_err(|_| ApiError::Unavailable)??;
+                    crate::metrics::Metrics::inc(&app.metrics.legs_no_match);
+                    self.announce(app, &r).await;
                 }
+            } else {
+                // It matched a moment ago and the match is being stored: wait for it, then end
+                // the call it belongs to.
+                drop(st);
+                self.status(app, who, id, Duration::from_secs(5)).await?;
+                rec = self.owned_leg(app, who, id).await?;
             }
-            (LegState::Matched, Some(key)) => {
-                let event = if answered {
-                    Event::CallAnswered
-                } else {
-                    Event::CallEnded
-                };
-                app.sessions
-                    .transition(app, key, event, None, vec![])
-                    .await?;
-            }
-            _ => {}
+        }
+        if let (LegState::Matched, Some(key)) = (&rec.state, &rec.session) {
+            let event = if answered {
+                Event::CallAnswered
+            } else {
+                Event::CallEnded
+            };
+            app.sessions
+                .transition(app, key, event, None, vec![])
+                .await?;
         }
         let rec = self.owned_leg(app, who, id).await?;
         self.status_of(app, &rec).await
