@@ -557,17 +557,16 @@ impl Sessions {
                     .map_err(|e| ApiError::bad("invalid_message", format!("file body: {e}")))?;
                 message::check_file_name(&f.name)?;
                 let id = BlobId::parse(&f.blob)?;
-                let stored = app.store.blob(id.clone()).await?.ok_or_else(|| {
+                // Missing and not yours look the same, so content hashes cannot be probed.
+                let unknown = || {
                     ApiError::bad(
                         "unknown_blob",
-                        format!("no blob {id}; upload it with POST /v1/blobs first"),
+                        format!("no blob {id} that you may share; upload it with POST /v1/blobs first"),
                     )
-                })?;
+                };
+                let stored = app.store.blob(id.clone()).await?.ok_or_else(unknown)?;
                 if !app.store.may_read_blob(who.clone(), id.clone()).await? {
-                    return Err(ApiError::Forbidden(
-                        "blob_forbidden",
-                        format!("you may not share {id}"),
-                    ));
+                    return Err(unknown());
                 }
                 f.size = stored.size;
                 f.mime = stored.mime;

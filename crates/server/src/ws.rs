@@ -330,6 +330,8 @@ where
         } => {
             let result = async {
                 let key = SessionKey::parse(&session).ok_or(ApiError::NotFound("session"))?;
+                // Participation first: the body's checks must not answer outsiders.
+                app.sessions.record_for(app, &key, &conn.who.id).await?;
                 let msg = app
                     .sessions
                     .check(

@@ -772,8 +772,8 @@ async fn files_are_content_addressed_typed_by_their_bytes_and_private() {
         .await;
     assert_eq!(
         r.code(),
-        "blob_forbidden",
-        "you cannot share what you cannot read"
+        "unknown_blob",
+        "you cannot share what you cannot read, nor tell that it exists"
     );
     let r = api
         .send(
