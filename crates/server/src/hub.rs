@@ -21,6 +21,8 @@ pub(crate) enum Outbound {
     },
     /// Any other frame (`session`, `leg`).
     Frame(Arc<str>),
+    /// The principal's token was revoked: send this last frame and close.
+    Revoked(Arc<str>),
 }
 
 /// How many frames may wait for one connection before it is considered too slow.
@@ -92,6 +94,11 @@ impl Hub {
     /// Connections open now.
     pub(crate) fn connections(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Closes every connection of `principal` (its token was rotated or it was deleted).
+    pub(crate) fn disconnect(&self, principal: &PrincipalId, last_frame: Arc<str>) {
+        self.publish([principal], &Outbound::Revoked(last_frame));
     }
 
     /// Sends to every connection of every principal in `to`.

@@ -236,8 +236,20 @@ async fn delete_principal(
     app.store
         .apply(vec![Write::DeletePrincipal(rec.principal.id.clone())])
         .await?;
-    app.auth.evict(&rec.principal.id);
+    revoke(&app, &rec.principal.id, "the device or account was deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Forgets cached tokens of `id` and closes its open sockets.
+fn revoke(app: &AppState, id: &PrincipalId, why: &str) {
+    app.auth.evict(id);
+    let frame = proto::ws::ServerFrame::Error {
+        code: "token_revoked".into(),
+        detail: why.into(),
+        id: None,
+        session: None,
+    };
+    app.hub.disconnect(id, mapping::frame_json(&frame));
 }
 
 /// `POST /v1/admin/devices/{id}/token` — a new token; the old one stops working.
@@ -276,7 +288,11 @@ async fn rotate(
             token.hash(),
         )])
         .await?;
-    app.auth.evict(&rec.principal.id);
+    revoke(
+        &app,
+        &rec.principal.id,
+        "the token was replaced; reconnect with the new one",
+    );
     Ok(axum::Json(proto::admin::RotatedToken {
         token: token.expose().to_owned(),
     }))
