@@ -519,13 +519,19 @@ async fn a_rotated_token_closes_the_open_socket() {
     let w = world(|_| {}).await;
     let created = w
         .admin
-        .create_device(&CreateDevice { name: "Alice".into(), numbers: vec![ALICE.into()] })
+        .create_device(&CreateDevice {
+            name: "Alice".into(),
+            numbers: vec![ALICE.into()],
+        })
         .await
         .unwrap();
     let alice = Client::new(&w.base, &created.token).unwrap();
     let mut ch = Channel::connect(&alice).await.unwrap();
     next(&mut ch, |e| matches!(e, Event::Ready { .. }).then_some(())).await;
-    w.admin.rotate_device_token(&created.device.id).await.unwrap();
+    w.admin
+        .rotate_device_token(&created.device.id)
+        .await
+        .unwrap();
     // The server says why and closes; the old token cannot reconnect.
     let code = next(&mut ch, |e| match e {
         Event::Error { code, .. } => Some(code),
@@ -533,7 +539,10 @@ async fn a_rotated_token_closes_the_open_socket() {
     })
     .await;
     assert_eq!(code, "token_revoked");
-    next(&mut ch, |e| matches!(e, Event::Disconnected { .. }).then_some(())).await;
+    next(&mut ch, |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    })
+    .await;
     let err = alice.me().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     ch.close().await;

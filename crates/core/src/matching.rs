@@ -409,15 +409,18 @@ impl Matcher {
             caller: caller.clone(),
             callee: callee.clone(),
         };
+        let mut bind = None;
         if let Some(q) = self.recent_pairs.get_mut(&key) {
             q.retain(|(_, at)| now - at <= window);
-            if let Some((session, _)) = q.pop_front() {
-                if q.is_empty() {
-                    self.recent_pairs.remove(&key);
-                }
-                return CallAdded::BindTo(session);
+            bind = q.pop_front().map(|(session, _)| session);
+            if q.is_empty() {
+                self.recent_pairs.remove(&key);
             }
-            self.recent_pairs.remove(&key);
+        }
+        if let Some(session) = bind {
+            // Later legs of this call (another device of a party) attach to it too.
+            self.index_call(id, key, expires_at);
+            return CallAdded::BindTo(session);
         }
         let mut attached: Vec<LegId> = Vec::new();
         for map in [&self.outgoing, &self.incoming] {
@@ -429,18 +432,22 @@ impl Matcher {
         for leg in &attached {
             self.remove(leg);
         }
+        self.index_call(id, key, expires_at);
+        CallAdded::New { attached }
+    }
+
+    fn index_call(&mut self, id: CallId, key: PairKey, expires_at: Millis) {
         self.calls_by_pair
             .entry(key.clone())
             .or_default()
             .push_back(id.clone());
         self.calls_to
-            .entry(callee.clone())
+            .entry(key.callee.clone())
             .or_default()
             .push_back(id.clone());
         self.deadlines
             .insert((expires_at, Expired::Call(id.clone())));
         self.calls.insert(id, PendingCall { key, expires_at });
-        CallAdded::New { attached }
     }
 
     /// The network reported the end of a call: legs no longer attach to it.

@@ -242,19 +242,41 @@ impl Calls {
                     ApiError::Internal(format!("matcher attached to unknown call {call}"))
                 })?;
                 drop(st);
+                let unsettled = rec.clone();
                 settle(&mut rec, LegState::Matched, None, Some(&key));
-                writes.push(Write::Leg(rec.clone()));
+                let mut joined = writes.clone();
+                joined.push(Write::Leg(rec.clone()));
                 let joiner = participant(&rec.leg.principal, &name, Some(&rec.leg.own));
-                app.sessions
+                let result = app
+                    .sessions
                     .transition(
                         app,
                         &key,
                         Event::Join(rec.leg.principal.clone()),
                         Some(joiner),
-                        writes,
+                        joined,
                     )
-                    .await?;
-                crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+                    .await;
+                match result {
+                    Ok(_) => crate::metrics::Metrics::inc(&app.metrics.legs_matched),
+                    Err(ApiError::Gone(..)) => {
+                        // The call's session was closed while the network still reports the
+                        // call: it no longer takes legs. Forget it and place the leg again.
+                        {
+                            let mut st = self.state.lock().await;
+                            st.matcher.remove_call(&call);
+                            st.calls.remove(&call);
+                        }
+                        if !writes.is_empty() {
+                            app.store.apply(writes).await?;
+                        }
+                        for r in &settled {
+                            self.announce(app, r).await;
+                        }
+                        return Box::pin(self.place(app, unsettled, name)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         for r in &settled {
@@ -372,7 +394,12 @@ impl Calls {
             let mut st = self.state.lock().await;
             if st.matcher.withdraw(id) {
                 if let Some((mut r, _)) = st.pending.remove(id) {
-                    let w = settle(&mut r, LegState::NoMatch, Some(NoMatchReason::Withdrawn), None);
+                    let w = settle(
+                        &mut r,
+                        LegState::NoMatch,
+                        Some(NoMatchReason::Withdrawn),
+                        None,
+                    );
                     let commit = app.store.submit(vec![w], None).await?;
                     drop(st);
                     commit.await.map_err(|_| ApiError::Unavailable)??;

@@ -561,7 +561,9 @@ impl Sessions {
                 let unknown = || {
                     ApiError::bad(
                         "unknown_blob",
-                        format!("no blob {id} that you may share; upload it with POST /v1/blobs first"),
+                        format!(
+                            "no blob {id} that you may share; upload it with POST /v1/blobs first"
+                        ),
                     )
                 };
                 let stored = app.store.blob(id.clone()).await?.ok_or_else(unknown)?;

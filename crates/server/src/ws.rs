@@ -149,7 +149,9 @@ where
     async fn deliver(&mut self, out: Arc<Outbound>) -> Result<(), ()> {
         match &*out {
             Outbound::Revoked(json) => {
-                let _ = self.send(Message::Text(Utf8Bytes::from(json.to_string()))).await;
+                let _ = self
+                    .send(Message::Text(Utf8Bytes::from(json.to_string())))
+                    .await;
                 let _ = self.flush().await;
                 Err(())
             }

@@ -910,7 +910,11 @@ async fn concurrent_events_of_one_network_call_make_one_session() {
     api.device("Alice", &[ALICE]).await;
     api.device("Bob", &[BOB]).await;
     let r = api
-        .post("/v1/admin/service-accounts", &api.admin, json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+44"]}))
+        .post(
+            "/v1/admin/service-accounts",
+            &api.admin,
+            json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+44"]}),
+        )
         .await;
     let sip = r.body["token"].as_str().unwrap().to_owned();
     let mut tasks = Vec::new();
@@ -918,7 +922,8 @@ async fn concurrent_events_of_one_network_call_make_one_session() {
         let router = api.router.clone();
         let sip = sip.clone();
         tasks.push(tokio::spawn(async move {
-            let body = json!({"call_ref": "dup@proxy", "caller": ALICE, "callee": BOB, "event": event});
+            let body =
+                json!({"call_ref": "dup@proxy", "caller": ALICE, "callee": BOB, "event": event});
             let req = Request::post("/v1/network/calls")
                 .header(header::AUTHORIZATION, format!("Bearer {sip}"))
                 .header(header::CONTENT_TYPE, "application/json")

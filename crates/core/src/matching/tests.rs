@@ -250,6 +250,12 @@ fn a_network_call_binds_to_a_pair_that_just_formed() {
         10_000,
     );
     assert_eq!(added, CallAdded::BindTo(key));
+    // A later leg of the call (say Bob's second device) attaches to the bound call.
+    assert_eq!(
+        r.inc("dev_b2", BOB, Some(ALICE)).1.outcome,
+        Outcome::Attached(CallId("c1".into()))
+    );
+    assert!(r.m.remove_call(&CallId("c1".into())));
     // Too old to bind: a new session.
     r.m.record_pair(&num(ALICE), &num(BOB), SessionKey::generate(0), 1_000);
     let added = r.m.add_call(
