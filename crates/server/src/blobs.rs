@@ -40,12 +40,25 @@ fn sniff(head: &[u8]) -> String {
     }
 }
 
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// Stores an upload. Nothing is recorded unless the whole body arrived within the size limit.
 pub(crate) async fn upload(app: &App, who: &PrincipalId, body: Body) -> Result<BlobInfo, ApiError> {
     let io = |e: std::io::Error| ApiError::Internal(format!("blob store: {e}"));
     let tmp_dir = app.config.blob_dir.join("tmp");
     tokio::fs::create_dir_all(&tmp_dir).await.map_err(io)?;
     let tmp = tmp_dir.join(callside_core::secret::random_b64(12));
+    // Removes the partial file however this ends, including the client going away mid-upload
+    // (the future is dropped); disarmed once the file has its final name.
+    let mut guard = TempFile(Some(tmp.clone()));
     let result = async {
         let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
         let mut hasher = Sha256::new();
@@ -92,6 +105,7 @@ pub(crate) async fn upload(app: &App, who: &PrincipalId, body: Body) -> Result<B
         let _ = tokio::fs::remove_file(&tmp).await;
     } else {
         tokio::fs::rename(&tmp, &dest).await.map_err(io)?;
+        guard.0 = None;
         // Make the rename itself durable before the blob is recorded.
         if let Ok(d) = tokio::fs::File::open(&dir).await {
             let _ = d.sync_all().await;
@@ -147,6 +161,15 @@ pub(crate) async fn download(
         res.headers_mut().insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, max-age=31536000, immutable"),
+        );
+        // Never rendered in the server's origin: a participant's HTML is a download.
+        res.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        res.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
         );
     }
     Ok(res)

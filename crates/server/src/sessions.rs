@@ -249,6 +249,11 @@ impl Sessions {
         st.rec.last_seq = seq;
         st.rec.last_activity = now_ms();
         st.client_ids.insert(id_key, seq);
+        if st.client_ids.len() > 2 * CLIENT_ID_WINDOW as usize {
+            // Bounded: older ids are then looked up in the store.
+            st.client_ids.clear();
+            st.ids_complete = false;
+        }
         crate::metrics::Metrics::inc(&app.metrics.messages);
         Ok(PendingSend::Written {
             accepted: proto::message::Accepted {

@@ -393,7 +393,8 @@ where
                     .find(|p| p.principal == conn.who.id)
                     .map(|p| p.acked_seq)
                     .unwrap_or(0);
-                Ok::<_, ApiError>((key, after.unwrap_or(acked)))
+                // Never past the newest message, or live delivery would skip what comes next.
+                Ok::<_, ApiError>((key, after.unwrap_or(acked).min(rec.last_seq)))
             }
             .await;
             match result {

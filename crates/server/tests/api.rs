@@ -793,6 +793,8 @@ async fn files_are_content_addressed_typed_by_their_bytes_and_private() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.bytes, PNG);
     assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(r.headers[header::CONTENT_DISPOSITION], "attachment");
     let ranged = api
         .raw(
             Request::get(&path)

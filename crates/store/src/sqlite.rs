@@ -52,6 +52,7 @@ pub(crate) struct Sqlite {
     path: PathBuf,
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    read_slots: tokio::sync::Semaphore,
     options: SqliteOptions,
     /// Dropping it stops the checkpoint thread.
     _checkpoints: std::sync::mpsc::Sender<()>,
@@ -59,6 +60,8 @@ pub(crate) struct Sqlite {
 }
 
 const SCHEMA_VERSION: i64 = 1;
+/// Read connections (each may cache up to 64 MiB of pages).
+const READERS: usize = 8;
 
 fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|source| StoreError::Open {
@@ -159,6 +162,7 @@ impl Sqlite {
             path: path.to_owned(),
             jobs,
             readers: Mutex::new(Vec::new()),
+            read_slots: tokio::sync::Semaphore::new(READERS),
             options,
             _checkpoints: stop,
             health,
@@ -198,6 +202,12 @@ impl Sqlite {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        // At most READERS reads at once, each on a pooled connection.
+        let _permit = self
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let conn = self.readers.lock().expect("reader pool poisoned").pop();
         let conn = match conn {
             Some(c) => c,
@@ -210,7 +220,7 @@ impl Sqlite {
         .await
         .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")))?;
         let mut pool = self.readers.lock().expect("reader pool poisoned");
-        if pool.len() < 8 {
+        if pool.len() < READERS {
             pool.push(conn);
         }
         out
