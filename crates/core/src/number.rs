@@ -32,7 +32,7 @@ impl FromStr for Region {
         let upper = s.trim().to_ascii_uppercase();
         phonenumber::country::Id::from_str(&upper)
             .map(Region)
-            .map_err(|_| NumberError::UnknownRegion(s.to_owned()))
+            .map_err(|_| NumberError::UnknownRegion(shown(s)))
     }
 }
 
@@ -45,6 +45,16 @@ impl fmt::Display for Region {
 /// A valid telephone number in E.164 form (`+` and digits), the only form callside stores.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber(String);
+
+/// What an error shows of the input: enough to recognise it, never a whole oversized field.
+fn shown(input: &str) -> String {
+    const MAX: usize = 40;
+    if input.chars().count() <= MAX {
+        input.to_owned()
+    } else {
+        format!("{}…", input.chars().take(MAX).collect::<String>())
+    }
+}
 
 impl PhoneNumber {
     /// Parses what a person or a phone would write: E.164, international or national format with
@@ -65,13 +75,13 @@ impl PhoneNumber {
             region.map(|r| r.0)
         };
         let parsed = phonenumber::parse(region, trimmed).map_err(|e| NumberError::Unparsable {
-            input: input.to_owned(),
+            input: shown(input),
             reason: e.to_string(),
         })?;
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
         if !phonenumber::is_valid(&parsed) {
             return Err(NumberError::Invalid {
-                input: input.to_owned(),
+                input: shown(input),
                 e164,
             });
         }
@@ -114,7 +124,7 @@ impl NumberRange {
         if is_e164_shape(&compact) {
             Ok(NumberRange(compact))
         } else {
-            Err(NumberError::BadRange(input.to_owned()))
+            Err(NumberError::BadRange(shown(input)))
         }
     }
 
@@ -194,6 +204,12 @@ mod tests {
         check("020 7946 0958", None, Err(()));
         let err = PhoneNumber::parse("+44 1", gb()).unwrap_err();
         assert!(err.to_string().contains("+44 1"), "{err}");
+        let long = "9".repeat(10_000);
+        let err = PhoneNumber::parse(&long, gb()).unwrap_err().to_string();
+        assert!(
+            err.len() < 200,
+            "errors quote a bounded part of the input: {err}"
+        );
     }
 
     #[test]

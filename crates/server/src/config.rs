@@ -368,11 +368,11 @@ impl RawConfig {
             )
         })?;
         let max_message_bytes = self.channel.max_message_bytes.unwrap_or(64 * 1024);
-        if !(256..=16 * 1024 * 1024).contains(&max_message_bytes) {
+        if !(256..=1024 * 1024).contains(&max_message_bytes) {
             return Err(invalid(
                 "channel.max_message_bytes",
                 max_message_bytes,
-                "must be between 256 bytes and 16 MiB",
+                "must be between 256 bytes and 1 MiB (files go in blobs)",
             ));
         }
         let max_blob_bytes = self.blobs.max_bytes.unwrap_or(25 * 1024 * 1024);

@@ -101,6 +101,15 @@ pub(crate) struct Outgoing {
     pub(crate) blob: Option<BlobId>,
 }
 
+/// How a close reason is stored: its code and who closed.
+fn close_columns(r: &callside_core::session::CloseReason) -> (String, Option<PrincipalId>) {
+    let by = match r {
+        callside_core::session::CloseReason::ClosedBy(p) => Some(p.clone()),
+        _ => None,
+    };
+    (r.code().to_owned(), by)
+}
+
 impl Sessions {
     /// The cell of a session, loading it from the store if needed.
     pub(crate) async fn cell(&self, app: &App, key: &SessionKey) -> Result<Arc<Cell>, ApiError> {
@@ -396,15 +405,7 @@ impl Sessions {
         writes.push(Write::SessionState {
             key: key.clone(),
             call: rec.session.call,
-            closed: rec.session.closed.as_ref().map(|r| {
-                (
-                    r.code().to_owned(),
-                    match r {
-                        callside_core::session::CloseReason::ClosedBy(p) => Some(p.clone()),
-                        _ => None,
-                    },
-                )
-            }),
+            closed: rec.session.closed.as_ref().map(close_columns),
             call_id: rec.call_id.clone(),
         });
         let participants = rec.session.participants.clone();
@@ -440,12 +441,7 @@ impl Sessions {
             .apply(vec![Write::SessionState {
                 key: key.clone(),
                 call: st.rec.session.call,
-                closed: st
-                    .rec
-                    .session
-                    .closed
-                    .as_ref()
-                    .map(|r| (r.code().to_owned(), None)),
+                closed: st.rec.session.closed.as_ref().map(close_columns),
                 call_id: Some(call),
             }])
             .await?;
