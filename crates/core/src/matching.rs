@@ -7,8 +7,9 @@
 //!   opposite; legs of one principal never pair with each other;
 //! * extensions must agree when both sides give one; an equal call reference is preferred;
 //! * concurrent calls between the same pair pair first-in-first-out;
-//! * a withheld caller pairs only when exactly one pending leg fits, and nothing else competes for
-//!   it — never by guess; otherwise the withheld legs end as [`NoMatchReason::Ambiguous`];
+//! * a withheld caller pairs only when exactly one pending leg fits, reported within
+//!   [`WITHHELD_SKEW`] of it, and nothing else competes for it — never by guess; otherwise the
+//!   withheld legs end as [`NoMatchReason::Ambiguous`];
 //! * a call reported by a network element is authoritative: device legs with its numbers attach
 //!   to it rather than pairing with each other, and a pair that formed just before the network
 //!   report is bound to that call instead of getting a second session;
@@ -24,6 +25,10 @@ use crate::secret::SessionKey;
 use crate::Millis;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
+
+/// How far apart (ms) the two reports of a withheld-caller call may be. Phones report when the
+/// call starts ringing on either side, seconds apart.
+pub const WITHHELD_SKEW: Millis = 30_000;
 
 /// A call reported by a network element.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,6 +110,7 @@ struct PendingLeg {
     callee: PhoneNumber,
     extension: Option<String>,
     call_ref: Option<String>,
+    reported_at: Millis,
     expires_at: Millis,
 }
 
@@ -147,6 +153,8 @@ pub struct Matcher {
     /// Device pairs made recently and not yet bound to a network call.
     recent_pairs: HashMap<PairKey, VecDeque<(SessionKey, Millis)>>,
     deadlines: BTreeSet<(Millis, Expired)>,
+    /// Pending legs per principal (for the per-principal cap the service enforces).
+    per_principal: HashMap<PrincipalId, usize>,
 }
 
 impl Matcher {
@@ -163,6 +171,22 @@ impl Matcher {
         self.legs.contains_key(id)
     }
 
+    /// How many legs of `principal` are pending.
+    pub fn pending_of(&self, principal: &PrincipalId) -> usize {
+        self.per_principal.get(principal).copied().unwrap_or(0)
+    }
+
+    fn count(&mut self, principal: &PrincipalId, up: bool) {
+        if up {
+            *self.per_principal.entry(principal.clone()).or_default() += 1;
+        } else if let Some(n) = self.per_principal.get_mut(principal) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_principal.remove(principal);
+            }
+        }
+    }
+
     /// Offers a validated leg (see [`Leg::validate`]); it must not have been offered before.
     pub fn offer(&mut self, leg: &Leg) -> Offer {
         debug_assert!(leg.validate().is_ok() && !self.legs.contains_key(&leg.id));
@@ -173,6 +197,7 @@ impl Matcher {
             callee: leg.callee().clone(),
             extension: leg.extension.clone(),
             call_ref: leg.call_ref.clone(),
+            reported_at: leg.reported_at,
             expires_at: leg.expires_at,
         };
         let mut also_ended = Vec::new();
@@ -218,7 +243,13 @@ impl Matcher {
                     return Outcome::Paired(found);
                 }
                 let withheld = self.fitting(self.withheld.get(&p.callee), &p);
-                let rivals = self.rivals(self.outgoing_to.get(&p.callee), &p);
+                // Other pending callers that could equally be the withheld leg's caller.
+                let rivals = match withheld.as_slice() {
+                    [w] => self
+                        .fitting(self.outgoing_to.get(&p.callee), &self.legs[w])
+                        .len(),
+                    _ => 0,
+                };
                 match (withheld.len(), rivals) {
                     (0, _) => {}
                     (1, 0) => {
@@ -300,23 +331,19 @@ impl Matcher {
         first.cloned()
     }
 
-    /// Legs in `queue` that could be the other end of `p`.
+    /// Legs in `queue` that could be the other end of `p` when the caller is withheld: besides
+    /// fitting, both ends must have reported within [`WITHHELD_SKEW`] of each other, so a leg
+    /// left pending for minutes cannot claim a withheld call that starts later.
     fn fitting(&self, queue: Option<&VecDeque<LegId>>, p: &PendingLeg) -> Vec<LegId> {
         queue
             .into_iter()
             .flatten()
-            .filter(|id| self.legs[*id].fits(p))
+            .filter(|id| {
+                let other = &self.legs[*id];
+                other.fits(p) && (other.reported_at - p.reported_at).abs() <= WITHHELD_SKEW
+            })
             .cloned()
             .collect()
-    }
-
-    /// Legs in `queue`, from other principals, that compete with `p` for the same counterpart.
-    fn rivals(&self, queue: Option<&VecDeque<LegId>>, p: &PendingLeg) -> usize {
-        queue
-            .into_iter()
-            .flatten()
-            .filter(|id| self.legs[*id].principal != p.principal)
-            .count()
     }
 
     fn insert(&mut self, id: &LegId, key: PairKey, p: PendingLeg) {
@@ -332,6 +359,7 @@ impl Matcher {
             }
             Direction::Incoming => self.incoming.entry(key).or_default().push_back(id.clone()),
         }
+        self.count(&p.principal, true);
         self.legs.insert(id.clone(), p);
     }
 
@@ -342,6 +370,7 @@ impl Matcher {
             .entry(p.callee.clone())
             .or_default()
             .push_back(id.clone());
+        self.count(&p.principal, true);
         self.legs.insert(id.clone(), p);
     }
 
@@ -350,6 +379,7 @@ impl Matcher {
         let Some(p) = self.legs.remove(id) else {
             return false;
         };
+        self.count(&p.principal, false);
         self.deadlines
             .remove(&(p.expires_at, Expired::Leg(id.clone())));
         let unqueue = |q: &mut VecDeque<LegId>| q.retain(|x| x != id);

@@ -22,6 +22,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// Legs one device may have waiting for a match at once (a phone is on a few calls at most; a
+/// device holding many could claim other people's withheld-caller calls).
+const MAX_PENDING_PER_DEVICE: usize = 8;
+/// The same for automated systems, which answer many calls at once.
+const MAX_PENDING_PER_SERVICE: usize = 10_000;
+
 /// How long a network call stays attachable without an end event (events can be lost).
 const CALL_MAX_AGE: Millis = 12 * 3600 * 1000;
 
@@ -159,6 +165,16 @@ impl Calls {
             reason: None,
             session: None,
         };
+        let cap = match who.kind {
+            callside_core::PrincipalKind::Device { .. } => MAX_PENDING_PER_DEVICE,
+            _ => MAX_PENDING_PER_SERVICE,
+        };
+        if self.state.lock().await.matcher.pending_of(&who.id) >= cap {
+            return Err(ApiError::TooMany(
+                "too_many_pending_legs",
+                format!("{cap} legs are already waiting for a match; end some first"),
+            ));
+        }
         self.place(app, rec, who.name.clone()).await
     }
 

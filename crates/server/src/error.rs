@@ -19,6 +19,8 @@ pub(crate) enum ApiError {
     Gone(&'static str, String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{1}")]
+    TooMany(&'static str, String),
     #[error("the server is shutting down or overloaded; retry")]
     Unavailable,
     #[error("internal error")]
@@ -34,6 +36,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(..) => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -44,7 +47,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(code, _)
             | ApiError::Forbidden(code, _)
-            | ApiError::Gone(code, _) => code,
+            | ApiError::Gone(code, _)
+            | ApiError::TooMany(code, _) => code,
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge(_) => "too_large",

@@ -950,3 +950,20 @@ async fn concurrent_events_of_one_network_call_make_one_session() {
     let r = api.post("/v1/network/calls", &sip, ev("answered")).await;
     assert_eq!(r.body["state"], "ended");
 }
+
+#[tokio::test]
+async fn a_device_cannot_keep_many_legs_waiting() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    for i in 0..8 {
+        let r = api
+            .leg(&a, ALICE, Some(&format!("+4420794610{i:02}")), "outgoing")
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    let r = api.leg(&a, ALICE, Some("+442079461099"), "outgoing").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_pending_legs")
+    );
+}

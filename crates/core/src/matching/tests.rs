@@ -164,6 +164,32 @@ fn withheld_leg_waiting_first_pairs_with_the_one_caller_that_comes() {
 }
 
 #[test]
+fn a_stale_outgoing_leg_cannot_claim_a_later_withheld_call() {
+    let mut r = Reporter::new();
+    let (_stale, _) = r.out("dev_x", CAROL, BOB);
+    r.now += WITHHELD_SKEW + 1;
+    let (w, o) = r.inc("dev_b", BOB, None);
+    assert_eq!(o, pending(), "too far apart to be one call");
+    // The real caller, reporting about when Bob's phone rings, pairs; the stale leg is no rival.
+    assert_eq!(r.out("dev_a", ALICE, BOB).1, paired(&w));
+}
+
+#[test]
+fn pending_legs_are_counted_per_principal() {
+    let mut r = Reporter::new();
+    let (a1, _) = r.out("dev_a", ALICE, BOB);
+    r.out("dev_a", ALICE, CAROL);
+    r.inc("dev_d", "+442079460004", None);
+    assert_eq!(r.m.pending_of(&PrincipalId("dev_a".into())), 2);
+    assert_eq!(r.m.pending_of(&PrincipalId("dev_d".into())), 1);
+    assert!(r.m.withdraw(&a1));
+    assert_eq!(r.m.pending_of(&PrincipalId("dev_a".into())), 1);
+    r.inc("dev_b", BOB, Some(CAROL)); // pending: nobody called Bob from Carol
+    r.out("dev_c2", CAROL, BOB); // pairs with Bob's leg
+    assert_eq!(r.m.pending_of(&PrincipalId("dev_b".into())), 0);
+}
+
+#[test]
 fn two_withheld_legs_are_both_ended_as_ambiguous() {
     let mut r = Reporter::new();
     let (w1, _) = r.inc("dev_b", BOB, None);
@@ -364,6 +390,8 @@ proptest! {
         // Pending count is consistent with what was handed out.
         let pending = legs.keys().filter(|id| r.m.is_pending(id)).count();
         prop_assert_eq!(pending, r.m.pending_legs());
+        let counted: usize = (0..4).map(|d| r.m.pending_of(&PrincipalId(format!("d{d}")))).sum();
+        prop_assert_eq!(counted, pending);
         prop_assert_eq!(pending + used.len(), legs.len());
     }
 }
