@@ -56,8 +56,9 @@ impl Default for Calls {
 #[derive(Default)]
 struct CallsState {
     matcher: Matcher,
-    /// Pending legs with their reporter's display name.
-    pending: HashMap<LegId, (LegRecord, String)>,
+    /// Pending legs with their reporter's display name, and whether the reporter already said
+    /// the call was answered (applied when the leg matches).
+    pending: HashMap<LegId, (LegRecord, String, bool)>,
     /// Live network calls and their sessions.
     calls: HashMap<CallId, SessionKey>,
 }
@@ -190,7 +191,7 @@ impl Calls {
         let mut writes = Vec::new();
         let mut settled = Vec::new();
         for (id, reason) in offer.also_ended {
-            if let Some((mut r, _)) = st.pending.remove(&id) {
+            if let Some((mut r, _, _)) = st.pending.remove(&id) {
                 writes.push(settle(&mut r, LegState::NoMatch, Some(reason), None));
                 settled.push(r);
             }
@@ -199,7 +200,8 @@ impl Calls {
         match offer.outcome {
             Outcome::Pending => {
                 writes.push(Write::Leg(rec.clone()));
-                st.pending.insert(rec.leg.id.clone(), (rec.clone(), name));
+                st.pending
+                    .insert(rec.leg.id.clone(), (rec.clone(), name, false));
                 let commit = app.store.submit(writes, None).await?;
                 drop(st);
                 commit.await.map_err(|_| ApiError::Unavailable)??;
@@ -212,9 +214,10 @@ impl Calls {
                 commit.await.map_err(|_| ApiError::Unavailable)??;
             }
             Outcome::Paired(other_id) => {
-                let (mut other, other_name) = st.pending.remove(&other_id).ok_or_else(|| {
-                    ApiError::Internal(format!("matcher paired unknown leg {other_id}"))
-                })?;
+                let (mut other, other_name, other_answered) =
+                    st.pending.remove(&other_id).ok_or_else(|| {
+                        ApiError::Internal(format!("matcher paired unknown leg {other_id}"))
+                    })?;
                 let key = SessionKey::generate(now);
                 let lifecycle = other
                     .lifecycle
@@ -251,6 +254,11 @@ impl Calls {
                 app.metrics
                     .legs_matched
                     .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+                if other_answered {
+                    app.sessions
+                        .transition(app, &key, Event::CallAnswered, None, vec![])
+                        .await?;
+                }
                 settled.push(other);
             }
             Outcome::Attached(call) => {
@@ -406,10 +414,25 @@ impl Calls {
         answered: bool,
     ) -> Result<proto::call::LegStatus, ApiError> {
         let mut rec = self.owned_leg(app, who, id).await?;
+        if rec.state == LegState::Pending && answered {
+            let remembered = match self.state.lock().await.pending.get_mut(id) {
+                Some(entry) => {
+                    entry.2 = true;
+                    true
+                }
+                None => false,
+            };
+            if remembered {
+                return self.status_of(app, &rec).await;
+            }
+            // It matched a moment ago: wait for the match to be stored, then answer below.
+            self.status(app, who, id, Duration::from_secs(5)).await?;
+            rec = self.owned_leg(app, who, id).await?;
+        }
         if rec.state == LegState::Pending && !answered {
             let mut st = self.state.lock().await;
             if st.matcher.withdraw(id) {
-                if let Some((mut r, _)) = st.pending.remove(id) {
+                if let Some((mut r, _, _)) = st.pending.remove(id) {
                     let w = settle(
                         &mut r,
                         LegState::NoMatch,
@@ -593,7 +616,7 @@ impl Calls {
                 let mut writes = Vec::new();
                 let mut settled = Vec::new();
                 for leg in attached {
-                    if let Some((mut r, name)) = st.pending.remove(&leg) {
+                    if let Some((mut r, name, _)) = st.pending.remove(&leg) {
                         participants.push(participant(&r.leg.principal, &name, Some(&r.leg.own)));
                         writes.push(settle(&mut r, LegState::Matched, None, Some(&key)));
                         settled.push(r);
@@ -660,7 +683,7 @@ impl Calls {
                     .await?
                     .map(|r| r.principal.name)
                     .unwrap_or_default();
-                st.pending.insert(rec.leg.id.clone(), (rec, name));
+                st.pending.insert(rec.leg.id.clone(), (rec, name, false));
                 restored += 1;
             } else {
                 st.matcher.withdraw(&rec.leg.id);
@@ -699,7 +722,7 @@ impl Calls {
         for e in expired {
             match e {
                 Expired::Leg(id) => {
-                    if let Some((mut r, _)) = st.pending.remove(&id) {
+                    if let Some((mut r, _, _)) = st.pending.remove(&id) {
                         writes.push(settle(
                             &mut r,
                             LegState::NoMatch,

@@ -967,3 +967,18 @@ async fn a_device_cannot_keep_many_legs_waiting() {
         (StatusCode::TOO_MANY_REQUESTS, "too_many_pending_legs")
     );
 }
+
+#[tokio::test]
+async fn an_answer_before_the_match_is_applied_when_the_call_pairs() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    let leg = r.body["id"].as_str().unwrap().to_owned();
+    let r = api
+        .post(&format!("/v1/legs/{leg}/answer"), &a, json!(null))
+        .await;
+    assert_eq!(r.body["state"], "pending");
+    let r = api.leg(&b, BOB, Some(ALICE), "incoming").await;
+    assert_eq!(r.body["session"]["call"], "answered");
+}
