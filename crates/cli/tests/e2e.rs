@@ -33,15 +33,22 @@ async fn world(tweak: impl FnOnce(&mut Config)) -> World {
 }
 
 impl World {
-    async fn phone(&self, name: &str, number: &str) -> Client {
-        let created = self
-            .admin
+    async fn device(
+        &self,
+        name: &str,
+        number: &str,
+    ) -> callside_client::proto::admin::CreatedDevice {
+        self.admin
             .create_device(&CreateDevice {
                 name: name.into(),
                 numbers: vec![number.into()],
             })
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn phone(&self, name: &str, number: &str) -> Client {
+        let created = self.device(name, number).await;
         Client::new(&self.base, &created.token).unwrap()
     }
 
@@ -382,14 +389,7 @@ mod raw_socket {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn malformed_frames_get_error_frames_and_the_connection_survives() {
         let w = world(|_| {}).await;
-        let created = w
-            .admin
-            .create_device(&CreateDevice {
-                name: "Alice".into(),
-                numbers: vec![ALICE.into()],
-            })
-            .await
-            .unwrap();
+        let created = w.device("Alice", ALICE).await;
         let mut ws = connect(&w, &created.token).await;
         assert_eq!(frame(&mut ws).await["type"], "ready");
         for bad in [
@@ -427,14 +427,7 @@ mod raw_socket {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_peer_that_stops_answering_heartbeats_is_disconnected() {
         let w = world(|c| c.heartbeat = Duration::from_secs(1)).await;
-        let created = w
-            .admin
-            .create_device(&CreateDevice {
-                name: "Alice".into(),
-                numbers: vec![ALICE.into()],
-            })
-            .await
-            .unwrap();
+        let created = w.device("Alice", ALICE).await;
         let mut ws = connect(&w, &created.token).await;
         assert_eq!(frame(&mut ws).await["type"], "ready");
         // Not reading means not answering the server's pings.
@@ -517,14 +510,7 @@ async fn large_messages_cross_the_small_socket_buffers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_token_closes_the_open_socket() {
     let w = world(|_| {}).await;
-    let created = w
-        .admin
-        .create_device(&CreateDevice {
-            name: "Alice".into(),
-            numbers: vec![ALICE.into()],
-        })
-        .await
-        .unwrap();
+    let created = w.device("Alice", ALICE).await;
     let alice = Client::new(&w.base, &created.token).unwrap();
     let mut ch = Channel::connect(&alice).await.unwrap();
     next(&mut ch, |e| matches!(e, Event::Ready { .. }).then_some(())).await;

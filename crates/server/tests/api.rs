@@ -100,6 +100,19 @@ impl Api {
         )
     }
 
+    /// A service account; returns its token.
+    async fn service(&self, name: &str, scopes: &[&str], ranges: &[&str]) -> String {
+        let r = self
+            .post(
+                "/v1/admin/service-accounts",
+                &self.admin,
+                json!({"name": name, "scopes": scopes, "ranges": ranges}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
     async fn leg(&self, token: &str, own: &str, other: Option<&str>, direction: &str) -> Reply {
         self.post(
             "/v1/legs",
@@ -605,22 +618,12 @@ async fn network_calls_are_authoritative_and_reach_the_numbers_devices() {
     let api = api().await;
     let (a_id, a) = api.device("Alice", &[ALICE]).await;
     let (b_id, b) = api.device("Bob PC", &[BOB]).await;
-    let r = api
-        .post(
-            "/v1/admin/service-accounts",
-            &api.admin,
-            json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+4420"]}),
-        )
+    let sip = api
+        .service("kamailio", &["network_element"], &["+4420"])
         .await;
-    let sip = r.body["token"].as_str().unwrap().to_owned();
-    let r = api
-        .post(
-            "/v1/admin/service-accounts",
-            &api.admin,
-            json!({"name": "elsewhere", "scopes": ["network_element"], "ranges": ["+1"]}),
-        )
+    let other_sip = api
+        .service("elsewhere", &["network_element"], &["+1"])
         .await;
-    let other_sip = r.body["token"].as_str().unwrap().to_owned();
 
     let ev = |event: &str| json!({"call_ref": "abc@10.0.0.1", "caller": ALICE, "callee": BOB, "event": event});
     let r = api
@@ -682,14 +685,9 @@ async fn network_calls_are_authoritative_and_reach_the_numbers_devices() {
 async fn a_network_report_binds_to_the_pair_that_formed_just_before() {
     let api = api().await;
     let (_, _, key) = api.paired().await;
-    let r = api
-        .post(
-            "/v1/admin/service-accounts",
-            &api.admin,
-            json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+44"]}),
-        )
+    let sip = api
+        .service("kamailio", &["network_element"], &["+44"])
         .await;
-    let sip = r.body["token"].as_str().unwrap().to_owned();
     let r = api
         .post(
             "/v1/network/calls",
@@ -704,14 +702,9 @@ async fn a_network_report_binds_to_the_pair_that_formed_just_before() {
 async fn automated_systems_take_part_in_calls_to_their_numbers() {
     let api = api().await;
     let (_, a) = api.device("Alice", &[ALICE]).await;
-    let r = api
-        .post(
-            "/v1/admin/service-accounts",
-            &api.admin,
-            json!({"name": "voicemail", "scopes": ["automated_system"], "ranges": ["+4420794609"]}),
-        )
+    let vm = api
+        .service("voicemail", &["automated_system"], &["+4420794609"])
         .await;
-    let vm = r.body["token"].as_str().unwrap().to_owned();
     let r = api.leg(&vm, ALICE, Some("+442079460901"), "incoming").await;
     assert_eq!(r.code(), "not_your_number");
     api.leg(&a, ALICE, Some("+442079460901"), "outgoing").await;
@@ -911,14 +904,9 @@ async fn concurrent_events_of_one_network_call_make_one_session() {
     let api = api().await;
     api.device("Alice", &[ALICE]).await;
     api.device("Bob", &[BOB]).await;
-    let r = api
-        .post(
-            "/v1/admin/service-accounts",
-            &api.admin,
-            json!({"name": "kamailio", "scopes": ["network_element"], "ranges": ["+44"]}),
-        )
+    let sip = api
+        .service("kamailio", &["network_element"], &["+44"])
         .await;
-    let sip = r.body["token"].as_str().unwrap().to_owned();
     let mut tasks = Vec::new();
     for event in ["ringing", "answered", "ringing", "answered"] {
         let router = api.router.clone();
