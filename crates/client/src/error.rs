@@ -33,7 +33,7 @@ pub enum Error {
     #[error("WebSocket error: {0}")]
     WebSocket(#[from] Box<tokio_tungstenite::tungstenite::Error>),
     /// A response or frame did not have the expected shape.
-    #[error("could not decode {what}: {source}")]
+    #[error("could not decode {what}")]
     Decode {
         /// What was being decoded.
         what: &'static str,

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// Why the configuration was refused. Each message names the key and what would be accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the configuration file {path}: {source}")]
+    #[error("cannot read the configuration file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

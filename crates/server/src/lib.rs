@@ -43,7 +43,7 @@ pub enum ServerError {
     Config(#[from] config::ConfigError),
     #[error("storage: {0}")]
     Store(#[from] callside_store::StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,

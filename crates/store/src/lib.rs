@@ -37,7 +37,7 @@ pub enum StoreError {
     Failed(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("cannot open the database at {path}: {source}")]
+    #[error("cannot open the database at {path}")]
     Open {
         path: String,
         source: rusqlite::Error,
