@@ -29,17 +29,19 @@ impl Names {
     }
 }
 
-/// `sk_abcdef12…` — enough to tell sessions apart on screen.
+/// `sk_…Vb2q9XlZ` — the end of the key, which is random (its start is the creation time, the
+/// same for sessions made together): enough to tell sessions apart on screen.
 pub(crate) fn short_key(key: &str) -> String {
-    if key.chars().count() <= 12 {
+    let n = key.chars().count();
+    if n <= 12 {
         key.to_owned()
     } else {
-        let head: String = key.chars().take(11).collect();
-        format!("{head}…")
+        let tail: String = key.chars().skip(n - 8).collect();
+        format!("sk_…{tail}")
     }
 }
 
-/// `[sk_abcdef12…#3] Bob's phone: hello`
+/// `[sk_…Vb2q9XlZ#3] Bob's phone: hello`
 pub(crate) fn message_line(m: &Message, names: &Names) -> String {
     let prefix = format!("[{}#{}]", short_key(&m.session), m.seq);
     let sender = names.name(&m.sender);
@@ -199,7 +201,7 @@ mod tests {
     #[test]
     fn messages_read_naturally() {
         let m = Message {
-            session: "sk_0123456789abcdef".into(),
+            session: "sk_019aa7f1c400Vb2q9XlZx0aQmE1cT7yPp3Rw".into(),
             seq: 3,
             id: None,
             sender: "dev_x".into(),
@@ -209,7 +211,7 @@ mod tests {
         };
         assert_eq!(
             message_line(&m, &Names::default()),
-            "[sk_01234567…#3] dev_x: hello"
+            "[sk_…T7yPp3Rw#3] dev_x: hello"
         );
         assert_eq!(human_bytes(2048), "2.0 KiB");
         assert_eq!(human_bytes(10), "10 B");
