@@ -1,0 +1,229 @@
+//! The README's tour, run with the real binary: a server, the admin tool, and two phones driven
+//! through a call from the command line with `--json` output.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_callside");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a one-shot command and returns its JSON lines.
+fn run(server: &str, args: &[&str]) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .arg("--json")
+        .args(args)
+        .env("CALLSIDE_SERVER", server)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "callside {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Starts a long-running command whose JSON lines arrive on a channel.
+fn spawn(server: &str, args: &[&str]) -> (Child, mpsc::Receiver<Value>) {
+    let mut child = Command::new(BIN)
+        .arg("--json")
+        .args(args)
+        .env("CALLSIDE_SERVER", server)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn next(rx: &mpsc::Receiver<Value>) -> Value {
+    rx.recv_timeout(Duration::from_secs(15))
+        .expect("a JSON line within 15 s")
+}
+
+fn wait_healthy(server: &str, dir: &Path) {
+    for _ in 0..200 {
+        if dir.join("admin.token").exists()
+            && std::net::TcpStream::connect(server.trim_start_matches("http://")).is_ok()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not start");
+}
+
+#[test]
+fn two_phones_go_through_a_call_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let server = format!("http://127.0.0.1:{port}");
+    let mut serve = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(&server, &data);
+    let data_s = data.to_str().unwrap();
+
+    // The operator provisions two phones (the admin token is read from the data directory).
+    let alice = &run(
+        &server,
+        &[
+            "admin",
+            "--data-dir",
+            data_s,
+            "device",
+            "create",
+            "--name",
+            "Alice",
+            "--number",
+            "+44 20 7946 0001",
+        ],
+    )[0];
+    let bob = &run(
+        &server,
+        &[
+            "admin",
+            "--data-dir",
+            data_s,
+            "device",
+            "create",
+            "--name",
+            "Bob",
+            "--number",
+            "+44 20 7946 0002",
+        ],
+    )[0];
+    let (a, b) = (
+        alice["token"].as_str().unwrap(),
+        bob["token"].as_str().unwrap(),
+    );
+    assert_eq!(alice["device"]["numbers"][0], "+442079460001");
+
+    // Bob's app stays connected and saves files.
+    let saves = dir.path().join("bob-files");
+    let saves_s = saves.to_str().unwrap();
+    let (mut watch, events) = spawn(
+        &server,
+        &[
+            "phone",
+            "--token",
+            b,
+            "watch",
+            "--save-dir",
+            saves_s,
+            "--exit-after",
+            "3",
+        ],
+    );
+    assert_eq!(next(&events)["event"], "ready");
+
+    // Alice dials; Bob's phone rings; both get the same session.
+    let (mut call, call_out) = spawn(
+        &server,
+        &[
+            "phone",
+            "--token",
+            a,
+            "call",
+            "+442079460002",
+            "--wait",
+            "20",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let incoming = &run(
+        &server,
+        &["phone", "--token", b, "incoming", "--from", "+442079460001"],
+    )[0];
+    assert_eq!(incoming["state"], "matched");
+    let key = incoming["session"]["key"].as_str().unwrap().to_owned();
+    let placed = next(&call_out);
+    assert_eq!(placed["session"]["key"], key.as_str());
+    let alice_leg = placed["id"].as_str().unwrap().to_owned();
+    assert!(call.wait().unwrap().success());
+    assert_eq!(next(&events)["event"], "session");
+
+    // A file and a text; Bob's app prints them and saves the file.
+    let menu = dir.path().join("menu.txt");
+    std::fs::write(&menu, "pizza margherita\n").unwrap();
+    run(
+        &server,
+        &[
+            "phone",
+            "--token",
+            a,
+            "send-file",
+            &key,
+            menu.to_str().unwrap(),
+        ],
+    );
+    let file = next(&events);
+    assert_eq!(
+        (file["event"].as_str(), file["kind"].as_str()),
+        (Some("message"), Some("file"))
+    );
+    let saved = next(&events);
+    assert_eq!(saved["event"], "saved");
+    assert_eq!(
+        std::fs::read_to_string(saved["path"].as_str().unwrap()).unwrap(),
+        "pizza margherita\n"
+    );
+    let accepted = &run(
+        &server,
+        &["phone", "--token", a, "send", &key, "Table for two?"],
+    )[0];
+    assert_eq!(accepted["seq"], 2);
+    assert_eq!(next(&events)["body"]["text"], "Table for two?");
+
+    // Alice hangs up: Bob sees the call end, and his watch has seen its three messages.
+    run(&server, &["phone", "--token", a, "hangup", &alice_leg]);
+    let ended = next(&events);
+    assert_eq!(
+        (ended["kind"].as_str(), ended["body"]["state"].as_str()),
+        (Some("system/call"), Some("ended"))
+    );
+    assert!(watch.wait().unwrap().success());
+
+    // The log is there for both, and closing ends it for everyone.
+    let log = run(&server, &["phone", "--token", b, "messages", &key]);
+    assert_eq!(log.len(), 3, "{log:?}");
+    let closed = &run(&server, &["phone", "--token", b, "close", &key])[0];
+    assert_eq!(closed["closed"], "closed");
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+}
