@@ -301,7 +301,7 @@ async fn rotate(
 /// `POST /v1/legs` — report a call leg; answers 200 once matched (or not), 202 while pending.
 #[utoipa::path(post, path = "/v1/legs", tag = "calls", params(WaitQuery), request_body = proto::call::ReportLeg,
     responses((status = 200, body = proto::call::LegStatus), (status = 202, body = proto::call::LegStatus),
-              (status = 400, body = proto::Problem), (status = 403, body = proto::Problem)))]
+              (status = 400, body = proto::Problem), (status = 403, body = proto::Problem), (status = 429, body = proto::Problem)))]
 pub(crate) async fn report_leg(
     State(app): State<AppState>,
     Caller(p): Caller,
