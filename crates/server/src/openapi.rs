@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
         proto::Problem, proto::message::TextBody, proto::message::FileBody, proto::message::CallBody,
         proto::message::JoinedBody, proto::message::ClosedBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
     )),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &Problems),
     security(("bearer" = [])),
 )]
 pub(crate) struct ApiDoc;
@@ -40,6 +40,58 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Every operation may answer with a problem document (`application/problem+json`): the
+/// statuses any request can meet are added where a handler does not list them, and listed error
+/// responses get the problem media type.
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use callside_proto::problem::PROBLEM_JSON;
+        use utoipa::openapi::{Content, Ref, RefOr, Response};
+        let problem = |what: &str| {
+            let mut r = Response::new(what);
+            r.content.insert(
+                PROBLEM_JSON.into(),
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            );
+            RefOr::T(r)
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(r)) =
+                        (status.starts_with('4') || status.starts_with('5'), response)
+                    {
+                        if let Some(c) = r.content.shift_remove("application/json") {
+                            r.content.insert(PROBLEM_JSON.into(), c);
+                        }
+                    }
+                }
+                for (status, what) in [
+                    ("400", "The request is malformed; nothing changed."),
+                    ("401", "Missing or unknown bearer token."),
+                    ("403", "The token may not do this."),
+                    ("404", "No such resource, or not one you may see."),
+                    ("503", "Shutting down or overloaded; retry."),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.into())
+                        .or_insert_with(|| problem(what));
+                }
+            }
+        }
     }
 }
 

@@ -526,7 +526,7 @@ pub(crate) async fn upload_blob(
 }
 
 /// `GET /v1/blobs/{id}` — download a file you may see; supports `Range`.
-#[utoipa::path(get, path = "/v1/blobs/{id}", tag = "blobs", responses((status = 200, content_type = "application/octet-stream"), (status = 206), (status = 404, body = proto::Problem)))]
+#[utoipa::path(get, path = "/v1/blobs/{id}", tag = "blobs", responses((status = 200, content_type = "*/*", description = "the bytes, typed by their content"), (status = 206, content_type = "*/*"), (status = 404, body = proto::Problem)))]
 pub(crate) async fn download_blob(
     State(app): State<AppState>,
     Caller(p): Caller,
