@@ -17,6 +17,9 @@ const TTL: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub(crate) struct AuthCache {
     entries: Mutex<HashMap<TokenHash, (Arc<Principal>, Instant)>>,
+    /// Moves on every eviction, so a lookup that read the store before an eviction does not put
+    /// the revoked principal back.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl AuthCache {
@@ -31,12 +34,16 @@ impl AuthCache {
                 return Ok(p.clone());
             }
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let rec = store
             .principal_by_token(hash)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         let p = Arc::new(rec.principal);
         let mut entries = self.entries.lock().expect("auth cache poisoned");
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+            return Ok(p); // answered from a read that may predate a revocation: not cached
+        }
         if entries.len() > 100_000 {
             entries.retain(|_, (_, at)| at.elapsed() < TTL);
         }
@@ -46,10 +53,10 @@ impl AuthCache {
 
     /// Forgets every cached token of `id` (after rotation or deletion).
     pub(crate) fn evict(&self, id: &PrincipalId) {
-        self.entries
-            .lock()
-            .expect("auth cache poisoned")
-            .retain(|_, (p, _)| &p.id != id);
+        let mut entries = self.entries.lock().expect("auth cache poisoned");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.retain(|_, (p, _)| &p.id != id);
     }
 }
 

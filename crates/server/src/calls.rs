@@ -170,23 +170,25 @@ impl Calls {
             callside_core::PrincipalKind::Device { .. } => MAX_PENDING_PER_DEVICE,
             _ => MAX_PENDING_PER_SERVICE,
         };
-        if self.state.lock().await.matcher.pending_of(&who.id) >= cap {
-            return Err(ApiError::TooMany(
-                "too_many_pending_legs",
-                format!("{cap} legs are already waiting for a match; end some first"),
-            ));
-        }
-        self.place(app, rec, who.name.clone()).await
+        self.place(app, rec, who.name.clone(), cap).await
     }
 
-    /// Offers a leg to the matcher and carries out the outcome.
+    /// Offers a leg to the matcher and carries out the outcome. `cap` bounds the reporter's
+    /// pending legs, checked under the same lock as the offer.
     async fn place(
         &self,
         app: &App,
         mut rec: LegRecord,
         name: String,
+        cap: usize,
     ) -> Result<LegRecord, ApiError> {
         let mut st = self.state.lock().await;
+        if st.matcher.pending_of(&rec.leg.principal) >= cap {
+            return Err(ApiError::TooMany(
+                "too_many_pending_legs",
+                format!("{cap} legs are already waiting for a match; end some first"),
+            ));
+        }
         let offer = st.matcher.offer(&rec.leg);
         let mut writes = Vec::new();
         let mut settled = Vec::new();
@@ -297,7 +299,7 @@ impl Calls {
                         for r in &settled {
                             self.announce(app, r).await;
                         }
-                        return Box::pin(self.place(app, unsettled, name)).await;
+                        return Box::pin(self.place(app, unsettled, name, cap)).await;
                     }
                     Err(e) => return Err(e),
                 }
