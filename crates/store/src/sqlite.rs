@@ -9,6 +9,7 @@ use callside_core::principal::{Principal, PrincipalId, PrincipalKind, Scope};
 use callside_core::session::{CallState, CloseReason, Lifecycle, Origin, Session};
 use callside_core::{Millis, NumberRange, PhoneNumber, SessionKey, TokenHash};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -298,6 +299,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<()>>>
                 return Ok(false); // dropping `tx` rolls back
             }
         }
+        mark_sessions(&tx, batch.iter())?;
         tx.commit()?;
         Ok(true)
     })();
@@ -319,8 +321,37 @@ fn commit_with_savepoints(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Re
         }
         results.push(r);
     }
+    let succeeded = batch
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(j, _)| j);
+    mark_sessions(&tx, succeeded)?;
     tx.commit()?;
     Ok(results)
+}
+
+/// Moves each session's `last_seq` and `last_activity` to the newest message the batch appended:
+/// one update per session per batch instead of one per message.
+fn mark_sessions<'a>(c: &Connection, jobs: impl Iterator<Item = &'a Job>) -> Result<()> {
+    let mut marks: HashMap<&str, (u64, Millis)> = HashMap::new();
+    for job in jobs {
+        for w in &job.writes {
+            if let Write::Message(m) = w {
+                let e = marks.entry(m.session.as_str()).or_insert((0, 0));
+                e.0 = e.0.max(m.seq);
+                e.1 = e.1.max(m.sent_at);
+            }
+        }
+    }
+    let mut update = c.prepare_cached(
+        "UPDATE sessions SET last_seq = MAX(last_seq, ?2), last_activity = MAX(last_activity, ?3)
+         WHERE key = ?1",
+    )?;
+    for (key, (seq, at)) in marks {
+        update.execute(params![key, seq as i64, at])?;
+    }
+    Ok(())
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
@@ -501,10 +532,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                     e.into()
                 }
             })?;
-            c.prepare_cached(
-                "UPDATE sessions SET last_seq = MAX(last_seq, ?2), last_activity = ?3 WHERE key = ?1",
-            )?
-            .execute(params![m.session.as_str(), m.seq as i64, m.sent_at])?;
+            // The session's last_seq and activity time move once per batch (`mark_sessions`).
             if let Some(blob) = &m.blob {
                 c.prepare_cached(
                     "INSERT OR IGNORE INTO blob_refs (blob, session) VALUES (?1, ?2)",

@@ -235,7 +235,16 @@ async fn one_failing_request_does_not_fail_its_batch() {
         ok += r.is_ok() as usize;
     }
     assert_eq!(ok, 100);
-    assert_eq!(store.messages_after(key, 0, 1000).await.unwrap().len(), 101);
+    assert_eq!(
+        store
+            .messages_after(key.clone(), 0, 1000)
+            .await
+            .unwrap()
+            .len(),
+        101
+    );
+    // The failed requests' sequence numbers (1001, 1003, …) did not move the session's mark.
+    assert_eq!(store.session(key).await.unwrap().unwrap().last_seq, 101);
 }
 
 #[tokio::test]
