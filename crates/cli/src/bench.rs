@@ -511,16 +511,9 @@ where
 // ------------------------------------------------------------------ calls
 
 fn report(own: &str, other: &str, direction: Direction) -> ReportLeg {
-    ReportLeg {
-        own: own.to_owned(),
-        other: Some(other.to_owned()),
-        direction,
-        call_ref: None,
-        extension: None,
-        conference_id: None,
-        registry: None,
-        lifecycle: Some(Lifecycle::KeepAfterCall),
-    }
+    let mut leg = ReportLeg::new(own, Some(other.to_owned()), direction);
+    leg.lifecycle = Some(Lifecycle::KeepAfterCall);
+    leg
 }
 
 /// One call, timed: the caller reports its outgoing leg without waiting (it stays pending),

@@ -306,16 +306,9 @@ async fn play(
 }
 
 fn leg(own: &str, other: &str, direction: Direction) -> ReportLeg {
-    ReportLeg {
-        own: own.to_owned(),
-        other: Some(other.to_owned()),
-        direction,
-        call_ref: None,
-        extension: None,
-        conference_id: None,
-        registry: None,
-        lifecycle: Some(Lifecycle::KeepAfterCall),
-    }
+    let mut leg = ReportLeg::new(own, Some(other.to_owned()), direction);
+    leg.lifecycle = Some(Lifecycle::KeepAfterCall);
+    leg
 }
 
 /// Waits for a reported leg to be matched; anything else ends the demo.

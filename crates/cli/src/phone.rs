@@ -137,16 +137,8 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             close_with_call,
         } => {
             let own = own_number(&client, own).await?;
-            let leg = ReportLeg {
-                own,
-                other: Some(number),
-                direction: Direction::Outgoing,
-                call_ref: None,
-                extension: None,
-                conference_id: None,
-                registry: None,
-                lifecycle: close_with_call.then_some(Lifecycle::CloseWithCall),
-            };
+            let mut leg = ReportLeg::new(own, Some(number), Direction::Outgoing);
+            leg.lifecycle = close_with_call.then_some(Lifecycle::CloseWithCall);
             report_and_wait(&client, &leg, wait, out).await?;
         }
         PhoneCommand::Incoming {
@@ -156,16 +148,8 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             wait,
         } => {
             let own = own_number(&client, own).await?;
-            let leg = ReportLeg {
-                own,
-                other: if withheld { None } else { from },
-                direction: Direction::Incoming,
-                call_ref: None,
-                extension: None,
-                conference_id: None,
-                registry: None,
-                lifecycle: None,
-            };
+            let other = if withheld { None } else { from };
+            let leg = ReportLeg::new(own, other, Direction::Incoming);
             report_and_wait(&client, &leg, wait, out).await?;
         }
         PhoneCommand::Answer { leg } => {

@@ -52,16 +52,7 @@ async fn wait_healthy(base: &str) {
 }
 
 fn report(own: &str, other: &str, direction: Direction) -> ReportLeg {
-    ReportLeg {
-        own: own.into(),
-        other: Some(other.into()),
-        direction,
-        call_ref: None,
-        extension: None,
-        conference_id: None,
-        registry: None,
-        lifecycle: None,
-    }
+    ReportLeg::new(own, Some(other.into()), direction)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ const BOB: &str = "+442079460002";
 
 struct World {
     running: Option<callside_server::Running>,
+    config: Config,
     base: String,
     admin: Client,
     _dir: tempfile::TempDir,
@@ -21,11 +22,14 @@ async fn world(tweak: impl FnOnce(&mut Config)) -> World {
     let mut config = Config::for_dir(dir.path());
     config.heartbeat = Duration::from_secs(1);
     tweak(&mut config);
-    let running = callside_server::start(config).await.unwrap();
+    let running = callside_server::start(config.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let admin = Client::new(&base, &running.admin_token).unwrap();
+    // A restart comes back on the same address, so clients keep working.
+    config.listen = running.addr;
     World {
         running: Some(running),
+        config,
         base,
         admin,
         _dir: dir,
@@ -52,6 +56,14 @@ impl World {
         Client::new(&self.base, &created.token).unwrap()
     }
 
+    /// Stops the server gracefully and starts it again on the same data and address.
+    async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        self.running = Some(callside_server::start(self.config.clone()).await.unwrap());
+    }
+
     async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
@@ -60,16 +72,7 @@ impl World {
 }
 
 fn leg(own: &str, other: Option<&str>, direction: Direction) -> ReportLeg {
-    ReportLeg {
-        own: own.into(),
-        other: other.map(Into::into),
-        direction,
-        call_ref: None,
-        extension: None,
-        conference_id: None,
-        registry: None,
-        lifecycle: None,
-    }
+    ReportLeg::new(own, other.map(Into::into), direction)
 }
 
 /// Alice and Bob on a call, paired over HTTP; returns their clients and the session key.
@@ -289,35 +292,17 @@ async fn bad_frames_get_error_frames_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_legs_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_dir(dir.path());
-    let running = callside_server::start(config.clone()).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    let admin = Client::new(&base, &running.admin_token).unwrap();
-    let mut tokens = Vec::new();
-    for (name, number) in [("Alice", ALICE), ("Bob", BOB)] {
-        let d = admin
-            .create_device(&CreateDevice {
-                name: name.into(),
-                numbers: vec![number.into()],
-            })
-            .await
-            .unwrap();
-        tokens.push(d.token);
-    }
-    let alice = Client::new(&base, &tokens[0]).unwrap();
+    let mut w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
     let pending = alice
         .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(pending.state, LegState::Pending);
-    running.shutdown().await;
 
     // Same data directory, same port: the acknowledged leg is still waiting for Bob.
-    config.listen = base.trim_start_matches("http://").parse().unwrap();
-    let running = callside_server::start(config).await.unwrap();
-    let alice = Client::new(&base, &tokens[0]).unwrap();
-    let bob = Client::new(&base, &tokens[1]).unwrap();
+    w.restart().await;
     let matched = bob
         .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
         .await
@@ -325,7 +310,7 @@ async fn pending_legs_survive_a_restart() {
     assert_eq!(matched.state, LegState::Matched);
     let a = alice.leg(&pending.id, Duration::ZERO).await.unwrap();
     assert_eq!(a.session.unwrap().key, matched.session.unwrap().key);
-    running.shutdown().await;
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,40 +441,22 @@ mod raw_socket {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgements_are_kept_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_dir(dir.path());
-    let running = callside_server::start(config.clone()).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    config.listen = running.addr;
-    let admin = Client::new(&base, &running.admin_token).unwrap();
-    let mut phones = Vec::new();
-    for (name, number) in [("Alice", ALICE), ("Bob", BOB)] {
-        let d = admin
-            .create_device(&CreateDevice {
-                name: name.into(),
-                numbers: vec![number.into()],
-            })
-            .await
-            .unwrap();
-        phones.push(Client::new(&base, &d.token).unwrap());
-    }
-    let (alice, bob) = (&phones[0], &phones[1]);
-    let key = pair(alice, bob).await;
+    let mut w = world(|_| {}).await;
+    let (alice, bob, key) = paired(&w).await;
     for i in 1..=3 {
         alice.send_text(&key, &format!("m{i}")).await.unwrap();
     }
     bob.ack(&key, 2).await.unwrap();
-    running.shutdown().await;
 
-    let running = callside_server::start(config).await.unwrap();
-    let mut ch = Channel::connect(bob).await.unwrap();
+    w.restart().await;
+    let mut ch = Channel::connect(&bob).await.unwrap();
     assert_eq!(
         message(&mut ch).await.seq,
         3,
         "the cursor was stored at shutdown"
     );
     ch.close().await;
-    running.shutdown().await;
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,16 +31,7 @@
 //! let mut channel = Channel::connect(&client).await?;
 //!
 //! // Our phone app saw an outgoing call to +44 20 7946 0002.
-//! let leg = ReportLeg {
-//!     own: "+442079460001".into(),
-//!     other: Some("+442079460002".into()),
-//!     direction: Direction::Outgoing,
-//!     call_ref: None,
-//!     extension: None,
-//!     conference_id: None,
-//!     registry: None,
-//!     lifecycle: None,
-//! };
+//! let leg = ReportLeg::new("+442079460001", Some("+442079460002".into()), Direction::Outgoing);
 //! let mut status = client.report_leg(&leg, Duration::from_secs(20)).await?;
 //! if status.state == LegState::Pending {
 //!     status = client.wait_leg(&status.id, Duration::from_secs(60)).await?;

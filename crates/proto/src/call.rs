@@ -37,6 +37,22 @@ pub struct ReportLeg {
     pub lifecycle: Option<Lifecycle>,
 }
 
+impl ReportLeg {
+    /// A report with only the party details; the optional fields can be set afterwards.
+    pub fn new(own: impl Into<String>, other: Option<String>, direction: Direction) -> Self {
+        ReportLeg {
+            own: own.into(),
+            other,
+            direction,
+            call_ref: None,
+            extension: None,
+            conference_id: None,
+            registry: None,
+            lifecycle: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LegState {
