@@ -970,3 +970,31 @@ async fn an_answer_before_the_match_is_applied_when_the_call_pairs() {
     let r = api.leg(&b, BOB, Some(ALICE), "incoming").await;
     assert_eq!(r.body["session"]["call"], "answered");
 }
+
+#[tokio::test]
+async fn a_closed_network_session_releases_its_call() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let sip = api
+        .service("kamailio", &["network_element"], &["+44"])
+        .await;
+    let r = api
+        .post(
+            "/v1/network/calls",
+            &sip,
+            json!({"call_ref": "c9", "caller": ALICE, "callee": BOB, "event": "answered"}),
+        )
+        .await;
+    let key = r.body["session"].as_str().unwrap().to_owned();
+    api.post(&format!("/v1/sessions/{key}/close"), &a, json!(null))
+        .await;
+    // The network's "ended" was lost; Alice's app reports the call: it is placed as a new leg
+    // instead of failing against the closed session.
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "{:?}",
+        r.body
+    );
+}
