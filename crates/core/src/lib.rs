@@ -11,6 +11,9 @@
 //! * [`session`] is the one session type every source creates: its lifecycle is a pure state
 //!   machine, [`session::Session::apply`].
 //! * [`message`] validates what travels on a session's ordered log.
+//! * [`proof`] is the SMS number proof (S2-R): the texts exchanged and the keyed signature.
+//! * [`ratelimit`] keeps per-key rate limits (GCRA) for everything that costs money or reveals
+//!   existence.
 //! * [`secret`] makes the random keys, tokens and ids, and hashes tokens for storage.
 //!
 //! Time is always passed in (milliseconds since the Unix epoch), so every rule here is testable
@@ -21,6 +24,8 @@ pub mod matching;
 pub mod message;
 pub mod number;
 pub mod principal;
+pub mod proof;
+pub mod ratelimit;
 pub mod secret;
 pub mod session;
 

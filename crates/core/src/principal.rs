@@ -26,6 +26,11 @@ pub enum Scope {
     NetworkElement,
     /// Voicemail, IVR or a contact centre answering calls to its service numbers (S1-F11–F21).
     AutomatedSystem,
+    /// An SMS gateway (Kannel, an SMS provider) forwarding mobile-originated SMS; it attests the
+    /// sender's number of SMS from numbers within its ranges (S2-R).
+    SmsGateway,
+    /// An app vendor's key: creates devices that own no number until they prove one.
+    DeviceEnrollment,
 }
 
 impl Scope {
@@ -33,6 +38,8 @@ impl Scope {
         match self {
             Scope::NetworkElement => "network_element",
             Scope::AutomatedSystem => "automated_system",
+            Scope::SmsGateway => "sms_gateway",
+            Scope::DeviceEnrollment => "device_enrollment",
         }
     }
 
@@ -40,6 +47,8 @@ impl Scope {
         match s {
             "network_element" => Some(Scope::NetworkElement),
             "automated_system" => Some(Scope::AutomatedSystem),
+            "sms_gateway" => Some(Scope::SmsGateway),
+            "device_enrollment" => Some(Scope::DeviceEnrollment),
             _ => None,
         }
     }
@@ -93,6 +102,20 @@ impl Principal {
         }
     }
 
+    /// May this principal vouch that an SMS came from `sender`? Only an SMS gateway, and only
+    /// for senders within its ranges.
+    pub fn may_attest_sender(&self, sender: &PhoneNumber) -> bool {
+        self.has_scope(Scope::SmsGateway) && self.holds(sender)
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        matches!(&self.kind, PrincipalKind::Service { scopes, .. } if scopes.contains(&scope))
+    }
+
+    fn holds(&self, number: &PhoneNumber) -> bool {
+        matches!(&self.kind, PrincipalKind::Service { ranges, .. } if ranges.iter().any(|r| r.contains(number)))
+    }
+
     pub fn is_admin(&self) -> bool {
         matches!(self.kind, PrincipalKind::Admin)
     }
@@ -139,5 +162,18 @@ mod tests {
         assert!(sip.may_report_call(Some(&n("+441134960000")), &n("+442079460958")));
         assert!(sip.may_report_call(Some(&n("+442079460958")), &n("+441134960000")));
         assert!(!sip.may_report_call(None, &n("+441134960000")));
+        assert!(!sip.may_attest_sender(&n("+442079460958")));
+        let sms = svc(vec![Scope::SmsGateway]);
+        assert!(sms.may_attest_sender(&n("+442079460958")));
+        assert!(!sms.may_attest_sender(&n("+441134960000")));
+        assert!(!sms.may_report_leg(&n("+442079460958")));
+        for s in [
+            Scope::NetworkElement,
+            Scope::AutomatedSystem,
+            Scope::SmsGateway,
+            Scope::DeviceEnrollment,
+        ] {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+        }
     }
 }

@@ -35,6 +35,10 @@ pub enum Scope {
     NetworkElement,
     /// Voicemail, IVR, contact centre: takes part in calls to its numbers.
     AutomatedSystem,
+    /// An SMS gateway (Kannel, an SMS provider): forwards SMS from senders in its ranges.
+    SmsGateway,
+    /// An app vendor's key: enrolls devices that own no number until they prove one.
+    DeviceEnrollment,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -42,7 +46,8 @@ pub enum Scope {
 pub struct CreateServiceAccount {
     pub name: String,
     pub scopes: Vec<Scope>,
-    /// E.164 prefixes, e.g. `+4420`.
+    /// E.164 prefixes, e.g. `+4420`. Needed by every scope but `device_enrollment`.
+    #[serde(default)]
     pub ranges: Vec<String>,
 }
 

@@ -24,6 +24,10 @@ pub struct App {
     pub(crate) auth: AuthCache,
     pub(crate) metrics: Metrics,
     pub(crate) numbers: crate::numbers::NumberCache,
+    pub(crate) proofs: crate::proofs::Proofs,
+    pub(crate) sms: crate::sms::SmsSender,
+    /// Keys the server's own signatures (SMS proofs).
+    pub(crate) server_key: [u8; 32],
     pub(crate) shutdown: CancellationToken,
     /// Set when the server stopped because the store failed.
     pub(crate) fatal: std::sync::atomic::AtomicBool,
@@ -39,9 +43,12 @@ pub(crate) fn now_ms() -> Millis {
 }
 
 impl App {
-    pub(crate) fn new(config: Config, store: Store) -> AppState {
+    pub(crate) fn new(config: Config, store: Store, server_key: [u8; 32]) -> AppState {
         Arc::new(App {
             numbers: crate::numbers::NumberCache::new(config.default_region),
+            proofs: crate::proofs::Proofs::new(&config.limits),
+            sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
+            server_key,
             config,
             store,
             hub: Arc::new(Hub::default()),
@@ -59,6 +66,22 @@ impl App {
 pub fn router(app: AppState) -> Router {
     let v1 = Router::new()
         .route("/me", get(routes::me))
+        .route("/me/token", post(routes::rotate_own_token))
+        .route("/me/numbers/proofs", post(routes::start_proof))
+        .route("/me/numbers/proofs/{id}", get(routes::get_proof))
+        .route(
+            "/me/numbers/proofs/{id}/complete",
+            post(routes::complete_proof),
+        )
+        .route(
+            "/me/numbers/{number}",
+            axum::routing::delete(routes::unbind_number),
+        )
+        .route("/devices", post(routes::enroll_device))
+        .route(
+            "/sms/inbound",
+            get(routes::inbound_sms_query).post(routes::inbound_sms_json),
+        )
         .route(
             "/admin/devices",
             post(routes::create_device).get(routes::list_devices),
@@ -164,6 +187,17 @@ pub(crate) async fn housekeeping(app: AppState) {
         app.sessions.flush_acks(&app).await;
         if tokio::time::Instant::now() >= next_idle_sweep {
             close_idle(&app).await;
+            let now = now_ms();
+            app.proofs.prune(now);
+            if let Err(e) = app
+                .store
+                .apply(vec![callside_store::Write::PurgeProofs {
+                    expired_before: now - 86_400_000,
+                }])
+                .await
+            {
+                tracing::warn!(error = %e, "could not purge old number proofs");
+            }
             next_idle_sweep = tokio::time::Instant::now() + sweep_every;
         }
         tokio::select! {

@@ -148,6 +148,81 @@ pub(crate) async fn ensure_admin(
     Ok(token.expose().to_owned())
 }
 
+/// The server's signing key: 32 random bytes, hex, in `file` (mode 0600), created on first
+/// start. Losing it only invalidates proofs in flight.
+pub(crate) fn ensure_server_key(file: &Path) -> Result<[u8; 32], crate::ServerError> {
+    let io = |e: std::io::Error| {
+        crate::ServerError::Io(format!("server key file {}: {e}", file.display()))
+    };
+    if !file.exists() {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source failed");
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        write_private(file, &hex).map_err(io)?;
+        tracing::info!(file = %file.display(), "created the server key");
+        return Ok(key);
+    }
+    let text = std::fs::read_to_string(file).map_err(io)?;
+    let text = text.trim();
+    let bad = || {
+        crate::ServerError::Io(format!(
+            "server key file {} must hold 64 hex digits; delete it and a new key is made at start",
+            file.display()
+        ))
+    };
+    if text.len() != 64 {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(key)
+}
+
+/// The peer address of a request, when it came over a socket.
+pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// A principal authenticated by a bearer header or, for SMS gateways that cannot set headers
+/// (Kannel's `get-url`), a `token` query parameter.
+pub(crate) struct GatewayCaller(pub(crate) Arc<Principal>);
+
+impl FromRequestParts<AppState> for GatewayCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .or_else(|| {
+                let axum::extract::Query(q) =
+                    axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+                        .ok()?;
+                q.get("token").map(|t| Token::from_presented(t))
+            })
+            .filter(|t| !t.expose().is_empty())
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok(GatewayCaller(app.auth.resolve(&app.store, &token).await?))
+    }
+}
+
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();

@@ -56,6 +56,36 @@ pub struct RawConfig {
     pub blobs: RawBlobs,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub sms: RawSms,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSms {
+    pub provider: Option<String>,
+    pub number: Option<String>,
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub bearer: Option<String>,
+    pub proof_ttl_secs: Option<u64>,
+    pub stale_after_days: Option<u64>,
+    pub inbound_allow: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub proofs_per_device_hour: Option<u32>,
+    pub proofs_per_source_hour: Option<u32>,
+    pub sms_per_number_hour: Option<u32>,
+    pub sms_per_prefix_hour: Option<u32>,
+    pub prefix_digits: Option<usize>,
+    pub inbound_sms_per_source_minute: Option<u32>,
+    pub enrollments_per_source_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -98,6 +128,50 @@ pub struct RawBlobs {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub token_file: Option<PathBuf>,
+    pub server_key_file: Option<PathBuf>,
+}
+
+/// How mobile-terminated SMS leave callside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsProvider {
+    /// No SMS: number proofs are refused with `sms_not_configured`.
+    None,
+    /// Kannel's smsbox `sendsms` interface (HTTP GET with username and password).
+    Kannel {
+        url: String,
+        username: String,
+        password: String,
+    },
+    /// Any HTTP SMS provider: `POST url` with JSON `{from, to, text}` and a bearer token.
+    Http { url: String, bearer: Option<String> },
+}
+
+/// Number proof by SMS (S2-R).
+#[derive(Debug, Clone)]
+pub struct Sms {
+    pub provider: SmsProvider,
+    /// The operator's SMS number devices send their registration SMS to.
+    pub number: Option<callside_core::PhoneNumber>,
+    /// How long a proof may take from start to completion.
+    pub proof_ttl: Duration,
+    /// SMS bindings older than this are replaced when another device proves the number.
+    pub stale_after: Duration,
+    /// Addresses allowed to post inbound SMS (besides holding an `sms_gateway` token).
+    pub inbound_allow: Vec<ipnet::IpNet>,
+}
+
+/// Rate limits on what costs money or reveals existence. Counts; `_hour` per hour,
+/// `_minute` per minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub proofs_per_device_hour: u32,
+    pub proofs_per_source_hour: u32,
+    pub sms_per_number_hour: u32,
+    pub sms_per_prefix_hour: u32,
+    /// Digits of a number (after `+`) that make its prefix for `sms_per_prefix_hour`.
+    pub prefix_digits: usize,
+    pub inbound_sms_per_source_minute: u32,
+    pub enrollments_per_source_hour: u32,
 }
 
 /// Where state lives. Only the embedded SQLite backend exists today.
@@ -131,6 +205,10 @@ pub struct Config {
     pub blob_dir: PathBuf,
     pub max_blob_bytes: u64,
     pub admin_token_file: PathBuf,
+    /// 32 random bytes (hex) keying the server's signatures; created on first start.
+    pub server_key_file: PathBuf,
+    pub sms: Sms,
+    pub limits: Limits,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -230,6 +308,17 @@ impl Config {
             },
             admin: RawAdmin {
                 token_file: Some(self.admin_token_file.clone()),
+                server_key_file: Some(self.server_key_file.clone()),
+            },
+            sms: self.sms.to_raw(),
+            limits: RawLimits {
+                proofs_per_device_hour: Some(self.limits.proofs_per_device_hour),
+                proofs_per_source_hour: Some(self.limits.proofs_per_source_hour),
+                sms_per_number_hour: Some(self.limits.sms_per_number_hour),
+                sms_per_prefix_hour: Some(self.limits.sms_per_prefix_hour),
+                prefix_digits: Some(self.limits.prefix_digits),
+                inbound_sms_per_source_minute: Some(self.limits.inbound_sms_per_source_minute),
+                enrollments_per_source_hour: Some(self.limits.enrollments_per_source_hour),
             },
         };
         toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
@@ -247,6 +336,182 @@ impl Config {
     }
 }
 
+const REDACTED: &str = "<redacted>";
+
+impl Sms {
+    fn to_raw(&self) -> RawSms {
+        let (provider, url, username, password, bearer) = match &self.provider {
+            SmsProvider::None => ("none", None, None, None, None),
+            SmsProvider::Kannel {
+                url,
+                username,
+                password: _,
+            } => (
+                "kannel",
+                Some(url.clone()),
+                Some(username.clone()),
+                Some(REDACTED.to_owned()),
+                None,
+            ),
+            SmsProvider::Http { url, bearer } => (
+                "http",
+                Some(url.clone()),
+                None,
+                None,
+                bearer.as_ref().map(|_| REDACTED.to_owned()),
+            ),
+        };
+        RawSms {
+            provider: Some(provider.into()),
+            number: self.number.as_ref().map(|n| n.as_str().to_owned()),
+            url,
+            username,
+            password,
+            bearer,
+            proof_ttl_secs: Some(self.proof_ttl.as_secs()),
+            stale_after_days: Some(self.stale_after.as_secs() / 86_400),
+            inbound_allow: Some(self.inbound_allow.iter().map(|n| n.to_string()).collect()),
+        }
+    }
+}
+
+fn count(key: &'static str, v: Option<u32>, default: u32) -> Result<u32, ConfigError> {
+    match v.unwrap_or(default) {
+        0 => Err(invalid(key, 0, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+impl RawSms {
+    fn validate(self, region: Region) -> Result<Sms, ConfigError> {
+        let need = |key: &'static str, v: Option<String>, provider: &str| {
+            v.filter(|s| !s.is_empty()).ok_or_else(|| {
+                invalid(
+                    key,
+                    "",
+                    format!("is required with sms.provider = \"{provider}\""),
+                )
+            })
+        };
+        let provider_s = self.provider.unwrap_or_else(|| "none".into());
+        let provider = match provider_s.as_str() {
+            "none" => SmsProvider::None,
+            "kannel" => SmsProvider::Kannel {
+                url: need("sms.url", self.url, "kannel")?,
+                username: need("sms.username", self.username, "kannel")?,
+                password: need("sms.password", self.password, "kannel")?,
+            },
+            "http" => SmsProvider::Http {
+                url: need("sms.url", self.url, "http")?,
+                bearer: self.bearer.filter(|b| !b.is_empty()),
+            },
+            other => {
+                return Err(invalid(
+                    "sms.provider",
+                    other,
+                    "use `none`, `kannel` (Kannel's sendsms) or `http` (a JSON SMS API)",
+                ))
+            }
+        };
+        if let SmsProvider::Kannel { url, .. } | SmsProvider::Http { url, .. } = &provider {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "sms.url",
+                    url,
+                    "must be an http:// or https:// URL",
+                ));
+            }
+        }
+        let number = match self.number.filter(|n| !n.is_empty()) {
+            Some(n) => Some(
+                callside_core::PhoneNumber::parse(&n, Some(region))
+                    .map_err(|e| invalid("sms.number", &n, e))?,
+            ),
+            None if provider != SmsProvider::None => {
+                return Err(invalid(
+                    "sms.number",
+                    "",
+                    "is required when an SMS provider is set: devices send their SMS there",
+                ))
+            }
+            None => None,
+        };
+        let inbound_allow = self
+            .inbound_allow
+            .unwrap_or_else(|| vec!["127.0.0.1/32".into(), "::1/128".into()])
+            .iter()
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            "sms.inbound_allow",
+                            s,
+                            "use addresses or CIDR networks such as 10.0.0.0/8",
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let days = self.stale_after_days.unwrap_or(30);
+        if !(1..=3650).contains(&days) {
+            return Err(invalid(
+                "sms.stale_after_days",
+                days,
+                "must be 1 to 3650 days",
+            ));
+        }
+        Ok(Sms {
+            provider,
+            number,
+            proof_ttl: secs("sms.proof_ttl_secs", self.proof_ttl_secs, 600, 30..=86_400)?,
+            stale_after: Duration::from_secs(days * 86_400),
+            inbound_allow,
+        })
+    }
+}
+
+impl RawLimits {
+    fn validate(self) -> Result<Limits, ConfigError> {
+        let prefix_digits = self.prefix_digits.unwrap_or(6);
+        if !(1..=14).contains(&prefix_digits) {
+            return Err(invalid(
+                "limits.prefix_digits",
+                prefix_digits,
+                "must be 1 to 14",
+            ));
+        }
+        Ok(Limits {
+            proofs_per_device_hour: count(
+                "limits.proofs_per_device_hour",
+                self.proofs_per_device_hour,
+                5,
+            )?,
+            proofs_per_source_hour: count(
+                "limits.proofs_per_source_hour",
+                self.proofs_per_source_hour,
+                30,
+            )?,
+            sms_per_number_hour: count("limits.sms_per_number_hour", self.sms_per_number_hour, 5)?,
+            sms_per_prefix_hour: count(
+                "limits.sms_per_prefix_hour",
+                self.sms_per_prefix_hour,
+                100,
+            )?,
+            prefix_digits,
+            inbound_sms_per_source_minute: count(
+                "limits.inbound_sms_per_source_minute",
+                self.inbound_sms_per_source_minute,
+                600,
+            )?,
+            enrollments_per_source_hour: count(
+                "limits.enrollments_per_source_hour",
+                self.enrollments_per_source_hour,
+                30,
+            )?,
+        })
+    }
+}
+
 /// `CALLSIDE_MATCHING__WINDOW_SECS=30` sets `[matching] window_secs = 30`: the prefix is removed,
 /// `__` separates table and key, and values are read as TOML scalars when they parse as one.
 fn overlay_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -258,9 +523,10 @@ fn overlay_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), 
             continue; // used by the CLI, not server settings
         }
         let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-        let parsed = format!("v = {value}")
-            .parse::<toml::Table>()
-            .ok()
+        // `+44…` is a phone number, not TOML's explicitly positive integer.
+        let parsed = (!value.starts_with('+'))
+            .then(|| format!("v = {value}").parse::<toml::Table>().ok())
+            .flatten()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.clone()));
         let (last, parents) = path.split_last().expect("split yields at least one part");
@@ -416,6 +682,12 @@ impl RawConfig {
                 .admin
                 .token_file
                 .unwrap_or_else(|| data_dir.join("admin.token")),
+            server_key_file: self
+                .admin
+                .server_key_file
+                .unwrap_or_else(|| data_dir.join("server.key")),
+            sms: self.sms.validate(default_region)?,
+            limits: self.limits.validate()?,
             data_dir,
         })
     }
@@ -522,5 +794,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("default_region"), "{e}");
+        let e = Config::load_from(
+            &Overrides::default(),
+            &env(&[("CALLSIDE_SMS__PROVIDER", "kannel")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("sms.url"), "{e}");
+        let e = Config::load_from(
+            &Overrides::default(),
+            &env(&[("CALLSIDE_SMS__INBOUND_ALLOW", "[\"localhost\"]")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("sms.inbound_allow"), "{e}");
+        let e = Config::load_from(
+            &Overrides::default(),
+            &env(&[("CALLSIDE_LIMITS__SMS_PER_NUMBER_HOUR", "0")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("limits.sms_per_number_hour"), "{e}");
+    }
+
+    #[test]
+    fn sms_secrets_are_not_printed() {
+        let c = Config::load_from(
+            &Overrides::default(),
+            &env(&[
+                ("CALLSIDE_SMS__PROVIDER", "kannel"),
+                (
+                    "CALLSIDE_SMS__URL",
+                    "http://127.0.0.1:13013/cgi-bin/sendsms",
+                ),
+                ("CALLSIDE_SMS__USERNAME", "callside"),
+                ("CALLSIDE_SMS__PASSWORD", "hunter2"),
+                ("CALLSIDE_SMS__NUMBER", "+447400100000"),
+            ]),
+        )
+        .unwrap();
+        let printed = c.to_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+        assert_eq!(c.sms.number.unwrap().as_str(), "+447400100000");
     }
 }

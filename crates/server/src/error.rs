@@ -17,6 +17,11 @@ pub(crate) enum ApiError {
     NotFound(&'static str),
     #[error("{1}")]
     Gone(&'static str, String),
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    /// A feature the deployment has not configured.
+    #[error("{1}")]
+    Disabled(&'static str, String),
     #[error("{0}")]
     TooLarge(String),
     #[error("{1}")]
@@ -35,6 +40,8 @@ impl ApiError {
             ApiError::Forbidden(..) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(..) => StatusCode::GONE,
+            ApiError::Conflict(..) => StatusCode::CONFLICT,
+            ApiError::Disabled(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -48,6 +55,8 @@ impl ApiError {
             ApiError::BadRequest(code, _)
             | ApiError::Forbidden(code, _)
             | ApiError::Gone(code, _)
+            | ApiError::Conflict(code, _)
+            | ApiError::Disabled(code, _)
             | ApiError::TooMany(code, _) => code,
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::NotFound(_) => "not_found",
@@ -110,6 +119,18 @@ impl From<callside_store::StoreError> for ApiError {
             }
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<callside_core::ratelimit::Limited> for ApiError {
+    fn from(l: callside_core::ratelimit::Limited) -> Self {
+        ApiError::TooMany(
+            "rate_limited",
+            format!(
+                "too many requests of this kind; retry in {} s",
+                l.retry_after_secs()
+            ),
+        )
     }
 }
 

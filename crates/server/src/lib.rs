@@ -27,8 +27,10 @@ mod mapping;
 mod metrics;
 mod numbers;
 mod openapi;
+mod proofs;
 mod routes;
 mod sessions;
+mod sms;
 mod ws;
 
 pub use app::{router, App, AppState};
@@ -102,7 +104,8 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         },
     )?;
     let admin_token = auth::ensure_admin(&store, &config.admin_token_file, app::now_ms()).await?;
-    let app = App::new(config, store);
+    let server_key = auth::ensure_server_key(&config.server_key_file)?;
+    let app = App::new(config, store, server_key);
     app.calls
         .restore(&app)
         .await
@@ -133,8 +136,11 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let serve = axum::serve(listener, router.into_make_service())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await });
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "server stopped");
         }

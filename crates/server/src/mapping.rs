@@ -47,6 +47,8 @@ pub(crate) fn scope_in(s: proto::admin::Scope) -> Scope {
     match s {
         proto::admin::Scope::NetworkElement => Scope::NetworkElement,
         proto::admin::Scope::AutomatedSystem => Scope::AutomatedSystem,
+        proto::admin::Scope::SmsGateway => Scope::SmsGateway,
+        proto::admin::Scope::DeviceEnrollment => Scope::DeviceEnrollment,
     }
 }
 
@@ -54,6 +56,8 @@ pub(crate) fn scope_out(s: Scope) -> proto::admin::Scope {
     match s {
         Scope::NetworkElement => proto::admin::Scope::NetworkElement,
         Scope::AutomatedSystem => proto::admin::Scope::AutomatedSystem,
+        Scope::SmsGateway => proto::admin::Scope::SmsGateway,
+        Scope::DeviceEnrollment => proto::admin::Scope::DeviceEnrollment,
     }
 }
 
@@ -200,6 +204,31 @@ pub(crate) fn message_frame_json(r: &MessageRecord) -> std::sync::Arc<str> {
         r.sent_at
     );
     out.into()
+}
+
+pub(crate) fn proof(
+    r: &callside_store::ProofRecord,
+    sms_to: &callside_core::PhoneNumber,
+    now: callside_core::Millis,
+) -> proto::numbers::NumberProof {
+    use callside_core::proof::ProofState as S;
+    use proto::numbers::ProofState as P;
+    let state = match r.state {
+        S::Proven => P::Proven,
+        S::Failed => P::Failed,
+        _ if r.expires_at <= now => P::Expired,
+        S::AwaitingSms => P::AwaitingSms,
+        S::SmsSent => P::SmsSent,
+    };
+    proto::numbers::NumberProof {
+        id: r.id.clone(),
+        state,
+        sms_to: sms_to.as_str().to_owned(),
+        sms_body: None,
+        code: None,
+        number: r.number.as_ref().map(|n| n.as_str().to_owned()),
+        expires_at: r.expires_at,
+    }
 }
 
 #[cfg(test)]

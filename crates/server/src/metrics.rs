@@ -13,6 +13,10 @@ pub(crate) struct Metrics {
     pub(crate) messages: AtomicU64,
     pub(crate) blob_bytes: AtomicU64,
     pub(crate) http_errors: AtomicU64,
+    pub(crate) sms_received: AtomicU64,
+    pub(crate) sms_sent: AtomicU64,
+    pub(crate) sms_failed: AtomicU64,
+    pub(crate) numbers_proven: AtomicU64,
 }
 
 impl Metrics {
@@ -61,6 +65,26 @@ impl Metrics {
             "http_errors_total",
             "HTTP requests answered with an error.",
             get(&self.http_errors),
+        );
+        counter(
+            "sms_received_total",
+            "Registration SMS accepted from gateways.",
+            get(&self.sms_received),
+        );
+        counter(
+            "sms_sent_total",
+            "Proof SMS handed to the SMS provider.",
+            get(&self.sms_sent),
+        );
+        counter(
+            "sms_failed_total",
+            "Proof SMS that could not be sent after retries.",
+            get(&self.sms_failed),
+        );
+        counter(
+            "numbers_proven_total",
+            "Numbers bound to devices by SMS proof.",
+            get(&self.numbers_proven),
         );
         let _ = writeln!(out, "# HELP callside_ws_connections Open WebSocket connections.\n# TYPE callside_ws_connections gauge\ncallside_ws_connections {connections}");
         if let Some(rss) = resident_bytes() {

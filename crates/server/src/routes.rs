@@ -1,7 +1,7 @@
 //! HTTP handlers: extract, call one service method, map the result. Each names its route.
 
 use crate::app::{now_ms, AppState};
-use crate::auth::Caller;
+use crate::auth::{Caller, GatewayCaller, Source};
 use crate::error::{ApiError, Json, Query};
 use crate::mapping;
 use axum::body::Body;
@@ -84,7 +84,11 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn new_principal(name: String, prefix: &str, kind: PrincipalKind) -> (PrincipalRecord, Token) {
+pub(crate) fn new_principal(
+    name: String,
+    prefix: &str,
+    kind: PrincipalKind,
+) -> (PrincipalRecord, Token) {
     let now = now_ms();
     let rec = PrincipalRecord {
         principal: Principal {
@@ -132,10 +136,14 @@ pub(crate) async fn create_service_account(
     if req.scopes.is_empty() {
         return Err(ApiError::bad("invalid_account", "give at least one scope"));
     }
-    if req.ranges.is_empty() || req.ranges.len() > 256 {
+    let only_enrollment = req
+        .scopes
+        .iter()
+        .all(|s| *s == proto::admin::Scope::DeviceEnrollment);
+    if (req.ranges.is_empty() && !only_enrollment) || req.ranges.len() > 256 {
         return Err(ApiError::bad(
             "invalid_account",
-            "give 1 to 256 number ranges",
+            "give 1 to 256 number ranges (only a device_enrollment account needs none)",
         ));
     }
     let ranges = req
@@ -560,4 +568,143 @@ pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         app.metrics
             .render(app.hub.connections(), app.calls.pending_legs()),
     )
+}
+
+/// `POST /v1/me/token` — replace the calling device's or account's own token.
+#[utoipa::path(post, path = "/v1/me/token", tag = "identity", responses((status = 200, body = proto::admin::RotatedToken)))]
+pub(crate) async fn rotate_own_token(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+) -> Result<axum::Json<proto::admin::RotatedToken>, ApiError> {
+    let prefix =
+        match p.kind {
+            PrincipalKind::Device { .. } => "dev",
+            PrincipalKind::Service { .. } => "svc",
+            PrincipalKind::Admin => return Err(ApiError::Forbidden(
+                "admin_token_file",
+                "the operator's token lives in its file: delete the file and restart to replace it"
+                    .into(),
+            )),
+        };
+    let token = Token::generate(prefix);
+    app.store
+        .apply(vec![Write::ReplaceToken(p.id.clone(), token.hash())])
+        .await?;
+    revoke(
+        &app,
+        &p.id,
+        "the token was replaced; reconnect with the new one",
+    );
+    Ok(axum::Json(proto::admin::RotatedToken {
+        token: token.expose().to_owned(),
+    }))
+}
+
+/// `POST /v1/me/numbers/proofs` — start proving a number by SMS (S2-R).
+#[utoipa::path(post, path = "/v1/me/numbers/proofs", tag = "numbers",
+    responses((status = 201, body = proto::numbers::NumberProof), (status = 429, body = proto::Problem), (status = 503, body = proto::Problem)))]
+pub(crate) async fn start_proof(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Source(source): Source,
+) -> Result<(StatusCode, axum::Json<proto::numbers::NumberProof>), ApiError> {
+    let proof = app.proofs.start(&app, &p, source).await?;
+    Ok((StatusCode::CREATED, axum::Json(proof)))
+}
+
+/// `GET /v1/me/numbers/proofs/{id}` — where a proof of yours stands.
+#[utoipa::path(get, path = "/v1/me/numbers/proofs/{id}", tag = "numbers",
+    responses((status = 200, body = proto::numbers::NumberProof), (status = 404, body = proto::Problem)))]
+pub(crate) async fn get_proof(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<proto::numbers::NumberProof>, ApiError> {
+    Ok(axum::Json(app.proofs.get(&app, &p, id).await?))
+}
+
+/// `POST /v1/me/numbers/proofs/{id}/complete` — submit what the proof SMS said.
+#[utoipa::path(post, path = "/v1/me/numbers/proofs/{id}/complete", tag = "numbers", request_body = proto::numbers::CompleteProof,
+    responses((status = 200, body = proto::numbers::ProvenNumber), (status = 400, body = proto::Problem),
+              (status = 409, body = proto::Problem), (status = 410, body = proto::Problem)))]
+pub(crate) async fn complete_proof(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Json(req): Json<proto::numbers::CompleteProof>,
+) -> Result<axum::Json<proto::numbers::ProvenNumber>, ApiError> {
+    Ok(axum::Json(app.proofs.complete(&app, &p, id, req).await?))
+}
+
+/// `DELETE /v1/me/numbers/{number}` — the device gives up a number.
+#[utoipa::path(delete, path = "/v1/me/numbers/{number}", tag = "numbers",
+    responses((status = 204), (status = 404, body = proto::Problem)))]
+pub(crate) async fn unbind_number(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(number): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.proofs.unbind(&app, &p, &number).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/devices` — an enrolment account creates a device with no number yet.
+#[utoipa::path(post, path = "/v1/devices", tag = "numbers", request_body = proto::numbers::EnrollDevice,
+    responses((status = 201, body = proto::admin::CreatedDevice), (status = 429, body = proto::Problem)))]
+pub(crate) async fn enroll_device(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Source(source): Source,
+    Json(req): Json<proto::numbers::EnrollDevice>,
+) -> Result<(StatusCode, axum::Json<proto::admin::CreatedDevice>), ApiError> {
+    let name = check_name(&req.name)?;
+    let created = app.proofs.enroll(&app, &p, source, name).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InboundSmsQuery {
+    /// The gateway account's token, for gateways that cannot send an `Authorization` header.
+    token: Option<String>,
+    /// The sender's number (Kannel: `%p`).
+    from: String,
+    /// The receiving number (Kannel: `%P`).
+    to: Option<String>,
+    /// The SMS text (Kannel: `%a`).
+    text: String,
+}
+
+/// `GET /v1/sms/inbound` — a gateway (Kannel's `get-url`) forwards a mobile-originated SMS.
+/// Accepted SMS get 200 with an empty body: Kannel counts only 200/202 as delivered (and turns no
+/// answer into a reply SMS with `max-messages = 0`).
+#[utoipa::path(get, path = "/v1/sms/inbound", tag = "sms", params(InboundSmsQuery),
+    responses((status = 200, description = "Accepted; the body is empty."), (status = 400, body = proto::Problem), (status = 409, body = proto::Problem), (status = 429, body = proto::Problem)))]
+pub(crate) async fn inbound_sms_query(
+    State(app): State<AppState>,
+    GatewayCaller(p): GatewayCaller,
+    Source(source): Source,
+    Query(q): Query<InboundSmsQuery>,
+) -> Result<StatusCode, ApiError> {
+    let _ = q.token;
+    let sms = proto::numbers::InboundSms {
+        from: q.from,
+        to: q.to,
+        text: q.text,
+    };
+    app.proofs.inbound(&app, &p, source, sms).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /v1/sms/inbound` — the same as JSON, for SMS providers that post.
+#[utoipa::path(post, path = "/v1/sms/inbound", tag = "sms", request_body = proto::numbers::InboundSms,
+    responses((status = 200, description = "Accepted; the body is empty."), (status = 400, body = proto::Problem), (status = 409, body = proto::Problem), (status = 429, body = proto::Problem)))]
+pub(crate) async fn inbound_sms_json(
+    State(app): State<AppState>,
+    GatewayCaller(p): GatewayCaller,
+    Source(source): Source,
+    Json(sms): Json<proto::numbers::InboundSms>,
+) -> Result<StatusCode, ApiError> {
+    app.proofs.inbound(&app, &p, source, sms).await?;
+    Ok(StatusCode::OK)
 }

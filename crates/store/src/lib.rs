@@ -115,6 +115,32 @@ impl Store {
             .await
     }
 
+    /// Devices other than `except` whose SMS binding of `number` is older than `before`.
+    pub async fn stale_bindings(
+        &self,
+        number: callside_core::PhoneNumber,
+        except: callside_core::PrincipalId,
+        before: callside_core::Millis,
+    ) -> Result<Vec<callside_core::PrincipalId>> {
+        self.inner
+            .read(move |c| sqlite::stale_bindings(c, &number, &except, before))
+            .await
+    }
+
+    pub async fn proof(&self, id: String) -> Result<Option<ProofRecord>> {
+        self.inner.read(move |c| sqlite::proof(c, &id)).await
+    }
+
+    /// The proof started with the code whose SHA-256 is `hash`.
+    pub async fn proof_by_code(
+        &self,
+        hash: callside_core::TokenHash,
+    ) -> Result<Option<ProofRecord>> {
+        self.inner
+            .read(move |c| sqlite::proof_by_code(c, &hash))
+            .await
+    }
+
     pub async fn leg(&self, id: callside_core::LegId) -> Result<Option<LegRecord>> {
         self.inner.read(move |c| sqlite::leg(c, &id)).await
     }

@@ -91,6 +91,39 @@ pub struct BlobRecord {
     pub created_at: Millis,
 }
 
+/// How a device came to own a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberSource {
+    /// The operator vouched for it.
+    Provisioned,
+    /// The device proved it by an SMS round trip.
+    Sms,
+}
+
+impl NumberSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberSource::Provisioned => "provisioned",
+            NumberSource::Sms => "sms",
+        }
+    }
+}
+
+/// One number proof attempt (S2-R). The code is kept only as its SHA-256.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProofRecord {
+    pub id: String,
+    pub device: PrincipalId,
+    pub code_hash: TokenHash,
+    /// The sender's number, once the SMS arrived.
+    pub number: Option<PhoneNumber>,
+    pub nonce: Option<Vec<u8>>,
+    pub state: callside_core::proof::ProofState,
+    pub failures: u32,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 /// One change. [`crate::Store::apply`] commits a list of them atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -135,4 +168,25 @@ pub enum Write {
     /// Inserts or updates a network call.
     Call(CallRecord),
     Blob(BlobRecord, PrincipalId),
+    /// Inserts or replaces a number proof.
+    Proof(ProofRecord),
+    /// Drops proofs that expired before this time.
+    PurgeProofs {
+        expired_before: Millis,
+    },
+    /// Binds a number to a device (or refreshes the binding). With `stale_before`, SMS bindings
+    /// of the same number on other devices made before that time are dropped: their devices did
+    /// not prove the number again in time, and the number may have changed hands.
+    BindNumber {
+        device: PrincipalId,
+        number: PhoneNumber,
+        source: NumberSource,
+        at: Millis,
+        stale_before: Option<Millis>,
+    },
+    /// The device gives up a number.
+    UnbindNumber {
+        device: PrincipalId,
+        number: PhoneNumber,
+    },
 }

@@ -60,7 +60,7 @@ pub(crate) struct Sqlite {
     pub(crate) health: Arc<Health>,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Read connections (each may cache up to 64 MiB of pages).
 const READERS: usize = 8;
 
@@ -126,11 +126,19 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if version > SCHEMA_VERSION {
         return Err(StoreError::TooNew(version));
     }
-    if version < 1 {
-        let tx = conn.transaction()?;
-        tx.execute_batch(include_str!("schema.sql"))?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
+    // Each step runs in its own transaction and records its version, so an interrupted
+    // migration resumes where it stopped.
+    let steps: [(i64, &str); 2] = [
+        (1, include_str!("schema.sql")),
+        (2, include_str!("schema_v2.sql")),
+    ];
+    for (to, sql) in steps {
+        if version < to {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()?;
+        }
     }
     Ok(())
 }
@@ -380,17 +388,17 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             .execute(params![p.id.as_str(), kind, p.name, scopes, rec.created_at])
             .map_err(|e| if is_constraint(&e) { StoreError::Duplicate } else { e.into() })?;
             let mut ins = c.prepare_cached(
-                "INSERT INTO numbers (principal, number, is_range) VALUES (?1, ?2, ?3)",
+                "INSERT INTO numbers (principal, number, is_range, bound_at) VALUES (?1, ?2, ?3, ?4)",
             )?;
             match &p.kind {
                 PrincipalKind::Device { numbers } => {
                     for n in numbers {
-                        ins.execute(params![p.id.as_str(), n.as_str(), 0])?;
+                        ins.execute(params![p.id.as_str(), n.as_str(), 0, rec.created_at])?;
                     }
                 }
                 PrincipalKind::Service { ranges, .. } => {
                     for r in ranges {
-                        ins.execute(params![p.id.as_str(), r.as_str(), 1])?;
+                        ins.execute(params![p.id.as_str(), r.as_str(), 1, rec.created_at])?;
                     }
                 }
                 PrincipalKind::Admin => {}
@@ -571,6 +579,61 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 r.expires_at
             ])?;
         }
+        Write::Proof(p) => {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO number_proofs
+                 (id, device, code_hash, number, nonce, state, failures, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                p.id,
+                p.device.as_str(),
+                &p.code_hash.0[..],
+                p.number.as_ref().map(|n| n.as_str()),
+                p.nonce,
+                p.state.as_str(),
+                p.failures,
+                p.created_at,
+                p.expires_at
+            ])?;
+        }
+        Write::PurgeProofs { expired_before } => {
+            c.prepare_cached("DELETE FROM number_proofs WHERE expires_at < ?1")?
+                .execute([expired_before])?;
+        }
+        Write::BindNumber {
+            device,
+            number,
+            source,
+            at,
+            stale_before,
+        } => {
+            if let Some(before) = stale_before {
+                c.prepare_cached(
+                    "DELETE FROM numbers WHERE number = ?1 AND is_range = 0 AND source = 'sms'
+                     AND principal != ?2 AND bound_at < ?3",
+                )?
+                .execute(params![number.as_str(), device.as_str(), before])?;
+            }
+            c.prepare_cached(
+                "INSERT INTO numbers (principal, number, is_range, source, bound_at)
+                 VALUES (?1, ?2, 0, ?3, ?4)
+                 ON CONFLICT (principal, number) DO UPDATE SET source = excluded.source,
+                 bound_at = excluded.bound_at",
+            )?
+            .execute(params![
+                device.as_str(),
+                number.as_str(),
+                source.as_str(),
+                at
+            ])?;
+        }
+        Write::UnbindNumber { device, number } => {
+            c.prepare_cached(
+                "DELETE FROM numbers WHERE principal = ?1 AND number = ?2 AND is_range = 0",
+            )?
+            .execute(params![device.as_str(), number.as_str()])?;
+        }
         Write::Blob(b, uploader) => {
             c.prepare_cached(
                 "INSERT OR IGNORE INTO blobs (id, size, mime, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -729,6 +792,81 @@ pub(crate) fn devices_owning(c: &Connection, number: &PhoneNumber) -> Result<Vec
     )?
     .query_map([number.as_str()], |r| Ok(PrincipalId(r.get(0)?)))?
     .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Devices other than `except` holding an SMS binding of `number` made before `before`.
+pub(crate) fn stale_bindings(
+    c: &Connection,
+    number: &PhoneNumber,
+    except: &PrincipalId,
+    before: Millis,
+) -> Result<Vec<PrincipalId>> {
+    Ok(c.prepare_cached(
+        "SELECT principal FROM numbers WHERE number = ?1 AND is_range = 0 AND source = 'sms'
+         AND principal != ?2 AND bound_at < ?3 ORDER BY principal",
+    )?
+    .query_map(params![number.as_str(), except.as_str(), before], |r| {
+        Ok(PrincipalId(r.get(0)?))
+    })?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn proof(c: &Connection, id: &str) -> Result<Option<ProofRecord>> {
+    proof_where(c, "id = ?1", rusqlite::types::Value::Text(id.to_owned()))
+}
+
+pub(crate) fn proof_by_code(c: &Connection, hash: &TokenHash) -> Result<Option<ProofRecord>> {
+    proof_where(
+        c,
+        "code_hash = ?1",
+        rusqlite::types::Value::Blob(hash.0.to_vec()),
+    )
+}
+
+fn proof_where(
+    c: &Connection,
+    condition: &str,
+    value: rusqlite::types::Value,
+) -> Result<Option<ProofRecord>> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT id, device, code_hash, number, nonce, state, failures, created_at, expires_at
+             FROM number_proofs WHERE {condition}"
+        ))?
+        .query_row([value], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, u32>(6)?,
+                r.get::<_, Millis>(7)?,
+                r.get::<_, Millis>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, device, hash, number, nonce, state, failures, created_at, expires_at)) = row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ProofRecord {
+        id,
+        device: PrincipalId(device),
+        code_hash: TokenHash(
+            hash.as_slice()
+                .try_into()
+                .map_err(|_| corrupt("proof code hash", "(wrong length)"))?,
+        ),
+        number: number.map(PhoneNumber::from_stored),
+        nonce,
+        state: callside_core::proof::ProofState::parse(&state)
+            .ok_or_else(|| corrupt("proof state", &state))?,
+        failures,
+        created_at,
+        expires_at,
+    }))
 }
 
 const LEG_COLUMNS: &str =

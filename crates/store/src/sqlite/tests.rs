@@ -417,3 +417,154 @@ async fn a_failed_commit_stops_all_writing() {
     );
     assert!(store.messages_after(key, 0, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn sms_bindings_refresh_and_stale_ones_are_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed(&store, &["a", "b", "c"]).await;
+    let num = n("+447400123456");
+    let bind = |dev: &str, at: Millis, stale_before: Option<Millis>| Write::BindNumber {
+        device: PrincipalId(dev.into()),
+        number: num.clone(),
+        source: NumberSource::Sms,
+        at,
+        stale_before,
+    };
+    store
+        .apply(vec![bind("a", 100, None), bind("b", 200, None)])
+        .await
+        .unwrap();
+    // Provisioned numbers are never "stale": give c the number by provisioning.
+    store
+        .apply(vec![Write::BindNumber {
+            device: PrincipalId("c".into()),
+            number: num.clone(),
+            source: NumberSource::Provisioned,
+            at: 50,
+            stale_before: None,
+        }])
+        .await
+        .unwrap();
+    let owners = store.devices_owning(num.clone()).await.unwrap();
+    assert_eq!(owners.len(), 3);
+    // Binding again refreshes the time instead of adding a row.
+    store.apply(vec![bind("a", 300, None)]).await.unwrap();
+    let stale = store
+        .stale_bindings(num.clone(), PrincipalId("c".into()), 250)
+        .await
+        .unwrap();
+    assert_eq!(stale, vec![PrincipalId("b".into())]);
+    // c proves the number: b (bound at 200) is stale before 250; a (300) stays; c's own stays.
+    store.apply(vec![bind("c", 400, Some(250))]).await.unwrap();
+    let mut owners: Vec<String> = store
+        .devices_owning(num.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["a", "c"]);
+    let b = store
+        .principal(PrincipalId("b".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        b.principal.kind,
+        PrincipalKind::Device {
+            numbers: vec![n("+442079460001")]
+        }
+    );
+    store
+        .apply(vec![Write::UnbindNumber {
+            device: PrincipalId("a".into()),
+            number: num.clone(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.devices_owning(num).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn proofs_are_found_by_id_and_code_hash_and_purged_when_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed(&store, &["a"]).await;
+    let code = Token::from_presented("abcdefgh").hash();
+    let mut rec = ProofRecord {
+        id: "prf_1".into(),
+        device: PrincipalId("a".into()),
+        code_hash: code,
+        number: None,
+        nonce: None,
+        state: callside_core::proof::ProofState::AwaitingSms,
+        failures: 0,
+        created_at: 10,
+        expires_at: 1_000,
+    };
+    store.apply(vec![Write::Proof(rec.clone())]).await.unwrap();
+    assert_eq!(store.proof_by_code(code).await.unwrap(), Some(rec.clone()));
+    rec.number = Some(n("+447400123456"));
+    rec.nonce = Some(vec![1, 2, 3]);
+    rec.state = callside_core::proof::ProofState::SmsSent;
+    store.apply(vec![Write::Proof(rec.clone())]).await.unwrap();
+    assert_eq!(store.proof("prf_1".into()).await.unwrap(), Some(rec));
+    assert!(store
+        .proof_by_code(Token::from_presented("other").hash())
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .apply(vec![Write::PurgeProofs {
+            expired_before: 999,
+        }])
+        .await
+        .unwrap();
+    assert!(store.proof("prf_1".into()).await.unwrap().is_some());
+    store
+        .apply(vec![Write::PurgeProofs {
+            expired_before: 1_001,
+        }])
+        .await
+        .unwrap();
+    assert!(store.proof("prf_1".into()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(include_str!("../schema.sql")).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO principals (id, kind, name, created_at) VALUES ('d', 'device', 'd', 1)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO numbers (principal, number) VALUES ('d', '+442079460000')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open_sqlite(&path, SqliteOptions::default()).unwrap();
+    // The old binding counts as provisioned, so no SMS proof replaces it.
+    let stale = store
+        .stale_bindings(n("+442079460000"), PrincipalId("x".into()), i64::MAX)
+        .await
+        .unwrap();
+    assert!(stale.is_empty());
+    assert_eq!(
+        store.devices_owning(n("+442079460000")).await.unwrap(),
+        vec![PrincipalId("d".into())]
+    );
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
