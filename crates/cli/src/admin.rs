@@ -53,8 +53,14 @@ enum DeviceCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ScopeArg {
+    /// A SIP proxy or switch reporting whole calls.
     NetworkElement,
+    /// Voicemail, IVR or contact centre taking part in calls to its numbers.
     AutomatedSystem,
+    /// An SMS gateway (Kannel) forwarding SMS from senders in its ranges.
+    SmsGateway,
+    /// An app's key for enrolling devices (needs no range).
+    DeviceEnrollment,
 }
 
 impl From<ScopeArg> for Scope {
@@ -62,6 +68,8 @@ impl From<ScopeArg> for Scope {
         match s {
             ScopeArg::NetworkElement => Scope::NetworkElement,
             ScopeArg::AutomatedSystem => Scope::AutomatedSystem,
+            ScopeArg::SmsGateway => Scope::SmsGateway,
+            ScopeArg::DeviceEnrollment => Scope::DeviceEnrollment,
         }
     }
 }
@@ -75,8 +83,9 @@ enum ServiceCommand {
         /// What the account may do (repeat for several).
         #[arg(long = "scope", required = true, value_enum)]
         scopes: Vec<ScopeArg>,
-        /// An E.164 prefix the account serves, e.g. +4420 (repeat for several).
-        #[arg(long = "range", required = true, value_name = "PREFIX")]
+        /// An E.164 prefix the account serves, e.g. +4420 (repeat for several; every scope but
+        /// device-enrollment needs one).
+        #[arg(long = "range", value_name = "PREFIX")]
         ranges: Vec<String>,
     },
     /// List service accounts.

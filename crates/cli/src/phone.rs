@@ -99,6 +99,35 @@ enum PhoneCommand {
     Close { session: String },
     /// Download a blob to a file.
     Download { blob: String, path: PathBuf },
+    /// Prove a number by SMS: prints the SMS to send, then reads the SMS received back from
+    /// stdin (paste it, or pipe it) and completes the proof.
+    RegisterSms {
+        /// Give up after this many seconds without the SMS.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Complete a proof started earlier with the SMS received (non-interactive form).
+    CompleteSms {
+        /// The proof id printed when it started.
+        #[arg(long)]
+        proof: String,
+        /// The code printed when it started.
+        #[arg(long)]
+        code: String,
+        /// The text of the SMS received.
+        sms: String,
+    },
+    /// Give up one of this device's numbers.
+    RemoveNumber { number: String },
+    /// Replace this device's token; prints the new one (the old one stops working at once).
+    RotateToken,
+    /// With an app's enrolment token (`--token`), create a device with no number yet; prints
+    /// the new device's token, shown only once.
+    Enroll {
+        /// A label for the device.
+        #[arg(long)]
+        name: String,
+    },
     /// Stay connected and print every event; messages are acknowledged after printing.
     Watch {
         /// Save files received into this directory.
@@ -151,6 +180,36 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             let other = if withheld { None } else { from };
             let leg = ReportLeg::new(own, other, Direction::Incoming);
             report_and_wait(&client, &leg, wait, out).await?;
+        }
+        PhoneCommand::RegisterSms { timeout } => register_sms(&client, timeout, out).await?,
+        PhoneCommand::CompleteSms { proof, code, sms } => {
+            let proven = client.complete_number_proof(&proof, &code, &sms).await?;
+            out.result(&proven, || {
+                format!("{} is now a number of this device", proven.number)
+            });
+        }
+        PhoneCommand::RemoveNumber { number } => {
+            client.remove_number(&number).await?;
+            out.result(&serde_json::json!({"removed": number}), || {
+                format!("{number} is no longer a number of this device")
+            });
+        }
+        PhoneCommand::RotateToken => {
+            let t = client.rotate_own_token().await?;
+            out.result(&t, || t.token.clone());
+            out.progress("the old token no longer works; keep this one (it is not shown again)");
+        }
+        PhoneCommand::Enroll { name } => {
+            let created = client.enroll_device(&name).await?;
+            out.result(&created, || {
+                format!(
+                    "device {} ({})\ntoken: {}",
+                    created.device.id, created.device.name, created.token
+                )
+            });
+            out.progress(
+                "the token is shown only once; prove a number with `callside phone register-sms`",
+            );
         }
         PhoneCommand::Answer { leg } => {
             let status = client.answer_leg(&leg).await?;
@@ -486,6 +545,43 @@ async fn save_file(client: &Client, message: &Message, dir: &Path, out: &Output)
             }
         }
         Err(e) => out.progress(&format!("  could not save {}: {e:#}", file.name)),
+    }
+}
+
+/// S2-R from the device's side: start, show the SMS to send, wait for the SMS that comes back
+/// on stdin, complete.
+async fn register_sms(client: &Client, timeout: u64, out: &Output) -> anyhow::Result<()> {
+    use tokio::io::AsyncBufReadExt as _;
+    let proof = client.start_number_proof().await?;
+    let (Some(text), Some(code)) = (&proof.sms_body, &proof.code) else {
+        bail!("the server did not return the SMS to send");
+    };
+    out.result(
+        &serde_json::json!({"event": "send_sms", "proof": proof.id, "to": proof.sms_to, "text": text, "code": code}),
+        || format!("Send this SMS from the phone to prove its number.\n  to:   {}\n  text: {text}", proof.sms_to),
+    );
+    out.progress("then paste the SMS you receive back (a line containing `CS1 S …`):");
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .with_context(|| format!("no proof SMS within {timeout} s"))??;
+        let Some(line) = line else {
+            bail!("stdin ended before the proof SMS arrived");
+        };
+        if callside_client::proto::numbers::MtProof::parse(&line).is_err() {
+            if !line.trim().is_empty() {
+                out.progress("that is not the proof SMS (it contains `CS1 S <number> <signature>`); try again:");
+            }
+            continue;
+        }
+        let proven = client.complete_number_proof(&proof.id, code, &line).await?;
+        out.result(
+            &serde_json::json!({"event": "proven", "number": proven.number, "replaced": proven.replaced}),
+            || format!("{} is now a number of this device", proven.number),
+        );
+        return Ok(());
     }
 }
 

@@ -1,81 +1,11 @@
 //! The README's tour, run with the real binary: a server, the admin tool, and two phones driven
 //! through a call from the command line with `--json` output.
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_callside");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs a one-shot command and returns its JSON lines.
-fn run(server: &str, args: &[&str]) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .arg("--json")
-        .args(args)
-        .env("CALLSIDE_SERVER", server)
-        .output()
-        .expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "callside {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-/// Starts a long-running command whose JSON lines arrive on a channel.
-fn spawn(server: &str, args: &[&str]) -> (Child, mpsc::Receiver<Value>) {
-    let mut child = Command::new(BIN)
-        .arg("--json")
-        .args(args)
-        .env("CALLSIDE_SERVER", server)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    (child, rx)
-}
-
-fn next(rx: &mpsc::Receiver<Value>) -> Value {
-    rx.recv_timeout(Duration::from_secs(15))
-        .expect("a JSON line within 15 s")
-}
-
-fn wait_healthy(server: &str, dir: &Path) {
-    for _ in 0..200 {
-        if dir.join("admin.token").exists()
-            && std::net::TcpStream::connect(server.trim_start_matches("http://")).is_ok()
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the server did not start");
-}
+mod support;
+use support::*;
 
 #[test]
 fn two_phones_go_through_a_call_from_the_command_line() {

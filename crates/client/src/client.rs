@@ -9,6 +9,7 @@ use callside_proto::admin::{
 use callside_proto::blob::BlobInfo;
 use callside_proto::call::{LegState, LegStatus, NetworkCall, NetworkCallEvent, ReportLeg};
 use callside_proto::message::{Accepted, AckRequest, FileBody, MessagePage, SendMessage, TextBody};
+use callside_proto::numbers::{CompleteProof, EnrollDevice, MtProof, NumberProof, ProvenNumber};
 use callside_proto::session::{SessionInfo, SessionList};
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -132,6 +133,68 @@ impl Client {
     pub async fn me(&self) -> Result<Me, Error> {
         let req = self.request(Method::GET, &["v1", "me"]);
         json(send(req, REQUEST_TIMEOUT).await?, "me").await
+    }
+
+    /// `POST /v1/me/token`: a new token for this device or account; the old one (the one this
+    /// client holds) stops working at once, so make a new [`Client`] with the answer.
+    pub async fn rotate_own_token(&self) -> Result<RotatedToken, Error> {
+        let req = self.request(Method::POST, &["v1", "me", "token"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "token").await
+    }
+
+    /// `POST /v1/devices`: with an app's `device_enrollment` token, create a device that owns no
+    /// number yet (it proves one by SMS). The device token in the answer is shown only once.
+    pub async fn enroll_device(&self, name: &str) -> Result<CreatedDevice, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "devices"])
+            .json(&EnrollDevice { name: name.into() });
+        json(send(req, REQUEST_TIMEOUT).await?, "created device").await
+    }
+
+    // ---------------------------------------------------------------- number proof (S2-R)
+
+    /// `POST /v1/me/numbers/proofs`: start proving a number. Send
+    /// [`NumberProof::sms_body`] by SMS to [`NumberProof::sms_to`] from the phone whose number
+    /// is to be proven, then pass the SMS that comes back to [`Client::complete_number_proof`].
+    pub async fn start_number_proof(&self) -> Result<NumberProof, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "me", "numbers", "proofs"])
+            .json(&serde_json::json!({}));
+        json(send(req, REQUEST_TIMEOUT).await?, "number proof").await
+    }
+
+    /// `GET /v1/me/numbers/proofs/{id}`: where a proof stands.
+    pub async fn number_proof(&self, id: &str) -> Result<NumberProof, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "numbers", "proofs", id]);
+        json(send(req, REQUEST_TIMEOUT).await?, "number proof").await
+    }
+
+    /// `POST /v1/me/numbers/proofs/{id}/complete`: `sms` is the text of the SMS received (the
+    /// proof is found in it), `code` the one [`Client::start_number_proof`] returned.
+    pub async fn complete_number_proof(
+        &self,
+        id: &str,
+        code: &str,
+        sms: &str,
+    ) -> Result<ProvenNumber, Error> {
+        let mt = MtProof::parse(sms)?;
+        let req = self
+            .request(
+                Method::POST,
+                &["v1", "me", "numbers", "proofs", id, "complete"],
+            )
+            .json(&CompleteProof {
+                code: code.into(),
+                number: mt.number,
+                signature: mt.signature,
+            });
+        json(send(req, REQUEST_TIMEOUT).await?, "proven number").await
+    }
+
+    /// `DELETE /v1/me/numbers/{number}`: this device gives up a number.
+    pub async fn remove_number(&self, number: &str) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "me", "numbers", number]);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
     }
 
     // ---------------------------------------------------------------- admin: devices

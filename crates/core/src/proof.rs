@@ -53,7 +53,7 @@ impl ProofState {
     }
 }
 
-/// Wrong signatures a proof survives; the next one fails it.
+/// Wrong submissions a proof takes: the last of them fails it for good.
 pub const MAX_WRONG_SIGNATURES: u32 = 5;
 
 fn mac(key: &[u8], number: &PhoneNumber, code: &str, device: &str, nonce: &[u8]) -> Hmac<Sha256> {

@@ -26,6 +26,9 @@ pub(crate) enum ApiError {
     TooLarge(String),
     #[error("{1}")]
     TooMany(&'static str, String),
+    /// A rate limit: retry after this many seconds (sent as `Retry-After`).
+    #[error("too many requests of this kind; retry in {0} s")]
+    RateLimited(u64),
     #[error("the server is shutting down or overloaded; retry")]
     Unavailable,
     #[error("internal error")]
@@ -43,7 +46,7 @@ impl ApiError {
             ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::Disabled(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany(..) | ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -59,6 +62,7 @@ impl ApiError {
             | ApiError::Disabled(code, _)
             | ApiError::TooMany(code, _) => code,
             ApiError::Unauthenticated => "unauthenticated",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge(_) => "too_large",
             ApiError::Unavailable => "unavailable",
@@ -101,6 +105,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static(PROBLEM_JSON),
         );
+        if let ApiError::RateLimited(secs) = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if matches!(self, ApiError::Unauthenticated) {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -124,13 +132,7 @@ impl From<callside_store::StoreError> for ApiError {
 
 impl From<callside_core::ratelimit::Limited> for ApiError {
     fn from(l: callside_core::ratelimit::Limited) -> Self {
-        ApiError::TooMany(
-            "rate_limited",
-            format!(
-                "too many requests of this kind; retry in {} s",
-                l.retry_after_secs()
-            ),
-        )
+        ApiError::RateLimited(l.retry_after_secs())
     }
 }
 

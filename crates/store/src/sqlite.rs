@@ -618,8 +618,10 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             c.prepare_cached(
                 "INSERT INTO numbers (principal, number, is_range, source, bound_at)
                  VALUES (?1, ?2, 0, ?3, ?4)
-                 ON CONFLICT (principal, number) DO UPDATE SET source = excluded.source,
-                 bound_at = excluded.bound_at",
+                 ON CONFLICT (principal, number) DO UPDATE SET bound_at = excluded.bound_at,
+                 -- what the operator vouched for stays provisioned (never replaced as stale)
+                 source = CASE WHEN numbers.source = 'provisioned' THEN 'provisioned'
+                               ELSE excluded.source END",
             )?
             .execute(params![
                 device.as_str(),

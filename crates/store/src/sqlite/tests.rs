@@ -448,8 +448,20 @@ async fn sms_bindings_refresh_and_stale_ones_are_replaced() {
         .unwrap();
     let owners = store.devices_owning(num.clone()).await.unwrap();
     assert_eq!(owners.len(), 3);
-    // Binding again refreshes the time instead of adding a row.
-    store.apply(vec![bind("a", 300, None)]).await.unwrap();
+    // Binding again refreshes the time instead of adding a row; proving a provisioned number
+    // by SMS keeps it provisioned.
+    store
+        .apply(vec![bind("a", 300, None), bind("c", 60, None)])
+        .await
+        .unwrap();
+    let stale = store
+        .stale_bindings(num.clone(), PrincipalId("x".into()), i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        vec![PrincipalId("a".into()), PrincipalId("b".into())]
+    );
     let stale = store
         .stale_bindings(num.clone(), PrincipalId("c".into()), 250)
         .await

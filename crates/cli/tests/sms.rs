@@ -1,0 +1,213 @@
+//! Number proof over a real SMS gateway: Kannel (bearerbox + smsbox, started by `scripts/peers`)
+//! with Kannel's `fakesmsc` playing the handset, callside's real binary, and `callside phone
+//! register-sms` completing the proof from the SMS the handset received.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+mod support;
+use support::*;
+
+const GATEWAY_NUMBER: &str = "+447400100000";
+const HANDSET: &str = "+447400123456";
+
+/// Kannel's handset simulator: sends `mo` (if any) and prints every SMS it receives.
+struct Handset {
+    child: Child,
+    received: mpsc::Receiver<(String, String, String)>,
+}
+
+impl Handset {
+    fn start(fakesmsc: &str, smsc_port: &str, mo: Option<(&str, &str, &str)>) -> Handset {
+        let message = match mo {
+            Some((from, to, text)) => format!("{from} {to} text {text}"),
+            None => "x y text unused".into(),
+        };
+        let mut child = Command::new(fakesmsc)
+            .args(["-H", "127.0.0.1", "-r", smsc_port, "-i", "1"])
+            .args(["-m", if mo.is_some() { "1" } else { "0" }])
+            .arg(message)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fakesmsc runs (Debian package kannel-extras)");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            // `… Got message 1: <from to text the text>`
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let Some((_, rest)) = line.split_once("Got message ") else {
+                    continue;
+                };
+                let Some((_, sms)) = rest.split_once(": <") else {
+                    continue;
+                };
+                let sms = sms.strip_suffix('>').unwrap_or(sms);
+                let mut parts = sms.splitn(4, ' ');
+                if let (Some(from), Some(to), Some("text"), Some(text)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                {
+                    let _ = tx.send((from.to_owned(), to.to_owned(), text.to_owned()));
+                }
+            }
+        });
+        Handset { child, received }
+    }
+
+    fn next_sms(&self) -> (String, String, String) {
+        self.received
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the handset receives an SMS within 30 s")
+    }
+}
+
+impl Drop for Handset {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(v: &Value) -> String {
+    v["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_number_is_proven_over_kannel_with_fakesmsc_as_the_handset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // callside is configured for Kannel's sendsms before Kannel starts (as in a deployment).
+    let sendsms_port = free_port().to_string();
+    let sendsms_password = format!("pw{}", std::process::id());
+    let sendsms_url = format!("http://127.0.0.1:{sendsms_port}/cgi-bin/sendsms");
+    let (mut serve, server) = serve(
+        &data,
+        &[
+            ("CALLSIDE_DEFAULT_REGION", "GB"),
+            ("CALLSIDE_SMS__PROVIDER", "kannel"),
+            ("CALLSIDE_SMS__URL", &sendsms_url),
+            ("CALLSIDE_SMS__USERNAME", "callside"),
+            ("CALLSIDE_SMS__PASSWORD", &sendsms_password),
+            ("CALLSIDE_SMS__NUMBER", GATEWAY_NUMBER),
+        ],
+    );
+    let data_s = data.to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--data-dir", data_s];
+        all.extend_from_slice(args);
+        run(&server, &all).remove(0)
+    };
+    let gateway = token(&admin(&[
+        "service",
+        "create",
+        "--name",
+        "kannel",
+        "--scope",
+        "sms-gateway",
+        "--range",
+        "+44",
+    ]));
+    let enrollment = token(&admin(&[
+        "service",
+        "create",
+        "--name",
+        "app",
+        "--scope",
+        "device-enrollment",
+    ]));
+    let device = token(
+        &run(
+            &server,
+            &["phone", "--token", &enrollment, "enroll", "--name", "Pixel"],
+        )[0],
+    );
+
+    let kannel = Peers::start(
+        &dir.path().join("kannel"),
+        &[
+            "kannel-start",
+            dir.path().join("kannel").to_str().unwrap(),
+            &server,
+            &gateway,
+        ],
+        &[
+            ("PEERS_KANNEL_SENDSMS_PORT", &sendsms_port),
+            ("PEERS_KANNEL_SENDSMS_PASSWORD", &sendsms_password),
+        ],
+    );
+
+    // The app starts the proof and says what to send.
+    let mut register = Command::new(BIN)
+        .args([
+            "--json",
+            "phone",
+            "--token",
+            &device,
+            "register-sms",
+            "--timeout",
+            "60",
+        ])
+        .env("CALLSIDE_SERVER", &server)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut answers = BufReader::new(register.stdout.take().unwrap()).lines();
+    let mut next_answer =
+        || -> Value { serde_json::from_str(&answers.next().expect("a line").unwrap()).unwrap() };
+    let send = next_answer();
+    assert_eq!(send["event"], "send_sms");
+    assert_eq!(send["to"], GATEWAY_NUMBER);
+    let text = send["text"].as_str().unwrap();
+
+    // The handset sends it through the SMS network (fakesmsc → bearerbox → smsbox → callside)…
+    let handset = Handset::start(
+        kannel.get("KANNEL_FAKESMSC"),
+        kannel.get("KANNEL_SMSC_PORT"),
+        Some((HANDSET, GATEWAY_NUMBER, text)),
+    );
+    // …and gets the proof back (callside → sendsms → bearerbox → fakesmsc).
+    let (from, to, reply) = handset.next_sms();
+    assert_eq!((from.as_str(), to.as_str()), (GATEWAY_NUMBER, HANDSET));
+    assert!(reply.contains(&format!("CS1 S {HANDSET} ")), "{reply}");
+
+    // The app reads the SMS (here: pasted into its stdin) and completes the proof.
+    let mut stdin = register.stdin.take().unwrap();
+    writeln!(stdin, "some other SMS first").unwrap();
+    writeln!(stdin, "{reply}").unwrap();
+    let proven = next_answer();
+    assert_eq!(proven["event"], "proven", "{proven}");
+    assert_eq!(proven["number"], HANDSET);
+    assert!(register.wait().unwrap().success());
+    let me = &run(&server, &["phone", "--token", &device, "whoami"])[0];
+    assert_eq!(me["numbers"], serde_json::json!([HANDSET]));
+
+    // The same SMS again (a retry) gets the same answer, and the used proof cannot be replayed.
+    drop(handset);
+    let again = Handset::start(
+        kannel.get("KANNEL_FAKESMSC"),
+        kannel.get("KANNEL_SMSC_PORT"),
+        Some((HANDSET, GATEWAY_NUMBER, text)),
+    );
+    // A proven proof is finished: callside refuses the repeat and sends nothing.
+    assert!(again.received.recv_timeout(Duration::from_secs(3)).is_err());
+    let out = Command::new(BIN)
+        .args(["phone", "--token", &device, "complete-sms", "--proof"])
+        .arg(send["proof"].as_str().unwrap())
+        .args(["--code", send["code"].as_str().unwrap(), &reply])
+        .env("CALLSIDE_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("proof_used"), "{stderr}");
+
+    drop(again);
+    drop(kannel);
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
