@@ -117,6 +117,8 @@ enum PhoneCommand {
         /// The text of the SMS received.
         sms: String,
     },
+    /// STUN/TURN servers with short-lived TURN credentials for direct or relayed connections.
+    ConnectionData,
     /// Give up one of this device's numbers.
     RemoveNumber { number: String },
     /// Replace this device's token; prints the new one (the old one stops working at once).
@@ -186,6 +188,24 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             let proven = client.complete_number_proof(&proof, &code, &sms).await?;
             out.result(&proven, || {
                 format!("{} is now a number of this device", proven.number)
+            });
+        }
+        PhoneCommand::ConnectionData => {
+            let data = client.connection_data().await?;
+            out.result(&data, || {
+                if data.ice_servers.is_empty() {
+                    return "no STUN/TURN servers are configured".into();
+                }
+                data.ice_servers
+                    .iter()
+                    .map(|s| match (&s.username, &s.credential) {
+                        (Some(u), Some(c)) => {
+                            format!("{}  username {u}  credential {c}", s.urls.join(" "))
+                        }
+                        _ => s.urls.join(" "),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         PhoneCommand::RemoveNumber { number } => {

@@ -8,6 +8,7 @@ use callside_proto::admin::{
 };
 use callside_proto::blob::BlobInfo;
 use callside_proto::call::{LegState, LegStatus, NetworkCall, NetworkCallEvent, ReportLeg};
+use callside_proto::connect::ConnectionData;
 use callside_proto::message::{Accepted, AckRequest, FileBody, MessagePage, SendMessage, TextBody};
 use callside_proto::numbers::{CompleteProof, EnrollDevice, MtProof, NumberProof, ProvenNumber};
 use callside_proto::session::{SessionInfo, SessionList};
@@ -149,6 +150,12 @@ impl Client {
             .request(Method::POST, &["v1", "devices"])
             .json(&EnrollDevice { name: name.into() });
         json(send(req, REQUEST_TIMEOUT).await?, "created device").await
+    }
+
+    /// `GET /v1/connection-data`: STUN/TURN servers with short-lived TURN credentials.
+    pub async fn connection_data(&self) -> Result<ConnectionData, Error> {
+        let req = self.request(Method::GET, &["v1", "connection-data"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "connection data").await
     }
 
     // ---------------------------------------------------------------- number proof (S2-R)

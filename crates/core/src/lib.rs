@@ -14,6 +14,7 @@
 //! * [`proof`] is the SMS number proof (S2-R): the texts exchanged and the keyed signature.
 //! * [`ratelimit`] keeps per-key rate limits (GCRA) for everything that costs money or reveals
 //!   existence.
+//! * [`relay`] makes short-lived TURN credentials (TURN REST) for relayed connections.
 //! * [`secret`] makes the random keys, tokens and ids, and hashes tokens for storage.
 //!
 //! Time is always passed in (milliseconds since the Unix epoch), so every rule here is testable
@@ -26,6 +27,7 @@ pub mod number;
 pub mod principal;
 pub mod proof;
 pub mod ratelimit;
+pub mod relay;
 pub mod secret;
 pub mod session;
 

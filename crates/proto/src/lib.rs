@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod blob;
 pub mod call;
+pub mod connect;
 pub mod message;
 pub mod numbers;
 pub mod problem;

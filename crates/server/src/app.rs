@@ -78,6 +78,7 @@ pub fn router(app: AppState) -> Router {
             axum::routing::delete(routes::unbind_number),
         )
         .route("/devices", post(routes::enroll_device))
+        .route("/connection-data", get(routes::connection_data))
         .route(
             "/sms/inbound",
             get(routes::inbound_sms_query).post(routes::inbound_sms_json),

@@ -60,6 +60,17 @@ pub struct RawConfig {
     pub sms: RawSms,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub turn: RawTurn,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTurn {
+    pub urls: Option<Vec<String>>,
+    pub stun_urls: Option<Vec<String>>,
+    pub secret: Option<String>,
+    pub ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -209,6 +220,19 @@ pub struct Config {
     pub server_key_file: PathBuf,
     pub sms: Sms,
     pub limits: Limits,
+    pub turn: Turn,
+}
+
+/// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    /// `turn:`/`turns:` URIs of a TURN server sharing `secret` (coturn `use-auth-secret`).
+    pub urls: Vec<String>,
+    /// `stun:`/`stuns:` URIs (no credentials).
+    pub stun_urls: Vec<String>,
+    pub secret: Option<String>,
+    /// How long issued credentials work.
+    pub ttl: Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -311,6 +335,12 @@ impl Config {
                 server_key_file: Some(self.server_key_file.clone()),
             },
             sms: self.sms.to_raw(),
+            turn: RawTurn {
+                urls: Some(self.turn.urls.clone()),
+                stun_urls: Some(self.turn.stun_urls.clone()),
+                secret: self.turn.secret.as_ref().map(|_| REDACTED.to_owned()),
+                ttl_secs: Some(self.turn.ttl.as_secs()),
+            },
             limits: RawLimits {
                 proofs_per_device_hour: Some(self.limits.proofs_per_device_hour),
                 proofs_per_source_hour: Some(self.limits.proofs_per_source_hour),
@@ -466,6 +496,45 @@ impl RawSms {
             proof_ttl: secs("sms.proof_ttl_secs", self.proof_ttl_secs, 600, 30..=86_400)?,
             stale_after: Duration::from_secs(days * 86_400),
             inbound_allow,
+        })
+    }
+}
+
+impl RawTurn {
+    fn validate(self) -> Result<Turn, ConfigError> {
+        let urls = self.urls.unwrap_or_default();
+        let stun_urls = self.stun_urls.unwrap_or_default();
+        for u in &urls {
+            if !(u.starts_with("turn:") || u.starts_with("turns:")) {
+                return Err(invalid(
+                    "turn.urls",
+                    u,
+                    "use turn: or turns: URIs, e.g. turn:turn.example.com:3478?transport=udp",
+                ));
+            }
+        }
+        for u in &stun_urls {
+            if !(u.starts_with("stun:") || u.starts_with("stuns:")) {
+                return Err(invalid(
+                    "turn.stun_urls",
+                    u,
+                    "use stun: or stuns: URIs, e.g. stun:turn.example.com:3478",
+                ));
+            }
+        }
+        let secret = self.secret.filter(|s| !s.is_empty());
+        if !urls.is_empty() && secret.is_none() {
+            return Err(invalid(
+                "turn.secret",
+                "",
+                "is required with turn.urls: it is the TURN server's static-auth-secret",
+            ));
+        }
+        Ok(Turn {
+            urls,
+            stun_urls,
+            secret,
+            ttl: secs("turn.ttl_secs", self.ttl_secs, 3600, 60..=86_400)?,
         })
     }
 }
@@ -688,6 +757,7 @@ impl RawConfig {
                 .unwrap_or_else(|| data_dir.join("server.key")),
             sms: self.sms.validate(default_region)?,
             limits: self.limits.validate()?,
+            turn: self.turn.validate()?,
             data_dir,
         })
     }

@@ -708,3 +708,36 @@ pub(crate) async fn inbound_sms_json(
     app.proofs.inbound(&app, &p, source, sms).await?;
     Ok(StatusCode::OK)
 }
+
+/// `GET /v1/connection-data` — STUN/TURN servers with TURN credentials for this principal.
+#[utoipa::path(get, path = "/v1/connection-data", tag = "connect",
+    responses((status = 200, body = proto::connect::ConnectionData)))]
+pub(crate) async fn connection_data(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+) -> axum::Json<proto::connect::ConnectionData> {
+    let turn = &app.config.turn;
+    let mut ice_servers = Vec::new();
+    if !turn.stun_urls.is_empty() {
+        ice_servers.push(proto::connect::IceServer {
+            urls: turn.stun_urls.clone(),
+            username: None,
+            credential: None,
+        });
+    }
+    let mut expires_at = None;
+    if let (false, Some(secret)) = (turn.urls.is_empty(), &turn.secret) {
+        let expires = now_ms() / 1000 + turn.ttl.as_secs() as i64;
+        let c = callside_core::relay::turn_credential(secret.as_bytes(), p.id.as_str(), expires);
+        expires_at = Some(c.expires * 1000);
+        ice_servers.push(proto::connect::IceServer {
+            urls: turn.urls.clone(),
+            username: Some(c.username),
+            credential: Some(c.password),
+        });
+    }
+    axum::Json(proto::connect::ConnectionData {
+        ice_servers,
+        expires_at,
+    })
+}

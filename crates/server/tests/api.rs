@@ -842,6 +842,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/numbers/{number}",
         "/v1/devices",
         "/v1/sms/inbound",
+        "/v1/connection-data",
     ] {
         assert!(
             paths.contains_key(p),
@@ -850,7 +851,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        26,
+        27,
         "a route was added without documenting it here"
     );
 }
