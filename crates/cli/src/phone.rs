@@ -117,6 +117,25 @@ enum PhoneCommand {
         /// The text of the SMS received.
         sms: String,
     },
+    /// Invite every device of a number into a session (a new one, or `--session`).
+    Invite {
+        /// The invitee's number.
+        number: String,
+        /// Invite into this existing session.
+        #[arg(long)]
+        session: Option<String>,
+        /// Wait this many seconds for the answer (0: return at once).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Invitations ringing on this device.
+    Invitations,
+    /// Accept an invitation: this device joins its session.
+    Accept { invitation: String },
+    /// Decline an invitation (for every device of this number).
+    Decline { invitation: String },
+    /// Withdraw an invitation you sent.
+    CancelInvitation { invitation: String },
     /// STUN/TURN servers with short-lived TURN credentials for direct or relayed connections.
     ConnectionData,
     /// Give up one of this device's numbers.
@@ -189,6 +208,36 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             out.result(&proven, || {
                 format!("{} is now a number of this device", proven.number)
             });
+        }
+        PhoneCommand::Invite {
+            number,
+            session,
+            wait,
+        } => invite(&client, number, session, wait, out).await?,
+        PhoneCommand::Invitations => {
+            let list = client.ringing_invitations().await?;
+            if out.is_json() {
+                list.iter().for_each(|i| out.json_line(i));
+            } else if list.is_empty() {
+                out.text("no invitations ringing");
+            } else {
+                list.iter()
+                    .for_each(|i| out.text(&render::invitation_line(i)));
+            }
+        }
+        PhoneCommand::Accept { invitation } => {
+            let i = client
+                .accept_invitation(&invitation, &Default::default())
+                .await?;
+            out.result(&i, || render::invitation_line(&i));
+        }
+        PhoneCommand::Decline { invitation } => {
+            let i = client.decline_invitation(&invitation).await?;
+            out.result(&i, || render::invitation_line(&i));
+        }
+        PhoneCommand::CancelInvitation { invitation } => {
+            let i = client.cancel_invitation(&invitation).await?;
+            out.result(&i, || render::invitation_line(&i));
         }
         PhoneCommand::ConnectionData => {
             let data = client.connection_data().await?;
@@ -602,6 +651,49 @@ async fn register_sms(client: &Client, timeout: u64, out: &Output) -> anyhow::Re
             || format!("{} is now a number of this device", proven.number),
         );
         return Ok(());
+    }
+}
+
+/// Sends an invitation; with `wait`, stays connected until it is answered, cancelled or expires.
+async fn invite(
+    client: &Client,
+    number: String,
+    session: Option<String>,
+    wait: u64,
+    out: &Output,
+) -> anyhow::Result<()> {
+    use callside_client::proto::invitation::{CreateInvitation, InvitationState};
+    // Connect first, so no answer can slip between sending and listening.
+    let mut channel = if wait > 0 {
+        Some(Channel::connect(client).await?)
+    } else {
+        None
+    };
+    let inv = client
+        .invite(&CreateInvitation {
+            to: number,
+            from: None,
+            session,
+            connection: None,
+        })
+        .await?;
+    out.result(&inv, || render::invitation_line(&inv));
+    let Some(channel) = channel.as_mut() else {
+        return Ok(());
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let event = tokio::time::timeout_at(deadline, channel.next_event())
+            .await
+            .with_context(|| format!("no answer within {wait} s"))?;
+        match event {
+            Some(Event::Invitation(i)) if i.id == inv.id && i.state != InvitationState::Pending => {
+                out.result(&i, || render::invitation_line(&i));
+                return Ok(());
+            }
+            Some(_) => {}
+            None => bail!("the connection closed before the answer"),
+        }
     }
 }
 

@@ -134,6 +134,35 @@ pub(crate) fn leg_line(l: &LegStatus) -> String {
     }
 }
 
+/// An invitation and where it stands, on one line.
+pub(crate) fn invitation_line(i: &callside_client::proto::invitation::Invitation) -> String {
+    use callside_client::proto::invitation::InvitationState as S;
+    let from = i.from.as_deref().unwrap_or("(no number)");
+    match i.state {
+        S::Pending => format!(
+            "invitation {} from {} {from} to {} (ringing on {} device(s))",
+            i.id, i.inviter_name, i.to, i.devices
+        ),
+        S::Accepted => format!(
+            "invitation {} accepted by {}; session {} ({})",
+            i.id,
+            i.answered_by.as_deref().unwrap_or("?"),
+            i.session.as_deref().unwrap_or("?"),
+            match i.path {
+                Some(callside_client::proto::connect::Path::Relay) => "connect through the relay",
+                _ => "connect directly",
+            }
+        ),
+        S::Declined => format!(
+            "invitation {} declined by {}",
+            i.id,
+            i.answered_by.as_deref().unwrap_or("?")
+        ),
+        S::Cancelled => format!("invitation {} cancelled by the inviter", i.id),
+        S::Expired => format!("invitation {} expired unanswered", i.id),
+    }
+}
+
 /// An event as one line of text (learning names on the way).
 pub(crate) fn event_line(event: &Event, names: &mut Names) -> String {
     match event {
@@ -164,6 +193,7 @@ pub(crate) fn event_line(event: &Event, names: &mut Names) -> String {
             }
             leg_line(l)
         }
+        Event::Invitation(i) => invitation_line(i),
         Event::Error {
             code,
             detail,

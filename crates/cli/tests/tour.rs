@@ -157,3 +157,80 @@ fn two_phones_go_through_a_call_from_the_command_line() {
     serve.kill().unwrap();
     serve.wait().unwrap();
 }
+
+#[test]
+fn an_invitation_reaches_a_second_device_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut serve, server) = serve(&data, &[]);
+    let data_s = data.to_str().unwrap();
+    let device = |name: &str, number: &str| {
+        let created = run(
+            &server,
+            &[
+                "admin",
+                "--data-dir",
+                data_s,
+                "device",
+                "create",
+                "--name",
+                name,
+                "--number",
+                number,
+            ],
+        )
+        .remove(0);
+        created["token"].as_str().unwrap().to_owned()
+    };
+    let alice = device("Alice", "+44 20 7946 0001");
+    let _bob_phone = device("Bob's phone", "+44 20 7946 0002");
+    let tablet = device("Bob's tablet", "+44 20 7946 0002");
+
+    let (mut watch, events) = spawn(&server, &["phone", "--token", &tablet, "watch"]);
+    assert_eq!(next(&events)["event"], "ready");
+    let (mut invite, answers) = spawn(
+        &server,
+        &[
+            "phone",
+            "--token",
+            &alice,
+            "invite",
+            "+442079460002",
+            "--wait",
+            "30",
+        ],
+    );
+    let ringing = next(&answers);
+    assert_eq!(ringing["state"], "pending");
+    assert_eq!(ringing["devices"], 2);
+    let id = ringing["id"].as_str().unwrap();
+    // The tablet's watch shows it ringing, and so does its list.
+    let seen = next(&events);
+    assert_eq!(seen["event"], "invitation", "{seen}");
+    assert_eq!(seen["id"], id);
+    let listed = run(&server, &["phone", "--token", &tablet, "invitations"]);
+    assert_eq!(listed[0]["id"], id);
+    let accepted = run(&server, &["phone", "--token", &tablet, "accept", id]).remove(0);
+    assert_eq!(accepted["state"], "accepted");
+    let session = accepted["session"].as_str().unwrap();
+    // Alice's waiting `invite` hears the answer and exits.
+    let answer = next(&answers);
+    assert_eq!(answer["state"], "accepted");
+    assert_eq!(answer["session"], session);
+    assert!(invite.wait().unwrap().success());
+    run(
+        &server,
+        &["phone", "--token", &alice, "send", session, "hello tablet"],
+    );
+    let message = loop {
+        let e = next(&events);
+        if e.to_string().contains("hello tablet") {
+            break e;
+        }
+    };
+    assert!(message.to_string().contains(session), "{message}");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let _ = serve.kill();
+    let _ = serve.wait();
+}

@@ -9,6 +9,7 @@ use callside_proto::admin::{
 use callside_proto::blob::BlobInfo;
 use callside_proto::call::{LegState, LegStatus, NetworkCall, NetworkCallEvent, ReportLeg};
 use callside_proto::connect::ConnectionData;
+use callside_proto::invitation::{AcceptInvitation, CreateInvitation, Invitation, InvitationList};
 use callside_proto::message::{Accepted, AckRequest, FileBody, MessagePage, SendMessage, TextBody};
 use callside_proto::numbers::{CompleteProof, EnrollDevice, MtProof, NumberProof, ProvenNumber};
 use callside_proto::session::{SessionInfo, SessionList};
@@ -156,6 +157,55 @@ impl Client {
     pub async fn connection_data(&self) -> Result<ConnectionData, Error> {
         let req = self.request(Method::GET, &["v1", "connection-data"]);
         json(send(req, REQUEST_TIMEOUT).await?, "connection data").await
+    }
+
+    // ---------------------------------------------------------------- invitations (S2-I/M)
+
+    /// `POST /v1/invitations`: ring every device of a number. `Error::Api` with code
+    /// `not_registered` when the number has none.
+    pub async fn invite(&self, invitation: &CreateInvitation) -> Result<Invitation, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "invitations"])
+            .json(invitation);
+        json(send(req, REQUEST_TIMEOUT).await?, "invitation").await
+    }
+
+    /// `GET /v1/invitations`: invitations ringing on this device.
+    pub async fn ringing_invitations(&self) -> Result<Vec<Invitation>, Error> {
+        let req = self.request(Method::GET, &["v1", "invitations"]);
+        let list: InvitationList = json(send(req, REQUEST_TIMEOUT).await?, "invitations").await?;
+        Ok(list.invitations)
+    }
+
+    /// `GET /v1/invitations/{id}`.
+    pub async fn invitation(&self, id: &str) -> Result<Invitation, Error> {
+        let req = self.request(Method::GET, &["v1", "invitations", id]);
+        json(send(req, REQUEST_TIMEOUT).await?, "invitation").await
+    }
+
+    /// `POST /v1/invitations/{id}/accept`: the first device to accept joins the session
+    /// (`Invitation::session`); later ones get `invitation_accepted`.
+    pub async fn accept_invitation(
+        &self,
+        id: &str,
+        answer: &AcceptInvitation,
+    ) -> Result<Invitation, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "invitations", id, "accept"])
+            .json(answer);
+        json(send(req, REQUEST_TIMEOUT).await?, "invitation").await
+    }
+
+    /// `POST /v1/invitations/{id}/decline`.
+    pub async fn decline_invitation(&self, id: &str) -> Result<Invitation, Error> {
+        let req = self.request(Method::POST, &["v1", "invitations", id, "decline"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "invitation").await
+    }
+
+    /// `POST /v1/invitations/{id}/cancel` (the inviter).
+    pub async fn cancel_invitation(&self, id: &str) -> Result<Invitation, Error> {
+        let req = self.request(Method::POST, &["v1", "invitations", id, "cancel"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "invitation").await
     }
 
     // ---------------------------------------------------------------- number proof (S2-R)

@@ -31,9 +31,96 @@ pub fn turn_credential(secret: &[u8], user: &str, expires: i64) -> TurnCredentia
     }
 }
 
+/// How a device's NAT maps and filters, as its connection-data exchange (STUN) found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatType {
+    /// A public address: no NAT.
+    Open,
+    FullCone,
+    RestrictedCone,
+    PortRestrictedCone,
+    /// A new mapping per destination: hole punching fails against port-restricted or symmetric.
+    Symmetric,
+    Unknown,
+}
+
+impl NatType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatType::Open => "open",
+            NatType::FullCone => "full_cone",
+            NatType::RestrictedCone => "restricted_cone",
+            NatType::PortRestrictedCone => "port_restricted_cone",
+            NatType::Symmetric => "symmetric",
+            NatType::Unknown => "unknown",
+        }
+    }
+}
+
+/// Direct (ICE host/server-reflexive candidates) or through the TURN relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    Direct,
+    Relay,
+}
+
+/// Direct attempts that may fail before the pair is sent to the relay.
+pub const MAX_DIRECT_FAILURES: u32 = 2;
+
+/// S2's compatibility rule: whether two devices should try a direct connection or use the relay.
+///
+/// A symmetric NAT gives each destination its own mapping, so the peer's hole punch only works
+/// when that peer accepts packets from any port (open, full cone, address-restricted cone).
+/// After [`MAX_DIRECT_FAILURES`] failed attempts (reported with the retry flag), the relay is
+/// used whatever the NAT types say. Unknown types are tried directly: ICE falls back anyway.
+pub fn choose_path(a: NatType, b: NatType, retry: bool, failures: u32) -> Path {
+    use NatType::*;
+    if retry && failures >= MAX_DIRECT_FAILURES {
+        return Path::Relay;
+    }
+    match (a, b) {
+        (Symmetric, Symmetric)
+        | (Symmetric, PortRestrictedCone)
+        | (PortRestrictedCone, Symmetric) => Path::Relay,
+        _ => Path::Direct,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compatibility_rule_sends_hopeless_pairs_and_repeated_failures_to_the_relay() {
+        use NatType::*;
+        let all = [
+            Open,
+            FullCone,
+            RestrictedCone,
+            PortRestrictedCone,
+            Symmetric,
+            Unknown,
+        ];
+        for a in all {
+            for b in all {
+                let hopeless = matches!(
+                    (a, b),
+                    (Symmetric, Symmetric)
+                        | (Symmetric, PortRestrictedCone)
+                        | (PortRestrictedCone, Symmetric)
+                );
+                let want = if hopeless { Path::Relay } else { Path::Direct };
+                assert_eq!(choose_path(a, b, false, 0), want, "{a:?} {b:?}");
+                assert_eq!(
+                    choose_path(a, b, false, 5),
+                    want,
+                    "no retry flag: {a:?} {b:?}"
+                );
+                assert_eq!(choose_path(b, a, true, 1), want, "one failure: {a:?} {b:?}");
+                assert_eq!(choose_path(a, b, true, MAX_DIRECT_FAILURES), Path::Relay);
+            }
+        }
+    }
 
     #[test]
     fn credentials_match_the_turn_rest_scheme() {

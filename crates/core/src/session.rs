@@ -84,6 +84,8 @@ pub enum Origin {
     PairedLegs,
     /// A network element reported the call (S1-F3–F5).
     Network(CallId),
+    /// An invitation was accepted (S2-I, S1-F2).
+    Invitation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

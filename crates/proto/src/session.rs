@@ -27,6 +27,8 @@ pub enum Origin {
     PairedLegs,
     /// A network element reported the call.
     Network,
+    /// An invitation was accepted.
+    Invitation,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

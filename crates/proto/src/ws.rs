@@ -2,6 +2,7 @@
 //! sessions and events. See `docs/PROTOCOL.md`.
 
 use crate::call::LegStatus;
+use crate::invitation::Invitation;
 use crate::message::{Accepted, Message};
 use crate::session::SessionInfo;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,8 @@ pub enum ServerFrame {
     Session(SessionInfo),
     /// A leg you reported changed state (matched, no match).
     Leg(LegStatus),
+    /// An invitation to you (ringing) or from you changed state.
+    Invitation(Invitation),
     /// A frame was refused; nothing changed.
     Error {
         code: String,

@@ -37,6 +37,7 @@ fn server_type(f: &ServerFrame) -> &'static str {
         ServerFrame::Message(_) => "message",
         ServerFrame::Session(_) => "session",
         ServerFrame::Leg(_) => "leg",
+        ServerFrame::Invitation(_) => "invitation",
         ServerFrame::Error { .. } => "error",
         ServerFrame::Pong { .. } => "pong",
     }
@@ -44,7 +45,14 @@ fn server_type(f: &ServerFrame) -> &'static str {
 
 const CLIENT_TYPES: &[&str] = &["send", "ack", "resume", "ping"];
 const SERVER_TYPES: &[&str] = &[
-    "ready", "accepted", "message", "session", "leg", "error", "pong",
+    "ready",
+    "accepted",
+    "message",
+    "session",
+    "leg",
+    "invitation",
+    "error",
+    "pong",
 ];
 
 #[test]

@@ -25,6 +25,7 @@ pub struct App {
     pub(crate) metrics: Metrics,
     pub(crate) numbers: crate::numbers::NumberCache,
     pub(crate) proofs: crate::proofs::Proofs,
+    pub(crate) invitations: crate::invitations::Invitations,
     pub(crate) sms: crate::sms::SmsSender,
     /// Keys the server's own signatures (SMS proofs).
     pub(crate) server_key: [u8; 32],
@@ -47,6 +48,7 @@ impl App {
         Arc::new(App {
             numbers: crate::numbers::NumberCache::new(config.default_region),
             proofs: crate::proofs::Proofs::new(&config.limits),
+            invitations: crate::invitations::Invitations::new(&config.limits),
             sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
             server_key,
             config,
@@ -79,6 +81,17 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/devices", post(routes::enroll_device))
         .route("/connection-data", get(routes::connection_data))
+        .route(
+            "/invitations",
+            post(routes::create_invitation).get(routes::list_invitations),
+        )
+        .route("/invitations/{id}", get(routes::get_invitation))
+        .route("/invitations/{id}/accept", post(routes::accept_invitation))
+        .route(
+            "/invitations/{id}/decline",
+            post(routes::decline_invitation),
+        )
+        .route("/invitations/{id}/cancel", post(routes::cancel_invitation))
         .route(
             "/sms/inbound",
             get(routes::inbound_sms_query).post(routes::inbound_sms_json),
@@ -173,6 +186,7 @@ pub(crate) async fn housekeeping(app: AppState) {
         std::time::Duration::from_secs(60),
     );
     let mut next_idle_sweep = tokio::time::Instant::now();
+    let mut next_invitation_sweep = tokio::time::Instant::now();
     loop {
         if app.store.has_failed() {
             tracing::error!("the store failed; stopping so a supervisor can restart from disk");
@@ -186,10 +200,15 @@ pub(crate) async fn housekeeping(app: AppState) {
             .await
             .min(std::time::Duration::from_millis(250));
         app.sessions.flush_acks(&app).await;
+        if tokio::time::Instant::now() >= next_invitation_sweep {
+            app.invitations.expire_due(&app).await;
+            next_invitation_sweep = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        }
         if tokio::time::Instant::now() >= next_idle_sweep {
             close_idle(&app).await;
             let now = now_ms();
             app.proofs.prune(now);
+            app.invitations.prune(now);
             if let Err(e) = app
                 .store
                 .apply(vec![callside_store::Write::PurgeProofs {

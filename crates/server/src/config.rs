@@ -62,6 +62,14 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub turn: RawTurn,
+    #[serde(default)]
+    pub invitations: RawInvitations,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvitations {
+    pub ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -97,6 +105,7 @@ pub struct RawLimits {
     pub prefix_digits: Option<usize>,
     pub inbound_sms_per_source_minute: Option<u32>,
     pub enrollments_per_source_hour: Option<u32>,
+    pub invitations_per_device_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -183,6 +192,9 @@ pub struct Limits {
     pub prefix_digits: usize,
     pub inbound_sms_per_source_minute: u32,
     pub enrollments_per_source_hour: u32,
+    /// Invitations one device or account may send (they ring phones and reveal who is
+    /// registered).
+    pub invitations_per_device_hour: u32,
 }
 
 /// Where state lives. Only the embedded SQLite backend exists today.
@@ -221,6 +233,8 @@ pub struct Config {
     pub sms: Sms,
     pub limits: Limits,
     pub turn: Turn,
+    /// How long an invitation rings before it expires.
+    pub invitation_ttl: Duration,
 }
 
 /// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
@@ -349,6 +363,10 @@ impl Config {
                 prefix_digits: Some(self.limits.prefix_digits),
                 inbound_sms_per_source_minute: Some(self.limits.inbound_sms_per_source_minute),
                 enrollments_per_source_hour: Some(self.limits.enrollments_per_source_hour),
+                invitations_per_device_hour: Some(self.limits.invitations_per_device_hour),
+            },
+            invitations: RawInvitations {
+                ttl_secs: Some(self.invitation_ttl.as_secs()),
             },
         };
         toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
@@ -577,6 +595,11 @@ impl RawLimits {
                 self.enrollments_per_source_hour,
                 30,
             )?,
+            invitations_per_device_hour: count(
+                "limits.invitations_per_device_hour",
+                self.invitations_per_device_hour,
+                60,
+            )?,
         })
     }
 }
@@ -758,6 +781,12 @@ impl RawConfig {
             sms: self.sms.validate(default_region)?,
             limits: self.limits.validate()?,
             turn: self.turn.validate()?,
+            invitation_ttl: secs(
+                "invitations.ttl_secs",
+                self.invitations.ttl_secs,
+                60,
+                5..=86_400,
+            )?,
             data_dir,
         })
     }

@@ -15,6 +15,9 @@ pub(crate) enum ApiError {
     Forbidden(&'static str, String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Not found, with a code of its own (e.g. `not_registered`).
+    #[error("{1}")]
+    Absent(&'static str, String),
     #[error("{1}")]
     Gone(&'static str, String),
     #[error("{1}")]
@@ -41,7 +44,7 @@ impl ApiError {
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(..) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::Absent(..) => StatusCode::NOT_FOUND,
             ApiError::Gone(..) => StatusCode::GONE,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::Disabled(..) => StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +62,7 @@ impl ApiError {
             | ApiError::Forbidden(code, _)
             | ApiError::Gone(code, _)
             | ApiError::Conflict(code, _)
+            | ApiError::Absent(code, _)
             | ApiError::Disabled(code, _)
             | ApiError::TooMany(code, _) => code,
             ApiError::Unauthenticated => "unauthenticated",
@@ -133,6 +137,27 @@ impl From<callside_store::StoreError> for ApiError {
 impl From<callside_core::ratelimit::Limited> for ApiError {
     fn from(l: callside_core::ratelimit::Limited) -> Self {
         ApiError::RateLimited(l.retry_after_secs())
+    }
+}
+
+impl From<callside_core::invitation::InvitationError> for ApiError {
+    fn from(e: callside_core::invitation::InvitationError) -> Self {
+        use callside_core::invitation::{InvitationError as E, InvitationState as S};
+        match e {
+            // Someone else's invitation is not revealed.
+            E::NotInvitee => ApiError::NotFound("invitation"),
+            E::NotInviter => ApiError::Forbidden("not_inviter", e.to_string()),
+            E::Expired => ApiError::Gone("invitation_expired", e.to_string()),
+            E::Settled(state) => ApiError::Conflict(
+                match state {
+                    S::Accepted => "invitation_accepted",
+                    S::Declined => "invitation_declined",
+                    S::Cancelled => "invitation_cancelled",
+                    S::Expired | S::Pending => "invitation_expired",
+                },
+                e.to_string(),
+            ),
+        }
     }
 }
 

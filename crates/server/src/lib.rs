@@ -23,6 +23,7 @@ mod calls;
 pub mod config;
 mod error;
 mod hub;
+mod invitations;
 mod mapping;
 mod metrics;
 mod numbers;

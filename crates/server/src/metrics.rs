@@ -17,6 +17,7 @@ pub(crate) struct Metrics {
     pub(crate) sms_sent: AtomicU64,
     pub(crate) sms_failed: AtomicU64,
     pub(crate) numbers_proven: AtomicU64,
+    pub(crate) invitations: AtomicU64,
 }
 
 impl Metrics {
@@ -85,6 +86,11 @@ impl Metrics {
             "numbers_proven_total",
             "Numbers bound to devices by SMS proof.",
             get(&self.numbers_proven),
+        );
+        counter(
+            "invitations_total",
+            "Invitations sent.",
+            get(&self.invitations),
         );
         let _ = writeln!(out, "# HELP callside_ws_connections Open WebSocket connections.\n# TYPE callside_ws_connections gauge\ncallside_ws_connections {connections}");
         if let Some(rss) = resident_bytes() {

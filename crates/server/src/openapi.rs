@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi};
         routes::start_proof, routes::get_proof, routes::complete_proof, routes::unbind_number,
         routes::enroll_device, routes::inbound_sms_query, routes::inbound_sms_json,
         routes::connection_data,
+        routes::create_invitation, routes::list_invitations, routes::get_invitation,
+        routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
         routes::create_device, routes::list_devices, routes::delete_device, routes::rotate_device_token,
         routes::create_service_account, routes::list_service_accounts, routes::delete_service_account, routes::rotate_service_token,
         routes::report_leg, routes::get_leg, routes::answer_leg, routes::end_leg, routes::network_call,

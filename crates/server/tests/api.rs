@@ -843,6 +843,11 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/devices",
         "/v1/sms/inbound",
         "/v1/connection-data",
+        "/v1/invitations",
+        "/v1/invitations/{id}",
+        "/v1/invitations/{id}/accept",
+        "/v1/invitations/{id}/decline",
+        "/v1/invitations/{id}/cancel",
     ] {
         assert!(
             paths.contains_key(p),
@@ -851,7 +856,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        27,
+        32,
         "a route was added without documenting it here"
     );
 }
@@ -1378,4 +1383,70 @@ async fn proofs_need_an_sms_gateway_and_are_rate_limited() {
         (r.status, r.code()),
         (StatusCode::FORBIDDEN, "not_enrollment")
     );
+}
+
+#[tokio::test]
+async fn an_invitation_brings_a_third_party_into_a_call_session() {
+    let api = api().await;
+    let (a, _b, key) = api.paired().await;
+    let (_, c) = api.device("Carol", &[CAROL]).await;
+    let (_, outsider) = api.device("Dave", &["+44 20 7946 0004"]).await;
+    // Only participants may invite into a session; bad input changes nothing.
+    let r = api
+        .post(
+            "/v1/invitations",
+            &outsider,
+            json!({"to": CAROL, "session": key}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    for bad in [
+        json!({"to": "not a number"}),
+        json!({"to": CAROL, "from": "+44 20 7946 0009"}),
+        json!({"to": CAROL, "connection": {"candidates": vec!["x"; 33]}}),
+        json!({"to": CAROL, "connection": {"nat": "weird"}}),
+    ] {
+        let r = api.post("/v1/invitations", &a, bad.clone()).await;
+        assert!(r.status.is_client_error(), "{bad}: {:?}", r.body);
+    }
+    assert!(api.get("/v1/invitations", &c).await.body["invitations"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let r = api
+        .post("/v1/invitations", &a, json!({"to": CAROL, "session": key}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["session"], key);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.post(
+            &format!("/v1/invitations/{id}/accept"),
+            &outsider,
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = api
+        .post(&format!("/v1/invitations/{id}/accept"), &c, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["path"], "direct");
+    // Carol is in the call's session now, and its log says so.
+    let r = api
+        .send(&c, &key, "c1", "text", json!({"text": "hi all"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let kinds: Vec<String> = api
+        .messages(&a, &key, 0)
+        .await
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["system/joined", "text"]);
+    let r = api.get(&format!("/v1/sessions/{key}"), &c).await;
+    assert_eq!(r.body["participants"].as_array().unwrap().len(), 3);
 }

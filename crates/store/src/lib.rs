@@ -141,6 +141,30 @@ impl Store {
             .await
     }
 
+    pub async fn invitation(&self, id: String) -> Result<Option<InvitationRecord>> {
+        self.inner.read(move |c| sqlite::invitation(c, &id)).await
+    }
+
+    /// Pending invitations ringing on `device`, oldest first.
+    pub async fn invitations_for(
+        &self,
+        device: callside_core::PrincipalId,
+    ) -> Result<Vec<InvitationRecord>> {
+        self.inner
+            .read(move |c| sqlite::invitations_for(c, &device))
+            .await
+    }
+
+    /// Pending invitations whose time ran out by `now` (at most 1,000).
+    pub async fn expired_invitations(
+        &self,
+        now: callside_core::Millis,
+    ) -> Result<Vec<InvitationRecord>> {
+        self.inner
+            .read(move |c| sqlite::expired_invitations(c, now))
+            .await
+    }
+
     pub async fn leg(&self, id: callside_core::LegId) -> Result<Option<LegRecord>> {
         self.inner.read(move |c| sqlite::leg(c, &id)).await
     }

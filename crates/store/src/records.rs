@@ -124,6 +124,18 @@ pub struct ProofRecord {
     pub expires_at: Millis,
 }
 
+/// An invitation with what only the server keeps about it (wire JSON is opaque here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvitationRecord {
+    pub invitation: callside_core::invitation::Invitation,
+    pub inviter_name: String,
+    /// Connection data as JSON text.
+    pub offer: Option<String>,
+    pub answer: Option<String>,
+    /// `direct` or `relay`.
+    pub path: Option<String>,
+}
+
 /// One change. [`crate::Store::apply`] commits a list of them atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -184,6 +196,8 @@ pub enum Write {
         at: Millis,
         stale_before: Option<Millis>,
     },
+    /// Inserts an invitation with its devices, or updates its state.
+    Invitation(InvitationRecord),
     /// The device gives up a number.
     UnbindNumber {
         device: PrincipalId,

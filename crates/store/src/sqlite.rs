@@ -60,7 +60,7 @@ pub(crate) struct Sqlite {
     pub(crate) health: Arc<Health>,
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Read connections (each may cache up to 64 MiB of pages).
 const READERS: usize = 8;
 
@@ -128,9 +128,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 2] = [
+    let steps: [(i64, &str); 3] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
+        (3, include_str!("schema_v3.sql")),
     ];
     for (to, sql) in steps {
         if version < to {
@@ -468,6 +469,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             let (origin, call_id) = match &s.origin {
                 Origin::PairedLegs => ("paired_legs", r.call_id.as_ref().map(|c| c.0.as_str())),
                 Origin::Network(id) => ("network", Some(id.0.as_str())),
+                Origin::Invitation => ("invitation", r.call_id.as_ref().map(|c| c.0.as_str())),
             };
             let (closed, closed_by) = close_columns(s.closed.as_ref());
             c.prepare_cached(
@@ -629,6 +631,41 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 source.as_str(),
                 at
             ])?;
+        }
+        Write::Invitation(r) => {
+            let i = &r.invitation;
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO invitations (id, inviter, inviter_name, from_number, invitee, session,
+                     state, answered_by, offer, answer, path, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (id) DO UPDATE SET session = excluded.session,
+                     state = excluded.state, answered_by = excluded.answered_by,
+                     answer = excluded.answer, path = excluded.path",
+                )?
+                .execute(params![
+                    i.id,
+                    i.inviter.as_str(),
+                    r.inviter_name,
+                    i.from.as_ref().map(|n| n.as_str()),
+                    i.invitee.as_str(),
+                    i.session.as_ref().map(|k| k.as_str()),
+                    i.state.as_str(),
+                    i.answered_by.as_ref().map(|p| p.as_str()),
+                    r.offer,
+                    r.answer,
+                    r.path,
+                    i.created_at,
+                    i.expires_at
+                ])?;
+            if inserted > 0 {
+                let mut ins = c.prepare_cached(
+                    "INSERT OR IGNORE INTO invitation_devices (invitation, device) VALUES (?1, ?2)",
+                )?;
+                for d in &i.devices {
+                    ins.execute(params![i.id, d.as_str()])?;
+                }
+            }
         }
         Write::UnbindNumber { device, number } => {
             c.prepare_cached(
@@ -871,6 +908,85 @@ fn proof_where(
     }))
 }
 
+const INVITATION_COLUMNS: &str = "id, inviter, inviter_name, from_number, invitee, session, state,
+    answered_by, offer, answer, path, created_at, expires_at";
+
+fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
+    use callside_core::invitation::{Invitation, InvitationState};
+    let id: String = r.get(0)?;
+    let state: String = r.get(6)?;
+    let devices = c
+        .prepare_cached(
+            "SELECT device FROM invitation_devices WHERE invitation = ?1 ORDER BY rowid",
+        )?
+        .query_map([&id], |r| Ok(PrincipalId(r.get(0)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(InvitationRecord {
+        invitation: Invitation {
+            inviter: PrincipalId(r.get(1)?),
+            from: r.get::<_, Option<String>>(3)?.map(PhoneNumber::from_stored),
+            invitee: PhoneNumber::from_stored(r.get(4)?),
+            devices,
+            session: r
+                .get::<_, Option<String>>(5)?
+                .map(|k| SessionKey::parse(&k).ok_or_else(|| corrupt("session key", &k)))
+                .transpose()?,
+            state: InvitationState::parse(&state)
+                .ok_or_else(|| corrupt("invitation state", &state))?,
+            answered_by: r.get::<_, Option<String>>(7)?.map(PrincipalId),
+            created_at: r.get(11)?,
+            expires_at: r.get(12)?,
+            id,
+        },
+        inviter_name: r.get(2)?,
+        offer: r.get(8)?,
+        answer: r.get(9)?,
+        path: r.get(10)?,
+    })
+}
+
+pub(crate) fn invitation(c: &Connection, id: &str) -> Result<Option<InvitationRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?1"
+    ))?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(invitation_row(c, r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Pending invitations that ring on `device`, oldest first.
+pub(crate) fn invitations_for(
+    c: &Connection,
+    device: &PrincipalId,
+) -> Result<Vec<InvitationRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE state = 'pending' AND id IN
+         (SELECT invitation FROM invitation_devices WHERE device = ?1) ORDER BY created_at, id"
+    ))?;
+    let mut rows = stmt.query([device.as_str()])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(invitation_row(c, r)?);
+    }
+    Ok(out)
+}
+
+/// Pending invitations whose time ran out by `now`.
+pub(crate) fn expired_invitations(c: &Connection, now: Millis) -> Result<Vec<InvitationRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE state = 'pending' AND expires_at <= ?1
+         ORDER BY expires_at LIMIT 1000"
+    ))?;
+    let mut rows = stmt.query([now])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(invitation_row(c, r)?);
+    }
+    Ok(out)
+}
+
 const LEG_COLUMNS: &str =
     "id, principal, own, other, direction, call_ref, extension, conference_id,
     registry, lifecycle, reported_at, expires_at, state, reason, session";
@@ -981,6 +1097,7 @@ pub(crate) fn session(c: &Connection, key: &SessionKey) -> Result<Option<Session
     let call_id = call_id.map(CallId);
     let origin = match origin.as_str() {
         "paired_legs" => Origin::PairedLegs,
+        "invitation" => Origin::Invitation,
         "network" => Origin::Network(
             call_id
                 .clone()

@@ -480,6 +480,7 @@ impl State {
             }
             ServerFrame::Session(session) => self.backlog.push_back(Event::Session(session)),
             ServerFrame::Leg(leg) => self.backlog.push_back(Event::Leg(leg)),
+            ServerFrame::Invitation(inv) => self.backlog.push_back(Event::Invitation(inv)),
             ServerFrame::Error {
                 code,
                 detail,

@@ -73,6 +73,8 @@ pub enum Event {
     Session(SessionInfo),
     /// A leg you reported changed state.
     Leg(LegStatus),
+    /// An invitation ringing on this device, or one this device sent, changed state.
+    Invitation(callside_proto::invitation::Invitation),
     /// The server refused a frame that was not a `send` (e.g. an `ack` for a closed session).
     Error {
         /// Stable machine code.

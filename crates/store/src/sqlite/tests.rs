@@ -578,5 +578,68 @@ async fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn invitations_keep_their_devices_and_ring_until_settled() {
+    use callside_core::invitation::{Invitation, InvitationState};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut rec = InvitationRecord {
+        invitation: Invitation {
+            id: "inv_1".into(),
+            inviter: PrincipalId("a".into()),
+            invitee: n("+442079460002"),
+            from: Some(n("+442079460001")),
+            devices: vec![PrincipalId("b2".into()), PrincipalId("b1".into())],
+            session: None,
+            state: InvitationState::Pending,
+            answered_by: None,
+            created_at: 10,
+            expires_at: 100,
+        },
+        inviter_name: "Alice".into(),
+        offer: Some("{\"nat\":\"symmetric\"}".into()),
+        answer: None,
+        path: None,
+    };
+    store
+        .apply(vec![Write::Invitation(rec.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.invitation("inv_1".into()).await.unwrap(),
+        Some(rec.clone())
+    );
+    let ringing = store
+        .invitations_for(PrincipalId("b1".into()))
+        .await
+        .unwrap();
+    assert_eq!(ringing, vec![rec.clone()]);
+    assert!(store
+        .invitations_for(PrincipalId("a".into()))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.expired_invitations(99).await.unwrap().is_empty());
+    assert_eq!(store.expired_invitations(100).await.unwrap().len(), 1);
+
+    let key = SessionKey::generate(20);
+    rec.invitation.state = InvitationState::Accepted;
+    rec.invitation.answered_by = Some(PrincipalId("b1".into()));
+    rec.invitation.session = Some(key);
+    rec.answer = Some("{}".into());
+    rec.path = Some("direct".into());
+    store
+        .apply(vec![Write::Invitation(rec.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.invitation("inv_1".into()).await.unwrap(), Some(rec));
+    assert!(store
+        .invitations_for(PrincipalId("b1".into()))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.expired_invitations(1_000).await.unwrap().is_empty());
 }
