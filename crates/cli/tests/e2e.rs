@@ -708,3 +708,71 @@ async fn invitations_are_declined_cancelled_or_expire_and_everyone_hears() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() {
+    use callside_client::proto::invitation::{AcceptInvitation, InvitationState};
+    let w = world(|c| c.one_sided_after = Duration::from_millis(300)).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    wait_for(&mut on_bob, |e| {
+        matches!(e, Event::Ready { .. }).then_some(())
+    })
+    .await;
+    let ringing = |e: Event| match e {
+        Event::Invitation(i) if i.state == InvitationState::Pending => Some(i),
+        _ => None,
+    };
+
+    // Alice's app reports the call; Bob's app does not (it was in the background, say).
+    let status = alice
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(status.state, LegState::Pending);
+    let offer = wait_for(&mut on_bob, ringing).await;
+    assert!(offer.call, "offered because of the call");
+    assert_eq!(offer.from.as_deref(), Some(ALICE));
+    assert_eq!(offer.inviter_name, "Alice");
+    let accepted = bob
+        .accept_invitation(&offer.id, &AcceptInvitation::default())
+        .await
+        .unwrap();
+    let key = accepted.session.unwrap();
+    // Alice's leg is matched into that session, as if Bob's app had reported the call.
+    let settled = alice
+        .wait_leg(&status.id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(settled.state, LegState::Matched);
+    assert_eq!(settled.session.unwrap().key, key);
+    alice.send_text(&key, "here is the menu").await.unwrap();
+
+    // Next call: Bob's app reports late after all, and pairs normally; the offer is withdrawn.
+    alice
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+        .await
+        .unwrap();
+    let offer = wait_for(&mut on_bob, ringing).await;
+    assert_eq!(offer.state, InvitationState::Pending);
+    let paired = bob
+        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(paired.state, LegState::Matched);
+    let withdrawn = wait_for(&mut on_bob, |e| match e {
+        Event::Invitation(i) if i.id == offer.id && i.state != InvitationState::Pending => Some(i),
+        _ => None,
+    })
+    .await;
+    assert_eq!(withdrawn.state, InvitationState::Cancelled);
+    assert_eq!(
+        bob.accept_invitation(&offer.id, &AcceptInvitation::default())
+            .await
+            .unwrap_err()
+            .code(),
+        Some("invitation_cancelled")
+    );
+    w.stop().await;
+}

@@ -67,6 +67,9 @@ pub struct Invitation {
     pub devices: Vec<PrincipalId>,
     /// The session the invitee is asked into; `None` means a new one made on acceptance.
     pub session: Option<SessionKey>,
+    /// The pending leg this invitation offers a session for (S1-F2: only one side of a call
+    /// reported it); accepting settles the leg into the new session.
+    pub leg: Option<crate::LegId>,
     pub state: InvitationState,
     pub answered_by: Option<PrincipalId>,
     pub created_at: Millis,
@@ -152,6 +155,7 @@ mod tests {
             from: None,
             devices: vec![p("b1"), p("b2")],
             session: None,
+            leg: None,
             state: InvitationState::Pending,
             answered_by: None,
             created_at: 0,

@@ -58,6 +58,10 @@ pub struct Invitation {
     pub to: String,
     /// How many devices of the invitee were told.
     pub devices: u32,
+    /// Offered by callside because only the inviter's app reported the call the two are on
+    /// (S1-F2): "start a data session with the party you are speaking to?".
+    #[serde(default)]
+    pub call: bool,
     /// The session: given at creation, or made when accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,

@@ -61,9 +61,11 @@ struct CallsState {
     pending: HashMap<LegId, (LegRecord, String, bool)>,
     /// Live network calls and their sessions.
     calls: HashMap<CallId, SessionKey>,
+    /// Pending legs already offered to the other side as an invitation (S1-F2).
+    offered: std::collections::HashSet<LegId>,
 }
 
-fn settle(
+pub(crate) fn settle(
     rec: &mut LegRecord,
     state: LegState,
     reason: Option<NoMatchReason>,
@@ -317,8 +319,41 @@ impl Calls {
         Ok(rec)
     }
 
+    /// Pending legs with a known other party reported before `before` and not yet offered to
+    /// the other side (S1-F2), with their reporters' names; marks them offered.
+    pub(crate) async fn one_sided_due(&self, before: Millis) -> Vec<(LegRecord, String)> {
+        let mut st = self.state.lock().await;
+        let st = &mut *st;
+        let mut due = Vec::new();
+        for (id, (rec, name, _)) in &st.pending {
+            if rec.leg.reported_at <= before && rec.leg.other.is_some() && !st.offered.contains(id)
+            {
+                due.push((rec.clone(), name.clone()));
+            }
+        }
+        for (rec, _) in &due {
+            st.offered.insert(rec.leg.id.clone());
+        }
+        due
+    }
+
+    /// Takes a pending leg out of matching so a session made another way (an accepted
+    /// invitation) can settle it; `None` if it settled already.
+    pub(crate) async fn take_pending(&self, id: &LegId) -> Option<LegRecord> {
+        let mut st = self.state.lock().await;
+        st.offered.remove(id);
+        if !st.matcher.withdraw(id) {
+            return None;
+        }
+        st.pending.remove(id).map(|(rec, _, _)| rec)
+    }
+
     /// Tells a leg's reporter (socket and long-polls) that the leg settled.
-    async fn announce(&self, app: &App, rec: &LegRecord) {
+    pub(crate) async fn announce(&self, app: &App, rec: &LegRecord) {
+        if rec.state != LegState::Pending {
+            self.state.lock().await.offered.remove(&rec.leg.id);
+            app.invitations.leg_settled(app, &rec.leg.id).await;
+        }
         let session = match &rec.session {
             Some(key) => app
                 .sessions

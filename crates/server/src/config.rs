@@ -70,6 +70,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawInvitations {
     pub ttl_secs: Option<u64>,
+    pub one_sided_after_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -235,6 +236,9 @@ pub struct Config {
     pub turn: Turn,
     /// How long an invitation rings before it expires.
     pub invitation_ttl: Duration,
+    /// S1-F2: how long a leg waits for the other app before callside asks the other number's
+    /// devices to start a session; zero turns this off.
+    pub one_sided_after: Duration,
 }
 
 /// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
@@ -367,6 +371,7 @@ impl Config {
             },
             invitations: RawInvitations {
                 ttl_secs: Some(self.invitation_ttl.as_secs()),
+                one_sided_after_secs: Some(self.one_sided_after.as_secs()),
             },
         };
         toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
@@ -786,6 +791,12 @@ impl RawConfig {
                 self.invitations.ttl_secs,
                 60,
                 5..=86_400,
+            )?,
+            one_sided_after: secs(
+                "invitations.one_sided_after_secs",
+                self.invitations.one_sided_after_secs,
+                15,
+                0..=3600,
             )?,
             data_dir,
         })

@@ -2,7 +2,7 @@
 //! `callside_core::invitation`; this module finds the invitee's devices, keeps invitations durable,
 //! creates or opens the session on acceptance, and tells everyone involved.
 
-use crate::app::{now_ms, AppState};
+use crate::app::{now_ms, App, AppState};
 use crate::error::ApiError;
 use crate::hub::Outbound;
 use crate::mapping;
@@ -10,7 +10,9 @@ use callside_core::invitation::{Invitation, InvitationState};
 use callside_core::ratelimit::{Limiter, Rate};
 use callside_core::relay::choose_path;
 use callside_core::session::{Event, Origin, Session};
-use callside_core::{Millis, PhoneNumber, Principal, PrincipalId, PrincipalKind, SessionKey};
+use callside_core::{
+    LegId, Millis, PhoneNumber, Principal, PrincipalId, PrincipalKind, SessionKey,
+};
 use callside_proto as proto;
 use callside_store::{InvitationRecord, ParticipantRecord, SessionRecord, Write};
 use std::sync::Mutex;
@@ -19,6 +21,10 @@ pub(crate) struct Invitations {
     /// Serialises changes of state, so "first accept wins" holds across devices.
     lock: tokio::sync::Mutex<()>,
     per_inviter: Mutex<Limiter<PrincipalId>>,
+    /// Pending invitations offered for one-sided calls, by leg (S1-F2): when the leg settles
+    /// another way (the other app reported after all, or the caller hung up) the invitation is
+    /// withdrawn. In memory: after a restart such invitations just ring until they expire.
+    by_leg: Mutex<std::collections::HashMap<LegId, String>>,
 }
 
 const MAX_CANDIDATES: usize = 32;
@@ -49,6 +55,7 @@ impl Invitations {
         Invitations {
             lock: tokio::sync::Mutex::new(()),
             per_inviter: Mutex::new(Limiter::new(Rate::per_hour(l.invitations_per_device_hour))),
+            by_leg: Mutex::new(Default::default()),
         }
     }
 
@@ -59,7 +66,7 @@ impl Invitations {
             .prune(now);
     }
 
-    fn publish(app: &AppState, rec: &InvitationRecord) {
+    fn publish(app: &App, rec: &InvitationRecord) {
         let frame = mapping::frame_json(&proto::ws::ServerFrame::Invitation(mapping::invitation(
             rec,
         )));
@@ -131,6 +138,7 @@ impl Invitations {
                 from,
                 devices,
                 session,
+                leg: None,
                 state: InvitationState::Pending,
                 answered_by: None,
                 created_at: now,
@@ -155,7 +163,7 @@ impl Invitations {
 
     async fn load(
         &self,
-        app: &AppState,
+        app: &App,
         id: String,
         who: &PrincipalId,
     ) -> Result<InvitationRecord, ApiError> {
@@ -167,7 +175,7 @@ impl Invitations {
 
     pub(crate) async fn get(
         &self,
-        app: &AppState,
+        app: &App,
         who: &PrincipalId,
         id: String,
     ) -> Result<proto::invitation::Invitation, ApiError> {
@@ -177,7 +185,7 @@ impl Invitations {
     /// Invitations ringing on this device.
     pub(crate) async fn ringing(
         &self,
-        app: &AppState,
+        app: &App,
         who: &PrincipalId,
     ) -> Result<Vec<proto::invitation::Invitation>, ApiError> {
         let now = now_ms();
@@ -195,7 +203,7 @@ impl Invitations {
     /// into); the inviter and the other devices hear about it.
     pub(crate) async fn accept(
         &self,
-        app: &AppState,
+        app: &App,
         device: &Principal,
         id: String,
         req: proto::invitation::AcceptInvitation,
@@ -205,6 +213,32 @@ impl Invitations {
         let mut rec = self.load(app, id, &device.id).await?;
         let now = now_ms();
         rec.invitation.accept(&device.id, now)?;
+        // A one-sided call's invitation: take its leg out of matching first; if it settled in
+        // the meantime, the call is no longer waiting and the invitation is over.
+        let mut leg_outcome = None;
+        if let Some(leg) = rec.invitation.leg.clone() {
+            self.by_leg
+                .lock()
+                .expect("invitations poisoned")
+                .remove(&leg);
+            match app.calls.take_pending(&leg).await {
+                Some(pending) => leg_outcome = Some(pending),
+                None => {
+                    let mut cancelled = self
+                        .load(app, rec.invitation.id.clone(), &device.id)
+                        .await?;
+                    cancelled.invitation.state = InvitationState::Cancelled;
+                    app.store
+                        .apply(vec![Write::Invitation(cancelled.clone())])
+                        .await?;
+                    Self::publish(app, &cancelled);
+                    return Err(ApiError::Conflict(
+                        "call_settled",
+                        "the call this invitation was about is no longer waiting".into(),
+                    ));
+                }
+            }
+        }
         let offer: Option<proto::connect::ConnectionOffer> = rec
             .offer
             .as_deref()
@@ -270,21 +304,123 @@ impl Invitations {
                     last_seq: 0,
                     last_activity: now,
                 };
-                let commit = app
-                    .sessions
-                    .create(app, record, vec![Write::Invitation(rec.clone())])
-                    .await?;
+                let mut writes = vec![Write::Invitation(rec.clone())];
+                if let Some(leg) = &mut leg_outcome {
+                    writes.push(crate::calls::settle(
+                        leg,
+                        callside_store::LegState::Matched,
+                        None,
+                        rec.invitation.session.as_ref(),
+                    ));
+                }
+                let commit = app.sessions.create(app, record, writes).await?;
                 commit.await.map_err(|_| ApiError::Unavailable)??;
             }
+        }
+        if let Some(leg) = &leg_outcome {
+            crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+            app.calls.announce(app, leg).await;
         }
         Self::publish(app, &rec);
         Ok(mapping::invitation(&rec))
     }
 
+    /// S1-F2: only one side's app reported this call, `grace` ago. If the other number has
+    /// devices, ask them whether to start a data session with the party they are speaking to.
+    pub(crate) async fn offer_for_leg(
+        &self,
+        app: &App,
+        leg: callside_store::LegRecord,
+        name: String,
+    ) {
+        let Some(other) = leg.leg.other.clone() else {
+            return; // a withheld caller: nobody to ask
+        };
+        let now = now_ms();
+        if self
+            .per_inviter
+            .lock()
+            .expect("limiter poisoned")
+            .check(leg.leg.principal.clone(), now)
+            .is_err()
+        {
+            return;
+        }
+        let devices: Vec<PrincipalId> = match app.store.devices_owning(other.clone()).await {
+            Ok(d) => d.into_iter().filter(|d| d != &leg.leg.principal).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up devices for a one-sided call");
+                return;
+            }
+        };
+        if devices.is_empty() {
+            return;
+        }
+        let rec = InvitationRecord {
+            invitation: Invitation {
+                id: callside_core::secret::new_id("inv", now),
+                inviter: leg.leg.principal.clone(),
+                invitee: other,
+                from: Some(leg.leg.own.clone()),
+                devices,
+                session: None,
+                leg: Some(leg.leg.id.clone()),
+                state: InvitationState::Pending,
+                answered_by: None,
+                created_at: now,
+                expires_at: (now + app.config.invitation_ttl.as_millis() as Millis)
+                    .min(leg.leg.expires_at.max(now + 1)),
+            },
+            inviter_name: name,
+            offer: None,
+            answer: None,
+            path: None,
+        };
+        self.by_leg
+            .lock()
+            .expect("invitations poisoned")
+            .insert(leg.leg.id.clone(), rec.invitation.id.clone());
+        match app.store.apply(vec![Write::Invitation(rec.clone())]).await {
+            Ok(()) => {
+                crate::metrics::Metrics::inc(&app.metrics.invitations);
+                Self::publish(app, &rec);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not offer a session for a one-sided call"),
+        }
+    }
+
+    /// A leg settled (matched, no match, withdrawn): withdraw the invitation offered for it.
+    pub(crate) async fn leg_settled(&self, app: &App, leg: &LegId) {
+        let Some(id) = self
+            .by_leg
+            .lock()
+            .expect("invitations poisoned")
+            .remove(leg)
+        else {
+            return;
+        };
+        let _serial = self.lock.lock().await;
+        let Ok(Some(mut rec)) = app.store.invitation(id).await else {
+            return;
+        };
+        if rec.invitation.state != InvitationState::Pending {
+            return;
+        }
+        rec.invitation.state = InvitationState::Cancelled;
+        if app
+            .store
+            .apply(vec![Write::Invitation(rec.clone())])
+            .await
+            .is_ok()
+        {
+            Self::publish(app, &rec);
+        }
+    }
+
     /// Declined by a device of the invitee, or withdrawn by the inviter.
     pub(crate) async fn end(
         &self,
-        app: &AppState,
+        app: &App,
         who: &PrincipalId,
         id: String,
         decline: bool,
@@ -305,7 +441,7 @@ impl Invitations {
     }
 
     /// Expires invitations nobody answered in time (housekeeping).
-    pub(crate) async fn expire_due(&self, app: &AppState) {
+    pub(crate) async fn expire_due(&self, app: &App) {
         let now = now_ms();
         let due = match app.store.expired_invitations(now).await {
             Ok(d) => d,
@@ -327,6 +463,12 @@ impl Invitations {
             rec = fresh;
             if !rec.invitation.expire(now) {
                 continue;
+            }
+            if let Some(leg) = &rec.invitation.leg {
+                self.by_leg
+                    .lock()
+                    .expect("invitations poisoned")
+                    .remove(leg);
             }
             if let Err(e) = app.store.apply(vec![Write::Invitation(rec.clone())]).await {
                 tracing::warn!(error = %e, invitation = %rec.invitation.id, "could not expire an invitation");

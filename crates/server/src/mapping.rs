@@ -264,6 +264,7 @@ pub(crate) fn invitation(r: &callside_store::InvitationRecord) -> proto::invitat
         from: i.from.as_ref().map(|n| n.to_string()),
         to: i.invitee.to_string(),
         devices: i.devices.len() as u32,
+        call: i.leg.is_some(),
         session: i.session.as_ref().map(|k| k.to_string()),
         answered_by: i.answered_by.as_ref().map(|p| p.to_string()),
         offer: parse(&r.offer),

@@ -7,6 +7,7 @@ CREATE TABLE invitations (
     from_number TEXT,
     invitee     TEXT NOT NULL,                 -- the number invited (E.164)
     session     TEXT,
+    leg         TEXT,                          -- the one-sided call's pending leg (S1-F2)
     state       TEXT NOT NULL,                 -- 'pending' | 'accepted' | 'declined' | 'cancelled' | 'expired'
     answered_by TEXT,
     offer       TEXT,                          -- the inviter's connection data (JSON)

@@ -637,8 +637,8 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO invitations (id, inviter, inviter_name, from_number, invitee, session,
-                     state, answered_by, offer, answer, path, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     state, answered_by, offer, answer, path, created_at, expires_at, leg)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                      ON CONFLICT (id) DO UPDATE SET session = excluded.session,
                      state = excluded.state, answered_by = excluded.answered_by,
                      answer = excluded.answer, path = excluded.path",
@@ -656,7 +656,8 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                     r.answer,
                     r.path,
                     i.created_at,
-                    i.expires_at
+                    i.expires_at,
+                    i.leg.as_ref().map(|l| l.0.as_str())
                 ])?;
             if inserted > 0 {
                 let mut ins = c.prepare_cached(
@@ -909,7 +910,7 @@ fn proof_where(
 }
 
 const INVITATION_COLUMNS: &str = "id, inviter, inviter_name, from_number, invitee, session, state,
-    answered_by, offer, answer, path, created_at, expires_at";
+    answered_by, offer, answer, path, created_at, expires_at, leg";
 
 fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
     use callside_core::invitation::{Invitation, InvitationState};
@@ -934,6 +935,7 @@ fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
             state: InvitationState::parse(&state)
                 .ok_or_else(|| corrupt("invitation state", &state))?,
             answered_by: r.get::<_, Option<String>>(7)?.map(PrincipalId),
+            leg: r.get::<_, Option<String>>(13)?.map(LegId),
             created_at: r.get(11)?,
             expires_at: r.get(12)?,
             id,

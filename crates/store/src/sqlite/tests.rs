@@ -594,6 +594,7 @@ async fn invitations_keep_their_devices_and_ring_until_settled() {
             from: Some(n("+442079460001")),
             devices: vec![PrincipalId("b2".into()), PrincipalId("b1".into())],
             session: None,
+            leg: Some(LegId("leg_1".into())),
             state: InvitationState::Pending,
             answered_by: None,
             created_at: 10,
