@@ -95,6 +95,12 @@ enum PhoneCommand {
         #[arg(value_name = "JSON")]
         body: String,
     },
+    /// Move this device's place in a session to another device of the same user.
+    Transfer {
+        session: String,
+        /// The device id to move to (it must share a number with this one).
+        device: String,
+    },
     /// Close a session for everyone.
     Close { session: String },
     /// Download a blob to a file.
@@ -214,6 +220,10 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             session,
             wait,
         } => invite(&client, number, session, wait, out).await?,
+        PhoneCommand::Transfer { session, device } => {
+            let info = client.transfer_session(&session, &device).await?;
+            out.result(&info, || format!("session {} moved to {device}", info.key));
+        }
         PhoneCommand::Invitations => {
             let list = client.ringing_invitations().await?;
             if out.is_json() {

@@ -161,6 +161,17 @@ impl Client {
 
     // ---------------------------------------------------------------- invitations (S2-I/M)
 
+    /// `POST /v1/sessions/{key}/transfer`: hand this device's place in a session to another
+    /// device of the same user (one sharing a number with this one).
+    pub async fn transfer_session(&self, key: &str, to_device: &str) -> Result<SessionInfo, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "sessions", key, "transfer"])
+            .json(&callside_proto::session::Transfer {
+                to: to_device.into(),
+            });
+        json(send(req, REQUEST_TIMEOUT).await?, "session").await
+    }
+
     /// `POST /v1/invitations`: ring every device of a number. `Error::Api` with code
     /// `not_registered` when the number has none.
     pub async fn invite(&self, invitation: &CreateInvitation) -> Result<Invitation, Error> {

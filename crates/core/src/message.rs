@@ -38,6 +38,7 @@ pub enum MessageError {
 pub const SYSTEM_CALL: &str = "system/call";
 pub const SYSTEM_JOINED: &str = "system/joined";
 pub const SYSTEM_CLOSED: &str = "system/closed";
+pub const SYSTEM_TRANSFERRED: &str = "system/transferred";
 
 impl MessageKind {
     /// Parses a kind a client sent. `system/*` kinds are refused.

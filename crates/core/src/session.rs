@@ -105,6 +105,11 @@ pub enum Event {
     CallAnswered,
     CallEnded,
     Join(PrincipalId),
+    /// A participant hands its place to another device of the same user (S2-M).
+    Transfer {
+        from: PrincipalId,
+        to: PrincipalId,
+    },
     Close(PrincipalId),
     /// No message for the idle period.
     IdleTimeout,
@@ -116,6 +121,7 @@ pub enum Event {
 pub enum Change {
     Call(CallState),
     Joined(PrincipalId),
+    Transferred { from: PrincipalId, to: PrincipalId },
     Closed(CloseReason),
 }
 
@@ -125,6 +131,8 @@ pub enum SessionError {
     Closed(CloseReason),
     #[error("not a participant of this session")]
     NotParticipant,
+    #[error("that device already takes part in this session")]
+    AlreadyParticipant,
 }
 
 impl Session {
@@ -175,7 +183,9 @@ impl Session {
             return match event {
                 Event::CallAnswered | Event::CallEnded | Event::IdleTimeout => Ok(vec![]),
                 Event::Close(_) => Ok(vec![]),
-                Event::Join(_) => Err(SessionError::Closed(reason.clone())),
+                Event::Join(_) | Event::Transfer { .. } => {
+                    Err(SessionError::Closed(reason.clone()))
+                }
             };
         }
         let mut changes = Vec::new();
@@ -202,6 +212,16 @@ impl Session {
                     changes.push(Change::Joined(p));
                 }
             }
+            Event::Transfer { from, to } => {
+                let Some(at) = self.participants.iter().position(|p| p == &from) else {
+                    return Err(SessionError::NotParticipant);
+                };
+                if self.participants.contains(&to) {
+                    return Err(SessionError::AlreadyParticipant);
+                }
+                self.participants[at] = to.clone();
+                changes.push(Change::Transferred { from, to });
+            }
             Event::Close(by) => {
                 if !self.participants.contains(&by) {
                     return Err(SessionError::NotParticipant);
@@ -222,6 +242,49 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_participant_hands_its_place_to_another_device() {
+        let mut s = session(Lifecycle::KeepAfterCall);
+        let (a, b, c) = (
+            PrincipalId("a".into()),
+            PrincipalId("b".into()),
+            PrincipalId("c".into()),
+        );
+        assert_eq!(
+            s.apply(Event::Transfer {
+                from: c.clone(),
+                to: a.clone()
+            }),
+            Err(SessionError::NotParticipant)
+        );
+        assert_eq!(
+            s.apply(Event::Transfer {
+                from: a.clone(),
+                to: b.clone()
+            }),
+            Err(SessionError::AlreadyParticipant)
+        );
+        let changes = s
+            .apply(Event::Transfer {
+                from: a.clone(),
+                to: c.clone(),
+            })
+            .unwrap();
+        assert_eq!(
+            changes,
+            vec![Change::Transferred {
+                from: a.clone(),
+                to: c.clone()
+            }]
+        );
+        assert!(s.is_participant(&c) && !s.is_participant(&a));
+        s.apply(Event::Close(b.clone())).unwrap();
+        assert!(matches!(
+            s.apply(Event::Transfer { from: c, to: a }),
+            Err(SessionError::Closed(_))
+        ));
+    }
 
     fn session(lifecycle: Lifecycle) -> Session {
         Session::new(

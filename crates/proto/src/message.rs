@@ -91,6 +91,16 @@ pub struct JoinedBody {
     pub participant: crate::session::Participant,
 }
 
+/// Body of `system/transferred`: a participant handed its place to another device of the same
+/// user (S2-M).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TransferredBody {
+    /// The device that left.
+    pub from: String,
+    /// The device that took its place.
+    pub to: crate::session::Participant,
+}
+
 /// Body of `system/closed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClosedBody {

@@ -61,3 +61,11 @@ pub struct SessionInfo {
 pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
 }
+
+/// Hand this device's place in a session to another device of the same user (S2-M).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// The device id to move the session to; it must share a number with this one.
+    pub to: String,
+}

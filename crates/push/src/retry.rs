@@ -57,18 +57,13 @@ where
     let attempts = policy.attempts.max(1);
     let mut attempt = 1;
     loop {
-        let error = match op().await {
-            Err(e @ PushError::Retryable { .. }) => e,
+        let (error, asked) = match op().await {
+            Err(e @ PushError::Retryable { retry_after, .. }) => {
+                (e, retry_after.unwrap_or_default())
+            }
             done => return done,
         };
-        if attempt >= attempts {
-            return Err(error);
-        }
-        let PushError::Retryable { retry_after, .. } = &error else {
-            unreachable!("only retryable errors reach here")
-        };
-        let asked = retry_after.unwrap_or_default();
-        if asked > policy.max_delay {
+        if attempt >= attempts || asked > policy.max_delay {
             return Err(error);
         }
         let wait = policy.backoff(attempt).max(asked);

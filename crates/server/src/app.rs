@@ -128,6 +128,7 @@ pub fn router(app: AppState) -> Router {
         .route("/sessions", get(routes::list_sessions))
         .route("/sessions/{key}", get(routes::get_session))
         .route("/sessions/{key}/close", post(routes::close_session))
+        .route("/sessions/{key}/transfer", post(routes::transfer_session))
         .route(
             "/sessions/{key}/messages",
             post(routes::send_message).get(routes::list_messages),

@@ -172,6 +172,9 @@ impl From<callside_core::session::SessionError> for ApiError {
         use callside_core::session::SessionError;
         match e {
             SessionError::NotParticipant => ApiError::Forbidden("not_participant", e.to_string()),
+            SessionError::AlreadyParticipant => {
+                ApiError::Conflict("already_participant", e.to_string())
+            }
             SessionError::Closed(_) => ApiError::Gone("session_closed", e.to_string()),
         }
     }

@@ -448,6 +448,62 @@ pub(crate) async fn close_session(
     Ok(axum::Json(mapping::session_info(&rec)))
 }
 
+/// `POST /v1/sessions/{key}/transfer` — hand this device's place to another device of the same
+/// user (S2-M): one that shares a number with it.
+#[utoipa::path(post, path = "/v1/sessions/{key}/transfer", tag = "sessions", request_body = proto::session::Transfer,
+    responses((status = 200, body = proto::session::SessionInfo), (status = 403, body = proto::Problem),
+              (status = 409, body = proto::Problem), (status = 410, body = proto::Problem)))]
+pub(crate) async fn transfer_session(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+    Json(req): Json<proto::session::Transfer>,
+) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
+    let k = key(&k)?;
+    app.sessions.record_for(&app, &k, &p.id).await?;
+    let PrincipalKind::Device { numbers: mine } = &p.kind else {
+        return Err(ApiError::Forbidden(
+            "devices_only",
+            "only a device hands its place to another device".into(),
+        ));
+    };
+    let target = app.store.principal(PrincipalId(req.to.clone())).await?;
+    let target = match target {
+        Some(t) => match &t.principal.kind {
+            PrincipalKind::Device { numbers } if numbers.iter().any(|n| mine.contains(n)) => {
+                t.principal
+            }
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "not_same_user",
+                    "the target device shares no number with this one".into(),
+                ))
+            }
+        },
+        None => return Err(ApiError::NotFound("device")),
+    };
+    let took = callside_store::ParticipantRecord {
+        principal: target.id.clone(),
+        name: target.name.clone(),
+        number: None,
+        acked_seq: 0,
+    };
+    let rec = app
+        .sessions
+        .transition(
+            &app,
+            &k,
+            callside_core::session::Event::Transfer {
+                from: p.id.clone(),
+                to: target.id,
+            },
+            Some(took),
+            vec![],
+        )
+        .await?;
+    Ok(axum::Json(mapping::session_info(&rec)))
+}
+
 /// `POST /v1/sessions/{key}/messages` — append to the log (201; 200 for a repeated id).
 #[utoipa::path(post, path = "/v1/sessions/{key}/messages", tag = "sessions", request_body = proto::message::SendMessage,
     responses((status = 201, body = proto::message::Accepted), (status = 200, body = proto::message::Accepted),

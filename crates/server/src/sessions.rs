@@ -336,6 +336,8 @@ impl Sessions {
         let mut messages = Vec::new();
         let now = now_ms();
         let mut also = None;
+        // Participants who left in this transition still hear of it.
+        let mut leaving: Vec<PrincipalId> = Vec::new();
         for change in &changes {
             let (kind, body) = match change {
                 Change::Call(state) => (
@@ -362,6 +364,42 @@ impl Sessions {
                         message::SYSTEM_JOINED,
                         serde_json::to_string(&proto::message::JoinedBody {
                             participant: mapping::participant(&joined),
+                        }),
+                    )
+                }
+                Change::Transferred { from, to } => {
+                    let number = rec
+                        .participants
+                        .iter()
+                        .find(|p| &p.principal == from)
+                        .and_then(|p| p.number.clone());
+                    let took = ParticipantRecord {
+                        number,
+                        ..joiner.clone().unwrap_or(ParticipantRecord {
+                            principal: to.clone(),
+                            name: String::new(),
+                            number: None,
+                            acked_seq: 0,
+                        })
+                    };
+                    writes.push(Write::RemoveParticipant {
+                        session: key.clone(),
+                        principal: from.clone(),
+                    });
+                    writes.push(Write::Participant {
+                        session: key.clone(),
+                        principal: to.clone(),
+                        number: took.number.clone(),
+                        joined_at: now,
+                    });
+                    rec.participants.retain(|p| &p.principal != from);
+                    rec.participants.push(took.clone());
+                    leaving.push(from.clone());
+                    (
+                        message::SYSTEM_TRANSFERRED,
+                        serde_json::to_string(&proto::message::TransferredBody {
+                            from: from.to_string(),
+                            to: mapping::participant(&took),
                         }),
                     )
                 }
@@ -394,7 +432,7 @@ impl Sessions {
         }
         rec.session = session;
         if let Some(j) = changes.iter().find_map(|c| match c {
-            Change::Joined(p) => Some(p.clone()),
+            Change::Joined(p) | Change::Transferred { to: p, .. } => Some(p.clone()),
             _ => None,
         }) {
             also = Some((
@@ -408,7 +446,8 @@ impl Sessions {
             closed: rec.session.closed.as_ref().map(close_columns),
             call_id: rec.call_id.clone(),
         });
-        let participants = rec.session.participants.clone();
+        let mut participants = rec.session.participants.clone();
+        participants.extend(leaving);
         let commit = self
             .queue(app, &cell, &participants, writes, messages, also)
             .await?;

@@ -831,6 +831,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/sessions",
         "/v1/sessions/{key}",
         "/v1/sessions/{key}/close",
+        "/v1/sessions/{key}/transfer",
         "/v1/sessions/{key}/messages",
         "/v1/sessions/{key}/ack",
         "/v1/blobs",
@@ -856,7 +857,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        32,
+        33,
         "a route was added without documenting it here"
     );
 }
@@ -1449,4 +1450,64 @@ async fn an_invitation_brings_a_third_party_into_a_call_session() {
     assert_eq!(kinds, ["system/joined", "text"]);
     let r = api.get(&format!("/v1/sessions/{key}"), &c).await;
     assert_eq!(r.body["participants"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_session_moves_to_another_device_of_the_same_user() {
+    let api = api().await;
+    let (a, b, key) = api.paired().await;
+    let (tablet_id, tablet) = api.device("Alice's tablet", &[ALICE]).await;
+    let (carol_id, _) = api.device("Carol", &[CAROL]).await;
+    let path = format!("/v1/sessions/{key}/transfer");
+    // Only to a device sharing a number, and only by a participant.
+    let r = api.post(&path, &a, json!({"to": carol_id})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_same_user")
+    );
+    let r = api.post(&path, &tablet, json!({"to": tablet_id})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_participant")
+    );
+    let r = api.post(&path, &a, json!({"to": "dev_nobody"})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    api.send(&a, &key, "a1", "text", json!({"text": "before"}))
+        .await;
+
+    let r = api.post(&path, &a, json!({"to": tablet_id})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let ids: Vec<&str> = r.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&tablet_id.as_str()) && ids.len() == 2,
+        "{ids:?}"
+    );
+    let moved = r.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == tablet_id)
+        .unwrap();
+    assert_eq!(
+        moved["number"], "+442079460001",
+        "the number goes with the place"
+    );
+    // The tablet reads the whole log, the phone no longer can; Bob sees the move.
+    let log = api.messages(&tablet, &key, 0).await;
+    let kinds: Vec<&str> = log.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["text", "system/transferred"]);
+    assert_eq!(log[1]["body"]["to"]["id"], tablet_id);
+    let r = api.get(&format!("/v1/sessions/{key}/messages"), &a).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(api.messages(&b, &key, 0).await.len(), 2);
+    let r = api.post(&path, &tablet, json!({"to": tablet_id})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "already_participant")
+    );
 }

@@ -169,6 +169,11 @@ pub enum Write {
         number: Option<PhoneNumber>,
         joined_at: Millis,
     },
+    /// A participant leaves (its place went to another device).
+    RemoveParticipant {
+        session: SessionKey,
+        principal: PrincipalId,
+    },
     /// Appends a message; moves the session's `last_seq` and activity time.
     Message(MessageRecord),
     /// Moves a participant's acknowledged sequence number forward (never back).

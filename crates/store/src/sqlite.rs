@@ -668,6 +668,10 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 }
             }
         }
+        Write::RemoveParticipant { session, principal } => {
+            c.prepare_cached("DELETE FROM participants WHERE session = ?1 AND principal = ?2")?
+                .execute(params![session.as_str(), principal.as_str()])?;
+        }
         Write::UnbindNumber { device, number } => {
             c.prepare_cached(
                 "DELETE FROM numbers WHERE principal = ?1 AND number = ?2 AND is_range = 0",
