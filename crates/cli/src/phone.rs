@@ -142,6 +142,32 @@ enum PhoneCommand {
     Decline { invitation: String },
     /// Withdraw an invitation you sent.
     CancelInvitation { invitation: String },
+    /// Register a push subscription so this device is woken while it is not connected.
+    #[command(group(ArgGroup::new("kind").required(true).args(["web_push", "apns", "fcm"])))]
+    PushRegister {
+        /// A Web Push endpoint URL (with --p256dh and --auth from the browser's subscription).
+        #[arg(long, requires_all = ["p256dh", "auth"])]
+        web_push: Option<String>,
+        #[arg(long)]
+        p256dh: Option<String>,
+        #[arg(long)]
+        auth: Option<String>,
+        /// An APNs device token (hex), with --topic (the app's bundle id).
+        #[arg(long, requires = "topic")]
+        apns: Option<String>,
+        #[arg(long)]
+        topic: Option<String>,
+        /// The APNs token is from the development environment.
+        #[arg(long)]
+        sandbox: bool,
+        /// An FCM registration token.
+        #[arg(long)]
+        fcm: Option<String>,
+    },
+    /// This device's push subscriptions and the server's VAPID public key.
+    PushList,
+    /// Remove a push subscription.
+    PushDelete { id: String },
     /// STUN/TURN servers with short-lived TURN credentials for direct or relayed connections.
     ConnectionData,
     /// Give up one of this device's numbers.
@@ -248,6 +274,54 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::CancelInvitation { invitation } => {
             let i = client.cancel_invitation(&invitation).await?;
             out.result(&i, || render::invitation_line(&i));
+        }
+        PhoneCommand::PushRegister {
+            web_push,
+            p256dh,
+            auth,
+            apns,
+            topic,
+            sandbox,
+            fcm,
+        } => {
+            use callside_client::proto::push::PushSubscription as P;
+            let sub = match (web_push, apns, fcm) {
+                (Some(endpoint), _, _) => P::WebPush {
+                    endpoint,
+                    p256dh: p256dh.unwrap_or_default(),
+                    auth: auth.unwrap_or_default(),
+                },
+                (_, Some(device_token), _) => P::Apns {
+                    device_token,
+                    topic: topic.unwrap_or_default(),
+                    sandbox,
+                },
+                (_, _, Some(registration_token)) => P::Fcm { registration_token },
+                _ => bail!("give --web-push, --apns or --fcm"),
+            };
+            let r = client.register_push(&sub).await?;
+            out.result(&r, || {
+                format!("push subscription {} ({:?})", r.id, r.provider)
+            });
+        }
+        PhoneCommand::PushList => {
+            let list = client.push_subscriptions().await?;
+            out.result(&list, || {
+                let mut s = match &list.vapid_public_key {
+                    Some(k) => format!("VAPID public key: {k}"),
+                    None => "no VAPID key".into(),
+                };
+                for r in &list.subscriptions {
+                    s.push_str(&format!("\n{} {:?}", r.id, r.provider));
+                }
+                s
+            });
+        }
+        PhoneCommand::PushDelete { id } => {
+            client.delete_push(&id).await?;
+            out.result(&serde_json::json!({"deleted": id}), || {
+                format!("deleted {id}")
+            });
         }
         PhoneCommand::ConnectionData => {
             let data = client.connection_data().await?;

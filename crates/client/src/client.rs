@@ -12,6 +12,7 @@ use callside_proto::connect::ConnectionData;
 use callside_proto::invitation::{AcceptInvitation, CreateInvitation, Invitation, InvitationList};
 use callside_proto::message::{Accepted, AckRequest, FileBody, MessagePage, SendMessage, TextBody};
 use callside_proto::numbers::{CompleteProof, EnrollDevice, MtProof, NumberProof, ProvenNumber};
+use callside_proto::push::{PushList, PushSubscription, RegisteredPush};
 use callside_proto::session::{SessionInfo, SessionList};
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -160,6 +161,27 @@ impl Client {
     }
 
     // ---------------------------------------------------------------- invitations (S2-I/M)
+
+    // ---------------------------------------------------------------- push (wake-ups)
+
+    /// `POST /v1/me/push`: register a push subscription; the device is woken (`{"t":"wake",…}`,
+    /// no content) when something arrives while it is not connected.
+    pub async fn register_push(&self, sub: &PushSubscription) -> Result<RegisteredPush, Error> {
+        let req = self.request(Method::POST, &["v1", "me", "push"]).json(sub);
+        json(send(req, REQUEST_TIMEOUT).await?, "push subscription").await
+    }
+
+    /// `GET /v1/me/push`: this device's subscriptions and the server's VAPID public key.
+    pub async fn push_subscriptions(&self) -> Result<PushList, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "push"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "push subscriptions").await
+    }
+
+    /// `DELETE /v1/me/push/{id}`.
+    pub async fn delete_push(&self, id: &str) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "me", "push", id]);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
 
     /// `POST /v1/sessions/{key}/transfer`: hand this device's place in a session to another
     /// device of the same user (one sharing a number with this one).

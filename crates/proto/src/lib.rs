@@ -17,6 +17,7 @@ pub mod invitation;
 pub mod message;
 pub mod numbers;
 pub mod problem;
+pub mod push;
 pub mod session;
 pub mod ws;
 

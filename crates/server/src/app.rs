@@ -26,6 +26,7 @@ pub struct App {
     pub(crate) numbers: crate::numbers::NumberCache,
     pub(crate) proofs: crate::proofs::Proofs,
     pub(crate) invitations: crate::invitations::Invitations,
+    pub(crate) wakes: crate::push::Wakes,
     pub(crate) sms: crate::sms::SmsSender,
     /// Keys the server's own signatures (SMS proofs).
     pub(crate) server_key: [u8; 32],
@@ -44,11 +45,17 @@ pub(crate) fn now_ms() -> Millis {
 }
 
 impl App {
-    pub(crate) fn new(config: Config, store: Store, server_key: [u8; 32]) -> AppState {
+    pub(crate) fn new(
+        config: Config,
+        store: Store,
+        server_key: [u8; 32],
+        pusher: callside_push::Pusher,
+    ) -> AppState {
         Arc::new(App {
             numbers: crate::numbers::NumberCache::new(config.default_region),
             proofs: crate::proofs::Proofs::new(&config.limits),
             invitations: crate::invitations::Invitations::new(&config.limits),
+            wakes: crate::push::Wakes::new(pusher),
             sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
             server_key,
             config,
@@ -81,6 +88,11 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/devices", post(routes::enroll_device))
         .route("/connection-data", get(routes::connection_data))
+        .route(
+            "/me/push",
+            post(routes::register_push).get(routes::list_push),
+        )
+        .route("/me/push/{id}", axum::routing::delete(routes::delete_push))
         .route(
             "/invitations",
             post(routes::create_invitation).get(routes::list_invitations),

@@ -64,6 +64,24 @@ pub struct RawConfig {
     pub turn: RawTurn,
     #[serde(default)]
     pub invitations: RawInvitations,
+    #[serde(default)]
+    pub push: RawPush,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPush {
+    pub vapid_key_file: Option<PathBuf>,
+    pub vapid_subject: Option<String>,
+    pub apns_team_id: Option<String>,
+    pub apns_key_id: Option<String>,
+    pub apns_key_file: Option<PathBuf>,
+    pub apns_base_url: Option<String>,
+    pub apns_sandbox_url: Option<String>,
+    pub fcm_service_account_file: Option<PathBuf>,
+    pub fcm_api_base: Option<String>,
+    pub wake_interval_secs: Option<u64>,
+    pub allow_http_endpoints: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -181,6 +199,26 @@ pub struct Sms {
     pub inbound_allow: Vec<ipnet::IpNet>,
 }
 
+/// Wake-up pushes to devices that are not connected (S1-F1 relay, S2 push tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// The VAPID key pair (PEM), created on first start: Web Push is always on.
+    pub vapid_key_file: PathBuf,
+    /// `mailto:` or `https:` contact the push services see (RFC 8292).
+    pub vapid_subject: String,
+    /// APNs token auth: team id, key id and the `.p8` key file; all three or none.
+    pub apns: Option<(String, String, PathBuf)>,
+    /// Base URLs of APNs (production, sandbox); Apple's by default.
+    pub apns_urls: Option<(String, String)>,
+    /// FCM HTTP v1: the service-account JSON file.
+    pub fcm_service_account_file: Option<PathBuf>,
+    pub fcm_api_base: Option<String>,
+    /// At most one wake-up per device in this interval.
+    pub wake_interval: Duration,
+    /// Accept `http://` and private-address Web Push endpoints (tests only).
+    pub allow_http_endpoints: bool,
+}
+
 /// Rate limits on what costs money or reveals existence. Counts; `_hour` per hour,
 /// `_minute` per minute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +274,7 @@ pub struct Config {
     pub turn: Turn,
     /// How long an invitation rings before it expires.
     pub invitation_ttl: Duration,
+    pub push: Push,
     /// S1-F2: how long a leg waits for the other app before callside asks the other number's
     /// devices to start a session; zero turns this off.
     pub one_sided_after: Duration,
@@ -368,6 +407,19 @@ impl Config {
                 inbound_sms_per_source_minute: Some(self.limits.inbound_sms_per_source_minute),
                 enrollments_per_source_hour: Some(self.limits.enrollments_per_source_hour),
                 invitations_per_device_hour: Some(self.limits.invitations_per_device_hour),
+            },
+            push: RawPush {
+                vapid_key_file: Some(self.push.vapid_key_file.clone()),
+                vapid_subject: Some(self.push.vapid_subject.clone()),
+                apns_team_id: self.push.apns.as_ref().map(|a| a.0.clone()),
+                apns_key_id: self.push.apns.as_ref().map(|a| a.1.clone()),
+                apns_key_file: self.push.apns.as_ref().map(|a| a.2.clone()),
+                apns_base_url: self.push.apns_urls.as_ref().map(|u| u.0.clone()),
+                apns_sandbox_url: self.push.apns_urls.as_ref().map(|u| u.1.clone()),
+                fcm_service_account_file: self.push.fcm_service_account_file.clone(),
+                fcm_api_base: self.push.fcm_api_base.clone(),
+                wake_interval_secs: Some(self.push.wake_interval.as_secs()),
+                allow_http_endpoints: Some(self.push.allow_http_endpoints),
             },
             invitations: RawInvitations {
                 ttl_secs: Some(self.invitation_ttl.as_secs()),
@@ -519,6 +571,54 @@ impl RawSms {
             proof_ttl: secs("sms.proof_ttl_secs", self.proof_ttl_secs, 600, 30..=86_400)?,
             stale_after: Duration::from_secs(days * 86_400),
             inbound_allow,
+        })
+    }
+}
+
+impl RawPush {
+    fn validate(self, data_dir: &Path) -> Result<Push, ConfigError> {
+        let vapid_subject = self
+            .vapid_subject
+            .unwrap_or_else(|| "mailto:operator@localhost".into());
+        if !(vapid_subject.starts_with("mailto:") || vapid_subject.starts_with("https://")) {
+            return Err(invalid(
+                "push.vapid_subject",
+                &vapid_subject,
+                "use a mailto: or https: contact (RFC 8292)",
+            ));
+        }
+        let apns = match (self.apns_team_id, self.apns_key_id, self.apns_key_file) {
+            (None, None, None) => None,
+            (Some(t), Some(k), Some(f)) => Some((t, k, f)),
+            _ => {
+                return Err(invalid(
+                    "push.apns_team_id",
+                    "",
+                    "APNs needs apns_team_id, apns_key_id and apns_key_file together",
+                ))
+            }
+        };
+        let apns_urls = match (self.apns_base_url, self.apns_sandbox_url) {
+            (None, None) => None,
+            (Some(p), s) => Some((p.clone(), s.unwrap_or(p))),
+            (None, Some(s)) => Some((callside_push::APNS_PRODUCTION.to_owned(), s)),
+        };
+        Ok(Push {
+            vapid_key_file: self
+                .vapid_key_file
+                .unwrap_or_else(|| data_dir.join("vapid.pem")),
+            vapid_subject,
+            apns,
+            apns_urls,
+            fcm_service_account_file: self.fcm_service_account_file,
+            fcm_api_base: self.fcm_api_base,
+            wake_interval: secs(
+                "push.wake_interval_secs",
+                self.wake_interval_secs,
+                10,
+                0..=3600,
+            )?,
+            allow_http_endpoints: self.allow_http_endpoints.unwrap_or(false),
         })
     }
 }
@@ -786,6 +886,7 @@ impl RawConfig {
             sms: self.sms.validate(default_region)?,
             limits: self.limits.validate()?,
             turn: self.turn.validate()?,
+            push: self.push.validate(&data_dir)?,
             invitation_ttl: secs(
                 "invitations.ttl_secs",
                 self.invitations.ttl_secs,

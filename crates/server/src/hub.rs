@@ -91,6 +91,15 @@ impl Hub {
         }
     }
 
+    /// Whether `principal` has a socket open now.
+    pub(crate) fn is_connected(&self, principal: &PrincipalId) -> bool {
+        self.conns
+            .read()
+            .expect("hub lock poisoned")
+            .get(principal)
+            .is_some_and(|c| !c.is_empty())
+    }
+
     /// Connections open now.
     pub(crate) fn connections(&self) -> u64 {
         self.count.load(Ordering::Relaxed)

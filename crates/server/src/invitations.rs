@@ -72,6 +72,12 @@ impl Invitations {
         )));
         app.hub
             .publish(&rec.invitation.audience(), &Outbound::Frame(frame));
+        if rec.invitation.state == InvitationState::Pending {
+            app.wakes.request(
+                rec.invitation.devices.clone(),
+                crate::push::Reason::Invitation(rec.invitation.id.clone()),
+            );
+        }
     }
 
     /// Invites every device of `req.to` (S2-I/M). Unknown numbers get `not_registered`.

@@ -29,6 +29,8 @@ mod metrics;
 mod numbers;
 mod openapi;
 mod proofs;
+mod push;
+mod push_setup;
 mod routes;
 mod sessions;
 mod sms;
@@ -106,7 +108,8 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
     )?;
     let admin_token = auth::ensure_admin(&store, &config.admin_token_file, app::now_ms()).await?;
     let server_key = auth::ensure_server_key(&config.server_key_file)?;
-    let app = App::new(config, store, server_key);
+    let pusher = push_setup::pusher(&config)?;
+    let app = App::new(config, store, server_key, pusher);
     app.calls
         .restore(&app)
         .await
@@ -128,6 +131,7 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;
     let housekeeping = tokio::spawn(app::housekeeping(app.clone()));
+    tokio::spawn(push::Wakes::run(app.clone()));
     let router = router(app.clone());
     let shutdown = app.shutdown.clone();
     let app2 = app.clone();

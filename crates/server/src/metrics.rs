@@ -18,6 +18,9 @@ pub(crate) struct Metrics {
     pub(crate) sms_failed: AtomicU64,
     pub(crate) numbers_proven: AtomicU64,
     pub(crate) invitations: AtomicU64,
+    pub(crate) push_sent: AtomicU64,
+    pub(crate) push_failed: AtomicU64,
+    pub(crate) push_gone: AtomicU64,
 }
 
 impl Metrics {
@@ -91,6 +94,21 @@ impl Metrics {
             "invitations_total",
             "Invitations sent.",
             get(&self.invitations),
+        );
+        counter(
+            "push_sent_total",
+            "Wake-up pushes the push services accepted.",
+            get(&self.push_sent),
+        );
+        counter(
+            "push_failed_total",
+            "Wake-up pushes that failed after retries.",
+            get(&self.push_failed),
+        );
+        counter(
+            "push_gone_total",
+            "Push subscriptions removed because the service said they are gone.",
+            get(&self.push_gone),
         );
         let _ = writeln!(out, "# HELP callside_ws_connections Open WebSocket connections.\n# TYPE callside_ws_connections gauge\ncallside_ws_connections {connections}");
         if let Some(rss) = resident_bytes() {

@@ -873,3 +873,36 @@ pub(crate) async fn cancel_invitation(
         app.invitations.end(&app, &p.id, id, false).await?,
     ))
 }
+
+/// `POST /v1/me/push` — register a push subscription for wake-ups (201).
+#[utoipa::path(post, path = "/v1/me/push", tag = "push", request_body = proto::push::PushSubscription,
+    responses((status = 201, body = proto::push::RegisteredPush), (status = 400, body = proto::Problem),
+              (status = 409, body = proto::Problem), (status = 503, body = proto::Problem)))]
+pub(crate) async fn register_push(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(sub): Json<proto::push::PushSubscription>,
+) -> Result<(StatusCode, axum::Json<proto::push::RegisteredPush>), ApiError> {
+    let registered = app.wakes.register(&app, &p, sub).await?;
+    Ok((StatusCode::CREATED, axum::Json(registered)))
+}
+
+/// `GET /v1/me/push` — this device's push subscriptions and the server's VAPID public key.
+#[utoipa::path(get, path = "/v1/me/push", tag = "push", responses((status = 200, body = proto::push::PushList)))]
+pub(crate) async fn list_push(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+) -> Result<axum::Json<proto::push::PushList>, ApiError> {
+    Ok(axum::Json(app.wakes.list(&app, &p.id).await?))
+}
+
+/// `DELETE /v1/me/push/{id}`.
+#[utoipa::path(delete, path = "/v1/me/push/{id}", tag = "push", responses((status = 204), (status = 404, body = proto::Problem)))]
+pub(crate) async fn delete_push(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.wakes.delete(&app, &p.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -296,16 +296,29 @@ impl Sessions {
                 json: mapping::message_frame_json(m),
             })
             .collect();
+        // Participants who did not write these messages and have no socket get a wake-up push.
+        let senders: Vec<String> = messages.iter().map(|m| m.sender.clone()).collect();
         writes.extend(messages.into_iter().map(Write::Message));
         let hub = app.hub.clone();
         let to = to.to_vec();
         let cell2 = cell.clone();
+        let wakes = app.wakes.sender();
         let on_commit = Box::new(move || {
             if let Some((p, frame)) = also {
                 hub.publish([&p], &Outbound::Frame(frame));
             }
             for f in &frames {
                 hub.publish(&to, f);
+            }
+            if !frames.is_empty() {
+                let away: Vec<PrincipalId> = to
+                    .iter()
+                    .filter(|p| !senders.contains(&p.0) && !hub.is_connected(p))
+                    .cloned()
+                    .collect();
+                if !away.is_empty() {
+                    let _ = wakes.send((away, crate::push::Reason::Messages));
+                }
             }
             if let Some(seq) = last {
                 cell2.committed.send_replace(seq);

@@ -849,6 +849,8 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/invitations/{id}/accept",
         "/v1/invitations/{id}/decline",
         "/v1/invitations/{id}/cancel",
+        "/v1/me/push",
+        "/v1/me/push/{id}",
     ] {
         assert!(
             paths.contains_key(p),
@@ -857,7 +859,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        33,
+        35,
         "a route was added without documenting it here"
     );
 }
@@ -1509,5 +1511,68 @@ async fn a_session_moves_to_another_device_of_the_same_user() {
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::CONFLICT, "already_participant")
+    );
+}
+
+#[tokio::test]
+async fn push_subscriptions_are_checked_when_registered() {
+    let api = api().await;
+    let (_, token) = api.device("a", &[ALICE]).await;
+    let r = api.get("/v1/me/push", &token).await;
+    assert_eq!(r.body["subscriptions"], json!([]));
+    assert!(r.body["vapid_public_key"].as_str().unwrap().len() > 80);
+    let good_keys = json!({
+        "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+        "auth": "BTBZMqHH6r4Tts7J_aSIgg"
+    });
+    for (body, code) in [
+        (
+            json!({"provider": "web_push", "endpoint": "http://push.example.com/x", "p256dh": good_keys["p256dh"], "auth": good_keys["auth"]}),
+            "invalid_subscription",
+        ),
+        (
+            json!({"provider": "web_push", "endpoint": "https://10.0.0.1/x", "p256dh": good_keys["p256dh"], "auth": good_keys["auth"]}),
+            "invalid_subscription",
+        ),
+        (
+            json!({"provider": "web_push", "endpoint": "https://push.example.com/x", "p256dh": "AAAA", "auth": good_keys["auth"]}),
+            "invalid_subscription",
+        ),
+        (
+            json!({"provider": "apns", "device_token": "ab", "topic": "com.example"}),
+            "push_not_configured",
+        ),
+        (
+            json!({"provider": "fcm", "registration_token": "x"}),
+            "push_not_configured",
+        ),
+        (json!({"provider": "pager", "number": "1"}), "invalid_json"),
+    ] {
+        let r = api.post("/v1/me/push", &token, body.clone()).await;
+        assert_eq!(r.code(), code, "{body}: {:?}", r.body);
+    }
+    let r = api
+        .post(
+            "/v1/me/push",
+            &token,
+            json!({"provider": "web_push", "endpoint": "https://push.example.com/x", "p256dh": good_keys["p256dh"], "auth": good_keys["auth"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["provider"], "web_push");
+    assert!(r.body.get("endpoint").is_none(), "tokens are not echoed");
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let (_, other) = api.device("b", &[BOB]).await;
+    let r = api
+        .call(Method::DELETE, &format!("/v1/me/push/{id}"), &other, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = api
+        .call(Method::DELETE, &format!("/v1/me/push/{id}"), &token, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.get("/v1/me/push", &token).await.body["subscriptions"],
+        json!([])
     );
 }

@@ -141,6 +141,16 @@ impl Store {
             .await
     }
 
+    /// A device's push subscriptions, oldest first.
+    pub async fn push_subscriptions(
+        &self,
+        device: callside_core::PrincipalId,
+    ) -> Result<Vec<PushRecord>> {
+        self.inner
+            .read(move |c| sqlite::push_subscriptions(c, &device))
+            .await
+    }
+
     pub async fn invitation(&self, id: String) -> Result<Option<InvitationRecord>> {
         self.inner.read(move |c| sqlite::invitation(c, &id)).await
     }

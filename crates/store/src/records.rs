@@ -136,6 +136,18 @@ pub struct InvitationRecord {
     pub path: Option<String>,
 }
 
+/// A device's push subscription; `data` is the registered JSON, `identity` the SHA-256 of its
+/// endpoint or token (registering the same one again replaces it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushRecord {
+    pub id: String,
+    pub device: PrincipalId,
+    pub provider: String,
+    pub identity: [u8; 32],
+    pub data: String,
+    pub created_at: Millis,
+}
+
 /// One change. [`crate::Store::apply`] commits a list of them atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -203,6 +215,12 @@ pub enum Write {
     },
     /// Inserts an invitation with its devices, or updates its state.
     Invitation(InvitationRecord),
+    /// Adds a push subscription, replacing the device's one with the same identity.
+    Push(PushRecord),
+    /// Removes a push subscription (by the device, or because the provider said it is gone).
+    DeletePush {
+        id: String,
+    },
     /// The device gives up a number.
     UnbindNumber {
         device: PrincipalId,

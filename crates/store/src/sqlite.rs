@@ -60,7 +60,7 @@ pub(crate) struct Sqlite {
     pub(crate) health: Arc<Health>,
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// Read connections (each may cache up to 64 MiB of pages).
 const READERS: usize = 8;
 
@@ -128,10 +128,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 3] = [
+    let steps: [(i64, &str); 4] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
+        (4, include_str!("schema_v4.sql")),
     ];
     for (to, sql) in steps {
         if version < to {
@@ -668,6 +669,26 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 }
             }
         }
+        Write::Push(p) => {
+            c.prepare_cached(
+                "INSERT INTO push_subscriptions (id, device, provider, identity, data, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (device, identity) DO UPDATE SET id = excluded.id,
+                 data = excluded.data, created_at = excluded.created_at",
+            )?
+            .execute(params![
+                p.id,
+                p.device.as_str(),
+                p.provider,
+                &p.identity[..],
+                p.data,
+                p.created_at
+            ])?;
+        }
+        Write::DeletePush { id } => {
+            c.prepare_cached("DELETE FROM push_subscriptions WHERE id = ?1")?
+                .execute([id])?;
+        }
         Write::RemoveParticipant { session, principal } => {
             c.prepare_cached("DELETE FROM participants WHERE session = ?1 AND principal = ?2")?
                 .execute(params![session.as_str(), principal.as_str()])?;
@@ -911,6 +932,41 @@ fn proof_where(
         created_at,
         expires_at,
     }))
+}
+
+/// A device's push subscriptions, oldest first.
+pub(crate) fn push_subscriptions(c: &Connection, device: &PrincipalId) -> Result<Vec<PushRecord>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, device, provider, identity, data, created_at FROM push_subscriptions
+         WHERE device = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt
+        .query_map([device.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Millis>(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(id, device, provider, identity, data, created_at)| {
+            Ok(PushRecord {
+                identity: identity
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("push identity", "(wrong length)"))?,
+                id,
+                device: PrincipalId(device),
+                provider,
+                data,
+                created_at,
+            })
+        })
+        .collect()
 }
 
 const INVITATION_COLUMNS: &str = "id, inviter, inviter_name, from_number, invitee, session, state,

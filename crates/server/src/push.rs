@@ -1,0 +1,332 @@
+//! Wake-ups for devices that are not connected: push subscriptions (`/v1/me/push`) and the task
+//! that sends wake-ups through `callside_push`. A push carries only an opaque id; the device
+//! connects and fetches over the authenticated channel.
+//!
+//! Requests arrive on a channel (from the writer thread's commit callbacks and from services) and
+//! are handled by one background task: devices with an open socket are skipped, message wake-ups
+//! are coalesced per device (`push.wake_interval`), and each subscription gets its own retrying
+//! send; subscriptions the provider reports gone are deleted.
+
+use crate::app::{now_ms, App, AppState};
+use crate::error::ApiError;
+use callside_core::{Millis, PrincipalId};
+use callside_proto as proto;
+use callside_push::{PushError, Pusher, RetryPolicy, Subscription, Wake};
+use callside_store::{PushRecord, Write};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+
+/// Subscriptions one device may hold (a browser or two, an app, a reinstall).
+const MAX_PER_DEVICE: usize = 10;
+
+/// Why a device is being woken.
+pub(crate) enum Reason {
+    /// New messages on a session (coalesced per device).
+    Messages,
+    /// An invitation is ringing (always sent): the id is the invitation's.
+    Invitation(String),
+}
+
+/// Devices to wake, and why.
+pub(crate) type WakeRequest = (Vec<PrincipalId>, Reason);
+
+pub(crate) struct Wakes {
+    pusher: Pusher,
+    tx: mpsc::UnboundedSender<WakeRequest>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<WakeRequest>>>,
+    next_id: AtomicU64,
+}
+
+fn to_store(s: &proto::push::PushSubscription) -> (Subscription, &'static str, String) {
+    match s.clone() {
+        proto::push::PushSubscription::WebPush {
+            endpoint,
+            p256dh,
+            auth,
+        } => (
+            Subscription::WebPush {
+                endpoint: endpoint.clone(),
+                p256dh,
+                auth,
+            },
+            "web_push",
+            endpoint,
+        ),
+        proto::push::PushSubscription::Apns {
+            device_token,
+            topic,
+            sandbox,
+        } => (
+            Subscription::Apns {
+                device_token: device_token.clone(),
+                topic,
+                sandbox,
+            },
+            "apns",
+            device_token,
+        ),
+        proto::push::PushSubscription::Fcm { registration_token } => (
+            Subscription::Fcm {
+                registration_token: registration_token.clone(),
+            },
+            "fcm",
+            registration_token,
+        ),
+    }
+}
+
+fn provider(p: &str) -> proto::push::PushProvider {
+    match p {
+        "apns" => proto::push::PushProvider::Apns,
+        "fcm" => proto::push::PushProvider::Fcm,
+        _ => proto::push::PushProvider::WebPush,
+    }
+}
+
+/// A Web Push endpoint is a URL a device chose: refuse ones that would make the server talk to
+/// itself or the operator's network (unless the operator allows it for tests).
+fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError> {
+    let bad = |why: &str| ApiError::bad("invalid_subscription", format!("endpoint {why}"));
+    let url = reqwest::Url::parse(endpoint).map_err(|_| bad("is not a URL"))?;
+    if allow_http {
+        return Ok(());
+    }
+    if url.scheme() != "https" {
+        return Err(bad("must be https"));
+    }
+    let private = match url.host() {
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
+        }
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        None => true,
+    };
+    if private {
+        return Err(bad("must not point at a private or loopback address"));
+    }
+    Ok(())
+}
+
+impl Wakes {
+    pub(crate) fn new(pusher: Pusher) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Wakes {
+            pusher,
+            tx,
+            rx: Mutex::new(Some(rx)),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Asks for `devices` to be woken (cheap; safe from the writer thread).
+    pub(crate) fn request(&self, devices: Vec<PrincipalId>, reason: Reason) {
+        if !devices.is_empty() {
+            let _ = self.tx.send((devices, reason));
+        }
+    }
+
+    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<WakeRequest> {
+        self.tx.clone()
+    }
+
+    pub(crate) fn vapid_public_key(&self) -> Option<String> {
+        self.pusher.vapid_public_key().map(str::to_owned)
+    }
+
+    pub(crate) async fn register(
+        &self,
+        app: &App,
+        device: &callside_core::Principal,
+        sub: proto::push::PushSubscription,
+    ) -> Result<proto::push::RegisteredPush, ApiError> {
+        if !matches!(device.kind, callside_core::PrincipalKind::Device { .. }) {
+            return Err(ApiError::Forbidden(
+                "devices_only",
+                "only devices are woken by push".into(),
+            ));
+        }
+        let (subscription, kind, identity) = to_store(&sub);
+        if let Subscription::WebPush { endpoint, .. } = &subscription {
+            check_endpoint(endpoint, app.config.push.allow_http_endpoints)?;
+        }
+        self.pusher.check(&subscription).map_err(|e| match e {
+            PushError::NotConfigured(_) => ApiError::Disabled(
+                "push_not_configured",
+                format!("this deployment has no {kind} credentials"),
+            ),
+            other => ApiError::bad("invalid_subscription", other.to_string()),
+        })?;
+        let identity: [u8; 32] = Sha256::digest(identity.as_bytes()).into();
+        let existing = app.store.push_subscriptions(device.id.clone()).await?;
+        if existing.len() >= MAX_PER_DEVICE && !existing.iter().any(|e| e.identity == identity) {
+            return Err(ApiError::Conflict(
+                "too_many_subscriptions",
+                format!("a device holds at most {MAX_PER_DEVICE} push subscriptions; delete one"),
+            ));
+        }
+        let now = now_ms();
+        let rec = PushRecord {
+            id: callside_core::secret::new_id("psh", now),
+            device: device.id.clone(),
+            provider: kind.to_owned(),
+            identity,
+            data: serde_json::to_string(&sub).expect("subscriptions serialise"),
+            created_at: now,
+        };
+        app.store.apply(vec![Write::Push(rec.clone())]).await?;
+        Ok(proto::push::RegisteredPush {
+            id: rec.id,
+            provider: provider(kind),
+            created_at: now,
+        })
+    }
+
+    pub(crate) async fn list(
+        &self,
+        app: &App,
+        device: &PrincipalId,
+    ) -> Result<proto::push::PushList, ApiError> {
+        let subscriptions = app
+            .store
+            .push_subscriptions(device.clone())
+            .await?
+            .into_iter()
+            .map(|r| proto::push::RegisteredPush {
+                id: r.id,
+                provider: provider(&r.provider),
+                created_at: r.created_at,
+            })
+            .collect();
+        Ok(proto::push::PushList {
+            subscriptions,
+            vapid_public_key: self.vapid_public_key(),
+        })
+    }
+
+    pub(crate) async fn delete(
+        &self,
+        app: &App,
+        device: &PrincipalId,
+        id: String,
+    ) -> Result<(), ApiError> {
+        let owned = app
+            .store
+            .push_subscriptions(device.clone())
+            .await?
+            .into_iter()
+            .any(|r| r.id == id);
+        if !owned {
+            return Err(ApiError::NotFound("push subscription"));
+        }
+        app.store.apply(vec![Write::DeletePush { id }]).await?;
+        Ok(())
+    }
+
+    /// The background task: handles wake requests until shutdown.
+    pub(crate) async fn run(app: AppState) {
+        let Some(mut rx) = app.wakes.rx.lock().expect("wakes poisoned").take() else {
+            return;
+        };
+        let mut last: HashMap<PrincipalId, Millis> = HashMap::new();
+        let interval = app.config.push.wake_interval.as_millis() as Millis;
+        loop {
+            let (devices, reason) = tokio::select! {
+                r = rx.recv() => match r { Some(r) => r, None => return },
+                _ = app.shutdown.cancelled() => return,
+            };
+            let now = now_ms();
+            if last.len() > 100_000 {
+                last.retain(|_, at| now - *at < interval);
+            }
+            for device in devices {
+                if app.hub.is_connected(&device) {
+                    continue;
+                }
+                let id = match &reason {
+                    Reason::Invitation(id) => id.clone(),
+                    Reason::Messages => {
+                        if last.get(&device).is_some_and(|at| now - at < interval) {
+                            continue;
+                        }
+                        format!("wk_{}", app.wakes.next_id.fetch_add(1, Ordering::Relaxed))
+                    }
+                };
+                last.insert(device.clone(), now);
+                let app = app.clone();
+                tokio::spawn(async move { wake(&app, device, id).await });
+            }
+        }
+    }
+}
+
+/// Sends one wake-up to every subscription of `device`.
+async fn wake(app: &App, device: PrincipalId, id: String) {
+    let Ok(wake) = Wake::new(id) else {
+        return;
+    };
+    let subs = match app.store.push_subscriptions(device.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read push subscriptions");
+            return;
+        }
+    };
+    for rec in subs {
+        let Ok(sub) = serde_json::from_str::<proto::push::PushSubscription>(&rec.data) else {
+            continue;
+        };
+        let (subscription, _, _) = to_store(&sub);
+        match app
+            .wakes
+            .pusher
+            .send_with_retry(&subscription, &wake, &RetryPolicy::default())
+            .await
+        {
+            Ok(_) => crate::metrics::Metrics::inc(&app.metrics.push_sent),
+            Err(e) if e.should_remove_subscription() => {
+                crate::metrics::Metrics::inc(&app.metrics.push_gone);
+                tracing::info!(%device, subscription = %rec.id, "push subscription gone; removed");
+                if let Err(e) = app
+                    .store
+                    .apply(vec![Write::DeletePush { id: rec.id }])
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot remove a gone push subscription");
+                }
+            }
+            Err(e) => {
+                crate::metrics::Metrics::inc(&app.metrics.push_failed);
+                tracing::warn!(%device, subscription = %rec.id, error = %e, "wake-up push failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_push_endpoints_must_be_public_https() {
+        for bad in [
+            "http://push.example.com/x",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://192.168.0.1/x",
+            "https://[::1]/x",
+            "https://[fd00::1]/x",
+            "https://localhost/x",
+            "not a url",
+        ] {
+            assert!(check_endpoint(bad, false).is_err(), "{bad}");
+        }
+        check_endpoint("https://fcm.googleapis.com/fcm/send/abc", false).unwrap();
+        check_endpoint("http://127.0.0.1:9/x", true).unwrap();
+    }
+}
