@@ -28,9 +28,15 @@ enum AdminCommand {
     /// Phone apps bound to numbers.
     #[command(subcommand)]
     Device(DeviceCommand),
-    /// Network elements and automated systems.
+    /// Network elements, automated systems, SMS gateways and enrolment keys.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// The audit log (e.g. SMS sent to people who are not users), newest first.
+    Audit {
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +113,22 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::Device(cmd) => device(cmd, &client, out).await,
         AdminCommand::Service(cmd) => service(cmd, &client, out).await,
+        AdminCommand::Audit { limit } => {
+            let log = client.audit_log(limit).await?;
+            if out.is_json() {
+                log.entries.iter().for_each(|e| out.json_line(e));
+            } else if log.entries.is_empty() {
+                out.text("the audit log is empty");
+            } else {
+                for e in &log.entries {
+                    out.text(&format!(
+                        "{} {} {} {} {}",
+                        e.at, e.actor, e.action, e.subject, e.detail
+                    ));
+                }
+            }
+            Ok(())
+        }
     }
 }
 

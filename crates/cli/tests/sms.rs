@@ -75,69 +75,168 @@ fn token(v: &Value) -> String {
     v["token"].as_str().unwrap().to_owned()
 }
 
-#[test]
-fn a_number_is_proven_over_kannel_with_fakesmsc_as_the_handset() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    // callside is configured for Kannel's sendsms before Kannel starts (as in a deployment).
-    let sendsms_port = free_port().to_string();
-    let sendsms_password = format!("pw{}", std::process::id());
-    let sendsms_url = format!("http://127.0.0.1:{sendsms_port}/cgi-bin/sendsms");
-    let (mut serve, server) = serve(
-        &data,
-        &[
+/// callside configured for Kannel's sendsms (before Kannel starts, as in a deployment), the
+/// accounts a deployment has (an SMS gateway, an app's enrolment key), and Kannel itself.
+struct Deployment {
+    dir: tempfile::TempDir,
+    serve: Child,
+    server: String,
+    gateway: String,
+    enrollment: String,
+    kannel: Option<Peers>,
+}
+
+impl Deployment {
+    fn start(extra_env: &[(&str, &str)]) -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let sendsms_port = free_port().to_string();
+        let sendsms_password = format!("pw{}", std::process::id());
+        let sendsms_url = format!("http://127.0.0.1:{sendsms_port}/cgi-bin/sendsms");
+        let mut env = vec![
             ("CALLSIDE_DEFAULT_REGION", "GB"),
             ("CALLSIDE_SMS__PROVIDER", "kannel"),
-            ("CALLSIDE_SMS__URL", &sendsms_url),
+            ("CALLSIDE_SMS__URL", sendsms_url.as_str()),
             ("CALLSIDE_SMS__USERNAME", "callside"),
-            ("CALLSIDE_SMS__PASSWORD", &sendsms_password),
+            ("CALLSIDE_SMS__PASSWORD", sendsms_password.as_str()),
             ("CALLSIDE_SMS__NUMBER", GATEWAY_NUMBER),
-        ],
-    );
-    let data_s = data.to_str().unwrap();
-    let admin = |args: &[&str]| {
-        let mut all = vec!["admin", "--data-dir", data_s];
-        all.extend_from_slice(args);
-        run(&server, &all).remove(0)
-    };
-    let gateway = token(&admin(&[
-        "service",
-        "create",
-        "--name",
-        "kannel",
-        "--scope",
-        "sms-gateway",
-        "--range",
-        "+44",
-    ]));
-    let enrollment = token(&admin(&[
-        "service",
-        "create",
-        "--name",
-        "app",
-        "--scope",
-        "device-enrollment",
-    ]));
-    let device = token(
-        &run(
-            &server,
-            &["phone", "--token", &enrollment, "enroll", "--name", "Pixel"],
-        )[0],
-    );
+        ];
+        env.extend_from_slice(extra_env);
+        let (serve, server) = serve(&data, &env);
+        let mut d = Deployment {
+            dir,
+            serve,
+            server,
+            gateway: String::new(),
+            enrollment: String::new(),
+            kannel: None,
+        };
+        d.gateway = token(&d.admin(&[
+            "service",
+            "create",
+            "--name",
+            "kannel",
+            "--scope",
+            "sms-gateway",
+            "--range",
+            "+44",
+        ]));
+        d.enrollment = token(&d.admin(&[
+            "service",
+            "create",
+            "--name",
+            "app",
+            "--scope",
+            "device-enrollment",
+        ]));
+        let kannel_dir = d.dir.path().join("kannel");
+        d.kannel = Some(Peers::start(
+            &kannel_dir,
+            &[
+                "kannel-start",
+                kannel_dir.to_str().unwrap(),
+                &d.server,
+                &d.gateway,
+            ],
+            &[
+                ("PEERS_KANNEL_SENDSMS_PORT", &sendsms_port),
+                ("PEERS_KANNEL_SENDSMS_PASSWORD", &sendsms_password),
+            ],
+        ));
+        d
+    }
 
-    let kannel = Peers::start(
-        &dir.path().join("kannel"),
-        &[
-            "kannel-start",
-            dir.path().join("kannel").to_str().unwrap(),
-            &server,
-            &gateway,
-        ],
-        &[
-            ("PEERS_KANNEL_SENDSMS_PORT", &sendsms_port),
-            ("PEERS_KANNEL_SENDSMS_PASSWORD", &sendsms_password),
-        ],
-    );
+    fn admin(&self, args: &[&str]) -> Value {
+        let data = self.dir.path().join("data");
+        let mut all = vec!["admin", "--data-dir", data.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(&self.server, &all).remove(0)
+    }
+
+    fn kannel(&self) -> &Peers {
+        self.kannel.as_ref().unwrap()
+    }
+
+    fn handset(&self, mo: Option<(&str, &str, &str)>) -> Handset {
+        Handset::start(
+            self.kannel().get("KANNEL_FAKESMSC"),
+            self.kannel().get("KANNEL_SMSC_PORT"),
+            mo,
+        )
+    }
+
+    /// An app enrols a device (no number yet); returns its token.
+    fn enroll(&self, name: &str) -> String {
+        token(
+            &run(
+                &self.server,
+                &[
+                    "phone",
+                    "--token",
+                    &self.enrollment,
+                    "enroll",
+                    "--name",
+                    name,
+                ],
+            )[0],
+        )
+    }
+
+    /// The device proves `number` the way `callside phone register-sms` does it.
+    fn prove(&self, device: &str, number: &str) -> (Value, String) {
+        let mut register = Command::new(BIN)
+            .args([
+                "--json",
+                "phone",
+                "--token",
+                device,
+                "register-sms",
+                "--timeout",
+                "60",
+            ])
+            .env("CALLSIDE_SERVER", &self.server)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut answers = BufReader::new(register.stdout.take().unwrap()).lines();
+        let mut next_answer = || -> Value {
+            serde_json::from_str(&answers.next().expect("a line").unwrap()).unwrap()
+        };
+        let send = next_answer();
+        assert_eq!(send["event"], "send_sms");
+        assert_eq!(send["to"], GATEWAY_NUMBER);
+        let handset = self.handset(Some((
+            number,
+            GATEWAY_NUMBER,
+            send["text"].as_str().unwrap(),
+        )));
+        let (from, to, reply) = handset.next_sms();
+        assert_eq!((from.as_str(), to.as_str()), (GATEWAY_NUMBER, number));
+        let mut stdin = register.stdin.take().unwrap();
+        writeln!(stdin, "{reply}").unwrap();
+        let proven = next_answer();
+        assert_eq!(proven["event"], "proven", "{proven}");
+        assert_eq!(proven["number"], number);
+        assert!(register.wait().unwrap().success());
+        (send, reply)
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.kannel.take();
+        let _ = self.serve.kill();
+        let _ = self.serve.wait();
+    }
+}
+
+#[test]
+fn a_number_is_proven_over_kannel_with_fakesmsc_as_the_handset() {
+    let d = Deployment::start(&[]);
+    let (server, kannel) = (d.server.clone(), d.kannel());
+    let device = d.enroll("Pixel");
 
     // The app starts the proof and says what to send.
     let mut register = Command::new(BIN)
@@ -207,7 +306,69 @@ fn a_number_is_proven_over_kannel_with_fakesmsc_as_the_handset() {
     assert!(stderr.contains("proof_used"), "{stderr}");
 
     drop(again);
-    drop(kannel);
-    let _ = serve.kill();
-    let _ = serve.wait();
+}
+
+#[test]
+fn a_party_without_the_app_is_texted_a_link_and_joins_once_it_proves_its_number() {
+    // S1-F7, opted in: a link, a short grace period for the one-sided call.
+    let d = Deployment::start(&[
+        (
+            "CALLSIDE_INVITATIONS__SMS_LINK",
+            "https://example.com/get?i={invitation}",
+        ),
+        ("CALLSIDE_INVITATIONS__ONE_SIDED_AFTER_SECS", "1"),
+    ]);
+    let alice = token(&d.admin(&[
+        "device",
+        "create",
+        "--name",
+        "Alice",
+        "--number",
+        "+44 20 7946 0001",
+    ]));
+    // Alice calls a number nobody registered; only her app reports the call.
+    let listening = d.handset(None);
+    let leg = run(
+        &d.server,
+        &["phone", "--token", &alice, "call", HANDSET, "--wait", "0"],
+    )
+    .remove(0);
+    assert_eq!(leg["state"], "pending", "{leg}");
+    let (from, to, text) = listening.next_sms();
+    assert_eq!((from.as_str(), to.as_str()), (GATEWAY_NUMBER, HANDSET));
+    assert!(
+        text.starts_with("Alice (+442079460001) would like to share call data"),
+        "{text}"
+    );
+    let id = text.rsplit("?i=").next().unwrap().to_owned();
+    assert!(id.starts_with("inv_"), "{text}");
+    drop(listening);
+    // The operator can account for every such SMS.
+    let audit = d.admin(&["audit"]);
+    assert_eq!(audit["action"], "sms_invitation");
+    assert_eq!(audit["subject"], HANDSET);
+    assert!(audit["detail"].as_str().unwrap().contains(&id));
+
+    // The callee installs the app, which enrols and proves the number: the invitation rings.
+    let device = d.enroll("New phone");
+    d.prove(&device, HANDSET);
+    let ringing = run(&d.server, &["phone", "--token", &device, "invitations"]);
+    assert_eq!(ringing.len(), 1, "{ringing:?}");
+    assert_eq!(ringing[0]["id"], id);
+    assert_eq!(ringing[0]["from"], "+442079460001");
+    let accepted = run(&d.server, &["phone", "--token", &device, "accept", &id]).remove(0);
+    assert_eq!(accepted["state"], "accepted");
+    let session = accepted["session"].as_str().unwrap();
+    run(
+        &d.server,
+        &["phone", "--token", &alice, "send", session, "the menu"],
+    );
+    let log = run(
+        &d.server,
+        &["phone", "--token", &device, "messages", session],
+    );
+    assert!(
+        log.iter().any(|m| m["body"]["text"] == "the menu"),
+        "{log:?}"
+    );
 }

@@ -316,6 +316,18 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "token").await
     }
 
+    /// `GET /v1/admin/audit?limit=…`: the audit log, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<callside_proto::admin::AuditLog, Error> {
+        let mut url = self.url(&["v1", "admin", "audit"]);
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        let req = self
+            .http
+            .request(Method::GET, url)
+            .header(AUTHORIZATION, self.auth.clone());
+        json(send(req, REQUEST_TIMEOUT).await?, "audit log").await
+    }
+
     // ---------------------------------------------------------------- admin: service accounts
 
     /// `POST /v1/admin/service-accounts`: the token in the answer is shown only once.

@@ -70,6 +70,9 @@ pub struct Invitation {
     /// The pending leg this invitation offers a session for (S1-F2: only one side of a call
     /// reported it); accepting settles the leg into the new session.
     pub leg: Option<crate::LegId>,
+    /// The invitee had no device, so it was told by SMS with a link (S1-F7); its devices are
+    /// added as they prove the number, until the invitation expires.
+    pub via_sms: bool,
     pub state: InvitationState,
     pub answered_by: Option<PrincipalId>,
     pub created_at: Millis,
@@ -156,6 +159,7 @@ mod tests {
             devices: vec![p("b1"), p("b2")],
             session: None,
             leg: None,
+            via_sms: false,
             state: InvitationState::Pending,
             answered_by: None,
             created_at: 0,

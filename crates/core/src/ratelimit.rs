@@ -31,6 +31,13 @@ impl Rate {
         }
     }
 
+    pub const fn per_day(count: u32) -> Self {
+        Rate {
+            count,
+            period_ms: 86_400_000,
+        }
+    }
+
     /// Time between two events at the sustained rate.
     fn interval(self) -> i64 {
         (self.period_ms / i64::from(self.count.max(1))).max(1)

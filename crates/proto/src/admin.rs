@@ -93,3 +93,19 @@ pub struct Me {
     #[serde(default)]
     pub ranges: Vec<String>,
 }
+
+/// One line of the audit log (e.g. an SMS sent to someone who is not a user).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub at: i64,
+    /// The principal on whose behalf it happened.
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+}

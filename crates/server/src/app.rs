@@ -132,6 +132,7 @@ pub fn router(app: AppState) -> Router {
             "/admin/service-accounts/{id}/token",
             post(routes::rotate_service_token),
         )
+        .route("/admin/audit", get(routes::audit_log))
         .route("/legs", post(routes::report_leg))
         .route("/legs/{id}", get(routes::get_leg))
         .route("/legs/{id}/answer", post(routes::answer_leg))

@@ -89,6 +89,8 @@ pub struct RawPush {
 pub struct RawInvitations {
     pub ttl_secs: Option<u64>,
     pub one_sided_after_secs: Option<u64>,
+    pub sms_link: Option<String>,
+    pub sms_link_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -125,6 +127,7 @@ pub struct RawLimits {
     pub inbound_sms_per_source_minute: Option<u32>,
     pub enrollments_per_source_hour: Option<u32>,
     pub invitations_per_device_hour: Option<u32>,
+    pub sms_invitations_per_number_day: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -234,6 +237,8 @@ pub struct Limits {
     /// Invitations one device or account may send (they ring phones and reveal who is
     /// registered).
     pub invitations_per_device_hour: u32,
+    /// SMS invitations (S1-F7) one number may receive a day.
+    pub sms_invitations_per_number_day: u32,
 }
 
 /// Where state lives. Only the embedded SQLite backend exists today.
@@ -278,6 +283,11 @@ pub struct Config {
     /// S1-F2: how long a leg waits for the other app before callside asks the other number's
     /// devices to start a session; zero turns this off.
     pub one_sided_after: Duration,
+    /// S1-F7 (opt-in): when the other number of a one-sided call has no device, text it this link
+    /// (`{invitation}` is replaced by the invitation id); `None` sends nothing.
+    pub sms_link: Option<String>,
+    /// How long such an invitation waits for the app to be installed and the number proven.
+    pub sms_link_ttl: Duration,
 }
 
 /// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
@@ -407,6 +417,7 @@ impl Config {
                 inbound_sms_per_source_minute: Some(self.limits.inbound_sms_per_source_minute),
                 enrollments_per_source_hour: Some(self.limits.enrollments_per_source_hour),
                 invitations_per_device_hour: Some(self.limits.invitations_per_device_hour),
+                sms_invitations_per_number_day: Some(self.limits.sms_invitations_per_number_day),
             },
             push: RawPush {
                 vapid_key_file: Some(self.push.vapid_key_file.clone()),
@@ -424,6 +435,8 @@ impl Config {
             invitations: RawInvitations {
                 ttl_secs: Some(self.invitation_ttl.as_secs()),
                 one_sided_after_secs: Some(self.one_sided_after.as_secs()),
+                sms_link: self.sms_link.clone(),
+                sms_link_ttl_secs: Some(self.sms_link_ttl.as_secs()),
             },
         };
         toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
@@ -705,6 +718,11 @@ impl RawLimits {
                 self.invitations_per_device_hour,
                 60,
             )?,
+            sms_invitations_per_number_day: count(
+                "limits.sms_invitations_per_number_day",
+                self.sms_invitations_per_number_day,
+                1,
+            )?,
         })
     }
 }
@@ -898,6 +916,28 @@ impl RawConfig {
                 self.invitations.one_sided_after_secs,
                 15,
                 0..=3600,
+            )?,
+            sms_link: match self.invitations.sms_link.filter(|l| !l.is_empty()) {
+                Some(l)
+                    if (l.starts_with("https://") || l.starts_with("http://"))
+                        && l.contains("{invitation}") =>
+                {
+                    Some(l)
+                }
+                Some(l) => {
+                    return Err(invalid(
+                        "invitations.sms_link",
+                        l,
+                        "must be an http(s) URL containing {invitation}",
+                    ))
+                }
+                None => None,
+            },
+            sms_link_ttl: secs(
+                "invitations.sms_link_ttl_secs",
+                self.invitations.sms_link_ttl_secs,
+                900,
+                60..=86_400,
             )?,
             data_dir,
         })

@@ -25,6 +25,8 @@ pub(crate) struct Invitations {
     /// another way (the other app reported after all, or the caller hung up) the invitation is
     /// withdrawn. In memory: after a restart such invitations just ring until they expire.
     by_leg: Mutex<std::collections::HashMap<LegId, String>>,
+    /// SMS invitations (S1-F7) per invited number.
+    sms_per_number: Mutex<Limiter<PhoneNumber>>,
 }
 
 const MAX_CANDIDATES: usize = 32;
@@ -56,6 +58,9 @@ impl Invitations {
             lock: tokio::sync::Mutex::new(()),
             per_inviter: Mutex::new(Limiter::new(Rate::per_hour(l.invitations_per_device_hour))),
             by_leg: Mutex::new(Default::default()),
+            sms_per_number: Mutex::new(Limiter::new(Rate::per_day(
+                l.sms_invitations_per_number_day,
+            ))),
         }
     }
 
@@ -145,6 +150,7 @@ impl Invitations {
                 devices,
                 session,
                 leg: None,
+                via_sms: false,
                 state: InvitationState::Pending,
                 answered_by: None,
                 created_at: now,
@@ -229,6 +235,8 @@ impl Invitations {
                 .remove(&leg);
             match app.calls.take_pending(&leg).await {
                 Some(pending) => leg_outcome = Some(pending),
+                // An SMS invitation outlives the call: the session proceeds without it.
+                None if rec.invitation.via_sms => {}
                 None => {
                     let mut cancelled = self
                         .load(app, rec.invitation.id.clone(), &device.id)
@@ -360,6 +368,7 @@ impl Invitations {
             }
         };
         if devices.is_empty() {
+            self.offer_by_sms(app, leg, name, other, now).await;
             return;
         }
         let rec = InvitationRecord {
@@ -371,6 +380,7 @@ impl Invitations {
                 devices,
                 session: None,
                 leg: Some(leg.leg.id.clone()),
+                via_sms: false,
                 state: InvitationState::Pending,
                 answered_by: None,
                 created_at: now,
@@ -392,6 +402,114 @@ impl Invitations {
                 Self::publish(app, &rec);
             }
             Err(e) => tracing::warn!(error = %e, "could not offer a session for a one-sided call"),
+        }
+    }
+
+    /// S1-F7 (opt-in): the other number has no device. Text it a link to the app, audited and
+    /// rate-limited; its devices join the invitation as they prove the number.
+    async fn offer_by_sms(
+        &self,
+        app: &App,
+        leg: callside_store::LegRecord,
+        name: String,
+        to: PhoneNumber,
+        now: Millis,
+    ) {
+        let Some(template) = &app.config.sms_link else {
+            return;
+        };
+        if !app.sms.is_configured() {
+            return;
+        }
+        if self
+            .sms_per_number
+            .lock()
+            .expect("limiter poisoned")
+            .check(to.clone(), now)
+            .is_err()
+        {
+            tracing::info!(number = %to, "SMS invitation skipped: the number's daily limit is spent");
+            return;
+        }
+        let rec = InvitationRecord {
+            invitation: Invitation {
+                id: callside_core::secret::new_id("inv", now),
+                inviter: leg.leg.principal.clone(),
+                invitee: to.clone(),
+                from: Some(leg.leg.own.clone()),
+                devices: Vec::new(),
+                session: None,
+                leg: Some(leg.leg.id.clone()),
+                via_sms: true,
+                state: InvitationState::Pending,
+                answered_by: None,
+                created_at: now,
+                expires_at: now + app.config.sms_link_ttl.as_millis() as Millis,
+            },
+            inviter_name: name.clone(),
+            offer: None,
+            answer: None,
+            path: None,
+        };
+        let link = template.replace("{invitation}", &rec.invitation.id);
+        let audit = callside_store::AuditRecord {
+            at: now,
+            actor: leg.leg.principal.clone(),
+            action: "sms_invitation".into(),
+            subject: to.to_string(),
+            detail: format!(
+                "invitation {} for a call from {}",
+                rec.invitation.id, leg.leg.own
+            ),
+        };
+        if let Err(e) = app
+            .store
+            .apply(vec![Write::Invitation(rec.clone()), Write::Audit(audit)])
+            .await
+        {
+            tracing::warn!(error = %e, "could not store an SMS invitation");
+            return;
+        }
+        crate::metrics::Metrics::inc(&app.metrics.invitations);
+        Self::publish(app, &rec);
+        let text = format!(
+            "{name} ({}) would like to share call data with you. Get the app: {link}",
+            leg.leg.own
+        );
+        match app.sms.send(&to, &text).await {
+            Ok(()) => crate::metrics::Metrics::inc(&app.metrics.sms_sent),
+            Err(e) => {
+                crate::metrics::Metrics::inc(&app.metrics.sms_failed);
+                tracing::error!(to = %to, error = %e, "the invitation SMS could not be sent");
+            }
+        }
+    }
+
+    /// A device just proved `number`: SMS invitations waiting for that number ring on it too
+    /// ("installation confirmation", S1-F7).
+    pub(crate) async fn number_bound(&self, app: &App, device: &PrincipalId, number: &PhoneNumber) {
+        let now = now_ms();
+        let waiting = match app.store.pending_invitations_to(number.clone(), now).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up SMS invitations");
+                return;
+            }
+        };
+        let _serial = self.lock.lock().await;
+        for mut rec in waiting {
+            let i = &rec.invitation;
+            if !i.via_sms || i.devices.contains(device) || &i.inviter == device {
+                continue;
+            }
+            let write = Write::InvitationDevice {
+                invitation: i.id.clone(),
+                device: device.clone(),
+            };
+            if app.store.apply(vec![write]).await.is_ok() {
+                rec.invitation.devices.push(device.clone());
+                Self::publish(app, &rec);
+            }
         }
     }
 

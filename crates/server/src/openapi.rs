@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         routes::me, routes::rotate_own_token,
         routes::start_proof, routes::get_proof, routes::complete_proof, routes::unbind_number,
         routes::enroll_device, routes::inbound_sms_query, routes::inbound_sms_json,
-        routes::connection_data, routes::register_push, routes::list_push, routes::delete_push,
+        routes::connection_data, routes::audit_log, routes::register_push, routes::list_push, routes::delete_push,
         routes::create_invitation, routes::list_invitations, routes::get_invitation,
         routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
         routes::create_device, routes::list_devices, routes::delete_device, routes::rotate_device_token,

@@ -342,6 +342,7 @@ impl Proofs {
             tracing::info!(device = %d, number = %number, "stale SMS binding replaced");
         }
         crate::metrics::Metrics::inc(&app.metrics.numbers_proven);
+        app.invitations.number_bound(app, &device.id, &number).await;
         Ok(proto::numbers::ProvenNumber {
             number: number.as_str().to_owned(),
             replaced: stale.len() as u32,

@@ -906,3 +906,35 @@ pub(crate) async fn delete_push(
     app.wakes.delete(&app, &p.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    /// At most this many entries, newest first (default 100, at most 1,000).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/admin/audit` — the audit log, newest first.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, body = proto::admin::AuditLog)))]
+pub(crate) async fn audit_log(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<axum::Json<proto::admin::AuditLog>, ApiError> {
+    caller.require_admin()?;
+    let entries = app
+        .store
+        .audit(q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?
+        .into_iter()
+        .map(|a| proto::admin::AuditEntry {
+            at: a.at,
+            actor: a.actor.to_string(),
+            action: a.action,
+            subject: a.subject,
+            detail: a.detail,
+        })
+        .collect();
+    Ok(axum::Json(proto::admin::AuditLog { entries }))
+}

@@ -165,6 +165,22 @@ impl Store {
             .await
     }
 
+    /// Pending invitations to `number` still running at `now`.
+    pub async fn pending_invitations_to(
+        &self,
+        number: callside_core::PhoneNumber,
+        now: callside_core::Millis,
+    ) -> Result<Vec<InvitationRecord>> {
+        self.inner
+            .read(move |c| sqlite::pending_invitations_to(c, &number, now))
+            .await
+    }
+
+    /// The newest `limit` lines of the audit log, newest first.
+    pub async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.inner.read(move |c| sqlite::audit(c, limit)).await
+    }
+
     /// Pending invitations whose time ran out by `now` (at most 1,000).
     pub async fn expired_invitations(
         &self,

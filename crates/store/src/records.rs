@@ -148,6 +148,16 @@ pub struct PushRecord {
     pub created_at: Millis,
 }
 
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub at: Millis,
+    pub actor: PrincipalId,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+}
+
 /// One change. [`crate::Store::apply`] commits a list of them atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -215,6 +225,13 @@ pub enum Write {
     },
     /// Inserts an invitation with its devices, or updates its state.
     Invitation(InvitationRecord),
+    /// Adds a device to an invitation's devices (one that proved the invited number later).
+    InvitationDevice {
+        invitation: String,
+        device: PrincipalId,
+    },
+    /// Appends to the audit log.
+    Audit(AuditRecord),
     /// Adds a push subscription, replacing the device's one with the same identity.
     Push(PushRecord),
     /// Removes a push subscription (by the device, or because the provider said it is gone).

@@ -8,6 +8,7 @@ CREATE TABLE invitations (
     invitee     TEXT NOT NULL,                 -- the number invited (E.164)
     session     TEXT,
     leg         TEXT,                          -- the one-sided call's pending leg (S1-F2)
+    via_sms     INTEGER NOT NULL DEFAULT 0,    -- told by SMS with a link (S1-F7)
     state       TEXT NOT NULL,                 -- 'pending' | 'accepted' | 'declined' | 'cancelled' | 'expired'
     answered_by TEXT,
     offer       TEXT,                          -- the inviter's connection data (JSON)
@@ -17,6 +18,7 @@ CREATE TABLE invitations (
     expires_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX invitations_pending ON invitations(expires_at) WHERE state = 'pending';
+CREATE INDEX invitations_pending_by_invitee ON invitations(invitee) WHERE state = 'pending';
 
 -- The invitee's devices that were told, in the order they were found.
 CREATE TABLE invitation_devices (

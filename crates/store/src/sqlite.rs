@@ -638,8 +638,8 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO invitations (id, inviter, inviter_name, from_number, invitee, session,
-                     state, answered_by, offer, answer, path, created_at, expires_at, leg)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                     state, answered_by, offer, answer, path, created_at, expires_at, leg, via_sms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                      ON CONFLICT (id) DO UPDATE SET session = excluded.session,
                      state = excluded.state, answered_by = excluded.answered_by,
                      answer = excluded.answer, path = excluded.path",
@@ -658,7 +658,8 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                     r.path,
                     i.created_at,
                     i.expires_at,
-                    i.leg.as_ref().map(|l| l.0.as_str())
+                    i.leg.as_ref().map(|l| l.0.as_str()),
+                    i.via_sms
                 ])?;
             if inserted > 0 {
                 let mut ins = c.prepare_cached(
@@ -668,6 +669,18 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                     ins.execute(params![i.id, d.as_str()])?;
                 }
             }
+        }
+        Write::InvitationDevice { invitation, device } => {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO invitation_devices (invitation, device) VALUES (?1, ?2)",
+            )?
+            .execute(params![invitation, device.as_str()])?;
+        }
+        Write::Audit(a) => {
+            c.prepare_cached(
+                "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![a.at, a.actor.as_str(), a.action, a.subject, a.detail])?;
         }
         Write::Push(p) => {
             c.prepare_cached(
@@ -970,7 +983,7 @@ pub(crate) fn push_subscriptions(c: &Connection, device: &PrincipalId) -> Result
 }
 
 const INVITATION_COLUMNS: &str = "id, inviter, inviter_name, from_number, invitee, session, state,
-    answered_by, offer, answer, path, created_at, expires_at, leg";
+    answered_by, offer, answer, path, created_at, expires_at, leg, via_sms";
 
 fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
     use callside_core::invitation::{Invitation, InvitationState};
@@ -996,6 +1009,7 @@ fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
                 .ok_or_else(|| corrupt("invitation state", &state))?,
             answered_by: r.get::<_, Option<String>>(7)?.map(PrincipalId),
             leg: r.get::<_, Option<String>>(13)?.map(LegId),
+            via_sms: r.get(14)?,
             created_at: r.get(11)?,
             expires_at: r.get(12)?,
             id,
@@ -1033,6 +1047,41 @@ pub(crate) fn invitations_for(
         out.push(invitation_row(c, r)?);
     }
     Ok(out)
+}
+
+/// Pending invitations to `number` still running at `now`.
+pub(crate) fn pending_invitations_to(
+    c: &Connection,
+    number: &PhoneNumber,
+    now: Millis,
+) -> Result<Vec<InvitationRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations
+         WHERE state = 'pending' AND invitee = ?1 AND expires_at > ?2 ORDER BY created_at, id"
+    ))?;
+    let mut rows = stmt.query(params![number.as_str(), now])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(invitation_row(c, r)?);
+    }
+    Ok(out)
+}
+
+/// The newest `limit` audit lines, newest first.
+pub(crate) fn audit(c: &Connection, limit: u32) -> Result<Vec<AuditRecord>> {
+    Ok(c.prepare_cached(
+        "SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+    )?
+    .query_map([limit], |r| {
+        Ok(AuditRecord {
+            at: r.get(0)?,
+            actor: PrincipalId(r.get(1)?),
+            action: r.get(2)?,
+            subject: r.get(3)?,
+            detail: r.get(4)?,
+        })
+    })?
+    .collect::<rusqlite::Result<_>>()?)
 }
 
 /// Pending invitations whose time ran out by `now`.

@@ -595,6 +595,7 @@ async fn invitations_keep_their_devices_and_ring_until_settled() {
             devices: vec![PrincipalId("b2".into()), PrincipalId("b1".into())],
             session: None,
             leg: Some(LegId("leg_1".into())),
+            via_sms: false,
             state: InvitationState::Pending,
             answered_by: None,
             created_at: 10,
