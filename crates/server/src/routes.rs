@@ -19,6 +19,18 @@ fn key(s: &str) -> Result<SessionKey, ApiError> {
     SessionKey::parse(s).ok_or(ApiError::NotFound("session"))
 }
 
+/// A page size: 1 to `max` (default `max`); anything else is refused, not silently clamped.
+fn check_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(max),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad(
+            "invalid_query",
+            format!("limit {n} is out of range: give 1 to {max}"),
+        )),
+    }
+}
+
 fn wait(app: &AppState, secs: Option<u64>) -> Duration {
     Duration::from_secs(secs.unwrap_or(0)).min(app.config.long_poll_max)
 }
@@ -537,6 +549,7 @@ pub(crate) struct MessagesQuery {
     /// Return messages with a sequence number above this (default 0).
     after: Option<u64>,
     /// At most this many (default and maximum 500).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Seconds to wait for a first message (long-poll).
     wait: Option<u64>,
@@ -550,7 +563,7 @@ pub(crate) async fn list_messages(
     Path(k): Path<String>,
     Query(q): Query<MessagesQuery>,
 ) -> Result<axum::Json<proto::message::MessagePage>, ApiError> {
-    let limit = q.limit.unwrap_or(500).clamp(1, 500);
+    let limit = check_limit(q.limit, 500)?;
     let page = app
         .sessions
         .messages(
@@ -911,6 +924,7 @@ pub(crate) async fn delete_push(
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     /// At most this many entries, newest first (default 100, at most 1,000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -925,7 +939,10 @@ pub(crate) async fn audit_log(
     caller.require_admin()?;
     let entries = app
         .store
-        .audit(q.limit.unwrap_or(100).clamp(1, 1000))
+        .audit(match q.limit {
+            None => 100,
+            given => check_limit(given, 1000)?,
+        })
         .await?
         .into_iter()
         .map(|a| proto::admin::AuditEntry {
