@@ -142,6 +142,35 @@ enum PhoneCommand {
     Decline { invitation: String },
     /// Withdraw an invitation you sent.
     CancelInvitation { invitation: String },
+    /// Ask for a validation mail for an email address (S2-E).
+    EmailAdd { email: String },
+    /// Complete an email validation with the token from the mail.
+    EmailComplete {
+        /// The validation id printed by `email-add`.
+        validation: String,
+        token: String,
+    },
+    /// Validate an address without the user copying anything (S2-V): ask for the mail, find it
+    /// in the user's mailbox over IMAP, submit its token.
+    EmailAuto {
+        email: String,
+        #[arg(long)]
+        imap_host: String,
+        #[arg(long, default_value_t = 993)]
+        imap_port: u16,
+        #[arg(long)]
+        imap_user: String,
+        #[arg(long, env = "CALLSIDE_IMAP_PASSWORD", hide_env_values = true)]
+        imap_password: String,
+        /// Plain IMAP without TLS (only for a mail server on this machine).
+        #[arg(long)]
+        imap_plain: bool,
+        /// How long to wait for the mail, in seconds.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+    },
+    /// Remove one of this device's email addresses.
+    EmailRemove { email: String },
     /// Register a push subscription so this device is woken while it is not connected.
     #[command(group(ArgGroup::new("kind").required(true).args(["web_push", "apns", "fcm"])))]
     PushRegister {
@@ -201,6 +230,9 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 let mut s = format!("{} ({:?}) {}", me.id, me.kind, me.name);
                 if !me.numbers.is_empty() {
                     s.push_str(&format!("\nnumbers: {}", me.numbers.join(", ")));
+                }
+                if !me.emails.is_empty() {
+                    s.push_str(&format!("\nemails: {}", me.emails.join(", ")));
                 }
                 if !me.ranges.is_empty() {
                     s.push_str(&format!(
@@ -274,6 +306,53 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::CancelInvitation { invitation } => {
             let i = client.cancel_invitation(&invitation).await?;
             out.result(&i, || render::invitation_line(&i));
+        }
+        PhoneCommand::EmailAdd { email } => {
+            let v = client.add_email(&email).await?;
+            out.result(&v, || {
+                format!(
+                    "validation {} sent to {}; enter the token from the mail with `email-complete {} <token>`",
+                    v.id, v.email, v.id
+                )
+            });
+        }
+        PhoneCommand::EmailComplete { validation, token } => {
+            let v = client.complete_email(&validation, &token).await?;
+            out.result(&v, || {
+                format!("{} is now an address of this device", v.email)
+            });
+        }
+        PhoneCommand::EmailAuto {
+            email,
+            imap_host,
+            imap_port,
+            imap_user,
+            imap_password,
+            imap_plain,
+            wait,
+        } => {
+            let account = callside_client::email::ImapAccount {
+                host: imap_host,
+                port: imap_port,
+                user: imap_user,
+                password: imap_password,
+                tls: !imap_plain,
+            };
+            out.progress(&format!(
+                "asking for a validation mail to {email} and watching the mailbox…"
+            ));
+            let v = client
+                .validate_email_automatically(&email, &account, Duration::from_secs(wait))
+                .await?;
+            out.result(&v, || {
+                format!("{} is now an address of this device", v.email)
+            });
+        }
+        PhoneCommand::EmailRemove { email } => {
+            client.remove_email(&email).await?;
+            out.result(&serde_json::json!({"removed": email}), || {
+                format!("{email} is no longer an address of this device")
+            });
         }
         PhoneCommand::PushRegister {
             web_push,

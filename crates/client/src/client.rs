@@ -9,6 +9,7 @@ use callside_proto::admin::{
 use callside_proto::blob::BlobInfo;
 use callside_proto::call::{LegState, LegStatus, NetworkCall, NetworkCallEvent, ReportLeg};
 use callside_proto::connect::ConnectionData;
+use callside_proto::email::{EmailValidation, ValidatedEmail};
 use callside_proto::invitation::{AcceptInvitation, CreateInvitation, Invitation, InvitationList};
 use callside_proto::message::{Accepted, AckRequest, FileBody, MessagePage, SendMessage, TextBody};
 use callside_proto::numbers::{CompleteProof, EnrollDevice, MtProof, NumberProof, ProvenNumber};
@@ -161,6 +162,55 @@ impl Client {
     }
 
     // ---------------------------------------------------------------- invitations (S2-I/M)
+
+    // ---------------------------------------------------------------- email identities (S2-E/V)
+
+    /// `POST /v1/me/emails`: mail a validation token to `email`.
+    pub async fn add_email(&self, email: &str) -> Result<EmailValidation, Error> {
+        let req = self.request(Method::POST, &["v1", "me", "emails"]).json(
+            &callside_proto::email::AddEmail {
+                email: email.into(),
+            },
+        );
+        json(send(req, REQUEST_TIMEOUT).await?, "email validation").await
+    }
+
+    /// `GET /v1/me/emails/validations/{id}`.
+    pub async fn email_validation(&self, id: &str) -> Result<EmailValidation, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "emails", "validations", id]);
+        json(send(req, REQUEST_TIMEOUT).await?, "email validation").await
+    }
+
+    /// `POST /v1/me/emails/validations/{id}/complete` with the token from the mail.
+    pub async fn complete_email(&self, id: &str, token: &str) -> Result<ValidatedEmail, Error> {
+        let req = self
+            .request(
+                Method::POST,
+                &["v1", "me", "emails", "validations", id, "complete"],
+            )
+            .json(&callside_proto::email::CompleteEmail {
+                token: token.into(),
+            });
+        json(send(req, REQUEST_TIMEOUT).await?, "validated email").await
+    }
+
+    /// S2-V in one call: ask for the mail, find it in the user's mailbox, submit its token.
+    pub async fn validate_email_automatically(
+        &self,
+        email: &str,
+        mailbox: &crate::email::ImapAccount,
+        timeout: Duration,
+    ) -> Result<ValidatedEmail, Error> {
+        let validation = self.add_email(email).await?;
+        let token = crate::email::find_token(mailbox, &validation, timeout).await?;
+        self.complete_email(&validation.id, &token).await
+    }
+
+    /// `DELETE /v1/me/emails/{email}`.
+    pub async fn remove_email(&self, email: &str) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "me", "emails", email]);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
 
     // ---------------------------------------------------------------- push (wake-ups)
 

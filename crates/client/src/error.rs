@@ -63,6 +63,9 @@ pub enum Error {
     /// A wait ran past its deadline.
     #[error("timed out")]
     Timeout,
+    /// The user's mailbox could not be read (IMAP).
+    #[error("mailbox: {0}")]
+    Mailbox(String),
     /// A received SMS is not a callside number proof.
     #[error("{0}")]
     NotProofSms(#[from] callside_proto::numbers::ProofError),

@@ -60,8 +60,8 @@ pub enum InvitationError {
 pub struct Invitation {
     pub id: String,
     pub inviter: PrincipalId,
-    /// The number the inviter called or invited, and the number it invites from.
-    pub invitee: PhoneNumber,
+    /// The number or address invited, and the number the inviter invites from.
+    pub invitee: crate::email::Endpoint,
     pub from: Option<PhoneNumber>,
     /// Every device of the invitee that was told, at the time of inviting.
     pub devices: Vec<PrincipalId>,
@@ -154,7 +154,9 @@ mod tests {
         Invitation {
             id: "inv_1".into(),
             inviter: p("a"),
-            invitee: PhoneNumber::parse("+442079460002", None).unwrap(),
+            invitee: crate::email::Endpoint::Number(
+                PhoneNumber::parse("+442079460002", None).unwrap(),
+            ),
             from: None,
             devices: vec![p("b1"), p("b2")],
             session: None,

@@ -10,6 +10,7 @@
 //!   (S0-F3's `<CALLER><CALLED>` key, crosswise) or attaches them to a network element's call.
 //! * [`session`] is the one session type every source creates: its lifecycle is a pure state
 //!   machine, [`session::Session::apply`].
+//! * [`email`] checks email identities and names invitation endpoints (number or address).
 //! * [`invitation`] asks the devices of a number into a session (S2-I/M): first accept wins.
 //! * [`message`] validates what travels on a session's ordered log.
 //! * [`proof`] is the SMS number proof (S2-R): the texts exchanged and the keyed signature.
@@ -21,6 +22,7 @@
 //! Time is always passed in (milliseconds since the Unix epoch), so every rule here is testable
 //! without a clock.
 
+pub mod email;
 pub mod invitation;
 pub mod leg;
 pub mod matching;

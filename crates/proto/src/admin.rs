@@ -88,6 +88,9 @@ pub struct Me {
     pub name: String,
     #[serde(default)]
     pub numbers: Vec<String>,
+    /// Validated email addresses (devices).
+    #[serde(default)]
+    pub emails: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<Scope>,
     #[serde(default)]

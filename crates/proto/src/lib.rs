@@ -13,6 +13,7 @@ pub mod admin;
 pub mod blob;
 pub mod call;
 pub mod connect;
+pub mod email;
 pub mod invitation;
 pub mod message;
 pub mod numbers;

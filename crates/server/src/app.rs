@@ -27,6 +27,7 @@ pub struct App {
     pub(crate) proofs: crate::proofs::Proofs,
     pub(crate) invitations: crate::invitations::Invitations,
     pub(crate) wakes: crate::push::Wakes,
+    pub(crate) emails: crate::emails::Emails,
     pub(crate) sms: crate::sms::SmsSender,
     /// Keys the server's own signatures (SMS proofs).
     pub(crate) server_key: [u8; 32],
@@ -56,6 +57,7 @@ impl App {
             proofs: crate::proofs::Proofs::new(&config.limits),
             invitations: crate::invitations::Invitations::new(&config.limits),
             wakes: crate::push::Wakes::new(pusher),
+            emails: crate::emails::Emails::new(&config),
             sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
             server_key,
             config,
@@ -93,6 +95,19 @@ pub fn router(app: AppState) -> Router {
             post(routes::register_push).get(routes::list_push),
         )
         .route("/me/push/{id}", axum::routing::delete(routes::delete_push))
+        .route("/me/emails", post(routes::add_email))
+        .route(
+            "/me/emails/validations/{id}",
+            get(routes::get_email_validation),
+        )
+        .route(
+            "/me/emails/validations/{id}/complete",
+            post(routes::complete_email),
+        )
+        .route(
+            "/me/emails/{email}",
+            axum::routing::delete(routes::remove_email),
+        )
         .route(
             "/invitations",
             post(routes::create_invitation).get(routes::list_invitations),
@@ -229,6 +244,7 @@ pub(crate) async fn housekeeping(app: AppState) {
             let now = now_ms();
             app.proofs.prune(now);
             app.invitations.prune(now);
+            app.emails.prune(now);
             if let Err(e) = app
                 .store
                 .apply(vec![callside_store::Write::PurgeProofs {

@@ -66,6 +66,17 @@ pub struct RawConfig {
     pub invitations: RawInvitations,
     #[serde(default)]
     pub push: RawPush,
+    #[serde(default)]
+    pub mail: RawMail,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMail {
+    pub smtp_url: Option<String>,
+    pub from: Option<String>,
+    pub validation_ttl_secs: Option<u64>,
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -128,6 +139,7 @@ pub struct RawLimits {
     pub enrollments_per_source_hour: Option<u32>,
     pub invitations_per_device_hour: Option<u32>,
     pub sms_invitations_per_number_day: Option<u32>,
+    pub emails_per_device_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -202,6 +214,19 @@ pub struct Sms {
     pub inbound_allow: Vec<ipnet::IpNet>,
 }
 
+/// Email identities (S2-E): validation mail goes out through an SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// `smtp://host:port` (plain; a local MTA), `smtp://…?tls=required` (STARTTLS) or
+    /// `smtps://host:port`, with `user:password@` when the server wants it. `None`: off.
+    pub smtp_url: Option<String>,
+    /// The validation mail's sender, e.g. `callside <noreply@example.com>`.
+    pub from: String,
+    pub validation_ttl: Duration,
+    /// A link put in the mail; `{token}` and `{validation}` are replaced.
+    pub link: Option<String>,
+}
+
 /// Wake-up pushes to devices that are not connected (S1-F1 relay, S2 push tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Push {
@@ -239,6 +264,8 @@ pub struct Limits {
     pub invitations_per_device_hour: u32,
     /// SMS invitations (S1-F7) one number may receive a day.
     pub sms_invitations_per_number_day: u32,
+    /// Validation mails one device may ask for.
+    pub emails_per_device_hour: u32,
 }
 
 /// Where state lives. Only the embedded SQLite backend exists today.
@@ -280,6 +307,7 @@ pub struct Config {
     /// How long an invitation rings before it expires.
     pub invitation_ttl: Duration,
     pub push: Push,
+    pub mail: Mail,
     /// S1-F2: how long a leg waits for the other app before callside asks the other number's
     /// devices to start a session; zero turns this off.
     pub one_sided_after: Duration,
@@ -418,6 +446,26 @@ impl Config {
                 enrollments_per_source_hour: Some(self.limits.enrollments_per_source_hour),
                 invitations_per_device_hour: Some(self.limits.invitations_per_device_hour),
                 sms_invitations_per_number_day: Some(self.limits.sms_invitations_per_number_day),
+                emails_per_device_hour: Some(self.limits.emails_per_device_hour),
+            },
+            mail: RawMail {
+                smtp_url: self
+                    .mail
+                    .smtp_url
+                    .as_ref()
+                    .map(|u| match u.split_once('@') {
+                        // user:password@host — the password is not printed.
+                        Some((_, host)) if u.contains("://") => {
+                            format!(
+                                "{}://{REDACTED}@{host}",
+                                u.split("://").next().unwrap_or("smtp")
+                            )
+                        }
+                        _ => u.clone(),
+                    }),
+                from: Some(self.mail.from.clone()),
+                validation_ttl_secs: Some(self.mail.validation_ttl.as_secs()),
+                link: self.mail.link.clone(),
             },
             push: RawPush {
                 vapid_key_file: Some(self.push.vapid_key_file.clone()),
@@ -723,6 +771,11 @@ impl RawLimits {
                 self.sms_invitations_per_number_day,
                 1,
             )?,
+            emails_per_device_hour: count(
+                "limits.emails_per_device_hour",
+                self.emails_per_device_hour,
+                5,
+            )?,
         })
     }
 }
@@ -905,6 +958,38 @@ impl RawConfig {
             limits: self.limits.validate()?,
             turn: self.turn.validate()?,
             push: self.push.validate(&data_dir)?,
+            mail: Mail {
+                smtp_url: match self.mail.smtp_url.filter(|u| !u.is_empty()) {
+                    Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => Some(u),
+                    Some(u) => return Err(invalid(
+                        "mail.smtp_url",
+                        u,
+                        "use smtp://host:port, smtp://host:port?tls=required or smtps://host:port",
+                    )),
+                    None => None,
+                },
+                from: {
+                    let from = self
+                        .mail
+                        .from
+                        .unwrap_or_else(|| "callside <noreply@localhost>".into());
+                    if from.parse::<lettre::message::Mailbox>().is_err() {
+                        return Err(invalid(
+                            "mail.from",
+                            from,
+                            "must be a mailbox such as `callside <noreply@example.com>`",
+                        ));
+                    }
+                    from
+                },
+                validation_ttl: secs(
+                    "mail.validation_ttl_secs",
+                    self.mail.validation_ttl_secs,
+                    86_400,
+                    60..=604_800,
+                )?,
+                link: self.mail.link.filter(|l| !l.is_empty()),
+            },
             invitation_ttl: secs(
                 "invitations.ttl_secs",
                 self.invitations.ttl_secs,

@@ -6,6 +6,7 @@ use crate::app::{now_ms, App, AppState};
 use crate::error::ApiError;
 use crate::hub::Outbound;
 use crate::mapping;
+use callside_core::email::{Email, Endpoint};
 use callside_core::invitation::{Invitation, InvitationState};
 use callside_core::ratelimit::{Limiter, Rate};
 use callside_core::relay::choose_path;
@@ -101,7 +102,14 @@ impl Invitations {
         check_offer(&req.connection)?;
         let now = now_ms();
         let region = Some(app.config.default_region);
-        let invitee = PhoneNumber::parse(&req.to, region)?;
+        // An address or a number: S2-I's endpoint ids.
+        let invitee = if req.to.contains('@') {
+            Endpoint::Email(
+                Email::parse(&req.to).map_err(|e| ApiError::bad("invalid_email", e.to_string()))?,
+            )
+        } else {
+            Endpoint::Number(PhoneNumber::parse(&req.to, region)?)
+        };
         let from = match (&req.from, &inviter.kind) {
             (Some(f), _) => Some(PhoneNumber::parse(f, region)?),
             (None, PrincipalKind::Device { numbers }) => numbers.first().cloned(),
@@ -128,13 +136,11 @@ impl Invitations {
             .lock()
             .expect("limiter poisoned")
             .check(inviter.id.clone(), now)?;
-        let devices: Vec<PrincipalId> = app
-            .store
-            .devices_owning(invitee.clone())
-            .await?
-            .into_iter()
-            .filter(|d| d != &inviter.id)
-            .collect();
+        let devices = match &invitee {
+            Endpoint::Number(n) => app.store.devices_owning(n.clone()).await?,
+            Endpoint::Email(e) => app.store.devices_with_email(e.clone()).await?,
+        };
+        let devices: Vec<PrincipalId> = devices.into_iter().filter(|d| d != &inviter.id).collect();
         if devices.is_empty() {
             return Err(ApiError::Absent(
                 "not_registered",
@@ -280,7 +286,7 @@ impl Invitations {
         let joiner = ParticipantRecord {
             principal: device.id.clone(),
             name: device.name.clone(),
-            number: Some(rec.invitation.invitee.clone()),
+            number: rec.invitation.invitee.number().cloned(),
             acked_seq: 0,
         };
         match rec.invitation.session.clone() {
@@ -375,7 +381,7 @@ impl Invitations {
             invitation: Invitation {
                 id: callside_core::secret::new_id("inv", now),
                 inviter: leg.leg.principal.clone(),
-                invitee: other,
+                invitee: Endpoint::Number(other),
                 from: Some(leg.leg.own.clone()),
                 devices,
                 session: None,
@@ -435,7 +441,7 @@ impl Invitations {
             invitation: Invitation {
                 id: callside_core::secret::new_id("inv", now),
                 inviter: leg.leg.principal.clone(),
-                invitee: to.clone(),
+                invitee: Endpoint::Number(to.clone()),
                 from: Some(leg.leg.own.clone()),
                 devices: Vec::new(),
                 session: None,
@@ -489,7 +495,11 @@ impl Invitations {
     /// ("installation confirmation", S1-F7).
     pub(crate) async fn number_bound(&self, app: &App, device: &PrincipalId, number: &PhoneNumber) {
         let now = now_ms();
-        let waiting = match app.store.pending_invitations_to(number.clone(), now).await {
+        let waiting = match app
+            .store
+            .pending_invitations_to(Endpoint::Number(number.clone()), now)
+            .await
+        {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look up SMS invitations");

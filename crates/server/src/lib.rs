@@ -21,6 +21,7 @@ mod auth;
 mod blobs;
 mod calls;
 pub mod config;
+mod emails;
 mod error;
 mod hub;
 mod invitations;

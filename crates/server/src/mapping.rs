@@ -168,6 +168,7 @@ pub(crate) fn me(p: &Principal) -> proto::admin::Me {
         kind,
         name: p.name.clone(),
         numbers,
+        emails: Vec::new(),
         scopes,
         ranges,
     }

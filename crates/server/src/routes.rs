@@ -44,8 +44,21 @@ pub(crate) struct WaitQuery {
 
 /// `GET /v1/me` — who the token belongs to.
 #[utoipa::path(get, path = "/v1/me", tag = "identity", responses((status = 200, body = proto::admin::Me)))]
-pub(crate) async fn me(Caller(p): Caller) -> axum::Json<proto::admin::Me> {
-    axum::Json(mapping::me(&p))
+pub(crate) async fn me(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+) -> Result<axum::Json<proto::admin::Me>, ApiError> {
+    let mut me = mapping::me(&p);
+    if matches!(p.kind, PrincipalKind::Device { .. }) {
+        me.emails = app
+            .store
+            .emails_of(p.id.clone())
+            .await?
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+    }
+    Ok(axum::Json(me))
 }
 
 /// `POST /v1/admin/devices` — provision a device bound to numbers.
@@ -954,4 +967,55 @@ pub(crate) async fn audit_log(
         })
         .collect();
     Ok(axum::Json(proto::admin::AuditLog { entries }))
+}
+
+/// `POST /v1/me/emails` — mail a validation token to an address (S2-E); 202.
+#[utoipa::path(post, path = "/v1/me/emails", tag = "emails", request_body = proto::email::AddEmail,
+    responses((status = 202, body = proto::email::EmailValidation), (status = 400, body = proto::Problem),
+              (status = 429, body = proto::Problem), (status = 503, body = proto::Problem)))]
+pub(crate) async fn add_email(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(req): Json<proto::email::AddEmail>,
+) -> Result<(StatusCode, axum::Json<proto::email::EmailValidation>), ApiError> {
+    let v = app.emails.start(&app, &p, &req.email).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(v)))
+}
+
+/// `GET /v1/me/emails/validations/{id}`.
+#[utoipa::path(get, path = "/v1/me/emails/validations/{id}", tag = "emails",
+    responses((status = 200, body = proto::email::EmailValidation), (status = 404, body = proto::Problem)))]
+pub(crate) async fn get_email_validation(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<proto::email::EmailValidation>, ApiError> {
+    Ok(axum::Json(app.emails.get(&app, &p.id, id).await?))
+}
+
+/// `POST /v1/me/emails/validations/{id}/complete` — the token from the mail.
+#[utoipa::path(post, path = "/v1/me/emails/validations/{id}/complete", tag = "emails", request_body = proto::email::CompleteEmail,
+    responses((status = 200, body = proto::email::ValidatedEmail), (status = 400, body = proto::Problem),
+              (status = 410, body = proto::Problem)))]
+pub(crate) async fn complete_email(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Json(req): Json<proto::email::CompleteEmail>,
+) -> Result<axum::Json<proto::email::ValidatedEmail>, ApiError> {
+    Ok(axum::Json(
+        app.emails.complete(&app, &p, id, &req.token).await?,
+    ))
+}
+
+/// `DELETE /v1/me/emails/{email}`.
+#[utoipa::path(delete, path = "/v1/me/emails/{email}", tag = "emails",
+    responses((status = 204), (status = 404, body = proto::Problem)))]
+pub(crate) async fn remove_email(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(email): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.emails.remove(&app, &p.id, &email).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

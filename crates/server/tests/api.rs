@@ -852,6 +852,10 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/push",
         "/v1/me/push/{id}",
         "/v1/admin/audit",
+        "/v1/me/emails",
+        "/v1/me/emails/validations/{id}",
+        "/v1/me/emails/validations/{id}/complete",
+        "/v1/me/emails/{email}",
     ] {
         assert!(
             paths.contains_key(p),
@@ -860,7 +864,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        36,
+        40,
         "a route was added without documenting it here"
     );
 }
@@ -1576,4 +1580,52 @@ async fn push_subscriptions_are_checked_when_registered() {
         api.get("/v1/me/push", &token).await.body["subscriptions"],
         json!([])
     );
+}
+
+#[tokio::test]
+async fn email_identities_need_a_mail_server_and_good_input() {
+    let api = api().await;
+    let (_, token) = api.device("a", &[ALICE]).await;
+    let r = api
+        .post("/v1/me/emails", &token, json!({"email": "not an address"}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_email")
+    );
+    let r = api
+        .post("/v1/me/emails", &token, json!({"email": "a@callside.test"}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "mail_not_configured")
+    );
+    let r = api
+        .post(
+            "/v1/me/emails",
+            &api.admin,
+            json!({"email": "a@callside.test"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = api
+        .call(
+            Method::DELETE,
+            "/v1/me/emails/a@callside.test",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = api.get("/v1/me/emails/validations/ev_nope", &token).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Inviting an address nobody validated.
+    let r = api
+        .post("/v1/invitations", &token, json!({"to": "b@callside.test"}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "not_registered")
+    );
+    assert_eq!(api.get("/v1/me", &token).await.body["emails"], json!([]));
 }

@@ -165,14 +165,40 @@ impl Store {
             .await
     }
 
-    /// Pending invitations to `number` still running at `now`.
+    /// Pending invitations to an endpoint (E.164 number or email address) still running at `now`.
     pub async fn pending_invitations_to(
         &self,
-        number: callside_core::PhoneNumber,
+        endpoint: callside_core::email::Endpoint,
         now: callside_core::Millis,
     ) -> Result<Vec<InvitationRecord>> {
         self.inner
-            .read(move |c| sqlite::pending_invitations_to(c, &number, now))
+            .read(move |c| sqlite::pending_invitations_to(c, endpoint.as_str(), now))
+            .await
+    }
+
+    pub async fn email_validation(&self, id: String) -> Result<Option<EmailValidationRecord>> {
+        self.inner
+            .read(move |c| sqlite::email_validation(c, &id))
+            .await
+    }
+
+    /// A device's validated email addresses.
+    pub async fn emails_of(
+        &self,
+        device: callside_core::PrincipalId,
+    ) -> Result<Vec<callside_core::email::Email>> {
+        self.inner
+            .read(move |c| sqlite::emails_of(c, &device))
+            .await
+    }
+
+    /// Live devices that validated `email`.
+    pub async fn devices_with_email(
+        &self,
+        email: callside_core::email::Email,
+    ) -> Result<Vec<callside_core::PrincipalId>> {
+        self.inner
+            .read(move |c| sqlite::devices_with_email(c, &email))
             .await
     }
 

@@ -158,6 +158,20 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// An email validation (S2-E): the token mailed is kept only as its SHA-256.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailValidationRecord {
+    pub id: String,
+    pub device: PrincipalId,
+    pub email: callside_core::email::Email,
+    pub token_hash: TokenHash,
+    /// `sent`, `validated` or `failed`.
+    pub state: String,
+    pub failures: u32,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 /// One change. [`crate::Store::apply`] commits a list of them atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -225,6 +239,18 @@ pub enum Write {
     },
     /// Inserts an invitation with its devices, or updates its state.
     Invitation(InvitationRecord),
+    /// Inserts or updates an email validation.
+    EmailValidation(EmailValidationRecord),
+    /// Binds a validated address to a device (or refreshes it).
+    BindEmail {
+        device: PrincipalId,
+        email: callside_core::email::Email,
+        at: Millis,
+    },
+    UnbindEmail {
+        device: PrincipalId,
+        email: callside_core::email::Email,
+    },
     /// Adds a device to an invitation's devices (one that proved the invited number later).
     InvitationDevice {
         invitation: String,

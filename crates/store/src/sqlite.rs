@@ -60,7 +60,7 @@ pub(crate) struct Sqlite {
     pub(crate) health: Arc<Health>,
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// Read connections (each may cache up to 64 MiB of pages).
 const READERS: usize = 8;
 
@@ -128,11 +128,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 4] = [
+    let steps: [(i64, &str); 5] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
         (4, include_str!("schema_v4.sql")),
+        (5, include_str!("schema_v5.sql")),
     ];
     for (to, sql) in steps {
         if version < to {
@@ -670,6 +671,34 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 }
             }
         }
+        Write::EmailValidation(v) => {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO email_validations
+                 (id, device, email, token_hash, state, failures, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                v.id,
+                v.device.as_str(),
+                v.email.as_str(),
+                &v.token_hash.0[..],
+                v.state,
+                v.failures,
+                v.created_at,
+                v.expires_at
+            ])?;
+        }
+        Write::BindEmail { device, email, at } => {
+            c.prepare_cached(
+                "INSERT INTO emails (principal, email, bound_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (principal, email) DO UPDATE SET bound_at = excluded.bound_at",
+            )?
+            .execute(params![device.as_str(), email.as_str(), at])?;
+        }
+        Write::UnbindEmail { device, email } => {
+            c.prepare_cached("DELETE FROM emails WHERE principal = ?1 AND email = ?2")?
+                .execute(params![device.as_str(), email.as_str()])?;
+        }
         Write::InvitationDevice { invitation, device } => {
             c.prepare_cached(
                 "INSERT OR IGNORE INTO invitation_devices (invitation, device) VALUES (?1, ?2)",
@@ -999,7 +1028,7 @@ fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
         invitation: Invitation {
             inviter: PrincipalId(r.get(1)?),
             from: r.get::<_, Option<String>>(3)?.map(PhoneNumber::from_stored),
-            invitee: PhoneNumber::from_stored(r.get(4)?),
+            invitee: callside_core::email::Endpoint::from_stored(r.get(4)?),
             devices,
             session: r
                 .get::<_, Option<String>>(5)?
@@ -1052,19 +1081,84 @@ pub(crate) fn invitations_for(
 /// Pending invitations to `number` still running at `now`.
 pub(crate) fn pending_invitations_to(
     c: &Connection,
-    number: &PhoneNumber,
+    endpoint: &str,
     now: Millis,
 ) -> Result<Vec<InvitationRecord>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations
          WHERE state = 'pending' AND invitee = ?1 AND expires_at > ?2 ORDER BY created_at, id"
     ))?;
-    let mut rows = stmt.query(params![number.as_str(), now])?;
+    let mut rows = stmt.query(params![endpoint, now])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(invitation_row(c, r)?);
     }
     Ok(out)
+}
+
+pub(crate) fn email_validation(c: &Connection, id: &str) -> Result<Option<EmailValidationRecord>> {
+    let row = c
+        .prepare_cached(
+            "SELECT id, device, email, token_hash, state, failures, created_at, expires_at
+             FROM email_validations WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, Millis>(6)?,
+                r.get::<_, Millis>(7)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, device, email, hash, state, failures, created_at, expires_at)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(EmailValidationRecord {
+        id,
+        device: PrincipalId(device),
+        email: callside_core::email::Email::from_stored(email),
+        token_hash: TokenHash(
+            hash.as_slice()
+                .try_into()
+                .map_err(|_| corrupt("email token hash", "(wrong length)"))?,
+        ),
+        state,
+        failures,
+        created_at,
+        expires_at,
+    }))
+}
+
+/// A device's validated addresses, oldest first.
+pub(crate) fn emails_of(
+    c: &Connection,
+    device: &PrincipalId,
+) -> Result<Vec<callside_core::email::Email>> {
+    Ok(
+        c.prepare_cached("SELECT email FROM emails WHERE principal = ?1 ORDER BY bound_at, email")?
+            .query_map([device.as_str()], |r| {
+                Ok(callside_core::email::Email::from_stored(r.get(0)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?,
+    )
+}
+
+/// Live devices holding a validated address.
+pub(crate) fn devices_with_email(
+    c: &Connection,
+    email: &callside_core::email::Email,
+) -> Result<Vec<PrincipalId>> {
+    Ok(c.prepare_cached(
+        "SELECT p.id FROM emails e JOIN principals p ON p.id = e.principal
+         WHERE e.email = ?1 AND p.deleted_at IS NULL ORDER BY p.created_at, p.id",
+    )?
+    .query_map([email.as_str()], |r| Ok(PrincipalId(r.get(0)?)))?
+    .collect::<rusqlite::Result<_>>()?)
 }
 
 /// The newest `limit` audit lines, newest first.

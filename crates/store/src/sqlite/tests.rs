@@ -590,7 +590,7 @@ async fn invitations_keep_their_devices_and_ring_until_settled() {
         invitation: Invitation {
             id: "inv_1".into(),
             inviter: PrincipalId("a".into()),
-            invitee: n("+442079460002"),
+            invitee: callside_core::email::Endpoint::Number(n("+442079460002")),
             from: Some(n("+442079460001")),
             devices: vec![PrincipalId("b2".into()), PrincipalId("b1".into())],
             session: None,
