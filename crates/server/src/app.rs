@@ -233,8 +233,10 @@ pub(crate) async fn housekeeping(app: AppState) {
             app.invitations.expire_due(&app).await;
             if !app.config.one_sided_after.is_zero() {
                 let before = now_ms() - app.config.one_sided_after.as_millis() as Millis;
-                for (leg, name) in app.calls.one_sided_due(before).await {
-                    app.invitations.offer_for_leg(&app, leg, name).await;
+                for (leg, name, answered) in app.calls.one_sided_due(before).await {
+                    app.invitations
+                        .offer_for_leg(&app, leg, name, answered)
+                        .await;
                 }
             }
             next_invitation_sweep = tokio::time::Instant::now() + std::time::Duration::from_secs(1);

@@ -321,31 +321,39 @@ impl Calls {
 
     /// Pending legs with a known other party reported before `before` and not yet offered to
     /// the other side (S1-F2), with their reporters' names; marks them offered.
-    pub(crate) async fn one_sided_due(&self, before: Millis) -> Vec<(LegRecord, String)> {
+    pub(crate) async fn one_sided_due(&self, before: Millis) -> Vec<(LegRecord, String, bool)> {
         let mut st = self.state.lock().await;
         let st = &mut *st;
         let mut due = Vec::new();
-        for (id, (rec, name, _)) in &st.pending {
+        for (id, (rec, name, answered)) in &st.pending {
             if rec.leg.reported_at <= before && rec.leg.other.is_some() && !st.offered.contains(id)
             {
-                due.push((rec.clone(), name.clone()));
+                due.push((rec.clone(), name.clone(), *answered));
             }
         }
-        for (rec, _) in &due {
+        for (rec, _, _) in &due {
             st.offered.insert(rec.leg.id.clone());
         }
         due
     }
 
     /// Takes a pending leg out of matching so a session made another way (an accepted
-    /// invitation) can settle it; `None` if it settled already.
-    pub(crate) async fn take_pending(&self, id: &LegId) -> Option<LegRecord> {
+    /// invitation) can settle it, with whether its reporter said the call was answered; `None`
+    /// if it settled already.
+    pub(crate) async fn take_pending(&self, id: &LegId) -> Option<(LegRecord, bool)> {
         let mut st = self.state.lock().await;
         st.offered.remove(id);
         if !st.matcher.withdraw(id) {
             return None;
         }
-        st.pending.remove(id).map(|(rec, _, _)| rec)
+        st.pending
+            .remove(id)
+            .map(|(rec, _, answered)| (rec, answered))
+    }
+
+    /// Marks legs as already offered to the other side (restored invitations, after a restart).
+    pub(crate) async fn mark_offered(&self, legs: impl IntoIterator<Item = LegId>) {
+        self.state.lock().await.offered.extend(legs);
     }
 
     /// Tells a leg's reporter (socket and long-polls) that the leg settled.

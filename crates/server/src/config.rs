@@ -140,6 +140,8 @@ pub struct RawLimits {
     pub invitations_per_device_hour: Option<u32>,
     pub sms_invitations_per_number_day: Option<u32>,
     pub emails_per_device_hour: Option<u32>,
+    pub sms_invitations_per_hour: Option<u32>,
+    pub invitations_per_target_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -266,6 +268,10 @@ pub struct Limits {
     pub sms_invitations_per_number_day: u32,
     /// Validation mails one device may ask for.
     pub emails_per_device_hour: u32,
+    /// SMS invitations (S1-F7) the whole server sends an hour.
+    pub sms_invitations_per_hour: u32,
+    /// Invitations one number or address may receive an hour.
+    pub invitations_per_target_hour: u32,
 }
 
 /// Where state lives. Only the embedded SQLite backend exists today.
@@ -447,6 +453,8 @@ impl Config {
                 invitations_per_device_hour: Some(self.limits.invitations_per_device_hour),
                 sms_invitations_per_number_day: Some(self.limits.sms_invitations_per_number_day),
                 emails_per_device_hour: Some(self.limits.emails_per_device_hour),
+                sms_invitations_per_hour: Some(self.limits.sms_invitations_per_hour),
+                invitations_per_target_hour: Some(self.limits.invitations_per_target_hour),
             },
             mail: RawMail {
                 smtp_url: self
@@ -775,6 +783,16 @@ impl RawLimits {
                 "limits.emails_per_device_hour",
                 self.emails_per_device_hour,
                 5,
+            )?,
+            sms_invitations_per_hour: count(
+                "limits.sms_invitations_per_hour",
+                self.sms_invitations_per_hour,
+                100,
+            )?,
+            invitations_per_target_hour: count(
+                "limits.invitations_per_target_hour",
+                self.invitations_per_target_hour,
+                20,
             )?,
         })
     }
@@ -1170,5 +1188,19 @@ mod tests {
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("<redacted>"), "{printed}");
         assert_eq!(c.sms.number.unwrap().as_str(), "+447400100000");
+        let c = Config::load_from(
+            &Overrides::default(),
+            &env(&[(
+                "CALLSIDE_MAIL__SMTP_URL",
+                "smtp://alice%40example.com:p%40ss@mail.example.com:587?tls=required",
+            )]),
+        )
+        .unwrap();
+        let printed = c.to_toml();
+        assert!(
+            !printed.contains("p%40ss") && !printed.contains("ss@mail"),
+            "{printed}"
+        );
+        assert!(printed.contains("mail.example.com:587"), "{printed}");
     }
 }

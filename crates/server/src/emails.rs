@@ -20,6 +20,8 @@ use std::sync::Mutex;
 const MAX_WRONG_TOKENS: u32 = 5;
 
 pub(crate) struct Emails {
+    /// Serialises completions: a validation's state and failure count have no lost updates.
+    serial: tokio::sync::Mutex<()>,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     per_device: Mutex<Limiter<PrincipalId>>,
 }
@@ -36,6 +38,7 @@ impl Emails {
             }
         });
         Emails {
+            serial: tokio::sync::Mutex::new(()),
             transport,
             per_device: Mutex::new(Limiter::new(Rate::per_hour(
                 config.limits.emails_per_device_hour,
@@ -184,6 +187,7 @@ impl Emails {
         id: String,
         token: &str,
     ) -> Result<proto::email::ValidatedEmail, ApiError> {
+        let _serial = self.serial.lock().await;
         let mut r = self.own(app, &device.id, id).await?;
         let now = now_ms();
         match r.state.as_str() {

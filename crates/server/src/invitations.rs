@@ -26,8 +26,11 @@ pub(crate) struct Invitations {
     /// another way (the other app reported after all, or the caller hung up) the invitation is
     /// withdrawn. In memory: after a restart such invitations just ring until they expire.
     by_leg: Mutex<std::collections::HashMap<LegId, String>>,
-    /// SMS invitations (S1-F7) per invited number.
+    /// SMS invitations (S1-F7) per invited number, and for the whole server (they cost money).
     sms_per_number: Mutex<Limiter<PhoneNumber>>,
+    sms_overall: Mutex<Limiter<()>>,
+    /// Invitations per invited number or address (they ring someone's phone).
+    per_target: Mutex<Limiter<String>>,
 }
 
 const MAX_CANDIDATES: usize = 32;
@@ -62,6 +65,8 @@ impl Invitations {
             sms_per_number: Mutex::new(Limiter::new(Rate::per_day(
                 l.sms_invitations_per_number_day,
             ))),
+            sms_overall: Mutex::new(Limiter::new(Rate::per_hour(l.sms_invitations_per_hour))),
+            per_target: Mutex::new(Limiter::new(Rate::per_hour(l.invitations_per_target_hour))),
         }
     }
 
@@ -70,6 +75,29 @@ impl Invitations {
             .lock()
             .expect("limiter poisoned")
             .prune(now);
+        self.per_target.lock().expect("limiter poisoned").prune(now);
+        self.sms_per_number
+            .lock()
+            .expect("limiter poisoned")
+            .prune(now);
+        self.sms_overall
+            .lock()
+            .expect("limiter poisoned")
+            .prune(now);
+    }
+
+    /// After a restart: pending offers for one-sided calls are linked to their legs again, so a
+    /// leg that settles withdraws its offer and is not offered twice.
+    pub(crate) async fn restore(&self, app: &App) -> Result<(), ApiError> {
+        let pairs = app.store.pending_leg_invitations().await?;
+        app.calls
+            .mark_offered(pairs.iter().map(|(leg, _)| leg.clone()))
+            .await;
+        self.by_leg
+            .lock()
+            .expect("invitations poisoned")
+            .extend(pairs);
+        Ok(())
     }
 
     fn publish(app: &App, rec: &InvitationRecord) {
@@ -93,10 +121,19 @@ impl Invitations {
         inviter: &Principal,
         req: proto::invitation::CreateInvitation,
     ) -> Result<proto::invitation::Invitation, ApiError> {
-        if inviter.is_admin() {
+        // Only a principal with a known identity rings someone: a device that owns a number (a
+        // freshly enrolled one proves one first), or an automated system.
+        let may_invite = match &inviter.kind {
+            PrincipalKind::Device { numbers } => !numbers.is_empty(),
+            PrincipalKind::Service { .. } => {
+                inviter.has_scope(callside_core::Scope::AutomatedSystem)
+            }
+            PrincipalKind::Admin => false,
+        };
+        if !may_invite {
             return Err(ApiError::Forbidden(
-                "admin_only",
-                "the operator takes part in no session; invite from a device or account".into(),
+                "may_not_invite",
+                "invitations come from a device that owns a number, or an automated system".into(),
             ));
         }
         check_offer(&req.connection)?;
@@ -132,10 +169,18 @@ impl Invitations {
             }
             None => None,
         };
-        self.per_inviter
-            .lock()
-            .expect("limiter poisoned")
-            .check(inviter.id.clone(), now)?;
+        {
+            let mut per_target = self.per_target.lock().expect("limiter poisoned");
+            let target = invitee.as_str().to_owned();
+            if !per_target.would_allow(&target, now) {
+                return Err(per_target.check(target, now).unwrap_err().into());
+            }
+            self.per_inviter
+                .lock()
+                .expect("limiter poisoned")
+                .check(inviter.id.clone(), now)?;
+            per_target.check(target, now)?;
+        }
         let devices = match &invitee {
             Endpoint::Number(n) => app.store.devices_owning(n.clone()).await?,
             Endpoint::Email(e) => app.store.devices_with_email(e.clone()).await?,
@@ -325,7 +370,7 @@ impl Invitations {
                     last_activity: now,
                 };
                 let mut writes = vec![Write::Invitation(rec.clone())];
-                if let Some(leg) = &mut leg_outcome {
+                if let Some((leg, _)) = &mut leg_outcome {
                     writes.push(crate::calls::settle(
                         leg,
                         callside_store::LegState::Matched,
@@ -337,11 +382,21 @@ impl Invitations {
                 commit.await.map_err(|_| ApiError::Unavailable)??;
             }
         }
-        if let Some(leg) = &leg_outcome {
+        Self::publish(app, &rec);
+        // Announcing settles the leg, which may withdraw another invitation for it
+        // (`leg_settled` takes the lock): release it first.
+        drop(_serial);
+        if let Some((leg, answered)) = &leg_outcome {
             crate::metrics::Metrics::inc(&app.metrics.legs_matched);
             app.calls.announce(app, leg).await;
+            if *answered {
+                if let Some(key) = &rec.invitation.session {
+                    app.sessions
+                        .transition(app, key, Event::CallAnswered, None, vec![])
+                        .await?;
+                }
+            }
         }
-        Self::publish(app, &rec);
         Ok(mapping::invitation(&rec))
     }
 
@@ -349,9 +404,10 @@ impl Invitations {
     /// devices, ask them whether to start a data session with the party they are speaking to.
     pub(crate) async fn offer_for_leg(
         &self,
-        app: &App,
+        app: &AppState,
         leg: callside_store::LegRecord,
         name: String,
+        answered: bool,
     ) {
         let Some(other) = leg.leg.other.clone() else {
             return; // a withheld caller: nobody to ask
@@ -374,7 +430,8 @@ impl Invitations {
             }
         };
         if devices.is_empty() {
-            self.offer_by_sms(app, leg, name, other, now).await;
+            self.offer_by_sms(app, leg, name, answered, other, now)
+                .await;
             return;
         }
         let rec = InvitationRecord {
@@ -415,27 +472,29 @@ impl Invitations {
     /// rate-limited; its devices join the invitation as they prove the number.
     async fn offer_by_sms(
         &self,
-        app: &App,
+        app: &AppState,
         leg: callside_store::LegRecord,
         name: String,
+        answered: bool,
         to: PhoneNumber,
         now: Millis,
     ) {
         let Some(template) = &app.config.sms_link else {
             return;
         };
-        if !app.sms.is_configured() {
+        if !app.sms.is_configured() || !answered {
+            // Only for calls the reporter says were answered: a texted stranger was really
+            // on the phone with them.
             return;
         }
-        if self
-            .sms_per_number
-            .lock()
-            .expect("limiter poisoned")
-            .check(to.clone(), now)
-            .is_err()
         {
-            tracing::info!(number = %to, "SMS invitation skipped: the number's daily limit is spent");
-            return;
+            let mut overall = self.sms_overall.lock().expect("limiter poisoned");
+            let mut per_number = self.sms_per_number.lock().expect("limiter poisoned");
+            if !overall.would_allow(&(), now) || per_number.check(to.clone(), now).is_err() {
+                tracing::info!(number = %to, "SMS invitation skipped: a limit is spent");
+                return;
+            }
+            let _ = overall.check((), now);
         }
         let rec = InvitationRecord {
             invitation: Invitation {
@@ -478,17 +537,21 @@ impl Invitations {
         }
         crate::metrics::Metrics::inc(&app.metrics.invitations);
         Self::publish(app, &rec);
+        // Only the number: a device's name is free text its owner chose.
         let text = format!(
-            "{name} ({}) would like to share call data with you. Get the app: {link}",
+            "{} would like to share call data with you. Get the app: {link}",
             leg.leg.own
         );
-        match app.sms.send(&to, &text).await {
-            Ok(()) => crate::metrics::Metrics::inc(&app.metrics.sms_sent),
-            Err(e) => {
-                crate::metrics::Metrics::inc(&app.metrics.sms_failed);
-                tracing::error!(to = %to, error = %e, "the invitation SMS could not be sent");
+        let app = app.clone();
+        tokio::spawn(async move {
+            match app.sms.send(&to, &text).await {
+                Ok(()) => crate::metrics::Metrics::inc(&app.metrics.sms_sent),
+                Err(e) => {
+                    crate::metrics::Metrics::inc(&app.metrics.sms_failed);
+                    tracing::error!(to = %to, error = %e, "the invitation SMS could not be sent");
+                }
             }
-        }
+        });
     }
 
     /// A device just proved `number`: SMS invitations waiting for that number ring on it too
@@ -507,9 +570,18 @@ impl Invitations {
             }
         };
         let _serial = self.lock.lock().await;
-        for mut rec in waiting {
+        for stale in waiting {
+            // Read again under the lock: it may have been answered or expired since.
+            let Ok(Some(mut rec)) = app.store.invitation(stale.invitation.id).await else {
+                continue;
+            };
             let i = &rec.invitation;
-            if !i.via_sms || i.devices.contains(device) || &i.inviter == device {
+            if i.state != InvitationState::Pending
+                || i.expires_at <= now_ms()
+                || !i.via_sms
+                || i.devices.contains(device)
+                || &i.inviter == device
+            {
                 continue;
             }
             let write = Write::InvitationDevice {

@@ -115,6 +115,10 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         .restore(&app)
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))?;
+    app.invitations
+        .restore(&app)
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))?;
     Ok((app, admin_token))
 }
 

@@ -16,6 +16,8 @@ use std::sync::Mutex;
 /// The rate limits of this service, per key.
 pub(crate) struct Proofs {
     limits: Mutex<Limiters>,
+    /// Serialises the state changes of proofs (inbound SMS, completions): no lost updates.
+    serial: tokio::sync::Mutex<()>,
 }
 
 struct Limiters {
@@ -34,6 +36,7 @@ const UNKNOWN_SOURCE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 impl Proofs {
     pub(crate) fn new(l: &crate::config::Limits) -> Self {
         Proofs {
+            serial: tokio::sync::Mutex::new(()),
             limits: Mutex::new(Limiters {
                 starts_per_device: Limiter::new(Rate::per_hour(l.proofs_per_device_hour)),
                 starts_per_source: Limiter::new(Rate::per_hour(l.proofs_per_source_hour)),
@@ -193,6 +196,27 @@ impl Proofs {
                 format!("{sender} is outside this gateway's number ranges"),
             ));
         }
+        let unknown = || ApiError::NotFound("number proof (the code is unknown, used or expired)");
+        // One SMS at a time: two copies of a code from different numbers cannot both win.
+        let _serial = self.serial.lock().await;
+        let mut rec = app
+            .store
+            .proof_by_code(Token::from_presented(&mo.code).hash())
+            .await?
+            .filter(|r| r.device.as_str() == mo.device && r.expires_at > now)
+            .ok_or_else(unknown)?;
+        match (rec.state, &rec.number) {
+            (ProofState::Proven | ProofState::Failed, _) => return Err(unknown()),
+            (ProofState::SmsSent, Some(n)) if *n != sender => {
+                return Err(ApiError::Conflict(
+                    "proof_claimed",
+                    "this code already came from another number".into(),
+                ))
+            }
+            _ => {}
+        }
+        // Counted only for SMS that will be answered: junk SMS from a few SIMs cannot spend a
+        // whole number block's budget.
         {
             let mut l = self.limits();
             let prefix: String = sender.as_str().chars().take(1 + l.prefix_digits).collect();
@@ -202,13 +226,6 @@ impl Proofs {
             l.sms_per_number.check(sender.clone(), now)?;
             l.sms_per_prefix.check(prefix, now)?;
         }
-        let unknown = || ApiError::NotFound("number proof (the code is unknown, used or expired)");
-        let mut rec = app
-            .store
-            .proof_by_code(Token::from_presented(&mo.code).hash())
-            .await?
-            .filter(|r| r.device.as_str() == mo.device && r.expires_at > now)
-            .ok_or_else(unknown)?;
         match (rec.state, &rec.number) {
             (ProofState::AwaitingSms, _) => {
                 let mut nonce = vec![0u8; 16];
@@ -263,6 +280,7 @@ impl Proofs {
         req: proto::numbers::CompleteProof,
     ) -> Result<proto::numbers::ProvenNumber, ApiError> {
         let now = now_ms();
+        let _serial = self.serial.lock().await;
         let mut rec = self.own(app, device, id).await?;
         if rec.expires_at <= now {
             return Err(ApiError::Gone(

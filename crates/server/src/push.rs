@@ -86,9 +86,43 @@ fn provider(p: &str) -> proto::push::PushProvider {
     }
 }
 
+/// Whether an address is on the public internet (not loopback, private, link-local, shared,
+/// benchmarking, documentation, multicast or unspecified; IPv4-mapped IPv6 judged as IPv4).
+fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
 /// A Web Push endpoint is a URL a device chose: refuse ones that would make the server talk to
-/// itself or the operator's network (unless the operator allows it for tests).
-fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError> {
+/// itself or the operator's network (unless the operator allows it for tests). Names are
+/// resolved now and every address must be public; push services listen on 443.
+async fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError> {
     let bad = |why: &str| ApiError::bad("invalid_subscription", format!("endpoint {why}"));
     let url = reqwest::Url::parse(endpoint).map_err(|_| bad("is not a URL"))?;
     if allow_http {
@@ -97,17 +131,20 @@ fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError> {
     if url.scheme() != "https" {
         return Err(bad("must be https"));
     }
-    let private = match url.host() {
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
-        }
-        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-        None => true,
+    if url.port().is_some_and(|p| p != 443) {
+        return Err(bad("must use port 443"));
+    }
+    let addresses: Vec<std::net::IpAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![ip.into()],
+        Some(url::Host::Ipv6(ip)) => vec![ip.into()],
+        Some(url::Host::Domain(d)) => tokio::net::lookup_host((d, 443))
+            .await
+            .map_err(|_| bad("has a host name that does not resolve"))?
+            .map(|a| a.ip())
+            .collect(),
+        None => vec![],
     };
-    if private {
+    if addresses.is_empty() || !addresses.into_iter().all(is_public) {
         return Err(bad("must not point at a private or loopback address"));
     }
     Ok(())
@@ -153,7 +190,7 @@ impl Wakes {
         }
         let (subscription, kind, identity) = to_store(&sub);
         if let Subscription::WebPush { endpoint, .. } = &subscription {
-            check_endpoint(endpoint, app.config.push.allow_http_endpoints)?;
+            check_endpoint(endpoint, app.config.push.allow_http_endpoints).await?;
         }
         self.pusher.check(&subscription).map_err(|e| match e {
             PushError::NotConfigured(_) => ApiError::Disabled(
@@ -312,21 +349,33 @@ async fn wake(app: &App, device: PrincipalId, id: String) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn web_push_endpoints_must_be_public_https() {
+    #[tokio::test]
+    async fn web_push_endpoints_must_be_public_https() {
         for bad in [
-            "http://push.example.com/x",
+            "http://8.8.8.8/x",
+            "https://8.8.8.8:8443/x",
             "https://127.0.0.1/x",
             "https://10.1.2.3/x",
             "https://192.168.0.1/x",
+            "https://100.64.0.1/x",
+            "https://169.254.169.254/latest",
             "https://[::1]/x",
             "https://[fd00::1]/x",
+            "https://[fe80::1]/x",
+            "https://[::ffff:10.0.0.1]/x",
+            "https://[::ffff:127.0.0.1]/x",
             "https://localhost/x",
+            "https://no-such-host.invalid/x",
             "not a url",
         ] {
-            assert!(check_endpoint(bad, false).is_err(), "{bad}");
+            assert!(check_endpoint(bad, false).await.is_err(), "{bad}");
         }
-        check_endpoint("https://fcm.googleapis.com/fcm/send/abc", false).unwrap();
-        check_endpoint("http://127.0.0.1:9/x", true).unwrap();
+        check_endpoint("https://8.8.8.8/push/abc", false)
+            .await
+            .unwrap();
+        check_endpoint("https://[2001:4860:4860::8888]/push", false)
+            .await
+            .unwrap();
+        check_endpoint("http://127.0.0.1:9/x", true).await.unwrap();
     }
 }

@@ -485,7 +485,13 @@ pub(crate) async fn transfer_session(
     Json(req): Json<proto::session::Transfer>,
 ) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
     let k = key(&k)?;
-    app.sessions.record_for(&app, &k, &p.id).await?;
+    let rec = app.sessions.record_for(&app, &k, &p.id).await?;
+    // The number this device takes part with goes with the place: the target must own it.
+    let with = rec
+        .participants
+        .iter()
+        .find(|x| x.principal == p.id)
+        .and_then(|x| x.number.clone());
     let PrincipalKind::Device { numbers: mine } = &p.kind else {
         return Err(ApiError::Forbidden(
             "devices_only",
@@ -495,13 +501,18 @@ pub(crate) async fn transfer_session(
     let target = app.store.principal(PrincipalId(req.to.clone())).await?;
     let target = match target {
         Some(t) => match &t.principal.kind {
-            PrincipalKind::Device { numbers } if numbers.iter().any(|n| mine.contains(n)) => {
+            PrincipalKind::Device { numbers }
+                if match &with {
+                    Some(n) => numbers.contains(n),
+                    None => numbers.iter().any(|n| mine.contains(n)),
+                } =>
+            {
                 t.principal
             }
             _ => {
                 return Err(ApiError::Forbidden(
                     "not_same_user",
-                    "the target device shares no number with this one".into(),
+                    "the target device does not own the number this device takes part with".into(),
                 ))
             }
         },

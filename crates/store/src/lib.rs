@@ -202,6 +202,11 @@ impl Store {
             .await
     }
 
+    /// Pending invitations offered for one-sided calls (to rebuild that link after a restart).
+    pub async fn pending_leg_invitations(&self) -> Result<Vec<(callside_core::LegId, String)>> {
+        self.inner.read(sqlite::pending_leg_invitations).await
+    }
+
     /// The newest `limit` lines of the audit log, newest first.
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
         self.inner.read(move |c| sqlite::audit(c, limit)).await

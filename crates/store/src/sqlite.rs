@@ -1161,6 +1161,15 @@ pub(crate) fn devices_with_email(
     .collect::<rusqlite::Result<_>>()?)
 }
 
+/// Pending invitations offered for one-sided calls on devices (not by SMS): (leg, invitation).
+pub(crate) fn pending_leg_invitations(c: &Connection) -> Result<Vec<(LegId, String)>> {
+    Ok(c.prepare_cached(
+        "SELECT leg, id FROM invitations WHERE state = 'pending' AND leg IS NOT NULL AND via_sms = 0",
+    )?
+    .query_map([], |r| Ok((LegId(r.get(0)?), r.get(1)?)))?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
 /// The newest `limit` audit lines, newest first.
 pub(crate) fn audit(c: &Connection, limit: u32) -> Result<Vec<AuditRecord>> {
     Ok(c.prepare_cached(
