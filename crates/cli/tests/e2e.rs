@@ -731,6 +731,8 @@ async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() 
         .await
         .unwrap();
     assert_eq!(status.state, LegState::Pending);
+    // Alice's app saw the call answered (Bob picked up; his app just never said so).
+    alice.answer_leg(&status.id).await.unwrap();
     let offer = wait_for(&mut on_bob, ringing).await;
     assert!(offer.call, "offered because of the call");
     assert_eq!(offer.from.as_deref(), Some(ALICE));
@@ -747,6 +749,11 @@ async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() 
         .unwrap();
     assert_eq!(settled.state, LegState::Matched);
     assert_eq!(settled.session.unwrap().key, key);
+    // The session knows the call was answered, as if both apps had reported it.
+    assert_eq!(
+        alice.session(&key).await.unwrap().call,
+        callside_client::proto::session::CallState::Answered
+    );
     alice.send_text(&key, "here is the menu").await.unwrap();
 
     // Next call: Bob's app reports late after all, and pairs normally; the offer is withdrawn.

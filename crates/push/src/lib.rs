@@ -74,6 +74,7 @@ mod apns;
 mod error;
 mod fcm;
 mod keys;
+mod resolve;
 mod retry;
 mod subscription;
 mod wake;
@@ -83,6 +84,7 @@ pub use apns::{ApnsConfig, APNS_PRODUCTION, APNS_SANDBOX};
 pub use error::{ConfigError, PushError};
 pub use fcm::{FcmConfig, ServiceAccount, FCM_API, FCM_SCOPE};
 pub use keys::VapidKey;
+pub use resolve::is_public_address;
 pub use retry::RetryPolicy;
 pub use subscription::{Provider, Subscription};
 pub use wake::{Wake, MAX_WAKE_ID_LEN};
@@ -103,6 +105,9 @@ pub struct PushConfig {
     pub fcm: Option<FcmConfig>,
     /// The time limit of one HTTP request, connection included.
     pub timeout: Duration,
+    /// Connect only to public addresses when resolving host names (on by default): Web Push
+    /// endpoints come from devices. IP literals are not resolved; check them at registration.
+    pub public_only: bool,
 }
 
 impl Default for PushConfig {
@@ -113,6 +118,7 @@ impl Default for PushConfig {
             apns: None,
             fcm: None,
             timeout: Duration::from_secs(10),
+            public_only: true,
         }
     }
 }
@@ -149,6 +155,11 @@ impl Pusher {
                 .redirect(reqwest::redirect::Policy::none());
             let builder = if http2_only {
                 builder.http2_prior_knowledge()
+            } else {
+                builder
+            };
+            let builder = if config.public_only {
+                builder.dns_resolver(std::sync::Arc::new(resolve::PublicOnly))
             } else {
                 builder
             };

@@ -351,6 +351,19 @@ impl Calls {
             .map(|(rec, _, answered)| (rec, answered))
     }
 
+    /// Remembers that the call of `leg` has the session `key` (made by an accepted invitation), so
+    /// a network element reporting the same call shortly after binds to it instead of making
+    /// another.
+    pub(crate) async fn record_pair(&self, leg: &LegRecord, key: &SessionKey) {
+        if let (Some(caller), callee) = (leg.leg.caller(), leg.leg.callee()) {
+            self.state
+                .lock()
+                .await
+                .matcher
+                .record_pair(caller, callee, key.clone(), now_ms());
+        }
+    }
+
     /// Marks legs as already offered to the other side (restored invitations, after a restart).
     pub(crate) async fn mark_offered(&self, legs: impl IntoIterator<Item = LegId>) {
         self.state.lock().await.offered.extend(legs);

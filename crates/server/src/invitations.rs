@@ -388,6 +388,9 @@ impl Invitations {
         drop(_serial);
         if let Some((leg, answered)) = &leg_outcome {
             crate::metrics::Metrics::inc(&app.metrics.legs_matched);
+            if let Some(key) = &rec.invitation.session {
+                app.calls.record_pair(leg, key).await;
+            }
             app.calls.announce(app, leg).await;
             if *answered {
                 if let Some(key) = &rec.invitation.session {

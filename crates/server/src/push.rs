@@ -86,42 +86,10 @@ fn provider(p: &str) -> proto::push::PushProvider {
     }
 }
 
-/// Whether an address is on the public internet (not loopback, private, link-local, shared,
-/// benchmarking, documentation, multicast or unspecified; IPv4-mapped IPv6 judged as IPv4).
-fn is_public(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
 /// A Web Push endpoint is a URL a device chose: refuse ones that would make the server talk to
 /// itself or the operator's network (unless the operator allows it for tests). Names are
-/// resolved now and every address must be public; push services listen on 443.
+/// resolved now and every address must be public (and again at each send: the push client
+/// resolves through a public-only resolver); push services listen on 443.
 async fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError> {
     let bad = |why: &str| ApiError::bad("invalid_subscription", format!("endpoint {why}"));
     let url = reqwest::Url::parse(endpoint).map_err(|_| bad("is not a URL"))?;
@@ -144,7 +112,7 @@ async fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError
             .collect(),
         None => vec![],
     };
-    if addresses.is_empty() || !addresses.into_iter().all(is_public) {
+    if addresses.is_empty() || !addresses.into_iter().all(callside_push::is_public_address) {
         return Err(bad("must not point at a private or loopback address"));
     }
     Ok(())

@@ -64,6 +64,8 @@ pub(crate) fn pusher(config: &Config) -> Result<Pusher, ServerError> {
         web_push: Some(web_push),
         apns,
         fcm,
+        // Tests push to loopback by name only when the operator allows private endpoints.
+        public_only: !p.allow_http_endpoints,
         ..PushConfig::default()
     })
     .map_err(|e| bad("client", e))
