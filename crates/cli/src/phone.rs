@@ -142,6 +142,28 @@ enum PhoneCommand {
     Decline { invitation: String },
     /// Withdraw an invitation you sent.
     CancelInvitation { invitation: String },
+    /// Show this device's card (the data the other side gets when a call pairs).
+    Card {
+        /// `json` (default), `vcard` (vCard 4.0) or `jcard`.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
+    /// Replace this device's card from a file: vCard 4.0 (`.vcf`), jCard or callside JSON
+    /// (`{"fields": [...]}`).
+    CardImport { path: PathBuf },
+    /// Show the audiences: which counterparts receive which card fields.
+    Audiences,
+    /// Add or replace one audience.
+    AudienceSet {
+        name: String,
+        /// A member number or E.164 prefix (repeat).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// A field kind the audience receives: name, photo, organization, title, email, phone,
+        /// address, birthday, url, social, note (repeat).
+        #[arg(long = "field", required = true)]
+        fields: Vec<String>,
+    },
     /// Ask for a validation mail for an email address (S2-E).
     EmailAdd { email: String },
     /// Complete an email validation with the token from the mail.
@@ -306,6 +328,65 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::CancelInvitation { invitation } => {
             let i = client.cancel_invitation(&invitation).await?;
             out.result(&i, || render::invitation_line(&i));
+        }
+        PhoneCommand::Card { format } => match format.as_str() {
+            "vcard" => print!("{}", client.card_as("text/vcard").await?),
+            "jcard" => println!("{}", client.card_as("application/vcard+json").await?),
+            "json" => {
+                let card = client.card().await?;
+                out.result(&card, || render::card_lines(&card.fields));
+            }
+            other => bail!("unknown format `{other}`: use json, vcard or jcard"),
+        },
+        PhoneCommand::CardImport { path } => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let trimmed = text.trim_start();
+            let card = if trimmed.starts_with("BEGIN:VCARD") || trimmed.starts_with("begin:vcard") {
+                client.import_card("text/vcard", text).await?
+            } else if trimmed.starts_with("[") {
+                client.import_card("application/vcard+json", text).await?
+            } else {
+                let put: callside_client::proto::card::PutCard = serde_json::from_str(&text)
+                    .with_context(|| {
+                        format!("{} is not a vCard, jCard or callside card", path.display())
+                    })?;
+                client.put_card(&put).await?
+            };
+            out.result(&card, || render::card_lines(&card.fields));
+        }
+        PhoneCommand::Audiences => {
+            let a = client.audiences().await?;
+            out.result(&a, || {
+                let mut s = a
+                    .audiences
+                    .iter()
+                    .map(|x| format!("{}: {} get {:?}", x.name, x.members.join(", "), x.fields))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                s.push_str(&format!("\neveryone else gets {:?}", a.default_fields));
+                s
+            });
+        }
+        PhoneCommand::AudienceSet {
+            name,
+            members,
+            fields,
+        } => {
+            let mut a = client.audiences().await?;
+            let fields = fields
+                .iter()
+                .map(|f| serde_json::from_value(serde_json::Value::String(f.clone())))
+                .collect::<Result<Vec<_>, _>>()
+                .context("unknown field kind")?;
+            a.audiences.retain(|x| x.name != name);
+            a.audiences.push(callside_client::proto::card::Audience {
+                name,
+                members,
+                fields,
+            });
+            let a = client.put_audiences(&a).await?;
+            out.result(&a, || format!("{} audience(s) set", a.audiences.len()));
         }
         PhoneCommand::EmailAdd { email } => {
             let v = client.add_email(&email).await?;

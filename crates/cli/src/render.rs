@@ -60,6 +60,24 @@ pub(crate) fn message_line(m: &Message, names: &Names) -> String {
             ),
             Err(_) => format!("{prefix} {sender}: (file) {}", m.body),
         },
+        "card" => {
+            match serde_json::from_value::<callside_client::proto::card::CardBody>(m.body.clone()) {
+                Ok(c) => format!(
+                    "{prefix} {sender}'s card{}:\n{}",
+                    c.display
+                        .name
+                        .as_deref()
+                        .map(|n| format!(" (show as \"{n}\")"))
+                        .unwrap_or_default(),
+                    card_lines(&c.fields)
+                        .lines()
+                        .map(|l| format!("    {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+                Err(_) => format!("{prefix} {sender}: (card) {}", m.body),
+            }
+        }
         "system/call" => match serde_json::from_value::<CallBody>(m.body.clone()) {
             Ok(c) => format!("{prefix} — call {} —", call_state(c.state)),
             Err(_) => format!("{prefix} — call: {} —", m.body),
@@ -132,6 +150,43 @@ pub(crate) fn leg_line(l: &LegStatus) -> String {
             l.reason.as_deref().unwrap_or("no reason given")
         ),
     }
+}
+
+/// Card fields, one per line: `kind (label) value  [vN]`.
+pub(crate) fn card_lines(fields: &[callside_client::proto::card::CardField]) -> String {
+    use callside_client::proto::card::FieldValue;
+    if fields.is_empty() {
+        return "no card".into();
+    }
+    fields
+        .iter()
+        .map(|f| {
+            let value = match &f.value {
+                FieldValue::Text(t) => t.clone(),
+                FieldValue::Address(a) => [
+                    &a.street,
+                    &a.locality,
+                    &a.region,
+                    &a.postal_code,
+                    &a.country,
+                ]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            };
+            let kind = serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            match &f.label {
+                Some(l) => format!("{kind} ({l}) {value}  [v{}]", f.version),
+                None => format!("{kind} {value}  [v{}]", f.version),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// An invitation and where it stands, on one line.

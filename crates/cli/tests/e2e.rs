@@ -783,3 +783,130 @@ async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() 
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn cards_go_to_the_other_side_as_the_call_pairs_and_only_what_is_new() {
+    use callside_client::proto::card::{
+        Audience, Audiences, CardBody, FieldKind, FieldValue, NewCardField, PutCard,
+    };
+    let w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let field = |id: &str, kind: FieldKind, v: &str| NewCardField {
+        id: id.into(),
+        kind,
+        value: FieldValue::Text(v.into()),
+        label: None,
+    };
+    let alice_card = |org: &str| PutCard {
+        fields: vec![
+            field("name", FieldKind::Name, "Alice Example"),
+            field("org", FieldKind::Organization, org),
+            field("birthday", FieldKind::Birthday, "--04-01"),
+            field("phone.mobile", FieldKind::Phone, "+447400123456"),
+        ],
+    };
+    alice.put_card(&alice_card("ACME")).await.unwrap();
+    // Bob is a colleague: he gets the name and the organisation, not the rest.
+    alice
+        .put_audiences(&Audiences {
+            audiences: vec![Audience {
+                name: "work".into(),
+                members: vec!["+4420794600".into()],
+                fields: vec![FieldKind::Name, FieldKind::Organization],
+            }],
+            default_fields: vec![],
+        })
+        .await
+        .unwrap();
+    bob.put_card(&PutCard {
+        fields: vec![field("name", FieldKind::Name, "Bob")],
+    })
+    .await
+    .unwrap();
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    let mut on_alice = Channel::connect(&alice).await.unwrap();
+    let card_from = |from: String| {
+        move |e: Event| match e {
+            Event::Message(m) if m.kind == "card" && m.sender == from => {
+                Some(serde_json::from_value::<CardBody>(m.body).unwrap())
+            }
+            _ => None,
+        }
+    };
+    let alice_id = alice.me().await.unwrap().id;
+    let bob_id = bob.me().await.unwrap().id;
+
+    let call = |n: u32| {
+        let (alice, bob) = (alice.clone(), bob.clone());
+        async move {
+            alice
+                .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+                .await
+                .unwrap();
+            let s = bob
+                .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
+                .await
+                .unwrap();
+            assert_eq!(s.state, LegState::Matched, "call {n}");
+            s.session.unwrap().key
+        }
+    };
+    let key = call(1).await;
+    let got = wait_for(&mut on_bob, card_from(alice_id.clone())).await;
+    let ids: Vec<&str> = got.fields.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["name", "org"], "only what the work audience may see");
+    assert_eq!(got.display.name.as_deref(), Some("Alice Example"));
+    assert!(got.display.replace_number);
+    let back = wait_for(&mut on_alice, card_from(bob_id.clone())).await;
+    assert_eq!(back.fields.len(), 1, "Bob's default audience: the name");
+    let log = alice
+        .messages(&key, callside_client::MessageQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(log.messages.iter().filter(|m| m.kind == "card").count(), 2);
+
+    // A second call: both already have everything, so nothing is sent on it (checked below).
+    let key2 = call(2).await;
+
+    // Alice changes her organisation: the next call carries only that field, version 2.
+    alice.put_card(&alice_card("ACME Ltd")).await.unwrap();
+    let key3 = call(3).await;
+    let got = wait_for(&mut on_bob, card_from(alice_id.clone())).await;
+    assert_eq!(got.fields.len(), 1);
+    assert_eq!(
+        (got.fields[0].id.as_str(), got.fields[0].version),
+        ("org", 2)
+    );
+    // Over calls 2 and 3 together (whenever the task got to call 2), exactly that one field
+    // went out: the ledger kept everything else from being sent again.
+    let mut sent = Vec::new();
+    for k in [&key2, &key3] {
+        for m in bob
+            .messages(k, callside_client::MessageQuery::default())
+            .await
+            .unwrap()
+            .messages
+        {
+            if m.kind == "card" && m.sender == alice_id {
+                let body: CardBody = serde_json::from_value(m.body).unwrap();
+                sent.extend(body.fields.into_iter().map(|f| (f.id, f.version)));
+            }
+        }
+    }
+    assert_eq!(sent, [("org".to_owned(), 2)]);
+    // A client cannot forge a card message.
+    let err = alice
+        .send_message(
+            &key,
+            &callside_client::proto::message::SendMessage {
+                id: "forged".into(),
+                kind: "card".into(),
+                body: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("invalid_message"));
+    w.stop().await;
+}

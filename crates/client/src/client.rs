@@ -163,6 +163,61 @@ impl Client {
 
     // ---------------------------------------------------------------- invitations (S2-I/M)
 
+    // ---------------------------------------------------------------- cards (S3)
+
+    /// `GET /v1/me/card` as JSON.
+    pub async fn card(&self) -> Result<callside_proto::card::Card, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "card"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "card").await
+    }
+
+    /// `GET /v1/me/card` as vCard 4.0 (`text/vcard`) or jCard (`application/vcard+json`).
+    pub async fn card_as(&self, media_type: &str) -> Result<String, Error> {
+        let req = self
+            .request(Method::GET, &["v1", "me", "card"])
+            .header(reqwest::header::ACCEPT, media_type);
+        Ok(send(req, REQUEST_TIMEOUT).await?.text().await?)
+    }
+
+    /// `PUT /v1/me/card` with fields.
+    pub async fn put_card(
+        &self,
+        card: &callside_proto::card::PutCard,
+    ) -> Result<callside_proto::card::Card, Error> {
+        let req = self.request(Method::PUT, &["v1", "me", "card"]).json(card);
+        json(send(req, REQUEST_TIMEOUT).await?, "card").await
+    }
+
+    /// `PUT /v1/me/card` importing a vCard 4.0 (`text/vcard`) or jCard (`application/vcard+json`).
+    pub async fn import_card(
+        &self,
+        media_type: &str,
+        body: String,
+    ) -> Result<callside_proto::card::Card, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "me", "card"])
+            .header(CONTENT_TYPE, media_type)
+            .body(body);
+        json(send(req, REQUEST_TIMEOUT).await?, "card").await
+    }
+
+    /// `GET /v1/me/audiences`.
+    pub async fn audiences(&self) -> Result<callside_proto::card::Audiences, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "audiences"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "audiences").await
+    }
+
+    /// `PUT /v1/me/audiences`.
+    pub async fn put_audiences(
+        &self,
+        audiences: &callside_proto::card::Audiences,
+    ) -> Result<callside_proto::card::Audiences, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "me", "audiences"])
+            .json(audiences);
+        json(send(req, REQUEST_TIMEOUT).await?, "audiences").await
+    }
+
     // ---------------------------------------------------------------- email identities (S2-E/V)
 
     /// `POST /v1/me/emails`: mail a validation token to `email`.

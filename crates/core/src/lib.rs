@@ -10,6 +10,7 @@
 //!   (S0-F3's `<CALLER><CALLED>` key, crosswise) or attaches them to a network element's call.
 //! * [`session`] is the one session type every source creates: its lifecycle is a pure state
 //!   machine, [`session::Session::apply`].
+//! * [`card`] is pre-configured user data (S3): versioned fields, audiences, what to deliver.
 //! * [`email`] checks email identities and names invitation endpoints (number or address).
 //! * [`invitation`] asks the devices of a number into a session (S2-I/M): first accept wins.
 //! * [`message`] validates what travels on a session's ordered log.
@@ -22,6 +23,7 @@
 //! Time is always passed in (milliseconds since the Unix epoch), so every rule here is testable
 //! without a clock.
 
+pub mod card;
 pub mod email;
 pub mod invitation;
 pub mod leg;

@@ -17,6 +17,8 @@ pub enum MessageKind {
     App(String),
     /// `system/<name>`: written by the server only (call state, joins, close).
     System(&'static str),
+    /// `card`: a participant's card fields, delivered by the server on its behalf (S3-F11).
+    Card,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +62,7 @@ impl MessageKind {
                     } else {
                         Err(MessageError::BadAppName(name.to_owned()))
                     }
-                } else if s.starts_with("system/") {
+                } else if s.starts_with("system/") || s == "card" {
                     Err(MessageError::Reserved(s.to_owned()))
                 } else {
                     Err(MessageError::UnknownKind(s.to_owned()))
@@ -77,6 +79,7 @@ impl fmt::Display for MessageKind {
             MessageKind::File => f.write_str("file"),
             MessageKind::App(name) => write!(f, "app/{name}"),
             MessageKind::System(name) => f.write_str(name),
+            MessageKind::Card => f.write_str("card"),
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod blob;
 pub mod call;
+pub mod card;
 pub mod connect;
 pub mod email;
 pub mod invitation;

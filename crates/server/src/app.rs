@@ -28,6 +28,7 @@ pub struct App {
     pub(crate) invitations: crate::invitations::Invitations,
     pub(crate) wakes: crate::push::Wakes,
     pub(crate) emails: crate::emails::Emails,
+    pub(crate) cards: crate::cards::Cards,
     pub(crate) sms: crate::sms::SmsSender,
     /// Keys the server's own signatures (SMS proofs).
     pub(crate) server_key: [u8; 32],
@@ -58,6 +59,7 @@ impl App {
             invitations: crate::invitations::Invitations::new(&config.limits),
             wakes: crate::push::Wakes::new(pusher),
             emails: crate::emails::Emails::new(&config),
+            cards: crate::cards::Cards::new(),
             sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
             server_key,
             config,
@@ -95,6 +97,16 @@ pub fn router(app: AppState) -> Router {
             post(routes::register_push).get(routes::list_push),
         )
         .route("/me/push/{id}", axum::routing::delete(routes::delete_push))
+        .route(
+            "/me/card",
+            get(routes::get_card)
+                .put(routes::put_card)
+                .delete(routes::delete_card),
+        )
+        .route(
+            "/me/audiences",
+            get(routes::get_audiences).put(routes::put_audiences),
+        )
         .route("/me/emails", post(routes::add_email))
         .route(
             "/me/emails/validations/{id}",

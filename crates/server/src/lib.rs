@@ -20,6 +20,7 @@ mod app;
 mod auth;
 mod blobs;
 mod calls;
+mod cards;
 pub mod config;
 mod emails;
 mod error;
@@ -137,6 +138,7 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
         .map_err(|e| ServerError::Io(e.to_string()))?;
     let housekeeping = tokio::spawn(app::housekeeping(app.clone()));
     tokio::spawn(push::Wakes::run(app.clone()));
+    tokio::spawn(cards::Cards::run(app.clone()));
     let router = router(app.clone());
     let shutdown = app.shutdown.clone();
     let app2 = app.clone();

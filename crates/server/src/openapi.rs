@@ -18,7 +18,8 @@ use utoipa::{Modify, OpenApi};
         routes::start_proof, routes::get_proof, routes::complete_proof, routes::unbind_number,
         routes::enroll_device, routes::inbound_sms_query, routes::inbound_sms_json,
         routes::connection_data, routes::audit_log,
-        routes::add_email, routes::get_email_validation, routes::complete_email, routes::remove_email, routes::register_push, routes::list_push, routes::delete_push,
+        routes::add_email, routes::get_email_validation, routes::complete_email, routes::remove_email,
+        routes::get_card, routes::put_card, routes::delete_card, routes::get_audiences, routes::put_audiences, routes::register_push, routes::list_push, routes::delete_push,
         routes::create_invitation, routes::list_invitations, routes::get_invitation,
         routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
         routes::create_device, routes::list_devices, routes::delete_device, routes::rotate_device_token,
@@ -30,7 +31,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         proto::Problem, proto::message::TextBody, proto::message::FileBody, proto::message::CallBody,
-        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
+        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
     )),
     modifiers(&Bearer, &Problems),
     security(("bearer" = [])),

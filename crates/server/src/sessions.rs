@@ -181,11 +181,17 @@ impl Sessions {
         let to = rec.session.participants.clone();
         extra.push(Write::Session(rec.clone()));
         let hub = app.hub.clone();
+        let cards = app.cards.sender();
+        let card_key = key.clone();
         let commit = app
             .store
             .submit(
                 extra,
-                Some(Box::new(move || hub.publish(&to, &Outbound::Frame(frame)))),
+                Some(Box::new(move || {
+                    hub.publish(&to, &Outbound::Frame(frame));
+                    // Each side's card goes to the others (S3-F11), off the writer thread.
+                    let _ = cards.send(card_key);
+                })),
             )
             .await?;
         crate::metrics::Metrics::inc(&app.metrics.sessions_created);
@@ -467,7 +473,15 @@ impl Sessions {
         st.rec = rec.clone();
         drop(st);
         match commit.await {
-            Ok(Ok(())) => Ok(rec),
+            Ok(Ok(())) => {
+                if changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Joined(_) | Change::Transferred { .. }))
+                {
+                    app.cards.request(key.clone());
+                }
+                Ok(rec)
+            }
             Ok(Err(e)) => {
                 self.forget(key);
                 Err(e.into())
@@ -637,7 +651,9 @@ impl Sessions {
                 }
                 serde_json::to_string(&send.body)
             }
-            MessageKind::System(_) => unreachable!("clients cannot send system kinds"),
+            MessageKind::System(_) | MessageKind::Card => {
+                unreachable!("clients cannot send server-written kinds")
+            }
         }
         .map_err(|e| ApiError::Internal(e.to_string()))?;
         if body.len() > app.config.max_message_bytes {

@@ -856,6 +856,8 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/emails/validations/{id}",
         "/v1/me/emails/validations/{id}/complete",
         "/v1/me/emails/{email}",
+        "/v1/me/card",
+        "/v1/me/audiences",
     ] {
         assert!(
             paths.contains_key(p),
@@ -864,7 +866,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        40,
+        42,
         "a route was added without documenting it here"
     );
 }
@@ -1631,4 +1633,121 @@ async fn email_identities_need_a_mail_server_and_good_input() {
         (StatusCode::NOT_FOUND, "not_registered")
     );
     assert_eq!(api.get("/v1/me", &token).await.body["emails"], json!([]));
+}
+
+#[tokio::test]
+async fn cards_are_checked_versioned_and_exported() {
+    let api = api_with(|c| c.default_region = "GB".parse().unwrap()).await;
+    let (_, token) = api.device("a", &[ALICE]).await;
+    let put = |fields: Value| {
+        let api = &api;
+        let token = token.clone();
+        async move {
+            let req = Request::builder()
+                .method(Method::PUT)
+                .uri("/v1/me/card")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json!({ "fields": fields }).to_string()))
+                .unwrap();
+            api.raw(req).await
+        }
+    };
+    // Bad input is refused and changes nothing.
+    for bad in [
+        json!([{"id": "org", "kind": "organization", "value": "ACME"}]),
+        json!([{"id": "name", "kind": "name", "value": "A"}, {"id": "tel", "kind": "phone", "value": "nope"}]),
+        json!([{"id": "name", "kind": "name", "value": "A"}, {"id": "adr", "kind": "address", "value": "1 High St"}]),
+        json!([{"id": "name", "kind": "pet", "value": "A"}]),
+    ] {
+        let r = put(bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+    }
+    assert_eq!(
+        api.get("/v1/me/card", &token).await.body["fields"],
+        json!([])
+    );
+    let r = put(json!([
+        {"id": "name", "kind": "name", "value": "Alice Example"},
+        {"id": "phone.mobile", "kind": "phone", "value": "07400 123456", "label": "mobile"},
+        {"id": "address.home", "kind": "address", "value": {"street": "1 High St", "locality": "London", "country": "UK"}, "label": "home"}
+    ]))
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["fields"][1]["value"], "+447400123456");
+    assert_eq!(r.body["fields"][0]["version"], 1);
+    // vCard out, and back in: the same card, versions unchanged.
+    let req = Request::builder()
+        .uri("/v1/me/card")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT, "text/vcard")
+        .body(Body::empty())
+        .unwrap();
+    let r = api.raw(req).await;
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/vcard; charset=utf-8");
+    let vcf = String::from_utf8(r.bytes).unwrap();
+    assert!(vcf.starts_with("BEGIN:VCARD\r\nVERSION:4.0\r\n"), "{vcf}");
+    assert!(
+        vcf.contains("\r\nFN;") && vcf.contains(":Alice Example\r\n"),
+        "{vcf}"
+    );
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/me/card")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "text/vcard")
+        .body(Body::from(vcf))
+        .unwrap();
+    let r = api.raw(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["fields"].as_array().unwrap().len(), 3);
+    assert!(
+        r.body["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["version"] == 1),
+        "{:?}",
+        r.body
+    );
+    // A broken vCard is refused.
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/me/card")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "text/vcard")
+        .body(Body::from("BEGIN:VCARD\r\nVERSION:4.0\r\nEND:VCARD\r\n"))
+        .unwrap();
+    let r = api.raw(req).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_card")
+    );
+    // Audiences: numbers normalised, bad members refused.
+    let r = api
+        .call(
+            Method::PUT,
+            "/v1/me/audiences",
+            &token,
+            Some(json!({"audiences": [{"name": "family", "members": ["07400 123456", "+4420"], "fields": ["name", "phone"]}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["audiences"][0]["members"],
+        json!(["+447400123456", "+4420"])
+    );
+    assert_eq!(r.body["default_fields"], json!(["name"]));
+    let r = api
+        .call(
+            Method::PUT,
+            "/v1/me/audiences",
+            &token,
+            Some(json!({"audiences": [{"name": "x", "members": ["not a number"], "fields": ["name"]}]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_audience")
+    );
 }

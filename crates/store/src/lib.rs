@@ -207,6 +207,34 @@ impl Store {
         self.inner.read(sqlite::pending_leg_invitations).await
     }
 
+    /// A principal's card (empty when it has none).
+    pub async fn card(
+        &self,
+        principal: callside_core::PrincipalId,
+    ) -> Result<callside_core::card::Card> {
+        self.inner.read(move |c| sqlite::card(c, &principal)).await
+    }
+
+    pub async fn audiences(
+        &self,
+        principal: callside_core::PrincipalId,
+    ) -> Result<Vec<callside_core::card::Audience>> {
+        self.inner
+            .read(move |c| sqlite::audiences(c, &principal))
+            .await
+    }
+
+    /// Field id → version of `sender`'s card that `receiver` has received.
+    pub async fn ledger(
+        &self,
+        sender: callside_core::PrincipalId,
+        receiver: callside_core::PrincipalId,
+    ) -> Result<std::collections::HashMap<String, u64>> {
+        self.inner
+            .read(move |c| sqlite::ledger(c, &sender, &receiver))
+            .await
+    }
+
     /// The newest `limit` lines of the audit log, newest first.
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
         self.inner.read(move |c| sqlite::audit(c, limit)).await

@@ -251,6 +251,24 @@ pub enum Write {
         device: PrincipalId,
         email: callside_core::email::Email,
     },
+    /// Replaces a principal's whole card.
+    Card {
+        principal: PrincipalId,
+        card: callside_core::card::Card,
+    },
+    /// Replaces a principal's audiences.
+    Audiences {
+        principal: PrincipalId,
+        audiences: Vec<callside_core::card::Audience>,
+    },
+    /// Records that `receiver` has `version` of `sender`'s field (never moves back).
+    Delivered {
+        sender: PrincipalId,
+        receiver: PrincipalId,
+        field: String,
+        version: u64,
+        at: Millis,
+    },
     /// Adds a device to an invitation's devices (one that proved the invited number later).
     InvitationDevice {
         invitation: String,

@@ -60,7 +60,7 @@ pub(crate) struct Sqlite {
     pub(crate) health: Arc<Health>,
 }
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 /// Read connections (each may cache up to 64 MiB of pages).
 const READERS: usize = 8;
 
@@ -128,12 +128,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 5] = [
+    let steps: [(i64, &str); 6] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
         (4, include_str!("schema_v4.sql")),
         (5, include_str!("schema_v5.sql")),
+        (6, include_str!("schema_v6.sql")),
     ];
     for (to, sql) in steps {
         if version < to {
@@ -671,6 +672,74 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 }
             }
         }
+        Write::Card { principal, card } => {
+            use callside_core::card::FieldValue;
+            c.prepare_cached("DELETE FROM card_fields WHERE principal = ?1")?
+                .execute([principal.as_str()])?;
+            let mut ins = c.prepare_cached(
+                "INSERT INTO card_fields (principal, id, position, kind, value, label, version, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (i, f) in card.fields.iter().enumerate() {
+                let value = match &f.value {
+                    FieldValue::Text(t) => t.clone(),
+                    FieldValue::Address(a) => [
+                        &a.street,
+                        &a.locality,
+                        &a.region,
+                        &a.postal_code,
+                        &a.country,
+                    ]
+                    .map(|s| s.as_str())
+                    .join("\u{1f}"),
+                };
+                ins.execute(params![
+                    principal.as_str(),
+                    f.id,
+                    i as i64,
+                    f.kind.as_str(),
+                    value,
+                    f.label,
+                    f.version as i64,
+                    f.updated_at
+                ])?;
+            }
+        }
+        Write::Audiences {
+            principal,
+            audiences,
+        } => {
+            c.prepare_cached("DELETE FROM audiences WHERE principal = ?1")?
+                .execute([principal.as_str()])?;
+            let mut ins = c.prepare_cached(
+                "INSERT INTO audiences (principal, name, position, members, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (i, a) in audiences.iter().enumerate() {
+                let members: Vec<&str> = a.members.iter().map(|m| m.as_str()).collect();
+                let fields: Vec<&str> = a.fields.iter().map(|f| f.as_str()).collect();
+                ins.execute(params![
+                    principal.as_str(),
+                    a.name,
+                    i as i64,
+                    members.join(","),
+                    fields.join(",")
+                ])?;
+            }
+        }
+        Write::Delivered {
+            sender,
+            receiver,
+            field,
+            version,
+            at,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO card_ledger (sender, receiver, field, version, delivered_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (sender, receiver, field) DO UPDATE SET
+                 version = max(version, excluded.version), delivered_at = excluded.delivered_at",
+            )?
+            .execute(params![sender.as_str(), receiver.as_str(), field, *version as i64, at])?;
+        }
         Write::EmailValidation(v) => {
             c.prepare_cached(
                 "INSERT OR REPLACE INTO email_validations
@@ -1167,6 +1236,101 @@ pub(crate) fn pending_leg_invitations(c: &Connection) -> Result<Vec<(LegId, Stri
         "SELECT leg, id FROM invitations WHERE state = 'pending' AND leg IS NOT NULL AND via_sms = 0",
     )?
     .query_map([], |r| Ok((LegId(r.get(0)?), r.get(1)?)))?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn card(c: &Connection, principal: &PrincipalId) -> Result<callside_core::card::Card> {
+    use callside_core::card::{Address, Card, CardField, FieldKind, FieldValue};
+    let rows: Vec<(String, String, String, Option<String>, i64, Millis)> = c
+        .prepare_cached(
+            "SELECT id, kind, value, label, version, updated_at FROM card_fields
+             WHERE principal = ?1 ORDER BY position",
+        )?
+        .query_map([principal.as_str()], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let fields = rows
+        .into_iter()
+        .map(|(id, kind, value, label, version, updated_at)| {
+            let kind = FieldKind::parse(&kind).ok_or_else(|| corrupt("card field kind", &kind))?;
+            let value = if kind == FieldKind::Address {
+                let mut parts = value.split('\u{1f}').map(str::to_owned);
+                let mut next = || parts.next().unwrap_or_default();
+                FieldValue::Address(Address {
+                    street: next(),
+                    locality: next(),
+                    region: next(),
+                    postal_code: next(),
+                    country: next(),
+                })
+            } else {
+                FieldValue::Text(value)
+            };
+            Ok(CardField {
+                id,
+                kind,
+                value,
+                label,
+                version: version as u64,
+                updated_at,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Card { fields })
+}
+
+pub(crate) fn audiences(
+    c: &Connection,
+    principal: &PrincipalId,
+) -> Result<Vec<callside_core::card::Audience>> {
+    use callside_core::card::{Audience, FieldKind};
+    let rows: Vec<(String, String, String)> = c
+        .prepare_cached(
+            "SELECT name, members, fields FROM audiences WHERE principal = ?1 ORDER BY position",
+        )?
+        .query_map([principal.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(name, members, fields)| {
+            Ok(Audience {
+                name,
+                members: members
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(|m| NumberRange::parse(m).map_err(|_| corrupt("audience member", m)))
+                    .collect::<Result<_>>()?,
+                fields: fields
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(|f| FieldKind::parse(f).ok_or_else(|| corrupt("audience field", f)))
+                    .collect::<Result<_>>()?,
+            })
+        })
+        .collect()
+}
+
+/// Field id → version of `sender`'s card that `receiver` has.
+pub(crate) fn ledger(
+    c: &Connection,
+    sender: &PrincipalId,
+    receiver: &PrincipalId,
+) -> Result<HashMap<String, u64>> {
+    Ok(c.prepare_cached(
+        "SELECT field, version FROM card_ledger WHERE sender = ?1 AND receiver = ?2",
+    )?
+    .query_map(params![sender.as_str(), receiver.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?
     .collect::<rusqlite::Result<_>>()?)
 }
 

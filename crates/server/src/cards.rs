@@ -1,0 +1,367 @@
+//! Cards (S3-F11–F17): the owner's card and audiences (`/v1/me/card`, `/v1/me/audiences`, JSON or
+//! vCard 4.0 / jCard), and automatic delivery: when a session is established (or someone joins),
+//! each device participant's card goes to the others as a `card` message from it, with only the
+//! fields the receivers' audience allows and that the delivery ledger says they lack.
+
+use crate::app::{now_ms, App, AppState};
+use crate::error::ApiError;
+use crate::sessions::{Outgoing, PendingSend};
+use callside_core::card::{self, Audience, Card, FieldKind, NewField};
+use callside_core::message::MessageKind;
+use callside_core::{NumberRange, Principal, PrincipalId, PrincipalKind, SessionKey};
+use callside_proto as proto;
+use callside_store::Write;
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+pub(crate) struct Cards {
+    tx: mpsc::UnboundedSender<SessionKey>,
+    rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<SessionKey>>>,
+}
+
+pub(crate) fn kind_in(k: proto::card::FieldKind) -> FieldKind {
+    use proto::card::FieldKind as P;
+    match k {
+        P::Name => FieldKind::Name,
+        P::Photo => FieldKind::Photo,
+        P::Organization => FieldKind::Organization,
+        P::Title => FieldKind::Title,
+        P::Email => FieldKind::Email,
+        P::Phone => FieldKind::Phone,
+        P::Address => FieldKind::Address,
+        P::Birthday => FieldKind::Birthday,
+        P::Url => FieldKind::Url,
+        P::Social => FieldKind::Social,
+        P::Note => FieldKind::Note,
+    }
+}
+
+pub(crate) fn kind_out(k: FieldKind) -> proto::card::FieldKind {
+    use proto::card::FieldKind as P;
+    match k {
+        FieldKind::Name => P::Name,
+        FieldKind::Photo => P::Photo,
+        FieldKind::Organization => P::Organization,
+        FieldKind::Title => P::Title,
+        FieldKind::Email => P::Email,
+        FieldKind::Phone => P::Phone,
+        FieldKind::Address => P::Address,
+        FieldKind::Birthday => P::Birthday,
+        FieldKind::Url => P::Url,
+        FieldKind::Social => P::Social,
+        FieldKind::Note => P::Note,
+    }
+}
+
+fn field_out(f: &card::CardField) -> proto::card::CardField {
+    proto::card::CardField {
+        id: f.id.clone(),
+        kind: kind_out(f.kind),
+        value: match &f.value {
+            card::FieldValue::Text(t) => proto::card::FieldValue::Text(t.clone()),
+            card::FieldValue::Address(a) => {
+                proto::card::FieldValue::Address(proto::card::Address {
+                    street: a.street.clone(),
+                    locality: a.locality.clone(),
+                    region: a.region.clone(),
+                    postal_code: a.postal_code.clone(),
+                    country: a.country.clone(),
+                })
+            }
+        },
+        label: f.label.clone(),
+        version: f.version,
+        updated_at: f.updated_at,
+    }
+}
+
+pub(crate) fn card_out(c: &Card) -> proto::card::Card {
+    proto::card::Card {
+        fields: c.fields.iter().map(field_out).collect(),
+    }
+}
+
+fn new_field_in(f: proto::card::NewCardField) -> NewField {
+    NewField {
+        id: f.id,
+        kind: kind_in(f.kind),
+        value: match f.value {
+            proto::card::FieldValue::Text(t) => card::FieldValue::Text(t),
+            proto::card::FieldValue::Address(a) => card::FieldValue::Address(card::Address {
+                street: a.street,
+                locality: a.locality,
+                region: a.region,
+                postal_code: a.postal_code,
+                country: a.country,
+            }),
+        },
+        label: f.label,
+    }
+}
+
+fn card_error(e: card::CardError) -> ApiError {
+    ApiError::bad("invalid_card", e.to_string())
+}
+
+fn devices_only(p: &Principal) -> Result<(), ApiError> {
+    match p.kind {
+        PrincipalKind::Device { .. } => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "devices_only",
+            "cards belong to devices".into(),
+        )),
+    }
+}
+
+impl Cards {
+    pub(crate) fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Cards {
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+
+    /// Asks for cards to be delivered on `key` (cheap; safe from the writer thread).
+    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<SessionKey> {
+        self.tx.clone()
+    }
+
+    pub(crate) fn request(&self, key: SessionKey) {
+        let _ = self.tx.send(key);
+    }
+
+    pub(crate) async fn get(&self, app: &App, p: &Principal) -> Result<Card, ApiError> {
+        devices_only(p)?;
+        Ok(app.store.card(p.id.clone()).await?)
+    }
+
+    /// Replaces the card with `fields` (validated); versions move only for changed fields.
+    pub(crate) async fn put(
+        &self,
+        app: &App,
+        p: &Principal,
+        fields: Vec<NewField>,
+    ) -> Result<Card, ApiError> {
+        devices_only(p)?;
+        let region = Some(app.config.default_region);
+        let fields = fields
+            .into_iter()
+            .map(|f| f.validate(region))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(card_error)?;
+        let old = app.store.card(p.id.clone()).await?;
+        let card = old.replaced(fields, now_ms()).map_err(card_error)?;
+        app.store
+            .apply(vec![Write::Card {
+                principal: p.id.clone(),
+                card: card.clone(),
+            }])
+            .await?;
+        Ok(card)
+    }
+
+    pub(crate) fn from_json(put: proto::card::PutCard) -> Vec<NewField> {
+        put.fields.into_iter().map(new_field_in).collect()
+    }
+
+    pub(crate) async fn delete(&self, app: &App, p: &Principal) -> Result<(), ApiError> {
+        devices_only(p)?;
+        app.store
+            .apply(vec![Write::Card {
+                principal: p.id.clone(),
+                card: Card::default(),
+            }])
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn audiences(
+        &self,
+        app: &App,
+        p: &Principal,
+    ) -> Result<proto::card::Audiences, ApiError> {
+        devices_only(p)?;
+        let list = app.store.audiences(p.id.clone()).await?;
+        Ok(proto::card::Audiences {
+            audiences: list
+                .iter()
+                .map(|a| proto::card::Audience {
+                    name: a.name.clone(),
+                    members: a.members.iter().map(|m| m.to_string()).collect(),
+                    fields: a.fields.iter().copied().map(kind_out).collect(),
+                })
+                .collect(),
+            default_fields: card::DEFAULT_FIELDS.iter().copied().map(kind_out).collect(),
+        })
+    }
+
+    pub(crate) async fn put_audiences(
+        &self,
+        app: &App,
+        p: &Principal,
+        req: proto::card::Audiences,
+    ) -> Result<proto::card::Audiences, ApiError> {
+        devices_only(p)?;
+        if req.audiences.len() > 32 {
+            return Err(ApiError::bad("invalid_audience", "at most 32 audiences"));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut list = Vec::new();
+        for a in req.audiences {
+            let name = a.name.trim().to_owned();
+            if name.is_empty() || name.len() > 64 || !names.insert(name.clone()) {
+                return Err(ApiError::bad(
+                    "invalid_audience",
+                    "audience names are 1-64 characters and unique",
+                ));
+            }
+            if a.members.is_empty() || a.members.len() > 1000 {
+                return Err(ApiError::bad(
+                    "invalid_audience",
+                    format!("audience `{name}` needs 1 to 1,000 members"),
+                ));
+            }
+            let members = a
+                .members
+                .iter()
+                .map(|m| {
+                    // A whole number in any format, or an E.164 prefix.
+                    callside_core::PhoneNumber::parse(m, Some(app.config.default_region))
+                        .map(|n| NumberRange::parse(n.as_str()).expect("E.164 is a range"))
+                        .or_else(|_| NumberRange::parse(m))
+                        .map_err(|e| ApiError::bad("invalid_audience", e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut fields: Vec<FieldKind> = a.fields.into_iter().map(kind_in).collect();
+            fields.sort();
+            fields.dedup();
+            list.push(Audience {
+                name,
+                members,
+                fields,
+            });
+        }
+        app.store
+            .apply(vec![Write::Audiences {
+                principal: p.id.clone(),
+                audiences: list,
+            }])
+            .await?;
+        self.audiences(app, p).await
+    }
+
+    /// The delivery task: for each session it is told about, delivers the cards.
+    pub(crate) async fn run(app: AppState) {
+        let Some(mut rx) = app.cards.rx.lock().expect("cards poisoned").take() else {
+            return;
+        };
+        loop {
+            let key = tokio::select! {
+                k = rx.recv() => match k { Some(k) => k, None => return },
+                _ = app.shutdown.cancelled() => return,
+            };
+            if let Err(e) = deliver(&app, &key).await {
+                tracing::warn!(session = %key, error = %e, "card delivery failed");
+            }
+        }
+    }
+}
+
+/// Delivers every device participant's card to the others on `key` (S3-F11/F12/F15/F16).
+async fn deliver(app: &App, key: &SessionKey) -> Result<(), ApiError> {
+    let rec = app
+        .store
+        .session(key.clone())
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    if rec.session.closed.is_some() {
+        return Ok(());
+    }
+    for sender in &rec.participants {
+        let card = app.store.card(sender.principal.clone()).await?;
+        if card.fields.is_empty() {
+            continue;
+        }
+        let others: Vec<_> = rec
+            .participants
+            .iter()
+            .filter(|p| p.principal != sender.principal)
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let audiences = app.store.audiences(sender.principal.clone()).await?;
+        // The log is shared: send only what every receiver may have (the intersection of
+        // their audiences), and what at least one receiver lacks.
+        let mut allowed: Vec<FieldKind> = FieldKind::ALL.to_vec();
+        let mut ledgers: Vec<(PrincipalId, HashMap<String, u64>)> = Vec::new();
+        for o in &others {
+            let mine = card::allowed_for(&audiences, &card::DEFAULT_FIELDS, o.number.as_ref());
+            allowed.retain(|k| mine.contains(k));
+            ledgers.push((
+                o.principal.clone(),
+                app.store
+                    .ledger(sender.principal.clone(), o.principal.clone())
+                    .await?,
+            ));
+        }
+        let mut fields: Vec<&card::CardField> = Vec::new();
+        for f in card.fields.iter().filter(|f| allowed.contains(&f.kind)) {
+            if ledgers.iter().any(|(_, has)| {
+                !card::to_deliver(
+                    &Card {
+                        fields: vec![f.clone()],
+                    },
+                    &allowed,
+                    has,
+                )
+                .is_empty()
+            }) {
+                fields.push(f);
+            }
+        }
+        if fields.is_empty() {
+            continue;
+        }
+        let name = card.name().map(str::to_owned);
+        let body = proto::card::CardBody {
+            fields: fields.iter().map(|f| field_out(f)).collect(),
+            display: proto::card::Display {
+                replace_number: name.is_some(),
+                name,
+            },
+        };
+        let now = now_ms();
+        let out = Outgoing {
+            client_id: callside_core::secret::new_id("card", now),
+            kind: MessageKind::Card,
+            body: serde_json::to_string(&body).expect("card bodies serialise"),
+            blob: None,
+        };
+        match app
+            .sessions
+            .prepare_send(app, &sender.principal, key, out)
+            .await?
+        {
+            PendingSend::Written { commit, .. } => {
+                commit.await.map_err(|_| ApiError::Unavailable)??;
+            }
+            PendingSend::Duplicate { .. } => {}
+        }
+        let writes = ledgers
+            .iter()
+            .flat_map(|(receiver, _)| {
+                fields.iter().map(move |f| Write::Delivered {
+                    sender: sender.principal.clone(),
+                    receiver: receiver.clone(),
+                    field: f.id.clone(),
+                    version: f.version,
+                    at: now,
+                })
+            })
+            .collect();
+        app.store.apply(writes).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+-- callside schema, version 6: cards (S3 pre-configured user data), audiences and the delivery
+-- ledger.
+
+CREATE TABLE card_fields (
+    principal   TEXT NOT NULL REFERENCES principals(id),
+    id          TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    value       TEXT NOT NULL,                 -- text; an address's five parts joined by U+001F
+    label       TEXT,
+    version     INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (principal, id)
+) STRICT;
+
+CREATE TABLE audiences (
+    principal   TEXT NOT NULL REFERENCES principals(id),
+    name        TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    members     TEXT NOT NULL,                 -- comma-separated E.164 prefixes
+    fields      TEXT NOT NULL,                 -- comma-separated field kinds
+    PRIMARY KEY (principal, name)
+) STRICT;
+
+-- Which version of which field of whose card each device has received (S3-F11).
+CREATE TABLE card_ledger (
+    sender      TEXT NOT NULL,
+    receiver    TEXT NOT NULL,
+    field       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    PRIMARY KEY (sender, receiver, field)
+) STRICT, WITHOUT ROWID;
