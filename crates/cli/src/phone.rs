@@ -101,6 +101,30 @@ enum PhoneCommand {
         /// The device id to move to (it must share a number with this one).
         device: String,
     },
+    /// Share a position on a session (S1-F9/F10).
+    Location {
+        session: String,
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        /// Uncertainty radius in metres.
+        #[arg(long)]
+        accuracy: Option<f64>,
+        /// One of a stream of live updates (at most one a second).
+        #[arg(long)]
+        live: bool,
+        /// The location request this answers.
+        #[arg(long)]
+        answers: Option<String>,
+    },
+    /// Ask the others on a session for their position.
+    Locate {
+        session: String,
+        /// Give up after this many seconds (5-300): the server then says `not_possible`.
+        #[arg(long, default_value_t = 30)]
+        timeout: u32,
+    },
     /// Close a session for everyone.
     Close { session: String },
     /// Download a blob to a file.
@@ -303,6 +327,54 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::Transfer { session, device } => {
             let info = client.transfer_session(&session, &device).await?;
             out.result(&info, || format!("session {} moved to {device}", info.key));
+        }
+        PhoneCommand::Location {
+            session,
+            lat,
+            lon,
+            accuracy,
+            live,
+            answers,
+        } => {
+            let body = serde_json::json!({
+                "lat": lat, "lon": lon, "accuracy_m": accuracy, "live": live, "request": answers,
+            });
+            let body = serde_json::Value::Object(
+                body.as_object()
+                    .expect("an object")
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            let accepted = client
+                .send_message(
+                    &session,
+                    &callside_client::proto::message::SendMessage {
+                        id: callside_client::new_message_id(),
+                        kind: "location".into(),
+                        body,
+                    },
+                )
+                .await?;
+            out.result(&accepted, || format!("location sent (#{})", accepted.seq));
+        }
+        PhoneCommand::Locate { session, timeout } => {
+            let request = callside_client::new_message_id();
+            let accepted = client
+                .send_message(
+                    &session,
+                    &callside_client::proto::message::SendMessage {
+                        id: callside_client::new_message_id(),
+                        kind: "location/request".into(),
+                        body: serde_json::json!({"request": request, "timeout_secs": timeout}),
+                    },
+                )
+                .await?;
+            out.result(
+                &serde_json::json!({"request": request, "seq": accepted.seq}),
+                || format!("asked for a location (request {request}); answers arrive as messages"),
+            );
         }
         PhoneCommand::Invitations => {
             let list = client.ringing_invitations().await?;

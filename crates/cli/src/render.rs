@@ -78,6 +78,32 @@ pub(crate) fn message_line(m: &Message, names: &Names) -> String {
                 Err(_) => format!("{prefix} {sender}: (card) {}", m.body),
             }
         }
+        "location" => {
+            match serde_json::from_value::<callside_client::proto::message::LocationBody>(
+                m.body.clone(),
+            ) {
+                Ok(l) => format!(
+                    "{prefix} {sender} is at {}, {}{}{} {}",
+                    l.lat,
+                    l.lon,
+                    l.accuracy_m
+                        .map(|a| format!(" (±{a} m)"))
+                        .unwrap_or_default(),
+                    if l.live { " [live]" } else { "" },
+                    l.geo.unwrap_or_default()
+                ),
+                Err(_) => format!("{prefix} {sender}: (location) {}", m.body),
+            }
+        }
+        "location/request" => format!(
+            "{prefix} {sender} asks where you are ({})",
+            m.body["request"]
+        ),
+        "location/decline" => format!("{prefix} {sender} declined to share a location"),
+        "system/location" => format!(
+            "{prefix} — no location for request {}: {} —",
+            m.body["request"], m.body["state"]
+        ),
         "system/call" => match serde_json::from_value::<CallBody>(m.body.clone()) {
             Ok(c) => format!("{prefix} — call {} —", call_state(c.state)),
             Err(_) => format!("{prefix} — call: {} —", m.body),

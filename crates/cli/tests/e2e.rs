@@ -910,3 +910,115 @@ async fn cards_go_to_the_other_side_as_the_call_pairs_and_only_what_is_new() {
     assert_eq!(err.code(), Some("invalid_message"));
     w.stop().await;
 }
+
+#[tokio::test]
+async fn locations_are_pushed_pulled_and_unanswered_requests_end_as_not_possible() {
+    use callside_client::proto::message::{LocationBody, SendMessage, SystemLocationBody};
+    let w = world(|_| {}).await;
+    let (alice, bob, key) = paired(&w).await;
+    let mut on_alice = Channel::connect(&alice).await.unwrap();
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    let send = |c: &Client, id: &str, kind: &str, body: serde_json::Value| {
+        let (c, key) = (c.clone(), key.clone());
+        let msg = SendMessage {
+            id: id.into(),
+            kind: kind.into(),
+            body,
+        };
+        async move { c.send_message(&key, &msg).await }
+    };
+    // A push: Bob sees Alice's position, with a map link (RFC 5870) added by the server.
+    send(
+        &alice,
+        "l1",
+        "location",
+        serde_json::json!({"lat": 51.5007, "lon": -0.1246, "accuracy_m": 20.0}),
+    )
+    .await
+    .unwrap();
+    let got = wait_for(&mut on_bob, |e| match e {
+        Event::Message(m) if m.kind == "location" => {
+            Some(serde_json::from_value::<LocationBody>(m.body).unwrap())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.geo.as_deref(), Some("geo:51.5007,-0.1246;u=20"));
+    // Nonsense is refused.
+    for bad in [
+        serde_json::json!({"lat": 91.0, "lon": 0.0}),
+        serde_json::json!({"lat": 0.0}),
+        serde_json::json!({"lat": 0.0, "lon": 0.0, "accuracy_m": -1.0}),
+    ] {
+        let err = send(&alice, "bad", "location", bad.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("invalid_message"), "{bad}");
+    }
+    let err = send(
+        &alice,
+        "bad2",
+        "location/request",
+        serde_json::json!({"request": "r", "timeout_secs": 1}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Some("invalid_message"));
+
+    // A pull that is answered, then one that is not: that one ends as `not_possible`.
+    send(
+        &alice,
+        "q1",
+        "location/request",
+        serde_json::json!({"request": "where-1", "timeout_secs": 5}),
+    )
+    .await
+    .unwrap();
+    send(
+        &bob,
+        "a1",
+        "location",
+        serde_json::json!({"lat": 48.8584, "lon": 2.2945, "request": "where-1"}),
+    )
+    .await
+    .unwrap();
+    send(
+        &alice,
+        "q2",
+        "location/request",
+        serde_json::json!({"request": "where-2", "timeout_secs": 5}),
+    )
+    .await
+    .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Some(Event::Message(m)) = on_alice.next_event().await {
+                if m.kind == "system/location" {
+                    return serde_json::from_value::<SystemLocationBody>(m.body).unwrap();
+                }
+            }
+        }
+    })
+    .await
+    .expect("system/location within 15 s");
+    assert_eq!(
+        (ended.request.as_str(), ended.state.as_str()),
+        ("where-2", "not_possible")
+    );
+    let log = alice
+        .messages(&key, callside_client::MessageQuery::default())
+        .await
+        .unwrap();
+    let ended_requests: Vec<String> = log
+        .messages
+        .iter()
+        .filter(|m| m.kind == "system/location")
+        .map(|m| m.body["request"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ended_requests,
+        ["where-2"],
+        "the answered request did not time out"
+    );
+    w.stop().await;
+}

@@ -19,11 +19,17 @@ pub enum MessageKind {
     System(&'static str),
     /// `card`: a participant's card fields, delivered by the server on its behalf (S3-F11).
     Card,
+    /// `location`: a position (S1-F9/F10): pushed, answering a request, or a live update.
+    Location,
+    /// `location/request`: asks the others for their position within a time.
+    LocationRequest,
+    /// `location/decline`: the answer "no" to a location request.
+    LocationDecline,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    #[error("unknown message kind `{0}`; use text, file or app/<name>")]
+    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline or app/<name>")]
     UnknownKind(String),
     #[error("`{0}` is reserved for the server")]
     Reserved(String),
@@ -41,6 +47,7 @@ pub const SYSTEM_CALL: &str = "system/call";
 pub const SYSTEM_JOINED: &str = "system/joined";
 pub const SYSTEM_CLOSED: &str = "system/closed";
 pub const SYSTEM_TRANSFERRED: &str = "system/transferred";
+pub const SYSTEM_LOCATION: &str = "system/location";
 
 impl MessageKind {
     /// Parses a kind a client sent. `system/*` kinds are refused.
@@ -48,6 +55,9 @@ impl MessageKind {
         match s {
             "text" => Ok(MessageKind::Text),
             "file" => Ok(MessageKind::File),
+            "location" => Ok(MessageKind::Location),
+            "location/request" => Ok(MessageKind::LocationRequest),
+            "location/decline" => Ok(MessageKind::LocationDecline),
             _ => {
                 if let Some(name) = s.strip_prefix("app/") {
                     let ok = (1..=64).contains(&name.len())
@@ -80,6 +90,9 @@ impl fmt::Display for MessageKind {
             MessageKind::App(name) => write!(f, "app/{name}"),
             MessageKind::System(name) => f.write_str(name),
             MessageKind::Card => f.write_str("card"),
+            MessageKind::Location => f.write_str("location"),
+            MessageKind::LocationRequest => f.write_str("location/request"),
+            MessageKind::LocationDecline => f.write_str("location/decline"),
         }
     }
 }

@@ -101,6 +101,57 @@ pub struct TransferredBody {
     pub to: crate::session::Participant,
 }
 
+/// Body of `location` (S1-F9/F10): a position in WGS 84 degrees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    pub lat: f64,
+    pub lon: f64,
+    /// Uncertainty radius in metres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_m: Option<f64>,
+    /// One of a stream of live updates (rate-limited to one a second per device).
+    #[serde(default)]
+    pub live: bool,
+    /// The `location/request` this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// Filled by the server: the same position as an RFC 5870 `geo:` URI, for a map link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<String>,
+}
+
+/// Body of `location/request`: the others are asked for their position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationRequestBody {
+    /// The requester's id for this request (1-64 characters).
+    pub request: String,
+    /// Without an answer in this many seconds (5-300, default 30), the server says
+    /// `system/location` with `not_possible`.
+    #[serde(default = "default_location_timeout")]
+    pub timeout_secs: u32,
+}
+
+fn default_location_timeout() -> u32 {
+    30
+}
+
+/// Body of `location/decline`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationDeclineBody {
+    pub request: String,
+}
+
+/// Body of `system/location`: a location request nobody answered in time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SystemLocationBody {
+    pub request: String,
+    /// `not_possible`.
+    pub state: String,
+}
+
 /// Body of `system/closed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClosedBody {

@@ -243,6 +243,7 @@ pub(crate) async fn housekeeping(app: AppState) {
         app.sessions.flush_acks(&app).await;
         if tokio::time::Instant::now() >= next_invitation_sweep {
             app.invitations.expire_due(&app).await;
+            app.sessions.expire_location_requests(&app).await;
             if !app.config.one_sided_after.is_zero() {
                 let before = now_ms() - app.config.one_sided_after.as_millis() as Millis;
                 for (leg, name, answered) in app.calls.one_sided_due(before).await {

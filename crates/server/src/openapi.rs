@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         proto::Problem, proto::message::TextBody, proto::message::FileBody, proto::message::CallBody,
-        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
+        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::message::LocationBody, proto::message::LocationRequestBody, proto::message::LocationDeclineBody, proto::message::SystemLocationBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
     )),
     modifiers(&Bearer, &Problems),
     security(("bearer" = [])),

@@ -37,11 +37,42 @@ struct CellState {
     ids_complete: bool,
 }
 
-#[derive(Default)]
 pub(crate) struct Sessions {
     cells: Mutex<HashMap<SessionKey, Arc<Cell>>>,
     /// Cursors moved since the last flush (acks are written in batches; see [`Sessions::ack`]).
     dirty_acks: Mutex<HashMap<(SessionKey, PrincipalId), u64>>,
+    /// Location requests waiting for an answer: (session, request id) → (requester, deadline).
+    location_requests: Mutex<HashMap<(SessionKey, String), (PrincipalId, callside_core::Millis)>>,
+    /// Live location updates per device: one a second.
+    live_locations: Mutex<callside_core::ratelimit::Limiter<PrincipalId>>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            cells: Default::default(),
+            dirty_acks: Default::default(),
+            location_requests: Default::default(),
+            live_locations: Mutex::new(callside_core::ratelimit::Limiter::new(
+                callside_core::ratelimit::Rate {
+                    count: 1,
+                    period_ms: 1000,
+                },
+            )),
+        }
+    }
+}
+
+/// A `geo:` URI (RFC 5870) for a position.
+fn geo_uri(lat: f64, lon: f64, accuracy: Option<f64>) -> String {
+    match accuracy {
+        Some(u) => format!("geo:{lat},{lon};u={u}"),
+        None => format!("geo:{lat},{lon}"),
+    }
+}
+
+fn request_id_ok(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A message whose sequence number is fixed and whose commit is on its way.
@@ -241,6 +272,13 @@ impl Sessions {
             });
         }
         let seq = st.rec.last_seq + 1;
+        let kind = msg.kind.clone();
+        let body_for_tracking = match kind {
+            MessageKind::Location | MessageKind::LocationRequest | MessageKind::LocationDecline => {
+                msg.body.clone()
+            }
+            _ => String::new(),
+        };
         let record = MessageRecord {
             session: key.clone(),
             seq,
@@ -270,6 +308,7 @@ impl Sessions {
             st.ids_complete = false;
         }
         crate::metrics::Metrics::inc(&app.metrics.messages);
+        self.track_location(key, who, &kind, &body_for_tracking);
         Ok(PendingSend::Written {
             accepted: proto::message::Accepted {
                 session: key.to_string(),
@@ -280,6 +319,110 @@ impl Sessions {
             commit,
             key: key.clone(),
         })
+    }
+
+    /// Remembers location requests and crosses off the ones answered or declined.
+    fn track_location(&self, key: &SessionKey, who: &PrincipalId, kind: &MessageKind, body: &str) {
+        let request = |b: &str| -> Option<String> {
+            serde_json::from_str::<serde_json::Value>(b)
+                .ok()?
+                .get("request")?
+                .as_str()
+                .map(str::to_owned)
+        };
+        let mut pending = self.location_requests.lock().expect("locations poisoned");
+        match kind {
+            MessageKind::LocationRequest => {
+                if let Ok(r) = serde_json::from_str::<proto::message::LocationRequestBody>(body) {
+                    if pending.len() < 100_000 {
+                        pending.insert(
+                            (key.clone(), r.request),
+                            (who.clone(), now_ms() + i64::from(r.timeout_secs) * 1000),
+                        );
+                    }
+                }
+            }
+            MessageKind::Location | MessageKind::LocationDecline => {
+                if let Some(r) = request(body) {
+                    // Only someone other than the requester answers a request.
+                    let k = (key.clone(), r);
+                    if pending.get(&k).is_some_and(|(asker, _)| asker != who) {
+                        pending.remove(&k);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Location requests nobody answered in time get `system/location` `not_possible`
+    /// (housekeeping).
+    pub(crate) async fn expire_location_requests(&self, app: &App) {
+        let now = now_ms();
+        let due: Vec<(SessionKey, String)> = {
+            let mut pending = self.location_requests.lock().expect("locations poisoned");
+            let due: Vec<_> = pending
+                .iter()
+                .filter(|(_, (_, deadline))| *deadline <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in &due {
+                pending.remove(k);
+            }
+            due
+        };
+        for (key, request) in due {
+            let body = proto::message::SystemLocationBody {
+                request,
+                state: "not_possible".into(),
+            };
+            if let Err(e) = self
+                .append_system(
+                    app,
+                    &key,
+                    message::SYSTEM_LOCATION,
+                    serde_json::to_string(&body).expect("serialises"),
+                )
+                .await
+            {
+                tracing::debug!(session = %key, error = %e, "no location answer, and the session is gone");
+            }
+        }
+    }
+
+    /// Appends a `system/*` message to an open session.
+    async fn append_system(
+        &self,
+        app: &App,
+        key: &SessionKey,
+        kind: &'static str,
+        body: String,
+    ) -> Result<(), ApiError> {
+        let cell = self.cell(app, key).await?;
+        let mut st = cell.state.lock().await;
+        if st.rec.session.closed.is_some() {
+            return Ok(());
+        }
+        let seq = st.rec.last_seq + 1;
+        let record = MessageRecord {
+            session: key.clone(),
+            seq,
+            sender: "system".into(),
+            client_id: None,
+            kind: kind.to_owned(),
+            body,
+            sent_at: now_ms(),
+            blob: None,
+        };
+        let participants = st.rec.session.participants.clone();
+        let commit = self
+            .queue(app, &cell, &participants, vec![], vec![record], None)
+            .await?;
+        st.rec.last_seq = seq;
+        st.rec.last_activity = now_ms();
+        drop(st);
+        commit.await.map_err(|_| ApiError::Unavailable)??;
+        Ok(())
     }
 
     /// Queues `writes` and `messages` in one transaction; after the commit the messages go to
@@ -650,6 +793,60 @@ impl Sessions {
                     ));
                 }
                 serde_json::to_string(&send.body)
+            }
+            MessageKind::Location => {
+                let mut l: proto::message::LocationBody = serde_json::from_value(send.body)
+                    .map_err(|e| ApiError::bad("invalid_message", format!("location body: {e}")))?;
+                let in_range = (-90.0..=90.0).contains(&l.lat)
+                    && (-180.0..=180.0).contains(&l.lon)
+                    && l.accuracy_m
+                        .is_none_or(|a| a.is_finite() && (0.0..=1.0e7).contains(&a));
+                if !in_range {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "lat is -90..90, lon -180..180 (degrees), accuracy_m 0..10,000 km",
+                    ));
+                }
+                if l.request.as_deref().is_some_and(|r| !request_id_ok(r)) {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "request ids are 1-64 visible characters",
+                    ));
+                }
+                if l.live {
+                    self.live_locations
+                        .lock()
+                        .expect("limiter poisoned")
+                        .check(who.clone(), crate::app::now_ms())?;
+                }
+                l.geo = Some(geo_uri(l.lat, l.lon, l.accuracy_m));
+                serde_json::to_string(&l)
+            }
+            MessageKind::LocationRequest => {
+                let r: proto::message::LocationRequestBody = serde_json::from_value(send.body)
+                    .map_err(|e| {
+                        ApiError::bad("invalid_message", format!("location/request body: {e}"))
+                    })?;
+                if !request_id_ok(&r.request) || !(5..=300).contains(&r.timeout_secs) {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "request ids are 1-64 visible characters; timeout_secs is 5-300",
+                    ));
+                }
+                serde_json::to_string(&r)
+            }
+            MessageKind::LocationDecline => {
+                let r: proto::message::LocationDeclineBody = serde_json::from_value(send.body)
+                    .map_err(|e| {
+                        ApiError::bad("invalid_message", format!("location/decline body: {e}"))
+                    })?;
+                if !request_id_ok(&r.request) {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "request ids are 1-64 visible characters",
+                    ));
+                }
+                serde_json::to_string(&r)
             }
             MessageKind::System(_) | MessageKind::Card => {
                 unreachable!("clients cannot send server-written kinds")
