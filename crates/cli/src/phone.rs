@@ -42,7 +42,29 @@ enum PhoneCommand {
         /// Close the session when the call ends (default: keep it after the call).
         #[arg(long)]
         close_with_call: bool,
+        /// Call composer: why you call (at most 60 characters), shown while it rings.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Call composer: mark the call urgent.
+        #[arg(long)]
+        urgent: bool,
+        /// Call composer: a picture (uploaded first).
+        #[arg(long, value_name = "FILE")]
+        picture: Option<PathBuf>,
+        /// Call composer: where you are, as LAT,LON.
+        #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true)]
+        at: Option<String>,
     },
+    /// Leave a note or picture after a call you made went unanswered.
+    Note {
+        leg: String,
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        picture: Option<PathBuf>,
+    },
+    /// Composer data and notes left for this device's numbers, newest first.
+    CallLog,
     /// Receive a call: report the incoming leg and wait for the match.
     #[command(group(ArgGroup::new("caller").required(true).args(["from", "withheld"])))]
     Incoming {
@@ -295,10 +317,44 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             own,
             wait,
             close_with_call,
+            subject,
+            urgent,
+            picture,
+            at,
         } => {
             let own = own_number(&client, own).await?;
             let mut leg = ReportLeg::new(own, Some(number), Direction::Outgoing);
             leg.lifecycle = close_with_call.then_some(Lifecycle::CloseWithCall);
+            if subject.is_some() || urgent || picture.is_some() || at.is_some() {
+                use callside_client::proto::call::{Composer, Importance, Place};
+                let picture = match picture {
+                    Some(p) => Some(client.upload_file(&p).await?.id),
+                    None => None,
+                };
+                let location = match at {
+                    Some(a) => {
+                        let (lat, lon) = a
+                            .split_once(',')
+                            .context("--at takes LAT,LON, e.g. 51.5007,-0.1246")?;
+                        Some(Place {
+                            lat: lat.trim().parse().context("--at: a latitude in degrees")?,
+                            lon: lon.trim().parse().context("--at: a longitude in degrees")?,
+                            accuracy_m: None,
+                        })
+                    }
+                    None => None,
+                };
+                leg.composer = Some(Composer {
+                    subject,
+                    importance: if urgent {
+                        Importance::Urgent
+                    } else {
+                        Importance::Normal
+                    },
+                    picture,
+                    location,
+                });
+            }
             report_and_wait(&client, &leg, wait, out).await?;
         }
         PhoneCommand::Incoming {
@@ -595,6 +651,31 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             out.progress(
                 "the token is shown only once; prove a number with `callside phone register-sms`",
             );
+        }
+        PhoneCommand::Note { leg, text, picture } => {
+            let picture = match picture {
+                Some(p) => Some(client.upload_file(&p).await?.id),
+                None => None,
+            };
+            let n = client
+                .leave_note(
+                    &leg,
+                    &callside_client::proto::call::PostCallNote { text, picture },
+                )
+                .await?;
+            out.result(&n, || format!("note {} left for {}", n.id, n.to));
+        }
+        PhoneCommand::CallLog => {
+            let log = client.call_log().await?;
+            if out.is_json() {
+                log.notes.iter().for_each(|n| out.json_line(n));
+            } else if log.notes.is_empty() {
+                out.text("the call log is empty");
+            } else {
+                log.notes
+                    .iter()
+                    .for_each(|n| out.text(&render::call_note_line(n)));
+            }
         }
         PhoneCommand::Answer { leg } => {
             let status = client.answer_leg(&leg).await?;

@@ -215,6 +215,40 @@ pub(crate) fn card_lines(fields: &[callside_client::proto::card::CardField]) -> 
         .join("\n")
 }
 
+/// Composer data or a post-call note, on one line.
+pub(crate) fn call_note_line(n: &callside_client::proto::call::CallNote) -> String {
+    let who = format!("{} ({})", n.from_name, n.from);
+    match (&n.composer, &n.note) {
+        (Some(c), _) => {
+            let mut s = format!("{who} is calling");
+            if c.importance == callside_client::proto::call::Importance::Urgent {
+                s.push_str(" — URGENT");
+            }
+            if let Some(subject) = &c.subject {
+                s.push_str(&format!(": \"{subject}\""));
+            }
+            if let Some(p) = &c.picture {
+                s.push_str(&format!(" [picture {p}]"));
+            }
+            if let Some(l) = &c.location {
+                s.push_str(&format!(" [at geo:{},{}]", l.lat, l.lon));
+            }
+            s
+        }
+        (_, Some(note)) => {
+            let mut s = format!("{who} left a note after a missed call");
+            if let Some(t) = &note.text {
+                s.push_str(&format!(": \"{t}\""));
+            }
+            if let Some(p) = &note.picture {
+                s.push_str(&format!(" [picture {p}]"));
+            }
+            s
+        }
+        _ => format!("{who}: call note {}", n.id),
+    }
+}
+
 /// An invitation and where it stands, on one line.
 pub(crate) fn invitation_line(i: &callside_client::proto::invitation::Invitation) -> String {
     use callside_client::proto::invitation::InvitationState as S;
@@ -275,6 +309,7 @@ pub(crate) fn event_line(event: &Event, names: &mut Names) -> String {
             leg_line(l)
         }
         Event::Invitation(i) => invitation_line(i),
+        Event::CallNote(n) => call_note_line(n),
         Event::Error {
             code,
             detail,

@@ -1022,3 +1022,98 @@ async fn locations_are_pushed_pulled_and_unanswered_requests_end_as_not_possible
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn composer_data_rings_with_the_call_and_a_note_follows_a_missed_one() {
+    use callside_client::proto::call::{CallNoteKind, Composer, Importance, Place, PostCallNote};
+    let w = world(|c| c.match_window = Duration::from_secs(1)).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    wait_for(&mut on_bob, |e| {
+        matches!(e, Event::Ready { .. }).then_some(())
+    })
+    .await;
+    // A PNG of one pixel as the picture.
+    let png: &[u8] = &[
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0,
+        0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89,
+    ];
+    let picture = alice.upload_bytes(png.to_vec()).await.unwrap().id;
+    let composer = Composer {
+        subject: Some("Your parcel is at the door".into()),
+        importance: Importance::Urgent,
+        picture: Some(picture.clone()),
+        location: Some(Place {
+            lat: 51.5007,
+            lon: -0.1246,
+            accuracy_m: None,
+        }),
+    };
+    // Bad composer data is refused, and no leg is left behind.
+    let mut bad = leg(ALICE, Some(BOB), Direction::Outgoing);
+    bad.composer = Some(Composer {
+        subject: Some("x".repeat(61)),
+        ..composer.clone()
+    });
+    let err = alice.report_leg(&bad, Duration::ZERO).await.unwrap_err();
+    assert_eq!(err.code(), Some("invalid_composer"));
+
+    let mut call = leg(ALICE, Some(BOB), Direction::Outgoing);
+    call.composer = Some(composer.clone());
+    let status = alice.report_leg(&call, Duration::ZERO).await.unwrap();
+    assert_eq!(status.state, LegState::Pending);
+    // Bob's phone shows it while it rings, and may fetch the picture.
+    let rang = wait_for(&mut on_bob, |e| match e {
+        Event::CallNote(n) => Some(n),
+        _ => None,
+    })
+    .await;
+    assert_eq!(rang.kind, CallNoteKind::Composer);
+    assert_eq!(rang.composer.as_ref(), Some(&composer));
+    assert_eq!(
+        (rang.from.as_str(), rang.from_name.as_str()),
+        (ALICE, "Alice")
+    );
+    assert_eq!(bob.download_bytes(&picture).await.unwrap().as_ref(), png);
+    // Bob never answers: the leg ends without a session, and Alice leaves a note.
+    let ended = alice
+        .wait_leg(&status.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(ended.state, LegState::NoMatch);
+    let note = alice
+        .leave_note(
+            &status.id,
+            &PostCallNote {
+                text: Some("Left it with your neighbour".into()),
+                picture: None,
+            },
+        )
+        .await
+        .unwrap();
+    let got = wait_for(&mut on_bob, |e| match e {
+        Event::CallNote(n) if n.kind == CallNoteKind::Note => Some(n),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.id, note.id);
+    // Both are in Bob's call log, newest first; not in Alice's.
+    let log = bob.call_log().await.unwrap();
+    let kinds: Vec<CallNoteKind> = log.notes.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, [CallNoteKind::Note, CallNoteKind::Composer]);
+    assert!(alice.call_log().await.unwrap().notes.is_empty());
+    // A note goes only with an unanswered call of one's own.
+    let err = bob
+        .leave_note(
+            &status.id,
+            &PostCallNote {
+                text: Some("not mine".into()),
+                picture: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("not_found"));
+    w.stop().await;
+}

@@ -163,6 +163,24 @@ impl Client {
 
     // ---------------------------------------------------------------- invitations (S2-I/M)
 
+    /// `POST /v1/legs/{id}/note`: a note or picture after a missed or rejected call.
+    pub async fn leave_note(
+        &self,
+        leg: &str,
+        note: &callside_proto::call::PostCallNote,
+    ) -> Result<callside_proto::call::CallNote, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "legs", leg, "note"])
+            .json(note);
+        json(send(req, REQUEST_TIMEOUT).await?, "call note").await
+    }
+
+    /// `GET /v1/me/call-log`: composer data and notes left for this device's numbers.
+    pub async fn call_log(&self) -> Result<callside_proto::call::CallLog, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "call-log"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "call log").await
+    }
+
     // ---------------------------------------------------------------- cards (S3)
 
     /// `GET /v1/me/card` as JSON.

@@ -35,6 +35,87 @@ pub struct ReportLeg {
     /// Whether a session created from this leg closes with the call. Default: the server's.
     #[serde(default)]
     pub lifecycle: Option<Lifecycle>,
+    /// Call composer data for an outgoing call (GSMA RCC.20): the callee's devices get it while
+    /// the call rings.
+    #[serde(default)]
+    pub composer: Option<Composer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Importance {
+    #[default]
+    Normal,
+    Urgent,
+}
+
+/// A position attached to composer data or a note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Place {
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_m: Option<f64>,
+}
+
+/// What the caller composed before calling: why, how urgent, a picture, where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Composer {
+    /// At most 60 characters (RCC.20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub importance: Importance,
+    /// A blob id the caller uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Place>,
+}
+
+/// A note or picture left after a missed or rejected call (RCC.20 post-call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostCallNote {
+    /// At most 500 characters.
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub picture: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallNoteKind {
+    /// Composer data of a ringing call.
+    Composer,
+    /// A note left after a missed or rejected call.
+    Note,
+}
+
+/// Composer data or a post-call note, as the callee's devices see it (live as a
+/// `call_note` frame, and in `GET /v1/me/call-log`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallNote {
+    pub id: String,
+    pub kind: CallNoteKind,
+    /// The caller's leg.
+    pub leg: String,
+    pub from: String,
+    pub from_name: String,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composer: Option<Composer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<PostCallNote>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallLog {
+    pub notes: Vec<CallNote>,
 }
 
 impl ReportLeg {
@@ -49,6 +130,7 @@ impl ReportLeg {
             conference_id: None,
             registry: None,
             lifecycle: None,
+            composer: None,
         }
     }
 }

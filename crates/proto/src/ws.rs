@@ -57,6 +57,8 @@ pub enum ServerFrame {
     Leg(LegStatus),
     /// An invitation to you (ringing) or from you changed state.
     Invitation(Invitation),
+    /// Composer data of a call ringing on you, or a note left after a call you missed.
+    CallNote(crate::call::CallNote),
     /// A frame was refused; nothing changed.
     Error {
         code: String,

@@ -38,6 +38,7 @@ fn server_type(f: &ServerFrame) -> &'static str {
         ServerFrame::Session(_) => "session",
         ServerFrame::Leg(_) => "leg",
         ServerFrame::Invitation(_) => "invitation",
+        ServerFrame::CallNote(_) => "call_note",
         ServerFrame::Error { .. } => "error",
         ServerFrame::Pong { .. } => "pong",
     }

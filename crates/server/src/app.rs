@@ -164,6 +164,8 @@ pub fn router(app: AppState) -> Router {
         .route("/legs/{id}", get(routes::get_leg))
         .route("/legs/{id}/answer", post(routes::answer_leg))
         .route("/legs/{id}/end", post(routes::end_leg))
+        .route("/legs/{id}/note", post(routes::leave_note))
+        .route("/me/call-log", get(routes::call_log))
         .route("/network/calls", post(routes::network_call))
         .route("/sessions", get(routes::list_sessions))
         .route("/sessions/{key}", get(routes::get_session))

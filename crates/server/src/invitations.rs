@@ -109,7 +109,7 @@ impl Invitations {
         if rec.invitation.state == InvitationState::Pending {
             app.wakes.request(
                 rec.invitation.devices.clone(),
-                crate::push::Reason::Invitation(rec.invitation.id.clone()),
+                crate::push::Reason::Ringing(rec.invitation.id.clone()),
             );
         }
     }

@@ -26,8 +26,8 @@ const MAX_PER_DEVICE: usize = 10;
 pub(crate) enum Reason {
     /// New messages on a session (coalesced per device).
     Messages,
-    /// An invitation is ringing (always sent): the id is the invitation's.
-    Invitation(String),
+    /// Something rings (an invitation, a call with composer data): always sent; the id is its id.
+    Ringing(String),
 }
 
 /// Devices to wake, and why.
@@ -254,7 +254,7 @@ impl Wakes {
                     continue;
                 }
                 let id = match &reason {
-                    Reason::Invitation(id) => id.clone(),
+                    Reason::Ringing(id) => id.clone(),
                     Reason::Messages => {
                         if last.get(&device).is_some_and(|at| now - at < interval) {
                             continue;

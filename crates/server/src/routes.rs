@@ -341,7 +341,12 @@ pub(crate) async fn report_leg(
     Query(q): Query<WaitQuery>,
     Json(req): Json<proto::call::ReportLeg>,
 ) -> Result<Response, ApiError> {
+    crate::composer::check(&app, &p, &req).await?;
+    let composer = req.composer.clone();
     let rec = app.calls.report(&app, &p, req).await?;
+    if let Some(c) = composer {
+        crate::composer::ring(&app, &p, &rec, c).await;
+    }
     let status = if rec.state == callside_store::LegState::Pending && q.wait.unwrap_or(0) > 0 {
         app.calls
             .status(&app, &p.id, &rec.leg.id, wait(&app, q.wait))
@@ -1143,4 +1148,40 @@ pub(crate) async fn put_audiences(
     Json(req): Json<proto::card::Audiences>,
 ) -> Result<axum::Json<proto::card::Audiences>, ApiError> {
     Ok(axum::Json(app.cards.put_audiences(&app, &p, req).await?))
+}
+
+/// `POST /v1/legs/{id}/note` — leave a note or picture after a missed or rejected call.
+#[utoipa::path(post, path = "/v1/legs/{id}/note", tag = "calls", request_body = proto::call::PostCallNote,
+    responses((status = 201, body = proto::call::CallNote), (status = 400, body = proto::Problem),
+              (status = 409, body = proto::Problem)))]
+pub(crate) async fn leave_note(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Json(note): Json<proto::call::PostCallNote>,
+) -> Result<(StatusCode, axum::Json<proto::call::CallNote>), ApiError> {
+    let n = crate::composer::leave_note(&app, &p, LegId(id), note).await?;
+    Ok((StatusCode::CREATED, axum::Json(n)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallLogQuery {
+    /// At most this many entries, newest first (default and maximum 200).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+}
+
+/// `GET /v1/me/call-log` — composer data and notes left for this device's numbers.
+#[utoipa::path(get, path = "/v1/me/call-log", tag = "calls", params(CallLogQuery),
+    responses((status = 200, body = proto::call::CallLog)))]
+pub(crate) async fn call_log(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<CallLogQuery>,
+) -> Result<axum::Json<proto::call::CallLog>, ApiError> {
+    let limit = check_limit(q.limit, 200)?;
+    Ok(axum::Json(
+        crate::composer::call_log(&app, &p, limit).await?,
+    ))
 }

@@ -207,6 +207,17 @@ impl Store {
         self.inner.read(sqlite::pending_leg_invitations).await
     }
 
+    /// The newest `limit` call notes to any of `numbers`, newest first.
+    pub async fn call_notes_to(
+        &self,
+        numbers: Vec<callside_core::PhoneNumber>,
+        limit: u32,
+    ) -> Result<Vec<CallNoteRecord>> {
+        self.inner
+            .read(move |c| sqlite::call_notes_to(c, &numbers, limit))
+            .await
+    }
+
     /// A principal's card (empty when it has none).
     pub async fn card(
         &self,

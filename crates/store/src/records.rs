@@ -172,6 +172,21 @@ pub struct EmailValidationRecord {
     pub expires_at: Millis,
 }
 
+/// Composer data or a post-call note for a number's devices; `body` is its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallNoteRecord {
+    pub id: String,
+    /// `composer` or `note`.
+    pub kind: String,
+    pub leg: callside_core::LegId,
+    pub sender: PrincipalId,
+    pub sender_name: String,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+    pub created_at: Millis,
+}
+
 /// One change. [`crate::Store::apply`] commits a list of them atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -250,6 +265,12 @@ pub enum Write {
     UnbindEmail {
         device: PrincipalId,
         email: callside_core::email::Email,
+    },
+    CallNote(CallNoteRecord),
+    /// Lets `principal` read a blob (a composer picture sent to the callee's devices).
+    BlobGrant {
+        blob: callside_core::message::BlobId,
+        principal: PrincipalId,
     },
     /// Replaces a principal's whole card.
     Card {

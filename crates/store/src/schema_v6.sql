@@ -31,3 +31,17 @@ CREATE TABLE card_ledger (
     delivered_at INTEGER NOT NULL,
     PRIMARY KEY (sender, receiver, field)
 ) STRICT, WITHOUT ROWID;
+
+-- Call composer data and post-call notes (RCC.20), addressed to a number's devices.
+CREATE TABLE call_notes (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,                 -- 'composer' | 'note'
+    leg         TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    from_number TEXT NOT NULL,
+    to_number   TEXT NOT NULL,
+    body        TEXT NOT NULL,                 -- the composer or note (JSON)
+    created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX call_notes_by_to ON call_notes(to_number, created_at);

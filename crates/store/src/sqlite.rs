@@ -672,6 +672,30 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 }
             }
         }
+        Write::CallNote(n) => {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO call_notes
+                 (id, kind, leg, sender, sender_name, from_number, to_number, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                n.id,
+                n.kind,
+                n.leg.0,
+                n.sender.as_str(),
+                n.sender_name,
+                n.from.as_str(),
+                n.to.as_str(),
+                n.body,
+                n.created_at
+            ])?;
+        }
+        Write::BlobGrant { blob, principal } => {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO blob_uploaders (blob, principal) VALUES (?1, ?2)",
+            )?
+            .execute(params![blob.as_str(), principal.as_str()])?;
+        }
         Write::Card { principal, card } => {
             use callside_core::card::FieldValue;
             c.prepare_cached("DELETE FROM card_fields WHERE principal = ?1")?
@@ -1317,6 +1341,40 @@ pub(crate) fn audiences(
             })
         })
         .collect()
+}
+
+/// The newest `limit` call notes addressed to any of `numbers`, newest first.
+pub(crate) fn call_notes_to(
+    c: &Connection,
+    numbers: &[PhoneNumber],
+    limit: u32,
+) -> Result<Vec<CallNoteRecord>> {
+    let mut out = Vec::new();
+    let mut stmt = c.prepare_cached(
+        "SELECT id, kind, leg, sender, sender_name, from_number, to_number, body, created_at
+         FROM call_notes WHERE to_number = ?1 ORDER BY created_at DESC LIMIT ?2",
+    )?;
+    for n in numbers {
+        let rows = stmt
+            .query_map(params![n.as_str(), limit], |r| {
+                Ok(CallNoteRecord {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    leg: LegId(r.get(2)?),
+                    sender: PrincipalId(r.get(3)?),
+                    sender_name: r.get(4)?,
+                    from: PhoneNumber::from_stored(r.get(5)?),
+                    to: PhoneNumber::from_stored(r.get(6)?),
+                    body: r.get(7)?,
+                    created_at: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.extend(rows);
+    }
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    out.truncate(limit as usize);
+    Ok(out)
 }
 
 /// Field id → version of `sender`'s card that `receiver` has.

@@ -481,6 +481,7 @@ impl State {
             ServerFrame::Session(session) => self.backlog.push_back(Event::Session(session)),
             ServerFrame::Leg(leg) => self.backlog.push_back(Event::Leg(leg)),
             ServerFrame::Invitation(inv) => self.backlog.push_back(Event::Invitation(inv)),
+            ServerFrame::CallNote(note) => self.backlog.push_back(Event::CallNote(note)),
             ServerFrame::Error {
                 code,
                 detail,

@@ -75,6 +75,9 @@ pub enum Event {
     Leg(LegStatus),
     /// An invitation ringing on this device, or one this device sent, changed state.
     Invitation(callside_proto::invitation::Invitation),
+    /// Composer data of a call ringing on this device's number, or a note left after a call it
+    /// missed.
+    CallNote(callside_proto::call::CallNote),
     /// The server refused a frame that was not a `send` (e.g. an `ack` for a closed session).
     Error {
         /// Stable machine code.
