@@ -63,6 +63,34 @@ impl Side {
         say(&self.out, self.label, text);
     }
 
+    /// Prints events as they come until one that is not a message matches `want`.
+    async fn expect_event(
+        &mut self,
+        what: &str,
+        want: impl Fn(&Event) -> bool,
+    ) -> anyhow::Result<Event> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.channel.next_event())
+                .await
+                .map_err(|_| anyhow::anyhow!("{}: waited {STEP_TIMEOUT:?} for {what}", self.label))?
+                .with_context(|| format!("{}: the channel closed", self.label))?;
+            if self.out.is_json() {
+                self.out
+                    .json_line(&json!({ "side": self.label, "event": event }));
+            } else {
+                let line = render::event_line(&event, &mut self.names);
+                self.say(&format!("  ⇠ {line}"));
+            }
+            if let Event::Message(message) = &event {
+                self.channel.ack(&message.session, message.seq).await?;
+            }
+            if want(&event) {
+                return Ok(event);
+            }
+        }
+    }
+
     /// Prints events as they come (acknowledging messages) until one matches `want`.
     async fn expect(
         &mut self,
@@ -177,18 +205,64 @@ async fn play(
         }
     }
 
-    // 1. The call: each phone reports its leg; the server pairs them.
-    alice.say(&format!(
-        "☎ dials {bob_own}; the app reports the outgoing leg"
-    ));
-    let alice_leg = alice
+    // 0. Before any call, each sets up a card; Alice's colleagues (Bob's number) see more of it.
+    use callside_client::proto::card::{
+        Audience, Audiences, FieldKind, FieldValue, NewCardField, PutCard,
+    };
+    let field = |id: &str, kind: FieldKind, v: &str| NewCardField {
+        id: id.into(),
+        kind,
+        value: FieldValue::Text(v.into()),
+        label: None,
+    };
+    alice
         .client
-        .report_leg(
-            &leg(&alice_own, &bob_own, Direction::Outgoing),
-            Duration::ZERO,
-        )
+        .put_card(&PutCard {
+            fields: vec![
+                field("name", FieldKind::Name, "Alice Example"),
+                field("org", FieldKind::Organization, "ACME Deliveries"),
+                field("title", FieldKind::Title, "Courier"),
+                field("birthday", FieldKind::Birthday, "--04-01"),
+            ],
+        })
         .await?;
+    alice
+        .client
+        .put_audiences(&Audiences {
+            audiences: vec![Audience {
+                name: "customers".into(),
+                members: vec![bob_own.clone()],
+                fields: vec![FieldKind::Name, FieldKind::Organization, FieldKind::Title],
+            }],
+            default_fields: vec![],
+        })
+        .await?;
+    alice.say("set up her card; customers get name, organisation and title (not her birthday)");
+    bob.client
+        .put_card(&PutCard {
+            fields: vec![field("name", FieldKind::Name, "Bob Jones")],
+        })
+        .await?;
+    bob.say("set up his card");
+
+    // 1. The call: each phone reports its leg (Alice's with a composed subject); the server
+    //    pairs them.
+    alice.say(&format!(
+        "☎ dials {bob_own} with a subject; the app reports the outgoing leg"
+    ));
+    let mut outgoing = leg(&alice_own, &bob_own, Direction::Outgoing);
+    outgoing.composer = Some(callside_client::proto::call::Composer {
+        subject: Some("Your parcel A-1042 is at the door".into()),
+        importance: callside_client::proto::call::Importance::Urgent,
+        picture: None,
+        location: None,
+    });
+    let alice_leg = alice.client.report_leg(&outgoing, Duration::ZERO).await?;
     alice.say(&render::leg_line(&alice_leg));
+    bob.expect_event("the composed subject while it rings", |e| {
+        matches!(e, Event::CallNote(_))
+    })
+    .await?;
     bob.say(&format!(
         "☎ rings, caller id {alice_own}; the app reports the incoming leg"
     ));
@@ -213,6 +287,12 @@ async fn play(
         }
     }
     say(out, "demo", &format!("both phones hold session {key}"));
+    // The cards appear by themselves as the call pairs.
+    bob.expect("Alice's card", |m| m.kind == "card" && m.sender == alice.id)
+        .await?;
+    alice
+        .expect("Bob's card", |m| m.kind == "card" && m.sender == bob.id)
+        .await?;
 
     // 2. Chat during the call.
     let text = "Hi Bob! Calling about order A-1042.";
@@ -263,6 +343,27 @@ async fn play(
     alice
         .expect("Bob's order status", |m| m.kind == "app/order-status")
         .await?;
+
+    // 4b. Alice shares her live location as she walks to the door (one update a second).
+    for (i, (lat, lon)) in [(51.50070, -0.12460), (51.50074, -0.12452)]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        alice.say(&format!("⇢ live location {lat}, {lon}"));
+        alice
+            .channel
+            .send(
+                &key,
+                "location",
+                json!({ "lat": lat, "lon": lon, "accuracy_m": 5.0, "live": true }),
+            )
+            .await?;
+        bob.expect("Alice's location", |m| m.kind == "location")
+            .await?;
+    }
 
     // 5. The call is answered, then ended; both phones see the call state on the log.
     bob.say("☎ answers");

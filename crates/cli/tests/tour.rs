@@ -234,3 +234,59 @@ fn an_invitation_reaches_a_second_device_from_the_command_line() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+#[test]
+fn the_demo_plays_a_whole_call_with_cards_a_subject_and_a_live_location() {
+    let out = Command::new(BIN)
+        .args(["--json", "demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events = |side: &str, what: &str| {
+        lines
+            .iter()
+            .filter(|l| l["side"] == side)
+            .filter(|l| {
+                l["event"]["event"] == what
+                    || (l["event"]["event"] == "message" && l["event"]["kind"] == what)
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let subject = events("bob", "call_note");
+    assert_eq!(
+        subject[0]["event"]["composer"]["subject"],
+        "Your parcel A-1042 is at the door"
+    );
+    let cards = events("bob", "card");
+    let fields: Vec<&str> = cards[0]["event"]["body"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["name", "org", "title"],
+        "her birthday stays private"
+    );
+    let bobs = events("alice", "card")
+        .into_iter()
+        .filter(|c| c["event"]["body"]["display"]["name"] == "Bob Jones")
+        .count();
+    assert_eq!(bobs, 1, "Bob's card reaches Alice once");
+    let live = events("bob", "location");
+    assert_eq!(live.len(), 2);
+    assert!(live.iter().all(|l| l["event"]["body"]["live"] == true));
+}
