@@ -1117,3 +1117,125 @@ async fn composer_data_rings_with_the_call_and_a_note_follows_a_missed_one() {
     assert_eq!(err.code(), Some("not_found"));
     w.stop().await;
 }
+
+/// A call, then how many of Alice's cards are on its log once Bob's card has reached Alice (the
+/// delivery task handles Alice's card first).
+async fn call_cards(
+    alice: &Client,
+    bob: &Client,
+    on_alice: &mut Channel,
+    alice_id: &str,
+    bob_id: &str,
+) -> usize {
+    let key = pair(alice, bob).await;
+    wait_for(on_alice, |e| match e {
+        Event::Message(m) if m.kind == "card" && m.sender == bob_id && m.session == key => Some(()),
+        _ => None,
+    })
+    .await;
+    bob.messages(&key, callside_client::MessageQuery::default())
+        .await
+        .unwrap()
+        .messages
+        .into_iter()
+        .filter(|m| m.kind == "card" && m.sender == alice_id)
+        .count()
+}
+
+#[tokio::test]
+async fn receiving_policies_keep_blocked_cards_off_the_line() {
+    use callside_client::proto::card::{
+        ContactPolicy, ContactRule, FieldKind, FieldValue, NewCardField, PutCard, ReceivePolicy,
+    };
+    let w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    for (c, name) in [(&alice, "Alice"), (&bob, "Bob")] {
+        c.put_card(&PutCard {
+            fields: vec![NewCardField {
+                id: "name".into(),
+                kind: FieldKind::Name,
+                value: FieldValue::Text(name.into()),
+                label: None,
+            }],
+        })
+        .await
+        .unwrap();
+    }
+    let mut on_alice = Channel::connect(&alice).await.unwrap();
+    let alice_id = alice.me().await.unwrap().id;
+    let bob_id = bob.me().await.unwrap().id;
+    let policy = |rule: Option<ContactPolicy>| ReceivePolicy {
+        known_only: false,
+        contacts: rule
+            .map(|policy| ContactRule {
+                number: "+44 20 7946 0001".into(),
+                policy,
+            })
+            .into_iter()
+            .collect(),
+    };
+    bob.put_card_policy(&policy(Some(ContactPolicy::Block)))
+        .await
+        .unwrap();
+    // (Bob's card still goes to Alice: her policy accepts everyone.)
+    assert_eq!(
+        call_cards(&alice, &bob, &mut on_alice, &alice_id, &bob_id).await,
+        0,
+        "blocked"
+    );
+    // Bob changes his card so it is new again for Alice's next call.
+    bob.put_card(&PutCard {
+        fields: vec![NewCardField {
+            id: "name".into(),
+            kind: FieldKind::Name,
+            value: FieldValue::Text("Bob J".into()),
+            label: None,
+        }],
+    })
+    .await
+    .unwrap();
+    bob.put_card_policy(&policy(Some(ContactPolicy::Once)))
+        .await
+        .unwrap();
+    assert_eq!(
+        call_cards(&alice, &bob, &mut on_alice, &alice_id, &bob_id).await,
+        1,
+        "accepted once"
+    );
+    assert!(
+        bob.card_policy().await.unwrap().contacts.is_empty(),
+        "the `once` rule is used up"
+    );
+    // Known contacts only: Alice is not one.
+    bob.put_card(&PutCard {
+        fields: vec![NewCardField {
+            id: "name".into(),
+            kind: FieldKind::Name,
+            value: FieldValue::Text("Bob Jones".into()),
+            label: None,
+        }],
+    })
+    .await
+    .unwrap();
+    alice
+        .put_card(&PutCard {
+            fields: vec![NewCardField {
+                id: "name".into(),
+                kind: FieldKind::Name,
+                value: FieldValue::Text("Alice E".into()),
+                label: None,
+            }],
+        })
+        .await
+        .unwrap();
+    let mut known_only = policy(None);
+    known_only.known_only = true;
+    bob.put_card_policy(&known_only).await.unwrap();
+    assert_eq!(
+        call_cards(&alice, &bob, &mut on_alice, &alice_id, &bob_id).await,
+        0,
+        "not a known contact"
+    );
+    w.stop().await;
+}

@@ -219,6 +219,23 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "card").await
     }
 
+    /// `GET /v1/me/card-policy`.
+    pub async fn card_policy(&self) -> Result<callside_proto::card::ReceivePolicy, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "card-policy"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "card policy").await
+    }
+
+    /// `PUT /v1/me/card-policy`.
+    pub async fn put_card_policy(
+        &self,
+        policy: &callside_proto::card::ReceivePolicy,
+    ) -> Result<callside_proto::card::ReceivePolicy, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "me", "card-policy"])
+            .json(policy);
+        json(send(req, REQUEST_TIMEOUT).await?, "card policy").await
+    }
+
     /// `GET /v1/me/audiences`.
     pub async fn audiences(&self) -> Result<callside_proto::card::Audiences, Error> {
         let req = self.request(Method::GET, &["v1", "me", "audiences"]);

@@ -279,6 +279,57 @@ impl Card {
     }
 }
 
+/// How a receiving device treats cards from one counterpart (S3-F17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactPolicy {
+    /// Never receive this counterpart's card.
+    Block,
+    /// Receive it the next time only (then the rule is gone).
+    Once,
+    /// A known contact: always receive.
+    Always,
+}
+
+impl ContactPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactPolicy::Block => "block",
+            ContactPolicy::Once => "once",
+            ContactPolicy::Always => "always",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "block" => ContactPolicy::Block,
+            "once" => ContactPolicy::Once,
+            "always" => ContactPolicy::Always,
+            _ => return None,
+        })
+    }
+}
+
+/// A receiving device's rules (S3-F17).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceivePolicy {
+    /// Receive only from contacts marked `once` or `always`.
+    pub known_only: bool,
+    pub contacts: Vec<(PhoneNumber, ContactPolicy)>,
+}
+
+impl ReceivePolicy {
+    /// Whether a card from `sender` may be delivered; and whether doing so uses up a `once`.
+    pub fn admits(&self, sender: Option<&PhoneNumber>) -> (bool, bool) {
+        let rule = sender.and_then(|s| self.contacts.iter().find(|(n, _)| n == s).map(|(_, p)| *p));
+        match rule {
+            Some(ContactPolicy::Block) => (false, false),
+            Some(ContactPolicy::Once) => (true, true),
+            Some(ContactPolicy::Always) => (true, false),
+            None => (!self.known_only, false),
+        }
+    }
+}
+
 /// A named group of counterparts and the fields they receive (S3-F16).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Audience {
@@ -418,6 +469,28 @@ mod tests {
             ),
             Err(CardError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn receiving_policies_block_accept_once_and_keep_to_known_contacts() {
+        let n = |s: &str| PhoneNumber::parse(s, None).unwrap();
+        let mut p = ReceivePolicy {
+            known_only: false,
+            contacts: vec![
+                (n("+442079460001"), ContactPolicy::Block),
+                (n("+442079460002"), ContactPolicy::Once),
+                (n("+442079460003"), ContactPolicy::Always),
+            ],
+        };
+        assert_eq!(p.admits(Some(&n("+442079460001"))), (false, false));
+        assert_eq!(p.admits(Some(&n("+442079460002"))), (true, true));
+        assert_eq!(p.admits(Some(&n("+442079460003"))), (true, false));
+        assert_eq!(p.admits(Some(&n("+442079460009"))), (true, false));
+        assert_eq!(p.admits(None), (true, false));
+        p.known_only = true;
+        assert_eq!(p.admits(Some(&n("+442079460009"))), (false, false));
+        assert_eq!(p.admits(None), (false, false));
+        assert_eq!(p.admits(Some(&n("+442079460003"))), (true, false));
     }
 
     #[test]

@@ -118,3 +118,33 @@ pub struct CardBody {
     pub fields: Vec<CardField>,
     pub display: Display,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactPolicy {
+    /// Never receive this number's card.
+    Block,
+    /// Receive it the next time only; then the rule is gone.
+    Once,
+    /// A known contact: always receive.
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRule {
+    pub number: String,
+    pub policy: ContactPolicy,
+}
+
+/// How this device receives cards (S3-F17), enforced by the server: what it must not get is
+/// never sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivePolicy {
+    /// Receive cards only from numbers with a `once` or `always` rule.
+    #[serde(default)]
+    pub known_only: bool,
+    #[serde(default)]
+    pub contacts: Vec<ContactRule>,
+}

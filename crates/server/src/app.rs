@@ -107,6 +107,10 @@ pub fn router(app: AppState) -> Router {
             "/me/audiences",
             get(routes::get_audiences).put(routes::put_audiences),
         )
+        .route(
+            "/me/card-policy",
+            get(routes::get_card_policy).put(routes::put_card_policy),
+        )
         .route("/me/emails", post(routes::add_email))
         .route(
             "/me/emails/validations/{id}",

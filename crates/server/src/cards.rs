@@ -251,6 +251,67 @@ impl Cards {
         self.audiences(app, p).await
     }
 
+    pub(crate) async fn policy(
+        &self,
+        app: &App,
+        p: &Principal,
+    ) -> Result<proto::card::ReceivePolicy, ApiError> {
+        devices_only(p)?;
+        let policy = app.store.receive_policy(p.id.clone()).await?;
+        Ok(proto::card::ReceivePolicy {
+            known_only: policy.known_only,
+            contacts: policy
+                .contacts
+                .iter()
+                .map(|(n, r)| proto::card::ContactRule {
+                    number: n.to_string(),
+                    policy: match r {
+                        card::ContactPolicy::Block => proto::card::ContactPolicy::Block,
+                        card::ContactPolicy::Once => proto::card::ContactPolicy::Once,
+                        card::ContactPolicy::Always => proto::card::ContactPolicy::Always,
+                    },
+                })
+                .collect(),
+        })
+    }
+
+    pub(crate) async fn put_policy(
+        &self,
+        app: &App,
+        p: &Principal,
+        req: proto::card::ReceivePolicy,
+    ) -> Result<proto::card::ReceivePolicy, ApiError> {
+        devices_only(p)?;
+        if req.contacts.len() > 10_000 {
+            return Err(ApiError::bad(
+                "invalid_policy",
+                "at most 10,000 contact rules",
+            ));
+        }
+        let mut contacts = Vec::with_capacity(req.contacts.len());
+        for c in req.contacts {
+            let n = callside_core::PhoneNumber::parse(&c.number, Some(app.config.default_region))
+                .map_err(|e| ApiError::bad("invalid_policy", e.to_string()))?;
+            let rule = match c.policy {
+                proto::card::ContactPolicy::Block => card::ContactPolicy::Block,
+                proto::card::ContactPolicy::Once => card::ContactPolicy::Once,
+                proto::card::ContactPolicy::Always => card::ContactPolicy::Always,
+            };
+            contacts.retain(|(m, _)| m != &n);
+            contacts.push((n, rule));
+        }
+        app.store
+            .apply(vec![Write::ReceivePolicy {
+                principal: p.id.clone(),
+                policy: card::ReceivePolicy {
+                    known_only: req.known_only,
+                    contacts,
+                },
+            }])
+            .await?;
+        self.policy(app, p).await
+    }
+
     /// The delivery task: for each session it is told about, delivers the cards.
     pub(crate) async fn run(app: AppState) {
         let Some(mut rx) = app.cards.rx.lock().expect("cards poisoned").take() else {
@@ -289,6 +350,25 @@ async fn deliver(app: &App, key: &SessionKey) -> Result<(), ApiError> {
             .filter(|p| p.principal != sender.principal)
             .collect();
         if others.is_empty() {
+            continue;
+        }
+        // Receiving policies (S3-F17): one receiver's block keeps the card off the shared log.
+        let mut used_once = Vec::new();
+        let mut admitted = true;
+        for o in &others {
+            let policy = app.store.receive_policy(o.principal.clone()).await?;
+            let (admit, once) = policy.admits(sender.number.as_ref());
+            admitted &= admit;
+            if once {
+                if let Some(n) = &sender.number {
+                    used_once.push(Write::ForgetContactRule {
+                        principal: o.principal.clone(),
+                        number: n.clone(),
+                    });
+                }
+            }
+        }
+        if !admitted {
             continue;
         }
         let audiences = app.store.audiences(sender.principal.clone()).await?;
@@ -349,9 +429,9 @@ async fn deliver(app: &App, key: &SessionKey) -> Result<(), ApiError> {
             }
             PendingSend::Duplicate { .. } => {}
         }
-        let writes = ledgers
-            .iter()
-            .flat_map(|(receiver, _)| {
+        let writes = used_once
+            .into_iter()
+            .chain(ledgers.iter().flat_map(|(receiver, _)| {
                 fields.iter().map(move |f| Write::Delivered {
                     sender: sender.principal.clone(),
                     receiver: receiver.clone(),
@@ -359,7 +439,7 @@ async fn deliver(app: &App, key: &SessionKey) -> Result<(), ApiError> {
                     version: f.version,
                     at: now,
                 })
-            })
+            }))
             .collect();
         app.store.apply(writes).await?;
     }

@@ -1185,3 +1185,23 @@ pub(crate) async fn call_log(
         crate::composer::call_log(&app, &p, limit).await?,
     ))
 }
+
+/// `GET /v1/me/card-policy` — how this device receives cards (S3-F17).
+#[utoipa::path(get, path = "/v1/me/card-policy", tag = "cards", responses((status = 200, body = proto::card::ReceivePolicy)))]
+pub(crate) async fn get_card_policy(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+) -> Result<axum::Json<proto::card::ReceivePolicy>, ApiError> {
+    Ok(axum::Json(app.cards.policy(&app, &p).await?))
+}
+
+/// `PUT /v1/me/card-policy` — block numbers, accept once, keep to known contacts.
+#[utoipa::path(put, path = "/v1/me/card-policy", tag = "cards", request_body = proto::card::ReceivePolicy,
+    responses((status = 200, body = proto::card::ReceivePolicy), (status = 400, body = proto::Problem)))]
+pub(crate) async fn put_card_policy(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(req): Json<proto::card::ReceivePolicy>,
+) -> Result<axum::Json<proto::card::ReceivePolicy>, ApiError> {
+    Ok(axum::Json(app.cards.put_policy(&app, &p, req).await?))
+}

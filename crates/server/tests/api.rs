@@ -860,6 +860,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/audiences",
         "/v1/legs/{id}/note",
         "/v1/me/call-log",
+        "/v1/me/card-policy",
     ] {
         assert!(
             paths.contains_key(p),
@@ -868,7 +869,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        44,
+        45,
         "a route was added without documenting it here"
     );
 }

@@ -235,6 +235,16 @@ impl Store {
             .await
     }
 
+    /// A device's receiving policy for cards (the default: accept from everyone).
+    pub async fn receive_policy(
+        &self,
+        principal: callside_core::PrincipalId,
+    ) -> Result<callside_core::card::ReceivePolicy> {
+        self.inner
+            .read(move |c| sqlite::receive_policy(c, &principal))
+            .await
+    }
+
     /// Field id → version of `sender`'s card that `receiver` has received.
     pub async fn ledger(
         &self,

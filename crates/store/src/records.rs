@@ -282,6 +282,16 @@ pub enum Write {
         principal: PrincipalId,
         audiences: Vec<callside_core::card::Audience>,
     },
+    /// Replaces a device's receiving policy.
+    ReceivePolicy {
+        principal: PrincipalId,
+        policy: callside_core::card::ReceivePolicy,
+    },
+    /// A `once` rule was used: it is gone.
+    ForgetContactRule {
+        principal: PrincipalId,
+        number: PhoneNumber,
+    },
     /// Records that `receiver` has `version` of `sender`'s field (never moves back).
     Delivered {
         sender: PrincipalId,

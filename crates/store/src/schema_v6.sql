@@ -45,3 +45,15 @@ CREATE TABLE call_notes (
     created_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX call_notes_by_to ON call_notes(to_number, created_at);
+
+-- Receiving policies for cards (S3-F17): per receiving device, a default and per-contact rules.
+CREATE TABLE card_policies (
+    principal   TEXT PRIMARY KEY REFERENCES principals(id),
+    default_mode TEXT NOT NULL                 -- 'accept' | 'known_only'
+) STRICT;
+CREATE TABLE card_policy_contacts (
+    principal   TEXT NOT NULL REFERENCES principals(id),
+    number      TEXT NOT NULL,
+    policy      TEXT NOT NULL,                 -- 'block' | 'once' | 'always'
+    PRIMARY KEY (principal, number)
+) STRICT;

@@ -750,6 +750,34 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                 ])?;
             }
         }
+        Write::ReceivePolicy { principal, policy } => {
+            c.prepare_cached(
+                "INSERT INTO card_policies (principal, default_mode) VALUES (?1, ?2)
+                 ON CONFLICT (principal) DO UPDATE SET default_mode = excluded.default_mode",
+            )?
+            .execute(params![
+                principal.as_str(),
+                if policy.known_only {
+                    "known_only"
+                } else {
+                    "accept"
+                }
+            ])?;
+            c.prepare_cached("DELETE FROM card_policy_contacts WHERE principal = ?1")?
+                .execute([principal.as_str()])?;
+            let mut ins = c.prepare_cached(
+                "INSERT OR REPLACE INTO card_policy_contacts (principal, number, policy) VALUES (?1, ?2, ?3)",
+            )?;
+            for (n, p) in &policy.contacts {
+                ins.execute(params![principal.as_str(), n.as_str(), p.as_str()])?;
+            }
+        }
+        Write::ForgetContactRule { principal, number } => {
+            c.prepare_cached(
+                "DELETE FROM card_policy_contacts WHERE principal = ?1 AND number = ?2",
+            )?
+            .execute(params![principal.as_str(), number.as_str()])?;
+        }
         Write::Delivered {
             sender,
             receiver,
@@ -1375,6 +1403,38 @@ pub(crate) fn call_notes_to(
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     out.truncate(limit as usize);
     Ok(out)
+}
+
+pub(crate) fn receive_policy(
+    c: &Connection,
+    principal: &PrincipalId,
+) -> Result<callside_core::card::ReceivePolicy> {
+    use callside_core::card::{ContactPolicy, ReceivePolicy};
+    let known_only = c
+        .prepare_cached("SELECT default_mode FROM card_policies WHERE principal = ?1")?
+        .query_row([principal.as_str()], |r| r.get::<_, String>(0))
+        .optional()?
+        .is_some_and(|m| m == "known_only");
+    let contacts = c
+        .prepare_cached(
+            "SELECT number, policy FROM card_policy_contacts WHERE principal = ?1 ORDER BY rowid",
+        )?
+        .query_map([principal.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .map(|(n, p)| {
+            Ok((
+                PhoneNumber::from_stored(n),
+                ContactPolicy::parse(&p).ok_or_else(|| corrupt("contact policy", &p))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ReceivePolicy {
+        known_only,
+        contacts,
+    })
 }
 
 /// Field id → version of `sender`'s card that `receiver` has.
