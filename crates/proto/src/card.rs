@@ -148,3 +148,11 @@ pub struct ReceivePolicy {
     #[serde(default)]
     pub contacts: Vec<ContactRule>,
 }
+
+/// Import the card at a URL (S3-F13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchCard {
+    /// An https URL of a vCard 4.0 (`text/vcard`) or jCard (`application/vcard+json`).
+    pub url: String,
+}

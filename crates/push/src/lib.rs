@@ -84,7 +84,7 @@ pub use apns::{ApnsConfig, APNS_PRODUCTION, APNS_SANDBOX};
 pub use error::{ConfigError, PushError};
 pub use fcm::{FcmConfig, ServiceAccount, FCM_API, FCM_SCOPE};
 pub use keys::VapidKey;
-pub use resolve::is_public_address;
+pub use resolve::{is_public_address, PublicOnly as PublicOnlyResolver};
 pub use retry::RetryPolicy;
 pub use subscription::{Provider, Subscription};
 pub use wake::{Wake, MAX_WAKE_ID_LEN};

@@ -39,8 +39,9 @@ pub fn is_public_address(ip: IpAddr) -> bool {
     }
 }
 
-/// Resolves with the system resolver and keeps only public addresses.
-pub(crate) struct PublicOnly;
+/// Resolves with the system resolver and keeps only public addresses (for `reqwest`'s
+/// `dns_resolver`): any client fetching URLs that users chose can use it.
+pub struct PublicOnly;
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {

@@ -107,6 +107,7 @@ pub fn router(app: AppState) -> Router {
             "/me/audiences",
             get(routes::get_audiences).put(routes::put_audiences),
         )
+        .route("/me/card/fetch", post(routes::fetch_card))
         .route(
             "/me/card-policy",
             get(routes::get_card_policy).put(routes::put_card_policy),

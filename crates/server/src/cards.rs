@@ -161,6 +161,75 @@ impl Cards {
         Ok(card)
     }
 
+    /// S3-F13: imports the vCard or jCard at a URL (public https only, at most 256 KiB, within
+    /// `cards.fetch_timeout`, `text/vcard` or `application/vcard+json`).
+    pub(crate) async fn fetch(
+        &self,
+        app: &App,
+        p: &Principal,
+        url: &str,
+    ) -> Result<Card, ApiError> {
+        devices_only(p)?;
+        let bad = |why: String| ApiError::bad("invalid_card_url", why);
+        let url = crate::net::check_public_url(url, app.config.cards_allow_private_urls, false)
+            .await
+            .map_err(|why| bad(format!("the URL {why}")))?;
+        let client = crate::net::client(
+            app.config.cards_allow_private_urls,
+            app.config.cards_fetch_timeout,
+        );
+        let mut res = client
+            .get(url)
+            .header(
+                reqwest::header::ACCEPT,
+                "text/vcard, application/vcard+json",
+            )
+            .send()
+            .await
+            .map_err(|e| bad(format!("cannot fetch it: {}", e.without_url())))?;
+        if !res.status().is_success() {
+            return Err(bad(format!("the server answered {}", res.status())));
+        }
+        let media = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !matches!(
+            media.as_str(),
+            "text/vcard" | "text/x-vcard" | "application/vcard+json"
+        ) {
+            return Err(bad(format!(
+                "it is `{media}`, not text/vcard or application/vcard+json"
+            )));
+        }
+        const MAX: usize = 256 * 1024;
+        let mut body = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| bad(format!("the download failed: {}", e.without_url())))?
+        {
+            if body.len() + chunk.len() > MAX {
+                return Err(bad("it is larger than 256 KiB".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8(body).map_err(|_| bad("it is not UTF-8".into()))?;
+        let fields = if media == "application/vcard+json" {
+            card::vcard::from_jcard(&text)
+        } else {
+            card::vcard::from_vcard(&text)
+        }
+        .map_err(card_error)?;
+        self.put(app, p, fields).await
+    }
+
     pub(crate) fn from_json(put: proto::card::PutCard) -> Vec<NewField> {
         put.fields.into_iter().map(new_field_in).collect()
     }

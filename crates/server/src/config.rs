@@ -68,6 +68,15 @@ pub struct RawConfig {
     pub push: RawPush,
     #[serde(default)]
     pub mail: RawMail,
+    #[serde(default)]
+    pub cards: RawCards,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCards {
+    pub allow_private_urls: Option<bool>,
+    pub fetch_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -314,6 +323,10 @@ pub struct Config {
     pub invitation_ttl: Duration,
     pub push: Push,
     pub mail: Mail,
+    /// Cards fetched by reference (S3-F13): may the URL point at private or loopback addresses
+    /// (tests only), and how long a fetch may take.
+    pub cards_allow_private_urls: bool,
+    pub cards_fetch_timeout: Duration,
     /// S1-F2: how long a leg waits for the other app before callside asks the other number's
     /// devices to start a session; zero turns this off.
     pub one_sided_after: Duration,
@@ -455,6 +468,10 @@ impl Config {
                 emails_per_device_hour: Some(self.limits.emails_per_device_hour),
                 sms_invitations_per_hour: Some(self.limits.sms_invitations_per_hour),
                 invitations_per_target_hour: Some(self.limits.invitations_per_target_hour),
+            },
+            cards: RawCards {
+                allow_private_urls: Some(self.cards_allow_private_urls),
+                fetch_timeout_secs: Some(self.cards_fetch_timeout.as_secs()),
             },
             mail: RawMail {
                 smtp_url: self
@@ -976,6 +993,13 @@ impl RawConfig {
             limits: self.limits.validate()?,
             turn: self.turn.validate()?,
             push: self.push.validate(&data_dir)?,
+            cards_allow_private_urls: self.cards.allow_private_urls.unwrap_or(false),
+            cards_fetch_timeout: secs(
+                "cards.fetch_timeout_secs",
+                self.cards.fetch_timeout_secs,
+                5,
+                1..=60,
+            )?,
             mail: Mail {
                 smtp_url: match self.mail.smtp_url.filter(|u| !u.is_empty()) {
                     Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => Some(u),

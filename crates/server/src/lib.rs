@@ -29,6 +29,7 @@ mod hub;
 mod invitations;
 mod mapping;
 mod metrics;
+mod net;
 mod numbers;
 mod openapi;
 mod proofs;

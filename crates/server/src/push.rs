@@ -91,31 +91,10 @@ fn provider(p: &str) -> proto::push::PushProvider {
 /// resolved now and every address must be public (and again at each send: the push client
 /// resolves through a public-only resolver); push services listen on 443.
 async fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError> {
-    let bad = |why: &str| ApiError::bad("invalid_subscription", format!("endpoint {why}"));
-    let url = reqwest::Url::parse(endpoint).map_err(|_| bad("is not a URL"))?;
-    if allow_http {
-        return Ok(());
-    }
-    if url.scheme() != "https" {
-        return Err(bad("must be https"));
-    }
-    if url.port().is_some_and(|p| p != 443) {
-        return Err(bad("must use port 443"));
-    }
-    let addresses: Vec<std::net::IpAddr> = match url.host() {
-        Some(url::Host::Ipv4(ip)) => vec![ip.into()],
-        Some(url::Host::Ipv6(ip)) => vec![ip.into()],
-        Some(url::Host::Domain(d)) => tokio::net::lookup_host((d, 443))
-            .await
-            .map_err(|_| bad("has a host name that does not resolve"))?
-            .map(|a| a.ip())
-            .collect(),
-        None => vec![],
-    };
-    if addresses.is_empty() || !addresses.into_iter().all(callside_push::is_public_address) {
-        return Err(bad("must not point at a private or loopback address"));
-    }
-    Ok(())
+    crate::net::check_public_url(endpoint, allow_http, true)
+        .await
+        .map(drop)
+        .map_err(|why| ApiError::bad("invalid_subscription", format!("endpoint {why}")))
 }
 
 impl Wakes {

@@ -1205,3 +1205,15 @@ pub(crate) async fn put_card_policy(
 ) -> Result<axum::Json<proto::card::ReceivePolicy>, ApiError> {
     Ok(axum::Json(app.cards.put_policy(&app, &p, req).await?))
 }
+
+/// `POST /v1/me/card/fetch` — replace the card with the vCard or jCard at a URL (S3-F13).
+#[utoipa::path(post, path = "/v1/me/card/fetch", tag = "cards", request_body = proto::card::FetchCard,
+    responses((status = 200, body = proto::card::Card), (status = 400, body = proto::Problem)))]
+pub(crate) async fn fetch_card(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(req): Json<proto::card::FetchCard>,
+) -> Result<axum::Json<proto::card::Card>, ApiError> {
+    let card = app.cards.fetch(&app, &p, &req.url).await?;
+    Ok(axum::Json(crate::cards::card_out(&card)))
+}

@@ -861,6 +861,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/legs/{id}/note",
         "/v1/me/call-log",
         "/v1/me/card-policy",
+        "/v1/me/card/fetch",
     ] {
         assert!(
             paths.contains_key(p),
@@ -869,7 +870,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        45,
+        46,
         "a route was added without documenting it here"
     );
 }
@@ -1752,5 +1753,86 @@ async fn cards_are_checked_versioned_and_exported() {
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::BAD_REQUEST, "invalid_audience")
+    );
+}
+
+/// Serves `body` with `content_type` on a loopback port; returns its URL.
+async fn serve_file(content_type: &'static str, body: Vec<u8>) -> String {
+    let router = Router::new().route(
+        "/card",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([(header::CONTENT_TYPE, content_type)], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/card", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn cards_by_reference_are_fetched_only_from_public_https_urls() {
+    // The default: nothing private, nothing plain http.
+    let api = api().await;
+    let (_, token) = api.device("a", &[ALICE]).await;
+    let local = serve_file(
+        "text/vcard",
+        b"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:X\r\nEND:VCARD\r\n".to_vec(),
+    )
+    .await;
+    for url in [
+        local.as_str(),
+        "https://127.0.0.1/card",
+        "https://10.0.0.1/card",
+        "https://[::1]/card",
+        "https://localhost/card",
+        "https://169.254.169.254/latest/meta-data",
+        "ftp://example.com/card",
+        "not a url",
+    ] {
+        let r = api
+            .post("/v1/me/card/fetch", &token, json!({ "url": url }))
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_card_url"),
+            "{url}"
+        );
+    }
+    assert_eq!(
+        api.get("/v1/me/card", &token).await.body["fields"],
+        json!([])
+    );
+
+    // With private URLs allowed (a test set-up): content type and size are still checked.
+    let api = api_with(|c| c.cards_allow_private_urls = true).await;
+    let (_, token) = api.device("a", &[ALICE]).await;
+    let vcard = serve_file(
+        "text/vcard; charset=utf-8",
+        b"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Alice Example\r\nORG:ACME\r\nEND:VCARD\r\n".to_vec(),
+    )
+    .await;
+    let r = api
+        .post("/v1/me/card/fetch", &token, json!({ "url": vcard }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["fields"][0]["value"], "Alice Example");
+    assert_eq!(r.body["fields"][1]["kind"], "organization");
+    let html = serve_file("text/html", b"<html>".to_vec()).await;
+    let r = api
+        .post("/v1/me/card/fetch", &token, json!({ "url": html }))
+        .await;
+    assert_eq!(r.code(), "invalid_card_url");
+    let huge = serve_file("text/vcard", vec![b'x'; 300 * 1024]).await;
+    let r = api
+        .post("/v1/me/card/fetch", &token, json!({ "url": huge }))
+        .await;
+    assert_eq!(r.code(), "invalid_card_url");
+    assert!(r.body["detail"].as_str().unwrap().contains("256 KiB"));
+    // The card from before is still there.
+    assert_eq!(
+        api.get("/v1/me/card", &token).await.body["fields"][0]["value"],
+        "Alice Example"
     );
 }
