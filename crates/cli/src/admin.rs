@@ -67,6 +67,8 @@ enum ScopeArg {
     SmsGateway,
     /// An app's key for enrolling devices (needs no range).
     DeviceEnrollment,
+    /// A business or operator whose caller data callside signs (RFC 9795).
+    CallerData,
 }
 
 impl From<ScopeArg> for Scope {
@@ -76,6 +78,7 @@ impl From<ScopeArg> for Scope {
             ScopeArg::AutomatedSystem => Scope::AutomatedSystem,
             ScopeArg::SmsGateway => Scope::SmsGateway,
             ScopeArg::DeviceEnrollment => Scope::DeviceEnrollment,
+            ScopeArg::CallerData => Scope::CallerData,
         }
     }
 }

@@ -1239,3 +1239,105 @@ async fn receiving_policies_keep_blocked_cards_off_the_line() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn signed_caller_data_verifies_on_the_callee_and_tampering_shows() {
+    use callside_client::proto::admin::{CreateServiceAccount, Scope};
+    use callside_client::proto::rcd::SignCallerData;
+    let logo: &'static [u8] = b"\x89PNG\r\n\x1a\n-a-logo";
+    let router = axum::Router::new().route(
+        "/logo.png",
+        axum::routing::get(move || async move { ([("content-type", "image/png")], logo) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let logo_url = format!("http://{}/logo.png", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    // (A test on one machine: the logo is on loopback.)
+    let w = world(|c| c.cards_allow_private_urls = true).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let account = w
+        .admin
+        .create_service_account(&CreateServiceAccount {
+            name: "ACME".into(),
+            scopes: vec![Scope::CallerData],
+            ranges: vec!["+4420794600".into()],
+        })
+        .await
+        .unwrap();
+    let business = Client::new(&w.base, &account.token).unwrap();
+    let data = |dest: &str| SignCallerData {
+        orig: ALICE.into(),
+        dest: vec![dest.into()],
+        name: "ACME Deliveries".into(),
+        logo: Some(logo_url.clone()),
+        reason: Some("Your parcel A-1042".into()),
+        jcard: None,
+    };
+    let signed = business.sign_caller_data(&data(BOB)).await.unwrap();
+    // Only a caller_data account, for numbers in its ranges.
+    assert_eq!(
+        alice.sign_caller_data(&data(BOB)).await.unwrap_err().code(),
+        Some("may_not_sign")
+    );
+    let mut elsewhere = data(BOB);
+    elsewhere.orig = "+12125550123".into();
+    assert_eq!(
+        business
+            .sign_caller_data(&elsewhere)
+            .await
+            .unwrap_err()
+            .code(),
+        Some("may_not_sign")
+    );
+    // A PASSporT must name the call it goes with.
+    let other = business
+        .sign_caller_data(&data("+442079460003"))
+        .await
+        .unwrap();
+    let mut wrong = leg(ALICE, Some(BOB), Direction::Outgoing);
+    wrong.passport = Some(other.passport);
+    assert_eq!(
+        alice
+            .report_leg(&wrong, Duration::ZERO)
+            .await
+            .unwrap_err()
+            .code(),
+        Some("invalid_caller_data")
+    );
+
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    let mut call = leg(ALICE, Some(BOB), Direction::Outgoing);
+    call.passport = Some(signed.passport.clone());
+    alice.report_leg(&call, Duration::ZERO).await.unwrap();
+    let rang = wait_for(&mut on_bob, |e| match e {
+        Event::CallNote(n) => Some(n),
+        _ => None,
+    })
+    .await;
+    let passport = rang.passport.expect("the caller data rings with the call");
+    // Bob's app checks it against the server's published keys.
+    let jwks = bob.jwks().await.unwrap();
+    let claims = callside_client::rcd::verify(&passport, &jwks).unwrap();
+    assert_eq!(claims.rcd.nam, "ACME Deliveries");
+    assert_eq!(claims.rcd.crn.as_deref(), Some("Your parcel A-1042"));
+    assert_eq!(
+        (claims.orig.tn.as_str(), claims.dest.tn[0].as_str()),
+        (ALICE, BOB)
+    );
+    assert!(callside_client::rcd::logo_matches(&claims, logo));
+    assert!(!callside_client::rcd::logo_matches(
+        &claims,
+        b"another logo"
+    ));
+    // Altered claims or another key's set do not verify.
+    let mut parts: Vec<String> = passport.split('.').map(str::to_owned).collect();
+    let mut forged = claims.clone();
+    forged.rcd.nam = "Your Bank".into();
+    use base64::Engine as _;
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_string(&forged).unwrap());
+    assert!(callside_client::rcd::verify(&parts.join("."), &jwks).is_err());
+    assert!(callside_client::rcd::verify(&passport, r#"{"keys": []}"#).is_err());
+    w.stop().await;
+}

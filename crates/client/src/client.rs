@@ -175,6 +175,22 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "call note").await
     }
 
+    /// `POST /v1/passports`: sign caller data (a `caller_data` account).
+    pub async fn sign_caller_data(
+        &self,
+        data: &callside_proto::rcd::SignCallerData,
+    ) -> Result<callside_proto::rcd::Passport, Error> {
+        let req = self.request(Method::POST, &["v1", "passports"]).json(data);
+        json(send(req, REQUEST_TIMEOUT).await?, "passport").await
+    }
+
+    /// `GET /.well-known/jwks.json`: the keys caller data is signed with, as JSON text for
+    /// [`crate::rcd::verify`].
+    pub async fn jwks(&self) -> Result<String, Error> {
+        let req = self.request(Method::GET, &[".well-known", "jwks.json"]);
+        Ok(send(req, REQUEST_TIMEOUT).await?.text().await?)
+    }
+
     /// `GET /v1/me/call-log`: composer data and notes left for this device's numbers.
     pub async fn call_log(&self) -> Result<callside_proto::call::CallLog, Error> {
         let req = self.request(Method::GET, &["v1", "me", "call-log"]);

@@ -63,6 +63,9 @@ pub enum Error {
     /// A wait ran past its deadline.
     #[error("timed out")]
     Timeout,
+    /// Signed caller data did not verify (signature, key or expiry).
+    #[error("caller data not verified: {0}")]
+    Unverified(String),
     /// The user's mailbox could not be read (IMAP).
     #[error("mailbox: {0}")]
     Mailbox(String),

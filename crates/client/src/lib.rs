@@ -56,6 +56,7 @@ mod client;
 pub mod email;
 mod error;
 mod id;
+pub mod rcd;
 
 pub use callside_proto as proto;
 pub use channel::{Backoff, Channel, ChannelConfig, ChannelSender, Event};

@@ -31,6 +31,9 @@ pub enum Scope {
     SmsGateway,
     /// An app vendor's key: creates devices that own no number until they prove one.
     DeviceEnrollment,
+    /// A business or operator that has callside sign its caller data (RFC 9795 PASSporT) for
+    /// numbers in its ranges.
+    CallerData,
 }
 
 impl Scope {
@@ -40,6 +43,7 @@ impl Scope {
             Scope::AutomatedSystem => "automated_system",
             Scope::SmsGateway => "sms_gateway",
             Scope::DeviceEnrollment => "device_enrollment",
+            Scope::CallerData => "caller_data",
         }
     }
 
@@ -49,6 +53,7 @@ impl Scope {
             "automated_system" => Some(Scope::AutomatedSystem),
             "sms_gateway" => Some(Scope::SmsGateway),
             "device_enrollment" => Some(Scope::DeviceEnrollment),
+            "caller_data" => Some(Scope::CallerData),
             _ => None,
         }
     }
@@ -106,6 +111,11 @@ impl Principal {
     /// for senders within its ranges.
     pub fn may_attest_sender(&self, sender: &PhoneNumber) -> bool {
         self.has_scope(Scope::SmsGateway) && self.holds(sender)
+    }
+
+    /// May this principal have caller data signed for `number`?
+    pub fn may_sign_for(&self, number: &PhoneNumber) -> bool {
+        self.has_scope(Scope::CallerData) && self.holds(number)
     }
 
     pub fn has_scope(&self, scope: Scope) -> bool {

@@ -39,6 +39,8 @@ pub enum Scope {
     SmsGateway,
     /// An app vendor's key: enrolls devices that own no number until they prove one.
     DeviceEnrollment,
+    /// A business or operator: has its caller data signed (RFC 9795) for numbers in its ranges.
+    CallerData,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -39,6 +39,9 @@ pub struct ReportLeg {
     /// the call rings.
     #[serde(default)]
     pub composer: Option<Composer>,
+    /// Signed caller data (an RFC 9795 PASSporT from `POST /v1/passports`) for the callee's devices.
+    #[serde(default)]
+    pub passport: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -110,6 +113,9 @@ pub struct CallNote {
     pub composer: Option<Composer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<PostCallNote>,
+    /// Signed caller data (RFC 9795 PASSporT); verify with the server's JWK set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passport: Option<String>,
     pub created_at: i64,
 }
 
@@ -131,6 +137,7 @@ impl ReportLeg {
             registry: None,
             lifecycle: None,
             composer: None,
+            passport: None,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod message;
 pub mod numbers;
 pub mod problem;
 pub mod push;
+pub mod rcd;
 pub mod session;
 pub mod ws;
 

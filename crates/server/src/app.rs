@@ -29,6 +29,8 @@ pub struct App {
     pub(crate) wakes: crate::push::Wakes,
     pub(crate) emails: crate::emails::Emails,
     pub(crate) cards: crate::cards::Cards,
+    /// Signs and checks caller data (RFC 9795).
+    pub(crate) rcd: crate::rcd::Signer,
     pub(crate) sms: crate::sms::SmsSender,
     /// Keys the server's own signatures (SMS proofs).
     pub(crate) server_key: [u8; 32],
@@ -52,6 +54,7 @@ impl App {
         store: Store,
         server_key: [u8; 32],
         pusher: callside_push::Pusher,
+        rcd: crate::rcd::Signer,
     ) -> AppState {
         Arc::new(App {
             numbers: crate::numbers::NumberCache::new(config.default_region),
@@ -60,6 +63,7 @@ impl App {
             wakes: crate::push::Wakes::new(pusher),
             emails: crate::emails::Emails::new(&config),
             cards: crate::cards::Cards::new(),
+            rcd,
             sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
             server_key,
             config,
@@ -171,6 +175,7 @@ pub fn router(app: AppState) -> Router {
         .route("/legs/{id}/end", post(routes::end_leg))
         .route("/legs/{id}/note", post(routes::leave_note))
         .route("/me/call-log", get(routes::call_log))
+        .route("/passports", post(routes::sign_passport))
         .route("/network/calls", post(routes::network_call))
         .route("/sessions", get(routes::list_sessions))
         .route("/sessions/{key}", get(routes::get_session))
@@ -191,6 +196,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(routes::healthz))
+        .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .fallback(|| async { crate::error::ApiError::NotFound("route") })

@@ -87,9 +87,21 @@ pub(crate) async fn check(
 }
 
 fn view(r: &CallNoteRecord) -> CallNote {
-    let (composer, note) = match r.kind.as_str() {
-        "composer" => (serde_json::from_str::<Composer>(&r.body).ok(), None),
-        _ => (None, serde_json::from_str::<PostCallNote>(&r.body).ok()),
+    #[derive(serde::Deserialize)]
+    struct Ringing {
+        composer: Option<Composer>,
+        passport: Option<String>,
+    }
+    let (composer, note, passport) = match r.kind.as_str() {
+        "composer" => match serde_json::from_str::<Ringing>(&r.body) {
+            Ok(x) => (x.composer, None, x.passport),
+            Err(_) => (None, None, None),
+        },
+        _ => (
+            None,
+            serde_json::from_str::<PostCallNote>(&r.body).ok(),
+            None,
+        ),
     };
     CallNote {
         id: r.id.clone(),
@@ -104,6 +116,7 @@ fn view(r: &CallNoteRecord) -> CallNote {
         to: r.to.to_string(),
         composer,
         note,
+        passport,
         created_at: r.created_at,
     }
 }
@@ -158,13 +171,20 @@ async fn deliver(
     Ok(note)
 }
 
-/// After the outgoing leg is reported: the composer data goes to the callee's devices.
-pub(crate) async fn ring(app: &App, caller: &Principal, leg: &LegRecord, composer: Composer) {
+/// After the outgoing leg is reported: the composer data and signed caller data go to the
+/// callee's devices.
+pub(crate) async fn ring(
+    app: &App,
+    caller: &Principal,
+    leg: &LegRecord,
+    composer: Option<Composer>,
+    passport: Option<String>,
+) {
     let picture = composer
-        .picture
-        .as_deref()
+        .as_ref()
+        .and_then(|c| c.picture.as_deref())
         .and_then(|p| BlobId::parse(p).ok());
-    let body = serde_json::to_string(&composer).expect("composer data serialises");
+    let body = serde_json::json!({ "composer": composer, "passport": passport }).to_string();
     if let Err(e) = deliver(app, caller, leg, "composer", body, picture).await {
         tracing::warn!(error = %e, "composer data not delivered");
     }

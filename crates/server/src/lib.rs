@@ -35,6 +35,7 @@ mod openapi;
 mod proofs;
 mod push;
 mod push_setup;
+mod rcd;
 mod routes;
 mod sessions;
 mod sms;
@@ -113,7 +114,8 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
     let admin_token = auth::ensure_admin(&store, &config.admin_token_file, app::now_ms()).await?;
     let server_key = auth::ensure_server_key(&config.server_key_file)?;
     let pusher = push_setup::pusher(&config)?;
-    let app = App::new(config, store, server_key, pusher);
+    let signer = rcd::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
+    let app = App::new(config, store, server_key, pusher, signer);
     app.calls
         .restore(&app)
         .await

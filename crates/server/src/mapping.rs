@@ -49,6 +49,7 @@ pub(crate) fn scope_in(s: proto::admin::Scope) -> Scope {
         proto::admin::Scope::AutomatedSystem => Scope::AutomatedSystem,
         proto::admin::Scope::SmsGateway => Scope::SmsGateway,
         proto::admin::Scope::DeviceEnrollment => Scope::DeviceEnrollment,
+        proto::admin::Scope::CallerData => Scope::CallerData,
     }
 }
 
@@ -58,6 +59,7 @@ pub(crate) fn scope_out(s: Scope) -> proto::admin::Scope {
         Scope::AutomatedSystem => proto::admin::Scope::AutomatedSystem,
         Scope::SmsGateway => proto::admin::Scope::SmsGateway,
         Scope::DeviceEnrollment => proto::admin::Scope::DeviceEnrollment,
+        Scope::CallerData => proto::admin::Scope::CallerData,
     }
 }
 

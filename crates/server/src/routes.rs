@@ -342,10 +342,11 @@ pub(crate) async fn report_leg(
     Json(req): Json<proto::call::ReportLeg>,
 ) -> Result<Response, ApiError> {
     crate::composer::check(&app, &p, &req).await?;
-    let composer = req.composer.clone();
+    crate::rcd::check_for_leg(&app, &req)?;
+    let (composer, passport) = (req.composer.clone(), req.passport.clone());
     let rec = app.calls.report(&app, &p, req).await?;
-    if let Some(c) = composer {
-        crate::composer::ring(&app, &p, &rec, c).await;
+    if composer.is_some() || passport.is_some() {
+        crate::composer::ring(&app, &p, &rec, composer, passport).await;
     }
     let status = if rec.state == callside_store::LegState::Pending && q.wait.unwrap_or(0) > 0 {
         app.calls
@@ -1216,4 +1217,27 @@ pub(crate) async fn fetch_card(
 ) -> Result<axum::Json<proto::card::Card>, ApiError> {
     let card = app.cards.fetch(&app, &p, &req.url).await?;
     Ok(axum::Json(crate::cards::card_out(&card)))
+}
+
+/// `POST /v1/passports` — sign caller data (RFC 9795) for a `caller_data` account.
+#[utoipa::path(post, path = "/v1/passports", tag = "calls", request_body = proto::rcd::SignCallerData,
+    responses((status = 201, body = proto::rcd::Passport), (status = 400, body = proto::Problem)))]
+pub(crate) async fn sign_passport(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(req): Json<proto::rcd::SignCallerData>,
+) -> Result<(StatusCode, axum::Json<proto::rcd::Passport>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(crate::rcd::sign(&app, &p, req).await?),
+    ))
+}
+
+/// `GET /.well-known/jwks.json` — the keys caller-data PASSporTs are signed with (public).
+pub(crate) async fn jwks(State(app): State<AppState>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/jwk-set+json")],
+        app.rcd.jwks().to_owned(),
+    )
+        .into_response()
 }

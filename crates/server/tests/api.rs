@@ -862,6 +862,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/call-log",
         "/v1/me/card-policy",
         "/v1/me/card/fetch",
+        "/v1/passports",
     ] {
         assert!(
             paths.contains_key(p),
@@ -870,7 +871,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        46,
+        47,
         "a route was added without documenting it here"
     );
 }
