@@ -18,8 +18,11 @@ pub(crate) fn pusher(config: &Config) -> Result<Pusher, ServerError> {
         ServerError::Startup(format!("push: {what}: {e}"))
     };
     let vapid = if p.vapid_key_file.exists() {
-        VapidKey::from_pem(&read("VAPID key file", &p.vapid_key_file)?)
-            .map_err(|e| bad("VAPID key file", e))?
+        VapidKey::from_pem(&format!(
+            "{}\n",
+            read("VAPID key file", &p.vapid_key_file)?.trim()
+        ))
+        .map_err(|e| bad("VAPID key file", e))?
     } else {
         let key = VapidKey::generate();
         crate::auth::write_private(&p.vapid_key_file, &key.to_pem()).map_err(|e| {

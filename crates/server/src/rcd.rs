@@ -29,7 +29,9 @@ impl Signer {
             |e: String| crate::ServerError::Io(format!("caller-data key {}: {e}", file.display()));
         let key = if file.exists() {
             let pem = std::fs::read_to_string(file).map_err(|e| io(e.to_string()))?;
-            SigningKey::from_pkcs8_pem(&pem).map_err(|e| io(e.to_string()))?
+            // The file ends with the newline `write_private` adds after the PEM's own.
+            SigningKey::from_pkcs8_pem(&format!("{}\n", pem.trim()))
+                .map_err(|e| io(e.to_string()))?
         } else {
             let key = loop {
                 let mut bytes = [0u8; 32];
@@ -233,4 +235,41 @@ pub(crate) fn check_for_leg(app: &App, leg: &proto::call::ReportLeg) -> Result<(
         return Err(bad("the passport does not name the called number"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_kept_across_restarts_and_signatures_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rcd.pem");
+        let first = Signer::load_or_create(&file).unwrap();
+        let again = Signer::load_or_create(&file).unwrap();
+        assert_eq!(first.jwks(), again.jwks(), "the same key after a restart");
+        let claims = proto::rcd::RcdClaims {
+            iat: 1,
+            exp: 4_000_000_000,
+            orig: proto::rcd::TelephoneNumber {
+                tn: "+442079460001".into(),
+            },
+            dest: proto::rcd::Destinations {
+                tn: vec!["+442079460002".into()],
+            },
+            rcd: proto::rcd::RcdClaim {
+                nam: "ACME".into(),
+                icn: None,
+                crn: None,
+                jcd: None,
+            },
+            rcdi: Default::default(),
+        };
+        let token = first.sign(&claims);
+        assert_eq!(again.verify(&token, 0).unwrap(), claims);
+        assert_eq!(again.verify(&token, 4_000_000_000_000), Err("has expired"));
+        let other = Signer::load_or_create(&dir.path().join("other.pem")).unwrap();
+        assert_eq!(other.verify(&token, 0), Err("is not signed by this server"));
+        assert!(first.verify("a.b", 0).is_err());
+    }
 }
