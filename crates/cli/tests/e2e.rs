@@ -1341,3 +1341,98 @@ async fn signed_caller_data_verifies_on_the_callee_and_tampering_shows() {
     assert!(callside_client::rcd::verify(&passport, r#"{"keys": []}"#).is_err());
     w.stop().await;
 }
+
+#[tokio::test]
+async fn app_objects_are_relayed_and_a_signed_transformer_adds_derived_data() {
+    use hmac::{Hmac, Mac};
+    const SECRET: &str = "a-shared-secret-for-tests";
+    // The operator's transformer: checks the signature, answers with derived data.
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let router = axum::Router::new().route(
+        "/transform",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen_tx = seen_tx.clone();
+            async move {
+                let sig = headers["x-callside-signature"].to_str().unwrap().to_owned();
+                let (t, v1) = sig.split_once(",v1=").unwrap();
+                let t = t.strip_prefix("t=").unwrap();
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+                mac.update(format!("{t}.{body}").as_bytes());
+                let want: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let ok = want == v1;
+                seen_tx.send(ok).unwrap();
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let order = v["body"]["order"].as_str().unwrap_or("?").to_owned();
+                axum::Json(serde_json::json!({"order": order, "eta": "12:40", "signed": ok}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/transform", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let w = world(move |c| {
+        c.transformers
+            .insert("order-status".into(), (url.clone(), SECRET.into()));
+    })
+    .await;
+    let (alice, bob, key) = paired(&w).await;
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    let send = |kind: &str, body: serde_json::Value| callside_client::proto::message::SendMessage {
+        id: callside_client::new_message_id(),
+        kind: kind.into(),
+        body,
+    };
+    alice
+        .send_message(
+            &key,
+            &send("app/order-status", serde_json::json!({"order": "A-1042"})),
+        )
+        .await
+        .unwrap();
+    // An app object without a transformer is only relayed.
+    alice
+        .send_message(&key, &send("app/other", serde_json::json!({"x": 1})))
+        .await
+        .unwrap();
+    assert!(
+        seen.recv().await.unwrap(),
+        "the webhook got a valid signature"
+    );
+    let derived = wait_for(&mut on_bob, |e| match e {
+        Event::Message(m) if m.kind == "derived/order-status" => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(derived.sender, "system");
+    assert_eq!(derived.body["data"]["eta"], "12:40");
+    assert_eq!(derived.body["data"]["order"], "A-1042");
+    let log = bob
+        .messages(&key, callside_client::MessageQuery::default())
+        .await
+        .unwrap()
+        .messages;
+    let source = log.iter().find(|m| m.kind == "app/order-status").unwrap();
+    assert_eq!(
+        derived.body["source"], source.seq,
+        "it names the message it came from"
+    );
+    assert!(log.iter().any(|m| m.kind == "app/other"));
+    assert_eq!(
+        log.iter()
+            .filter(|m| m.kind.starts_with("derived/"))
+            .count(),
+        1
+    );
+    // Clients cannot write derived data themselves.
+    let err = alice
+        .send_message(&key, &send("derived/order-status", serde_json::json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("invalid_message"));
+    w.stop().await;
+}

@@ -29,6 +29,7 @@ pub struct App {
     pub(crate) wakes: crate::push::Wakes,
     pub(crate) emails: crate::emails::Emails,
     pub(crate) cards: crate::cards::Cards,
+    pub(crate) transformers: crate::transform::Transformers,
     /// Signs and checks caller data (RFC 9795).
     pub(crate) rcd: crate::rcd::Signer,
     pub(crate) sms: crate::sms::SmsSender,
@@ -63,6 +64,7 @@ impl App {
             wakes: crate::push::Wakes::new(pusher),
             emails: crate::emails::Emails::new(&config),
             cards: crate::cards::Cards::new(),
+            transformers: crate::transform::Transformers::new(),
             rcd,
             sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
             server_key,

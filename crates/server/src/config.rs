@@ -70,6 +70,16 @@ pub struct RawConfig {
     pub mail: RawMail,
     #[serde(default)]
     pub cards: RawCards,
+    #[serde(default)]
+    pub transformers: Vec<RawTransformer>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransformer {
+    pub app: String,
+    pub url: String,
+    pub secret: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -327,6 +337,9 @@ pub struct Config {
     /// (tests only), and how long a fetch may take.
     pub cards_allow_private_urls: bool,
     pub cards_fetch_timeout: Duration,
+    /// Operator webhooks that derive data from `app/<name>` messages (S1-F1), by app name:
+    /// (URL, HMAC secret).
+    pub transformers: std::collections::BTreeMap<String, (String, String)>,
     /// S1-F2: how long a leg waits for the other app before callside asks the other number's
     /// devices to start a session; zero turns this off.
     pub one_sided_after: Duration,
@@ -469,6 +482,15 @@ impl Config {
                 sms_invitations_per_hour: Some(self.limits.sms_invitations_per_hour),
                 invitations_per_target_hour: Some(self.limits.invitations_per_target_hour),
             },
+            transformers: self
+                .transformers
+                .iter()
+                .map(|(app, (url, _))| RawTransformer {
+                    app: app.clone(),
+                    url: url.clone(),
+                    secret: REDACTED.to_owned(),
+                })
+                .collect(),
             cards: RawCards {
                 allow_private_urls: Some(self.cards_allow_private_urls),
                 fetch_timeout_secs: Some(self.cards_fetch_timeout.as_secs()),
@@ -994,6 +1016,40 @@ impl RawConfig {
             turn: self.turn.validate()?,
             push: self.push.validate(&data_dir)?,
             cards_allow_private_urls: self.cards.allow_private_urls.unwrap_or(false),
+            transformers: {
+                let mut map = std::collections::BTreeMap::new();
+                for t in self.transformers {
+                    let name_ok = (1..=64).contains(&t.app.len())
+                        && t.app.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                        });
+                    if !name_ok {
+                        return Err(invalid(
+                            "transformers.app",
+                            &t.app,
+                            "an app name as in `app/<name>`: 1-64 of a-z 0-9 . _ -",
+                        ));
+                    }
+                    if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
+                        return Err(invalid(
+                            "transformers.url",
+                            &t.url,
+                            "must be an http(s) URL",
+                        ));
+                    }
+                    if t.secret.len() < 16 {
+                        return Err(invalid(
+                            "transformers.secret",
+                            "",
+                            "must be at least 16 characters",
+                        ));
+                    }
+                    if map.insert(t.app.clone(), (t.url, t.secret)).is_some() {
+                        return Err(invalid("transformers.app", &t.app, "appears twice"));
+                    }
+                }
+                map
+            },
             cards_fetch_timeout: secs(
                 "cards.fetch_timeout_secs",
                 self.cards.fetch_timeout_secs,

@@ -39,6 +39,7 @@ mod rcd;
 mod routes;
 mod sessions;
 mod sms;
+mod transform;
 mod ws;
 
 pub use app::{router, App, AppState};
@@ -143,6 +144,7 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     let housekeeping = tokio::spawn(app::housekeeping(app.clone()));
     tokio::spawn(push::Wakes::run(app.clone()));
     tokio::spawn(cards::Cards::run(app.clone()));
+    tokio::spawn(transform::Transformers::run(app.clone()));
     let router = router(app.clone());
     let shutdown = app.shutdown.clone();
     let app2 = app.clone();

@@ -380,7 +380,7 @@ impl Sessions {
                 .append_system(
                     app,
                     &key,
-                    message::SYSTEM_LOCATION,
+                    message::SYSTEM_LOCATION.into(),
                     serde_json::to_string(&body).expect("serialises"),
                 )
                 .await
@@ -390,12 +390,12 @@ impl Sessions {
         }
     }
 
-    /// Appends a `system/*` message to an open session.
-    async fn append_system(
+    /// Appends a server-written message (`system/*`, `derived/*`) to an open session.
+    pub(crate) async fn append_system(
         &self,
         app: &App,
         key: &SessionKey,
-        kind: &'static str,
+        kind: String,
         body: String,
     ) -> Result<(), ApiError> {
         let cell = self.cell(app, key).await?;
@@ -409,7 +409,7 @@ impl Sessions {
             seq,
             sender: "system".into(),
             client_id: None,
-            kind: kind.to_owned(),
+            kind,
             body,
             sent_at: now_ms(),
             blob: None,
@@ -445,6 +445,24 @@ impl Sessions {
                 json: mapping::message_frame_json(m),
             })
             .collect();
+        // `app/<name>` messages with an operator transformer also go to it (after the commit).
+        let jobs: Vec<crate::transform::Job> = messages
+            .iter()
+            .filter_map(|m| {
+                let name = m.kind.strip_prefix("app/")?;
+                app.config
+                    .transformers
+                    .contains_key(name)
+                    .then(|| crate::transform::Job {
+                        key: m.session.clone(),
+                        seq: m.seq,
+                        sender: m.sender.clone(),
+                        app: name.to_owned(),
+                        body: m.body.clone(),
+                    })
+            })
+            .collect();
+        let transform = (!jobs.is_empty()).then(|| app.transformers.sender());
         // Participants who did not write these messages and have no socket get a wake-up push.
         let senders: Vec<String> = messages.iter().map(|m| m.sender.clone()).collect();
         writes.extend(messages.into_iter().map(Write::Message));
@@ -471,6 +489,11 @@ impl Sessions {
             }
             if let Some(seq) = last {
                 cell2.committed.send_replace(seq);
+            }
+            if let Some(tx) = transform {
+                for job in jobs {
+                    let _ = tx.send(job);
+                }
             }
         });
         Ok(app.store.submit(writes, Some(on_commit)).await?)
