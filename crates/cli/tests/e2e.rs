@@ -1436,3 +1436,59 @@ async fn app_objects_are_relayed_and_a_signed_transformer_adds_derived_data() {
     assert_eq!(err.code(), Some("invalid_message"));
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_device_that_lost_its_cache_gets_the_card_again() {
+    use callside_client::proto::card::{CardCache, FieldKind, FieldValue, NewCardField, PutCard};
+    let w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    for (c, name) in [(&alice, "Alice"), (&bob, "Bob")] {
+        c.put_card(&PutCard {
+            fields: vec![NewCardField {
+                id: "name".into(),
+                kind: FieldKind::Name,
+                value: FieldValue::Text(name.into()),
+                label: None,
+            }],
+        })
+        .await
+        .unwrap();
+    }
+    let mut on_alice = Channel::connect(&alice).await.unwrap();
+    let (alice_id, bob_id) = (alice.me().await.unwrap().id, bob.me().await.unwrap().id);
+    let cleared = |sender: &str| CardCache {
+        sender: sender.into(),
+        fields: Default::default(),
+    };
+    assert_eq!(
+        call_cards(&alice, &bob, &mut on_alice, &alice_id, &bob_id).await,
+        1
+    );
+    // Both apps were reinstalled: they say their caches are empty, so the next call carries both
+    // cards again (Alice's reset makes Bob's card reach her, which the helper waits for).
+    bob.report_card_cache(&cleared(&alice_id)).await.unwrap();
+    alice.report_card_cache(&cleared(&bob_id)).await.unwrap();
+    assert_eq!(
+        call_cards(&alice, &bob, &mut on_alice, &alice_id, &bob_id).await,
+        1
+    );
+    // Saying it holds the current version stops the resend.
+    bob.report_card_cache(&CardCache {
+        sender: alice_id.clone(),
+        fields: [("name".to_owned(), 1)].into_iter().collect(),
+    })
+    .await
+    .unwrap();
+    alice.report_card_cache(&cleared(&bob_id)).await.unwrap();
+    assert_eq!(
+        call_cards(&alice, &bob, &mut on_alice, &alice_id, &bob_id).await,
+        0
+    );
+    let err = bob
+        .report_card_cache(&cleared("dev_nobody"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("not_found"));
+    w.stop().await;
+}

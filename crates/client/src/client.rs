@@ -235,6 +235,17 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "card").await
     }
 
+    /// `PUT /v1/me/card-cache`: which versions of another participant's card this device holds.
+    pub async fn report_card_cache(
+        &self,
+        cache: &callside_proto::card::CardCache,
+    ) -> Result<(), Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "me", "card-cache"])
+            .json(cache);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
     /// `GET /v1/me/card-policy`.
     pub async fn card_policy(&self) -> Result<callside_proto::card::ReceivePolicy, Error> {
         let req = self.request(Method::GET, &["v1", "me", "card-policy"]);

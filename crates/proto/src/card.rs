@@ -156,3 +156,16 @@ pub struct FetchCard {
     /// An https URL of a vCard 4.0 (`text/vcard`) or jCard (`application/vcard+json`).
     pub url: String,
 }
+
+/// What this device holds of another participant's card (device-side check, S3-F11): the server
+/// then sends only what is missing or newer. An empty `fields` (a cleared cache) gets everything
+/// again at the next session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardCache {
+    /// The card owner's device id (a `card` message's sender).
+    pub sender: String,
+    /// Field id → version held.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, u64>,
+}

@@ -114,6 +114,7 @@ pub fn router(app: AppState) -> Router {
             get(routes::get_audiences).put(routes::put_audiences),
         )
         .route("/me/card/fetch", post(routes::fetch_card))
+        .route("/me/card-cache", axum::routing::put(routes::put_card_cache))
         .route(
             "/me/card-policy",
             get(routes::get_card_policy).put(routes::put_card_policy),

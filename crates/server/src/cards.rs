@@ -381,6 +381,35 @@ impl Cards {
         self.policy(app, p).await
     }
 
+    /// The device reports which versions of `sender`'s card it holds (device-side check).
+    pub(crate) async fn report_cache(
+        &self,
+        app: &App,
+        p: &Principal,
+        cache: proto::card::CardCache,
+    ) -> Result<(), ApiError> {
+        devices_only(p)?;
+        if cache.fields.len() > card::MAX_FIELDS {
+            return Err(ApiError::bad(
+                "invalid_card_cache",
+                "more fields than a card has",
+            ));
+        }
+        let sender = PrincipalId(cache.sender);
+        if app.store.principal(sender.clone()).await?.is_none() {
+            return Err(ApiError::NotFound("card owner"));
+        }
+        app.store
+            .apply(vec![Write::ResetLedger {
+                sender,
+                receiver: p.id.clone(),
+                has: cache.fields.into_iter().collect(),
+                at: now_ms(),
+            }])
+            .await?;
+        Ok(())
+    }
+
     /// The delivery task: for each session it is told about, delivers the cards.
     pub(crate) async fn run(app: AppState) {
         let Some(mut rx) = app.cards.rx.lock().expect("cards poisoned").take() else {

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         routes::enroll_device, routes::inbound_sms_query, routes::inbound_sms_json,
         routes::connection_data, routes::audit_log,
         routes::add_email, routes::get_email_validation, routes::complete_email, routes::remove_email,
-        routes::leave_note, routes::call_log, routes::get_card_policy, routes::put_card_policy, routes::fetch_card, routes::sign_passport,
+        routes::leave_note, routes::call_log, routes::get_card_policy, routes::put_card_policy, routes::fetch_card, routes::sign_passport, routes::put_card_cache,
         routes::get_card, routes::put_card, routes::delete_card, routes::get_audiences, routes::put_audiences, routes::register_push, routes::list_push, routes::delete_push,
         routes::create_invitation, routes::list_invitations, routes::get_invitation,
         routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,

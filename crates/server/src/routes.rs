@@ -1241,3 +1241,16 @@ pub(crate) async fn jwks(State(app): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// `PUT /v1/me/card-cache` — which versions of another participant's card this device holds
+/// (device-side check, S3-F11); the next delivery sends only what is missing.
+#[utoipa::path(put, path = "/v1/me/card-cache", tag = "cards", request_body = proto::card::CardCache,
+    responses((status = 204), (status = 404, body = proto::Problem)))]
+pub(crate) async fn put_card_cache(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(cache): Json<proto::card::CardCache>,
+) -> Result<StatusCode, ApiError> {
+    app.cards.report_cache(&app, &p, cache).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -863,6 +863,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/card-policy",
         "/v1/me/card/fetch",
         "/v1/passports",
+        "/v1/me/card-cache",
     ] {
         assert!(
             paths.contains_key(p),
@@ -871,7 +872,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        47,
+        48,
         "a route was added without documenting it here"
     );
 }

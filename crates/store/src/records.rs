@@ -292,6 +292,14 @@ pub enum Write {
         principal: PrincipalId,
         number: PhoneNumber,
     },
+    /// The receiver says which versions of `sender`'s fields it holds (device-side check,
+    /// S3-F11): replaces the ledger for the pair.
+    ResetLedger {
+        sender: PrincipalId,
+        receiver: PrincipalId,
+        has: Vec<(String, u64)>,
+        at: Millis,
+    },
     /// Records that `receiver` has `version` of `sender`'s field (never moves back).
     Delivered {
         sender: PrincipalId,

@@ -778,6 +778,28 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             )?
             .execute(params![principal.as_str(), number.as_str()])?;
         }
+        Write::ResetLedger {
+            sender,
+            receiver,
+            has,
+            at,
+        } => {
+            c.prepare_cached("DELETE FROM card_ledger WHERE sender = ?1 AND receiver = ?2")?
+                .execute(params![sender.as_str(), receiver.as_str()])?;
+            let mut ins = c.prepare_cached(
+                "INSERT OR REPLACE INTO card_ledger (sender, receiver, field, version, delivered_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (field, version) in has {
+                ins.execute(params![
+                    sender.as_str(),
+                    receiver.as_str(),
+                    field,
+                    *version as i64,
+                    at
+                ])?;
+            }
+        }
         Write::Delivered {
             sender,
             receiver,
