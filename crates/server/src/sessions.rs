@@ -211,6 +211,21 @@ impl Sessions {
         let frame = mapping::frame_json(&ServerFrame::Session(mapping::session_info(&rec)));
         let to = rec.session.participants.clone();
         extra.push(Write::Session(rec.clone()));
+        // The cell goes in first: the commit callback tells participants (and the card
+        // delivery task) about the session, and whatever they send at once must find this cell,
+        // not load a second one from the store.
+        let cell = Arc::new(Cell {
+            committed: watch::channel(rec.last_seq).0,
+            state: tokio::sync::Mutex::new(CellState {
+                rec,
+                client_ids: HashMap::new(),
+                ids_complete: true,
+            }),
+        });
+        self.cells
+            .lock()
+            .expect("session cache poisoned")
+            .insert(key.clone(), cell);
         let hub = app.hub.clone();
         let cards = app.cards.sender();
         let card_key = key.clone();
@@ -224,20 +239,15 @@ impl Sessions {
                     let _ = cards.send(card_key);
                 })),
             )
-            .await?;
+            .await;
+        let commit = match commit {
+            Ok(c) => c,
+            Err(e) => {
+                self.forget(&key);
+                return Err(e.into());
+            }
+        };
         crate::metrics::Metrics::inc(&app.metrics.sessions_created);
-        let cell = Arc::new(Cell {
-            committed: watch::channel(rec.last_seq).0,
-            state: tokio::sync::Mutex::new(CellState {
-                rec,
-                client_ids: HashMap::new(),
-                ids_complete: true,
-            }),
-        });
-        self.cells
-            .lock()
-            .expect("session cache poisoned")
-            .insert(key, cell);
         Ok(commit)
     }
 
