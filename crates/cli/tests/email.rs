@@ -3,15 +3,10 @@
 //! over IMAP, and `callside phone email-auto` finds the mail and completes the validation by
 //! itself (S2-V). The validated address then works as an invitation endpoint.
 
-use serde_json::Value;
 use std::process::Command;
 
 mod support;
 use support::*;
-
-fn token(v: &Value) -> String {
-    v["token"].as_str().unwrap().to_owned()
-}
 
 #[test]
 fn an_address_is_validated_from_the_users_own_mailbox_and_can_be_invited() {
@@ -27,25 +22,7 @@ fn an_address_is_validated_from_the_users_own_mailbox_and_can_be_invited() {
             ("CALLSIDE_MAIL__FROM", "callside <noreply@callside.test>"),
         ],
     );
-    let data_s = data.to_str().unwrap();
-    let device = |name: &str, number: &str| {
-        token(
-            &run(
-                &server,
-                &[
-                    "admin",
-                    "--data-dir",
-                    data_s,
-                    "device",
-                    "create",
-                    "--name",
-                    name,
-                    "--number",
-                    number,
-                ],
-            )[0],
-        )
-    };
+    let device = |name: &str, number: &str| create_device(&server, &data, name, number);
     let alice = device("Alice", "+442079460001");
     let bob = device("Bob", "+442079460002");
 

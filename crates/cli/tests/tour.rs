@@ -163,25 +163,7 @@ fn an_invitation_reaches_a_second_device_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (mut serve, server) = serve(&data, &[]);
-    let data_s = data.to_str().unwrap();
-    let device = |name: &str, number: &str| {
-        let created = run(
-            &server,
-            &[
-                "admin",
-                "--data-dir",
-                data_s,
-                "device",
-                "create",
-                "--name",
-                name,
-                "--number",
-                number,
-            ],
-        )
-        .remove(0);
-        created["token"].as_str().unwrap().to_owned()
-    };
+    let device = |name: &str, number: &str| create_device(&server, &data, name, number);
     let alice = device("Alice", "+44 20 7946 0001");
     let _bob_phone = device("Bob's phone", "+44 20 7946 0002");
     let tablet = device("Bob's tablet", "+44 20 7946 0002");

@@ -79,6 +79,26 @@ pub(crate) fn wait_healthy(server: &str, dir: &Path) {
     panic!("the server did not start");
 }
 
+/// `callside admin device create` with the admin token from `data`; returns the device token.
+pub(crate) fn create_device(server: &str, data: &Path, name: &str, number: &str) -> String {
+    let created = run(
+        server,
+        &[
+            "admin",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "device",
+            "create",
+            "--name",
+            name,
+            "--number",
+            number,
+        ],
+    )
+    .remove(0);
+    created["token"].as_str().unwrap().to_owned()
+}
+
 /// Starts `callside serve` on a free port with `data` as its data directory and `env` added.
 pub(crate) fn serve(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let port = free_port();
