@@ -41,6 +41,21 @@ pub enum MessageError {
     BadFileName,
     #[error("`{0}` is not a blob id (sha256:<64 hex digits>)")]
     BadBlobId(String),
+    #[error("a position is lat -90..90 and lon -180..180 (degrees), accuracy_m 0..10,000 km")]
+    BadPosition,
+}
+
+/// Checks a WGS 84 position (location messages, composer data): degrees in range, an
+/// uncertainty radius in metres that is finite and at most 10,000 km.
+pub fn check_position(lat: f64, lon: f64, accuracy_m: Option<f64>) -> Result<(), MessageError> {
+    let ok = (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&lon)
+        && accuracy_m.is_none_or(|a| (0.0..=1.0e7).contains(&a));
+    if ok {
+        Ok(())
+    } else {
+        Err(MessageError::BadPosition)
+    }
 }
 
 pub const SYSTEM_CALL: &str = "system/call";
@@ -167,6 +182,25 @@ impl fmt::Display for BlobId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_are_degrees_in_range() {
+        check_position(51.5, -0.12, Some(20.0)).unwrap();
+        check_position(-90.0, 180.0, None).unwrap();
+        for (lat, lon, acc) in [
+            (90.1, 0.0, None),
+            (0.0, -180.5, None),
+            (f64::NAN, 0.0, None),
+            (0.0, 0.0, Some(-1.0)),
+            (0.0, 0.0, Some(f64::INFINITY)),
+            (0.0, 0.0, Some(f64::NAN)),
+        ] {
+            assert_eq!(
+                check_position(lat, lon, acc),
+                Err(MessageError::BadPosition)
+            );
+        }
+    }
 
     #[test]
     fn kinds_parse_and_system_is_reserved() {

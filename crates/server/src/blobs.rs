@@ -133,6 +133,23 @@ pub(crate) async fn upload(app: &App, who: &PrincipalId, body: Body) -> Result<B
 /// Serves a blob (with `Range` support) to its uploaders and to participants of sessions whose
 /// log references it. Anyone else gets 404, as for a blob that does not exist: content hashes
 /// must not be probed.
+/// The blob `id` if it exists and `who` may read it (an uploader, or a participant of a session
+/// that references it); `None` for both "missing" and "not yours", so neither can be probed.
+pub(crate) async fn readable(
+    app: &App,
+    who: &PrincipalId,
+    id: &BlobId,
+) -> Result<Option<callside_store::BlobRecord>, ApiError> {
+    let Some(rec) = app.store.blob(id.clone()).await? else {
+        return Ok(None);
+    };
+    Ok(app
+        .store
+        .may_read_blob(who.clone(), id.clone())
+        .await?
+        .then_some(rec))
+}
+
 pub(crate) async fn download(
     app: &App,
     who: &PrincipalId,
@@ -140,12 +157,9 @@ pub(crate) async fn download(
     req: Request<Body>,
 ) -> Result<Response, ApiError> {
     let id = BlobId::parse(id).map_err(|e| ApiError::bad("invalid_blob_id", e))?;
-    let Some(rec) = app.store.blob(id.clone()).await? else {
-        return Err(ApiError::NotFound("blob"));
-    };
-    if !app.store.may_read_blob(who.clone(), id.clone()).await? {
-        return Err(ApiError::NotFound("blob"));
-    }
+    let rec = readable(app, who, &id)
+        .await?
+        .ok_or(ApiError::NotFound("blob"))?;
     let res = tower_http::services::ServeFile::new(path_of(app, &id))
         .oneshot(req)
         .await

@@ -30,17 +30,7 @@ fn check_text(what: &str, t: &str, max: usize) -> Result<(), ApiError> {
 }
 
 fn check_place(p: &Place) -> Result<(), ApiError> {
-    let ok = (-90.0..=90.0).contains(&p.lat)
-        && (-180.0..=180.0).contains(&p.lon)
-        && p.accuracy_m
-            .is_none_or(|a| a.is_finite() && (0.0..=1.0e7).contains(&a));
-    if ok {
-        Ok(())
-    } else {
-        Err(bad(
-            "lat is -90..90, lon -180..180, accuracy_m 0..10,000 km",
-        ))
-    }
+    callside_core::message::check_position(p.lat, p.lon, p.accuracy_m).map_err(bad)
 }
 
 async fn check_picture(app: &App, who: &PrincipalId, picture: &str) -> Result<BlobId, ApiError> {
@@ -50,10 +40,9 @@ async fn check_picture(app: &App, who: &PrincipalId, picture: &str) -> Result<Bl
             "no picture {id} that you may share; upload it first"
         ))
     };
-    let blob = app.store.blob(id.clone()).await?.ok_or_else(unknown)?;
-    if !app.store.may_read_blob(who.clone(), id.clone()).await? {
-        return Err(unknown());
-    }
+    let blob = crate::blobs::readable(app, who, &id)
+        .await?
+        .ok_or_else(unknown)?;
     if !blob.mime.starts_with("image/") {
         return Err(bad(format!("{id} is {}, not an image", blob.mime)));
     }

@@ -809,10 +809,9 @@ impl Sessions {
                         ),
                     )
                 };
-                let stored = app.store.blob(id.clone()).await?.ok_or_else(unknown)?;
-                if !app.store.may_read_blob(who.clone(), id.clone()).await? {
-                    return Err(unknown());
-                }
+                let stored = crate::blobs::readable(app, who, &id)
+                    .await?
+                    .ok_or_else(unknown)?;
                 f.size = stored.size;
                 f.mime = stored.mime;
                 blob = Some(id);
@@ -830,16 +829,7 @@ impl Sessions {
             MessageKind::Location => {
                 let mut l: proto::message::LocationBody = serde_json::from_value(send.body)
                     .map_err(|e| ApiError::bad("invalid_message", format!("location body: {e}")))?;
-                let in_range = (-90.0..=90.0).contains(&l.lat)
-                    && (-180.0..=180.0).contains(&l.lon)
-                    && l.accuracy_m
-                        .is_none_or(|a| a.is_finite() && (0.0..=1.0e7).contains(&a));
-                if !in_range {
-                    return Err(ApiError::bad(
-                        "invalid_message",
-                        "lat is -90..90, lon -180..180 (degrees), accuracy_m 0..10,000 km",
-                    ));
-                }
+                message::check_position(l.lat, l.lon, l.accuracy_m)?;
                 if l.request.as_deref().is_some_and(|r| !request_id_ok(r)) {
                     return Err(ApiError::bad(
                         "invalid_message",
