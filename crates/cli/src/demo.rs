@@ -63,40 +63,13 @@ impl Side {
         say(&self.out, self.label, text);
     }
 
-    /// Prints events as they come until one that is not a message matches `want`.
+    /// Prints events as they come (acknowledging messages; this side's own messages are not
+    /// repeated in text mode) until one matches `want`.
     async fn expect_event(
         &mut self,
         what: &str,
         want: impl Fn(&Event) -> bool,
     ) -> anyhow::Result<Event> {
-        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.channel.next_event())
-                .await
-                .map_err(|_| anyhow::anyhow!("{}: waited {STEP_TIMEOUT:?} for {what}", self.label))?
-                .with_context(|| format!("{}: the channel closed", self.label))?;
-            if self.out.is_json() {
-                self.out
-                    .json_line(&json!({ "side": self.label, "event": event }));
-            } else {
-                let line = render::event_line(&event, &mut self.names);
-                self.say(&format!("  ⇠ {line}"));
-            }
-            if let Event::Message(message) = &event {
-                self.channel.ack(&message.session, message.seq).await?;
-            }
-            if want(&event) {
-                return Ok(event);
-            }
-        }
-    }
-
-    /// Prints events as they come (acknowledging messages) until one matches `want`.
-    async fn expect(
-        &mut self,
-        what: &str,
-        want: impl Fn(&Message) -> bool,
-    ) -> anyhow::Result<Message> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let event = tokio::time::timeout_at(deadline, self.channel.next_event())
@@ -111,12 +84,27 @@ impl Side {
                 let line = render::event_line(&event, &mut self.names);
                 self.say(&format!("  ⇠ {line}"));
             }
-            if let Event::Message(message) = event {
+            if let Event::Message(message) = &event {
                 self.channel.ack(&message.session, message.seq).await?;
-                if want(&message) {
-                    return Ok(message);
-                }
             }
+            if want(&event) {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// [`Side::expect_event`] for a message.
+    async fn expect(
+        &mut self,
+        what: &str,
+        want: impl Fn(&Message) -> bool,
+    ) -> anyhow::Result<Message> {
+        match self
+            .expect_event(what, |e| matches!(e, Event::Message(m) if want(m)))
+            .await?
+        {
+            Event::Message(m) => Ok(m),
+            _ => unreachable!("only a message matches"),
         }
     }
 }
