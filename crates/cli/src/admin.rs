@@ -31,12 +31,43 @@ enum AdminCommand {
     /// Network elements, automated systems, SMS gateways and enrolment keys.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// The component catalogue (S1-F6): software parties offer each other over a session.
+    #[command(subcommand)]
+    Component(ComponentCommand),
     /// The audit log (e.g. SMS sent to people who are not users), newest first.
     Audit {
         /// At most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ComponentCommand {
+    /// Publish a component or update it (a new version, another location).
+    #[command(disable_version_flag = true)]
+    Put {
+        /// The id, e.g. com.example.menu.
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        /// Where it is downloaded (http or https).
+        #[arg(long)]
+        url: String,
+        /// SHA-256 of the download, lowercase hex.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Using it needs the authorization server's grant (and the requester's consent to
+        /// its fee).
+        #[arg(long)]
+        authorization: bool,
+    },
+    /// List the catalogue.
+    List,
+    /// Take a component out of the catalogue.
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +147,7 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::Device(cmd) => device(cmd, &client, out).await,
         AdminCommand::Service(cmd) => service(cmd, &client, out).await,
+        AdminCommand::Component(cmd) => component(cmd, &client, out).await,
         AdminCommand::Audit { limit } => {
             let log = client.audit_log(limit).await?;
             if out.is_json() {
@@ -133,6 +165,54 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn component(cmd: ComponentCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    match cmd {
+        ComponentCommand::Put {
+            id,
+            name,
+            version,
+            url,
+            sha256,
+            authorization,
+        } => {
+            let c = client
+                .put_component(
+                    &id,
+                    &callside_client::proto::component::PutComponent {
+                        name,
+                        version,
+                        url,
+                        sha256,
+                        authorization,
+                    },
+                )
+                .await?;
+            out.result(&c, || {
+                format!("published {} {} ({})", c.id, c.version, c.name)
+            });
+        }
+        ComponentCommand::List => {
+            let list = client.components().await?;
+            if out.is_json() {
+                list.components.iter().for_each(|c| out.json_line(c));
+            } else if list.components.is_empty() {
+                out.text("the catalogue is empty");
+            } else {
+                for c in &list.components {
+                    out.text(&crate::render::component_line(c));
+                }
+            }
+        }
+        ComponentCommand::Delete { id } => {
+            client.delete_component(&id).await?;
+            out.result(&serde_json::json!({"deleted": id}), || {
+                format!("deleted {id}")
+            });
+        }
+    }
+    Ok(())
 }
 
 fn read_token(data_dir: &Path) -> anyhow::Result<String> {

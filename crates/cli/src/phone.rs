@@ -147,6 +147,54 @@ enum PhoneCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u32,
     },
+    /// The component catalogue (S1-F6).
+    Components,
+    /// Declare what this device can do: features and installed components (replaces).
+    Capabilities {
+        /// A feature, e.g. location.share, location.view, image.view (repeat the flag).
+        #[arg(long = "feature", value_name = "NAME")]
+        features: Vec<String>,
+        /// An installed component as ID=VERSION (repeat the flag).
+        #[arg(long = "component", value_name = "ID=VERSION")]
+        components: Vec<String>,
+        /// Only show the current declaration.
+        #[arg(long, conflicts_with_all = ["features", "components"])]
+        show: bool,
+    },
+    /// The capability check: what the others on a session declared, or (with --ask) a
+    /// capability/query the other devices answer.
+    Capable {
+        session: String,
+        /// Ask the devices (capability/query) for these features instead of reading the
+        /// registry.
+        #[arg(long, value_name = "FEATURE")]
+        ask: Vec<String>,
+        /// With --ask: also ask for these component ids.
+        #[arg(long = "ask-component", value_name = "ID")]
+        ask_components: Vec<String>,
+        /// With --ask: the server says `no_answer` after this many seconds (5-300).
+        #[arg(long, default_value_t = 30)]
+        timeout: u32,
+    },
+    /// Offer a catalogue component to the others on a session (S1-F6/F8).
+    Offer {
+        session: String,
+        component: String,
+        /// Consent to this fee (as AMOUNT CURRENCY, e.g. "2.50 GBP") when the component costs
+        /// something; without it the stated fee is shown and nothing is sent.
+        #[arg(long, value_name = "AMOUNT CURRENCY")]
+        consent: Option<String>,
+    },
+    /// Confirm the installation of an offered component.
+    #[command(disable_version_flag = true)]
+    Installed {
+        session: String,
+        component: String,
+        version: String,
+    },
+    /// Offer a component to the other party of a call only this device reported (their devices
+    /// are invited; a number without them gets an SMS link when the server allows).
+    OfferOnCall { leg: String, component: String },
     /// Close a session for everyone.
     Close { session: String },
     /// Download a blob to a file.
@@ -431,6 +479,133 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 &serde_json::json!({"request": request, "seq": accepted.seq}),
                 || format!("asked for a location (request {request}); answers arrive as messages"),
             );
+        }
+        PhoneCommand::Components => {
+            let list = client.components().await?;
+            if out.is_json() {
+                list.components.iter().for_each(|c| out.json_line(c));
+            } else if list.components.is_empty() {
+                out.text("the catalogue is empty");
+            } else {
+                for c in &list.components {
+                    out.text(&crate::render::component_line(c));
+                }
+            }
+        }
+        PhoneCommand::Capabilities {
+            features,
+            components,
+            show,
+        } => {
+            let caps = if show {
+                client.capabilities().await?
+            } else {
+                let mut installed = Vec::new();
+                for c in components {
+                    let (id, version) = c.split_once('=').ok_or_else(|| {
+                        anyhow::anyhow!("--component takes ID=VERSION, e.g. com.example.menu=1.2")
+                    })?;
+                    installed.push(callside_client::proto::component::InstalledComponent {
+                        id: id.to_owned(),
+                        version: version.to_owned(),
+                    });
+                }
+                client
+                    .declare_capabilities(&callside_client::proto::component::Capabilities {
+                        features,
+                        components: installed,
+                    })
+                    .await?
+            };
+            out.result(&caps, || render::capabilities_line(&caps));
+        }
+        PhoneCommand::Capable {
+            session,
+            ask,
+            ask_components,
+            timeout,
+        } => {
+            if ask.is_empty() && ask_components.is_empty() {
+                let caps = client.session_capabilities(&session).await?;
+                if out.is_json() {
+                    out.json_line(&caps);
+                } else {
+                    for p in &caps.participants {
+                        let who = p.number.as_deref().unwrap_or(&p.participant);
+                        if p.declared {
+                            out.text(&format!(
+                                "{who}: {}",
+                                render::capabilities_line(
+                                    &callside_client::proto::component::Capabilities {
+                                        features: p.features.clone(),
+                                        components: p.components.clone(),
+                                    }
+                                )
+                            ));
+                        } else {
+                            out.text(&format!("{who}: declared nothing (ask with --ask FEATURE)"));
+                        }
+                    }
+                }
+            } else {
+                let request = callside_client::new_message_id();
+                let accepted = client
+                    .send_message(
+                        &session,
+                        &callside_client::proto::message::SendMessage {
+                            id: callside_client::new_message_id(),
+                            kind: "capability/query".into(),
+                            body: serde_json::json!({
+                                "request": request, "features": ask,
+                                "components": ask_components, "timeout_secs": timeout,
+                            }),
+                        },
+                    )
+                    .await?;
+                out.result(
+                    &serde_json::json!({"request": request, "seq": accepted.seq}),
+                    || format!("asked the others (request {request}); answers arrive as messages"),
+                );
+            }
+        }
+        PhoneCommand::Offer {
+            session,
+            component,
+            consent,
+        } => {
+            let consent = match consent {
+                Some(c) => {
+                    let (amount, currency) = c.trim().split_once(' ').ok_or_else(|| {
+                        anyhow::anyhow!("--consent takes AMOUNT CURRENCY, e.g. \"2.50 GBP\"")
+                    })?;
+                    Some(callside_client::proto::component::Fee {
+                        amount: amount.to_owned(),
+                        currency: currency.trim().to_owned(),
+                    })
+                }
+                None => None,
+            };
+            let offer = client
+                .offer_component(&session, &component, consent)
+                .await?;
+            out.result(&offer, || render::offer_line(&offer));
+        }
+        PhoneCommand::Installed {
+            session,
+            component,
+            version,
+        } => {
+            client
+                .confirm_installed(&session, &component, &version)
+                .await?;
+            out.result(
+                &serde_json::json!({"component": component, "version": version}),
+                || format!("confirmed: {component} {version} is installed"),
+            );
+        }
+        PhoneCommand::OfferOnCall { leg, component } => {
+            let i = client.offer_component_on_leg(&leg, &component).await?;
+            out.result(&i, || render::invitation_line(&i));
         }
         PhoneCommand::Invitations => {
             let list = client.ringing_invitations().await?;
@@ -1072,6 +1247,7 @@ async fn invite(
             from: None,
             session,
             connection: None,
+            component: None,
         })
         .await?;
     out.result(&inv, || render::invitation_line(&inv));

@@ -1,6 +1,7 @@
 //! Messages, sessions and legs in words, for text mode.
 
 use callside_client::proto::call::{LegState, LegStatus};
+use callside_client::proto::component::SystemComponentBody;
 use callside_client::proto::message::{
     CallBody, ClosedBody, FileBody, JoinedBody, Message, TextBody,
 };
@@ -103,6 +104,49 @@ pub(crate) fn message_line(m: &Message, names: &Names) -> String {
         "system/location" => format!(
             "{prefix} — no location for request {}: {} —",
             m.body["request"], m.body["state"]
+        ),
+        "capability/query" => format!(
+            "{prefix} {sender} asks (request {}) for features {} and components {}",
+            m.body["request"], m.body["features"], m.body["components"]
+        ),
+        "capability/answer" => format!(
+            "{prefix} {sender} has (request {}) features {} and components {}",
+            m.body["request"], m.body["features"], m.body["components"]
+        ),
+        "system/capability" => format!(
+            "{prefix} — no answer to capability query {}: {} —",
+            m.body["request"], m.body["state"]
+        ),
+        "system/component" => match serde_json::from_value::<SystemComponentBody>(m.body.clone()) {
+            Ok(c) => {
+                let mut s = format!(
+                    "{prefix} — {} offers {} {} ({}), get it at {}",
+                    names.name(&c.by),
+                    c.component.name,
+                    c.component.version,
+                    c.component.id,
+                    c.component.url
+                );
+                if !c.needs_install.is_empty() {
+                    let who: Vec<String> = c.needs_install.iter().map(|p| names.name(p)).collect();
+                    s.push_str(&format!("; to install: {}", who.join(", ")));
+                }
+                if let Some(a) = &c.authorization {
+                    s.push_str(&format!(
+                        "; paid ({} {}) with a purchase token",
+                        a.fee.amount, a.fee.currency
+                    ));
+                }
+                s.push_str(" —");
+                s
+            }
+            Err(_) => format!("{prefix} — component: {} —", m.body),
+        },
+        "system/component_installed" => format!(
+            "{prefix} — {} installed {} {} —",
+            names.name(m.body["by"].as_str().unwrap_or_default()),
+            m.body["component"].as_str().unwrap_or_default(),
+            m.body["version"].as_str().unwrap_or_default()
         ),
         "system/call" => match serde_json::from_value::<CallBody>(m.body.clone()) {
             Ok(c) => format!("{prefix} — call {} —", call_state(c.state)),
@@ -255,8 +299,15 @@ pub(crate) fn invitation_line(i: &callside_client::proto::invitation::Invitation
     let from = i.from.as_deref().unwrap_or("(no number)");
     match i.state {
         S::Pending => format!(
-            "invitation {} from {} {from} to {} (ringing on {} device(s))",
-            i.id, i.inviter_name, i.to, i.devices
+            "invitation {} from {} {from} to {} (ringing on {} device(s)){}",
+            i.id,
+            i.inviter_name,
+            i.to,
+            i.devices,
+            i.component
+                .as_deref()
+                .map(|c| format!(", sharing component {c}"))
+                .unwrap_or_default()
         ),
         S::Accepted => format!(
             "invitation {} accepted by {}; session {} ({})",
@@ -337,6 +388,79 @@ pub(crate) fn human_bytes(n: u64) -> String {
         unit = u;
     }
     format!("{value:.1} {unit}")
+}
+
+/// `features location.share, image.view; components com.example.menu 1.2`
+pub(crate) fn capabilities_line(c: &callside_client::proto::component::Capabilities) -> String {
+    let features = if c.features.is_empty() {
+        "none".to_owned()
+    } else {
+        c.features.join(", ")
+    };
+    let components = if c.components.is_empty() {
+        "none".to_owned()
+    } else {
+        c.components
+            .iter()
+            .map(|i| format!("{} {}", i.id, i.version))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("features {features}; components {components}")
+}
+
+/// What became of a component offer.
+pub(crate) fn offer_line(o: &callside_client::proto::component::ComponentOffer) -> String {
+    let c = &o.component;
+    if o.state == "consent_required" {
+        let fee = o
+            .fee
+            .as_ref()
+            .map(|f| format!("{} {}", f.amount, f.currency))
+            .unwrap_or_default();
+        return format!(
+            "{} costs {fee}{}: nothing was sent; offer again with --consent \"{fee}\" to pay",
+            c.name,
+            o.description
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+    }
+    let mut s = format!(
+        "offered {} {} as #{}",
+        c.name,
+        c.version,
+        o.seq.unwrap_or_default()
+    );
+    if !o.needs_install.is_empty() {
+        s.push_str(&format!("; {} to install it", o.needs_install.len()));
+    }
+    if let Some(f) = &o.fee {
+        s.push_str(&format!(
+            "; charged {} {} (reference {})",
+            f.amount,
+            f.currency,
+            o.reference.as_deref().unwrap_or("-")
+        ));
+    }
+    s
+}
+
+/// A catalogue entry on one line.
+pub(crate) fn component_line(c: &callside_client::proto::component::Component) -> String {
+    format!(
+        "{}  {} {}  {}{}",
+        c.id,
+        c.name,
+        c.version,
+        c.url,
+        if c.authorization {
+            "  (needs authorization)"
+        } else {
+            ""
+        }
+    )
 }
 
 #[cfg(test)]

@@ -133,6 +133,7 @@ async fn devices_that_are_away_are_woken_without_content() {
             from: None,
             session: None,
             connection: None,
+            component: None,
         })
         .await
         .unwrap();

@@ -383,3 +383,103 @@ fn a_party_without_the_app_is_texted_a_link_and_joins_once_it_proves_its_number(
         "{log:?}"
     );
 }
+
+#[test]
+fn a_component_offered_to_a_party_without_the_app_goes_by_sms_and_arrives_once_installed() {
+    // S1-F6/F7: the link is texted only when the caller offers something (no automatic offer).
+    let d = Deployment::start(&[
+        (
+            "CALLSIDE_INVITATIONS__SMS_LINK",
+            "https://example.com/get?i={invitation}",
+        ),
+        ("CALLSIDE_INVITATIONS__ONE_SIDED_AFTER_SECS", "3600"),
+    ]);
+    let published = d.admin(&[
+        "component",
+        "put",
+        "com.example.menu",
+        "--name",
+        "Pizza menu",
+        "--version",
+        "3",
+        "--url",
+        "https://apps.example.com/menu",
+    ]);
+    assert_eq!(published["version"], "3");
+    let alice = token(&d.admin(&[
+        "device",
+        "create",
+        "--name",
+        "Alice",
+        "--number",
+        "+44 20 7946 0001",
+    ]));
+    let listening = d.handset(None);
+    let leg = run(
+        &d.server,
+        &["phone", "--token", &alice, "call", HANDSET, "--wait", "0"],
+    )
+    .remove(0);
+    let leg = leg["id"].as_str().unwrap().to_owned();
+    // Not answered yet: a stranger is not texted.
+    let out = std::process::Command::new(BIN)
+        .env("CALLSIDE_SERVER", &d.server)
+        .args([
+            "phone",
+            "--token",
+            &alice,
+            "offer-on-call",
+            &leg,
+            "com.example.menu",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not_registered"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run(&d.server, &["phone", "--token", &alice, "answer", &leg]);
+    let inv = run(
+        &d.server,
+        &[
+            "phone",
+            "--token",
+            &alice,
+            "offer-on-call",
+            &leg,
+            "com.example.menu",
+        ],
+    )
+    .remove(0);
+    assert_eq!(inv["component"], "com.example.menu");
+    let (_, to, text) = listening.next_sms();
+    assert_eq!(to, HANDSET);
+    assert!(
+        text.starts_with("+442079460001 would like to share Pizza menu with you. Get the app: https://example.com/get?i="),
+        "{text}"
+    );
+    assert!(text.ends_with(inv["id"].as_str().unwrap()), "{text}");
+    drop(listening);
+    // The app is installed and proves the number (the installation confirmation): the
+    // invitation rings, and accepting opens a session that starts with the offer.
+    let device = d.enroll("New phone");
+    d.prove(&device, HANDSET);
+    let id = inv["id"].as_str().unwrap();
+    let accepted = run(&d.server, &["phone", "--token", &device, "accept", id]).remove(0);
+    let session = accepted["session"].as_str().unwrap();
+    let log = run(
+        &d.server,
+        &["phone", "--token", &device, "messages", session],
+    );
+    let offer = log
+        .iter()
+        .find(|m| m["kind"] == "system/component")
+        .unwrap_or_else(|| panic!("{log:?}"));
+    assert_eq!(
+        offer["body"]["component"]["url"],
+        "https://apps.example.com/menu"
+    );
+    assert_eq!(offer["body"]["component"]["name"], "Pizza menu");
+}

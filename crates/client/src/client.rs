@@ -197,6 +197,117 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "call log").await
     }
 
+    // ---------------------------------------------------------------- components (S1-F6–F8)
+
+    /// `PUT /v1/admin/components/{id}` (admin): publish or update a catalogue entry.
+    pub async fn put_component(
+        &self,
+        id: &str,
+        component: &callside_proto::component::PutComponent,
+    ) -> Result<callside_proto::component::Component, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "admin", "components", id])
+            .json(component);
+        json(send(req, REQUEST_TIMEOUT).await?, "component").await
+    }
+
+    /// `DELETE /v1/admin/components/{id}` (admin).
+    pub async fn delete_component(&self, id: &str) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "admin", "components", id]);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
+    /// `GET /v1/components`: the catalogue.
+    pub async fn components(&self) -> Result<callside_proto::component::ComponentList, Error> {
+        let req = self.request(Method::GET, &["v1", "components"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "components").await
+    }
+
+    /// `GET /v1/components/{id}`.
+    pub async fn component(&self, id: &str) -> Result<callside_proto::component::Component, Error> {
+        let req = self.request(Method::GET, &["v1", "components", id]);
+        json(send(req, REQUEST_TIMEOUT).await?, "component").await
+    }
+
+    /// `GET /v1/me/capabilities`.
+    pub async fn capabilities(&self) -> Result<callside_proto::component::Capabilities, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "capabilities"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "capabilities").await
+    }
+
+    /// `PUT /v1/me/capabilities`: declare what this device can do (replaces the declaration).
+    pub async fn declare_capabilities(
+        &self,
+        caps: &callside_proto::component::Capabilities,
+    ) -> Result<callside_proto::component::Capabilities, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "me", "capabilities"])
+            .json(caps);
+        json(send(req, REQUEST_TIMEOUT).await?, "capabilities").await
+    }
+
+    /// `GET /v1/sessions/{key}/capabilities`: the capability check by registry.
+    pub async fn session_capabilities(
+        &self,
+        key: &str,
+    ) -> Result<callside_proto::component::SessionCapabilities, Error> {
+        let req = self.request(Method::GET, &["v1", "sessions", key, "capabilities"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "capabilities").await
+    }
+
+    /// `POST /v1/sessions/{key}/components`: offer a component; `consent` is the fee a
+    /// previous `consent_required` answer stated.
+    pub async fn offer_component(
+        &self,
+        key: &str,
+        component: &str,
+        consent: Option<callside_proto::component::Fee>,
+    ) -> Result<callside_proto::component::ComponentOffer, Error> {
+        let body = callside_proto::component::OfferComponent {
+            component: component.to_owned(),
+            consent,
+        };
+        let req = self
+            .request(Method::POST, &["v1", "sessions", key, "components"])
+            .json(&body);
+        json(send(req, REQUEST_TIMEOUT).await?, "component offer").await
+    }
+
+    /// `POST /v1/sessions/{key}/components/{id}/installed`: the installation confirmation.
+    pub async fn confirm_installed(
+        &self,
+        key: &str,
+        component: &str,
+        version: &str,
+    ) -> Result<(), Error> {
+        let body = callside_proto::component::ConfirmInstalled {
+            version: version.to_owned(),
+        };
+        let req = self
+            .request(
+                Method::POST,
+                &["v1", "sessions", key, "components", component, "installed"],
+            )
+            .json(&body);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
+    /// `POST /v1/legs/{id}/component`: offer a component to the other party of a call only
+    /// this device reported (their devices are invited, or the number gets an SMS link).
+    pub async fn offer_component_on_leg(
+        &self,
+        leg: &str,
+        component: &str,
+    ) -> Result<Invitation, Error> {
+        let body = callside_proto::component::LegComponent {
+            component: component.to_owned(),
+        };
+        let req = self
+            .request(Method::POST, &["v1", "legs", leg, "component"])
+            .json(&body);
+        json(send(req, REQUEST_TIMEOUT).await?, "invitation").await
+    }
+
     // ---------------------------------------------------------------- cards (S3)
 
     /// `GET /v1/me/card` as JSON.

@@ -53,6 +53,7 @@
 
 mod channel;
 mod client;
+pub mod components;
 pub mod email;
 mod error;
 mod id;

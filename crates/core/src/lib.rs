@@ -11,6 +11,8 @@
 //! * [`session`] is the one session type every source creates: its lifecycle is a pure state
 //!   machine, [`session::Session::apply`].
 //! * [`card`] is pre-configured user data (S3): versioned fields, audiences, what to deliver.
+//! * [`component`] is software one party offers the other (S1-F6–F8): catalogue entries, the
+//!   capabilities devices declare, and the fees a requester consents to.
 //! * [`email`] checks email identities and names invitation endpoints (number or address).
 //! * [`invitation`] asks the devices of a number into a session (S2-I/M): first accept wins.
 //! * [`message`] validates what travels on a session's ordered log.
@@ -24,6 +26,7 @@
 //! without a clock.
 
 pub mod card;
+pub mod component;
 pub mod email;
 pub mod invitation;
 pub mod leg;

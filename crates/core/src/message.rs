@@ -25,11 +25,15 @@ pub enum MessageKind {
     LocationRequest,
     /// `location/decline`: the answer "no" to a location request.
     LocationDecline,
+    /// `capability/query`: asks the others' devices which features and components they have.
+    CapabilityQuery,
+    /// `capability/answer`: a device's answer to a capability query.
+    CapabilityAnswer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline or app/<name>")]
+    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline, capability/query, capability/answer or app/<name>")]
     UnknownKind(String),
     #[error("`{0}` is reserved for the server")]
     Reserved(String),
@@ -63,6 +67,9 @@ pub const SYSTEM_JOINED: &str = "system/joined";
 pub const SYSTEM_CLOSED: &str = "system/closed";
 pub const SYSTEM_TRANSFERRED: &str = "system/transferred";
 pub const SYSTEM_LOCATION: &str = "system/location";
+pub const SYSTEM_CAPABILITY: &str = "system/capability";
+pub const SYSTEM_COMPONENT: &str = "system/component";
+pub const SYSTEM_COMPONENT_INSTALLED: &str = "system/component_installed";
 
 impl MessageKind {
     /// Parses a kind a client sent. `system/*` kinds are refused.
@@ -73,6 +80,8 @@ impl MessageKind {
             "location" => Ok(MessageKind::Location),
             "location/request" => Ok(MessageKind::LocationRequest),
             "location/decline" => Ok(MessageKind::LocationDecline),
+            "capability/query" => Ok(MessageKind::CapabilityQuery),
+            "capability/answer" => Ok(MessageKind::CapabilityAnswer),
             _ => {
                 if let Some(name) = s.strip_prefix("app/") {
                     let ok = (1..=64).contains(&name.len())
@@ -108,6 +117,8 @@ impl fmt::Display for MessageKind {
             MessageKind::Location => f.write_str("location"),
             MessageKind::LocationRequest => f.write_str("location/request"),
             MessageKind::LocationDecline => f.write_str("location/decline"),
+            MessageKind::CapabilityQuery => f.write_str("capability/query"),
+            MessageKind::CapabilityAnswer => f.write_str("capability/answer"),
         }
     }
 }

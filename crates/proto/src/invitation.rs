@@ -33,6 +33,10 @@ pub struct CreateInvitation {
     pub session: Option<String>,
     #[serde(default)]
     pub connection: Option<ConnectionOffer>,
+    /// A catalogue component (S1-F6) offered in the session once it is up; one that needs
+    /// authorization is offered in the session instead.
+    #[serde(default)]
+    pub component: Option<String>,
 }
 
 /// Accept, optionally with this device's connection data.
@@ -77,6 +81,9 @@ pub struct Invitation {
     /// Direct or relayed, decided on acceptance from both sides' NAT types and retry state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<Path>,
+    /// A catalogue component the inviter offers once the session is up (S1-F6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }

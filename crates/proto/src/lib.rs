@@ -13,6 +13,7 @@ pub mod admin;
 pub mod blob;
 pub mod call;
 pub mod card;
+pub mod component;
 pub mod connect;
 pub mod email;
 pub mod invitation;

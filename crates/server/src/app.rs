@@ -2,6 +2,7 @@
 
 use crate::auth::AuthCache;
 use crate::calls::Calls;
+use crate::components::http as components;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -172,6 +173,29 @@ pub fn router(app: AppState) -> Router {
             post(routes::rotate_service_token),
         )
         .route("/admin/audit", get(routes::audit_log))
+        .route(
+            "/admin/components/{id}",
+            axum::routing::put(components::put_component).delete(components::delete_component),
+        )
+        .route("/components", get(components::list_components))
+        .route("/components/{id}", get(components::get_component))
+        .route(
+            "/me/capabilities",
+            get(components::get_capabilities).put(components::put_capabilities),
+        )
+        .route(
+            "/sessions/{key}/capabilities",
+            get(components::session_capabilities),
+        )
+        .route(
+            "/sessions/{key}/components",
+            post(components::offer_component),
+        )
+        .route(
+            "/sessions/{key}/components/{id}/installed",
+            post(components::confirm_installed),
+        )
+        .route("/legs/{id}/component", post(components::leg_component))
         .route("/legs", post(routes::report_leg))
         .route("/legs/{id}", get(routes::get_leg))
         .route("/legs/{id}/answer", post(routes::answer_leg))
@@ -259,7 +283,7 @@ pub(crate) async fn housekeeping(app: AppState) {
         app.sessions.flush_acks(&app).await;
         if tokio::time::Instant::now() >= next_invitation_sweep {
             app.invitations.expire_due(&app).await;
-            app.sessions.expire_location_requests(&app).await;
+            app.sessions.expire_requests(&app).await;
             if !app.config.one_sided_after.is_zero() {
                 let before = now_ms() - app.config.one_sided_after.as_millis() as Millis;
                 for (leg, name, answered) in app.calls.one_sided_due(before).await {

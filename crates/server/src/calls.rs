@@ -337,6 +337,30 @@ impl Calls {
         due
     }
 
+    /// A pending leg `who` reported and that was not offered to the other side yet, with its
+    /// reporter's name and whether the call was answered; marks it offered (S1-F2 then leaves it
+    /// alone). `None` if it settled, was offered already or is not `who`'s.
+    pub(crate) async fn claim_for_offer(
+        &self,
+        id: &LegId,
+        who: &PrincipalId,
+    ) -> Option<(LegRecord, String, bool)> {
+        let mut st = self.state.lock().await;
+        let st = &mut *st;
+        let (rec, name, answered) = st.pending.get(id)?;
+        if &rec.leg.principal != who || st.offered.contains(id) {
+            return None;
+        }
+        let claimed = (rec.clone(), name.clone(), *answered);
+        st.offered.insert(id.clone());
+        Some(claimed)
+    }
+
+    /// Undoes [`Calls::claim_for_offer`] when the offer could not be made.
+    pub(crate) async fn release_offer(&self, id: &LegId) {
+        self.state.lock().await.offered.remove(id);
+    }
+
     /// Takes a pending leg out of matching so a session made another way (an accepted
     /// invitation) can settle it, with whether its reporter said the call was answered; `None`
     /// if it settled already.

@@ -72,6 +72,16 @@ pub struct RawConfig {
     pub cards: RawCards,
     #[serde(default)]
     pub transformers: Vec<RawTransformer>,
+    #[serde(default)]
+    pub authorization: RawAuthorization,
+}
+
+/// The authorization server for components that need a grant (S1-F8).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorization {
+    pub url: Option<String>,
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -340,6 +350,9 @@ pub struct Config {
     /// Operator webhooks that derive data from `app/<name>` messages (S1-F1), by app name:
     /// (URL, HMAC secret).
     pub transformers: std::collections::BTreeMap<String, (String, String)>,
+    /// The authorization server's webhook (S1-F8): (URL, HMAC secret); `None` means components
+    /// that need authorization cannot be offered.
+    pub authorization: Option<(String, String)>,
     /// S1-F2: how long a leg waits for the other app before callside asks the other number's
     /// devices to start a session; zero turns this off.
     pub one_sided_after: Duration,
@@ -491,6 +504,10 @@ impl Config {
                     secret: REDACTED.to_owned(),
                 })
                 .collect(),
+            authorization: RawAuthorization {
+                url: self.authorization.as_ref().map(|(u, _)| u.clone()),
+                secret: self.authorization.as_ref().map(|_| REDACTED.to_owned()),
+            },
             cards: RawCards {
                 allow_private_urls: Some(self.cards_allow_private_urls),
                 fetch_timeout_secs: Some(self.cards_fetch_timeout.as_secs()),
@@ -1049,6 +1066,23 @@ impl RawConfig {
                     }
                 }
                 map
+            },
+            authorization: match (
+                self.authorization.url.filter(|u| !u.is_empty()),
+                self.authorization.secret,
+            ) {
+                (None, _) => None,
+                (Some(url), _) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                    return Err(invalid("authorization.url", &url, "must be an http(s) URL"))
+                }
+                (Some(url), Some(secret)) if secret.len() >= 16 => Some((url, secret)),
+                (Some(_), _) => {
+                    return Err(invalid(
+                        "authorization.secret",
+                        "",
+                        "must be set, at least 16 characters, when authorization.url is",
+                    ))
+                }
             },
             cards_fetch_timeout: secs(
                 "cards.fetch_timeout_secs",

@@ -137,6 +137,15 @@ impl Invitations {
             ));
         }
         check_offer(&req.connection)?;
+        let component = match &req.component {
+            Some(c) => Some(
+                crate::components::for_invitation(app, c)
+                    .await?
+                    .id
+                    .to_string(),
+            ),
+            None => None,
+        };
         let now = now_ms();
         let region = Some(app.config.default_region);
         // An address or a number: S2-I's endpoint ids.
@@ -211,6 +220,7 @@ impl Invitations {
             offer: json(&req.connection),
             answer: None,
             path: None,
+            component,
         };
         let published = rec.clone();
         let app2 = app.clone();
@@ -400,6 +410,7 @@ impl Invitations {
                 }
             }
         }
+        crate::components::offer_after_accept(app, &rec).await;
         Ok(mapping::invitation(&rec))
     }
 
@@ -412,30 +423,97 @@ impl Invitations {
         name: String,
         answered: bool,
     ) {
+        match self.offer_leg(app, leg, name, answered, None).await {
+            Ok(_) | Err(ApiError::Absent(..)) | Err(ApiError::RateLimited(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "could not offer a session for a one-sided call"),
+        }
+    }
+
+    /// `POST /v1/legs/{id}/component` (S1-F6/F7): the reporter of a one-sided call offers a
+    /// component to the other party. An offer already ringing for the call takes the component
+    /// on; otherwise the other number's devices are invited now (or texted a link).
+    pub(crate) async fn component_for_leg(
+        &self,
+        app: &AppState,
+        who: &Principal,
+        leg: LegId,
+        component: &str,
+    ) -> Result<proto::invitation::Invitation, ApiError> {
+        let component = crate::components::for_invitation(app, component).await?;
+        let ringing = self
+            .by_leg
+            .lock()
+            .expect("invitations poisoned")
+            .get(&leg)
+            .cloned();
+        if let Some(id) = ringing {
+            let _serial = self.lock.lock().await;
+            if let Some(mut rec) = app.store.invitation(id).await? {
+                if rec.invitation.inviter == who.id
+                    && rec.invitation.state == InvitationState::Pending
+                {
+                    rec.component = Some(component.id.to_string());
+                    app.store
+                        .apply(vec![Write::Invitation(rec.clone())])
+                        .await?;
+                    Self::publish(app, &rec);
+                    return Ok(mapping::invitation(&rec));
+                }
+            }
+        }
+        let Some((rec, name, answered)) = app.calls.claim_for_offer(&leg, &who.id).await else {
+            return Err(ApiError::Conflict(
+                "leg_settled",
+                "this call is not waiting for the other side: it was paired, ended or offered already".into(),
+            ));
+        };
+        match self
+            .offer_leg(app, rec, name, answered, Some(component))
+            .await
+        {
+            Ok(invitation) => Ok(mapping::invitation(&invitation)),
+            Err(e) => {
+                // Nothing was offered: the call may still be offered later (when answered, or
+                // automatically after the grace period).
+                app.calls.release_offer(&leg).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Invites the other number's devices for a one-sided call, or texts it a link when it has
+    /// none (S1-F7); the invitation may carry a component to offer once the session is up.
+    async fn offer_leg(
+        &self,
+        app: &AppState,
+        leg: callside_store::LegRecord,
+        name: String,
+        answered: bool,
+        component: Option<callside_core::component::Component>,
+    ) -> Result<InvitationRecord, ApiError> {
         let Some(other) = leg.leg.other.clone() else {
-            return; // a withheld caller: nobody to ask
+            // A withheld caller: nobody to ask.
+            return Err(ApiError::Absent(
+                "not_registered",
+                "the other party's number is withheld".into(),
+            ));
         };
         let now = now_ms();
-        if self
-            .per_inviter
+        self.per_inviter
             .lock()
             .expect("limiter poisoned")
-            .check(leg.leg.principal.clone(), now)
-            .is_err()
-        {
-            return;
-        }
-        let devices: Vec<PrincipalId> = match app.store.devices_owning(other.clone()).await {
-            Ok(d) => d.into_iter().filter(|d| d != &leg.leg.principal).collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look up devices for a one-sided call");
-                return;
-            }
-        };
+            .check(leg.leg.principal.clone(), now)?;
+        let devices: Vec<PrincipalId> = app
+            .store
+            .devices_owning(other.clone())
+            .await?
+            .into_iter()
+            .filter(|d| d != &leg.leg.principal)
+            .collect();
         if devices.is_empty() {
-            self.offer_by_sms(app, leg, name, answered, other, now)
+            return self
+                .offer_by_sms(app, leg, name, answered, other, now, component)
                 .await;
-            return;
         }
         let rec = InvitationRecord {
             invitation: Invitation {
@@ -457,22 +535,23 @@ impl Invitations {
             offer: None,
             answer: None,
             path: None,
+            component: component.map(|c| c.id.to_string()),
         };
         self.by_leg
             .lock()
             .expect("invitations poisoned")
             .insert(leg.leg.id.clone(), rec.invitation.id.clone());
-        match app.store.apply(vec![Write::Invitation(rec.clone())]).await {
-            Ok(()) => {
-                crate::metrics::Metrics::inc(&app.metrics.invitations);
-                Self::publish(app, &rec);
-            }
-            Err(e) => tracing::warn!(error = %e, "could not offer a session for a one-sided call"),
-        }
+        app.store
+            .apply(vec![Write::Invitation(rec.clone())])
+            .await?;
+        crate::metrics::Metrics::inc(&app.metrics.invitations);
+        Self::publish(app, &rec);
+        Ok(rec)
     }
 
     /// S1-F7 (opt-in): the other number has no device. Text it a link to the app, audited and
     /// rate-limited; its devices join the invitation as they prove the number.
+    #[allow(clippy::too_many_arguments)]
     async fn offer_by_sms(
         &self,
         app: &AppState,
@@ -481,21 +560,32 @@ impl Invitations {
         answered: bool,
         to: PhoneNumber,
         now: Millis,
-    ) {
+        component: Option<callside_core::component::Component>,
+    ) -> Result<InvitationRecord, ApiError> {
+        let no_app = || {
+            ApiError::Absent(
+                "not_registered",
+                format!("{to} has no device registered with callside"),
+            )
+        };
         let Some(template) = &app.config.sms_link else {
-            return;
+            return Err(no_app());
         };
         if !app.sms.is_configured() || !answered {
             // Only for calls the reporter says were answered: a texted stranger was really
             // on the phone with them.
-            return;
+            return Err(no_app());
         }
         {
             let mut overall = self.sms_overall.lock().expect("limiter poisoned");
             let mut per_number = self.sms_per_number.lock().expect("limiter poisoned");
-            if !overall.would_allow(&(), now) || per_number.check(to.clone(), now).is_err() {
-                tracing::info!(number = %to, "SMS invitation skipped: a limit is spent");
-                return;
+            if !overall.would_allow(&(), now) {
+                tracing::info!(number = %to, "SMS invitation skipped: the hourly limit is spent");
+                return Err(overall.check((), now).unwrap_err().into());
+            }
+            if let Err(e) = per_number.check(to.clone(), now) {
+                tracing::info!(number = %to, "SMS invitation skipped: the number's limit is spent");
+                return Err(e.into());
             }
             let _ = overall.check((), now);
         }
@@ -518,6 +608,7 @@ impl Invitations {
             offer: None,
             answer: None,
             path: None,
+            component: component.as_ref().map(|c| c.id.to_string()),
         };
         let link = template.replace("{invitation}", &rec.invitation.id);
         let audit = callside_store::AuditRecord {
@@ -526,25 +617,32 @@ impl Invitations {
             action: "sms_invitation".into(),
             subject: to.to_string(),
             detail: format!(
-                "invitation {} for a call from {}",
-                rec.invitation.id, leg.leg.own
+                "invitation {} for a call from {}{}",
+                rec.invitation.id,
+                leg.leg.own,
+                component
+                    .as_ref()
+                    .map(|c| format!(" with component {}", c.id))
+                    .unwrap_or_default()
             ),
         };
-        if let Err(e) = app
-            .store
+        app.store
             .apply(vec![Write::Invitation(rec.clone()), Write::Audit(audit)])
-            .await
-        {
-            tracing::warn!(error = %e, "could not store an SMS invitation");
-            return;
-        }
+            .await?;
         crate::metrics::Metrics::inc(&app.metrics.invitations);
         Self::publish(app, &rec);
-        // Only the number: a device's name is free text its owner chose.
-        let text = format!(
-            "{} would like to share call data with you. Get the app: {link}",
-            leg.leg.own
-        );
+        // Only the number and the operator's catalogue name: a device's name is free text its
+        // owner chose.
+        let text = match &component {
+            Some(c) => format!(
+                "{} would like to share {} with you. Get the app: {link}",
+                leg.leg.own, c.name
+            ),
+            None => format!(
+                "{} would like to share call data with you. Get the app: {link}",
+                leg.leg.own
+            ),
+        };
         let app = app.clone();
         tokio::spawn(async move {
             match app.sms.send(&to, &text).await {
@@ -555,6 +653,7 @@ impl Invitations {
                 }
             }
         });
+        Ok(rec)
     }
 
     /// A device just proved `number`: SMS invitations waiting for that number ring on it too

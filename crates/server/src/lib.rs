@@ -21,6 +21,7 @@ mod auth;
 mod blobs;
 mod calls;
 mod cards;
+mod components;
 mod composer;
 pub mod config;
 mod emails;

@@ -277,6 +277,7 @@ pub(crate) fn invitation(r: &callside_store::InvitationRecord) -> proto::invitat
             Some("relay") => Some(proto::connect::Path::Relay),
             _ => None,
         },
+        component: r.component.clone(),
         created_at: i.created_at,
         expires_at: i.expires_at,
     }

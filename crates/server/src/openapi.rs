@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers and wire types.
 
+use crate::components::http as components;
 use crate::routes;
 use callside_proto as proto;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -29,10 +30,14 @@ use utoipa::{Modify, OpenApi};
         routes::list_sessions, routes::get_session, routes::close_session, routes::transfer_session,
         routes::send_message, routes::list_messages, routes::ack,
         routes::upload_blob, routes::download_blob,
+        components::put_component, components::delete_component, components::list_components,
+        components::get_component, components::get_capabilities, components::put_capabilities,
+        components::session_capabilities, components::offer_component,
+        components::confirm_installed, components::leg_component,
     ),
     components(schemas(
         proto::Problem, proto::message::TextBody, proto::message::FileBody, proto::message::CallBody,
-        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::message::LocationBody, proto::message::LocationRequestBody, proto::message::LocationDeclineBody, proto::message::SystemLocationBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
+        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::message::LocationBody, proto::message::LocationRequestBody, proto::message::LocationDeclineBody, proto::message::SystemLocationBody, proto::component::SystemComponentBody, proto::component::SystemInstalledBody, proto::component::CapabilityQueryBody, proto::component::CapabilityAnswerBody, proto::component::SystemCapabilityBody, proto::component::PurchaseClaims, proto::ws::ClientFrame, proto::ws::ServerFrame,
     )),
     modifiers(&Bearer, &Problems),
     security(("bearer" = [])),

@@ -64,8 +64,25 @@ impl Signer {
     }
 
     fn sign(&self, claims: &proto::rcd::RcdClaims) -> String {
-        let header =
-            serde_json::json!({"alg": "ES256", "typ": "passport", "ppt": "rcd", "kid": self.kid});
+        self.sign_jws(
+            serde_json::json!({"alg": "ES256", "typ": "passport", "ppt": "rcd", "kid": self.kid}),
+            claims,
+        )
+    }
+
+    /// A purchase token (S1-F8): typed `callside-purchase+jwt`, so it never passes for a
+    /// PASSporT (nor a PASSporT for it).
+    pub(crate) fn sign_purchase(&self, claims: &proto::component::PurchaseClaims) -> String {
+        self.sign_jws(
+            serde_json::json!({
+                "alg": "ES256", "typ": proto::component::PURCHASE_TOKEN_TYPE, "kid": self.kid,
+            }),
+            claims,
+        )
+    }
+
+    /// A compact JWS (ES256) of `claims` under `header`.
+    fn sign_jws(&self, header: serde_json::Value, claims: &impl serde::Serialize) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -94,6 +111,14 @@ impl Signer {
         VerifyingKey::from(&self.key)
             .verify(format!("{h}.{c}").as_bytes(), &sig)
             .map_err(|_| "is not signed by this server")?;
+        let header: serde_json::Value = URL_SAFE_NO_PAD
+            .decode(h)
+            .ok()
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .ok_or("has a malformed header")?;
+        if header.get("typ").and_then(|t| t.as_str()) != Some("passport") {
+            return Err("is not a PASSporT");
+        }
         let claims: proto::rcd::RcdClaims = serde_json::from_slice(
             &URL_SAFE_NO_PAD
                 .decode(c)

@@ -15,7 +15,7 @@ use callside_store::{PrincipalRecord, Write};
 use serde::Deserialize;
 use std::time::Duration;
 
-fn key(s: &str) -> Result<SessionKey, ApiError> {
+pub(crate) fn key(s: &str) -> Result<SessionKey, ApiError> {
     SessionKey::parse(s).ok_or(ApiError::NotFound("session"))
 }
 

@@ -41,8 +41,9 @@ pub(crate) struct Sessions {
     cells: Mutex<HashMap<SessionKey, Arc<Cell>>>,
     /// Cursors moved since the last flush (acks are written in batches; see [`Sessions::ack`]).
     dirty_acks: Mutex<HashMap<(SessionKey, PrincipalId), u64>>,
-    /// Location requests waiting for an answer: (session, request id) → (requester, deadline).
-    location_requests: Mutex<HashMap<(SessionKey, String), (PrincipalId, callside_core::Millis)>>,
+    /// Location requests and capability queries waiting for an answer:
+    /// (session, what was asked, request id) → (asker, deadline).
+    requests: Mutex<HashMap<RequestKey, (PrincipalId, callside_core::Millis)>>,
     /// Live location updates per device: one a second.
     live_locations: Mutex<callside_core::ratelimit::Limiter<PrincipalId>>,
 }
@@ -52,7 +53,7 @@ impl Default for Sessions {
         Sessions {
             cells: Default::default(),
             dirty_acks: Default::default(),
-            location_requests: Default::default(),
+            requests: Default::default(),
             live_locations: Mutex::new(callside_core::ratelimit::Limiter::new(
                 callside_core::ratelimit::Rate {
                     count: 1,
@@ -70,6 +71,18 @@ fn geo_uri(lat: f64, lon: f64, accuracy: Option<f64>) -> String {
         None => format!("geo:{lat},{lon}"),
     }
 }
+
+/// What a request waiting for an answer asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Asked {
+    /// `location/request`, answered by `location` or `location/decline`.
+    Location,
+    /// `capability/query`, answered by `capability/answer`.
+    Capability,
+}
+
+/// A request waiting for an answer: its session, what it asked, the asker's request id.
+type RequestKey = (SessionKey, Asked, String);
 
 fn request_id_ok(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
@@ -284,9 +297,11 @@ impl Sessions {
         let seq = st.rec.last_seq + 1;
         let kind = msg.kind.clone();
         let body_for_tracking = match kind {
-            MessageKind::Location | MessageKind::LocationRequest | MessageKind::LocationDecline => {
-                msg.body.clone()
-            }
+            MessageKind::Location
+            | MessageKind::LocationRequest
+            | MessageKind::LocationDecline
+            | MessageKind::CapabilityQuery
+            | MessageKind::CapabilityAnswer => msg.body.clone(),
             _ => String::new(),
         };
         let record = MessageRecord {
@@ -318,7 +333,7 @@ impl Sessions {
             st.ids_complete = false;
         }
         crate::metrics::Metrics::inc(&app.metrics.messages);
-        self.track_location(key, who, &kind, &body_for_tracking);
+        self.track_requests(key, who, &kind, &body_for_tracking);
         Ok(PendingSend::Written {
             accepted: proto::message::Accepted {
                 session: key.to_string(),
@@ -331,8 +346,9 @@ impl Sessions {
         })
     }
 
-    /// Remembers location requests and crosses off the ones answered or declined.
-    fn track_location(&self, key: &SessionKey, who: &PrincipalId, kind: &MessageKind, body: &str) {
+    /// Remembers location requests and capability queries, and crosses off the ones answered
+    /// or declined.
+    fn track_requests(&self, key: &SessionKey, who: &PrincipalId, kind: &MessageKind, body: &str) {
         let request = |b: &str| -> Option<String> {
             serde_json::from_str::<serde_json::Value>(b)
                 .ok()?
@@ -340,37 +356,54 @@ impl Sessions {
                 .as_str()
                 .map(str::to_owned)
         };
-        let mut pending = self.location_requests.lock().expect("locations poisoned");
-        match kind {
-            MessageKind::LocationRequest => {
-                if let Ok(r) = serde_json::from_str::<proto::message::LocationRequestBody>(body) {
-                    if pending.len() < 100_000 {
-                        pending.insert(
-                            (key.clone(), r.request),
-                            (who.clone(), now_ms() + i64::from(r.timeout_secs) * 1000),
-                        );
-                    }
+        let asked = |request: String, timeout_secs: u32| {
+            (
+                request,
+                (who.clone(), now_ms() + i64::from(timeout_secs) * 1000),
+            )
+        };
+        let (asked, opened) = match kind {
+            MessageKind::LocationRequest => (
+                Asked::Location,
+                serde_json::from_str::<proto::message::LocationRequestBody>(body)
+                    .ok()
+                    .map(|r| asked(r.request, r.timeout_secs)),
+            ),
+            MessageKind::CapabilityQuery => (
+                Asked::Capability,
+                serde_json::from_str::<proto::component::CapabilityQueryBody>(body)
+                    .ok()
+                    .map(|r| asked(r.request, r.timeout_secs)),
+            ),
+            MessageKind::Location | MessageKind::LocationDecline => (Asked::Location, None),
+            MessageKind::CapabilityAnswer => (Asked::Capability, None),
+            _ => return,
+        };
+        let mut pending = self.requests.lock().expect("requests poisoned");
+        match opened {
+            Some((request, waiting)) => {
+                if pending.len() < 100_000 {
+                    pending.insert((key.clone(), asked, request), waiting);
                 }
             }
-            MessageKind::Location | MessageKind::LocationDecline => {
+            None => {
                 if let Some(r) = request(body) {
-                    // Only someone other than the requester answers a request.
-                    let k = (key.clone(), r);
+                    // Only someone other than the asker answers a request.
+                    let k = (key.clone(), asked, r);
                     if pending.get(&k).is_some_and(|(asker, _)| asker != who) {
                         pending.remove(&k);
                     }
                 }
             }
-            _ => {}
         }
     }
 
-    /// Location requests nobody answered in time get `system/location` `not_possible`
-    /// (housekeeping).
-    pub(crate) async fn expire_location_requests(&self, app: &App) {
+    /// Requests nobody answered in time (housekeeping): a location request gets
+    /// `system/location` `not_possible`, a capability query `system/capability` `no_answer`.
+    pub(crate) async fn expire_requests(&self, app: &App) {
         let now = now_ms();
-        let due: Vec<(SessionKey, String)> = {
-            let mut pending = self.location_requests.lock().expect("locations poisoned");
+        let due: Vec<RequestKey> = {
+            let mut pending = self.requests.lock().expect("requests poisoned");
             let due: Vec<_> = pending
                 .iter()
                 .filter(|(_, (_, deadline))| *deadline <= now)
@@ -381,37 +414,43 @@ impl Sessions {
             }
             due
         };
-        for (key, request) in due {
-            let body = proto::message::SystemLocationBody {
-                request,
-                state: "not_possible".into(),
+        for (key, asked, request) in due {
+            let (kind, body) = match asked {
+                Asked::Location => (
+                    message::SYSTEM_LOCATION,
+                    serde_json::to_string(&proto::message::SystemLocationBody {
+                        request,
+                        state: "not_possible".into(),
+                    }),
+                ),
+                Asked::Capability => (
+                    message::SYSTEM_CAPABILITY,
+                    serde_json::to_string(&proto::component::SystemCapabilityBody {
+                        request,
+                        state: "no_answer".into(),
+                    }),
+                ),
             };
-            if let Err(e) = self
-                .append_system(
-                    app,
-                    &key,
-                    message::SYSTEM_LOCATION.into(),
-                    serde_json::to_string(&body).expect("serialises"),
-                )
-                .await
-            {
-                tracing::debug!(session = %key, error = %e, "no location answer, and the session is gone");
+            let body = body.expect("serialises");
+            if let Err(e) = self.append_system(app, &key, kind.into(), body).await {
+                tracing::debug!(session = %key, error = %e, "no answer, and the session is gone");
             }
         }
     }
 
-    /// Appends a server-written message (`system/*`, `derived/*`) to an open session.
+    /// Appends a server-written message (`system/*`, `derived/*`) to an open session; its
+    /// sequence number, or `None` when the session is closed.
     pub(crate) async fn append_system(
         &self,
         app: &App,
         key: &SessionKey,
         kind: String,
         body: String,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Option<u64>, ApiError> {
         let cell = self.cell(app, key).await?;
         let mut st = cell.state.lock().await;
         if st.rec.session.closed.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let seq = st.rec.last_seq + 1;
         let record = MessageRecord {
@@ -431,8 +470,17 @@ impl Sessions {
         st.rec.last_seq = seq;
         st.rec.last_activity = now_ms();
         drop(st);
-        commit.await.map_err(|_| ApiError::Unavailable)??;
-        Ok(())
+        match commit.await {
+            Ok(Ok(())) => Ok(Some(seq)),
+            Ok(Err(e)) => {
+                self.forget(key);
+                Err(e.into())
+            }
+            Err(_) => {
+                self.forget(key);
+                Err(ApiError::Unavailable)
+            }
+        }
     }
 
     /// Queues `writes` and `messages` in one transaction; after the commit the messages go to
@@ -870,6 +918,40 @@ impl Sessions {
                     ));
                 }
                 serde_json::to_string(&r)
+            }
+            MessageKind::CapabilityQuery => {
+                let q: proto::component::CapabilityQueryBody = serde_json::from_value(send.body)
+                    .map_err(|e| {
+                        ApiError::bad("invalid_message", format!("capability/query body: {e}"))
+                    })?;
+                if !request_id_ok(&q.request) || !(5..=300).contains(&q.timeout_secs) {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "request ids are 1-64 visible characters; timeout_secs is 5-300",
+                    ));
+                }
+                if q.features.is_empty() && q.components.is_empty() {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "a capability query asks for at least one feature or component",
+                    ));
+                }
+                crate::components::check_asked(&q.features, q.components.iter().cloned())?;
+                serde_json::to_string(&q)
+            }
+            MessageKind::CapabilityAnswer => {
+                let a: proto::component::CapabilityAnswerBody = serde_json::from_value(send.body)
+                    .map_err(|e| {
+                    ApiError::bad("invalid_message", format!("capability/answer body: {e}"))
+                })?;
+                if !request_id_ok(&a.request) {
+                    return Err(ApiError::bad(
+                        "invalid_message",
+                        "request ids are 1-64 visible characters",
+                    ));
+                }
+                crate::components::check_declared(&a.features, &a.components)?;
+                serde_json::to_string(&a)
             }
             MessageKind::System(_) | MessageKind::Card => {
                 unreachable!("clients cannot send server-written kinds")

@@ -256,6 +256,29 @@ impl Store {
             .await
     }
 
+    /// One catalogue entry.
+    pub async fn component(
+        &self,
+        id: String,
+    ) -> Result<Option<callside_core::component::Component>> {
+        self.inner.read(move |c| sqlite::component(c, &id)).await
+    }
+
+    /// The whole component catalogue, by id.
+    pub async fn components(&self) -> Result<Vec<callside_core::component::Component>> {
+        self.inner.read(sqlite::components).await
+    }
+
+    /// A device's declared capabilities; `None` if it never declared any.
+    pub async fn capabilities(
+        &self,
+        principal: callside_core::PrincipalId,
+    ) -> Result<Option<callside_core::component::Capabilities>> {
+        self.inner
+            .read(move |c| sqlite::capabilities(c, &principal))
+            .await
+    }
+
     /// The newest `limit` lines of the audit log, newest first.
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
         self.inner.read(move |c| sqlite::audit(c, limit)).await

@@ -134,6 +134,8 @@ pub struct InvitationRecord {
     pub answer: Option<String>,
     /// `direct` or `relay`.
     pub path: Option<String>,
+    /// A catalogue component offered in the session once it is up (S1-F6/F7).
+    pub component: Option<String>,
 }
 
 /// A device's push subscription; `data` is the registered JSON, `identity` the SHA-256 of its
@@ -325,5 +327,25 @@ pub enum Write {
     UnbindNumber {
         device: PrincipalId,
         number: PhoneNumber,
+    },
+    /// Publishes or updates a catalogue entry.
+    Component {
+        component: callside_core::component::Component,
+        at: Millis,
+    },
+    /// Takes a component out of the catalogue.
+    DeleteComponent(callside_core::component::ComponentId),
+    /// Replaces a device's declared capabilities.
+    Capabilities {
+        principal: PrincipalId,
+        capabilities: callside_core::component::Capabilities,
+        at: Millis,
+    },
+    /// Adds (or updates) one installed component of a device (an installation confirmation).
+    Installed {
+        principal: PrincipalId,
+        component: callside_core::component::ComponentId,
+        version: String,
+        at: Millis,
     },
 }

@@ -60,7 +60,7 @@ pub(crate) struct Sqlite {
     pub(crate) health: Arc<Health>,
 }
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 /// Read connections (each may cache up to 64 MiB of pages).
 const READERS: usize = 8;
 
@@ -128,13 +128,14 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 6] = [
+    let steps: [(i64, &str); 7] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
         (4, include_str!("schema_v4.sql")),
         (5, include_str!("schema_v5.sql")),
         (6, include_str!("schema_v6.sql")),
+        (7, include_str!("schema_v7.sql")),
     ];
     for (to, sql) in steps {
         if version < to {
@@ -640,11 +641,12 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO invitations (id, inviter, inviter_name, from_number, invitee, session,
-                     state, answered_by, offer, answer, path, created_at, expires_at, leg, via_sms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                     state, answered_by, offer, answer, path, created_at, expires_at, leg, via_sms,
+                     component)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                      ON CONFLICT (id) DO UPDATE SET session = excluded.session,
                      state = excluded.state, answered_by = excluded.answered_by,
-                     answer = excluded.answer, path = excluded.path",
+                     answer = excluded.answer, path = excluded.path, component = excluded.component",
                 )?
                 .execute(params![
                     i.id,
@@ -661,7 +663,8 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                     i.created_at,
                     i.expires_at,
                     i.leg.as_ref().map(|l| l.0.as_str()),
-                    i.via_sms
+                    i.via_sms,
+                    r.component
                 ])?;
             if inserted > 0 {
                 let mut ins = c.prepare_cached(
@@ -771,6 +774,69 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             for (n, p) in &policy.contacts {
                 ins.execute(params![principal.as_str(), n.as_str(), p.as_str()])?;
             }
+        }
+        Write::Component { component: m, at } => {
+            c.prepare_cached(
+                "INSERT INTO components (id, name, version, url, sha256, authorization, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version,
+                 url = excluded.url, sha256 = excluded.sha256,
+                 authorization = excluded.authorization, updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                m.id.as_str(),
+                m.name,
+                m.version,
+                m.url,
+                m.sha256,
+                m.authorization,
+                at
+            ])?;
+        }
+        Write::DeleteComponent(id) => {
+            c.prepare_cached("DELETE FROM components WHERE id = ?1")?
+                .execute([id.as_str()])?;
+        }
+        Write::Capabilities {
+            principal,
+            capabilities,
+            at,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO capabilities (principal, features, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (principal) DO UPDATE SET features = excluded.features,
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                principal.as_str(),
+                capabilities.features.join(","),
+                at
+            ])?;
+            c.prepare_cached("DELETE FROM capability_components WHERE principal = ?1")?
+                .execute([principal.as_str()])?;
+            let mut ins = c.prepare_cached(
+                "INSERT INTO capability_components (principal, component, version) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, version) in &capabilities.components {
+                ins.execute(params![principal.as_str(), id.as_str(), version])?;
+            }
+        }
+        Write::Installed {
+            principal,
+            component,
+            version,
+            at,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO capabilities (principal, features, updated_at) VALUES (?1, '', ?2)
+                 ON CONFLICT (principal) DO UPDATE SET updated_at = excluded.updated_at",
+            )?
+            .execute(params![principal.as_str(), at])?;
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO capability_components (principal, component, version)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![principal.as_str(), component.as_str(), version])?;
         }
         Write::ForgetContactRule { principal, number } => {
             c.prepare_cached(
@@ -1155,7 +1221,7 @@ pub(crate) fn push_subscriptions(c: &Connection, device: &PrincipalId) -> Result
 }
 
 const INVITATION_COLUMNS: &str = "id, inviter, inviter_name, from_number, invitee, session, state,
-    answered_by, offer, answer, path, created_at, expires_at, leg, via_sms";
+    answered_by, offer, answer, path, created_at, expires_at, leg, via_sms, component";
 
 fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
     use callside_core::invitation::{Invitation, InvitationState};
@@ -1190,6 +1256,7 @@ fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
         offer: r.get(8)?,
         answer: r.get(9)?,
         path: r.get(10)?,
+        component: r.get(15)?,
     })
 }
 
@@ -1818,3 +1885,91 @@ pub(crate) fn may_read_blob(
 
 #[cfg(test)]
 mod tests;
+
+type ComponentRow = (String, String, String, String, Option<String>, bool);
+
+fn component_row(r: &Row<'_>) -> rusqlite::Result<ComponentRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn component_from(row: ComponentRow) -> Result<callside_core::component::Component> {
+    let (id, name, version, url, sha256, authorization) = row;
+    Ok(callside_core::component::Component {
+        id: callside_core::component::ComponentId::parse(&id)
+            .map_err(|_| corrupt("component id", &id))?,
+        name,
+        version,
+        url,
+        sha256,
+        authorization,
+    })
+}
+
+const COMPONENT_COLUMNS: &str = "id, name, version, url, sha256, authorization";
+
+/// One catalogue entry.
+pub(crate) fn component(
+    c: &Connection,
+    id: &str,
+) -> Result<Option<callside_core::component::Component>> {
+    c.prepare_cached(&format!(
+        "SELECT {COMPONENT_COLUMNS} FROM components WHERE id = ?1"
+    ))?
+    .query_row([id], component_row)
+    .optional()?
+    .map(component_from)
+    .transpose()
+}
+
+/// The whole catalogue, by id.
+pub(crate) fn components(c: &Connection) -> Result<Vec<callside_core::component::Component>> {
+    c.prepare_cached(&format!(
+        "SELECT {COMPONENT_COLUMNS} FROM components ORDER BY id"
+    ))?
+    .query_map([], component_row)?
+    .map(|r| component_from(r?))
+    .collect()
+}
+
+/// A device's declared capabilities; `None` if it never declared any.
+pub(crate) fn capabilities(
+    c: &Connection,
+    principal: &PrincipalId,
+) -> Result<Option<callside_core::component::Capabilities>> {
+    let Some(features) = c
+        .prepare_cached("SELECT features FROM capabilities WHERE principal = ?1")?
+        .query_row([principal.as_str()], |r| r.get::<_, String>(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut components = std::collections::BTreeMap::new();
+    let rows = c
+        .prepare_cached(
+            "SELECT component, version FROM capability_components WHERE principal = ?1",
+        )?
+        .query_map([principal.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, version) in rows {
+        let id = callside_core::component::ComponentId::parse(&id)
+            .map_err(|_| corrupt("component id", &id))?;
+        components.insert(id, version);
+    }
+    Ok(Some(callside_core::component::Capabilities {
+        features: features
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        components,
+    }))
+}
