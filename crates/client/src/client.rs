@@ -374,6 +374,18 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "card policy").await
     }
 
+    /// Sets one contact rule of the receiving policy (after [`crate::contacts::Decision`]),
+    /// keeping the others: reads the policy, replaces the rule for that number, writes it back.
+    pub async fn apply_contact_rule(
+        &self,
+        rule: callside_proto::card::ContactRule,
+    ) -> Result<callside_proto::card::ReceivePolicy, Error> {
+        let mut policy = self.card_policy().await?;
+        policy.contacts.retain(|r| r.number != rule.number);
+        policy.contacts.push(rule);
+        self.put_card_policy(&policy).await
+    }
+
     /// `GET /v1/me/audiences`.
     pub async fn audiences(&self) -> Result<callside_proto::card::Audiences, Error> {
         let req = self.request(Method::GET, &["v1", "me", "audiences"]);

@@ -54,6 +54,7 @@
 mod channel;
 mod client;
 pub mod components;
+pub mod contacts;
 pub mod email;
 mod error;
 mod id;

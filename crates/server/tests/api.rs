@@ -864,6 +864,14 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/card/fetch",
         "/v1/passports",
         "/v1/me/card-cache",
+        "/v1/admin/components/{id}",
+        "/v1/components",
+        "/v1/components/{id}",
+        "/v1/me/capabilities",
+        "/v1/sessions/{key}/capabilities",
+        "/v1/sessions/{key}/components",
+        "/v1/sessions/{key}/components/{id}/installed",
+        "/v1/legs/{id}/component",
     ] {
         assert!(
             paths.contains_key(p),
@@ -872,7 +880,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        48,
+        56,
         "a route was added without documenting it here"
     );
 }
