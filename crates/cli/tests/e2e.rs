@@ -1965,3 +1965,72 @@ async fn a_component_offered_on_a_one_sided_call_rings_the_other_devices_and_ope
     assert_eq!(offer.body["component"]["id"], "com.example.menu");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_card_received_in_a_call_is_a_temporary_entry_until_the_user_keeps_it() {
+    use callside_client::contacts::{Decision, TemporaryContacts};
+    use callside_client::proto::card::{
+        ContactPolicy, FieldKind, FieldValue, NewCardField, PutCard,
+    };
+    let w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    alice
+        .put_card(&PutCard {
+            fields: vec![NewCardField {
+                id: "name".into(),
+                kind: FieldKind::Name,
+                value: FieldValue::Text("Alice Liddell".into()),
+                label: None,
+            }],
+        })
+        .await
+        .unwrap();
+    let alice_id = alice.me().await.unwrap().id;
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    let mut contacts = TemporaryContacts::default();
+    let outgoing = alice
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
+        .await
+        .unwrap();
+    let key = bob
+        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
+        .await
+        .unwrap()
+        .session
+        .unwrap()
+        .key;
+    // During the call Alice's card arrives and waits as a temporary entry.
+    wait_for(&mut on_bob, |e| {
+        let due = contacts.observe(&e);
+        assert!(due.is_empty(), "nothing to ask while the call lasts");
+        matches!(e, Event::Message(m) if m.kind == "card").then_some(())
+    })
+    .await;
+    let pending: Vec<_> = contacts.pending().cloned().collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].sender, alice_id);
+    assert!(!pending[0].call_ended);
+    // Alice hangs up: Bob's app is handed the entry to ask about.
+    alice.end_leg(&outgoing.id).await.unwrap();
+    let due = wait_for(&mut on_bob, |e| {
+        let due = contacts.observe(&e);
+        (!due.is_empty()).then_some(due)
+    })
+    .await;
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].session, key);
+    assert_eq!(due[0].display_name(), Some("Alice Liddell"));
+    assert_eq!(due[0].number.as_deref(), Some(ALICE));
+    // Bob keeps her as a known contact: the server's receiving policy says so from now on.
+    let (kept, rule) = contacts
+        .decide(&key, &alice_id, Decision::KeepAndAccept)
+        .unwrap();
+    assert_eq!(kept.fields.len(), 1);
+    let policy = bob.apply_contact_rule(rule.unwrap()).await.unwrap();
+    assert_eq!(policy.contacts.len(), 1);
+    assert_eq!(policy.contacts[0].number, ALICE);
+    assert_eq!(policy.contacts[0].policy, ContactPolicy::Always);
+    assert_eq!(contacts.pending().count(), 0);
+    w.stop().await;
+}
