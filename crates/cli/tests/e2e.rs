@@ -1843,7 +1843,7 @@ async fn a_paid_component_needs_consent_and_carries_a_purchase_token_the_peer_ve
     let expect = Expect {
         component: "com.example.film",
         session: &key,
-        participant: Some(&bob_id),
+        participant: &bob_id,
     };
     let claims = verify_purchase(&token, &jwks, expect).unwrap();
     assert_eq!(claims.payer, alice_id);
@@ -1860,7 +1860,7 @@ async fn a_paid_component_needs_consent_and_carries_a_purchase_token_the_peer_ve
             ..expect
         },
         Expect {
-            participant: Some(&alice_id),
+            participant: &alice_id,
             ..expect
         },
     ] {
@@ -1898,6 +1898,46 @@ async fn a_paid_component_needs_consent_and_carries_a_purchase_token_the_peer_ve
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("authorization_refused"));
+    let offers = bob
+        .messages(&key, callside_client::MessageQuery::default())
+        .await
+        .unwrap()
+        .messages
+        .into_iter()
+        .filter(|m| m.kind == "system/component")
+        .count();
+    assert_eq!(offers, 1, "only the granted film was offered");
+    // A retried consent is the same purchase: the authorization server sees the same grant id.
+    let mut grants = Vec::new();
+    while let Ok((_, v)) = seen.try_recv() {
+        if v["type"] == "grant" {
+            grants.push(v["grant"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        grants.len(),
+        2,
+        "film, then the refused concert: {grants:?}"
+    );
+    alice
+        .offer_component(
+            &key,
+            "com.example.film",
+            Some(Fee {
+                amount: "2.50".into(),
+                currency: "GBP".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    let retried = loop {
+        let (_, v) = seen.recv().await.unwrap();
+        if v["type"] == "grant" {
+            break v["grant"].as_str().unwrap().to_owned();
+        }
+    };
+    assert_eq!(retried, grants[0]);
+    assert_ne!(grants[0], grants[1]);
     // Paid components are not offered on invitations (no one could consent there).
     let leg = alice
         .report_leg(
@@ -1928,6 +1968,11 @@ async fn a_component_offered_on_a_one_sided_call_rings_the_other_devices_and_ope
         .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
         .await
         .unwrap();
+    let err = bob
+        .offer_component_on_leg(&leg.id, "com.example.menu")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("not_found"), "not Bob's leg");
     let inv = alice
         .offer_component_on_leg(&leg.id, "com.example.menu")
         .await
@@ -1939,11 +1984,12 @@ async fn a_component_offered_on_a_one_sided_call_rings_the_other_devices_and_ope
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("not_found"));
-    let err = bob
+    // Offering again adds to the invitation already ringing instead of ringing twice.
+    let again = alice
         .offer_component_on_leg(&leg.id, "com.example.menu")
         .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some("leg_settled"), "not Bob's leg");
+        .unwrap();
+    assert_eq!(again.id, inv.id);
     let ringing = bob.ringing_invitations().await.unwrap();
     assert_eq!(ringing.len(), 1);
     assert_eq!(ringing[0].component.as_deref(), Some("com.example.menu"));

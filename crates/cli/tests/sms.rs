@@ -436,7 +436,7 @@ fn a_component_offered_to_a_party_without_the_app_goes_by_sms_and_arrives_once_i
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not_registered"),
+        String::from_utf8_lossy(&out.stderr).contains("call_not_answered"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -16,9 +16,8 @@ pub struct Expect<'a> {
     pub component: &'a str,
     /// The session the component was offered in (its key, as the app knows it).
     pub session: &'a str,
-    /// The participant using it (this device's principal id), when the app wants to check
-    /// that the grant names it.
-    pub participant: Option<&'a str>,
+    /// The participant using it (this device's principal id): the grant must name it.
+    pub participant: &'a str,
 }
 
 /// The SHA-256 of a session key, base64url: how tokens name a session (`sid`).
@@ -28,7 +27,7 @@ pub fn session_id(key: &str) -> String {
 
 /// Verifies a purchase token against a JWK set: signature (ES256, typed
 /// `callside-purchase+jwt`), expiry, and that it grants `expect.component` in
-/// `expect.session` (to `expect.participant`). Returns its claims.
+/// `expect.session` to `expect.participant`, issued by callside. Returns its claims.
 pub fn verify_purchase(
     token: &str,
     jwks: &str,
@@ -36,6 +35,12 @@ pub fn verify_purchase(
 ) -> Result<PurchaseClaims, Error> {
     let claims: PurchaseClaims = crate::rcd::verify_jws(token, jwks, PURCHASE_TOKEN_TYPE)?;
     let bad = |why: String| Err(Error::Unverified(why));
+    if claims.iss != "callside" {
+        return bad(format!(
+            "the token is issued by {}, not callside",
+            claims.iss
+        ));
+    }
     if claims.sub != expect.component {
         return bad(format!(
             "the token grants {}, not {}",
@@ -45,10 +50,11 @@ pub fn verify_purchase(
     if claims.sid != session_id(expect.session) {
         return bad("the token belongs to another session".into());
     }
-    if let Some(p) = expect.participant {
-        if !claims.aud.iter().any(|a| a == p) {
-            return bad(format!("the token does not grant use to {p}"));
-        }
+    if !claims.aud.iter().any(|a| a == expect.participant) {
+        return bad(format!(
+            "the token does not grant use to {}",
+            expect.participant
+        ));
     }
     Ok(claims)
 }

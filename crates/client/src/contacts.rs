@@ -23,7 +23,7 @@ use crate::Event;
 use callside_proto::card::{
     CardBody, CardField, ContactPolicy, ContactRule, FieldKind, FieldValue,
 };
-use callside_proto::message::Message;
+use callside_proto::message::{JoinedBody, Message, TransferredBody};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A card received during a call, not yet kept.
@@ -103,9 +103,17 @@ impl TemporaryContacts {
 
     fn learn(&mut self, s: &callside_proto::session::SessionInfo) {
         for p in &s.participants {
-            if let Some(n) = &p.number {
-                self.numbers
-                    .insert((s.key.clone(), p.id.clone()), n.clone());
+            self.learn_participant(&s.key, p);
+        }
+    }
+
+    fn learn_participant(&mut self, session: &str, p: &callside_proto::session::Participant) {
+        if let Some(n) = &p.number {
+            self.numbers
+                .insert((session.to_owned(), p.id.clone()), n.clone());
+            // A card that came before its sender's number was known.
+            if let Some(e) = self.entries.get_mut(&(session.to_owned(), p.id.clone())) {
+                e.number.get_or_insert_with(|| n.clone());
             }
         }
     }
@@ -142,6 +150,18 @@ impl TemporaryContacts {
                     Vec::new()
                 }
             }
+            "system/joined" => {
+                if let Ok(j) = serde_json::from_value::<JoinedBody>(m.body.clone()) {
+                    self.learn_participant(&m.session, &j.participant);
+                }
+                Vec::new()
+            }
+            "system/transferred" => {
+                if let Ok(t) = serde_json::from_value::<TransferredBody>(m.body.clone()) {
+                    self.learn_participant(&m.session, &t.to);
+                }
+                Vec::new()
+            }
             "system/call" if m.body["state"] == "ended" => self.end(&m.session),
             "system/closed" => self.end(&m.session),
             _ => Vec::new(),
@@ -171,7 +191,8 @@ impl TemporaryContacts {
     }
 
     /// The user's answer: the entry leaves the temporary list. Returns it (to save when kept)
-    /// with the receiving rule the answer implies, when the sender's number is known.
+    /// with the receiving rule the answer implies. `KeepAndAccept` and `Block` give no rule when
+    /// the sender's number is unknown (`entry.number` is `None`, e.g. a withheld caller).
     pub fn decide(
         &mut self,
         session: &str,
@@ -321,6 +342,21 @@ mod tests {
             let (_, rule) = c.decide("sk_1", "bob", decision).unwrap();
             assert_eq!(rule.map(|r| r.policy), policy, "{decision:?}");
         }
+    }
+
+    #[test]
+    fn numbers_of_those_who_join_later_are_learnt() {
+        let mut c = TemporaryContacts::default();
+        c.observe(&ready());
+        c.observe(&msg(1, "carol", "card", card("Carol", 1)));
+        c.observe(&msg(
+            2,
+            "system",
+            "system/joined",
+            serde_json::json!({"participant": {"id": "carol", "name": "Carol", "number": "+442079460003"}}),
+        ));
+        let (_, rule) = c.decide("sk_1", "carol", Decision::Block).unwrap();
+        assert_eq!(rule.unwrap().number, "+442079460003");
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct App {
     pub(crate) emails: crate::emails::Emails,
     pub(crate) cards: crate::cards::Cards,
     pub(crate) transformers: crate::transform::Transformers,
+    /// Component offers per principal (each may call the authorization server).
+    pub(crate) offers:
+        std::sync::Mutex<callside_core::ratelimit::Limiter<callside_core::PrincipalId>>,
     /// Signs and checks caller data (RFC 9795).
     pub(crate) rcd: crate::rcd::Signer,
     pub(crate) sms: crate::sms::SmsSender,
@@ -66,6 +69,9 @@ impl App {
             emails: crate::emails::Emails::new(&config),
             cards: crate::cards::Cards::new(),
             transformers: crate::transform::Transformers::new(),
+            offers: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
+                callside_core::ratelimit::Rate::per_minute(30),
+            )),
             rcd,
             sms: crate::sms::SmsSender::new(config.sms.provider.clone(), config.sms.number.clone()),
             server_key,

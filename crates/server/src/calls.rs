@@ -337,9 +337,9 @@ impl Calls {
         due
     }
 
-    /// A pending leg `who` reported and that was not offered to the other side yet, with its
-    /// reporter's name and whether the call was answered; marks it offered (S1-F2 then leaves it
-    /// alone). `None` if it settled, was offered already or is not `who`'s.
+    /// A pending leg `who` reported, with its reporter's name and whether the call was answered;
+    /// marks it offered (S1-F2 then leaves it alone). `None` if it settled or is not `who`'s.
+    /// (Whether an invitation for it is already ringing is the caller's question.)
     pub(crate) async fn claim_for_offer(
         &self,
         id: &LegId,
@@ -348,7 +348,7 @@ impl Calls {
         let mut st = self.state.lock().await;
         let st = &mut *st;
         let (rec, name, answered) = st.pending.get(id)?;
-        if &rec.leg.principal != who || st.offered.contains(id) {
+        if &rec.leg.principal != who {
             return None;
         }
         let claimed = (rec.clone(), name.clone(), *answered);

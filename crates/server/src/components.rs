@@ -12,7 +12,7 @@
 //! fee, the server asks for the grant, and the offer carries a purchase token — a compact JWS
 //! signed with the key published at `/.well-known/jwks.json` — that the peer's SDK verifies.
 
-use crate::app::{now_ms, App};
+use crate::app::{now_ms, App, AppState};
 use crate::error::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -116,6 +116,12 @@ pub(crate) async fn put(
                 format!("`{}` is not an http(s) URL", req.url),
             )
         })?;
+    if url.scheme() == "http" && req.sha256.is_none() {
+        return Err(ApiError::bad(
+            "invalid_component",
+            "a component served over plain http needs its sha256, so devices can check the download",
+        ));
+    }
     let c = Component {
         id: component_id(id)?,
         name: req.name,
@@ -266,10 +272,29 @@ pub(crate) fn session_id(key: &SessionKey) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(key.as_str().as_bytes()))
 }
 
+/// The grant id of a purchase: the same for the same requester, session, component version and
+/// fee, so a retried consent is the same purchase to the authorization server (which must treat a
+/// repeated grant id as one charge).
+fn grant_id(key: &SessionKey, who: &PrincipalId, c: &Component, fee: &Fee) -> String {
+    let digest = Sha256::digest(
+        [
+            key.as_str(),
+            who.as_str(),
+            c.id.as_str(),
+            &c.version,
+            &fee.amount,
+            &fee.currency,
+        ]
+        .join("\n")
+        .as_bytes(),
+    );
+    format!("grant_{}", URL_SAFE_NO_PAD.encode(&digest[..18]))
+}
+
 /// `POST /v1/sessions/{key}/components`: offers a catalogue component to the others (S1-F6),
 /// through the authorization server when it needs a grant (S1-F8).
 pub(crate) async fn offer(
-    app: &App,
+    app: &AppState,
     who: &Principal,
     key: &SessionKey,
     req: proto::component::OfferComponent,
@@ -277,11 +302,10 @@ pub(crate) async fn offer(
     let rec = app.sessions.record_for(app, key, &who.id).await?;
     rec.session.check_access(&who.id)?;
     let component = lookup(app, &req.component).await?;
-    let consent = req
-        .consent
-        .as_ref()
-        .map(|f| Fee::new(&f.amount, &f.currency).map_err(bad))
-        .transpose()?;
+    app.offers
+        .lock()
+        .expect("limiter poisoned")
+        .check(who.id.clone(), now_ms())?;
     let others: Vec<&callside_store::ParticipantRecord> = rec
         .participants
         .iter()
@@ -311,8 +335,9 @@ pub(crate) async fn offer(
         reference: None,
     };
     let mut authorization = None;
+    let mut audit = Vec::new();
     if component.authorization {
-        let Some((url, secret)) = &app.config.authorization else {
+        let Some((url, secret)) = app.config.authorization.clone() else {
             return Err(ApiError::Disabled(
                 "authorization_unavailable",
                 format!(
@@ -321,6 +346,17 @@ pub(crate) async fn offer(
                 ),
             ));
         };
+        if others.is_empty() {
+            return Err(ApiError::Conflict(
+                "nobody_to_offer",
+                "nobody else is on the session: a paid component is offered to someone".into(),
+            ));
+        }
+        let consent = req
+            .consent
+            .as_ref()
+            .map(|f| Fee::new(&f.amount, &f.currency).map_err(bad))
+            .transpose()?;
         let requester = rec
             .participants
             .iter()
@@ -344,7 +380,7 @@ pub(crate) async fn offer(
         });
         let mut payload = about.clone();
         payload["type"] = "requirement".into();
-        let need: Requirement = ask(url, secret, payload).await?;
+        let need: Requirement = ask(&url, &secret, payload).await?;
         if need.required {
             let fee = need
                 .fee
@@ -366,13 +402,21 @@ pub(crate) async fn offer(
                     ),
                 ));
             }
-            let now = now_ms();
-            let grant_id = callside_core::secret::new_id("grant", now);
+            // Still on an open session with the same peers before anyone is charged.
+            let now_rec = app.sessions.record_for(app, key, &who.id).await?;
+            now_rec.session.check_access(&who.id)?;
+            let grant_id = grant_id(key, &who.id, &component, &fee);
             let mut payload = about;
             payload["type"] = "grant".into();
             payload["grant"] = grant_id.clone().into();
             payload["fee"] = serde_json::to_value(fee_to_proto(&fee)).expect("serialises");
-            let grant: Grant = ask(url, secret, payload).await?;
+            // From the grant on, the work finishes even if the requester goes away: a charge
+            // is always audited and offered.
+            let app2 = app.clone();
+            let grant: Grant = tokio::spawn(async move { ask(&url, &secret, payload).await })
+                .await
+                .map_err(|_| ApiError::Unavailable)??;
+            let app = app2;
             if !grant.granted {
                 return Err(ApiError::Forbidden(
                     "authorization_refused",
@@ -382,6 +426,7 @@ pub(crate) async fn offer(
                     ),
                 ));
             }
+            let now = now_ms();
             let reference = grant.reference.map(|r| r.chars().take(200).collect());
             let claims = proto::component::PurchaseClaims {
                 iss: "callside".into(),
@@ -397,20 +442,18 @@ pub(crate) async fn offer(
                 exp: now / 1000 + TOKEN_VALIDITY_SECS,
             };
             let token = app.rcd.sign_purchase(&claims);
-            app.store
-                .apply(vec![Write::Audit(callside_store::AuditRecord {
-                    at: now,
-                    actor: who.id.clone(),
-                    action: "purchase".into(),
-                    subject: component.id.to_string(),
-                    detail: format!(
-                        "grant {grant_id}: {} {} (reference {})",
-                        fee.amount,
-                        fee.currency,
-                        reference.as_deref().unwrap_or("-")
-                    ),
-                })])
-                .await?;
+            audit.push(Write::Audit(callside_store::AuditRecord {
+                at: now,
+                actor: who.id.clone(),
+                action: "purchase".into(),
+                subject: component.id.to_string(),
+                detail: format!(
+                    "grant {grant_id}: {} {} (reference {})",
+                    fee.amount,
+                    fee.currency,
+                    reference.as_deref().unwrap_or("-")
+                ),
+            }));
             answer.reference = reference;
             authorization = Some(proto::component::Authorization {
                 token,
@@ -426,21 +469,28 @@ pub(crate) async fn offer(
         needs_install: answer.needs_install.clone(),
         authorization,
     };
-    let seq = app
-        .sessions
-        .append_system(
-            app,
-            key,
-            message::SYSTEM_COMPONENT.into(),
-            serde_json::to_string(&body).expect("serialises"),
-        )
-        .await?
-        .ok_or_else(|| {
-            ApiError::Gone(
-                "session_closed",
-                "the session closed before the offer".into(),
+    // The purchase's audit line commits with the offer; both finish without the requester.
+    let app2 = app.clone();
+    let key2 = key.clone();
+    let seq = tokio::spawn(async move {
+        app2.sessions
+            .append_system_with(
+                &app2,
+                &key2,
+                message::SYSTEM_COMPONENT.into(),
+                serde_json::to_string(&body).expect("serialises"),
+                audit,
             )
-        })?;
+            .await
+    })
+    .await
+    .map_err(|_| ApiError::Unavailable)??
+    .ok_or_else(|| {
+        ApiError::Gone(
+            "session_closed",
+            "the session closed before the offer".into(),
+        )
+    })?;
     answer.offer = Some(offer);
     answer.seq = Some(seq);
     Ok(answer)
@@ -458,25 +508,34 @@ pub(crate) async fn confirm_installed(
     rec.session.check_access(who)?;
     let component = lookup(app, id).await?;
     callside_core::component::check_version(&req.version).map_err(bad)?;
-    app.store
-        .apply(vec![Write::Installed {
-            principal: who.clone(),
-            component: component.id.clone(),
-            version: req.version.clone(),
-            at: now_ms(),
-        }])
-        .await?;
+    let caps = app
+        .store
+        .capabilities(who.clone())
+        .await?
+        .unwrap_or_default();
+    if caps.components.len() >= callside_core::component::MAX_COMPONENTS
+        && !caps.components.contains_key(&component.id)
+    {
+        return Err(bad(callside_core::component::ComponentError::TooMany));
+    }
     let body = proto::component::SystemInstalledBody {
         component: component.id.to_string(),
-        version: req.version,
+        version: req.version.clone(),
         by: who.to_string(),
     };
+    // The registry changes with the confirmation on the log, or not at all.
     app.sessions
-        .append_system(
+        .append_system_with(
             app,
             key,
             message::SYSTEM_COMPONENT_INSTALLED.into(),
             serde_json::to_string(&body).expect("serialises"),
+            vec![Write::Installed {
+                principal: who.clone(),
+                component: component.id.clone(),
+                version: req.version,
+                at: now_ms(),
+            }],
         )
         .await?
         .ok_or_else(|| ApiError::Gone("session_closed", "the session is closed".into()))
@@ -499,10 +558,16 @@ pub(crate) async fn for_invitation(app: &App, id: &str) -> Result<Component, Api
 }
 
 /// An accepted invitation that carried a component: the inviter's offer goes on the session.
-pub(crate) async fn offer_after_accept(app: &App, rec: &callside_store::InvitationRecord) {
+pub(crate) async fn offer_after_accept(app: &AppState, rec: &callside_store::InvitationRecord) {
     let (Some(id), Some(key)) = (&rec.component, &rec.invitation.session) else {
         return;
     };
+    // The catalogue may have changed since: a component that now needs authorization (or is
+    // gone) is not offered here.
+    if let Err(e) = for_invitation(app, id).await {
+        tracing::warn!(session = %key, component = %id, error = %e, "the invitation's component is no longer offered");
+        return;
+    }
     let inviter = match app.store.principal(rec.invitation.inviter.clone()).await {
         Ok(Some(p)) => p,
         _ => return,

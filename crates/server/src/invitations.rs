@@ -276,7 +276,7 @@ impl Invitations {
     /// into); the inviter and the other devices hear about it.
     pub(crate) async fn accept(
         &self,
-        app: &App,
+        app: &AppState,
         device: &Principal,
         id: String,
         req: proto::invitation::AcceptInvitation,
@@ -424,7 +424,10 @@ impl Invitations {
         answered: bool,
     ) {
         match self.offer_leg(app, leg, name, answered, None).await {
-            Ok(_) | Err(ApiError::Absent(..)) | Err(ApiError::RateLimited(_)) => {}
+            Ok(_)
+            | Err(ApiError::Absent(..))
+            | Err(ApiError::Conflict(..))
+            | Err(ApiError::RateLimited(_)) => {}
             Err(e) => tracing::warn!(error = %e, "could not offer a session for a one-sided call"),
         }
     }
@@ -440,6 +443,8 @@ impl Invitations {
         component: &str,
     ) -> Result<proto::invitation::Invitation, ApiError> {
         let component = crate::components::for_invitation(app, component).await?;
+        // One offer per call at a time: two requests for the same leg do not make two.
+        let _serial = self.lock.lock().await;
         let ringing = self
             .by_leg
             .lock()
@@ -447,7 +452,6 @@ impl Invitations {
             .get(&leg)
             .cloned();
         if let Some(id) = ringing {
-            let _serial = self.lock.lock().await;
             if let Some(mut rec) = app.store.invitation(id).await? {
                 if rec.invitation.inviter == who.id
                     && rec.invitation.state == InvitationState::Pending
@@ -462,10 +466,14 @@ impl Invitations {
             }
         }
         let Some((rec, name, answered)) = app.calls.claim_for_offer(&leg, &who.id).await else {
-            return Err(ApiError::Conflict(
-                "leg_settled",
-                "this call is not waiting for the other side: it was paired, ended or offered already".into(),
-            ));
+            return match app.store.leg(leg).await? {
+                Some(l) if l.leg.principal == who.id => Err(ApiError::Conflict(
+                    "leg_settled",
+                    "this call is not waiting for the other side any more: it was paired or ended"
+                        .into(),
+                )),
+                _ => Err(ApiError::NotFound("leg")),
+            };
         };
         match self
             .offer_leg(app, rec, name, answered, Some(component))
@@ -499,10 +507,16 @@ impl Invitations {
             ));
         };
         let now = now_ms();
-        self.per_inviter
-            .lock()
-            .expect("limiter poisoned")
-            .check(leg.leg.principal.clone(), now)?;
+        {
+            // Spent only on an invitation actually made (below).
+            let mut per_inviter = self.per_inviter.lock().expect("limiter poisoned");
+            if !per_inviter.would_allow(&leg.leg.principal, now) {
+                return Err(per_inviter
+                    .check(leg.leg.principal.clone(), now)
+                    .unwrap_err()
+                    .into());
+            }
+        }
         let devices: Vec<PrincipalId> = app
             .store
             .devices_owning(other.clone())
@@ -537,16 +551,27 @@ impl Invitations {
             path: None,
             component: component.map(|c| c.id.to_string()),
         };
-        self.by_leg
-            .lock()
-            .expect("invitations poisoned")
-            .insert(leg.leg.id.clone(), rec.invitation.id.clone());
         app.store
             .apply(vec![Write::Invitation(rec.clone())])
             .await?;
+        self.made_for_leg(&leg.leg, &rec.invitation.id, now);
         crate::metrics::Metrics::inc(&app.metrics.invitations);
         Self::publish(app, &rec);
         Ok(rec)
+    }
+
+    /// An invitation was made for a one-sided call: it counts against the inviter's budget,
+    /// and the leg finds it (to withdraw it when the leg settles, or to add a component to it).
+    fn made_for_leg(&self, leg: &callside_core::Leg, invitation: &str, now: Millis) {
+        let _ = self
+            .per_inviter
+            .lock()
+            .expect("limiter poisoned")
+            .check(leg.principal.clone(), now);
+        self.by_leg
+            .lock()
+            .expect("invitations poisoned")
+            .insert(leg.id.clone(), invitation.to_owned());
     }
 
     /// S1-F7 (opt-in): the other number has no device. Text it a link to the app, audited and
@@ -562,19 +587,24 @@ impl Invitations {
         now: Millis,
         component: Option<callside_core::component::Component>,
     ) -> Result<InvitationRecord, ApiError> {
-        let no_app = || {
-            ApiError::Absent(
+        let Some(template) = app
+            .config
+            .sms_link
+            .as_ref()
+            .filter(|_| app.sms.is_configured())
+        else {
+            return Err(ApiError::Absent(
                 "not_registered",
-                format!("{to} has no device registered with callside"),
-            )
+                format!("{to} has no device registered with callside, and this server sends no SMS links"),
+            ));
         };
-        let Some(template) = &app.config.sms_link else {
-            return Err(no_app());
-        };
-        if !app.sms.is_configured() || !answered {
+        if !answered {
             // Only for calls the reporter says were answered: a texted stranger was really
             // on the phone with them.
-            return Err(no_app());
+            return Err(ApiError::Conflict(
+                "call_not_answered",
+                format!("{to} has no device; an SMS link goes only once the call is answered"),
+            ));
         }
         {
             let mut overall = self.sms_overall.lock().expect("limiter poisoned");
@@ -629,6 +659,7 @@ impl Invitations {
         app.store
             .apply(vec![Write::Invitation(rec.clone()), Write::Audit(audit)])
             .await?;
+        self.made_for_leg(&leg.leg, &rec.invitation.id, now);
         crate::metrics::Metrics::inc(&app.metrics.invitations);
         Self::publish(app, &rec);
         // Only the number and the operator's catalogue name: a device's name is free text its
@@ -711,7 +742,8 @@ impl Invitations {
         let Ok(Some(mut rec)) = app.store.invitation(id).await else {
             return;
         };
-        if rec.invitation.state != InvitationState::Pending {
+        // An SMS invitation outlives the call: the app may be installed later.
+        if rec.invitation.state != InvitationState::Pending || rec.invitation.via_sms {
             return;
         }
         rec.invitation.state = InvitationState::Cancelled;

@@ -292,6 +292,15 @@ mod tests {
         };
         let token = first.sign(&claims);
         assert_eq!(again.verify(&token, 0).unwrap(), claims);
+        // The same claims, signed by the same key but typed as a purchase token, are no
+        // PASSporT.
+        let typed = first.sign_jws(
+            serde_json::json!({
+                "alg": "ES256", "typ": proto::component::PURCHASE_TOKEN_TYPE, "kid": first.kid,
+            }),
+            &claims,
+        );
+        assert_eq!(again.verify(&typed, 0), Err("is not a PASSporT"));
         assert_eq!(again.verify(&token, 4_000_000_000_000), Err("has expired"));
         let other = Signer::load_or_create(&dir.path().join("other.pem")).unwrap();
         assert_eq!(other.verify(&token, 0), Err("is not signed by this server"));

@@ -447,6 +447,19 @@ impl Sessions {
         kind: String,
         body: String,
     ) -> Result<Option<u64>, ApiError> {
+        self.append_system_with(app, key, kind, body, vec![]).await
+    }
+
+    /// [`Sessions::append_system`] with `extra` writes committed in the same transaction (and
+    /// not at all when the session is closed).
+    pub(crate) async fn append_system_with(
+        &self,
+        app: &App,
+        key: &SessionKey,
+        kind: String,
+        body: String,
+        extra: Vec<Write>,
+    ) -> Result<Option<u64>, ApiError> {
         let cell = self.cell(app, key).await?;
         let mut st = cell.state.lock().await;
         if st.rec.session.closed.is_some() {
@@ -465,7 +478,7 @@ impl Sessions {
         };
         let participants = st.rec.session.participants.clone();
         let commit = self
-            .queue(app, &cell, &participants, vec![], vec![record], None)
+            .queue(app, &cell, &participants, extra, vec![record], None)
             .await?;
         st.rec.last_seq = seq;
         st.rec.last_activity = now_ms();
