@@ -195,15 +195,7 @@ async fn component(cmd: ComponentCommand, client: &Client, out: &Output) -> anyh
         }
         ComponentCommand::List => {
             let list = client.components().await?;
-            if out.is_json() {
-                list.components.iter().for_each(|c| out.json_line(c));
-            } else if list.components.is_empty() {
-                out.text("the catalogue is empty");
-            } else {
-                for c in &list.components {
-                    out.text(&crate::render::component_line(c));
-                }
-            }
+            crate::render::print_components(out, &list);
         }
         ComponentCommand::Delete { id } => {
             client.delete_component(&id).await?;

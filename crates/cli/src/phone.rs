@@ -482,15 +482,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         }
         PhoneCommand::Components => {
             let list = client.components().await?;
-            if out.is_json() {
-                list.components.iter().for_each(|c| out.json_line(c));
-            } else if list.components.is_empty() {
-                out.text("the catalogue is empty");
-            } else {
-                for c in &list.components {
-                    out.text(&crate::render::component_line(c));
-                }
-            }
+            crate::render::print_components(out, &list);
         }
         PhoneCommand::Capabilities {
             features,

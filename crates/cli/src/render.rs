@@ -447,6 +447,22 @@ pub(crate) fn offer_line(o: &callside_client::proto::component::ComponentOffer) 
     s
 }
 
+/// The catalogue: a JSON line per entry, or a line of text each.
+pub(crate) fn print_components(
+    out: &crate::output::Output,
+    list: &callside_client::proto::component::ComponentList,
+) {
+    if out.is_json() {
+        list.components.iter().for_each(|c| out.json_line(c));
+    } else if list.components.is_empty() {
+        out.text("the catalogue is empty");
+    } else {
+        list.components
+            .iter()
+            .for_each(|c| out.text(&component_line(c)));
+    }
+}
+
 /// A catalogue entry on one line.
 pub(crate) fn component_line(c: &callside_client::proto::component::Component) -> String {
     format!(

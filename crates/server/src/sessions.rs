@@ -88,6 +88,30 @@ fn request_id_ok(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// A message body of kind `what`, or `400 invalid_message` naming the kind.
+fn body<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    what: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::bad("invalid_message", format!("{what} body: {e}")))
+}
+
+/// Checks a request id, and the time to wait for an answer when the message asks something.
+fn check_request(request: &str, timeout_secs: Option<u32>) -> Result<(), ApiError> {
+    match timeout_secs {
+        None if !request_id_ok(request) => Err(ApiError::bad(
+            "invalid_message",
+            "request ids are 1-64 visible characters",
+        )),
+        Some(t) if !request_id_ok(request) || !(5..=300).contains(&t) => Err(ApiError::bad(
+            "invalid_message",
+            "request ids are 1-64 visible characters; timeout_secs is 5-300",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A message whose sequence number is fixed and whose commit is on its way.
 pub(crate) enum PendingSend {
     Written {
@@ -888,14 +912,10 @@ impl Sessions {
                 serde_json::to_string(&send.body)
             }
             MessageKind::Location => {
-                let mut l: proto::message::LocationBody = serde_json::from_value(send.body)
-                    .map_err(|e| ApiError::bad("invalid_message", format!("location body: {e}")))?;
+                let mut l: proto::message::LocationBody = body(send.body, "location")?;
                 message::check_position(l.lat, l.lon, l.accuracy_m)?;
-                if l.request.as_deref().is_some_and(|r| !request_id_ok(r)) {
-                    return Err(ApiError::bad(
-                        "invalid_message",
-                        "request ids are 1-64 visible characters",
-                    ));
+                if let Some(r) = &l.request {
+                    check_request(r, None)?;
                 }
                 if l.live {
                     self.live_locations
@@ -907,42 +927,18 @@ impl Sessions {
                 serde_json::to_string(&l)
             }
             MessageKind::LocationRequest => {
-                let r: proto::message::LocationRequestBody = serde_json::from_value(send.body)
-                    .map_err(|e| {
-                        ApiError::bad("invalid_message", format!("location/request body: {e}"))
-                    })?;
-                if !request_id_ok(&r.request) || !(5..=300).contains(&r.timeout_secs) {
-                    return Err(ApiError::bad(
-                        "invalid_message",
-                        "request ids are 1-64 visible characters; timeout_secs is 5-300",
-                    ));
-                }
+                let r: proto::message::LocationRequestBody = body(send.body, "location/request")?;
+                check_request(&r.request, Some(r.timeout_secs))?;
                 serde_json::to_string(&r)
             }
             MessageKind::LocationDecline => {
-                let r: proto::message::LocationDeclineBody = serde_json::from_value(send.body)
-                    .map_err(|e| {
-                        ApiError::bad("invalid_message", format!("location/decline body: {e}"))
-                    })?;
-                if !request_id_ok(&r.request) {
-                    return Err(ApiError::bad(
-                        "invalid_message",
-                        "request ids are 1-64 visible characters",
-                    ));
-                }
+                let r: proto::message::LocationDeclineBody = body(send.body, "location/decline")?;
+                check_request(&r.request, None)?;
                 serde_json::to_string(&r)
             }
             MessageKind::CapabilityQuery => {
-                let q: proto::component::CapabilityQueryBody = serde_json::from_value(send.body)
-                    .map_err(|e| {
-                        ApiError::bad("invalid_message", format!("capability/query body: {e}"))
-                    })?;
-                if !request_id_ok(&q.request) || !(5..=300).contains(&q.timeout_secs) {
-                    return Err(ApiError::bad(
-                        "invalid_message",
-                        "request ids are 1-64 visible characters; timeout_secs is 5-300",
-                    ));
-                }
+                let q: proto::component::CapabilityQueryBody = body(send.body, "capability/query")?;
+                check_request(&q.request, Some(q.timeout_secs))?;
                 if q.features.is_empty() && q.components.is_empty() {
                     return Err(ApiError::bad(
                         "invalid_message",
@@ -953,16 +949,9 @@ impl Sessions {
                 serde_json::to_string(&q)
             }
             MessageKind::CapabilityAnswer => {
-                let a: proto::component::CapabilityAnswerBody = serde_json::from_value(send.body)
-                    .map_err(|e| {
-                    ApiError::bad("invalid_message", format!("capability/answer body: {e}"))
-                })?;
-                if !request_id_ok(&a.request) {
-                    return Err(ApiError::bad(
-                        "invalid_message",
-                        "request ids are 1-64 visible characters",
-                    ));
-                }
+                let a: proto::component::CapabilityAnswerBody =
+                    body(send.body, "capability/answer")?;
+                check_request(&a.request, None)?;
                 crate::components::check_declared(&a.features, &a.components)?;
                 serde_json::to_string(&a)
             }
