@@ -503,18 +503,6 @@ async fn a_rotated_token_closes_the_open_socket() {
 }
 
 /// The next event `pick` accepts, skipping others, within 10 s.
-async fn wait_for<T>(channel: &mut Channel, mut pick: impl FnMut(Event) -> Option<T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(t) = pick(channel.next_event().await.expect("the channel stays open")) {
-                return t;
-            }
-        }
-    })
-    .await
-    .expect("the event within 10 s")
-}
-
 #[tokio::test]
 async fn an_invitation_rings_every_device_and_the_first_accept_wins() {
     use callside_client::proto::connect::{ConnectionOffer, NatType, Path};
@@ -527,7 +515,7 @@ async fn an_invitation_rings_every_device_and_the_first_accept_wins() {
     let mut on_tablet = Channel::connect(&tablet).await.unwrap();
     let mut on_alice = Channel::connect(&alice).await.unwrap();
     for c in [&mut on_phone, &mut on_tablet, &mut on_alice] {
-        wait_for(c, |e| matches!(e, Event::Ready { .. }).then_some(())).await;
+        next(c, |e| matches!(e, Event::Ready { .. }).then_some(())).await;
     }
 
     // Nobody registered that number.
@@ -563,7 +551,7 @@ async fn an_invitation_rings_every_device_and_the_first_accept_wins() {
     assert_eq!(inv.from.as_deref(), Some(ALICE));
     // Both of Bob's devices ring, with Alice's connection data.
     for c in [&mut on_phone, &mut on_tablet] {
-        let ringing = wait_for(c, |e| match e {
+        let ringing = next(c, |e| match e {
             Event::Invitation(i) => Some(i),
             _ => None,
         })
@@ -594,14 +582,14 @@ async fn an_invitation_rings_every_device_and_the_first_accept_wins() {
     assert_eq!(err.code(), Some("invitation_accepted"));
 
     // The phone stops ringing; Alice hears who answered and gets the session.
-    let settled = wait_for(&mut on_phone, |e| match e {
+    let settled = next(&mut on_phone, |e| match e {
         Event::Invitation(i) if i.state != InvitationState::Pending => Some(i),
         _ => None,
     })
     .await;
     assert_eq!(settled.answered_by, accepted.answered_by);
     // Alice first heard that it was ringing (S2's status update), then the answer.
-    let ringing = wait_for(&mut on_alice, |e| match e {
+    let ringing = next(&mut on_alice, |e| match e {
         Event::Invitation(i) => Some(i),
         _ => None,
     })
@@ -610,7 +598,7 @@ async fn an_invitation_rings_every_device_and_the_first_accept_wins() {
     // The answer and the session, in either order.
     let (mut heard, mut session) = (None, None);
     while heard.is_none() || session.is_none() {
-        match wait_for(&mut on_alice, |e| match e {
+        match next(&mut on_alice, |e| match e {
             Event::Invitation(_) | Event::Session(_) => Some(e),
             _ => None,
         })
@@ -629,7 +617,7 @@ async fn an_invitation_rings_every_device_and_the_first_accept_wins() {
 
     // The session works for the two of them, and only for them.
     alice.send_text(&key, "hello tablet").await.unwrap();
-    let got = wait_for(&mut on_tablet, |e| match e {
+    let got = next(&mut on_tablet, |e| match e {
         Event::Message(m) if m.kind == "text" => Some(m),
         _ => None,
     })
@@ -649,7 +637,7 @@ async fn invitations_are_declined_cancelled_or_expire_and_everyone_hears() {
     let alice = w.phone("Alice", ALICE).await;
     let bob = w.phone("Bob", BOB).await;
     let mut on_alice = Channel::connect(&alice).await.unwrap();
-    wait_for(&mut on_alice, |e| {
+    next(&mut on_alice, |e| {
         matches!(e, Event::Ready { .. }).then_some(())
     })
     .await;
@@ -674,7 +662,7 @@ async fn invitations_are_declined_cancelled_or_expire_and_everyone_hears() {
         Some("not_inviter")
     );
     bob.decline_invitation(&inv.id).await.unwrap();
-    let declined = wait_for(&mut on_alice, settled(InvitationState::Declined)).await;
+    let declined = next(&mut on_alice, settled(InvitationState::Declined)).await;
     assert_eq!(declined.id, inv.id);
     assert_eq!(
         bob.accept_invitation(&inv.id, &AcceptInvitation::default())
@@ -693,7 +681,7 @@ async fn invitations_are_declined_cancelled_or_expire_and_everyone_hears() {
 
     // Nobody answers: the housekeeping expires it and tells the inviter.
     let inv = invite().await.unwrap();
-    let expired = wait_for(&mut on_alice, settled(InvitationState::Expired)).await;
+    let expired = next(&mut on_alice, settled(InvitationState::Expired)).await;
     assert_eq!(expired.id, inv.id);
     assert_eq!(
         bob.accept_invitation(&inv.id, &AcceptInvitation::default())
@@ -719,7 +707,7 @@ async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() 
     let alice = w.phone("Alice", ALICE).await;
     let bob = w.phone("Bob", BOB).await;
     let mut on_bob = Channel::connect(&bob).await.unwrap();
-    wait_for(&mut on_bob, |e| {
+    next(&mut on_bob, |e| {
         matches!(e, Event::Ready { .. }).then_some(())
     })
     .await;
@@ -736,7 +724,7 @@ async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() 
     assert_eq!(status.state, LegState::Pending);
     // Alice's app saw the call answered (Bob picked up; his app just never said so).
     alice.answer_leg(&status.id).await.unwrap();
-    let offer = wait_for(&mut on_bob, ringing).await;
+    let offer = next(&mut on_bob, ringing).await;
     assert!(offer.call, "offered because of the call");
     assert_eq!(offer.from.as_deref(), Some(ALICE));
     assert_eq!(offer.inviter_name, "Alice");
@@ -764,14 +752,14 @@ async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() 
         .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing), Duration::ZERO)
         .await
         .unwrap();
-    let offer = wait_for(&mut on_bob, ringing).await;
+    let offer = next(&mut on_bob, ringing).await;
     assert_eq!(offer.state, InvitationState::Pending);
     let paired = bob
         .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming), Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(paired.state, LegState::Matched);
-    let withdrawn = wait_for(&mut on_bob, |e| match e {
+    let withdrawn = next(&mut on_bob, |e| match e {
         Event::Invitation(i) if i.id == offer.id && i.state != InvitationState::Pending => Some(i),
         _ => None,
     })
@@ -856,12 +844,12 @@ async fn cards_go_to_the_other_side_as_the_call_pairs_and_only_what_is_new() {
         }
     };
     let key = call(1).await;
-    let got = wait_for(&mut on_bob, card_from(alice_id.clone())).await;
+    let got = next(&mut on_bob, card_from(alice_id.clone())).await;
     let ids: Vec<&str> = got.fields.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["name", "org"], "only what the work audience may see");
     assert_eq!(got.display.name.as_deref(), Some("Alice Example"));
     assert!(got.display.replace_number);
-    let back = wait_for(&mut on_alice, card_from(bob_id.clone())).await;
+    let back = next(&mut on_alice, card_from(bob_id.clone())).await;
     assert_eq!(back.fields.len(), 1, "Bob's default audience: the name");
     let log = alice
         .messages(&key, callside_client::MessageQuery::default())
@@ -875,7 +863,7 @@ async fn cards_go_to_the_other_side_as_the_call_pairs_and_only_what_is_new() {
     // Alice changes her organisation: the next call carries only that field, version 2.
     alice.put_card(&alice_card("ACME Ltd")).await.unwrap();
     let key3 = call(3).await;
-    let got = wait_for(&mut on_bob, card_from(alice_id.clone())).await;
+    let got = next(&mut on_bob, card_from(alice_id.clone())).await;
     assert_eq!(got.fields.len(), 1);
     assert_eq!(
         (got.fields[0].id.as_str(), got.fields[0].version),
@@ -939,7 +927,7 @@ async fn locations_are_pushed_pulled_and_unanswered_requests_end_as_not_possible
     )
     .await
     .unwrap();
-    let got = wait_for(&mut on_bob, |e| match e {
+    let got = next(&mut on_bob, |e| match e {
         Event::Message(m) if m.kind == "location" => {
             Some(serde_json::from_value::<LocationBody>(m.body).unwrap())
         }
@@ -1033,7 +1021,7 @@ async fn composer_data_rings_with_the_call_and_a_note_follows_a_missed_one() {
     let alice = w.phone("Alice", ALICE).await;
     let bob = w.phone("Bob", BOB).await;
     let mut on_bob = Channel::connect(&bob).await.unwrap();
-    wait_for(&mut on_bob, |e| {
+    next(&mut on_bob, |e| {
         matches!(e, Event::Ready { .. }).then_some(())
     })
     .await;
@@ -1067,7 +1055,7 @@ async fn composer_data_rings_with_the_call_and_a_note_follows_a_missed_one() {
     let status = alice.report_leg(&call, Duration::ZERO).await.unwrap();
     assert_eq!(status.state, LegState::Pending);
     // Bob's phone shows it while it rings, and may fetch the picture.
-    let rang = wait_for(&mut on_bob, |e| match e {
+    let rang = next(&mut on_bob, |e| match e {
         Event::CallNote(n) => Some(n),
         _ => None,
     })
@@ -1095,7 +1083,7 @@ async fn composer_data_rings_with_the_call_and_a_note_follows_a_missed_one() {
         )
         .await
         .unwrap();
-    let got = wait_for(&mut on_bob, |e| match e {
+    let got = next(&mut on_bob, |e| match e {
         Event::CallNote(n) if n.kind == CallNoteKind::Note => Some(n),
         _ => None,
     })
@@ -1131,7 +1119,7 @@ async fn call_cards(
     bob_id: &str,
 ) -> usize {
     let key = pair(alice, bob).await;
-    wait_for(on_alice, |e| match e {
+    next(on_alice, |e| match e {
         Event::Message(m) if m.kind == "card" && m.sender == bob_id && m.session == key => Some(()),
         _ => None,
     })
@@ -1313,7 +1301,7 @@ async fn signed_caller_data_verifies_on_the_callee_and_tampering_shows() {
     let mut call = leg(ALICE, Some(BOB), Direction::Outgoing);
     call.passport = Some(signed.passport.clone());
     alice.report_leg(&call, Duration::ZERO).await.unwrap();
-    let rang = wait_for(&mut on_bob, |e| match e {
+    let rang = next(&mut on_bob, |e| match e {
         Event::CallNote(n) => Some(n),
         _ => None,
     })
@@ -1394,7 +1382,7 @@ async fn app_objects_are_relayed_and_a_signed_transformer_adds_derived_data() {
         seen.recv().await.unwrap(),
         "the webhook got a valid signature"
     );
-    let derived = wait_for(&mut on_bob, |e| match e {
+    let derived = next(&mut on_bob, |e| match e {
         Event::Message(m) if m.kind == "derived/order-status" => Some(m),
         _ => None,
     })
@@ -1603,7 +1591,7 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
         .unwrap();
     assert_eq!(offer.state, "offered");
     assert_eq!(offer.needs_install, vec![bob_id.clone()]);
-    let m = wait_for(&mut on_bob, |e| match e {
+    let m = next(&mut on_bob, |e| match e {
         Event::Message(m) if m.kind == "system/component" => Some(m),
         _ => None,
     })
@@ -1616,7 +1604,7 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
     bob.confirm_installed(&key, "com.example.menu", "1.1")
         .await
         .unwrap();
-    let m = wait_for(&mut on_alice, |e| match e {
+    let m = next(&mut on_alice, |e| match e {
         Event::Message(m) if m.kind == "system/component_installed" => Some(m),
         _ => None,
     })
@@ -1674,7 +1662,7 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
         )
         .await
         .unwrap();
-    let q = wait_for(&mut on_bob, |e| match e {
+    let q = next(&mut on_bob, |e| match e {
         Event::Message(m) if m.kind == "capability/query" => Some(m),
         _ => None,
     })
@@ -1699,13 +1687,13 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
         )
         .await
         .unwrap();
-    let answer = wait_for(&mut on_alice, |e| match e {
+    let answer = next(&mut on_alice, |e| match e {
         Event::Message(m) if m.kind == "capability/answer" => Some(m),
         _ => None,
     })
     .await;
     assert_eq!(answer.body["request"], "q1");
-    let none = wait_for(&mut on_alice, |e| match e {
+    let none = next(&mut on_alice, |e| match e {
         Event::Message(m) if m.kind == "system/capability" => Some(m),
         _ => None,
     })
@@ -1830,7 +1818,7 @@ async fn a_paid_component_needs_consent_and_carries_a_purchase_token_the_peer_ve
         .unwrap();
     assert_eq!(offer.state, "offered");
     assert_eq!(offer.reference.as_deref(), Some("pay-1"));
-    let m = wait_for(&mut on_bob, |e| match e {
+    let m = next(&mut on_bob, |e| match e {
         Event::Message(m) if m.kind == "system/component" => Some(m),
         _ => None,
     })
@@ -2047,7 +2035,7 @@ async fn a_card_received_in_a_call_is_a_temporary_entry_until_the_user_keeps_it(
         .unwrap()
         .key;
     // During the call Alice's card arrives and waits as a temporary entry.
-    wait_for(&mut on_bob, |e| {
+    next(&mut on_bob, |e| {
         let due = contacts.observe(&e);
         assert!(due.is_empty(), "nothing to ask while the call lasts");
         matches!(e, Event::Message(m) if m.kind == "card").then_some(())
@@ -2059,7 +2047,7 @@ async fn a_card_received_in_a_call_is_a_temporary_entry_until_the_user_keeps_it(
     assert!(!pending[0].call_ended);
     // Alice hangs up: Bob's app is handed the entry to ask about.
     alice.end_leg(&outgoing.id).await.unwrap();
-    let due = wait_for(&mut on_bob, |e| {
+    let due = next(&mut on_bob, |e| {
         let due = contacts.observe(&e);
         (!due.is_empty()).then_some(due)
     })

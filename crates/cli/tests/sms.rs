@@ -165,6 +165,26 @@ impl Deployment {
         )
     }
 
+    /// Alice's phone (+44 20 7946 0001) calls the handset, whose number has no app: only her
+    /// app reports the call. Returns her token and the pending leg.
+    fn alice_calls_the_handset(&self) -> (String, Value) {
+        let alice = token(&self.admin(&[
+            "device",
+            "create",
+            "--name",
+            "Alice",
+            "--number",
+            "+44 20 7946 0001",
+        ]));
+        let leg = run(
+            &self.server,
+            &["phone", "--token", &alice, "call", HANDSET, "--wait", "0"],
+        )
+        .remove(0);
+        assert_eq!(leg["state"], "pending", "{leg}");
+        (alice, leg)
+    }
+
     /// An app enrols a device (no number yet); returns its token.
     fn enroll(&self, name: &str) -> String {
         token(
@@ -318,22 +338,9 @@ fn a_party_without_the_app_is_texted_a_link_and_joins_once_it_proves_its_number(
         ),
         ("CALLSIDE_INVITATIONS__ONE_SIDED_AFTER_SECS", "1"),
     ]);
-    let alice = token(&d.admin(&[
-        "device",
-        "create",
-        "--name",
-        "Alice",
-        "--number",
-        "+44 20 7946 0001",
-    ]));
     // Alice calls a number nobody registered; only her app reports the call.
     let listening = d.handset(None);
-    let leg = run(
-        &d.server,
-        &["phone", "--token", &alice, "call", HANDSET, "--wait", "0"],
-    )
-    .remove(0);
-    assert_eq!(leg["state"], "pending", "{leg}");
+    let (alice, leg) = d.alice_calls_the_handset();
     // The call was answered (only then is a stranger texted: they really were on the phone).
     run(
         &d.server,
@@ -406,20 +413,8 @@ fn a_component_offered_to_a_party_without_the_app_goes_by_sms_and_arrives_once_i
         "https://apps.example.com/menu",
     ]);
     assert_eq!(published["version"], "3");
-    let alice = token(&d.admin(&[
-        "device",
-        "create",
-        "--name",
-        "Alice",
-        "--number",
-        "+44 20 7946 0001",
-    ]));
     let listening = d.handset(None);
-    let leg = run(
-        &d.server,
-        &["phone", "--token", &alice, "call", HANDSET, "--wait", "0"],
-    )
-    .remove(0);
+    let (alice, leg) = d.alice_calls_the_handset();
     let leg = leg["id"].as_str().unwrap().to_owned();
     // Not answered yet: a stranger is not texted.
     let out = std::process::Command::new(BIN)

@@ -12,7 +12,7 @@
 //! fee, the server asks for the grant, and the offer carries a purchase token — a compact JWS
 //! signed with the key published at `/.well-known/jwks.json` — that the peer's SDK verifies.
 
-use crate::app::{now_ms, App, AppState};
+use crate::app::{now_ms, App};
 use crate::error::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -238,24 +238,8 @@ async fn ask<T: serde::de::DeserializeOwned>(
     payload: serde_json::Value,
 ) -> Result<T, ApiError> {
     static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    let http = HTTP.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with default TLS settings")
-    });
-    let body = payload.to_string();
-    let t = now_ms() / 1000;
-    let r = http
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(
-            "X-Callside-Signature",
-            crate::transform::signature(secret, t, &body),
-        )
-        .body(body)
-        .send()
+    let http = HTTP.get_or_init(|| crate::net::client(true, Duration::from_secs(10)));
+    let r = crate::transform::post_signed(http, url, secret, payload.to_string())
         .await
         .map_err(|e| authorization_down(format!("is unreachable ({})", e.without_url())))?;
     if !r.status().is_success() {
@@ -292,9 +276,11 @@ fn grant_id(key: &SessionKey, who: &PrincipalId, c: &Component, fee: &Fee) -> St
 }
 
 /// `POST /v1/sessions/{key}/components`: offers a catalogue component to the others (S1-F6),
-/// through the authorization server when it needs a grant (S1-F8).
+/// through the authorization server when it needs a grant (S1-F8). The HTTP handler runs it as
+/// a task of its own, so once started it finishes even if the requester goes away: a grant is
+/// always audited and offered.
 pub(crate) async fn offer(
-    app: &AppState,
+    app: &App,
     who: &Principal,
     key: &SessionKey,
     req: proto::component::OfferComponent,
@@ -410,13 +396,7 @@ pub(crate) async fn offer(
             payload["type"] = "grant".into();
             payload["grant"] = grant_id.clone().into();
             payload["fee"] = serde_json::to_value(fee_to_proto(&fee)).expect("serialises");
-            // From the grant on, the work finishes even if the requester goes away: a charge
-            // is always audited and offered.
-            let app2 = app.clone();
-            let grant: Grant = tokio::spawn(async move { ask(&url, &secret, payload).await })
-                .await
-                .map_err(|_| ApiError::Unavailable)??;
-            let app = app2;
+            let grant: Grant = ask(&url, &secret, payload).await?;
             if !grant.granted {
                 return Err(ApiError::Forbidden(
                     "authorization_refused",
@@ -469,28 +449,23 @@ pub(crate) async fn offer(
         needs_install: answer.needs_install.clone(),
         authorization,
     };
-    // The purchase's audit line commits with the offer; both finish without the requester.
-    let app2 = app.clone();
-    let key2 = key.clone();
-    let seq = tokio::spawn(async move {
-        app2.sessions
-            .append_system_with(
-                &app2,
-                &key2,
-                message::SYSTEM_COMPONENT.into(),
-                serde_json::to_string(&body).expect("serialises"),
-                audit,
-            )
-            .await
-    })
-    .await
-    .map_err(|_| ApiError::Unavailable)??
-    .ok_or_else(|| {
-        ApiError::Gone(
-            "session_closed",
-            "the session closed before the offer".into(),
+    // The purchase's audit line commits with the offer.
+    let seq = app
+        .sessions
+        .append_system_with(
+            app,
+            key,
+            message::SYSTEM_COMPONENT.into(),
+            serde_json::to_string(&body).expect("serialises"),
+            audit,
         )
-    })?;
+        .await?
+        .ok_or_else(|| {
+            ApiError::Gone(
+                "session_closed",
+                "the session closed before the offer".into(),
+            )
+        })?;
     answer.offer = Some(offer);
     answer.seq = Some(seq);
     Ok(answer)
@@ -558,7 +533,7 @@ pub(crate) async fn for_invitation(app: &App, id: &str) -> Result<Component, Api
 }
 
 /// An accepted invitation that carried a component: the inviter's offer goes on the session.
-pub(crate) async fn offer_after_accept(app: &AppState, rec: &callside_store::InvitationRecord) {
+pub(crate) async fn offer_after_accept(app: &App, rec: &callside_store::InvitationRecord) {
     let (Some(id), Some(key)) = (&rec.component, &rec.invitation.session) else {
         return;
     };
@@ -690,7 +665,11 @@ pub(crate) mod http {
         Path(k): Path<String>,
         Json(req): Json<proto::component::OfferComponent>,
     ) -> Result<axum::Json<proto::component::ComponentOffer>, ApiError> {
-        Ok(axum::Json(super::offer(&app, &p, &key(&k)?, req).await?))
+        let k = key(&k)?;
+        let offer = tokio::spawn(async move { super::offer(&app, &p, &k, req).await })
+            .await
+            .map_err(|_| ApiError::Unavailable)??;
+        Ok(axum::Json(offer))
     }
 
     /// `POST /v1/sessions/{key}/components/{id}/installed` — the installation confirmation:

@@ -276,7 +276,7 @@ impl Invitations {
     /// into); the inviter and the other devices hear about it.
     pub(crate) async fn accept(
         &self,
-        app: &AppState,
+        app: &App,
         device: &Principal,
         id: String,
         req: proto::invitation::AcceptInvitation,

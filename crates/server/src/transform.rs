@@ -37,6 +37,24 @@ pub(crate) fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
+/// An operator webhook call (transformers, the authorization server): JSON `body` posted to
+/// `url` with the signature header. Operator URLs may be private, so the client is
+/// [`crate::net::client`] with private addresses allowed (and no redirects).
+pub(crate) async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    body: String,
+) -> reqwest::Result<reqwest::Response> {
+    let t = now_ms() / 1000;
+    http.post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Callside-Signature", signature(secret, t, &body))
+        .body(body)
+        .send()
+        .await
+}
+
 impl Transformers {
     pub(crate) fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -61,11 +79,7 @@ impl Transformers {
         else {
             return;
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with default TLS settings");
+        let http = crate::net::client(true, Duration::from_secs(5));
         loop {
             let job = tokio::select! {
                 j = rx.recv() => match j { Some(j) => j, None => return },
@@ -82,14 +96,7 @@ impl Transformers {
                 "body": serde_json::from_str::<serde_json::Value>(&job.body).unwrap_or_default(),
             })
             .to_string();
-            let t = now_ms() / 1000;
-            let result = http
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header("X-Callside-Signature", signature(secret, t, &payload))
-                .body(payload)
-                .send()
-                .await;
+            let result = post_signed(&http, url, secret, payload).await;
             let derived = match result {
                 Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => continue,
                 Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
