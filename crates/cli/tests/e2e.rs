@@ -1532,6 +1532,26 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("invalid_component"));
+    // Plain http needs the download's digest.
+    bad.url = "http://apps.example.com/menu".into();
+    let err = w
+        .admin
+        .put_component("com.example.menu", &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("invalid_component"));
+    bad.sha256 = Some("ab".repeat(32));
+    w.admin
+        .put_component("com.example.plain", &bad)
+        .await
+        .unwrap();
+    w.admin.delete_component("com.example.plain").await.unwrap();
+    let err = w
+        .admin
+        .delete_component("com.example.plain")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("not_found"));
     let err = w
         .admin
         .put_component("Not An Id", &put_component("x", "1", false))

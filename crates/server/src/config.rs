@@ -1256,6 +1256,46 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("no_such_key"), "{e}");
+        // The authorization server needs its secret, and only http(s) URLs.
+        let e = Config::load_from(
+            &Overrides::default(),
+            &env(&[(
+                "CALLSIDE_AUTHORIZATION__URL",
+                "https://billing.example.com/cs",
+            )]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("authorization.secret"), "{e}");
+        let e = Config::load_from(
+            &Overrides::default(),
+            &env(&[
+                (
+                    "CALLSIDE_AUTHORIZATION__URL",
+                    "ftp://billing.example.com/cs",
+                ),
+                ("CALLSIDE_AUTHORIZATION__SECRET", "0123456789abcdef"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("authorization.url"), "{e}");
+        let ok = Config::load_from(
+            &Overrides::default(),
+            &env(&[
+                (
+                    "CALLSIDE_AUTHORIZATION__URL",
+                    "https://billing.example.com/cs",
+                ),
+                ("CALLSIDE_AUTHORIZATION__SECRET", "0123456789abcdef"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.authorization,
+            Some((
+                "https://billing.example.com/cs".into(),
+                "0123456789abcdef".into()
+            ))
+        );
         let e = Config::load_from(
             &Overrides::default(),
             &env(&[("CALLSIDE_DEFAULT_REGION", "ZZ")]),
