@@ -2088,3 +2088,62 @@ async fn a_card_received_in_a_call_is_a_temporary_entry_until_the_user_keeps_it(
     assert_eq!(contacts.pending().count(), 0);
     w.stop().await;
 }
+
+#[tokio::test]
+async fn cards_set_before_a_restart_are_still_delivered_and_deleted_ones_are_not() {
+    use callside_client::proto::card::{FieldKind, FieldValue, NewCardField, PutCard};
+    let mut w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let carol = w.phone("Carol", "+442079460003").await;
+    for (c, name) in [(&alice, "Alice"), (&carol, "Carol")] {
+        c.put_card(&PutCard {
+            fields: vec![NewCardField {
+                id: "name".into(),
+                kind: FieldKind::Name,
+                value: FieldValue::Text(name.into()),
+                label: None,
+            }],
+        })
+        .await
+        .unwrap();
+    }
+    // Carol takes her card back; after a restart the server knows who has a card from the store.
+    carol.delete_card().await.unwrap();
+    w.restart().await;
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    // Carol calls Bob first: her session carries no card (Bob has none either).
+    carol
+        .report_leg(
+            &leg("+442079460003", Some(BOB), Direction::Outgoing),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    let carols = bob
+        .report_leg(
+            &leg(BOB, Some("+442079460003"), Direction::Incoming),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap()
+        .session
+        .unwrap()
+        .key;
+    // Then Alice: her card, set before the restart, arrives. Sessions are delivered in order,
+    // so Carol's is done by then.
+    let key = pair(&alice, &bob).await;
+    let card = next(&mut on_bob, |e| match e {
+        Event::Message(m) if m.kind == "card" && m.session == key => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(card.body["fields"][0]["value"], "Alice");
+    let log = bob
+        .messages(&carols, callside_client::MessageQuery::default())
+        .await
+        .unwrap()
+        .messages;
+    assert!(!log.iter().any(|m| m.kind == "card"), "{log:?}");
+    w.stop().await;
+}

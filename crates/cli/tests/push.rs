@@ -2,7 +2,7 @@
 //! independent push service stand-in (`crates/push/tests/webpush_receiver.py`: it verifies the
 //! VAPID signature and decrypts per RFC 8291 with `http_ece`, not callside's code); while the
 //! device is not connected, an invitation and a message each wake it with an opaque id and no
-//! content; a `410 Gone` from the push service removes the subscription.
+//! content (also after a restart); a `410 Gone` from the push service removes the subscription.
 
 use callside_client::proto::invitation::CreateInvitation;
 use callside_client::proto::push::PushSubscription;
@@ -84,13 +84,15 @@ fn wake_id(report: &Value) -> String {
 
 #[tokio::test]
 async fn devices_that_are_away_are_woken_without_content() {
-    let mut service = PushService::start("201,201,410").await;
+    let mut service = PushService::start("201,201,201,410").await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_dir(dir.path());
     config.push.allow_http_endpoints = true;
     config.push.wake_interval = Duration::from_millis(200);
-    let running = callside_server::start(config).await.unwrap();
+    let running = callside_server::start(config.clone()).await.unwrap();
     let base = format!("http://{}", running.addr);
+    // A restart comes back on the same address.
+    config.listen = running.addr;
     let admin = Client::new(&base, &running.admin_token).unwrap();
     let phone = |name: &str, number: &str| {
         let admin = admin.clone();
@@ -155,6 +157,15 @@ async fn devices_that_are_away_are_woken_without_content() {
     let id = wake_id(&report);
     assert!(id.starts_with("wk_"), "{id}");
     assert!(!report["payload"].as_str().unwrap().contains("secret"));
+
+    // After a restart the server still knows Bob can be woken (it learns from the store which
+    // devices have push).
+    running.shutdown().await;
+    let running = callside_server::start(config.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice.send_text(&key, "after the restart").await.unwrap();
+    let report = service.next().await;
+    assert!(wake_id(&report).starts_with("wk_"));
 
     // While connected, Bob is not pushed.
     let mut channel = Channel::connect(&bob).await.unwrap();

@@ -333,6 +333,12 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "card").await
     }
 
+    /// `DELETE /v1/me/card`: the card is gone (nothing more is delivered).
+    pub async fn delete_card(&self) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "me", "card"]);
+        send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
     /// `PUT /v1/me/card` importing a vCard 4.0 (`text/vcard`) or jCard (`application/vcard+json`).
     pub async fn import_card(
         &self,

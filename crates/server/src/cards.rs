@@ -15,6 +15,10 @@ use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 pub(crate) struct Cards {
+    /// Devices that have a card: a session none of whose participants has one needs no store
+    /// read at all (most sessions, on most deployments). Loaded when delivery starts, kept up to
+    /// date by `put` and `delete`; a superset is harmless (delivery then finds an empty card).
+    owners: std::sync::RwLock<std::collections::HashSet<PrincipalId>>,
     tx: mpsc::UnboundedSender<SessionKey>,
     rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<SessionKey>>>,
 }
@@ -117,6 +121,7 @@ impl Cards {
     pub(crate) fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Cards {
+            owners: Default::default(),
             tx,
             rx: std::sync::Mutex::new(Some(rx)),
         }
@@ -158,6 +163,12 @@ impl Cards {
                 card: card.clone(),
             }])
             .await?;
+        let mut owners = self.owners.write().expect("card owners poisoned");
+        if card.fields.is_empty() {
+            owners.remove(&p.id);
+        } else {
+            owners.insert(p.id.clone());
+        }
         Ok(card)
     }
 
@@ -242,6 +253,10 @@ impl Cards {
                 card: Card::default(),
             }])
             .await?;
+        self.owners
+            .write()
+            .expect("card owners poisoned")
+            .remove(&p.id);
         Ok(())
     }
 
@@ -415,6 +430,26 @@ impl Cards {
         let Some(mut rx) = app.cards.rx.lock().expect("cards poisoned").take() else {
             return;
         };
+        // Cards written meanwhile are in the set already; the store adds the older ones.
+        loop {
+            match app.store.card_owners().await {
+                Ok(owners) => {
+                    app.cards
+                        .owners
+                        .write()
+                        .expect("card owners poisoned")
+                        .extend(owners);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read who has a card; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        _ = app.shutdown.cancelled() => return,
+                    }
+                }
+            }
+        }
         loop {
             let key = tokio::select! {
                 k = rx.recv() => match k { Some(k) => k, None => return },
@@ -429,13 +464,19 @@ impl Cards {
 
 /// Delivers every device participant's card to the others on `key` (S3-F11/F12/F15/F16).
 async fn deliver(app: &App, key: &SessionKey) -> Result<(), ApiError> {
-    let rec = app
-        .store
-        .session(key.clone())
-        .await?
-        .ok_or(ApiError::NotFound("session"))?;
+    let rec = app.sessions.record(app, key).await?;
     if rec.session.closed.is_some() {
         return Ok(());
+    }
+    {
+        let owners = app.cards.owners.read().expect("card owners poisoned");
+        if !rec
+            .participants
+            .iter()
+            .any(|p| owners.contains(&p.principal))
+        {
+            return Ok(());
+        }
     }
     for sender in &rec.participants {
         let card = app.store.card(sender.principal.clone()).await?;

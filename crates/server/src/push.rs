@@ -34,6 +34,10 @@ pub(crate) enum Reason {
 pub(crate) type WakeRequest = (Vec<PrincipalId>, Reason);
 
 pub(crate) struct Wakes {
+    /// Devices with a push subscription: a device without one is not looked up in the store at
+    /// every message it misses. Loaded when the task starts, added to on registration; a device
+    /// that removed its last subscription stays in (a superset is harmless).
+    subscribed: std::sync::RwLock<std::collections::HashSet<PrincipalId>>,
     pusher: Pusher,
     tx: mpsc::UnboundedSender<WakeRequest>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<WakeRequest>>>,
@@ -101,6 +105,7 @@ impl Wakes {
     pub(crate) fn new(pusher: Pusher) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Wakes {
+            subscribed: Default::default(),
             pusher,
             tx,
             rx: Mutex::new(Some(rx)),
@@ -164,6 +169,10 @@ impl Wakes {
             created_at: now,
         };
         app.store.apply(vec![Write::Push(rec.clone())]).await?;
+        self.subscribed
+            .write()
+            .expect("subscribed poisoned")
+            .insert(device.id.clone());
         Ok(proto::push::RegisteredPush {
             id: rec.id,
             provider: provider(kind),
@@ -217,6 +226,26 @@ impl Wakes {
         let Some(mut rx) = app.wakes.rx.lock().expect("wakes poisoned").take() else {
             return;
         };
+        // Registrations meanwhile are in the set already; the store adds the older ones.
+        loop {
+            match app.store.push_devices().await {
+                Ok(devices) => {
+                    app.wakes
+                        .subscribed
+                        .write()
+                        .expect("subscribed poisoned")
+                        .extend(devices);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read which devices have push; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        _ = app.shutdown.cancelled() => return,
+                    }
+                }
+            }
+        }
         let mut last: HashMap<PrincipalId, Millis> = HashMap::new();
         let interval = app.config.push.wake_interval.as_millis() as Millis;
         loop {
@@ -229,7 +258,14 @@ impl Wakes {
                 last.retain(|_, at| now - *at < interval);
             }
             for device in devices {
-                if app.hub.is_connected(&device) {
+                if app.hub.is_connected(&device)
+                    || !app
+                        .wakes
+                        .subscribed
+                        .read()
+                        .expect("subscribed poisoned")
+                        .contains(&device)
+                {
                     continue;
                 }
                 let id = match &reason {

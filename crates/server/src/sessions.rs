@@ -221,6 +221,17 @@ impl Sessions {
             .remove(key);
     }
 
+    /// The session as the server has it (for the server's own tasks; no access check).
+    pub(crate) async fn record(
+        &self,
+        app: &App,
+        key: &SessionKey,
+    ) -> Result<SessionRecord, ApiError> {
+        let cell = self.cell(app, key).await?;
+        let st = cell.state.lock().await;
+        Ok(st.rec.clone())
+    }
+
     /// The session as `who` may see it.
     pub(crate) async fn record_for(
         &self,

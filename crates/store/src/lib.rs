@@ -141,6 +141,11 @@ impl Store {
             .await
     }
 
+    /// The devices that have at least one push subscription.
+    pub async fn push_devices(&self) -> Result<Vec<callside_core::PrincipalId>> {
+        self.inner.read(sqlite::push_devices).await
+    }
+
     /// A device's push subscriptions, oldest first.
     pub async fn push_subscriptions(
         &self,
@@ -216,6 +221,11 @@ impl Store {
         self.inner
             .read(move |c| sqlite::call_notes_to(c, &numbers, limit))
             .await
+    }
+
+    /// The principals that have a card (at least one field).
+    pub async fn card_owners(&self) -> Result<Vec<callside_core::PrincipalId>> {
+        self.inner.read(sqlite::card_owners).await
     }
 
     /// A principal's card (empty when it has none).

@@ -1380,6 +1380,22 @@ pub(crate) fn pending_leg_invitations(c: &Connection) -> Result<Vec<(LegId, Stri
     .collect::<rusqlite::Result<_>>()?)
 }
 
+pub(crate) fn push_devices(c: &Connection) -> Result<Vec<PrincipalId>> {
+    Ok(
+        c.prepare_cached("SELECT DISTINCT device FROM push_subscriptions")?
+            .query_map([], |r| Ok(PrincipalId(r.get(0)?)))?
+            .collect::<rusqlite::Result<_>>()?,
+    )
+}
+
+pub(crate) fn card_owners(c: &Connection) -> Result<Vec<PrincipalId>> {
+    Ok(
+        c.prepare_cached("SELECT DISTINCT principal FROM card_fields")?
+            .query_map([], |r| Ok(PrincipalId(r.get(0)?)))?
+            .collect::<rusqlite::Result<_>>()?,
+    )
+}
+
 pub(crate) fn card(c: &Connection, principal: &PrincipalId) -> Result<callside_core::card::Card> {
     use callside_core::card::{Address, Card, CardField, FieldKind, FieldValue};
     let rows: Vec<(String, String, String, Option<String>, i64, Millis)> = c
