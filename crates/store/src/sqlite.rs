@@ -11,7 +11,7 @@ use callside_core::{Millis, NumberRange, PhoneNumber, SessionKey, TokenHash};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,6 +31,12 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// How often the WAL is copied into the database file.
     pub checkpoint_interval: std::time::Duration,
+    /// WAL frames after which the writer asks for the log to start over: this bounds the WAL
+    /// file under steady writes, when passive checkpoints alone never catch up.
+    pub wal_reset_frames: i32,
+    /// A WAL file larger than this is truncated once the store has been idle for a whole
+    /// checkpoint interval.
+    pub wal_idle_truncate_bytes: u64,
 }
 
 impl Default for SqliteOptions {
@@ -39,6 +45,9 @@ impl Default for SqliteOptions {
             synchronous: Synchronous::Normal,
             max_batch: 2048,
             checkpoint_interval: std::time::Duration::from_secs(10),
+            // 64 MiB of 4 KiB pages.
+            wal_reset_frames: 16_384,
+            wal_idle_truncate_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -55,8 +64,6 @@ pub(crate) struct Sqlite {
     readers: Mutex<Vec<Connection>>,
     read_slots: tokio::sync::Semaphore,
     options: SqliteOptions,
-    /// Dropping it stops the checkpoint thread.
-    _checkpoints: std::sync::mpsc::Sender<()>,
     pub(crate) health: Arc<Health>,
 }
 
@@ -86,33 +93,60 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     conn.pragma_update(None, "cache_size", -65536)?;
     // Checkpoints run on their own thread (see `checkpoint_loop`), never inside a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // The WAL is never truncated when it restarts: truncating frees its blocks, which on a
+    // file system mounted with `discard` is a synchronous discard inside the commit (100+ ms
+    // stalls measured), and the next frames then land in newly allocated blocks. The file is
+    // reused from the start instead; the checkpoint thread shrinks it when the store is idle.
+    conn.pragma_update(None, "journal_size_limit", -1)?;
     Ok(conn)
 }
 
-/// Copies the WAL into the database every `every` on a connection of its own, so commits never
-/// run a checkpoint themselves. Stops when the store is dropped.
+thread_local! {
+    /// Frames in the WAL after the writer thread's last commit (from SQLite's WAL hook).
+    static WAL_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn count_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(frames));
+    Ok(())
+}
+
+/// Copies the WAL into the database every `every` (sooner when the writer asks) on a connection
+/// of its own, so commits never run a checkpoint themselves. Stops, leaving an empty WAL, when
+/// the writer has stopped.
 ///
-/// A checkpoint still slows commits while it runs: it fsyncs the WAL that the writer is appending
-/// to, and on this project's machines appends then wait for writeback (~100–300 ms stalls, see
-/// docs/PERFORMANCE.md). Fewer, larger checkpoints mean fewer stalls and a larger WAL.
+/// A checkpoint fsyncs the WAL and then the database file; the writer keeps appending while it
+/// runs. Under steady writes a passive checkpoint never finds the log fully copied, so the log
+/// would only grow: once it holds `wal_reset_frames`, the writer runs one more passive checkpoint
+/// between two batches (little is left to copy by then), after which the next commit starts the
+/// log from the beginning. See docs/PERFORMANCE.md for what each choice measured.
 fn checkpoint_loop(
     conn: Connection,
-    every: std::time::Duration,
-    stop: std::sync::mpsc::Receiver<()>,
+    wal: PathBuf,
+    options: SqliteOptions,
+    wake: std::sync::mpsc::Receiver<()>,
     health: Arc<Health>,
 ) {
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
+    let every = options.checkpoint_interval;
+    let mut commits = health.commits.load(Ordering::Relaxed);
+    use std::sync::mpsc::RecvTimeoutError;
+    // Woken by the interval or by the writer; a closed channel means the writer has stopped.
+    while let Ok(()) | Err(RecvTimeoutError::Timeout) = wake.recv_timeout(every) {
+        let now = health.commits.load(Ordering::Relaxed);
+        let idle = now == commits;
+        commits = now;
+        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > options.wal_idle_truncate_bytes);
+        // An idle store gives the disk back; TRUNCATE waits for readers and blocks writers while
+        // it runs, which costs nothing when nobody writes.
+        let mode = if idle && big { "TRUNCATE" } else { "PASSIVE" };
         // (busy, frames in the log, frames checkpointed)
         let r: rusqlite::Result<(i64, i64, i64)> =
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             });
         match r {
-            // Under steady writes a passive checkpoint never catches up and the log only grows:
-            // past ~200 MB the writer resets it between two batches.
-            Ok((_, log, _)) if log > 50_000 => {
-                health.checkpoint_wanted.store(true, Ordering::Relaxed)
+            Ok((_, log, _)) if log >= i64::from(options.wal_reset_frames) => {
+                health.reset_wanted.store(true, Ordering::Relaxed)
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
@@ -152,24 +186,30 @@ impl Sqlite {
     pub(crate) fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
         let mut writer = connect(path, &options)?;
         migrate(&mut writer)?;
+        writer.wal_hook(Some(count_wal_frames));
         let (jobs, rx) = mpsc::channel(8192);
         let health = Arc::new(Health::default());
         let max_batch = options.max_batch.max(1);
+        // The writer holds the only sender: when it stops, the checkpoint thread empties the WAL
+        // and stops too.
+        let (nudge, wake) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("callside-sqlite-writer".into())
             .spawn({
                 let health = health.clone();
-                move || write_loop(writer, rx, max_batch, health)
+                let reset = options.wal_reset_frames;
+                move || write_loop(writer, rx, max_batch, reset, health, nudge)
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
-        let (stop, stopped) = std::sync::mpsc::channel();
-        let every = options.checkpoint_interval;
         let checkpointer = connect(path, &options)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         std::thread::Builder::new()
             .name("callside-sqlite-checkpoint".into())
             .spawn({
                 let health = health.clone();
-                move || checkpoint_loop(checkpointer, every, stopped, health)
+                let options = options.clone();
+                move || checkpoint_loop(checkpointer, wal.into(), options, wake, health)
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Sqlite {
@@ -178,7 +218,6 @@ impl Sqlite {
             readers: Mutex::new(Vec::new()),
             read_slots: tokio::sync::Semaphore::new(READERS),
             options,
-            _checkpoints: stop,
             health,
         })
     }
@@ -246,15 +285,19 @@ impl Sqlite {
 pub(crate) struct Health {
     /// A commit failed: the writer stopped and every later write fails.
     pub(crate) failed: AtomicBool,
-    /// The WAL grew past what passive checkpoints keep up with: the writer resets it.
-    checkpoint_wanted: AtomicBool,
+    /// The WAL holds `wal_reset_frames` after a checkpoint: the writer checkpoints the rest.
+    reset_wanted: AtomicBool,
+    /// Batches committed so far (the checkpoint thread tells an idle store by it).
+    commits: AtomicU64,
 }
 
 fn write_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
+    reset_frames: i32,
     health: Arc<Health>,
+    nudge: std::sync::mpsc::SyncSender<()>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -292,10 +335,17 @@ fn write_loop(
             }
             let _ = job.done.send(result);
         }
-        if health.checkpoint_wanted.swap(false, Ordering::Relaxed) {
-            // Between batches the writer is the only writer: a RESTART checkpoint here lets the
-            // next commit start the WAL from the beginning.
-            let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+        health.commits.fetch_add(1, Ordering::Relaxed);
+        if health.reset_wanted.swap(false, Ordering::Relaxed) {
+            // Between batches nothing else writes, so this copies the few frames the checkpoint
+            // thread left and the next commit starts the log from the beginning. It does not wait
+            // for readers: if one still reads old frames, the log restarts a checkpoint later.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            WAL_FRAMES.with(|f| f.set(0));
+        } else if WAL_FRAMES.with(|f| f.get()) >= reset_frames {
+            // Ask for a checkpoint now rather than at the next interval (a full channel means
+            // one is asked for already).
+            let _ = nudge.try_send(());
         }
     }
 }

@@ -809,3 +809,76 @@ async fn catalogue_and_capabilities_round_trip() {
         Some(Capabilities::default())
     );
 }
+
+fn wal_len(dir: &tempfile::TempDir) -> u64 {
+    std::fs::metadata(dir.path().join("t.sqlite-wal")).map_or(0, |m| m.len())
+}
+
+/// Appends `n` messages to `key`, one commit each, with bodies large enough to dirty a page.
+async fn append(store: &Store, key: &SessionKey, from: u64, n: u64) {
+    for seq in from..from + n {
+        let mut m = msg(key, seq, "a", &format!("c{seq}"));
+        m.body = format!("{{\"text\":\"{}\"}}", "x".repeat(3000));
+        store.apply(vec![Write::Message(m)]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        // Never by the clock: only the writer's request can make the log start over.
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        wal_reset_frames: 64,
+        ..Default::default()
+    };
+    let store = Store::open_sqlite(&dir.path().join("t.sqlite"), options).unwrap();
+    let key = SessionKey::generate(10);
+    store
+        .apply(vec![Write::Session(session(&key, &[]))])
+        .await
+        .unwrap();
+    // 1,500 commits of at least two pages (message + session row): about 3,000 frames,
+    // over 12 MB of log if it never started over.
+    append(&store, &key, 1, 1500).await;
+    let len = wal_len(&dir);
+    assert!(
+        len < 4 * 1024 * 1024,
+        "the WAL grew to {len} bytes with a 64-frame reset threshold"
+    );
+    // Nothing was lost by starting over.
+    let all = store.messages_after(key.clone(), 0, 2000).await.unwrap();
+    assert_eq!(all.len(), 1500);
+    assert_eq!(all.last().unwrap().seq, 1500);
+}
+
+#[tokio::test]
+async fn an_idle_store_truncates_a_large_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        checkpoint_interval: std::time::Duration::from_millis(50),
+        wal_idle_truncate_bytes: 0,
+        ..Default::default()
+    };
+    let store = Store::open_sqlite(&dir.path().join("t.sqlite"), options).unwrap();
+    let key = SessionKey::generate(10);
+    store
+        .apply(vec![Write::Session(session(&key, &[]))])
+        .await
+        .unwrap();
+    append(&store, &key, 1, 50).await;
+    // Truncated within a few idle intervals (polled, so a slow machine only waits longer).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while wal_len(&dir) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL is still {} bytes after 20 s idle",
+            wal_len(&dir)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // And the store goes on working from an empty log.
+    append(&store, &key, 51, 5).await;
+    let all = store.messages_after(key.clone(), 0, 100).await.unwrap();
+    assert_eq!(all.len(), 55);
+}
