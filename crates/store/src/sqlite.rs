@@ -68,10 +68,18 @@ pub(crate) struct Sqlite {
 }
 
 const SCHEMA_VERSION: i64 = 7;
-/// Read connections (each may cache up to 64 MiB of pages).
+/// Read connections (each caches up to `READER_CACHE_KIB` of pages).
 const READERS: usize = 8;
 
-fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+/// Page cache of the writer, which re-reads index pages on every insert.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Page cache of each reader and of the checkpoint thread. Readers share the operating system's
+/// page cache, so a page missing here costs a `pread`, not a disk read; eight readers with 64 MiB
+/// each duplicated the hot pages eight times (1.5 KiB per connected device in `bench idle`) and
+/// could grow to half a gigabyte.
+const READER_CACHE_KIB: i64 = 2 * 1024;
+
+fn connect(path: &Path, options: &SqliteOptions, cache_kib: i64) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.display().to_string(),
         source,
@@ -89,8 +97,7 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Savepoint sub-journals and temporary indices stay in memory, not in temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // 64 MiB of page cache per connection: the writer re-reads index pages on every insert.
-    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     // Checkpoints run on their own thread (see `checkpoint_loop`), never inside a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // The WAL is never truncated when it restarts: truncating frees its blocks, which on a
@@ -111,15 +118,29 @@ fn count_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqli
     Ok(())
 }
 
+/// Most passes the checkpoint thread makes before handing the rest of the log to the writer.
+const MAX_PASSES: u32 = 8;
+/// Frames appended during a pass below which the writer is handed the rest.
+const FEW_FRAMES: i64 = 256;
+
+/// One checkpoint: (busy, frames in the log, frames copied).
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+}
+
 /// Copies the WAL into the database every `every` (sooner when the writer asks) on a connection
 /// of its own, so commits never run a checkpoint themselves. Stops, leaving an empty WAL, when
 /// the writer has stopped.
 ///
 /// A checkpoint fsyncs the WAL and then the database file; the writer keeps appending while it
 /// runs. Under steady writes a passive checkpoint never finds the log fully copied, so the log
-/// would only grow: once it holds `wal_reset_frames`, the writer runs one more passive checkpoint
-/// between two batches (little is left to copy by then), after which the next commit starts the
-/// log from the beginning. See docs/PERFORMANCE.md for what each choice measured.
+/// would only grow: once it holds `wal_reset_frames` (the writer counts them and wakes this thread
+/// at once), this thread copies it in up to [`MAX_PASSES`] passes until few frames arrive during
+/// a pass, then the writer runs one more passive checkpoint between two batches (only those few
+/// frames to copy, and two fsyncs), after which the next commit starts the log from the beginning.
+/// See docs/PERFORMANCE.md for what each choice measured.
 fn checkpoint_loop(
     conn: Connection,
     wal: PathBuf,
@@ -139,11 +160,25 @@ fn checkpoint_loop(
         // An idle store gives the disk back; TRUNCATE waits for readers and blocks writers while
         // it runs, which costs nothing when nobody writes.
         let mode = if idle && big { "TRUNCATE" } else { "PASSIVE" };
-        // (busy, frames in the log, frames checkpointed)
-        let r: rusqlite::Result<(i64, i64, i64)> =
-            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            });
+        let mut r = checkpoint(&conn, mode);
+        // Past the reset threshold, copy again until the frames appended during the last pass
+        // are few: what the writer then copies itself (stopping commits while it does) is small.
+        let mut passes = 1;
+        while let Ok((_, log, _)) = r {
+            if log < i64::from(options.wal_reset_frames) || passes == MAX_PASSES {
+                break;
+            }
+            let again = checkpoint(&conn, "PASSIVE");
+            passes += 1;
+            let appended = match again {
+                Ok((_, now, _)) => now - log,
+                Err(_) => 0,
+            };
+            r = again;
+            if appended <= FEW_FRAMES {
+                break;
+            }
+        }
         match r {
             Ok((_, log, _)) if log >= i64::from(options.wal_reset_frames) => {
                 health.reset_wanted.store(true, Ordering::Relaxed)
@@ -184,7 +219,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 impl Sqlite {
     pub(crate) fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
-        let mut writer = connect(path, &options)?;
+        let mut writer = connect(path, &options, WRITER_CACHE_KIB)?;
         migrate(&mut writer)?;
         writer.wal_hook(Some(count_wal_frames));
         let (jobs, rx) = mpsc::channel(8192);
@@ -201,7 +236,7 @@ impl Sqlite {
                 move || write_loop(writer, rx, max_batch, reset, health, nudge)
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
-        let checkpointer = connect(path, &options)?;
+        let checkpointer = connect(path, &options, READER_CACHE_KIB)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         std::thread::Builder::new()
@@ -264,7 +299,7 @@ impl Sqlite {
         let conn = self.readers.lock().expect("reader pool poisoned").pop();
         let conn = match conn {
             Some(c) => c,
-            None => connect(&self.path, &self.options)?,
+            None => connect(&self.path, &self.options, READER_CACHE_KIB)?,
         };
         let (conn, out) = tokio::task::spawn_blocking(move || {
             let out = f(&conn);
@@ -300,6 +335,8 @@ fn write_loop(
     nudge: std::sync::mpsc::SyncSender<()>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    // Whether the checkpoint thread was asked to copy the log since it last started over.
+    let mut asked = false;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -336,16 +373,22 @@ fn write_loop(
             let _ = job.done.send(result);
         }
         health.commits.fetch_add(1, Ordering::Relaxed);
-        if health.reset_wanted.swap(false, Ordering::Relaxed) {
+        let frames = WAL_FRAMES.with(|f| f.get());
+        if frames < reset_frames {
+            asked = false; // the log started over
+        } else if health.reset_wanted.load(Ordering::Relaxed) {
             // Between batches nothing else writes, so this copies the few frames the checkpoint
-            // thread left and the next commit starts the log from the beginning. It does not wait
-            // for readers: if one still reads old frames, the log restarts a checkpoint later.
-            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            WAL_FRAMES.with(|f| f.set(0));
-        } else if WAL_FRAMES.with(|f| f.get()) >= reset_frames {
-            // Ask for a checkpoint now rather than at the next interval (a full channel means
-            // one is asked for already).
+            // thread left and the next commit starts the log from the beginning. It neither
+            // waits for readers nor for the checkpoint thread: when either is in the way it is
+            // tried again after the next batch.
+            if matches!(checkpoint(&conn, "PASSIVE"), Ok((0, log, copied)) if log == copied) {
+                health.reset_wanted.store(false, Ordering::Relaxed);
+                asked = false;
+            }
+        } else if !asked {
+            // Ask the checkpoint thread to copy the log now rather than at the next interval.
             let _ = nudge.try_send(());
+            asked = true;
         }
     }
 }
