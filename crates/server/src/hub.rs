@@ -6,9 +6,10 @@
 
 use callside_core::{PrincipalId, SessionKey};
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::Notify;
 
 /// What a connection task receives. JSON is serialised once and shared.
 #[derive(Debug, Clone)]
@@ -28,12 +29,64 @@ pub(crate) enum Outbound {
 /// How many frames may wait for one connection before it is considered too slow.
 pub(crate) const QUEUE: usize = 4096;
 
+/// One connection's queue. Smaller than a tokio channel (whose shared state and first block
+/// cost ~800 bytes per idle connection); nothing waits on a full queue, so a lock held for a
+/// push or a pop is all it needs.
+pub(crate) struct Queue {
+    items: Mutex<VecDeque<Arc<Outbound>>>,
+    ready: Notify,
+    /// Notified when a frame for this connection had to be dropped.
+    pub(crate) lagged: Notify,
+}
+
+impl Queue {
+    fn new() -> Self {
+        Queue {
+            items: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            lagged: Notify::new(),
+        }
+    }
+
+    /// Adds `item` unless `QUEUE` items wait already.
+    fn push(&self, item: Arc<Outbound>) -> bool {
+        let mut items = self.items.lock().expect("queue poisoned");
+        if items.len() >= QUEUE {
+            return false;
+        }
+        items.push_back(item);
+        drop(items);
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next item, if one waits.
+    pub(crate) fn try_recv(&self) -> Option<Arc<Outbound>> {
+        let mut items = self.items.lock().expect("queue poisoned");
+        let item = items.pop_front();
+        if items.is_empty() && items.capacity() > 64 {
+            items.shrink_to_fit(); // a burst does not stay allocated on an idle connection
+        }
+        item
+    }
+
+    /// Waits for the next item. Cancel-safe: an item is taken only when it is returned.
+    pub(crate) async fn recv(&self) -> Arc<Outbound> {
+        loop {
+            // `notify_one` leaves a permit when nobody waits, so a push between the check and
+            // the wait is not missed.
+            if let Some(item) = self.try_recv() {
+                return item;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
 struct Conn {
     id: u64,
-    /// Items are shared: one allocation per publish, one pointer per queue slot (an idle
-    /// connection's queue costs little).
-    tx: mpsc::Sender<Arc<Outbound>>,
-    lagged: Arc<tokio::sync::Notify>,
+    /// Items are shared: one allocation per publish, one pointer per queue slot.
+    queue: Arc<Queue>,
 }
 
 #[derive(Default)]
@@ -48,9 +101,7 @@ pub(crate) struct Registration {
     hub: Arc<Hub>,
     principal: PrincipalId,
     id: u64,
-    pub(crate) rx: mpsc::Receiver<Arc<Outbound>>,
-    /// Notified when a frame for this connection had to be dropped.
-    pub(crate) lagged: Arc<tokio::sync::Notify>,
+    pub(crate) queue: Arc<Queue>,
 }
 
 impl Drop for Registration {
@@ -68,9 +119,8 @@ impl Drop for Registration {
 
 impl Hub {
     pub(crate) fn register(self: &Arc<Self>, principal: PrincipalId) -> Registration {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let queue = Arc::new(Queue::new());
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let lagged = Arc::new(tokio::sync::Notify::new());
         self.conns
             .write()
             .expect("hub lock poisoned")
@@ -78,16 +128,14 @@ impl Hub {
             .or_default()
             .push(Conn {
                 id,
-                tx,
-                lagged: lagged.clone(),
+                queue: queue.clone(),
             });
         self.count.fetch_add(1, Ordering::Relaxed);
         Registration {
             hub: self.clone(),
             principal,
             id,
-            rx,
-            lagged,
+            queue,
         }
     }
 
@@ -120,8 +168,8 @@ impl Hub {
         let conns = self.conns.read().expect("hub lock poisoned");
         for p in to {
             for c in conns.get(p).into_iter().flatten() {
-                if c.tx.try_send(item.clone()).is_err() {
-                    c.lagged.notify_one();
+                if !c.queue.push(item.clone()) {
+                    c.queue.lagged.notify_one();
                 }
             }
         }
@@ -136,17 +184,14 @@ mod tests {
     async fn publishes_to_every_connection_of_a_principal_and_unregisters_on_drop() {
         let hub = Arc::new(Hub::default());
         let a = PrincipalId("a".into());
-        let mut r1 = hub.register(a.clone());
-        let mut r2 = hub.register(a.clone());
-        let mut rb = hub.register(PrincipalId("b".into()));
+        let r1 = hub.register(a.clone());
+        let r2 = hub.register(a.clone());
+        let rb = hub.register(PrincipalId("b".into()));
         assert_eq!(hub.connections(), 3);
         hub.publish([&a], &Outbound::Frame("x".into()));
-        assert!(matches!(r1.rx.recv().await.as_deref(), Some(Outbound::Frame(f)) if &**f == "x"));
-        assert!(matches!(
-            r2.rx.recv().await.as_deref(),
-            Some(Outbound::Frame(_))
-        ));
-        assert!(rb.rx.try_recv().is_err());
+        assert!(matches!(&*r1.queue.recv().await, Outbound::Frame(f) if &**f == "x"));
+        assert!(matches!(&*r2.queue.recv().await, Outbound::Frame(_)));
+        assert!(rb.queue.try_recv().is_none());
         drop(r1);
         assert_eq!(hub.connections(), 2);
         drop(r2);
@@ -161,11 +206,31 @@ mod tests {
         for _ in 0..QUEUE {
             hub.publish([&a], &Outbound::Frame("x".into()));
         }
-        let lagged = r.lagged.clone();
         hub.publish([&a], &Outbound::Frame("overflow".into()));
         // The permit stored by notify_one makes this resolve at once.
-        tokio::time::timeout(std::time::Duration::from_secs(1), lagged.notified())
+        tokio::time::timeout(std::time::Duration::from_secs(1), r.queue.lagged.notified())
             .await
             .expect("the connection was flagged as lagging");
+        // What was queued before is still there, in order; the overflow is not.
+        for _ in 0..QUEUE {
+            assert!(matches!(&*r.queue.try_recv().unwrap(), Outbound::Frame(f) if &**f == "x"));
+        }
+        assert!(r.queue.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_a_later_publish() {
+        let hub = Arc::new(Hub::default());
+        let a = PrincipalId("a".into());
+        let r = hub.register(a.clone());
+        let queue = r.queue.clone();
+        let waiting = tokio::spawn(async move { queue.recv().await });
+        tokio::task::yield_now().await;
+        hub.publish([&a], &Outbound::Frame("later".into()));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert!(matches!(&*got, Outbound::Frame(f) if &**f == "later"));
     }
 }

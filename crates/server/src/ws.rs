@@ -221,7 +221,7 @@ where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let mut reg = app.hub.register(who.id.clone());
+    let reg = app.hub.register(who.id.clone());
     let mut conn = Conn {
         app: &app,
         who: who.clone(),
@@ -235,7 +235,7 @@ where
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_seen = Instant::now();
     let mut in_flight: InFlight = FuturesUnordered::new();
-    let lagged = reg.lagged.clone();
+    let queue = reg.queue.clone();
     loop {
         tokio::select! {
             incoming = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
@@ -261,13 +261,12 @@ where
                     break;
                 }
             }
-            out = reg.rx.recv() => {
-                let Some(out) = out else { break };
+            out = queue.recv() => {
                 if conn.deliver(out).await.is_err() {
                     break;
                 }
             }
-            _ = lagged.notified() => {
+            _ = queue.lagged.notified() => {
                 let e = ApiError::Unavailable;
                 let f = ServerFrame::Error { code: "lagging".into(), detail: format!("{e}: this connection fell behind; reconnect and resume"), id: None, session: None };
                 conn.send_now(text(&f)).await;
@@ -291,9 +290,9 @@ where
         let mut more = 0;
         let mut failed = false;
         while more < 256 && !failed {
-            match reg.rx.try_recv() {
-                Ok(out) => failed = conn.deliver(out).await.is_err(),
-                Err(_) => break,
+            match queue.try_recv() {
+                Some(out) => failed = conn.deliver(out).await.is_err(),
+                None => break,
             }
             more += 1;
         }
