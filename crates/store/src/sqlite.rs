@@ -324,6 +324,8 @@ pub(crate) struct Health {
     reset_wanted: AtomicBool,
     /// Batches committed so far (the checkpoint thread tells an idle store by it).
     commits: AtomicU64,
+    /// Times the WAL started over from its beginning.
+    pub(crate) wal_restarts: AtomicU64,
 }
 
 fn write_loop(
@@ -337,6 +339,7 @@ fn write_loop(
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     // Whether the checkpoint thread was asked to copy the log since it last started over.
     let mut asked = false;
+    let mut last_frames = 0;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -374,6 +377,10 @@ fn write_loop(
         }
         health.commits.fetch_add(1, Ordering::Relaxed);
         let frames = WAL_FRAMES.with(|f| f.get());
+        if frames < last_frames {
+            health.wal_restarts.fetch_add(1, Ordering::Relaxed);
+        }
+        last_frames = frames;
         if frames < reset_frames {
             asked = false; // the log started over
         } else if health.reset_wanted.load(Ordering::Relaxed) {
