@@ -1724,6 +1724,39 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
 }
 
 #[tokio::test]
+async fn component_offers_are_rate_limited_per_requester_and_a_refused_one_appends_nothing() {
+    let w = world(|_| {}).await;
+    w.admin
+        .put_component("com.example.menu", &put_component("menu", "1.1", false))
+        .await
+        .unwrap();
+    let (alice, bob, key) = paired(&w).await;
+    // A burst of 30 a minute passes (each may call the authorization server)...
+    let mut last = None;
+    for _ in 0..30 {
+        let offer = alice
+            .offer_component(&key, "com.example.menu", None)
+            .await
+            .unwrap();
+        assert_eq!(offer.state, "offered");
+        last = offer.seq;
+    }
+    // ...the next is refused with a retry time, and appends nothing to the session.
+    let err = alice
+        .offer_component(&key, "com.example.menu", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("rate_limited"));
+    assert_eq!(err.status(), Some(429));
+    // The limit is Alice's, not the session's: Bob's offer goes through, next in sequence.
+    let offer = bob
+        .offer_component(&key, "com.example.menu", None)
+        .await
+        .unwrap();
+    assert_eq!(offer.seq, last.map(|s| s + 1));
+}
+
+#[tokio::test]
 async fn a_paid_component_needs_consent_and_carries_a_purchase_token_the_peer_verifies() {
     use callside_client::components::{verify_purchase, Expect};
     use callside_client::proto::component::Fee;
