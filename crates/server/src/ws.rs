@@ -59,9 +59,11 @@ pub(crate) async fn upgrade(
         .write_buffer_size(4096)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket: WebSocket| async move {
+        .on_upgrade(move |socket: WebSocket| {
+            // Split here, not in an `async` block: a block that owned the socket would keep room
+            // for it in every connection's task beside the serve loop (~200 bytes per device).
             let (sink, stream) = socket.split();
-            serve(app, principal, sink, stream).await;
+            serve(app, principal, sink, stream)
         }))
 }
 
