@@ -823,6 +823,20 @@ async fn append(store: &Store, key: &SessionKey, from: u64, n: u64) {
     }
 }
 
+/// A store with `options` and one session in it.
+async fn store_with_session(
+    dir: &tempfile::TempDir,
+    options: SqliteOptions,
+) -> (Store, SessionKey) {
+    let store = Store::open_sqlite(&dir.path().join("t.sqlite"), options).unwrap();
+    let key = SessionKey::generate(10);
+    store
+        .apply(vec![Write::Session(session(&key, &[]))])
+        .await
+        .unwrap();
+    (store, key)
+}
+
 #[tokio::test]
 async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
     let dir = tempfile::tempdir().unwrap();
@@ -832,12 +846,7 @@ async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
         wal_reset_frames: 64,
         ..Default::default()
     };
-    let store = Store::open_sqlite(&dir.path().join("t.sqlite"), options).unwrap();
-    let key = SessionKey::generate(10);
-    store
-        .apply(vec![Write::Session(session(&key, &[]))])
-        .await
-        .unwrap();
+    let (store, key) = store_with_session(&dir, options).await;
     // Commits of at least two pages each, without pause, until the log has started over twice
     // (how many that takes depends on how fast the checkpoint thread gets the disk; without
     // the reset it never would, and the loop gives up).
@@ -873,12 +882,7 @@ async fn an_idle_store_truncates_a_large_wal() {
         wal_idle_truncate_bytes: 0,
         ..Default::default()
     };
-    let store = Store::open_sqlite(&dir.path().join("t.sqlite"), options).unwrap();
-    let key = SessionKey::generate(10);
-    store
-        .apply(vec![Write::Session(session(&key, &[]))])
-        .await
-        .unwrap();
+    let (store, key) = store_with_session(&dir, options).await;
     append(&store, &key, 1, 50).await;
     // Truncated within a few idle intervals (polled, so a slow machine only waits longer).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
