@@ -237,6 +237,10 @@ impl Sqlite {
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = connect(path, &options, READER_CACHE_KIB)?;
+        // The idle TRUNCATE holds the write lock while it waits for readers: give up quickly
+        // rather than make a commit that arrives meanwhile wait out its own busy timeout (after
+        // which the writer would stop).
+        checkpointer.busy_timeout(std::time::Duration::from_millis(100))?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         std::thread::Builder::new()
