@@ -163,19 +163,13 @@ fn checkpoint_loop(
         let mut r = checkpoint(&conn, mode);
         // Past the reset threshold, copy again until the frames appended during the last pass
         // are few: what the writer then copies itself (stopping commits while it does) is small.
-        let mut passes = 1;
-        while let Ok((_, log, _)) = r {
-            if log < i64::from(options.wal_reset_frames) || passes == MAX_PASSES {
+        for _ in 1..MAX_PASSES {
+            let Ok((_, log, _)) = r else { break };
+            if log < i64::from(options.wal_reset_frames) {
                 break;
             }
-            let again = checkpoint(&conn, "PASSIVE");
-            passes += 1;
-            let appended = match again {
-                Ok((_, now, _)) => now - log,
-                Err(_) => 0,
-            };
-            r = again;
-            if appended <= FEW_FRAMES {
+            r = checkpoint(&conn, "PASSIVE");
+            if !matches!(r, Ok((_, grown, _)) if grown - log > FEW_FRAMES) {
                 break;
             }
         }
@@ -386,7 +380,14 @@ fn write_loop(
         }
         last_frames = frames;
         if frames < reset_frames {
-            asked = false; // the log started over
+            asked = false; // the log started over, or is not big yet
+        } else if !asked {
+            // Ask the checkpoint thread to copy the log now rather than at the next interval.
+            // A hand-over it signalled for an earlier log is stale: acting on it would make the
+            // writer copy this whole log itself.
+            health.reset_wanted.store(false, Ordering::Relaxed);
+            let _ = nudge.try_send(());
+            asked = true;
         } else if health.reset_wanted.load(Ordering::Relaxed) {
             // Between batches nothing else writes, so this copies the few frames the checkpoint
             // thread left and the next commit starts the log from the beginning. It neither
@@ -396,10 +397,6 @@ fn write_loop(
                 health.reset_wanted.store(false, Ordering::Relaxed);
                 asked = false;
             }
-        } else if !asked {
-            // Ask the checkpoint thread to copy the log now rather than at the next interval.
-            let _ = nudge.try_send(());
-            asked = true;
         }
     }
 }
