@@ -48,16 +48,17 @@ impl Queue {
         }
     }
 
-    /// Adds `item` unless `QUEUE` items wait already.
-    fn push(&self, item: Arc<Outbound>) -> bool {
+    /// Adds `item`, or flags the connection as lagging if `QUEUE` items wait already.
+    fn push(&self, item: Arc<Outbound>) {
         let mut items = self.items.lock().expect("queue poisoned");
         if items.len() >= QUEUE {
-            return false;
+            drop(items);
+            self.lagged.notify_one();
+            return;
         }
         items.push_back(item);
         drop(items);
         self.ready.notify_one();
-        true
     }
 
     /// The next item, if one waits.
@@ -168,9 +169,7 @@ impl Hub {
         let conns = self.conns.read().expect("hub lock poisoned");
         for p in to {
             for c in conns.get(p).into_iter().flatten() {
-                if !c.queue.push(item.clone()) {
-                    c.queue.lagged.notify_one();
-                }
+                c.queue.push(item.clone());
             }
         }
     }

@@ -237,7 +237,7 @@ where
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_seen = Instant::now();
     let mut in_flight: InFlight = FuturesUnordered::new();
-    let queue = reg.queue.clone();
+    let queue = &reg.queue;
     loop {
         tokio::select! {
             incoming = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
