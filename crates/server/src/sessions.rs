@@ -134,17 +134,8 @@ impl PendingSend {
                 commit,
                 key,
             } => {
-                let result = commit.await;
-                if !matches!(result, Ok(Ok(()))) {
-                    // The sequence number was used in memory but not stored: start again from
-                    // what the store has.
-                    app.sessions.forget(&key);
-                }
-                match result {
-                    Ok(Ok(())) => Ok(accepted),
-                    Ok(Err(e)) => Err(e.into()),
-                    Err(_) => Err(ApiError::Unavailable),
-                }
+                app.sessions.committed(&key, commit).await?;
+                Ok(accepted)
             }
             PendingSend::Duplicate {
                 accepted,
@@ -214,6 +205,23 @@ impl Sessions {
     }
 
     /// Drops a cell so the next use reloads it (after a failed commit).
+    /// Waits for a queued commit of `key`. If it failed, sequence numbers and state were moved
+    /// in memory but not stored: the cached session is dropped so its next use starts again
+    /// from what the store has.
+    async fn committed(
+        &self,
+        key: &SessionKey,
+        commit: oneshot::Receiver<callside_store::Result<()>>,
+    ) -> Result<(), ApiError> {
+        let e = match commit.await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.into(),
+            Err(_) => ApiError::Unavailable,
+        };
+        self.forget(key);
+        Err(e)
+    }
+
     fn forget(&self, key: &SessionKey) {
         self.cells
             .lock()
@@ -518,17 +526,8 @@ impl Sessions {
         st.rec.last_seq = seq;
         st.rec.last_activity = now_ms();
         drop(st);
-        match commit.await {
-            Ok(Ok(())) => Ok(Some(seq)),
-            Ok(Err(e)) => {
-                self.forget(key);
-                Err(e.into())
-            }
-            Err(_) => {
-                self.forget(key);
-                Err(ApiError::Unavailable)
-            }
-        }
+        self.committed(key, commit).await?;
+        Ok(Some(seq))
     }
 
     /// Queues `writes` and `messages` in one transaction; after the commit the messages go to
@@ -744,25 +743,14 @@ impl Sessions {
             .await?;
         st.rec = rec.clone();
         drop(st);
-        match commit.await {
-            Ok(Ok(())) => {
-                if changes
-                    .iter()
-                    .any(|c| matches!(c, Change::Joined(_) | Change::Transferred { .. }))
-                {
-                    app.cards.request(key.clone());
-                }
-                Ok(rec)
-            }
-            Ok(Err(e)) => {
-                self.forget(key);
-                Err(e.into())
-            }
-            Err(_) => {
-                self.forget(key);
-                Err(ApiError::Unavailable)
-            }
+        self.committed(key, commit).await?;
+        if changes
+            .iter()
+            .any(|c| matches!(c, Change::Joined(_) | Change::Transferred { .. }))
+        {
+            app.cards.request(key.clone());
         }
+        Ok(rec)
     }
 
     /// Binds a session to a network call (no message: participants see the call's state).
