@@ -465,7 +465,7 @@ pub(crate) async fn close_session(
     Path(k): Path<String>,
 ) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
     let k = key(&k)?;
-    app.sessions.record_for(&app, &k, &p.id).await?;
+    app.sessions.check_participant(&app, &k, &p.id).await?;
     let rec = app
         .sessions
         .transition(
@@ -557,7 +557,7 @@ pub(crate) async fn send_message(
     Json(req): Json<proto::message::SendMessage>,
 ) -> Result<(StatusCode, axum::Json<proto::message::Accepted>), ApiError> {
     let k = key(&k)?;
-    app.sessions.record_for(&app, &k, &p.id).await?;
+    app.sessions.check_participant(&app, &k, &p.id).await?;
     let msg = app.sessions.check(&app, &p.id, req).await?;
     let accepted = app
         .sessions

@@ -247,12 +247,33 @@ impl Sessions {
         key: &SessionKey,
         who: &PrincipalId,
     ) -> Result<SessionRecord, ApiError> {
+        self.read_as(app, key, who, SessionRecord::clone).await
+    }
+
+    /// Fails unless `who` takes part in the session (open or ended); copies nothing.
+    pub(crate) async fn check_participant(
+        &self,
+        app: &App,
+        key: &SessionKey,
+        who: &PrincipalId,
+    ) -> Result<(), ApiError> {
+        self.read_as(app, key, who, |_| ()).await
+    }
+
+    /// Reads the session record as one of its participants.
+    async fn read_as<R>(
+        &self,
+        app: &App,
+        key: &SessionKey,
+        who: &PrincipalId,
+        read: impl FnOnce(&SessionRecord) -> R,
+    ) -> Result<R, ApiError> {
         let cell = self.cell(app, key).await?;
         let st = cell.state.lock().await;
         if !st.rec.session.is_participant(who) {
             return Err(callside_core::session::SessionError::NotParticipant.into());
         }
-        Ok(st.rec.clone())
+        Ok(read(&st.rec))
     }
 
     /// Queues a new session; `extra` is committed with it. Participants hear a `session` frame
@@ -570,6 +591,9 @@ impl Sessions {
         let transform = (!jobs.is_empty()).then(|| app.transformers.sender());
         // Participants who did not write these messages and have no socket get a wake-up push.
         let senders: Vec<String> = messages.iter().map(|m| m.sender.clone()).collect();
+        // Exactly: `extend` on an empty vector would round up to four `Write`s (over 1 KiB),
+        // a large allocation that makes glibc consolidate its free lists on every message.
+        writes.reserve_exact(messages.len());
         writes.extend(messages.into_iter().map(Write::Message));
         let hub = app.hub.clone();
         let to = to.to_vec();

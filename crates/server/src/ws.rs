@@ -339,7 +339,9 @@ where
             let result = async {
                 let key = SessionKey::parse(&session).ok_or(ApiError::NotFound("session"))?;
                 // Participation first: the body's checks must not answer outsiders.
-                app.sessions.record_for(app, &key, &conn.who.id).await?;
+                app.sessions
+                    .check_participant(app, &key, &conn.who.id)
+                    .await?;
                 let msg = app
                     .sessions
                     .check(
