@@ -21,6 +21,7 @@ mod auth;
 mod blobs;
 mod calls;
 mod cards;
+mod client_ids;
 mod components;
 mod composer;
 pub mod config;

@@ -6,6 +6,7 @@
 //! the cell's `committed` mark. Callers answer only after the commit: persist, then acknowledge.
 
 use crate::app::{now_ms, App};
+use crate::client_ids::{ClientIds, Seen};
 use crate::error::ApiError;
 use crate::hub::Outbound;
 use crate::mapping;
@@ -20,8 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
-/// How many recent client ids are loaded with a session; older ones are checked in the store.
+/// How many recent client ids are loaded with a session from the store.
 const CLIENT_ID_WINDOW: u32 = 10_000;
+/// How many client ids a session in memory keeps exactly (older ones go to a Bloom filter).
+const CLIENT_IDS_EXACT: usize = 2 * CLIENT_ID_WINDOW as usize;
 /// Sessions kept in memory before unused ones are dropped (they reload from the store).
 const CACHE_SOFT_LIMIT: usize = 20_000;
 
@@ -32,9 +35,7 @@ pub(crate) struct Cell {
 
 struct CellState {
     rec: SessionRecord,
-    client_ids: HashMap<(String, String), u64>,
-    /// Whether `client_ids` holds every id ever accepted (so a miss needs no store lookup).
-    ids_complete: bool,
+    client_ids: ClientIds,
 }
 
 pub(crate) struct Sessions {
@@ -184,18 +185,11 @@ impl Sessions {
             .store
             .recent_client_ids(key.clone(), CLIENT_ID_WINDOW)
             .await?;
-        let ids_complete = (recent.len() as u32) < CLIENT_ID_WINDOW;
-        let client_ids = recent
-            .into_iter()
-            .map(|(sender, id, seq)| ((sender, id), seq))
-            .collect();
+        let complete = (recent.len() as u32) < CLIENT_ID_WINDOW;
+        let client_ids = ClientIds::loaded(CLIENT_IDS_EXACT, recent, complete);
         let cell = Arc::new(Cell {
             committed: watch::channel(rec.last_seq).0,
-            state: tokio::sync::Mutex::new(CellState {
-                rec,
-                client_ids,
-                ids_complete,
-            }),
+            state: tokio::sync::Mutex::new(CellState { rec, client_ids }),
         });
         let mut cells = self.cells.lock().expect("session cache poisoned");
         if cells.len() >= CACHE_SOFT_LIMIT {
@@ -295,8 +289,7 @@ impl Sessions {
             committed: watch::channel(rec.last_seq).0,
             state: tokio::sync::Mutex::new(CellState {
                 rec,
-                client_ids: HashMap::new(),
-                ids_complete: true,
+                client_ids: ClientIds::new(CLIENT_IDS_EXACT),
             }),
         });
         self.cells
@@ -340,13 +333,15 @@ impl Sessions {
         let mut st = cell.state.lock().await;
         st.rec.session.check_access(who)?;
         let id_key = (who.0.clone(), msg.client_id.clone());
-        let mut seen = st.client_ids.get(&id_key).copied();
-        if seen.is_none() && !st.ids_complete {
-            seen = app
-                .store
-                .client_id_seq(key.clone(), who.0.clone(), msg.client_id.clone())
-                .await?;
-        }
+        let seen = match st.client_ids.check(&id_key) {
+            Seen::At(seq) => Some(seq),
+            Seen::New => None,
+            Seen::Ask => {
+                app.store
+                    .client_id_seq(key.clone(), who.0.clone(), msg.client_id.clone())
+                    .await?
+            }
+        };
         if let Some(seq) = seen {
             return Ok(PendingSend::Duplicate {
                 accepted: proto::message::Accepted {
@@ -391,11 +386,6 @@ impl Sessions {
         st.rec.last_seq = seq;
         st.rec.last_activity = now_ms();
         st.client_ids.insert(id_key, seq);
-        if st.client_ids.len() > 2 * CLIENT_ID_WINDOW as usize {
-            // Bounded: older ids are then looked up in the store.
-            st.client_ids.clear();
-            st.ids_complete = false;
-        }
         crate::metrics::Metrics::inc(&app.metrics.messages);
         self.track_requests(key, who, &kind, &body_for_tracking);
         Ok(PendingSend::Written {

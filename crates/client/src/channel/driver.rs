@@ -267,7 +267,23 @@ impl<C: Connect> Driver<C> {
             was_ready: ready,
         };
 
+        // Frames fed to the socket since it was last flushed: commands that arrive together go
+        // out in one write instead of one system call each. Acks and resumes among them are
+        // kept until the flush, to be sent again on the next connection if it fails (sends
+        // stay in the outbox until accepted anyway).
+        let mut unflushed = 0usize;
+        let mut unflushed_controls: Vec<ClientFrame> = Vec::new();
         loop {
+            if unflushed > 0 && (self.commands.is_empty() || unflushed >= MAX_UNFLUSHED) {
+                if let Err(e) = sink.flush().await {
+                    for frame in unflushed_controls {
+                        self.st.defer(frame);
+                    }
+                    return lost(e.to_string(), ready);
+                }
+                unflushed = 0;
+                unflushed_controls.clear();
+            }
             let reading = self.st.backlog.len() < self.config.event_buffer.max(1);
             if !reading {
                 // The application is behind; silence is ours, not the server's.
@@ -287,9 +303,16 @@ impl<C: Connect> Driver<C> {
                         let frame = self.st.take_command(cmd);
                         if !ready {
                             self.st.defer(frame);
-                        } else if let Err(reason) = write(&mut sink, &frame).await {
-                            self.st.defer(frame);
+                        } else if let Err(reason) = feed(&mut sink, &frame).await {
+                            for frame in unflushed_controls.drain(..).chain([frame]) {
+                                self.st.defer(frame);
+                            }
                             return lost(reason, ready);
+                        } else {
+                            unflushed += 1;
+                            if !matches!(frame, ClientFrame::Send { .. }) {
+                                unflushed_controls.push(frame);
+                            }
                         }
                     }
                 },
@@ -454,7 +477,7 @@ impl State {
         frames.extend(self.outbox.frames());
         let mut frames = frames.into_iter();
         while let Some(frame) = frames.next() {
-            if let Err(reason) = write(sink, &frame).await {
+            if let Err(reason) = feed(sink, &frame).await {
                 self.defer(frame);
                 for rest in frames {
                     self.defer(rest);
@@ -462,7 +485,9 @@ impl State {
                 return Err(reason);
             }
         }
-        Ok(())
+        // Frames that were queued but not flushed are in the outbox or acks again after a
+        // reconnect (the outbox keeps every send until it is accepted).
+        sink.flush().await.map_err(|e| e.to_string())
     }
 
     fn on_frame(&mut self, frame: ServerFrame) {
@@ -508,9 +533,19 @@ impl State {
     }
 }
 
+/// Frames fed before the socket is flushed even while more commands are waiting.
+const MAX_UNFLUSHED: usize = 64;
+
+/// Writes a frame and flushes it to the socket.
 async fn write(sink: &mut FrameSink, frame: &ClientFrame) -> Result<(), String> {
+    feed(sink, frame).await?;
+    sink.flush().await.map_err(|e| e.to_string())
+}
+
+/// Queues a frame in the socket's write buffer; [`SinkExt::flush`] sends what is queued.
+async fn feed(sink: &mut FrameSink, frame: &ClientFrame) -> Result<(), String> {
     let text = serde_json::to_string(frame).map_err(|e| e.to_string())?;
-    sink.send(WsMessage::text(text))
+    sink.feed(WsMessage::text(text))
         .await
         .map_err(|e| e.to_string())
 }

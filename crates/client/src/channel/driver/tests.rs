@@ -362,3 +362,155 @@ async fn reconnect_attempts_back_off() {
     assert!((6..=14).contains(&later), "{later} attempts in a minute");
     channel.close().await;
 }
+
+/// A sink that, like a socket's write buffer, holds fed frames until a flush; it records how many
+/// frames each flush carried, and fails flushes while `fail` is set.
+struct BufferedSink {
+    to_server: mpsc::UnboundedSender<WsMessage>,
+    buffer: Vec<WsMessage>,
+    flushes: Arc<Mutex<Vec<usize>>>,
+    fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Sink<WsMessage> for BufferedSink {
+    type Error = WsError;
+
+    fn poll_ready(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), WsError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: WsMessage) -> Result<(), WsError> {
+        self.get_mut().buffer.push(item);
+        Ok(())
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), WsError>> {
+        let this = self.get_mut();
+        if this.buffer.is_empty() {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        if this.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return std::task::Poll::Ready(Err(WsError::ConnectionClosed));
+        }
+        this.flushes.lock().unwrap().push(this.buffer.len());
+        for msg in this.buffer.drain(..) {
+            this.to_server
+                .send(msg)
+                .map_err(|_| WsError::ConnectionClosed)?;
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), WsError>> {
+        self.poll_flush(cx)
+    }
+}
+
+/// Queues a connection whose client side is a [`BufferedSink`]; returns the server's end, the
+/// flush record and the switch that makes flushes fail.
+fn accept_buffered(
+    connector: &TestConnector,
+) -> (
+    ServerEnd,
+    Arc<Mutex<Vec<usize>>>,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    let (c2s_tx, c2s_rx) = mpsc::unbounded_channel::<WsMessage>();
+    let (s2c_tx, s2c_rx) = mpsc::unbounded_channel::<Result<WsMessage, WsError>>();
+    let flushes = Arc::new(Mutex::new(Vec::new()));
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sink = BufferedSink {
+        to_server: c2s_tx,
+        buffer: Vec::new(),
+        flushes: flushes.clone(),
+        fail: fail.clone(),
+    };
+    let stream = futures_util::stream::unfold(s2c_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    connector
+        .attempts
+        .lock()
+        .unwrap()
+        .push_back(Ok((Box::pin(sink), Box::pin(stream))));
+    let server = ServerEnd {
+        from_client: c2s_rx,
+        to_client: s2c_tx,
+    };
+    (server, flushes, fail)
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_that_arrive_together_go_out_in_one_flush() {
+    let connector = TestConnector::new();
+    let (mut server, flushes, _) = accept_buffered(&connector);
+    server.ready();
+    let mut channel = Channel::start(connector.clone(), ChannelConfig::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        channel.next_event().await,
+        Some(Event::Ready { .. })
+    ));
+    flushes.lock().unwrap().clear();
+    // Queued before the driver runs again (the test runtime has one thread).
+    for seq in 1..=10 {
+        channel.ack("s1", seq).await.unwrap();
+    }
+    for seq in 1..=10 {
+        assert_eq!(
+            server.next_client_frame().await,
+            ClientFrame::Ack {
+                session: "s1".into(),
+                seq
+            }
+        );
+    }
+    let flushes = flushes.lock().unwrap().clone();
+    assert_eq!(flushes.iter().sum::<usize>(), 10, "{flushes:?}");
+    assert!(flushes.len() < 10, "one flush per frame: {flushes:?}");
+    channel.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ack_whose_flush_failed_is_sent_on_the_next_connection() {
+    let connector = TestConnector::new();
+    let (first, _, fail) = accept_buffered(&connector);
+    first.ready();
+    let mut channel = Channel::start(connector.clone(), ChannelConfig::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        channel.next_event().await,
+        Some(Event::Ready { .. })
+    ));
+    let mut second = connector.accept();
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    channel.ack("s1", 5).await.unwrap();
+    assert!(matches!(
+        channel.next_event().await,
+        Some(Event::Disconnected { .. })
+    ));
+    second.ready();
+    let frame = tokio::time::timeout(Duration::from_secs(5), second.next_client_frame())
+        .await
+        .expect("the ack was lost with the failed flush");
+    assert_eq!(
+        frame,
+        ClientFrame::Ack {
+            session: "s1".into(),
+            seq: 5
+        }
+    );
+    drop(first);
+    channel.close().await;
+}
