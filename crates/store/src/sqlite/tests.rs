@@ -874,6 +874,50 @@ async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_starts_over_while_readers_keep_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        wal_reset_frames: 64,
+        ..Default::default()
+    };
+    let (store, key) = store_with_session(&dir, options).await;
+    let store = Arc::new(store);
+    // Readers that are nearly always inside a read transaction, as under a busy server: some
+    // of them hold a snapshot older than the newest commit whenever the log is to start over.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, key, stop) = (store.clone(), key.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    store.messages_after(key.clone(), 0, 50).await.unwrap();
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let restarts = || store.inner.health.wal_restarts.load(Ordering::Relaxed);
+    let mut written = 0;
+    while restarts() < 2 && written < 30_000 {
+        append(&store, &key, written + 1, 100).await;
+        written += 100;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.unwrap();
+    }
+    assert!(
+        restarts() >= 2,
+        "the WAL never started over in {written} commits with {reads} reads alongside ({} bytes)",
+        wal_len(&dir)
+    );
+}
+
 #[tokio::test]
 async fn an_idle_store_truncates_a_large_wal() {
     let dir = tempfile::tempdir().unwrap();
