@@ -229,6 +229,21 @@ async fn provisioning_normalises_numbers_and_rejects_bad_input() {
         .call(Method::POST, "/v1/admin/devices", &api.admin, None)
         .await;
     assert_eq!(r.code(), "invalid_json");
+    // Bodies are objects: serde would take an array of a struct's fields (and `[]` for one
+    // whose fields all have defaults).
+    for body in [json!([]), json!(["X", ["+442079460009"]])] {
+        let r = api
+            .call(Method::POST, "/v1/admin/devices", &api.admin, Some(body))
+            .await;
+        assert_eq!(r.code(), "invalid_json");
+    }
+    let r = api
+        .call(Method::PUT, "/v1/me/capabilities", &token, Some(json!([])))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
     // Devices are not operators.
     let r = api
         .post(
