@@ -837,27 +837,39 @@ async fn store_with_session(
     (store, key)
 }
 
-#[tokio::test]
-async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = SqliteOptions {
-        // Never by the clock: only the writer's request can make the log start over.
+/// Options under which only the writer's request can make the log start over (never the
+/// clock), after 64 frames.
+fn restart_options() -> SqliteOptions {
+    SqliteOptions {
         checkpoint_interval: std::time::Duration::from_secs(3600),
         wal_reset_frames: 64,
         ..Default::default()
-    };
-    let (store, key) = store_with_session(&dir, options).await;
-    // Commits of at least two pages each, without pause, until the log has started over twice
-    // (how many that takes depends on how fast the checkpoint thread gets the disk; without
-    // the reset it never would, and the loop gives up).
-    let restarts = || store.inner.health.wal_restarts.load(Ordering::Relaxed);
+    }
+}
+
+fn restarts(store: &Store) -> u64 {
+    store.inner.health.wal_restarts.load(Ordering::Relaxed)
+}
+
+/// Commits of at least two pages each, without pause, until the log has started over twice
+/// (how many that takes depends on how fast the checkpoint thread gets the disk; without the
+/// reset it never would, and the loop gives up). Returns how many messages it wrote.
+async fn append_until_two_restarts(store: &Store, key: &SessionKey) -> u64 {
     let mut written = 0;
-    while restarts() < 2 && written < 30_000 {
-        append(&store, &key, written + 1, 100).await;
+    while restarts(store) < 2 && written < 30_000 {
+        append(store, key, written + 1, 100).await;
         written += 100;
     }
+    written
+}
+
+#[tokio::test]
+async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_session(&dir, restart_options()).await;
+    let written = append_until_two_restarts(&store, &key).await;
     assert!(
-        restarts() >= 2,
+        restarts(&store) >= 2,
         "the WAL never started over in {written} commits ({} bytes)",
         wal_len(&dir)
     );
@@ -877,12 +889,7 @@ async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_while_readers_keep_reading() {
     let dir = tempfile::tempdir().unwrap();
-    let options = SqliteOptions {
-        checkpoint_interval: std::time::Duration::from_secs(3600),
-        wal_reset_frames: 64,
-        ..Default::default()
-    };
-    let (store, key) = store_with_session(&dir, options).await;
+    let (store, key) = store_with_session(&dir, restart_options()).await;
     let store = Arc::new(store);
     // Readers that are nearly always inside a read transaction, as under a busy server: some
     // of them hold a snapshot older than the newest commit whenever the log is to start over.
@@ -900,19 +907,14 @@ async fn the_wal_starts_over_while_readers_keep_reading() {
             })
         })
         .collect();
-    let restarts = || store.inner.health.wal_restarts.load(Ordering::Relaxed);
-    let mut written = 0;
-    while restarts() < 2 && written < 30_000 {
-        append(&store, &key, written + 1, 100).await;
-        written += 100;
-    }
+    let written = append_until_two_restarts(&store, &key).await;
     stop.store(true, Ordering::Relaxed);
     let mut reads = 0;
     for r in readers {
         reads += r.await.unwrap();
     }
     assert!(
-        restarts() >= 2,
+        restarts(&store) >= 2,
         "the WAL never started over in {written} commits with {reads} reads alongside ({} bytes)",
         wal_len(&dir)
     );

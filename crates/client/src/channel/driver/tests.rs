@@ -449,10 +449,16 @@ fn accept_buffered(
     (server, flushes, fail)
 }
 
-#[tokio::test(start_paused = true)]
-async fn commands_that_arrive_together_go_out_in_one_flush() {
-    let connector = TestConnector::new();
-    let (mut server, flushes, _) = accept_buffered(&connector);
+/// Starts a channel on a [`BufferedSink`] connection and takes its `Ready` event.
+async fn start_buffered(
+    connector: &TestConnector,
+) -> (
+    Channel,
+    ServerEnd,
+    Arc<Mutex<Vec<usize>>>,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    let (server, flushes, fail) = accept_buffered(connector);
     server.ready();
     let mut channel = Channel::start(connector.clone(), ChannelConfig::default())
         .await
@@ -461,6 +467,13 @@ async fn commands_that_arrive_together_go_out_in_one_flush() {
         channel.next_event().await,
         Some(Event::Ready { .. })
     ));
+    (channel, server, flushes, fail)
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_that_arrive_together_go_out_in_one_flush() {
+    let connector = TestConnector::new();
+    let (channel, mut server, flushes, _) = start_buffered(&connector).await;
     flushes.lock().unwrap().clear();
     // Queued before the driver runs again (the test runtime has one thread).
     for seq in 1..=10 {
@@ -484,15 +497,7 @@ async fn commands_that_arrive_together_go_out_in_one_flush() {
 #[tokio::test(start_paused = true)]
 async fn an_ack_whose_flush_failed_is_sent_on_the_next_connection() {
     let connector = TestConnector::new();
-    let (first, _, fail) = accept_buffered(&connector);
-    first.ready();
-    let mut channel = Channel::start(connector.clone(), ChannelConfig::default())
-        .await
-        .unwrap();
-    assert!(matches!(
-        channel.next_event().await,
-        Some(Event::Ready { .. })
-    ));
+    let (mut channel, first, _, fail) = start_buffered(&connector).await;
     let mut second = connector.accept();
     fail.store(true, std::sync::atomic::Ordering::SeqCst);
     channel.ack("s1", 5).await.unwrap();
