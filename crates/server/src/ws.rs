@@ -230,7 +230,9 @@ where
         sink,
         sent: HashMap::new(),
     };
-    if conn.ready().await.is_err() || conn.flush().await.is_err() {
+    // The larger steps (start-up, a client frame, a delivery) run boxed: the task of an idle
+    // connection then holds only the loop's own state, not room for the largest step.
+    if Box::pin(conn.ready()).await.is_err() || conn.flush().await.is_err() {
         return;
     }
     let heartbeat = app.config.heartbeat;
@@ -244,7 +246,7 @@ where
                 last_seen = Instant::now();
                 match incoming {
                     Some(Ok(Message::Text(t))) => {
-                        if handle(&mut conn, &app, t.as_str(), &mut in_flight).await.is_err() {
+                        if Box::pin(handle(&mut conn, &app, t.as_str(), &mut in_flight)).await.is_err() {
                             break;
                         }
                     }
@@ -264,7 +266,7 @@ where
                 }
             }
             out = queue.recv() => {
-                if conn.deliver(out).await.is_err() {
+                if Box::pin(conn.deliver(out)).await.is_err() {
                     break;
                 }
             }
