@@ -38,8 +38,37 @@ struct CellState {
     client_ids: ClientIds,
 }
 
+/// The sessions in memory. Each use holds its cell (an `Arc`), so a cell nobody holds is unused
+/// and may be dropped: it reloads from the store. Dropping happens when an insert finds the cache
+/// at its trim mark, which then moves to twice what was kept (at least the soft limit), so a
+/// cache full of sessions in use is not scanned on every insert.
+struct Cache<V> {
+    map: HashMap<SessionKey, Arc<V>>,
+    trim_at: usize,
+    soft_limit: usize,
+}
+
+impl<V> Cache<V> {
+    fn new(soft_limit: usize) -> Self {
+        Cache {
+            map: HashMap::new(),
+            trim_at: soft_limit,
+            soft_limit,
+        }
+    }
+
+    /// Adds `value` under `key` unless a value is there already; returns the one kept.
+    fn insert(&mut self, key: SessionKey, value: Arc<V>) -> Arc<V> {
+        if self.map.len() >= self.trim_at {
+            self.map.retain(|_, v| Arc::strong_count(v) > 1);
+            self.trim_at = (2 * self.map.len()).max(self.soft_limit);
+        }
+        self.map.entry(key).or_insert(value).clone()
+    }
+}
+
 pub(crate) struct Sessions {
-    cells: Mutex<HashMap<SessionKey, Arc<Cell>>>,
+    cells: Mutex<Cache<Cell>>,
     /// Cursors moved since the last flush (acks are written in batches; see [`Sessions::ack`]).
     dirty_acks: Mutex<HashMap<(SessionKey, PrincipalId), u64>>,
     /// Location requests and capability queries waiting for an answer:
@@ -52,7 +81,7 @@ pub(crate) struct Sessions {
 impl Default for Sessions {
     fn default() -> Self {
         Sessions {
-            cells: Default::default(),
+            cells: Mutex::new(Cache::new(CACHE_SOFT_LIMIT)),
             dirty_acks: Default::default(),
             requests: Default::default(),
             live_locations: Mutex::new(callside_core::ratelimit::Limiter::new(
@@ -173,7 +202,13 @@ fn close_columns(r: &callside_core::session::CloseReason) -> (String, Option<Pri
 impl Sessions {
     /// The cell of a session, loading it from the store if needed.
     pub(crate) async fn cell(&self, app: &App, key: &SessionKey) -> Result<Arc<Cell>, ApiError> {
-        if let Some(c) = self.cells.lock().expect("session cache poisoned").get(key) {
+        if let Some(c) = self
+            .cells
+            .lock()
+            .expect("session cache poisoned")
+            .map
+            .get(key)
+        {
             return Ok(c.clone());
         }
         let rec = app
@@ -191,11 +226,11 @@ impl Sessions {
             committed: watch::channel(rec.last_seq).0,
             state: tokio::sync::Mutex::new(CellState { rec, client_ids }),
         });
-        let mut cells = self.cells.lock().expect("session cache poisoned");
-        if cells.len() >= CACHE_SOFT_LIMIT {
-            cells.retain(|_, c| Arc::strong_count(c) > 1);
-        }
-        Ok(cells.entry(key.clone()).or_insert(cell).clone())
+        Ok(self
+            .cells
+            .lock()
+            .expect("session cache poisoned")
+            .insert(key.clone(), cell))
     }
 
     /// Drops a cell so the next use reloads it (after a failed commit).
@@ -220,6 +255,7 @@ impl Sessions {
         self.cells
             .lock()
             .expect("session cache poisoned")
+            .map
             .remove(key);
     }
 
@@ -292,7 +328,10 @@ impl Sessions {
                 client_ids: ClientIds::new(CLIENT_IDS_EXACT),
             }),
         });
-        self.cells
+        // Held by the commit callback: an unused cell may be dropped from the cache, but not
+        // before its session is in the store to be loaded again.
+        let pinned = self
+            .cells
             .lock()
             .expect("session cache poisoned")
             .insert(key.clone(), cell);
@@ -304,6 +343,7 @@ impl Sessions {
             .submit(
                 extra,
                 Some(Box::new(move || {
+                    drop(pinned);
                     hub.publish(&to, &Outbound::Frame(frame));
                     // Each side's card goes to the others (S3-F11), off the writer thread.
                     let _ = cards.send(card_key);
@@ -986,5 +1026,58 @@ impl Sessions {
             body,
             blob,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u64) -> SessionKey {
+        SessionKey::parse(&format!("sk_{n:012x}{}", "a".repeat(24))).unwrap()
+    }
+
+    #[test]
+    fn the_cache_drops_unused_sessions_and_keeps_those_in_use() {
+        let mut cache = Cache::new(4);
+        let held: Vec<Arc<u32>> = (0..2).map(|n| cache.insert(key(n), Arc::new(0))).collect();
+        for n in 2..4 {
+            cache.insert(key(n), Arc::new(0));
+        }
+        assert_eq!(cache.map.len(), 4);
+        // At the mark: the two unused ones go, the held ones stay, the new one is added.
+        let newest = key(99);
+        cache.insert(newest.clone(), Arc::new(7));
+        assert_eq!(cache.map.len(), 3);
+        assert!(cache.map.contains_key(&key(0)) && cache.map.contains_key(&key(1)));
+        assert_eq!(*cache.map[&newest], 7);
+        drop(held);
+    }
+
+    #[test]
+    fn a_cache_full_of_sessions_in_use_is_not_scanned_on_every_insert() {
+        let mut cache = Cache::new(4);
+        let held: Vec<Arc<u32>> = (0..4).map(|n| cache.insert(key(n), Arc::new(0))).collect();
+        // All in use: the trim keeps the four and the next one waits until eight.
+        cache.insert(key(4), Arc::new(0));
+        assert_eq!(cache.trim_at, 8);
+        for n in 5..8 {
+            cache.insert(key(n), Arc::new(0));
+        }
+        assert_eq!(cache.map.len(), 8);
+        // The ninth insert trims: the four unused ones go.
+        cache.insert(key(8), Arc::new(0));
+        assert_eq!(cache.map.len(), 5);
+        assert_eq!(cache.trim_at, 8);
+        drop(held);
+    }
+
+    #[test]
+    fn inserting_a_known_key_keeps_the_cell_already_there() {
+        let mut cache = Cache::new(4);
+        let first = cache.insert(key(1), Arc::new(1));
+        let second = cache.insert(key(1), Arc::new(2));
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(*second, 1);
     }
 }
