@@ -1,9 +1,12 @@
 //! The client message ids a session has accepted, for recognising re-sends.
 //!
-//! The newest ids are kept exactly, with the sequence number each was given. Older ones, once
-//! the exact set is full, go into a growable Bloom filter (about 1.2 bytes an id): an id it has
-//! never seen is new without asking the store, and the rare "maybe" is settled by an indexed
-//! store read. So a long session costs no store read per message however long it runs.
+//! The newest ids are kept exactly, with the sequence number each was given, in two generations.
+//! When the current generation is full, the previous one goes into a growable Bloom filter
+//! (about 1.2 bytes an id) and the current one becomes the previous: an id the filter has never
+//! seen is new without asking the store, and the rare "maybe" is settled by an indexed store read.
+//! So a long session costs no store read per message however long it runs. And an id always
+//! stays exact for at least half the window after it was accepted, far longer than its commit
+//! takes: a re-send never asks the store about an id that is not stored yet.
 
 use growable_bloom_filter::GrowableBloom;
 use std::collections::HashMap;
@@ -19,20 +22,24 @@ pub(crate) enum Seen {
     Ask,
 }
 
+type Ids = HashMap<(String, String), u64>;
+
 pub(crate) struct ClientIds {
     /// The newest ids: (sender, id) → sequence number.
-    recent: HashMap<(String, String), u64>,
-    /// Ids moved out of `recent`, while this set was in memory.
+    current: Ids,
+    /// The generation before `current`.
+    previous: Ids,
+    /// Ids moved out of `previous`, while this set was in memory.
     older: Option<GrowableBloom>,
-    /// Whether `recent` and `older` together hold every id the session ever accepted. False
-    /// when the set was loaded from a session with more ids than the loading window.
+    /// Whether the generations and `older` together hold every id the session ever accepted.
+    /// False when the set was loaded from a session with more ids than the loading window.
     complete: bool,
-    /// How many ids `recent` holds before they move to `older`.
-    window: usize,
+    /// How many ids a generation holds (half the exact window).
+    generation: usize,
 }
 
 impl ClientIds {
-    /// The set for a new session.
+    /// The set for a new session, keeping up to `window` ids exactly.
     pub(crate) fn new(window: usize) -> Self {
         ClientIds::loaded(window, Vec::new(), true)
     }
@@ -45,19 +52,20 @@ impl ClientIds {
         complete: bool,
     ) -> Self {
         ClientIds {
-            recent: recent
+            current: HashMap::new(),
+            previous: recent
                 .into_iter()
                 .map(|(sender, id, seq)| ((sender, id), seq))
                 .collect(),
             older: None,
             complete,
-            window: window.max(1),
+            generation: (window / 2).max(1),
         }
     }
 
     /// What is known of `key` = (sender, client id).
     pub(crate) fn check(&self, key: &(String, String)) -> Seen {
-        if let Some(&seq) = self.recent.get(key) {
+        if let Some(&seq) = self.current.get(key).or_else(|| self.previous.get(key)) {
             return Seen::At(seq);
         }
         if !self.complete || self.older.as_ref().is_some_and(|o| o.contains(key)) {
@@ -69,14 +77,15 @@ impl ClientIds {
 
     /// Records an accepted id.
     pub(crate) fn insert(&mut self, key: (String, String), seq: u64) {
-        self.recent.insert(key, seq);
-        if self.recent.len() > self.window {
+        self.current.insert(key, seq);
+        if self.current.len() >= self.generation {
             let older = self
                 .older
-                .get_or_insert_with(|| GrowableBloom::new(0.01, 2 * self.window));
-            for (key, _) in self.recent.drain() {
+                .get_or_insert_with(|| GrowableBloom::new(0.01, 4 * self.generation));
+            for (key, _) in self.previous.drain() {
                 older.insert(&key);
             }
+            std::mem::swap(&mut self.current, &mut self.previous);
         }
     }
 }
@@ -124,6 +133,24 @@ mod tests {
             .filter(|&n| ids.check(&key("dev_a", id(n))) == Seen::Ask)
             .count();
         assert!(asked < 500, "{asked} of 10,000 fresh ids sent to the store");
+    }
+
+    #[test]
+    fn an_id_stays_exact_for_half_the_window_after_it_was_accepted() {
+        let mut ids = ClientIds::new(100);
+        for n in 0..1_000 {
+            ids.insert(key("dev_a", id(n)), n as u64 + 1);
+            // Every id accepted in the last 50 answers with its number, never "ask the store"
+            // (which would not have it yet while its commit is under way).
+            for back in 0..50.min(n + 1) {
+                let m = n - back;
+                assert_eq!(
+                    ids.check(&key("dev_a", id(m))),
+                    Seen::At(m as u64 + 1),
+                    "{m} after {n}"
+                );
+            }
+        }
     }
 
     #[test]
