@@ -9,6 +9,7 @@
 /// on the SQLite writer thread, which glibc handles with locked arenas and free-list
 /// consolidation (15–20% of server CPU under load). Measured in docs/PERFORMANCE.md: relay +20–40%,
 /// matching +10–30%, and 1 KiB less per idle connection.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
