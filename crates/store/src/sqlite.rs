@@ -84,7 +84,7 @@ fn connect(path: &Path, options: &SqliteOptions, cache_kib: i64) -> Result<Conne
         path: path.display().to_string(),
         source,
     })?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
         None,
@@ -117,6 +117,11 @@ fn count_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqli
     WAL_FRAMES.with(|f| f.set(frames));
     Ok(())
 }
+
+/// How long a statement waits for a lock before failing.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the writer's own checkpoint waits for readers of the old log to finish.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Most passes the checkpoint thread makes before handing the rest of the log to the writer.
 const MAX_PASSES: u32 = 8;
@@ -388,17 +393,24 @@ fn write_loop(
             health.reset_wanted.store(false, Ordering::Relaxed);
             let _ = nudge.try_send(());
             asked = true;
-        } else if health.reset_wanted.load(Ordering::Relaxed) {
-            // Between batches nothing else writes, so this copies the few frames the checkpoint
-            // thread left and the next commit starts the log from the beginning. It neither
-            // waits for readers nor for the checkpoint thread: when either is in the way it is
-            // tried again after the next batch.
-            if matches!(checkpoint(&conn, "PASSIVE"), Ok((0, log, copied)) if log == copied) {
-                health.reset_wanted.store(false, Ordering::Relaxed);
-                asked = false;
-            }
+        } else if health.reset_wanted.load(Ordering::Relaxed) && restart_log(&conn) {
+            health.reset_wanted.store(false, Ordering::Relaxed);
+            asked = false;
         }
     }
+}
+
+/// Between batches nothing else writes, so this copies the few frames the checkpoint thread
+/// left, then waits (at most [`RESTART_WAIT`]) until no reader is still reading the old log: only
+/// then can the next commit start the log from the beginning. (A passive checkpoint copies as
+/// much but does not wait, and a reader that began before the copy finished silently keeps the
+/// log from starting over; under steady reads that held the WAL growing.) When a reader or the
+/// checkpoint thread is still in the way after the wait, it is tried again after the next batch.
+fn restart_log(conn: &Connection) -> bool {
+    let _ = conn.busy_timeout(RESTART_WAIT);
+    let done = matches!(checkpoint(conn, "RESTART"), Ok((0, log, copied)) if log == copied);
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    done
 }
 
 /// Commits a batch in one transaction. The common case — every request succeeds — runs without

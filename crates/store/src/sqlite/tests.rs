@@ -920,6 +920,40 @@ async fn the_wal_starts_over_while_readers_keep_reading() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_starts_over_while_a_reader_holds_snapshots_most_of_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_session(&dir, restart_options()).await;
+    // A reader (its own connection, as a slow catch-up would be) that keeps a read transaction
+    // open for 5 ms at a time with only short gaps: its snapshot is nearly always older than
+    // the newest commit, which keeps a passive checkpoint from letting the log start over.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let path = dir.path().join("t.sqlite");
+        let stop = stop.clone();
+        move || {
+            let conn = Connection::open(path).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                conn.execute_batch("BEGIN").unwrap();
+                let _: i64 = conn
+                    .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+                    .unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                conn.execute_batch("COMMIT").unwrap();
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        }
+    });
+    let written = append_until_two_restarts(&store, &key).await;
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    assert!(
+        restarts(&store) >= 2,
+        "the WAL never started over in {written} commits ({} bytes)",
+        wal_len(&dir)
+    );
+}
+
 #[tokio::test]
 async fn an_idle_store_truncates_a_large_wal() {
     let dir = tempfile::tempdir().unwrap();
