@@ -67,7 +67,7 @@ pub(crate) struct Sqlite {
     pub(crate) health: Arc<Health>,
 }
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 /// Read connections (each caches up to `READER_CACHE_KIB` of pages).
 const READERS: usize = 8;
 
@@ -196,7 +196,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 7] = [
+    let steps: [(i64, &str); 8] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
@@ -204,6 +204,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         (5, include_str!("schema_v5.sql")),
         (6, include_str!("schema_v6.sql")),
         (7, include_str!("schema_v7.sql")),
+        (8, include_str!("schema_v8.sql")),
     ];
     for (to, sql) in steps {
         if version < to {
@@ -425,7 +426,6 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<()>>>
                 return Ok(false); // dropping `tx` rolls back
             }
         }
-        mark_sessions(&tx, batch.iter())?;
         tx.commit()?;
         Ok(true)
     })();
@@ -447,37 +447,8 @@ fn commit_with_savepoints(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Re
         }
         results.push(r);
     }
-    let succeeded = batch
-        .iter()
-        .zip(&results)
-        .filter(|(_, r)| r.is_ok())
-        .map(|(j, _)| j);
-    mark_sessions(&tx, succeeded)?;
     tx.commit()?;
     Ok(results)
-}
-
-/// Moves each session's `last_seq` and `last_activity` to the newest message the batch appended:
-/// one update per session per batch instead of one per message.
-fn mark_sessions<'a>(c: &Connection, jobs: impl Iterator<Item = &'a Job>) -> Result<()> {
-    let mut marks: HashMap<&str, (u64, Millis)> = HashMap::new();
-    for job in jobs {
-        for w in &job.writes {
-            if let Write::Message(m) = w {
-                let e = marks.entry(m.session.as_str()).or_insert((0, 0));
-                e.0 = e.0.max(m.seq);
-                e.1 = e.1.max(m.sent_at);
-            }
-        }
-    }
-    let mut update = c.prepare_cached(
-        "UPDATE sessions SET last_seq = MAX(last_seq, ?2), last_activity = MAX(last_activity, ?3)
-         WHERE key = ?1",
-    )?;
-    for (key, (seq, at)) in marks {
-        update.execute(params![key, seq as i64, at])?;
-    }
-    Ok(())
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
@@ -659,7 +630,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
                     e.into()
                 }
             })?;
-            // The session's last_seq and activity time move once per batch (`mark_sessions`).
+            // The session's last_seq and activity time are its newest message's (see `session`).
             if let Some(blob) = &m.blob {
                 c.prepare_cached(
                     "INSERT OR IGNORE INTO blob_refs (blob, session) VALUES (?1, ?2)",
@@ -1793,6 +1764,18 @@ pub(crate) fn session(c: &Connection, key: &SessionKey) -> Result<Option<Session
     else {
         return Ok(None);
     };
+    // The sessions row keeps what was true when it was written; messages appended since (which
+    // do not touch the row) move both marks to the newest one's.
+    let newest: Option<(i64, Millis)> = c
+        .prepare_cached(
+            "SELECT seq, sent_at FROM messages WHERE session = ?1 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (last_seq, last_activity) = match newest {
+        Some((seq, at)) => (last_seq.max(seq), last_activity.max(at)),
+        None => (last_seq, last_activity),
+    };
     let participants: Vec<ParticipantRecord> = c
         .prepare_cached(
             "SELECT pa.principal, COALESCE(p.name, ''), pa.number, pa.acked_seq FROM participants pa
@@ -1872,7 +1855,10 @@ pub(crate) fn sessions_of(
 pub(crate) fn idle_sessions(c: &Connection, before: Millis) -> Result<Vec<SessionKey>> {
     let rows = c
         .prepare_cached(
-            "SELECT key FROM sessions WHERE closed IS NULL AND last_activity < ?1 LIMIT 10000",
+            "SELECT s.key FROM sessions s WHERE s.closed IS NULL AND s.last_activity < ?1
+               AND COALESCE((SELECT m.sent_at FROM messages m WHERE m.session = s.key
+                             ORDER BY m.seq DESC LIMIT 1), 0) < ?1
+             LIMIT 10000",
         )?
         .query_map([before], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;

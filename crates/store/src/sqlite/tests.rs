@@ -206,6 +206,47 @@ async fn messages_append_in_order_and_client_ids_are_unique() {
 }
 
 #[tokio::test]
+async fn a_sessions_sequence_and_activity_come_from_its_newest_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let busy = SessionKey::generate(0);
+    let quiet = SessionKey::generate(0);
+    store
+        .apply(vec![
+            Write::Session(session(&busy, &[])),
+            Write::Session(session(&quiet, &[])),
+        ])
+        .await
+        .unwrap();
+    // Created at 10; messages 1..=5 sent at 21..=25, over several commits.
+    for seq in 1..=5 {
+        store
+            .apply(vec![Write::Message(msg(
+                &busy,
+                seq,
+                "dev_a",
+                &format!("c{seq}"),
+            ))])
+            .await
+            .unwrap();
+    }
+    let rec = store.session(busy.clone()).await.unwrap().unwrap();
+    assert_eq!((rec.last_seq, rec.last_activity), (5, 25));
+    let rec = store.session(quiet.clone()).await.unwrap().unwrap();
+    assert_eq!((rec.last_seq, rec.last_activity), (0, 10));
+
+    // Idle means no activity since `before`: creation for the quiet one, the newest message for
+    // the busy one.
+    assert_eq!(store.idle_sessions(11).await.unwrap(), vec![quiet.clone()]);
+    assert_eq!(store.idle_sessions(25).await.unwrap(), vec![quiet.clone()]);
+    let mut both = store.idle_sessions(26).await.unwrap();
+    both.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut want = vec![busy, quiet];
+    want.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(both, want);
+}
+
+#[tokio::test]
 async fn one_failing_request_does_not_fail_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
