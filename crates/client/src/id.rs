@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Version 7 ids start with the time in milliseconds and grow within a process, so the server's
 /// index of ids takes each new one at its end rather than at a random place: a commit of many
 /// messages then rewrites a page or two of that index instead of one page per message.
+/// The random bits come from `rand`'s thread-local generator (uuid's `fast-rng`), not a system
+/// call per id: an id must be unique, not secret.
 pub fn new_message_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
