@@ -61,6 +61,7 @@ fn every_client_example_parses_and_every_client_frame_has_one() {
     let mut seen = Vec::new();
     for ex in examples("client") {
         let f: ClientFrame = serde_json::from_str(&ex).unwrap_or_else(|e| panic!("{e}: {ex}"));
+        assert_eq!(ClientFrame::from_json(&ex).unwrap(), f, "fast reader: {ex}");
         // The example says what the type serialises to, field for field.
         let again: serde_json::Value = serde_json::to_value(&f).unwrap();
         let original: serde_json::Value = serde_json::from_str(&ex).unwrap();
@@ -80,6 +81,7 @@ fn every_server_example_parses_and_every_server_frame_has_one() {
     let mut seen = Vec::new();
     for ex in examples("server") {
         let f: ServerFrame = serde_json::from_str(&ex).unwrap_or_else(|e| panic!("{e}: {ex}"));
+        assert_eq!(ServerFrame::from_json(&ex).unwrap(), f, "fast reader: {ex}");
         let again: serde_json::Value = serde_json::to_value(&f).unwrap();
         let original: serde_json::Value = serde_json::from_str(&ex).unwrap();
         assert_eq!(again, original, "example does not round-trip");

@@ -324,7 +324,7 @@ async fn handle<S>(
 where
     S: Sink<Message> + Unpin,
 {
-    let frame: ClientFrame = match serde_json::from_str(t) {
+    let frame = match ClientFrame::from_json(t) {
         Ok(f) => f,
         Err(e) => {
             let e = ApiError::bad("invalid_frame", format!("not a client frame: {e}"));

@@ -331,7 +331,7 @@ impl<C: Connect> Driver<C> {
                         // WebSocket pings are answered by tungstenite; any traffic proves life.
                         Some(Ok(_)) => continue,
                     };
-                    let frame = match serde_json::from_str::<ServerFrame>(text.as_str()) {
+                    let frame = match ServerFrame::from_json(text.as_str()) {
                         Ok(frame) => frame,
                         Err(e) => {
                             warn!(error = %e, "ignoring a frame the SDK cannot read");
@@ -418,7 +418,7 @@ impl State {
         let wait = async {
             while let Some(Ok(msg)) = stream.next().await {
                 let WsMessage::Text(text) = msg else { continue };
-                match serde_json::from_str::<ServerFrame>(text.as_str()) {
+                match ServerFrame::from_json(text.as_str()) {
                     Ok(ServerFrame::Pong { nonce: Some(n) }) if n == nonce => return,
                     Ok(frame) => self.on_frame(frame),
                     Err(_) => {}
