@@ -75,11 +75,15 @@ pub enum ServerFrame {
     },
 }
 
-/// The tag of a frame, read without buffering the rest (every other field is skipped).
-#[derive(Deserialize)]
-struct Tag<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
+/// The tag of a frame, read without buffering the rest (every other field is skipped); `None`
+/// when the text has no readable tag.
+fn tag(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Tag<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Tag>(text).ok().map(|t| t.kind)
 }
 
 /// A `send` frame's fields, for reading one without serde's buffering of tagged enums.
@@ -108,14 +112,11 @@ impl ClientFrame {
     /// Reads a frame from JSON text; the same as `serde_json::from_str`, faster for the frequent
     /// kinds. serde reads an internally tagged enum by first copying every field into a buffer of
     /// its own; `send` and `ack` frames are read straight into their fields instead, once a skim
-    /// has found the tag. Other kinds, and text whose tag cannot be read, take serde's path, so
-    /// errors read the same.
+    /// has found the tag. Other kinds, and text whose tag cannot be read, take serde's path. What
+    /// is accepted and refused is the same either way; a refusal's wording may name the fields of
+    /// the frame's kind rather than the enum's.
     pub fn from_json(text: &str) -> serde_json::Result<ClientFrame> {
-        match serde_json::from_str::<Tag>(text)
-            .ok()
-            .as_ref()
-            .map(|t| &*t.kind)
-        {
+        match tag(text).as_deref() {
             Some("send") => serde_json::from_str::<SendFields>(text).map(|f| ClientFrame::Send {
                 session: f.session,
                 id: f.id,
@@ -135,11 +136,7 @@ impl ServerFrame {
     /// Reads a frame from JSON text; the same as `serde_json::from_str`, faster for the frequent
     /// kinds (`accepted`, `message`; see [`ClientFrame::from_json`]).
     pub fn from_json(text: &str) -> serde_json::Result<ServerFrame> {
-        match serde_json::from_str::<Tag>(text)
-            .ok()
-            .as_ref()
-            .map(|t| &*t.kind)
-        {
+        match tag(text).as_deref() {
             // `Accepted` and `Message` skip fields they do not know (the tag among them), as the
             // tagged enum does.
             Some("accepted") => serde_json::from_str(text).map(ServerFrame::Accepted),
