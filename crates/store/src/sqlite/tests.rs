@@ -218,18 +218,8 @@ async fn a_sessions_sequence_and_activity_come_from_its_newest_message() {
         ])
         .await
         .unwrap();
-    // Created at 10; messages 1..=5 sent at 21..=25, over several commits.
-    for seq in 1..=5 {
-        store
-            .apply(vec![Write::Message(msg(
-                &busy,
-                seq,
-                "dev_a",
-                &format!("c{seq}"),
-            ))])
-            .await
-            .unwrap();
-    }
+    // Created at 10; messages 1..=5 sent at 21..=25, one commit each.
+    append(&store, &busy, 1, 5).await;
     let rec = store.session(busy.clone()).await.unwrap().unwrap();
     assert_eq!((rec.last_seq, rec.last_activity), (5, 25));
     let rec = store.session(quiet.clone()).await.unwrap().unwrap();
