@@ -52,6 +52,10 @@ fn main() -> anyhow::Result<()> {
         .route("/v1/legs", post(leg))
         .route("/ws/{who}", get(ws))
         .with_state(peers);
+    // TCP_NODELAY on every socket, as callside's server and SDK set it.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     server.spawn(async move { axum::serve(listener, app).await });
     let ((count, elapsed, cpu), unit) = match mode {
         "http" => (client.block_on(calls(addr, pairs, secs))?, "calls"),
@@ -134,7 +138,8 @@ async fn calls(addr: std::net::SocketAddr, pairs: usize, secs: Duration) -> anyh
     let deadline = started + secs;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..pairs {
-        let (a, b) = (reqwest::Client::new(), reqwest::Client::new());
+        let client = || reqwest::Client::builder().tcp_nodelay(true).build();
+        let (a, b) = (client()?, client()?);
         let (url, count) = (url.clone(), count.clone());
         tasks.spawn(async move {
             let body = |own: usize, direction: &str| {
@@ -232,9 +237,9 @@ async fn relay(
     let count = Arc::new(AtomicU64::new(0));
     let mut sockets = Vec::with_capacity(pairs);
     for i in 0..pairs {
-        let (receiver, _) =
-            tokio_tungstenite::connect_async(format!("ws://{addr}/ws/b{i}")).await?;
-        let (sender, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/a{i}")).await?;
+        let connect = |url: String| tokio_tungstenite::connect_async_with_config(url, None, true);
+        let (receiver, _) = connect(format!("ws://{addr}/ws/b{i}")).await?;
+        let (sender, _) = connect(format!("ws://{addr}/ws/a{i}")).await?;
         sockets.push((receiver, sender));
     }
     let cpu = cpu_secs();

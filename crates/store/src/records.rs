@@ -227,7 +227,8 @@ pub enum Write {
         session: SessionKey,
         principal: PrincipalId,
     },
-    /// Appends a message; moves the session's `last_seq` and activity time.
+    /// Appends a message, which becomes the session's `last_seq` and activity time (both are
+    /// read from its newest message).
     Message(MessageRecord),
     /// Moves a participant's acknowledged sequence number forward (never back).
     Ack {
