@@ -1,10 +1,7 @@
 //! Bearer-token authentication. Tokens are looked up by their SHA-256; a short-lived cache keeps
 //! the hot path off the database, and every change to a principal evicts it.
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
+use crate::http::error::ApiError;
 use callside_core::{Principal, PrincipalId, PrincipalKind, Token, TokenHash};
 use callside_store::{PrincipalRecord, Store, Write};
 use std::collections::HashMap;
@@ -57,47 +54,6 @@ impl AuthCache {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.retain(|_, (p, _)| &p.id != id);
-    }
-}
-
-/// The authenticated principal of a request.
-pub(crate) struct Caller(pub(crate) Arc<Principal>);
-
-impl Caller {
-    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(
-                "admin_only",
-                "this needs the operator's admin token".into(),
-            ))
-        }
-    }
-}
-
-pub(crate) fn bearer(parts: &Parts) -> Option<Token> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| Token::from_presented(token))
-        .filter(|t| !t.expose().is_empty())
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
-        Ok(Caller(app.auth.resolve(&app.store, &token).await?))
     }
 }
 
@@ -181,46 +137,6 @@ pub(crate) fn ensure_server_key(file: &Path) -> Result<[u8; 32], crate::ServerEr
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
     }
     Ok(key)
-}
-
-/// The peer address of a request, when it came over a socket.
-pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Source {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Source(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
-    }
-}
-
-/// A principal authenticated by a bearer header or, for SMS gateways that cannot set headers
-/// (Kannel's `get-url`), a `token` query parameter.
-pub(crate) struct GatewayCaller(pub(crate) Arc<Principal>);
-
-impl FromRequestParts<AppState> for GatewayCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
-            .or_else(|| {
-                let axum::extract::Query(q) =
-                    axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-                        .ok()?;
-                q.get("token").map(|t| Token::from_presented(t))
-            })
-            .filter(|t| !t.expose().is_empty())
-            .ok_or(ApiError::Unauthenticated)?;
-        Ok(GatewayCaller(app.auth.resolve(&app.store, &token).await?))
-    }
 }
 
 pub(crate) fn write_private(path: &Path, content: &str) -> std::io::Result<()> {

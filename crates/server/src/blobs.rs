@@ -1,8 +1,9 @@
 //! Content-addressed files: streamed to disk while hashed, named by SHA-256, typed by sniffing
 //! their bytes, served with range support to those allowed to see them.
 
-use crate::app::{now_ms, App};
-use crate::error::ApiError;
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};

@@ -5,10 +5,11 @@
 //! under it (so a leg's "pending" row always commits before its outcome); commits are awaited
 //! after it is released.
 
-use crate::app::{now_ms, App};
-use crate::error::ApiError;
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::http::wire as mapping;
 use crate::hub::Outbound;
-use crate::mapping;
 use callside_core::leg::{Leg, LegId};
 use callside_core::matching::{CallAdded, CallId, Expired, Matcher, NoMatchReason, Outcome};
 use callside_core::principal::Principal;

@@ -3,8 +3,9 @@
 //! each device participant's card goes to the others as a `card` message from it, with only the
 //! fields the receivers' audience allows and that the delivery ledger says they lack.
 
-use crate::app::{now_ms, App, AppState};
-use crate::error::ApiError;
+use crate::app::{App, AppState};
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
 use crate::sessions::{Outgoing, PendingSend};
 use callside_core::card::{self, Audience, Card, FieldKind, NewField};
 use callside_core::message::MessageKind;
@@ -182,10 +183,11 @@ impl Cards {
     ) -> Result<Card, ApiError> {
         devices_only(p)?;
         let bad = |why: String| ApiError::bad("invalid_card_url", why);
-        let url = crate::net::check_public_url(url, app.config.cards_allow_private_urls, false)
-            .await
-            .map_err(|why| bad(format!("the URL {why}")))?;
-        let client = crate::net::client(
+        let url =
+            crate::adapters::net::check_public_url(url, app.config.cards_allow_private_urls, false)
+                .await
+                .map_err(|why| bad(format!("the URL {why}")))?;
+        let client = crate::adapters::net::client(
             app.config.cards_allow_private_urls,
             app.config.cards_fetch_timeout,
         );
@@ -445,7 +447,7 @@ impl Cards {
                     tracing::warn!(error = %e, "cannot read who has a card; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                        _ = app.shutdown.cancelled() => return,
+                        _ = app.supervisor.token().cancelled() => return,
                     }
                 }
             }
@@ -453,7 +455,7 @@ impl Cards {
         loop {
             let key = tokio::select! {
                 k = rx.recv() => match k { Some(k) => k, None => return },
-                _ = app.shutdown.cancelled() => return,
+                _ = app.supervisor.token().cancelled() => return,
             };
             if let Err(e) = deliver(&app, &key).await {
                 tracing::warn!(session = %key, error = %e, "card delivery failed");

@@ -12,8 +12,9 @@
 //! fee, the server asks for the grant, and the offer carries a purchase token — a compact JWS
 //! signed with the key published at `/.well-known/jwks.json` — that the peer's SDK verifies.
 
-use crate::app::{now_ms, App};
-use crate::error::ApiError;
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use callside_core::component::{Capabilities, Component, ComponentId, Fee, Installed};
@@ -238,7 +239,7 @@ async fn ask<T: serde::de::DeserializeOwned>(
     payload: serde_json::Value,
 ) -> Result<T, ApiError> {
     static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    let http = HTTP.get_or_init(|| crate::net::client(true, Duration::from_secs(10)));
+    let http = HTTP.get_or_init(|| crate::adapters::net::client(true, Duration::from_secs(10)));
     let r = crate::transform::post_signed(http, url, secret, payload.to_string())
         .await
         .map_err(|e| authorization_down(format!("is unreachable ({})", e.without_url())))?;
@@ -559,8 +560,9 @@ pub(crate) async fn offer_after_accept(app: &App, rec: &callside_store::Invitati
 /// The HTTP handlers of this module.
 pub(crate) mod http {
     use crate::app::AppState;
-    use crate::auth::Caller;
-    use crate::error::{ApiError, Json};
+    use crate::http::error::ApiError;
+    use crate::http::extract::Caller;
+    use crate::http::extract::Json;
     use crate::routes::key;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
@@ -666,7 +668,9 @@ pub(crate) mod http {
         Json(req): Json<proto::component::OfferComponent>,
     ) -> Result<axum::Json<proto::component::ComponentOffer>, ApiError> {
         let k = key(&k)?;
-        let offer = tokio::spawn(async move { super::offer(&app, &p, &k, req).await })
+        let tasks = app.supervisor.tasks();
+        let offer = tasks
+            .spawn_to_end(async move { super::offer(&app, &p, &k, req).await })
             .await
             .map_err(|_| ApiError::Unavailable)??;
         Ok(axum::Json(offer))

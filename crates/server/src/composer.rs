@@ -3,10 +3,11 @@
 //! missed or rejected call lands in the callee's call log. Both are kept in `call_notes`, sent
 //! live as `call_note` frames (with a wake-up push), and listed by `GET /v1/me/call-log`.
 
-use crate::app::{now_ms, App};
-use crate::error::ApiError;
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::http::wire as mapping;
 use crate::hub::Outbound;
-use crate::mapping;
 use callside_core::message::BlobId;
 use callside_core::{Direction, LegId, Principal, PrincipalId, PrincipalKind};
 use callside_proto as proto;

@@ -2,8 +2,9 @@
 //! (kept only as its SHA-256), and the device submits the token — typed by the user, or found in
 //! the mailbox by the SDK (S2-V). Validated addresses are endpoint ids for invitations.
 
-use crate::app::{now_ms, App, AppState};
-use crate::error::ApiError;
+use crate::app::{App, AppState};
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
 use callside_core::email::Email;
 use callside_core::ratelimit::{Limiter, Rate};
 use callside_core::{Millis, Principal, PrincipalId, PrincipalKind, Token};

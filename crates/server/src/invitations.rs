@@ -2,10 +2,11 @@
 //! `callside_core::invitation`; this module finds the invitee's devices, keeps invitations durable,
 //! creates or opens the session on acceptance, and tells everyone involved.
 
-use crate::app::{now_ms, App, AppState};
-use crate::error::ApiError;
+use crate::app::{App, AppState};
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::http::wire as mapping;
 use crate::hub::Outbound;
-use crate::mapping;
 use callside_core::email::{Email, Endpoint};
 use callside_core::invitation::{Invitation, InvitationState};
 use callside_core::ratelimit::{Limiter, Rate};
@@ -675,7 +676,7 @@ impl Invitations {
             ),
         };
         let app = app.clone();
-        tokio::spawn(async move {
+        app.supervisor.tasks().spawn(async move {
             match app.sms.send(&to, &text).await {
                 Ok(()) => crate::metrics::Metrics::inc(&app.metrics.sms_sent),
                 Err(e) => {

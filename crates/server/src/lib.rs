@@ -16,36 +16,35 @@
 //! # Ok(()) }
 //! ```
 
+mod adapters;
 mod app;
 mod auth;
 mod blobs;
 mod calls;
 mod cards;
 mod client_ids;
+mod clock;
 mod components;
 mod composer;
 pub mod config;
 mod emails;
-mod error;
+mod housekeeping;
+mod http;
 mod hub;
 mod invitations;
-mod mapping;
 mod metrics;
-mod net;
 mod numbers;
-mod openapi;
 mod proofs;
 mod push;
-mod push_setup;
 mod rcd;
 mod routes;
 mod sessions;
-mod sms;
+mod supervisor;
 mod transform;
-mod ws;
 
-pub use app::{router, App, AppState};
-pub use openapi::document as openapi_document;
+pub use app::{App, AppState};
+pub use http::openapi::document as openapi_document;
+pub use http::router;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -75,14 +74,14 @@ pub struct Running {
     /// The operator's token (also in the configured admin token file).
     pub admin_token: String,
     app: AppState,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
     /// Stops accepting, lets requests in progress finish, stops background work.
     pub async fn shutdown(self) {
-        self.app.shutdown.cancel();
-        let _ = self.task.await;
+        self.app.supervisor.shutdown().await;
+        // Connections closed after the last sweep may have moved cursors.
+        self.app.sessions.flush_acks(&self.app).await;
     }
 }
 
@@ -114,9 +113,9 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             ..Default::default()
         },
     )?;
-    let admin_token = auth::ensure_admin(&store, &config.admin_token_file, app::now_ms()).await?;
+    let admin_token = auth::ensure_admin(&store, &config.admin_token_file, clock::now_ms()).await?;
     let server_key = auth::ensure_server_key(&config.server_key_file)?;
-    let pusher = push_setup::pusher(&config)?;
+    let pusher = adapters::push::pusher(&config)?;
     let signer = rcd::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
     let app = App::new(config, store, server_key, pusher, signer);
     app.calls
@@ -143,14 +142,9 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;
-    let housekeeping = tokio::spawn(app::housekeeping(app.clone()));
-    tokio::spawn(push::Wakes::run(app.clone()));
-    tokio::spawn(cards::Cards::run(app.clone()));
-    tokio::spawn(transform::Transformers::run(app.clone()));
     let router = router(app.clone());
-    let shutdown = app.shutdown.clone();
-    let app2 = app.clone();
-    let task = tokio::spawn(async move {
+    let stop = app.supervisor.token().clone();
+    app.supervisor.spawn("http", async move {
         use axum::serve::ListenerExt as _;
         // Without TCP_NODELAY small replies on kept-alive connections stall (Nagle).
         let listener = listener.tap_io(|tcp| {
@@ -160,20 +154,23 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        .with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "server stopped");
         }
-        let _ = housekeeping.await;
-        // Connections closed after the last sweep may have moved cursors.
-        app2.sessions.flush_acks(&app2).await;
     });
+    app.supervisor
+        .spawn("housekeeping", housekeeping::housekeeping(app.clone()));
+    app.supervisor.spawn("push", push::Wakes::run(app.clone()));
+    app.supervisor
+        .spawn("cards", cards::Cards::run(app.clone()));
+    app.supervisor
+        .spawn("derived", transform::Transformers::run(app.clone()));
     tracing::info!(%addr, "callside is listening");
     Ok(Running {
         addr,
         admin_token,
         app,
-        task,
     })
 }
 
@@ -183,7 +180,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let running = start(config).await?;
-    let stopped = running.app.shutdown.clone();
+    let stopped = running.app.supervisor.token().clone();
     tokio::select! {
         _ = shutdown => tracing::info!("shutting down"),
         _ = stopped.cancelled() => {}

@@ -1,9 +1,10 @@
 //! Number proof by SMS (S2-R) and device self-enrolment: the service behind `/v1/me/numbers/…`,
 //! `/v1/sms/inbound` and `/v1/devices`. The rules and SMS texts live in `callside_core::proof`.
 
-use crate::app::{now_ms, AppState};
-use crate::error::ApiError;
-use crate::mapping;
+use crate::app::AppState;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::http::wire as mapping;
 use callside_core::proof::{self, ProofState};
 use callside_core::ratelimit::{Limiter, Rate};
 use callside_core::{Millis, PhoneNumber, Principal, PrincipalId, PrincipalKind, Scope, Token};
@@ -259,7 +260,7 @@ impl Proofs {
         .text();
         crate::metrics::Metrics::inc(&app.metrics.sms_received);
         let app = app.clone();
-        tokio::spawn(async move {
+        app.supervisor.tasks().spawn(async move {
             match app.sms.send(&sender, &text).await {
                 Ok(()) => crate::metrics::Metrics::inc(&app.metrics.sms_sent),
                 Err(e) => {

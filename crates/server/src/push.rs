@@ -7,8 +7,9 @@
 //! are coalesced per device (`push.wake_interval`), and each subscription gets its own retrying
 //! send; subscriptions the provider reports gone are deleted.
 
-use crate::app::{now_ms, App, AppState};
-use crate::error::ApiError;
+use crate::app::{App, AppState};
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
 use callside_core::{Millis, PrincipalId};
 use callside_proto as proto;
 use callside_push::{PushError, Pusher, RetryPolicy, Subscription, Wake};
@@ -95,7 +96,7 @@ fn provider(p: &str) -> proto::push::PushProvider {
 /// resolved now and every address must be public (and again at each send: the push client
 /// resolves through a public-only resolver); push services listen on 443.
 async fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), ApiError> {
-    crate::net::check_public_url(endpoint, allow_http, true)
+    crate::adapters::net::check_public_url(endpoint, allow_http, true)
         .await
         .map(drop)
         .map_err(|why| ApiError::bad("invalid_subscription", format!("endpoint {why}")))
@@ -241,7 +242,7 @@ impl Wakes {
                     tracing::warn!(error = %e, "cannot read which devices have push; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                        _ = app.shutdown.cancelled() => return,
+                        _ = app.supervisor.token().cancelled() => return,
                     }
                 }
             }
@@ -251,7 +252,7 @@ impl Wakes {
         loop {
             let (devices, reason) = tokio::select! {
                 r = rx.recv() => match r { Some(r) => r, None => return },
-                _ = app.shutdown.cancelled() => return,
+                _ = app.supervisor.token().cancelled() => return,
             };
             let now = now_ms();
             if last.len() > 100_000 {
@@ -278,8 +279,10 @@ impl Wakes {
                     }
                 };
                 last.insert(device.clone(), now);
-                let app = app.clone();
-                tokio::spawn(async move { wake(&app, device, id).await });
+                let app2 = app.clone();
+                app.supervisor
+                    .tasks()
+                    .spawn(async move { wake(&app2, device, id).await });
             }
         }
     }

@@ -2,8 +2,9 @@
 //! business's name, logo digest, call reason and jCard with its own ES256 key, publishes the key
 //! as a JWK set, and checks PASSporTs that arrive with calls before passing them on.
 
-use crate::app::{now_ms, App};
-use crate::error::ApiError;
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use callside_proto as proto;
@@ -178,10 +179,14 @@ pub(crate) async fn sign(
     if let Some(logo) = &req.logo {
         // The logo is fetched once, like any user URL, and its digest signed (RFC 9795 rcdi):
         // a receiver that fetches it later can tell whether it changed.
-        let url = crate::net::check_public_url(logo, app.config.cards_allow_private_urls, false)
-            .await
-            .map_err(|why| bad(format!("the logo URL {why}")))?;
-        let client = crate::net::client(
+        let url = crate::adapters::net::check_public_url(
+            logo,
+            app.config.cards_allow_private_urls,
+            false,
+        )
+        .await
+        .map_err(|why| bad(format!("the logo URL {why}")))?;
+        let client = crate::adapters::net::client(
             app.config.cards_allow_private_urls,
             app.config.cards_fetch_timeout,
         );

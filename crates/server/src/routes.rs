@@ -1,9 +1,11 @@
 //! HTTP handlers: extract, call one service method, map the result. Each names its route.
 
-use crate::app::{now_ms, AppState};
-use crate::auth::{Caller, GatewayCaller, Source};
-use crate::error::{ApiError, Json, Query};
-use crate::mapping;
+use crate::app::AppState;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::http::extract::{Caller, GatewayCaller, Source};
+use crate::http::extract::{Json, Query};
+use crate::http::wire as mapping;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode};
@@ -643,32 +645,6 @@ pub(crate) async fn download_blob(
     crate::blobs::download(&app, &p.id, &id, req).await
 }
 
-/// `GET /healthz` — the process is up.
-pub(crate) async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-/// `GET /readyz` — the database answers.
-pub(crate) async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
-    if app.shutdown.is_cancelled() || app.store.has_failed() {
-        return Err(ApiError::Unavailable);
-    }
-    app.store.ping().await?;
-    Ok("ready\n")
-}
-
-/// `GET /metrics` — Prometheus text.
-pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        app.metrics
-            .render(app.hub.connections(), app.calls.pending_legs()),
-    )
-}
-
 /// `POST /v1/me/token` — replace the calling device's or account's own token.
 #[utoipa::path(post, path = "/v1/me/token", tag = "identity", responses((status = 200, body = proto::admin::RotatedToken)))]
 pub(crate) async fn rotate_own_token(
@@ -1231,15 +1207,6 @@ pub(crate) async fn sign_passport(
         StatusCode::CREATED,
         axum::Json(crate::rcd::sign(&app, &p, req).await?),
     ))
-}
-
-/// `GET /.well-known/jwks.json` — the keys caller-data PASSporTs are signed with (public).
-pub(crate) async fn jwks(State(app): State<AppState>) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/jwk-set+json")],
-        app.rcd.jwks().to_owned(),
-    )
-        .into_response()
 }
 
 /// `PUT /v1/me/card-cache` — which versions of another participant's card this device holds

@@ -5,11 +5,12 @@
 //! go; the store commits in queue order and, on its writer thread, fans the message out and moves
 //! the cell's `committed` mark. Callers answer only after the commit: persist, then acknowledge.
 
-use crate::app::{now_ms, App};
+use crate::app::App;
 use crate::client_ids::{ClientIds, Seen};
-use crate::error::ApiError;
+use crate::clock::now_ms;
+use crate::http::error::ApiError;
+use crate::http::wire as mapping;
 use crate::hub::Outbound;
-use crate::mapping;
 use callside_core::message::{self, BlobId, MessageKind};
 use callside_core::session::{Change, Event};
 use callside_core::{PrincipalId, SessionKey};
@@ -974,7 +975,7 @@ impl Sessions {
                     self.live_locations
                         .lock()
                         .expect("limiter poisoned")
-                        .check(who.clone(), crate::app::now_ms())?;
+                        .check(who.clone(), crate::clock::now_ms())?;
                 }
                 l.geo = Some(geo_uri(l.lat, l.lon, l.accuracy_m));
                 serde_json::to_string(&l)

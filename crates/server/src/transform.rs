@@ -3,7 +3,8 @@
 //! `X-Callside-Signature: t=<unix seconds>,v1=<hex of HMAC(secret, "<t>.<body>")>`). A JSON object
 //! in the answer is appended to the session as `derived/<name>` by the server.
 
-use crate::app::{now_ms, AppState};
+use crate::app::AppState;
+use crate::clock::now_ms;
 use callside_core::SessionKey;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -39,7 +40,7 @@ pub(crate) fn signature(secret: &str, t: i64, body: &str) -> String {
 
 /// An operator webhook call (transformers, the authorization server): JSON `body` posted to
 /// `url` with the signature header. Operator URLs may be private, so the client is
-/// [`crate::net::client`] with private addresses allowed (and no redirects).
+/// [`crate::adapters::net::client`] with private addresses allowed (and no redirects).
 pub(crate) async fn post_signed(
     http: &reqwest::Client,
     url: &str,
@@ -79,11 +80,11 @@ impl Transformers {
         else {
             return;
         };
-        let http = crate::net::client(true, Duration::from_secs(5));
+        let http = crate::adapters::net::client(true, Duration::from_secs(5));
         loop {
             let job = tokio::select! {
                 j = rx.recv() => match j { Some(j) => j, None => return },
-                _ = app.shutdown.cancelled() => return,
+                _ = app.supervisor.token().cancelled() => return,
             };
             let Some((url, secret)) = app.config.transformers.get(&job.app) else {
                 continue;

@@ -6,10 +6,10 @@
 //! The loop is written over any `Sink`/`Stream` of WebSocket messages.
 
 use crate::app::{App, AppState};
-use crate::auth::bearer;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::bearer;
+use crate::http::wire as mapping;
 use crate::hub::Outbound;
-use crate::mapping;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -285,7 +285,7 @@ where
                     break;
                 }
             }
-            _ = app.shutdown.cancelled() => {
+            _ = app.supervisor.token().cancelled() => {
                 conn.send_now(Message::Close(None)).await;
                 break;
             }

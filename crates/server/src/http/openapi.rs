@@ -114,11 +114,3 @@ pub fn document() -> String {
         .to_pretty_json()
         .expect("the OpenAPI document serialises")
 }
-
-/// `GET /v1/openapi.json` (no authentication: it describes, it reveals nothing).
-pub(crate) async fn serve() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        document(),
-    )
-}

@@ -1,0 +1,164 @@
+//! Extractors: the authenticated caller, the peer address, and JSON bodies and query strings
+//! whose rejections are problem documents.
+
+use super::error::ApiError;
+use crate::app::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use callside_core::{Principal, Token};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The authenticated principal of a request.
+pub(crate) struct Caller(pub(crate) Arc<Principal>);
+
+impl Caller {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "admin_only",
+                "this needs the operator's admin token".into(),
+            ))
+        }
+    }
+}
+
+pub(crate) fn bearer(parts: &Parts) -> Option<Token> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| Token::from_presented(token))
+        .filter(|t| !t.expose().is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        Ok(Caller(app.auth.resolve(&app.store, &token).await?))
+    }
+}
+
+/// The peer address of a request, when it came over a socket.
+pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// A principal authenticated by a bearer header or, for SMS gateways that cannot set headers
+/// (Kannel's `get-url`), a `token` query parameter.
+pub(crate) struct GatewayCaller(pub(crate) Arc<Principal>);
+
+impl FromRequestParts<AppState> for GatewayCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .or_else(|| {
+                let axum::extract::Query(q) =
+                    axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+                        .ok()?;
+                q.get("token").map(|t| Token::from_presented(t))
+            })
+            .filter(|t| !t.expose().is_empty())
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok(GatewayCaller(app.auth.resolve(&app.store, &token).await?))
+    }
+}
+
+/// A JSON body extractor whose rejection is a problem document, not axum's plain text.
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::bad(
+                "invalid_json",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::bad("invalid_json", rejection.body_text()))?;
+        // Every request body of this API is a JSON object. serde would also fill a struct from
+        // an array of its fields in order (`[]` for one whose fields all have defaults), which
+        // the API description does not allow.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad(
+                "invalid_json",
+                "the request body must be a JSON object",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(ApiError::bad("invalid_json", rejection.body_text())),
+        }
+    }
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/<x>+json`.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// Query strings with the same treatment.
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(rejection) => Err(ApiError::bad("invalid_query", rejection.body_text())),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The HTTP edge: the router, errors as problem documents, extractors, the WebSocket loop, the
+//! OpenAPI document, and the wire mapping shared by the domains' `http.rs` files. This folder and
+//! the `http.rs` files are the only code that names `axum` or `callside_proto`.
+
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod openapi;
+pub(crate) mod ops;
+pub(crate) mod wire;
+pub(crate) mod ws;
+
+use crate::app::AppState;
+use crate::components::http as components;
+use crate::metrics::Metrics;
+use crate::routes;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// The HTTP API.
+pub fn router(app: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/me", get(routes::me))
+        .route("/me/token", post(routes::rotate_own_token))
+        .route("/me/numbers/proofs", post(routes::start_proof))
+        .route("/me/numbers/proofs/{id}", get(routes::get_proof))
+        .route(
+            "/me/numbers/proofs/{id}/complete",
+            post(routes::complete_proof),
+        )
+        .route(
+            "/me/numbers/{number}",
+            axum::routing::delete(routes::unbind_number),
+        )
+        .route("/devices", post(routes::enroll_device))
+        .route("/connection-data", get(routes::connection_data))
+        .route(
+            "/me/push",
+            post(routes::register_push).get(routes::list_push),
+        )
+        .route("/me/push/{id}", axum::routing::delete(routes::delete_push))
+        .route(
+            "/me/card",
+            get(routes::get_card)
+                .put(routes::put_card)
+                .delete(routes::delete_card),
+        )
+        .route(
+            "/me/audiences",
+            get(routes::get_audiences).put(routes::put_audiences),
+        )
+        .route("/me/card/fetch", post(routes::fetch_card))
+        .route("/me/card-cache", axum::routing::put(routes::put_card_cache))
+        .route(
+            "/me/card-policy",
+            get(routes::get_card_policy).put(routes::put_card_policy),
+        )
+        .route("/me/emails", post(routes::add_email))
+        .route(
+            "/me/emails/validations/{id}",
+            get(routes::get_email_validation),
+        )
+        .route(
+            "/me/emails/validations/{id}/complete",
+            post(routes::complete_email),
+        )
+        .route(
+            "/me/emails/{email}",
+            axum::routing::delete(routes::remove_email),
+        )
+        .route(
+            "/invitations",
+            post(routes::create_invitation).get(routes::list_invitations),
+        )
+        .route("/invitations/{id}", get(routes::get_invitation))
+        .route("/invitations/{id}/accept", post(routes::accept_invitation))
+        .route(
+            "/invitations/{id}/decline",
+            post(routes::decline_invitation),
+        )
+        .route("/invitations/{id}/cancel", post(routes::cancel_invitation))
+        .route(
+            "/sms/inbound",
+            get(routes::inbound_sms_query).post(routes::inbound_sms_json),
+        )
+        .route(
+            "/admin/devices",
+            post(routes::create_device).get(routes::list_devices),
+        )
+        .route(
+            "/admin/devices/{id}",
+            axum::routing::delete(routes::delete_device),
+        )
+        .route(
+            "/admin/devices/{id}/token",
+            post(routes::rotate_device_token),
+        )
+        .route(
+            "/admin/service-accounts",
+            post(routes::create_service_account).get(routes::list_service_accounts),
+        )
+        .route(
+            "/admin/service-accounts/{id}",
+            axum::routing::delete(routes::delete_service_account),
+        )
+        .route(
+            "/admin/service-accounts/{id}/token",
+            post(routes::rotate_service_token),
+        )
+        .route("/admin/audit", get(routes::audit_log))
+        .route(
+            "/admin/components/{id}",
+            axum::routing::put(components::put_component).delete(components::delete_component),
+        )
+        .route("/components", get(components::list_components))
+        .route("/components/{id}", get(components::get_component))
+        .route(
+            "/me/capabilities",
+            get(components::get_capabilities).put(components::put_capabilities),
+        )
+        .route(
+            "/sessions/{key}/capabilities",
+            get(components::session_capabilities),
+        )
+        .route(
+            "/sessions/{key}/components",
+            post(components::offer_component),
+        )
+        .route(
+            "/sessions/{key}/components/{id}/installed",
+            post(components::confirm_installed),
+        )
+        .route("/legs/{id}/component", post(components::leg_component))
+        .route("/legs", post(routes::report_leg))
+        .route("/legs/{id}", get(routes::get_leg))
+        .route("/legs/{id}/answer", post(routes::answer_leg))
+        .route("/legs/{id}/end", post(routes::end_leg))
+        .route("/legs/{id}/note", post(routes::leave_note))
+        .route("/me/call-log", get(routes::call_log))
+        .route("/passports", post(routes::sign_passport))
+        .route("/network/calls", post(routes::network_call))
+        .route("/sessions", get(routes::list_sessions))
+        .route("/sessions/{key}", get(routes::get_session))
+        .route("/sessions/{key}/close", post(routes::close_session))
+        .route("/sessions/{key}/transfer", post(routes::transfer_session))
+        .route(
+            "/sessions/{key}/messages",
+            post(routes::send_message).get(routes::list_messages),
+        )
+        .route("/sessions/{key}/ack", post(routes::ack))
+        .route(
+            "/blobs",
+            post(routes::upload_blob).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/blobs/{id}", get(routes::download_blob))
+        .route("/ws", get(ws::upgrade))
+        .route("/openapi.json", get(ops::serve));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(ops::healthz))
+        .route("/.well-known/jwks.json", get(ops::jwks))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_errors,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<_>| {
+                    // The path only: query strings may carry an access token.
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| req.uri().path().to_owned());
+                    tracing::info_span!("http", method = %req.method(), route)
+                },
+            ),
+        )
+        .with_state(app)
+}
+
+async fn count_errors(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let res = next.run(req).await;
+    if res.status().is_client_error() || res.status().is_server_error() {
+        Metrics::inc(&app.metrics.http_errors);
+    }
+    res
+}

@@ -1,0 +1,49 @@
+//! Operational endpoints: liveness, readiness, metrics, the public keys, the API description.
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+/// `GET /healthz` — the process is up.
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz` — the database answers.
+pub(crate) async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
+    if app.supervisor.token().is_cancelled() || app.store.has_failed() {
+        return Err(ApiError::Unavailable);
+    }
+    app.store.ping().await?;
+    Ok("ready\n")
+}
+
+/// `GET /metrics` — Prometheus text.
+pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.metrics
+            .render(app.hub.connections(), app.calls.pending_legs()),
+    )
+}
+
+/// `GET /.well-known/jwks.json` — the keys caller-data PASSporTs are signed with (public).
+pub(crate) async fn jwks(State(app): State<AppState>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/jwk-set+json")],
+        app.rcd.jwks().to_owned(),
+    )
+        .into_response()
+}
+
+/// `GET /v1/openapi.json` (no authentication: it describes, it reveals nothing).
+pub(crate) async fn serve() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        super::openapi::document(),
+    )
+}
