@@ -18,11 +18,15 @@ pub struct App {
     pub(crate) sessions: Sessions,
     pub(crate) calls: Calls,
     pub(crate) auth: AuthCache,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) numbers: crate::numbers::NumberCache,
     pub(crate) proofs: crate::proofs::Proofs,
     pub(crate) invitations: crate::invitations::Invitations,
-    pub(crate) wakes: crate::push::Wakes,
+    pub(crate) wakes: Arc<crate::push::Wakes>,
+    pub(crate) waker: crate::push::Waker,
+    pub(crate) blobs: Arc<crate::blobs::Blobs>,
+    /// The receiving ends of the background loops' channels, until `start` takes them.
+    pub(crate) background: std::sync::Mutex<Option<Background>>,
     pub(crate) emails: crate::emails::Emails,
     pub(crate) cards: crate::cards::Cards,
     pub(crate) transformers: crate::transform::Transformers,
@@ -49,11 +53,30 @@ impl App {
         pusher: callside_push::Pusher,
         rcd: crate::rcd::Signer,
     ) -> AppState {
+        let wire = Arc::new(crate::http::wire::JsonWire);
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::default());
+        let (waker, wakes_rx) = crate::push::Wakes::channel(metrics.clone());
+        let wakes = Arc::new(crate::push::Wakes::new(
+            store.clone(),
+            pusher,
+            config.push.allow_http_endpoints,
+            wire.clone(),
+        ));
+        let blobs = Arc::new(crate::blobs::Blobs::new(
+            store.clone(),
+            config.blob_dir.clone(),
+            config.max_blob_bytes,
+            metrics.clone(),
+        ));
         Arc::new(App {
             numbers: crate::numbers::NumberCache::new(config.default_region),
             proofs: crate::proofs::Proofs::new(&config.limits),
             invitations: crate::invitations::Invitations::new(&config.limits),
-            wakes: crate::push::Wakes::new(pusher),
+            wakes,
+            waker,
+            blobs,
+            background: std::sync::Mutex::new(Some(Background { wakes: wakes_rx })),
             emails: crate::emails::Emails::new(&config),
             cards: crate::cards::Cards::new(),
             transformers: crate::transform::Transformers::new(),
@@ -68,13 +91,18 @@ impl App {
             server_key,
             config,
             store,
-            hub: Arc::new(Hub::default()),
+            hub,
             sessions: Sessions::default(),
             calls: Calls::default(),
             auth: AuthCache::default(),
-            metrics: Metrics::default(),
+            metrics,
             supervisor: crate::supervisor::Supervisor::new(),
             fatal: Default::default(),
         })
     }
+}
+
+/// The receiving ends of the channels the background loops read.
+pub(crate) struct Background {
+    pub(crate) wakes: tokio::sync::mpsc::Receiver<crate::push::WakeRequest>,
 }

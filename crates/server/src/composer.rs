@@ -41,9 +41,7 @@ async fn check_picture(app: &App, who: &PrincipalId, picture: &str) -> Result<Bl
             "no picture {id} that you may share; upload it first"
         ))
     };
-    let blob = crate::blobs::readable(app, who, &id)
-        .await?
-        .ok_or_else(unknown)?;
+    let blob = app.blobs.readable(who, &id).await?.ok_or_else(unknown)?;
     if !blob.mime.starts_with("image/") {
         return Err(bad(format!("{id} is {}, not an image", blob.mime)));
     }
@@ -156,8 +154,8 @@ async fn deliver(
     let note = view(&rec);
     let frame = mapping::frame_json(&proto::ws::ServerFrame::CallNote(note.clone()));
     app.hub.publish(&devices, &Outbound::Frame(frame));
-    app.wakes
-        .request(devices, crate::push::Reason::Ringing(rec.id.clone()));
+    app.waker
+        .wake(devices, crate::push::Reason::Ringing(rec.id.clone()));
     Ok(note)
 }
 

@@ -108,7 +108,7 @@ impl Invitations {
         app.hub
             .publish(&rec.invitation.audience(), &Outbound::Frame(frame));
         if rec.invitation.state == InvitationState::Pending {
-            app.wakes.request(
+            app.waker.wake(
                 rec.invitation.devices.clone(),
                 crate::push::Reason::Ringing(rec.invitation.id.clone()),
             );

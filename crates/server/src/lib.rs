@@ -42,6 +42,9 @@ mod sessions;
 mod supervisor;
 mod transform;
 
+/// The store every service shares.
+pub(crate) type Store = callside_store::Store;
+
 pub use app::{App, AppState};
 pub use http::openapi::document as openapi_document;
 pub use http::router;
@@ -161,7 +164,26 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     });
     app.supervisor
         .spawn("housekeeping", housekeeping::housekeeping(app.clone()));
-    app.supervisor.spawn("push", push::Wakes::run(app.clone()));
+    let background = app
+        .background
+        .lock()
+        .expect("app poisoned")
+        .take()
+        .ok_or_else(|| ServerError::Startup("this application was started already".into()))?;
+    app.supervisor.spawn(
+        "push",
+        push::run(
+            push::Runner {
+                wakes: app.wakes.clone(),
+                hub: app.hub.clone(),
+                metrics: app.metrics.clone(),
+                tasks: app.supervisor.tasks(),
+                interval: app.config.push.wake_interval.as_millis() as callside_core::Millis,
+            },
+            background.wakes,
+            app.supervisor.token().clone(),
+        ),
+    );
     app.supervisor
         .spawn("cards", cards::Cards::run(app.clone()));
     app.supervisor

@@ -21,6 +21,7 @@ pub(crate) struct Metrics {
     pub(crate) push_sent: AtomicU64,
     pub(crate) push_failed: AtomicU64,
     pub(crate) push_gone: AtomicU64,
+    pub(crate) push_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -109,6 +110,11 @@ impl Metrics {
             "push_gone_total",
             "Push subscriptions removed because the service said they are gone.",
             get(&self.push_gone),
+        );
+        counter(
+            "push_dropped_total",
+            "Wake-up requests dropped because the push queue was full.",
+            get(&self.push_dropped),
         );
         let _ = writeln!(out, "# HELP callside_ws_connections Open WebSocket connections.\n# TYPE callside_ws_connections gauge\ncallside_ws_connections {connections}");
         if let Some(rss) = resident_bytes() {

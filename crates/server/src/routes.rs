@@ -6,9 +6,9 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Caller, GatewayCaller, Source};
 use crate::http::extract::{Json, Query};
 use crate::http::wire as mapping;
-use axum::body::Body;
+
 use axum::extract::{Path, State};
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use callside_core::principal::{Principal, PrincipalKind};
 use callside_core::{LegId, NumberRange, PhoneNumber, PrincipalId, SessionKey, Token};
@@ -622,29 +622,6 @@ pub(crate) async fn ack(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /v1/blobs` — upload a file (the raw request body); answers its content address.
-#[utoipa::path(post, path = "/v1/blobs", tag = "blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = proto::blob::BlobInfo), (status = 413, body = proto::Problem)))]
-pub(crate) async fn upload_blob(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    body: Body,
-) -> Result<(StatusCode, axum::Json<proto::blob::BlobInfo>), ApiError> {
-    let info = crate::blobs::upload(&app, &p.id, body).await?;
-    Ok((StatusCode::CREATED, axum::Json(info)))
-}
-
-/// `GET /v1/blobs/{id}` — download a file you may see; supports `Range`.
-#[utoipa::path(get, path = "/v1/blobs/{id}", tag = "blobs", responses((status = 200, content_type = "*/*", description = "the bytes, typed by their content"), (status = 206, content_type = "*/*"), (status = 404, body = proto::Problem)))]
-pub(crate) async fn download_blob(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-    req: Request<Body>,
-) -> Result<Response, ApiError> {
-    crate::blobs::download(&app, &p.id, &id, req).await
-}
-
 /// `POST /v1/me/token` — replace the calling device's or account's own token.
 #[utoipa::path(post, path = "/v1/me/token", tag = "identity", responses((status = 200, body = proto::admin::RotatedToken)))]
 pub(crate) async fn rotate_own_token(
@@ -891,39 +868,6 @@ pub(crate) async fn cancel_invitation(
     Ok(axum::Json(
         app.invitations.end(&app, &p.id, id, false).await?,
     ))
-}
-
-/// `POST /v1/me/push` — register a push subscription for wake-ups (201).
-#[utoipa::path(post, path = "/v1/me/push", tag = "push", request_body = proto::push::PushSubscription,
-    responses((status = 201, body = proto::push::RegisteredPush), (status = 400, body = proto::Problem),
-              (status = 409, body = proto::Problem), (status = 503, body = proto::Problem)))]
-pub(crate) async fn register_push(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Json(sub): Json<proto::push::PushSubscription>,
-) -> Result<(StatusCode, axum::Json<proto::push::RegisteredPush>), ApiError> {
-    let registered = app.wakes.register(&app, &p, sub).await?;
-    Ok((StatusCode::CREATED, axum::Json(registered)))
-}
-
-/// `GET /v1/me/push` — this device's push subscriptions and the server's VAPID public key.
-#[utoipa::path(get, path = "/v1/me/push", tag = "push", responses((status = 200, body = proto::push::PushList)))]
-pub(crate) async fn list_push(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-) -> Result<axum::Json<proto::push::PushList>, ApiError> {
-    Ok(axum::Json(app.wakes.list(&app, &p.id).await?))
-}
-
-/// `DELETE /v1/me/push/{id}`.
-#[utoipa::path(delete, path = "/v1/me/push/{id}", tag = "push", responses((status = 204), (status = 404, body = proto::Problem)))]
-pub(crate) async fn delete_push(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    app.wakes.delete(&app, &p.id, id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -629,7 +629,7 @@ impl Sessions {
         let hub = app.hub.clone();
         let to = to.to_vec();
         let cell2 = cell.clone();
-        let wakes = app.wakes.sender();
+        let waker = app.waker.clone();
         let on_commit = Box::new(move || {
             if let Some((p, frame)) = also {
                 hub.publish([&p], &Outbound::Frame(frame));
@@ -644,7 +644,7 @@ impl Sessions {
                     .cloned()
                     .collect();
                 if !away.is_empty() {
-                    let _ = wakes.send((away, crate::push::Reason::Messages));
+                    waker.wake(away, crate::push::Reason::Messages);
                 }
             }
             if let Some(seq) = last {
@@ -948,9 +948,7 @@ impl Sessions {
                         ),
                     )
                 };
-                let stored = crate::blobs::readable(app, who, &id)
-                    .await?
-                    .ok_or_else(unknown)?;
+                let stored = app.blobs.readable(who, &id).await?.ok_or_else(unknown)?;
                 f.size = stored.size;
                 f.mime = stored.mime;
                 blob = Some(id);

@@ -10,8 +10,10 @@ pub(crate) mod wire;
 pub(crate) mod ws;
 
 use crate::app::AppState;
+use crate::blobs::http as blobs;
 use crate::components::http as components;
 use crate::metrics::Metrics;
+use crate::push::http as push;
 use crate::routes;
 use axum::routing::{get, post};
 use axum::Router;
@@ -33,11 +35,8 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/devices", post(routes::enroll_device))
         .route("/connection-data", get(routes::connection_data))
-        .route(
-            "/me/push",
-            post(routes::register_push).get(routes::list_push),
-        )
-        .route("/me/push/{id}", axum::routing::delete(routes::delete_push))
+        .route("/me/push", post(push::register_push).get(push::list_push))
+        .route("/me/push/{id}", axum::routing::delete(push::delete_push))
         .route(
             "/me/card",
             get(routes::get_card)
@@ -149,9 +148,9 @@ pub fn router(app: AppState) -> Router {
         .route("/sessions/{key}/ack", post(routes::ack))
         .route(
             "/blobs",
-            post(routes::upload_blob).layer(axum::extract::DefaultBodyLimit::disable()),
+            post(blobs::upload_blob).layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .route("/blobs/{id}", get(routes::download_blob))
+        .route("/blobs/{id}", get(blobs::download_blob))
         .route("/ws", get(ws::upgrade))
         .route("/openapi.json", get(ops::serve));
     Router::new()

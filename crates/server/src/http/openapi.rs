@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers and wire types.
 
+use crate::blobs::http as blobs;
 use crate::components::http as components;
+use crate::push::http as push;
 use crate::routes;
 use callside_proto as proto;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         routes::connection_data, routes::audit_log,
         routes::add_email, routes::get_email_validation, routes::complete_email, routes::remove_email,
         routes::leave_note, routes::call_log, routes::get_card_policy, routes::put_card_policy, routes::fetch_card, routes::sign_passport, routes::put_card_cache,
-        routes::get_card, routes::put_card, routes::delete_card, routes::get_audiences, routes::put_audiences, routes::register_push, routes::list_push, routes::delete_push,
+        routes::get_card, routes::put_card, routes::delete_card, routes::get_audiences, routes::put_audiences, push::register_push, push::list_push, push::delete_push,
         routes::create_invitation, routes::list_invitations, routes::get_invitation,
         routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
         routes::create_device, routes::list_devices, routes::delete_device, routes::rotate_device_token,
@@ -29,7 +31,7 @@ use utoipa::{Modify, OpenApi};
         routes::report_leg, routes::get_leg, routes::answer_leg, routes::end_leg, routes::network_call,
         routes::list_sessions, routes::get_session, routes::close_session, routes::transfer_session,
         routes::send_message, routes::list_messages, routes::ack,
-        routes::upload_blob, routes::download_blob,
+        blobs::upload_blob, blobs::download_blob,
         components::put_component, components::delete_component, components::list_components,
         components::get_component, components::get_capabilities, components::put_capabilities,
         components::session_capabilities, components::offer_component,

@@ -1,5 +1,10 @@
 //! Domain ↔ wire, by hand, so the protocol cannot change by accident.
 
+/// The server's wire formats, which services reach through the `Wire` port each domain declares
+/// for what it writes or reads back (log bodies, live frames, stored subscriptions): each
+/// domain's `http.rs` implements its port for this type.
+pub(crate) struct JsonWire;
+
 use callside_core::principal::{Principal, PrincipalKind, Scope};
 use callside_core::session::{CallState, Lifecycle, Origin};
 use callside_proto as proto;
