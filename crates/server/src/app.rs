@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// Everything a request can reach.
 pub struct App {
     pub(crate) config: Config,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) sessions: Sessions,
     pub(crate) calls: Calls,
@@ -56,7 +56,7 @@ pub(crate) fn now_ms() -> Millis {
 impl App {
     pub(crate) fn new(
         config: Config,
-        store: Store,
+        store: Arc<dyn Store>,
         server_key: [u8; 32],
         pusher: callside_push::Pusher,
         rcd: crate::rcd::Signer,

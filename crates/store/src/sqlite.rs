@@ -1,7 +1,13 @@
 //! The SQLite backend: a writer thread with group commit, and a pool of read connections.
 
 use crate::records::*;
-use crate::{OnCommit, Result, StoreError};
+use crate::{
+    AuditStore, BlobStore, CallStore, CardStore, Commit, ComponentStore, IdentityStore,
+    InvitationStore, OnCommit, PushStore, Result, SessionStore, StoreError, Writes,
+};
+use callside_core::card::{Audience, Card, ReceivePolicy};
+use callside_core::component::{Capabilities, Component};
+use callside_core::email::{Email, Endpoint};
 use callside_core::leg::{Direction, Leg, LegId};
 use callside_core::matching::CallId;
 use callside_core::message::BlobId;
@@ -58,13 +64,20 @@ struct Job {
     done: oneshot::Sender<Result<()>>,
 }
 
-pub(crate) struct Sqlite {
+/// The SQLite store. Open it with [`open`]; use it through the storage traits.
+pub struct SqliteStore {
     path: PathBuf,
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     read_slots: tokio::sync::Semaphore,
     options: SqliteOptions,
-    pub(crate) health: Arc<Health>,
+    health: Arc<Health>,
+}
+
+/// Opens (creating and migrating if needed) the SQLite database at `path`, and starts its writer
+/// and checkpoint threads (they stop when the store is dropped).
+pub fn open(path: &Path, options: SqliteOptions) -> Result<Arc<SqliteStore>> {
+    SqliteStore::open(path, options).map(Arc::new)
 }
 
 const SCHEMA_VERSION: i64 = 8;
@@ -82,7 +95,7 @@ const READER_CACHE_KIB: i64 = 2 * 1024;
 fn connect(path: &Path, options: &SqliteOptions, cache_kib: i64) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.display().to_string(),
-        source,
+        source: Box::new(source),
     })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -217,8 +230,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-impl Sqlite {
-    pub(crate) fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
+impl SqliteStore {
+    fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
         let mut writer = connect(path, &options, WRITER_CACHE_KIB)?;
         migrate(&mut writer)?;
         writer.wal_hook(Some(count_wal_frames));
@@ -251,7 +264,7 @@ impl Sqlite {
                 move || checkpoint_loop(checkpointer, wal.into(), options, wake, health)
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Sqlite {
+        Ok(SqliteStore {
             path: path.to_owned(),
             jobs,
             readers: Mutex::new(Vec::new()),
@@ -261,7 +274,8 @@ impl Sqlite {
         })
     }
 
-    pub(crate) async fn submit(
+    /// Queues a job for the writer (the body of [`Writes::submit`]).
+    async fn queue(
         &self,
         writes: Vec<Write>,
         on_commit: Option<OnCommit>,
@@ -278,18 +292,16 @@ impl Sqlite {
         Ok(rx)
     }
 
-    pub(crate) async fn apply(
-        &self,
-        writes: Vec<Write>,
-        on_commit: Option<OnCommit>,
-    ) -> Result<()> {
-        self.submit(writes, on_commit)
+    /// Queues a job and waits for its commit (the body of [`Writes::apply`]).
+    async fn commit(&self, writes: Vec<Write>, on_commit: Option<OnCommit>) -> Result<()> {
+        self.queue(writes, on_commit)
             .await?
             .await
             .map_err(|_| StoreError::Closed)?
     }
 
-    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f` on a pooled read connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -321,15 +333,15 @@ impl Sqlite {
 
 /// Flags shared by the writer, the checkpoint thread and the store's users.
 #[derive(Default)]
-pub(crate) struct Health {
+struct Health {
     /// A commit failed: the writer stopped and every later write fails.
-    pub(crate) failed: AtomicBool,
+    failed: AtomicBool,
     /// The WAL holds `wal_reset_frames` after a checkpoint: the writer checkpoints the rest.
     reset_wanted: AtomicBool,
     /// Batches committed so far (the checkpoint thread tells an idle store by it).
     commits: AtomicU64,
     /// Times the WAL started over from its beginning.
-    pub(crate) wal_restarts: AtomicU64,
+    wal_restarts: AtomicU64,
 }
 
 fn write_loop(
@@ -1094,6 +1106,14 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("bad {what} `{value}`"))
 }
 
+/// Every SQLite error becomes [`StoreError::Backend`]; the store's public types name no
+/// `rusqlite` type.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
 fn load_principal(
     c: &Connection,
     id: String,
@@ -1145,10 +1165,7 @@ fn principal_row(r: &Row<'_>) -> rusqlite::Result<PrincipalRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-pub(crate) fn principal_by_token(
-    c: &Connection,
-    hash: &TokenHash,
-) -> Result<Option<PrincipalRecord>> {
+fn principal_by_token(c: &Connection, hash: &TokenHash) -> Result<Option<PrincipalRecord>> {
     let row = c
         .prepare_cached(
             "SELECT p.id, p.kind, p.name, p.scopes, p.created_at FROM tokens t
@@ -1160,7 +1177,7 @@ pub(crate) fn principal_by_token(
         .transpose()
 }
 
-pub(crate) fn principal(c: &Connection, id: &PrincipalId) -> Result<Option<PrincipalRecord>> {
+fn principal(c: &Connection, id: &PrincipalId) -> Result<Option<PrincipalRecord>> {
     let row = c
         .prepare_cached(
             "SELECT id, kind, name, scopes, created_at FROM principals WHERE id = ?1 AND deleted_at IS NULL",
@@ -1171,7 +1188,7 @@ pub(crate) fn principal(c: &Connection, id: &PrincipalId) -> Result<Option<Princ
         .transpose()
 }
 
-pub(crate) fn principals(c: &Connection, kind: &str) -> Result<Vec<PrincipalRecord>> {
+fn principals(c: &Connection, kind: &str) -> Result<Vec<PrincipalRecord>> {
     let rows: Vec<PrincipalRow> = c
         .prepare_cached(
             "SELECT id, kind, name, scopes, created_at FROM principals
@@ -1184,7 +1201,7 @@ pub(crate) fn principals(c: &Connection, kind: &str) -> Result<Vec<PrincipalReco
         .collect()
 }
 
-pub(crate) fn devices_owning(c: &Connection, number: &PhoneNumber) -> Result<Vec<PrincipalId>> {
+fn devices_owning(c: &Connection, number: &PhoneNumber) -> Result<Vec<PrincipalId>> {
     Ok(c.prepare_cached(
         "SELECT p.id FROM numbers n JOIN principals p ON p.id = n.principal
              WHERE n.number = ?1 AND n.is_range = 0 AND p.kind = 'device' AND p.deleted_at IS NULL
@@ -1195,7 +1212,7 @@ pub(crate) fn devices_owning(c: &Connection, number: &PhoneNumber) -> Result<Vec
 }
 
 /// Devices other than `except` holding an SMS binding of `number` made before `before`.
-pub(crate) fn stale_bindings(
+fn stale_bindings(
     c: &Connection,
     number: &PhoneNumber,
     except: &PrincipalId,
@@ -1211,11 +1228,11 @@ pub(crate) fn stale_bindings(
     .collect::<rusqlite::Result<_>>()?)
 }
 
-pub(crate) fn proof(c: &Connection, id: &str) -> Result<Option<ProofRecord>> {
+fn proof(c: &Connection, id: &str) -> Result<Option<ProofRecord>> {
     proof_where(c, "id = ?1", rusqlite::types::Value::Text(id.to_owned()))
 }
 
-pub(crate) fn proof_by_code(c: &Connection, hash: &TokenHash) -> Result<Option<ProofRecord>> {
+fn proof_by_code(c: &Connection, hash: &TokenHash) -> Result<Option<ProofRecord>> {
     proof_where(
         c,
         "code_hash = ?1",
@@ -1270,7 +1287,7 @@ fn proof_where(
 }
 
 /// A device's push subscriptions, oldest first.
-pub(crate) fn push_subscriptions(c: &Connection, device: &PrincipalId) -> Result<Vec<PushRecord>> {
+fn push_subscriptions(c: &Connection, device: &PrincipalId) -> Result<Vec<PushRecord>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, device, provider, identity, data, created_at FROM push_subscriptions
          WHERE device = ?1 ORDER BY created_at, id",
@@ -1344,7 +1361,7 @@ fn invitation_row(c: &Connection, r: &Row<'_>) -> Result<InvitationRecord> {
     })
 }
 
-pub(crate) fn invitation(c: &Connection, id: &str) -> Result<Option<InvitationRecord>> {
+fn invitation(c: &Connection, id: &str) -> Result<Option<InvitationRecord>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?1"
     ))?;
@@ -1356,10 +1373,7 @@ pub(crate) fn invitation(c: &Connection, id: &str) -> Result<Option<InvitationRe
 }
 
 /// Pending invitations that ring on `device`, oldest first.
-pub(crate) fn invitations_for(
-    c: &Connection,
-    device: &PrincipalId,
-) -> Result<Vec<InvitationRecord>> {
+fn invitations_for(c: &Connection, device: &PrincipalId) -> Result<Vec<InvitationRecord>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE state = 'pending' AND id IN
          (SELECT invitation FROM invitation_devices WHERE device = ?1) ORDER BY created_at, id"
@@ -1373,7 +1387,7 @@ pub(crate) fn invitations_for(
 }
 
 /// Pending invitations to `number` still running at `now`.
-pub(crate) fn pending_invitations_to(
+fn pending_invitations_to(
     c: &Connection,
     endpoint: &str,
     now: Millis,
@@ -1390,7 +1404,7 @@ pub(crate) fn pending_invitations_to(
     Ok(out)
 }
 
-pub(crate) fn email_validation(c: &Connection, id: &str) -> Result<Option<EmailValidationRecord>> {
+fn email_validation(c: &Connection, id: &str) -> Result<Option<EmailValidationRecord>> {
     let row = c
         .prepare_cached(
             "SELECT id, device, email, token_hash, state, failures, created_at, expires_at
@@ -1429,10 +1443,7 @@ pub(crate) fn email_validation(c: &Connection, id: &str) -> Result<Option<EmailV
 }
 
 /// A device's validated addresses, oldest first.
-pub(crate) fn emails_of(
-    c: &Connection,
-    device: &PrincipalId,
-) -> Result<Vec<callside_core::email::Email>> {
+fn emails_of(c: &Connection, device: &PrincipalId) -> Result<Vec<callside_core::email::Email>> {
     Ok(
         c.prepare_cached("SELECT email FROM emails WHERE principal = ?1 ORDER BY bound_at, email")?
             .query_map([device.as_str()], |r| {
@@ -1443,7 +1454,7 @@ pub(crate) fn emails_of(
 }
 
 /// Live devices holding a validated address.
-pub(crate) fn devices_with_email(
+fn devices_with_email(
     c: &Connection,
     email: &callside_core::email::Email,
 ) -> Result<Vec<PrincipalId>> {
@@ -1456,7 +1467,7 @@ pub(crate) fn devices_with_email(
 }
 
 /// Pending invitations offered for one-sided calls on devices (not by SMS): (leg, invitation).
-pub(crate) fn pending_leg_invitations(c: &Connection) -> Result<Vec<(LegId, String)>> {
+fn pending_leg_invitations(c: &Connection) -> Result<Vec<(LegId, String)>> {
     Ok(c.prepare_cached(
         "SELECT leg, id FROM invitations WHERE state = 'pending' AND leg IS NOT NULL AND via_sms = 0",
     )?
@@ -1464,7 +1475,7 @@ pub(crate) fn pending_leg_invitations(c: &Connection) -> Result<Vec<(LegId, Stri
     .collect::<rusqlite::Result<_>>()?)
 }
 
-pub(crate) fn push_devices(c: &Connection) -> Result<Vec<PrincipalId>> {
+fn push_devices(c: &Connection) -> Result<Vec<PrincipalId>> {
     Ok(
         c.prepare_cached("SELECT DISTINCT device FROM push_subscriptions")?
             .query_map([], |r| Ok(PrincipalId(r.get(0)?)))?
@@ -1472,7 +1483,7 @@ pub(crate) fn push_devices(c: &Connection) -> Result<Vec<PrincipalId>> {
     )
 }
 
-pub(crate) fn card_owners(c: &Connection) -> Result<Vec<PrincipalId>> {
+fn card_owners(c: &Connection) -> Result<Vec<PrincipalId>> {
     Ok(
         c.prepare_cached("SELECT DISTINCT principal FROM card_fields")?
             .query_map([], |r| Ok(PrincipalId(r.get(0)?)))?
@@ -1480,7 +1491,7 @@ pub(crate) fn card_owners(c: &Connection) -> Result<Vec<PrincipalId>> {
     )
 }
 
-pub(crate) fn card(c: &Connection, principal: &PrincipalId) -> Result<callside_core::card::Card> {
+fn card(c: &Connection, principal: &PrincipalId) -> Result<callside_core::card::Card> {
     use callside_core::card::{Address, Card, CardField, FieldKind, FieldValue};
     let rows: Vec<(String, String, String, Option<String>, i64, Millis)> = c
         .prepare_cached(
@@ -1528,7 +1539,7 @@ pub(crate) fn card(c: &Connection, principal: &PrincipalId) -> Result<callside_c
     Ok(Card { fields })
 }
 
-pub(crate) fn audiences(
+fn audiences(
     c: &Connection,
     principal: &PrincipalId,
 ) -> Result<Vec<callside_core::card::Audience>> {
@@ -1561,7 +1572,7 @@ pub(crate) fn audiences(
 }
 
 /// The newest `limit` call notes addressed to any of `numbers`, newest first.
-pub(crate) fn call_notes_to(
+fn call_notes_to(
     c: &Connection,
     numbers: &[PhoneNumber],
     limit: u32,
@@ -1594,7 +1605,7 @@ pub(crate) fn call_notes_to(
     Ok(out)
 }
 
-pub(crate) fn receive_policy(
+fn receive_policy(
     c: &Connection,
     principal: &PrincipalId,
 ) -> Result<callside_core::card::ReceivePolicy> {
@@ -1627,7 +1638,7 @@ pub(crate) fn receive_policy(
 }
 
 /// Field id → version of `sender`'s card that `receiver` has.
-pub(crate) fn ledger(
+fn ledger(
     c: &Connection,
     sender: &PrincipalId,
     receiver: &PrincipalId,
@@ -1642,7 +1653,7 @@ pub(crate) fn ledger(
 }
 
 /// The newest `limit` audit lines, newest first.
-pub(crate) fn audit(c: &Connection, limit: u32) -> Result<Vec<AuditRecord>> {
+fn audit(c: &Connection, limit: u32) -> Result<Vec<AuditRecord>> {
     Ok(c.prepare_cached(
         "SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
     )?
@@ -1659,7 +1670,7 @@ pub(crate) fn audit(c: &Connection, limit: u32) -> Result<Vec<AuditRecord>> {
 }
 
 /// Pending invitations whose time ran out by `now`.
-pub(crate) fn expired_invitations(c: &Connection, now: Millis) -> Result<Vec<InvitationRecord>> {
+fn expired_invitations(c: &Connection, now: Millis) -> Result<Vec<InvitationRecord>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {INVITATION_COLUMNS} FROM invitations WHERE state = 'pending' AND expires_at <= ?1
          ORDER BY expires_at LIMIT 1000"
@@ -1713,14 +1724,14 @@ fn leg_row(r: &Row<'_>) -> rusqlite::Result<Result<LegRecord>> {
     }))
 }
 
-pub(crate) fn leg(c: &Connection, id: &LegId) -> Result<Option<LegRecord>> {
+fn leg(c: &Connection, id: &LegId) -> Result<Option<LegRecord>> {
     c.prepare_cached(&format!("SELECT {LEG_COLUMNS} FROM legs WHERE id = ?1"))?
         .query_row([&id.0], leg_row)
         .optional()?
         .transpose()
 }
 
-pub(crate) fn pending_legs(c: &Connection) -> Result<Vec<LegRecord>> {
+fn pending_legs(c: &Connection) -> Result<Vec<LegRecord>> {
     c.prepare_cached(&format!(
         "SELECT {LEG_COLUMNS} FROM legs WHERE state = 'pending' ORDER BY reported_at, rowid"
     ))?
@@ -1729,7 +1740,7 @@ pub(crate) fn pending_legs(c: &Connection) -> Result<Vec<LegRecord>> {
     .collect()
 }
 
-pub(crate) fn session(c: &Connection, key: &SessionKey) -> Result<Option<SessionRecord>> {
+fn session(c: &Connection, key: &SessionKey) -> Result<Option<SessionRecord>> {
     type SessionRow = (
         String,
         Option<String>,
@@ -1833,7 +1844,7 @@ fn keys(rows: Vec<String>) -> Result<Vec<SessionKey>> {
         .collect()
 }
 
-pub(crate) fn sessions_of(
+fn sessions_of(
     c: &Connection,
     principal: &PrincipalId,
     include_closed: bool,
@@ -1852,7 +1863,7 @@ pub(crate) fn sessions_of(
     keys(rows)
 }
 
-pub(crate) fn idle_sessions(c: &Connection, before: Millis) -> Result<Vec<SessionKey>> {
+fn idle_sessions(c: &Connection, before: Millis) -> Result<Vec<SessionKey>> {
     let rows = c
         .prepare_cached(
             "SELECT s.key FROM sessions s WHERE s.closed IS NULL AND s.last_activity < ?1
@@ -1865,7 +1876,7 @@ pub(crate) fn idle_sessions(c: &Connection, before: Millis) -> Result<Vec<Sessio
     keys(rows)
 }
 
-pub(crate) fn messages_after(
+fn messages_after(
     c: &Connection,
     key: &SessionKey,
     after: u64,
@@ -1892,7 +1903,7 @@ pub(crate) fn messages_after(
     Ok(rows)
 }
 
-pub(crate) fn client_id_seq(
+fn client_id_seq(
     c: &Connection,
     key: &SessionKey,
     sender: &str,
@@ -1908,7 +1919,7 @@ pub(crate) fn client_id_seq(
     .map(|s| s as u64))
 }
 
-pub(crate) fn recent_client_ids(
+fn recent_client_ids(
     c: &Connection,
     key: &SessionKey,
     limit: u32,
@@ -1948,7 +1959,7 @@ fn call_row(r: &Row<'_>) -> rusqlite::Result<Result<CallRecord>> {
     }))
 }
 
-pub(crate) fn call_by_ref(
+fn call_by_ref(
     c: &Connection,
     reporter: &PrincipalId,
     call_ref: &str,
@@ -1961,7 +1972,7 @@ pub(crate) fn call_by_ref(
     .transpose()
 }
 
-pub(crate) fn live_calls(c: &Connection) -> Result<Vec<CallRecord>> {
+fn live_calls(c: &Connection) -> Result<Vec<CallRecord>> {
     c.prepare_cached(&format!(
         "SELECT {CALL_COLUMNS} FROM calls WHERE state != 'ended' ORDER BY created_at"
     ))?
@@ -1970,7 +1981,7 @@ pub(crate) fn live_calls(c: &Connection) -> Result<Vec<CallRecord>> {
     .collect()
 }
 
-pub(crate) fn blob(c: &Connection, id: &BlobId) -> Result<Option<BlobRecord>> {
+fn blob(c: &Connection, id: &BlobId) -> Result<Option<BlobRecord>> {
     Ok(
         c.prepare_cached("SELECT size, mime, created_at FROM blobs WHERE id = ?1")?
             .query_row([id.as_str()], |r| {
@@ -1985,11 +1996,7 @@ pub(crate) fn blob(c: &Connection, id: &BlobId) -> Result<Option<BlobRecord>> {
     )
 }
 
-pub(crate) fn may_read_blob(
-    c: &Connection,
-    principal: &PrincipalId,
-    blob: &BlobId,
-) -> Result<bool> {
+fn may_read_blob(c: &Connection, principal: &PrincipalId, blob: &BlobId) -> Result<bool> {
     Ok(c.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM blob_uploaders WHERE blob = ?1 AND principal = ?2)
              OR EXISTS (SELECT 1 FROM blob_refs r JOIN participants pa ON pa.session = r.session
@@ -2030,10 +2037,7 @@ fn component_from(row: ComponentRow) -> Result<callside_core::component::Compone
 const COMPONENT_COLUMNS: &str = "id, name, version, url, sha256, authorization";
 
 /// One catalogue entry.
-pub(crate) fn component(
-    c: &Connection,
-    id: &str,
-) -> Result<Option<callside_core::component::Component>> {
+fn component(c: &Connection, id: &str) -> Result<Option<callside_core::component::Component>> {
     c.prepare_cached(&format!(
         "SELECT {COMPONENT_COLUMNS} FROM components WHERE id = ?1"
     ))?
@@ -2044,7 +2048,7 @@ pub(crate) fn component(
 }
 
 /// The whole catalogue, by id.
-pub(crate) fn components(c: &Connection) -> Result<Vec<callside_core::component::Component>> {
+fn components(c: &Connection) -> Result<Vec<callside_core::component::Component>> {
     c.prepare_cached(&format!(
         "SELECT {COMPONENT_COLUMNS} FROM components ORDER BY id"
     ))?
@@ -2054,7 +2058,7 @@ pub(crate) fn components(c: &Connection) -> Result<Vec<callside_core::component:
 }
 
 /// A device's declared capabilities; `None` if it never declared any.
-pub(crate) fn capabilities(
+fn capabilities(
     c: &Connection,
     principal: &PrincipalId,
 ) -> Result<Option<callside_core::component::Capabilities>> {
@@ -2087,4 +2091,258 @@ pub(crate) fn capabilities(
             .collect(),
         components,
     }))
+}
+#[async_trait::async_trait]
+impl Writes for SqliteStore {
+    async fn submit(&self, writes: Vec<Write>, on_commit: Option<OnCommit>) -> Result<Commit> {
+        self.queue(writes, on_commit).await
+    }
+
+    // `apply` and `apply_then` wait on the writer directly: one boxed future per call, not the
+    // default methods' two (theirs and `submit`'s).
+    async fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        self.commit(writes, None).await
+    }
+
+    async fn apply_then(&self, writes: Vec<Write>, on_commit: OnCommit) -> Result<()> {
+        self.commit(writes, Some(on_commit)).await
+    }
+
+    fn has_failed(&self) -> bool {
+        self.health.failed.load(Ordering::SeqCst)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl IdentityStore for SqliteStore {
+    async fn principal_by_token(&self, hash: TokenHash) -> Result<Option<PrincipalRecord>> {
+        self.read(move |c| principal_by_token(c, &hash)).await
+    }
+
+    async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>> {
+        self.read(move |c| principal(c, &id)).await
+    }
+
+    async fn principals(&self, kind: &'static str) -> Result<Vec<PrincipalRecord>> {
+        self.read(move |c| principals(c, kind)).await
+    }
+
+    async fn devices_owning(&self, number: PhoneNumber) -> Result<Vec<PrincipalId>> {
+        self.read(move |c| devices_owning(c, &number)).await
+    }
+
+    async fn stale_bindings(
+        &self,
+        number: PhoneNumber,
+        except: PrincipalId,
+        before: Millis,
+    ) -> Result<Vec<PrincipalId>> {
+        self.read(move |c| stale_bindings(c, &number, &except, before))
+            .await
+    }
+
+    async fn proof(&self, id: String) -> Result<Option<ProofRecord>> {
+        self.read(move |c| proof(c, &id)).await
+    }
+
+    async fn proof_by_code(&self, hash: TokenHash) -> Result<Option<ProofRecord>> {
+        self.read(move |c| proof_by_code(c, &hash)).await
+    }
+
+    async fn email_validation(&self, id: String) -> Result<Option<EmailValidationRecord>> {
+        self.read(move |c| email_validation(c, &id)).await
+    }
+
+    async fn emails_of(&self, device: PrincipalId) -> Result<Vec<Email>> {
+        self.read(move |c| emails_of(c, &device)).await
+    }
+
+    async fn devices_with_email(&self, email: Email) -> Result<Vec<PrincipalId>> {
+        self.read(move |c| devices_with_email(c, &email)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteStore {
+    async fn session(&self, key: SessionKey) -> Result<Option<SessionRecord>> {
+        self.read(move |c| session(c, &key)).await
+    }
+
+    async fn sessions_of(
+        &self,
+        principal: PrincipalId,
+        include_closed: bool,
+    ) -> Result<Vec<SessionKey>> {
+        self.read(move |c| sessions_of(c, &principal, include_closed))
+            .await
+    }
+
+    async fn idle_sessions(&self, before: Millis) -> Result<Vec<SessionKey>> {
+        self.read(move |c| idle_sessions(c, before)).await
+    }
+
+    async fn messages_after(
+        &self,
+        key: SessionKey,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        self.read(move |c| messages_after(c, &key, after, limit))
+            .await
+    }
+
+    async fn client_id_seq(
+        &self,
+        key: SessionKey,
+        sender: String,
+        client_id: String,
+    ) -> Result<Option<u64>> {
+        self.read(move |c| client_id_seq(c, &key, &sender, &client_id))
+            .await
+    }
+
+    async fn recent_client_ids(
+        &self,
+        key: SessionKey,
+        limit: u32,
+    ) -> Result<Vec<(String, String, u64)>> {
+        self.read(move |c| recent_client_ids(c, &key, limit)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl CallStore for SqliteStore {
+    async fn leg(&self, id: LegId) -> Result<Option<LegRecord>> {
+        self.read(move |c| leg(c, &id)).await
+    }
+
+    async fn pending_legs(&self) -> Result<Vec<LegRecord>> {
+        self.read(pending_legs).await
+    }
+
+    async fn call_by_ref(
+        &self,
+        reporter: PrincipalId,
+        call_ref: String,
+    ) -> Result<Option<CallRecord>> {
+        self.read(move |c| call_by_ref(c, &reporter, &call_ref))
+            .await
+    }
+
+    async fn live_calls(&self) -> Result<Vec<CallRecord>> {
+        self.read(live_calls).await
+    }
+
+    async fn call_notes_to(
+        &self,
+        numbers: Vec<PhoneNumber>,
+        limit: u32,
+    ) -> Result<Vec<CallNoteRecord>> {
+        self.read(move |c| call_notes_to(c, &numbers, limit)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl InvitationStore for SqliteStore {
+    async fn invitation(&self, id: String) -> Result<Option<InvitationRecord>> {
+        self.read(move |c| invitation(c, &id)).await
+    }
+
+    async fn invitations_for(&self, device: PrincipalId) -> Result<Vec<InvitationRecord>> {
+        self.read(move |c| invitations_for(c, &device)).await
+    }
+
+    async fn pending_invitations_to(
+        &self,
+        endpoint: Endpoint,
+        now: Millis,
+    ) -> Result<Vec<InvitationRecord>> {
+        self.read(move |c| pending_invitations_to(c, endpoint.as_str(), now))
+            .await
+    }
+
+    async fn pending_leg_invitations(&self) -> Result<Vec<(LegId, String)>> {
+        self.read(pending_leg_invitations).await
+    }
+
+    async fn expired_invitations(&self, now: Millis) -> Result<Vec<InvitationRecord>> {
+        self.read(move |c| expired_invitations(c, now)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl CardStore for SqliteStore {
+    async fn card_owners(&self) -> Result<Vec<PrincipalId>> {
+        self.read(card_owners).await
+    }
+
+    async fn card(&self, principal: PrincipalId) -> Result<Card> {
+        self.read(move |c| card(c, &principal)).await
+    }
+
+    async fn audiences(&self, principal: PrincipalId) -> Result<Vec<Audience>> {
+        self.read(move |c| audiences(c, &principal)).await
+    }
+
+    async fn receive_policy(&self, principal: PrincipalId) -> Result<ReceivePolicy> {
+        self.read(move |c| receive_policy(c, &principal)).await
+    }
+
+    async fn ledger(
+        &self,
+        sender: PrincipalId,
+        receiver: PrincipalId,
+    ) -> Result<HashMap<String, u64>> {
+        self.read(move |c| ledger(c, &sender, &receiver)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ComponentStore for SqliteStore {
+    async fn component(&self, id: String) -> Result<Option<Component>> {
+        self.read(move |c| component(c, &id)).await
+    }
+
+    async fn components(&self) -> Result<Vec<Component>> {
+        self.read(components).await
+    }
+
+    async fn capabilities(&self, principal: PrincipalId) -> Result<Option<Capabilities>> {
+        self.read(move |c| capabilities(c, &principal)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl PushStore for SqliteStore {
+    async fn push_devices(&self) -> Result<Vec<PrincipalId>> {
+        self.read(push_devices).await
+    }
+
+    async fn push_subscriptions(&self, device: PrincipalId) -> Result<Vec<PushRecord>> {
+        self.read(move |c| push_subscriptions(c, &device)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for SqliteStore {
+    async fn blob(&self, id: BlobId) -> Result<Option<BlobRecord>> {
+        self.read(move |c| blob(c, &id)).await
+    }
+
+    async fn may_read_blob(&self, principal: PrincipalId, blob: BlobId) -> Result<bool> {
+        self.read(move |c| may_read_blob(c, &principal, &blob))
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for SqliteStore {
+    async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.read(move |c| audit(c, limit)).await
+    }
 }

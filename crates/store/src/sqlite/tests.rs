@@ -1,9 +1,10 @@
 use super::*;
-use crate::Store;
+use crate::prelude::*;
 use callside_core::Token;
+use std::ops::Deref;
 
-fn open(dir: &tempfile::TempDir) -> Store {
-    Store::open_sqlite(&dir.path().join("t.sqlite"), SqliteOptions::default()).unwrap()
+fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
+    super::open(&dir.path().join("t.sqlite"), SqliteOptions::default()).unwrap()
 }
 
 fn n(s: &str) -> PhoneNumber {
@@ -23,7 +24,7 @@ fn device(id: &str, number: &str) -> PrincipalRecord {
     }
 }
 
-async fn seed(store: &Store, ids: &[&str]) {
+async fn seed(store: &impl Deref<Target: Store>, ids: &[&str]) {
     let writes = ids
         .iter()
         .enumerate()
@@ -594,7 +595,7 @@ async fn a_version_1_database_is_migrated_in_place() {
         )
         .unwrap();
     }
-    let store = Store::open_sqlite(&path, SqliteOptions::default()).unwrap();
+    let store = super::open(&path, SqliteOptions::default()).unwrap();
     // The old binding counts as provisioned, so no SMS proof replaces it.
     let stale = store
         .stale_bindings(n("+442079460000"), PrincipalId("x".into()), i64::MAX)
@@ -846,7 +847,7 @@ fn wal_len(dir: &tempfile::TempDir) -> u64 {
 }
 
 /// Appends `n` messages to `key`, one commit each, with bodies large enough to dirty a page.
-async fn append(store: &Store, key: &SessionKey, from: u64, n: u64) {
+async fn append(store: &impl Deref<Target: Store>, key: &SessionKey, from: u64, n: u64) {
     for seq in from..from + n {
         let mut m = msg(key, seq, "a", &format!("c{seq}"));
         m.body = format!("{{\"text\":\"{}\"}}", "x".repeat(3000));
@@ -858,8 +859,8 @@ async fn append(store: &Store, key: &SessionKey, from: u64, n: u64) {
 async fn store_with_session(
     dir: &tempfile::TempDir,
     options: SqliteOptions,
-) -> (Store, SessionKey) {
-    let store = Store::open_sqlite(&dir.path().join("t.sqlite"), options).unwrap();
+) -> (Arc<SqliteStore>, SessionKey) {
+    let store = super::open(&dir.path().join("t.sqlite"), options).unwrap();
     let key = SessionKey::generate(10);
     store
         .apply(vec![Write::Session(session(&key, &[]))])
@@ -878,14 +879,14 @@ fn restart_options() -> SqliteOptions {
     }
 }
 
-fn restarts(store: &Store) -> u64 {
-    store.inner.health.wal_restarts.load(Ordering::Relaxed)
+fn restarts(store: &SqliteStore) -> u64 {
+    store.health.wal_restarts.load(Ordering::Relaxed)
 }
 
 /// Commits of at least two pages each, without pause, until the log has started over twice
 /// (how many that takes depends on how fast the checkpoint thread gets the disk; without the
 /// reset it never would, and the loop gives up). Returns how many messages it wrote.
-async fn append_until_two_restarts(store: &Store, key: &SessionKey) -> u64 {
+async fn append_until_two_restarts(store: &Arc<SqliteStore>, key: &SessionKey) -> u64 {
     let mut written = 0;
     while restarts(store) < 2 && written < 30_000 {
         append(store, key, written + 1, 100).await;
@@ -921,7 +922,6 @@ async fn the_wal_starts_over_under_steady_writes_instead_of_growing() {
 async fn the_wal_starts_over_while_readers_keep_reading() {
     let dir = tempfile::tempdir().unwrap();
     let (store, key) = store_with_session(&dir, restart_options()).await;
-    let store = Arc::new(store);
     // Readers that are nearly always inside a read transaction, as under a busy server: some
     // of them hold a snapshot older than the newest commit whenever the log is to start over.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
