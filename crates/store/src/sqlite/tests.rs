@@ -1,6 +1,10 @@
+use super::migrate::SCHEMA_VERSION;
 use super::*;
 use crate::prelude::*;
-use callside_core::Token;
+use callside_core::leg::{Direction, Leg};
+use callside_core::principal::{Principal, PrincipalKind};
+use callside_core::session::{CallState, CloseReason, Lifecycle, Origin, Session};
+use callside_core::{NumberRange, Token};
 use std::ops::Deref;
 
 fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
@@ -582,7 +586,7 @@ async fn a_version_1_database_is_migrated_in_place() {
     let path = dir.path().join("old.sqlite");
     {
         let c = Connection::open(&path).unwrap();
-        c.execute_batch(include_str!("../schema.sql")).unwrap();
+        c.execute_batch(include_str!("schema.sql")).unwrap();
         c.pragma_update(None, "user_version", 1).unwrap();
         c.execute(
             "INSERT INTO principals (id, kind, name, created_at) VALUES ('d', 'device', 'd', 1)",
