@@ -16,6 +16,9 @@
 //!   [`MessageRecord`], …) of `callside_core` types.
 //! - **Backends** implement the traits in a module of their own. [`sqlite`] is the embedded
 //!   default: one writer thread with group commit, a checkpoint thread, a pool of readers.
+//! - **The conformance suite** (`conformance`, behind the cargo feature of that name) holds the
+//!   contract's tests, written against the traits; every backend runs all of them with
+//!   `conformance_suite!` (SQLite from `tests/conformance.rs`).
 //!
 //! The contract every backend keeps is written on the traits: [`Writes`] for durability,
 //! ordering, atomicity and fail-stop, each read method for what it returns and in which order.
@@ -72,6 +75,9 @@ mod records;
 pub mod sqlite;
 mod writes;
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
 pub use reads::{
     AuditStore, BlobStore, CallStore, CardStore, ComponentStore, IdentityStore, InvitationStore,
     PushStore, SessionStore,
@@ -113,7 +119,9 @@ impl<T> Store for T where
 {
 }
 
-/// The storage traits, for calling store methods: `use callside_store::prelude::*;`.
+/// Every storage trait in one import: `use callside_store::prelude::*;`. A concrete backend
+/// (`SqliteStore`) needs them in scope for its methods; a `dyn Store` has them all already, so
+/// code holding an `Arc<dyn Store>` only needs the name [`Store`].
 pub mod prelude {
     pub use crate::{
         AuditStore, BlobStore, CallStore, CardStore, ComponentStore, IdentityStore,
@@ -125,7 +133,7 @@ pub mod prelude {
 /// appears here.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database said no (I/O, a lock held too long, a constraint other than a duplicate).
+    /// The database failed the operation (I/O, a lock held too long, a violated constraint).
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the record already exists")]

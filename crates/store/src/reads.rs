@@ -2,9 +2,9 @@
 //!
 //! What every read guarantees, on every backend: it sees whole commits only, never part of one
 //! unit of work; and a read that starts after an [`apply`](crate::Writes::apply) resolved (or
-//! after a [`Commit`](crate::Commit) resolved `Ok`) sees its writes. Reads never wait for the
-//! writer. "Live" means not deleted ([`Write::DeletePrincipal`](crate::Write::DeletePrincipal)).
-//! Where a method says nothing about order, callers must not rely on one.
+//! after a [`Commit`](crate::Commit) resolved `Ok`) sees its writes. "Live" means not deleted
+//! ([`Write::DeletePrincipal`](crate::Write::DeletePrincipal)). Where a method says nothing
+//! about order, callers must not rely on one.
 
 use crate::records::*;
 use crate::Result;
