@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// Everything a request can reach.
 pub struct App {
     pub(crate) config: Config,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) sessions: Sessions,
     pub(crate) calls: Calls,
@@ -48,7 +48,7 @@ pub type AppState = Arc<App>;
 impl App {
     pub(crate) fn new(
         config: Config,
-        store: Store,
+        store: Arc<dyn Store>,
         server_key: [u8; 32],
         pusher: callside_push::Pusher,
         rcd: crate::rcd::Signer,

@@ -22,7 +22,7 @@ pub(crate) struct AuthCache {
 impl AuthCache {
     pub(crate) async fn resolve(
         &self,
-        store: &Store,
+        store: &Arc<dyn Store>,
         token: &Token,
     ) -> Result<Arc<Principal>, ApiError> {
         let hash = token.hash();
@@ -60,7 +60,7 @@ impl AuthCache {
 /// Makes sure the operator's admin token exists: reads it from `file`, or creates it there
 /// (mode 0600) on first start. Only its hash goes into the database.
 pub(crate) async fn ensure_admin(
-    store: &Store,
+    store: &Arc<dyn Store>,
     file: &Path,
     now: i64,
 ) -> Result<String, crate::ServerError> {

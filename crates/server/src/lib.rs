@@ -108,7 +108,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         std::fs::create_dir_all(dir)
             .map_err(|e| ServerError::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let store = callside_store::Store::open_sqlite(
+    let store: std::sync::Arc<dyn callside_store::Store> = callside_store::sqlite::open(
         path,
         callside_store::SqliteOptions {
             synchronous: *synchronous,

@@ -189,7 +189,8 @@ pub struct CallNoteRecord {
     pub created_at: Millis,
 }
 
-/// One change. [`crate::Store::apply`] commits a list of them atomically.
+/// One change. [`crate::Writes::apply`] commits a list of them atomically, whatever aggregates
+/// they touch.
 #[derive(Debug, Clone)]
 pub enum Write {
     /// A new principal with its first token.

@@ -1,0 +1,193 @@
+//! Principals, tokens, number bindings and proofs.
+
+use super::fixtures::*;
+use super::Database;
+use crate::{NumberSource, ProofRecord, StoreError, Write};
+use callside_core::principal::PrincipalKind;
+use callside_core::{Millis, PrincipalId, Token};
+
+pub async fn principals_are_found_by_token_hash_only(db: &dyn Database) {
+    let store = db.open().await;
+    let token = Token::generate("dev");
+    store
+        .apply(vec![Write::Principal(
+            device("dev_a", "+442079460001"),
+            token.hash(),
+        )])
+        .await
+        .unwrap();
+    let found = store
+        .principal_by_token(token.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, device("dev_a", "+442079460001"));
+    assert!(store
+        .principal_by_token(Token::generate("dev").hash())
+        .await
+        .unwrap()
+        .is_none());
+
+    // Same id twice is a duplicate and leaves the first intact.
+    let err = store
+        .apply(vec![Write::Principal(
+            device("dev_a", "+442079460009"),
+            Token::generate("dev").hash(),
+        )])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate), "{err}");
+    assert_eq!(store.principals("device").await.unwrap().len(), 1);
+
+    // Rotation revokes the old token; deletion revokes everything.
+    let fresh = Token::generate("dev");
+    store
+        .apply(vec![Write::ReplaceToken(
+            PrincipalId("dev_a".into()),
+            fresh.hash(),
+        )])
+        .await
+        .unwrap();
+    assert!(store
+        .principal_by_token(token.hash())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .principal_by_token(fresh.hash())
+        .await
+        .unwrap()
+        .is_some());
+    store
+        .apply(vec![Write::DeletePrincipal(PrincipalId("dev_a".into()))])
+        .await
+        .unwrap();
+    assert!(store
+        .principal_by_token(fresh.hash())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.principals("device").await.unwrap().is_empty());
+}
+
+pub async fn sms_bindings_refresh_and_stale_ones_are_replaced(db: &dyn Database) {
+    let store = db.open().await;
+    seed(&store, &["a", "b", "c"]).await;
+    let num = n("+447400123456");
+    let bind = |dev: &str, at: Millis, stale_before: Option<Millis>| Write::BindNumber {
+        device: PrincipalId(dev.into()),
+        number: num.clone(),
+        source: NumberSource::Sms,
+        at,
+        stale_before,
+    };
+    store
+        .apply(vec![bind("a", 100, None), bind("b", 200, None)])
+        .await
+        .unwrap();
+    // Provisioned numbers are never "stale": give c the number by provisioning.
+    store
+        .apply(vec![Write::BindNumber {
+            device: PrincipalId("c".into()),
+            number: num.clone(),
+            source: NumberSource::Provisioned,
+            at: 50,
+            stale_before: None,
+        }])
+        .await
+        .unwrap();
+    let owners = store.devices_owning(num.clone()).await.unwrap();
+    assert_eq!(owners.len(), 3);
+    // Binding again refreshes the time instead of adding a row; proving a provisioned number
+    // by SMS keeps it provisioned.
+    store
+        .apply(vec![bind("a", 300, None), bind("c", 60, None)])
+        .await
+        .unwrap();
+    let stale = store
+        .stale_bindings(num.clone(), PrincipalId("x".into()), i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        vec![PrincipalId("a".into()), PrincipalId("b".into())]
+    );
+    let stale = store
+        .stale_bindings(num.clone(), PrincipalId("c".into()), 250)
+        .await
+        .unwrap();
+    assert_eq!(stale, vec![PrincipalId("b".into())]);
+    // c proves the number: b (bound at 200) is stale before 250; a (300) stays; c's own stays.
+    store.apply(vec![bind("c", 400, Some(250))]).await.unwrap();
+    let mut owners: Vec<String> = store
+        .devices_owning(num.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["a", "c"]);
+    let b = store
+        .principal(PrincipalId("b".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        b.principal.kind,
+        PrincipalKind::Device {
+            numbers: vec![n("+442079460001")]
+        }
+    );
+    store
+        .apply(vec![Write::UnbindNumber {
+            device: PrincipalId("a".into()),
+            number: num.clone(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.devices_owning(num).await.unwrap().len(), 1);
+}
+
+pub async fn proofs_are_found_by_id_and_code_hash_and_purged_when_old(db: &dyn Database) {
+    let store = db.open().await;
+    seed(&store, &["a"]).await;
+    let code = Token::from_presented("abcdefgh").hash();
+    let mut rec = ProofRecord {
+        id: "prf_1".into(),
+        device: PrincipalId("a".into()),
+        code_hash: code,
+        number: None,
+        nonce: None,
+        state: callside_core::proof::ProofState::AwaitingSms,
+        failures: 0,
+        created_at: 10,
+        expires_at: 1_000,
+    };
+    store.apply(vec![Write::Proof(rec.clone())]).await.unwrap();
+    assert_eq!(store.proof_by_code(code).await.unwrap(), Some(rec.clone()));
+    rec.number = Some(n("+447400123456"));
+    rec.nonce = Some(vec![1, 2, 3]);
+    rec.state = callside_core::proof::ProofState::SmsSent;
+    store.apply(vec![Write::Proof(rec.clone())]).await.unwrap();
+    assert_eq!(store.proof("prf_1".into()).await.unwrap(), Some(rec));
+    assert!(store
+        .proof_by_code(Token::from_presented("other").hash())
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .apply(vec![Write::PurgeProofs {
+            expired_before: 999,
+        }])
+        .await
+        .unwrap();
+    assert!(store.proof("prf_1".into()).await.unwrap().is_some());
+    store
+        .apply(vec![Write::PurgeProofs {
+            expired_before: 1_001,
+        }])
+        .await
+        .unwrap();
+    assert!(store.proof("prf_1".into()).await.unwrap().is_none());
+}

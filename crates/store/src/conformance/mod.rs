@@ -1,0 +1,88 @@
+//! The conformance suite: the storage contract's tests, written against the traits, so that
+//! every backend runs the same ones.
+//!
+//! Each case is a `pub async fn` taking a fresh, empty [`Database`] of the backend under test;
+//! [`conformance_suite!`](crate::conformance_suite) expands to one `#[tokio::test]` per case,
+//! named after it. A backend's integration test implements [`Database`] and invokes the macro:
+//!
+//! ```ignore
+//! struct Fresh(tempfile::TempDir);
+//!
+//! #[async_trait::async_trait]
+//! impl callside_store::conformance::Database for Fresh {
+//!     async fn open(&self) -> std::sync::Arc<dyn callside_store::Store> {
+//!         callside_store::sqlite::open(&self.0.path().join("t.sqlite"), Default::default())
+//!             .unwrap()
+//!     }
+//! }
+//!
+//! callside_store::conformance_suite!(async { Fresh(tempfile::tempdir().unwrap()) });
+//! ```
+//!
+//! Compiled only with the cargo feature `conformance` (and in this crate's own tests). What a
+//! test cannot provoke the same way on every backend (a transaction failing underneath the
+//! store, WAL behaviour, migrations from old schema versions) is tested in the backend's module.
+
+mod blobs;
+mod calls;
+mod cards;
+mod components;
+pub mod fixtures;
+mod identity;
+mod invitations;
+mod sessions;
+mod writes;
+
+pub use blobs::*;
+pub use calls::*;
+pub use cards::*;
+pub use components::*;
+pub use identity::*;
+pub use invitations::*;
+pub use sessions::*;
+pub use writes::*;
+
+use crate::Store;
+use std::sync::Arc;
+
+/// A fresh, empty database of the backend under test, one per case.
+#[async_trait::async_trait]
+pub trait Database: Send + Sync {
+    /// Opens a store on this database. A case may drop its store and open the database again:
+    /// the new store must see everything the old one committed.
+    async fn open(&self) -> Arc<dyn Store>;
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each named after its case.
+///
+/// `$database` is an expression whose value is a future of a fresh [`Database`] (anything
+/// that derefs to one); it is evaluated once per case. The calling crate needs `tokio` with
+/// its `macros` and `rt` features.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($database:expr) => {
+        $crate::conformance_suite!(@cases $database;
+            principals_are_found_by_token_hash_only,
+            sms_bindings_refresh_and_stale_ones_are_replaced,
+            proofs_are_found_by_id_and_code_hash_and_purged_when_old,
+            messages_append_in_order_and_client_ids_are_unique,
+            a_sessions_sequence_and_activity_come_from_its_newest_message,
+            sessions_round_trip_with_state_and_acks,
+            one_failing_request_does_not_fail_its_batch,
+            pending_legs_come_back_in_report_order,
+            blobs_are_readable_by_uploader_and_participants_only,
+            invitations_keep_their_devices_and_ring_until_settled,
+            cards_audiences_and_the_ledger_round_trip,
+            catalogue_and_capabilities_round_trip,
+        );
+    };
+    (@cases $database:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let database = $database.await;
+                $crate::conformance::$case(&database).await;
+            }
+        )+
+    };
+}

@@ -1,0 +1,153 @@
+//! Sessions, messages, client ids and acknowledgements.
+
+use super::fixtures::*;
+use super::Database;
+use crate::{MessageRecord, StoreError, Write};
+use callside_core::session::{CallState, CloseReason};
+use callside_core::{PrincipalId, SessionKey};
+
+pub async fn messages_append_in_order_and_client_ids_are_unique(db: &dyn Database) {
+    let store = db.open().await;
+    let key = SessionKey::generate(0);
+    store
+        .apply(vec![Write::Session(session(&key, &[]))])
+        .await
+        .unwrap();
+    for seq in 1..=5 {
+        store
+            .apply(vec![Write::Message(msg(
+                &key,
+                seq,
+                "dev_a",
+                &format!("c{seq}"),
+            ))])
+            .await
+            .unwrap();
+    }
+    let err = store
+        .apply(vec![Write::Message(msg(&key, 6, "dev_a", "c3"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate));
+    // The same client id from another sender is a different message.
+    store
+        .apply(vec![Write::Message(msg(&key, 6, "dev_b", "c3"))])
+        .await
+        .unwrap();
+
+    let page = store.messages_after(key.clone(), 2, 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert_eq!(
+        page[0],
+        MessageRecord {
+            blob: None,
+            ..msg(&key, 3, "dev_a", "c3")
+        }
+    );
+    assert_eq!(
+        store
+            .client_id_seq(key.clone(), "dev_a".into(), "c4".into())
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        store.session(key.clone()).await.unwrap().unwrap().last_seq,
+        6
+    );
+    let recent = store.recent_client_ids(key.clone(), 2).await.unwrap();
+    assert_eq!(
+        recent,
+        vec![
+            ("dev_b".into(), "c3".into(), 6),
+            ("dev_a".into(), "c5".into(), 5)
+        ]
+    );
+}
+
+pub async fn a_sessions_sequence_and_activity_come_from_its_newest_message(db: &dyn Database) {
+    let store = db.open().await;
+    let busy = SessionKey::generate(0);
+    let quiet = SessionKey::generate(0);
+    store
+        .apply(vec![
+            Write::Session(session(&busy, &[])),
+            Write::Session(session(&quiet, &[])),
+        ])
+        .await
+        .unwrap();
+    // Created at 10; messages 1..=5 sent at 21..=25, one commit each.
+    append(&store, &busy, 1, 5).await;
+    let rec = store.session(busy.clone()).await.unwrap().unwrap();
+    assert_eq!((rec.last_seq, rec.last_activity), (5, 25));
+    let rec = store.session(quiet.clone()).await.unwrap().unwrap();
+    assert_eq!((rec.last_seq, rec.last_activity), (0, 10));
+
+    // Idle means no activity since `before`: creation for the quiet one, the newest message for
+    // the busy one.
+    assert_eq!(store.idle_sessions(11).await.unwrap(), vec![quiet.clone()]);
+    assert_eq!(store.idle_sessions(25).await.unwrap(), vec![quiet.clone()]);
+    let mut both = store.idle_sessions(26).await.unwrap();
+    both.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut want = vec![busy, quiet];
+    want.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(both, want);
+}
+
+pub async fn sessions_round_trip_with_state_and_acks(db: &dyn Database) {
+    let key = SessionKey::generate(0);
+    {
+        let store = db.open().await;
+        seed(&store, &["dev_a", "dev_b"]).await;
+        store
+            .apply(vec![Write::Session(session(&key, &["dev_a", "dev_b"]))])
+            .await
+            .unwrap();
+        store
+            .apply(vec![
+                Write::Ack {
+                    session: key.clone(),
+                    principal: PrincipalId("dev_a".into()),
+                    seq: 7,
+                },
+                Write::Ack {
+                    session: key.clone(),
+                    principal: PrincipalId("dev_a".into()),
+                    seq: 3,
+                },
+                Write::SessionState {
+                    key: key.clone(),
+                    call: CallState::Ended,
+                    closed: Some(("closed".into(), Some(PrincipalId("dev_a".into())))),
+                    call_id: None,
+                },
+            ])
+            .await
+            .unwrap();
+    }
+    // Reopen: everything acknowledged is still there.
+    let store = db.open().await;
+    let rec = store.session(key.clone()).await.unwrap().unwrap();
+    assert_eq!(rec.session.call, CallState::Ended);
+    assert_eq!(
+        rec.session.closed,
+        Some(CloseReason::ClosedBy(PrincipalId("dev_a".into())))
+    );
+    assert_eq!(rec.participants[0].acked_seq, 7, "acks never move back");
+    assert_eq!(rec.participants[0].name, "dev_a phone");
+    assert!(store
+        .sessions_of(PrincipalId("dev_b".into()), false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .sessions_of(PrincipalId("dev_b".into()), true)
+            .await
+            .unwrap(),
+        vec![key]
+    );
+}

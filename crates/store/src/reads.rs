@@ -1,0 +1,228 @@
+//! The read side: one trait per aggregate.
+//!
+//! What every read guarantees, on every backend: it sees whole commits only, never part of one
+//! unit of work; and a read that starts after an [`apply`](crate::Writes::apply) resolved (or
+//! after a [`Commit`](crate::Commit) resolved `Ok`) sees its writes. "Live" means not deleted
+//! ([`Write::DeletePrincipal`](crate::Write::DeletePrincipal)). Where a method says nothing
+//! about order, callers must not rely on one.
+
+use crate::records::*;
+use crate::Result;
+use callside_core::card::{Audience, Card, ReceivePolicy};
+use callside_core::component::{Capabilities, Component};
+use callside_core::email::{Email, Endpoint};
+use callside_core::message::BlobId;
+use callside_core::{LegId, Millis, PhoneNumber, PrincipalId, SessionKey, TokenHash};
+use std::collections::HashMap;
+
+/// Principals and their tokens, the numbers they own and the proofs of them (S2-R), and the
+/// email addresses they validated (S2-E).
+#[async_trait::async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The live principal holding the token whose SHA-256 is `hash`; `None` for a token that is
+    /// unknown or was revoked ([`Write::ReplaceToken`], [`Write::DeletePrincipal`]). A device's
+    /// numbers (a service's ranges) come in the order they were first bound.
+    async fn principal_by_token(&self, hash: TokenHash) -> Result<Option<PrincipalRecord>>;
+
+    /// A live principal by id, with its numbers as in
+    /// [`principal_by_token`](IdentityStore::principal_by_token).
+    async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>>;
+
+    /// Live principals of one kind (`device`, `service`, `admin`), oldest first (ties by id).
+    async fn principals(&self, kind: &'static str) -> Result<Vec<PrincipalRecord>>;
+
+    /// Live devices that own `number`, provisioned or proved (a service's ranges do not count),
+    /// oldest device first (ties by id).
+    async fn devices_owning(&self, number: PhoneNumber) -> Result<Vec<PrincipalId>>;
+
+    /// Devices other than `except` whose SMS binding of `number` is older than `before`, by id.
+    /// Provisioned bindings are never stale.
+    async fn stale_bindings(
+        &self,
+        number: PhoneNumber,
+        except: PrincipalId,
+        before: Millis,
+    ) -> Result<Vec<PrincipalId>>;
+
+    /// A number proof by id.
+    async fn proof(&self, id: String) -> Result<Option<ProofRecord>>;
+
+    /// The proof started with the code whose SHA-256 is `hash`.
+    async fn proof_by_code(&self, hash: TokenHash) -> Result<Option<ProofRecord>>;
+
+    /// An email validation by id.
+    async fn email_validation(&self, id: String) -> Result<Option<EmailValidationRecord>>;
+
+    /// A device's validated email addresses, least recently bound first (ties by address).
+    async fn emails_of(&self, device: PrincipalId) -> Result<Vec<Email>>;
+
+    /// Live devices that validated `email`, oldest device first (ties by id).
+    async fn devices_with_email(&self, email: Email) -> Result<Vec<PrincipalId>>;
+}
+
+/// Sessions, their participants and their message logs.
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync {
+    /// A session with its participants in the order they joined. Its `last_seq` and
+    /// `last_activity` are those of its newest message (a message appended with
+    /// [`Write::Message`] moves both), or those it was created with while it has none.
+    async fn session(&self, key: SessionKey) -> Result<Option<SessionRecord>>;
+
+    /// Keys of the sessions `principal` takes part in, newest first (at most 1,000); closed ones
+    /// only with `include_closed`.
+    async fn sessions_of(
+        &self,
+        principal: PrincipalId,
+        include_closed: bool,
+    ) -> Result<Vec<SessionKey>>;
+
+    /// Open sessions with no activity since `before` (their `last_activity`, as
+    /// [`session`](SessionStore::session) gives it, is before it), at most 10,000, in no
+    /// particular order.
+    async fn idle_sessions(&self, before: Millis) -> Result<Vec<SessionKey>>;
+
+    /// Up to `limit` messages with `seq > after`, in sequence order. Their `blob` is `None`: the
+    /// reference a message made is kept only to answer [`BlobStore::may_read_blob`].
+    async fn messages_after(
+        &self,
+        key: SessionKey,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>>;
+
+    /// The sequence number a client id was accepted under, if it was.
+    async fn client_id_seq(
+        &self,
+        key: SessionKey,
+        sender: String,
+        client_id: String,
+    ) -> Result<Option<u64>>;
+
+    /// The newest `limit` client ids of a session as `(sender, client_id, seq)`, newest first
+    /// (messages without a client id are skipped).
+    async fn recent_client_ids(
+        &self,
+        key: SessionKey,
+        limit: u32,
+    ) -> Result<Vec<(String, String, u64)>>;
+}
+
+/// Legs devices reported, calls network elements reported, and call notes (RCC.20).
+#[async_trait::async_trait]
+pub trait CallStore: Send + Sync {
+    /// A leg by id, in whatever state.
+    async fn leg(&self, id: LegId) -> Result<Option<LegRecord>>;
+
+    /// Legs still pending, in report order (to rebuild the matcher after a restart).
+    async fn pending_legs(&self) -> Result<Vec<LegRecord>>;
+
+    /// A network call by its reporter's own reference.
+    async fn call_by_ref(
+        &self,
+        reporter: PrincipalId,
+        call_ref: String,
+    ) -> Result<Option<CallRecord>>;
+
+    /// Network calls that have not ended, oldest first, to rebuild the matcher after a restart.
+    async fn live_calls(&self) -> Result<Vec<CallRecord>>;
+
+    /// The newest `limit` call notes to any of `numbers`, newest first (ties by id, larger
+    /// first).
+    async fn call_notes_to(
+        &self,
+        numbers: Vec<PhoneNumber>,
+        limit: u32,
+    ) -> Result<Vec<CallNoteRecord>>;
+}
+
+/// Invitations (S2-I/M) and the devices each one rings.
+#[async_trait::async_trait]
+pub trait InvitationStore: Send + Sync {
+    /// An invitation by id, in whatever state, with its devices in the order they were added.
+    async fn invitation(&self, id: String) -> Result<Option<InvitationRecord>>;
+
+    /// Pending invitations ringing on `device`, oldest first (ties by id), expired or not.
+    async fn invitations_for(&self, device: PrincipalId) -> Result<Vec<InvitationRecord>>;
+
+    /// Pending invitations to an endpoint (E.164 number or email address) still running at `now`,
+    /// oldest first (ties by id).
+    async fn pending_invitations_to(
+        &self,
+        endpoint: Endpoint,
+        now: Millis,
+    ) -> Result<Vec<InvitationRecord>>;
+
+    /// Pending invitations offered for one-sided calls on devices, not by SMS, as
+    /// `(leg, invitation id)` (to rebuild that link after a restart).
+    async fn pending_leg_invitations(&self) -> Result<Vec<(LegId, String)>>;
+
+    /// Pending invitations whose time ran out by `now` (expiring at or before it), the earliest
+    /// expired first, at most 1,000.
+    async fn expired_invitations(&self, now: Millis) -> Result<Vec<InvitationRecord>>;
+}
+
+/// Cards (S3), who may see which fields, receiving policies, and the ledger of what each
+/// receiver holds.
+#[async_trait::async_trait]
+pub trait CardStore: Send + Sync {
+    /// The principals that have a card (at least one field).
+    async fn card_owners(&self) -> Result<Vec<PrincipalId>>;
+
+    /// A principal's card, its fields in the order stored (empty when it has none).
+    async fn card(&self, principal: PrincipalId) -> Result<Card>;
+
+    /// A principal's audiences, in the order stored.
+    async fn audiences(&self, principal: PrincipalId) -> Result<Vec<Audience>>;
+
+    /// A device's receiving policy for cards, its contact rules in the order stored (the
+    /// default: accept from everyone).
+    async fn receive_policy(&self, principal: PrincipalId) -> Result<ReceivePolicy>;
+
+    /// Field id → version of `sender`'s card that `receiver` has received.
+    async fn ledger(
+        &self,
+        sender: PrincipalId,
+        receiver: PrincipalId,
+    ) -> Result<HashMap<String, u64>>;
+}
+
+/// The component catalogue and what devices declared (S1-F6–F8).
+#[async_trait::async_trait]
+pub trait ComponentStore: Send + Sync {
+    /// One catalogue entry.
+    async fn component(&self, id: String) -> Result<Option<Component>>;
+
+    /// The whole component catalogue, by id.
+    async fn components(&self) -> Result<Vec<Component>>;
+
+    /// A device's declared capabilities; `None` if it never declared any (a confirmed
+    /// installation counts as a declaration without features).
+    async fn capabilities(&self, principal: PrincipalId) -> Result<Option<Capabilities>>;
+}
+
+/// Push subscriptions of devices.
+#[async_trait::async_trait]
+pub trait PushStore: Send + Sync {
+    /// The devices that have at least one push subscription, each once.
+    async fn push_devices(&self) -> Result<Vec<PrincipalId>>;
+
+    /// A device's push subscriptions, oldest first (ties by id).
+    async fn push_subscriptions(&self, device: PrincipalId) -> Result<Vec<PushRecord>>;
+}
+
+/// Uploaded blobs and who may read them (their bytes live beside the database, by SHA-256).
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn blob(&self, id: BlobId) -> Result<Option<BlobRecord>>;
+
+    /// Whether `principal` uploaded the blob (or was granted it, [`Write::BlobGrant`]) or takes
+    /// part in a session whose log references it.
+    async fn may_read_blob(&self, principal: PrincipalId, blob: BlobId) -> Result<bool>;
+}
+
+/// The audit log.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
+    /// The newest `limit` lines of the audit log, newest (last appended) first.
+    async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+}
