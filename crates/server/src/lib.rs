@@ -43,7 +43,7 @@ mod supervisor;
 mod transform;
 
 /// The store every service shares.
-pub(crate) type Store = callside_store::Store;
+pub(crate) type Store = std::sync::Arc<dyn callside_store::Store>;
 
 pub use app::{App, AppState};
 pub use http::openapi::document as openapi_document;
