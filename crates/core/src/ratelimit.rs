@@ -45,7 +45,8 @@ impl Rate {
 }
 
 /// Refused: try again after this many milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many requests of this kind; retry in {} s", self.retry_after_secs())]
 pub struct Limited {
     pub retry_after_ms: i64,
 }

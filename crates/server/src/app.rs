@@ -1,33 +1,35 @@
 //! The application: every service, built once with the collaborators it needs, and shared by the
 //! HTTP edge as its state.
 
-use crate::auth::AuthCache;
 use crate::calls::Calls;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::sessions::Sessions;
-use callside_store::Store;
+use crate::Store;
 use std::sync::Arc;
 
 /// Everything a request can reach.
 pub struct App {
     pub(crate) config: Config,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Store,
     pub(crate) hub: Arc<Hub>,
     pub(crate) sessions: Sessions,
     pub(crate) calls: Calls,
-    pub(crate) auth: AuthCache,
+    pub(crate) auth: Arc<crate::identity::auth::Auth>,
+    pub(crate) identity: Arc<crate::identity::Identity>,
+    pub(crate) admin: crate::admin::Admin,
+    pub(crate) connect: crate::connect::Connect,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) numbers: crate::numbers::NumberCache,
-    pub(crate) proofs: crate::proofs::Proofs,
+    pub(crate) proofs: crate::identity::proofs::Proofs,
     pub(crate) invitations: crate::invitations::Invitations,
     pub(crate) wakes: Arc<crate::push::Wakes>,
     pub(crate) waker: crate::push::Waker,
     pub(crate) blobs: Arc<crate::blobs::Blobs>,
     /// The receiving ends of the background loops' channels, until `start` takes them.
     pub(crate) background: std::sync::Mutex<Option<Background>>,
-    pub(crate) emails: crate::emails::Emails,
+    pub(crate) emails: crate::identity::emails::Emails,
     pub(crate) cards: crate::cards::Cards,
     pub(crate) transformers: crate::transform::Transformers,
     /// Component offers per principal (each may call the authorization server).
@@ -35,9 +37,7 @@ pub struct App {
         std::sync::Mutex<callside_core::ratelimit::Limiter<callside_core::PrincipalId>>,
     /// Signs and checks caller data (RFC 9795).
     pub(crate) rcd: crate::rcd::Signer,
-    pub(crate) sms: crate::adapters::sms::SmsSender,
-    /// Keys the server's own signatures (SMS proofs).
-    pub(crate) server_key: [u8; 32],
+    pub(crate) sms: Arc<crate::adapters::sms::SmsSender>,
     pub(crate) supervisor: crate::supervisor::Supervisor,
     /// Set when the server stopped because the store failed.
     pub(crate) fatal: std::sync::atomic::AtomicBool,
@@ -48,7 +48,7 @@ pub type AppState = Arc<App>;
 impl App {
     pub(crate) fn new(
         config: Config,
-        store: Arc<dyn Store>,
+        store: Store,
         server_key: [u8; 32],
         pusher: callside_push::Pusher,
         rcd: crate::rcd::Signer,
@@ -56,6 +56,55 @@ impl App {
         let wire = Arc::new(crate::http::wire::JsonWire);
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::default());
+        let supervisor = crate::supervisor::Supervisor::new();
+        let sms = Arc::new(crate::adapters::sms::SmsSender::new(
+            config.sms.provider.clone(),
+            config.sms.number.clone(),
+        ));
+        let auth = Arc::new(crate::identity::auth::Auth::new(store.clone()));
+        let identity = Arc::new(crate::identity::Identity::new(
+            store.clone(),
+            auth.clone(),
+            hub.clone(),
+            wire.clone(),
+        ));
+        let (bound_tx, bound_rx) = tokio::sync::mpsc::channel(EVENTS);
+        let proofs = crate::identity::proofs::Proofs::new(
+            store.clone(),
+            auth.clone(),
+            sms.clone(),
+            supervisor.tasks(),
+            wire.clone(),
+            metrics.clone(),
+            crate::identity::proofs::Settings {
+                region: config.default_region,
+                sms_number: config.sms.number.clone(),
+                proof_ttl: config.sms.proof_ttl,
+                stale_after: config.sms.stale_after,
+                inbound_allow: config.sms.inbound_allow.clone(),
+                limits: config.limits.clone(),
+                server_key,
+            },
+            bound_tx,
+        );
+        let emails = crate::identity::emails::Emails::new(
+            store.clone(),
+            config
+                .mail
+                .smtp_url
+                .as_deref()
+                .and_then(crate::adapters::mail::Mailer::from_url),
+            wire.clone(),
+            crate::identity::emails::Settings {
+                from: config.mail.from.clone(),
+                validation_ttl: config.mail.validation_ttl,
+                link: config.mail.link.clone(),
+                per_device_hour: config.limits.emails_per_device_hour,
+            },
+        );
+        let admin =
+            crate::admin::Admin::new(store.clone(), identity.clone(), config.default_region);
+        let connect = crate::connect::Connect::new(config.turn.clone());
         let (waker, wakes_rx) = crate::push::Wakes::channel(metrics.clone());
         let wakes = Arc::new(crate::push::Wakes::new(
             store.clone(),
@@ -71,32 +120,34 @@ impl App {
         ));
         Arc::new(App {
             numbers: crate::numbers::NumberCache::new(config.default_region),
-            proofs: crate::proofs::Proofs::new(&config.limits),
+            proofs,
             invitations: crate::invitations::Invitations::new(&config.limits),
             wakes,
             waker,
             blobs,
-            background: std::sync::Mutex::new(Some(Background { wakes: wakes_rx })),
-            emails: crate::emails::Emails::new(&config),
+            background: std::sync::Mutex::new(Some(Background {
+                wakes: wakes_rx,
+                numbers_bound: bound_rx,
+            })),
+            emails,
+            identity,
+            admin,
+            connect,
             cards: crate::cards::Cards::new(),
             transformers: crate::transform::Transformers::new(),
             offers: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
                 callside_core::ratelimit::Rate::per_minute(30),
             )),
             rcd,
-            sms: crate::adapters::sms::SmsSender::new(
-                config.sms.provider.clone(),
-                config.sms.number.clone(),
-            ),
-            server_key,
+            sms,
             config,
             store,
             hub,
             sessions: Sessions::default(),
             calls: Calls::default(),
-            auth: AuthCache::default(),
+            auth,
             metrics,
-            supervisor: crate::supervisor::Supervisor::new(),
+            supervisor,
             fatal: Default::default(),
         })
     }
@@ -105,4 +156,9 @@ impl App {
 /// The receiving ends of the channels the background loops read.
 pub(crate) struct Background {
     pub(crate) wakes: tokio::sync::mpsc::Receiver<crate::push::WakeRequest>,
+    pub(crate) numbers_bound: tokio::sync::mpsc::Receiver<crate::identity::NumberBound>,
 }
+
+/// Events waiting for their listener (a number proven, a leg settled). Their senders wait when it
+/// is full: they are request handlers and housekeeping, never the store's writer thread.
+const EVENTS: usize = 1024;

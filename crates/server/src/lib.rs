@@ -17,8 +17,8 @@
 //! ```
 
 mod adapters;
+mod admin;
 mod app;
-mod auth;
 mod blobs;
 mod calls;
 mod cards;
@@ -27,14 +27,15 @@ mod clock;
 mod components;
 mod composer;
 pub mod config;
-mod emails;
+mod connect;
 mod housekeeping;
 mod http;
 mod hub;
+mod identity;
 mod invitations;
+mod keys;
 mod metrics;
 mod numbers;
-mod proofs;
 mod push;
 mod rcd;
 mod routes;
@@ -116,8 +117,9 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             ..Default::default()
         },
     )?;
-    let admin_token = auth::ensure_admin(&store, &config.admin_token_file, clock::now_ms()).await?;
-    let server_key = auth::ensure_server_key(&config.server_key_file)?;
+    let admin_token =
+        identity::auth::ensure_admin(&store, &config.admin_token_file, clock::now_ms()).await?;
+    let server_key = keys::ensure_server_key(&config.server_key_file)?;
     let pusher = adapters::push::pusher(&config)?;
     let signer = rcd::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
     let app = App::new(config, store, server_key, pusher, signer);
@@ -184,6 +186,22 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
             app.supervisor.token().clone(),
         ),
     );
+    // A device proved a number: SMS invitations waiting for it ring on it too.
+    let invitations = app.clone();
+    let mut numbers_bound = background.numbers_bound;
+    let stop = app.supervisor.token().clone();
+    app.supervisor.spawn("numbers-bound", async move {
+        loop {
+            let bound = tokio::select! {
+                b = numbers_bound.recv() => match b { Some(b) => b, None => return },
+                _ = stop.cancelled() => return,
+            };
+            invitations
+                .invitations
+                .number_bound(&invitations, &bound.device, &bound.number)
+                .await;
+        }
+    });
     app.supervisor
         .spawn("cards", cards::Cards::run(app.clone()));
     app.supervisor

@@ -44,7 +44,7 @@ impl Signer {
             let pem = key
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(|e| io(e.to_string()))?;
-            crate::auth::write_private(file, &pem).map_err(|e| io(e.to_string()))?;
+            crate::keys::write_private(file, &pem).map_err(|e| io(e.to_string()))?;
             key
         };
         let point = VerifyingKey::from(&key).to_encoded_point(false);

@@ -25,7 +25,7 @@ pub(crate) fn pusher(config: &Config) -> Result<Pusher, ServerError> {
         .map_err(|e| bad("VAPID key file", e))?
     } else {
         let key = VapidKey::generate();
-        crate::auth::write_private(&p.vapid_key_file, &key.to_pem()).map_err(|e| {
+        crate::keys::write_private(&p.vapid_key_file, &key.to_pem()).map_err(|e| {
             ServerError::Io(format!(
                 "VAPID key file {}: {e}",
                 p.vapid_key_file.display()

@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for Caller {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
-        Ok(Caller(app.auth.resolve(&app.store, &token).await?))
+        Ok(Caller(app.auth.resolve(&token).await?))
     }
 }
 
@@ -86,7 +86,7 @@ impl FromRequestParts<AppState> for GatewayCaller {
             })
             .filter(|t| !t.expose().is_empty())
             .ok_or(ApiError::Unauthenticated)?;
-        Ok(GatewayCaller(app.auth.resolve(&app.store, &token).await?))
+        Ok(GatewayCaller(app.auth.resolve(&token).await?))
     }
 }
 

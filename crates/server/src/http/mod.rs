@@ -9,32 +9,48 @@ pub(crate) mod ops;
 pub(crate) mod wire;
 pub(crate) mod ws;
 
+use crate::admin::http as admin;
 use crate::app::AppState;
 use crate::blobs::http as blobs;
 use crate::components::http as components;
+use crate::connect::http as connect;
+use crate::identity::http as identity;
 use crate::metrics::Metrics;
 use crate::push::http as push;
 use crate::routes;
 use axum::routing::{get, post};
 use axum::Router;
+use error::ApiError;
+
+/// A page size: 1 to `max` (default `max`); anything else is refused, not silently clamped.
+pub(crate) fn check_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(max),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad(
+            "invalid_query",
+            format!("limit {n} is out of range: give 1 to {max}"),
+        )),
+    }
+}
 
 /// The HTTP API.
 pub fn router(app: AppState) -> Router {
     let v1 = Router::new()
-        .route("/me", get(routes::me))
-        .route("/me/token", post(routes::rotate_own_token))
-        .route("/me/numbers/proofs", post(routes::start_proof))
-        .route("/me/numbers/proofs/{id}", get(routes::get_proof))
+        .route("/me", get(identity::me))
+        .route("/me/token", post(identity::rotate_own_token))
+        .route("/me/numbers/proofs", post(identity::start_proof))
+        .route("/me/numbers/proofs/{id}", get(identity::get_proof))
         .route(
             "/me/numbers/proofs/{id}/complete",
-            post(routes::complete_proof),
+            post(identity::complete_proof),
         )
         .route(
             "/me/numbers/{number}",
-            axum::routing::delete(routes::unbind_number),
+            axum::routing::delete(identity::unbind_number),
         )
-        .route("/devices", post(routes::enroll_device))
-        .route("/connection-data", get(routes::connection_data))
+        .route("/devices", post(identity::enroll_device))
+        .route("/connection-data", get(connect::connection_data))
         .route("/me/push", post(push::register_push).get(push::list_push))
         .route("/me/push/{id}", axum::routing::delete(push::delete_push))
         .route(
@@ -53,18 +69,18 @@ pub fn router(app: AppState) -> Router {
             "/me/card-policy",
             get(routes::get_card_policy).put(routes::put_card_policy),
         )
-        .route("/me/emails", post(routes::add_email))
+        .route("/me/emails", post(identity::add_email))
         .route(
             "/me/emails/validations/{id}",
-            get(routes::get_email_validation),
+            get(identity::get_email_validation),
         )
         .route(
             "/me/emails/validations/{id}/complete",
-            post(routes::complete_email),
+            post(identity::complete_email),
         )
         .route(
             "/me/emails/{email}",
-            axum::routing::delete(routes::remove_email),
+            axum::routing::delete(identity::remove_email),
         )
         .route(
             "/invitations",
@@ -79,33 +95,33 @@ pub fn router(app: AppState) -> Router {
         .route("/invitations/{id}/cancel", post(routes::cancel_invitation))
         .route(
             "/sms/inbound",
-            get(routes::inbound_sms_query).post(routes::inbound_sms_json),
+            get(identity::inbound_sms_query).post(identity::inbound_sms_json),
         )
         .route(
             "/admin/devices",
-            post(routes::create_device).get(routes::list_devices),
+            post(admin::create_device).get(admin::list_devices),
         )
         .route(
             "/admin/devices/{id}",
-            axum::routing::delete(routes::delete_device),
+            axum::routing::delete(admin::delete_device),
         )
         .route(
             "/admin/devices/{id}/token",
-            post(routes::rotate_device_token),
+            post(admin::rotate_device_token),
         )
         .route(
             "/admin/service-accounts",
-            post(routes::create_service_account).get(routes::list_service_accounts),
+            post(admin::create_service_account).get(admin::list_service_accounts),
         )
         .route(
             "/admin/service-accounts/{id}",
-            axum::routing::delete(routes::delete_service_account),
+            axum::routing::delete(admin::delete_service_account),
         )
         .route(
             "/admin/service-accounts/{id}/token",
-            post(routes::rotate_service_token),
+            post(admin::rotate_service_token),
         )
-        .route("/admin/audit", get(routes::audit_log))
+        .route("/admin/audit", get(admin::audit_log))
         .route(
             "/admin/components/{id}",
             axum::routing::put(components::put_component).delete(components::delete_component),

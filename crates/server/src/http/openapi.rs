@@ -1,7 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers and wire types.
 
+use crate::admin::http as admin;
 use crate::blobs::http as blobs;
 use crate::components::http as components;
+use crate::connect::http as connect;
+use crate::identity::http as identity;
 use crate::push::http as push;
 use crate::routes;
 use callside_proto as proto;
@@ -17,17 +20,17 @@ use utoipa::{Modify, OpenApi};
         license(name = "Apache-2.0")
     ),
     paths(
-        routes::me, routes::rotate_own_token,
-        routes::start_proof, routes::get_proof, routes::complete_proof, routes::unbind_number,
-        routes::enroll_device, routes::inbound_sms_query, routes::inbound_sms_json,
-        routes::connection_data, routes::audit_log,
-        routes::add_email, routes::get_email_validation, routes::complete_email, routes::remove_email,
+        identity::me, identity::rotate_own_token,
+        identity::start_proof, identity::get_proof, identity::complete_proof, identity::unbind_number,
+        identity::enroll_device, identity::inbound_sms_query, identity::inbound_sms_json,
+        connect::connection_data, admin::audit_log,
+        identity::add_email, identity::get_email_validation, identity::complete_email, identity::remove_email,
         routes::leave_note, routes::call_log, routes::get_card_policy, routes::put_card_policy, routes::fetch_card, routes::sign_passport, routes::put_card_cache,
         routes::get_card, routes::put_card, routes::delete_card, routes::get_audiences, routes::put_audiences, push::register_push, push::list_push, push::delete_push,
         routes::create_invitation, routes::list_invitations, routes::get_invitation,
         routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
-        routes::create_device, routes::list_devices, routes::delete_device, routes::rotate_device_token,
-        routes::create_service_account, routes::list_service_accounts, routes::delete_service_account, routes::rotate_service_token,
+        admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
+        admin::create_service_account, admin::list_service_accounts, admin::delete_service_account, admin::rotate_service_token,
         routes::report_leg, routes::get_leg, routes::answer_leg, routes::end_leg, routes::network_call,
         routes::list_sessions, routes::get_session, routes::close_session, routes::transfer_session,
         routes::send_message, routes::list_messages, routes::ack,

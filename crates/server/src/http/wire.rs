@@ -5,12 +5,10 @@
 /// domain's `http.rs` implements its port for this type.
 pub(crate) struct JsonWire;
 
-use callside_core::principal::{Principal, PrincipalKind, Scope};
+use callside_core::principal::Scope;
 use callside_core::session::{CallState, Lifecycle, Origin};
 use callside_proto as proto;
-use callside_store::{
-    LegRecord, LegState, MessageRecord, ParticipantRecord, PrincipalRecord, SessionRecord,
-};
+use callside_store::{LegRecord, LegState, MessageRecord, ParticipantRecord, SessionRecord};
 
 pub(crate) fn lifecycle_in(l: proto::session::Lifecycle) -> Lifecycle {
     match l {
@@ -129,58 +127,6 @@ pub(crate) fn message(r: &MessageRecord) -> proto::message::Message {
     }
 }
 
-pub(crate) fn device(r: &PrincipalRecord) -> Option<proto::admin::Device> {
-    match &r.principal.kind {
-        PrincipalKind::Device { numbers } => Some(proto::admin::Device {
-            id: r.principal.id.0.clone(),
-            name: r.principal.name.clone(),
-            numbers: numbers.iter().map(|n| n.to_string()).collect(),
-            created_at: r.created_at,
-        }),
-        _ => None,
-    }
-}
-
-pub(crate) fn service_account(r: &PrincipalRecord) -> Option<proto::admin::ServiceAccount> {
-    match &r.principal.kind {
-        PrincipalKind::Service { scopes, ranges } => Some(proto::admin::ServiceAccount {
-            id: r.principal.id.0.clone(),
-            name: r.principal.name.clone(),
-            scopes: scopes.iter().copied().map(scope_out).collect(),
-            ranges: ranges.iter().map(|r| r.to_string()).collect(),
-            created_at: r.created_at,
-        }),
-        _ => None,
-    }
-}
-
-pub(crate) fn me(p: &Principal) -> proto::admin::Me {
-    let (kind, numbers, scopes, ranges) = match &p.kind {
-        PrincipalKind::Device { numbers } => (
-            proto::admin::PrincipalKind::Device,
-            numbers.iter().map(|n| n.to_string()).collect(),
-            vec![],
-            vec![],
-        ),
-        PrincipalKind::Service { scopes, ranges } => (
-            proto::admin::PrincipalKind::Service,
-            vec![],
-            scopes.iter().copied().map(scope_out).collect(),
-            ranges.iter().map(|r| r.to_string()).collect(),
-        ),
-        PrincipalKind::Admin => (proto::admin::PrincipalKind::Admin, vec![], vec![], vec![]),
-    };
-    proto::admin::Me {
-        id: p.id.0.clone(),
-        kind,
-        name: p.name.clone(),
-        numbers,
-        emails: Vec::new(),
-        scopes,
-        ranges,
-    }
-}
-
 /// Serialises a whole server frame once, for fan-out.
 pub(crate) fn frame_json(frame: &proto::ws::ServerFrame) -> std::sync::Arc<str> {
     serde_json::to_string(frame)
@@ -213,31 +159,6 @@ pub(crate) fn message_frame_json(r: &MessageRecord) -> std::sync::Arc<str> {
         r.sent_at
     );
     out.into()
-}
-
-pub(crate) fn proof(
-    r: &callside_store::ProofRecord,
-    sms_to: &callside_core::PhoneNumber,
-    now: callside_core::Millis,
-) -> proto::numbers::NumberProof {
-    use callside_core::proof::ProofState as S;
-    use proto::numbers::ProofState as P;
-    let state = match r.state {
-        S::Proven => P::Proven,
-        S::Failed => P::Failed,
-        _ if r.expires_at <= now => P::Expired,
-        S::AwaitingSms => P::AwaitingSms,
-        S::SmsSent => P::SmsSent,
-    };
-    proto::numbers::NumberProof {
-        id: r.id.clone(),
-        state,
-        sms_to: sms_to.as_str().to_owned(),
-        sms_body: None,
-        code: None,
-        number: r.number.as_ref().map(|n| n.as_str().to_owned()),
-        expires_at: r.expires_at,
-    }
 }
 
 pub(crate) fn nat_in(n: proto::connect::NatType) -> callside_core::relay::NatType {

@@ -44,7 +44,7 @@ pub(crate) async fn upgrade(
             })
         })
         .ok_or(ApiError::Unauthenticated)?;
-    let principal = app.auth.resolve(&app.store, &token).await?;
+    let principal = app.auth.resolve(&token).await?;
     if principal.is_admin() {
         return Err(ApiError::Forbidden(
             "admin_only",

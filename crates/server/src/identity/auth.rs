@@ -1,9 +1,9 @@
 //! Bearer-token authentication. Tokens are looked up by their SHA-256; a short-lived cache keeps
 //! the hot path off the database, and every change to a principal evicts it.
 
-use crate::http::error::ApiError;
+use crate::Store;
 use callside_core::{Principal, PrincipalId, PrincipalKind, Token, TokenHash};
-use callside_store::{PrincipalRecord, Store, Write};
+use callside_store::{PrincipalRecord, StoreError, Write};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -11,20 +11,34 @@ use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(30);
 
-#[derive(Default)]
-pub(crate) struct AuthCache {
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AuthError {
+    #[error("missing or malformed bearer token")]
+    Unknown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who a token belongs to.
+pub(crate) struct Auth {
+    store: Store,
     entries: Mutex<HashMap<TokenHash, (Arc<Principal>, Instant)>>,
     /// Moves on every eviction, so a lookup that read the store before an eviction does not put
     /// the revoked principal back.
     generation: std::sync::atomic::AtomicU64,
 }
 
-impl AuthCache {
-    pub(crate) async fn resolve(
-        &self,
-        store: &Arc<dyn Store>,
-        token: &Token,
-    ) -> Result<Arc<Principal>, ApiError> {
+impl Auth {
+    pub(crate) fn new(store: Store) -> Self {
+        Auth {
+            store,
+            entries: Default::default(),
+            generation: Default::default(),
+        }
+    }
+
+    /// The principal of a presented token.
+    pub(crate) async fn resolve(&self, token: &Token) -> Result<Arc<Principal>, AuthError> {
         let hash = token.hash();
         if let Some((p, at)) = self.entries.lock().expect("auth cache poisoned").get(&hash) {
             if at.elapsed() < TTL {
@@ -32,10 +46,11 @@ impl AuthCache {
             }
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let rec = store
+        let rec = self
+            .store
             .principal_by_token(hash)
             .await?
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(AuthError::Unknown)?;
         let p = Arc::new(rec.principal);
         let mut entries = self.entries.lock().expect("auth cache poisoned");
         if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
@@ -60,7 +75,7 @@ impl AuthCache {
 /// Makes sure the operator's admin token exists: reads it from `file`, or creates it there
 /// (mode 0600) on first start. Only its hash goes into the database.
 pub(crate) async fn ensure_admin(
-    store: &Arc<dyn Store>,
+    store: &Store,
     file: &Path,
     now: i64,
 ) -> Result<String, crate::ServerError> {
@@ -81,7 +96,7 @@ pub(crate) async fn ensure_admin(
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        write_private(file, token.expose()).map_err(io)?;
+        crate::keys::write_private(file, token.expose()).map_err(io)?;
         tracing::info!(file = %file.display(), "created the admin token");
         token
     };
@@ -102,54 +117,4 @@ pub(crate) async fn ensure_admin(
             .await?;
     }
     Ok(token.expose().to_owned())
-}
-
-/// The server's signing key: 32 random bytes, hex, in `file` (mode 0600), created on first
-/// start. Losing it only invalidates proofs in flight.
-pub(crate) fn ensure_server_key(file: &Path) -> Result<[u8; 32], crate::ServerError> {
-    let io = |e: std::io::Error| {
-        crate::ServerError::Io(format!("server key file {}: {e}", file.display()))
-    };
-    if !file.exists() {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).expect("the operating system's random source failed");
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        write_private(file, &hex).map_err(io)?;
-        tracing::info!(file = %file.display(), "created the server key");
-        return Ok(key);
-    }
-    let text = std::fs::read_to_string(file).map_err(io)?;
-    let text = text.trim();
-    let bad = || {
-        crate::ServerError::Io(format!(
-            "server key file {} must hold 64 hex digits; delete it and a new key is made at start",
-            file.display()
-        ))
-    };
-    if text.len() != 64 {
-        return Err(bad());
-    }
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(key)
-}
-
-pub(crate) fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(content.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
 }

@@ -1,0 +1,136 @@
+//! Identity: who a bearer token belongs to (`auth`), the principal's own view of itself
+//! (`/v1/me`), its token, and how devices come to own numbers and addresses — by SMS proof
+//! (`proofs`, S2-R), by self-enrolment through an enrolment account, or by mailed token
+//! (`emails`, S2-E). Creating principals is shared with `admin`.
+//!
+//! May touch: the store, the hub (closing a revoked principal's sockets), the SMS and mail
+//! adapters. Tells invitations that a device proved a number through a bounded channel
+//! ([`NumberBound`]); calls no other service.
+
+pub(crate) mod auth;
+pub(crate) mod emails;
+pub(crate) mod http;
+pub(crate) mod proofs;
+
+use crate::clock::now_ms;
+use crate::hub::Hub;
+use crate::Store;
+use auth::Auth;
+use callside_core::email::Email;
+use callside_core::{PhoneNumber, Principal, PrincipalId, PrincipalKind, Token};
+use callside_store::{PrincipalRecord, StoreError, Write};
+use std::sync::Arc;
+
+/// How a revoked principal's sockets are told: a last frame, in the wire format only the HTTP
+/// edge knows (implemented in `http.rs`).
+pub(crate) trait Wire: Send + Sync {
+    fn revoked_frame(&self, why: &str) -> Arc<str>;
+}
+
+/// A device proved a number by SMS (invitations waiting for that number ring on it too).
+#[derive(Debug, Clone)]
+pub(crate) struct NumberBound {
+    pub(crate) device: PrincipalId,
+    pub(crate) number: PhoneNumber,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("name must be 1–100 printable characters")]
+    InvalidName,
+    #[error("the operator's token lives in its file: delete the file and restart to replace it")]
+    AdminTokenFile,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A name for a device or account: trimmed, 1–100 printable characters.
+pub(crate) fn check_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidName);
+    }
+    Ok(name.to_owned())
+}
+
+/// A new principal of `kind` and its first token (`prefix` names the kind in ids and tokens).
+pub(crate) fn new_principal(
+    name: String,
+    prefix: &str,
+    kind: PrincipalKind,
+) -> (PrincipalRecord, Token) {
+    let now = now_ms();
+    let rec = PrincipalRecord {
+        principal: Principal {
+            id: PrincipalId(callside_core::secret::new_id(prefix, now)),
+            name,
+            kind,
+        },
+        created_at: now,
+    };
+    (rec, Token::generate(prefix))
+}
+
+/// The token prefix of a principal's kind.
+pub(crate) fn token_prefix(kind: &PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::Device { .. } => "dev",
+        PrincipalKind::Service { .. } => "svc",
+        PrincipalKind::Admin => "adm",
+    }
+}
+
+/// Principals and their tokens.
+pub(crate) struct Identity {
+    store: Store,
+    auth: Arc<Auth>,
+    hub: Arc<Hub>,
+    wire: Arc<dyn Wire>,
+}
+
+impl Identity {
+    pub(crate) fn new(store: Store, auth: Arc<Auth>, hub: Arc<Hub>, wire: Arc<dyn Wire>) -> Self {
+        Identity {
+            store,
+            auth,
+            hub,
+            wire,
+        }
+    }
+
+    /// The addresses a device validated (empty for other principals).
+    pub(crate) async fn emails(&self, p: &Principal) -> Result<Vec<Email>, Error> {
+        match p.kind {
+            PrincipalKind::Device { .. } => Ok(self.store.emails_of(p.id.clone()).await?),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// A new token for the principal itself; the old one stops working.
+    pub(crate) async fn rotate_own(&self, p: &Principal) -> Result<Token, Error> {
+        if p.is_admin() {
+            return Err(Error::AdminTokenFile);
+        }
+        self.replace_token(&p.id, token_prefix(&p.kind)).await
+    }
+
+    /// Replaces every token of `id` with a new one and closes its sockets.
+    pub(crate) async fn replace_token(
+        &self,
+        id: &PrincipalId,
+        prefix: &str,
+    ) -> Result<Token, Error> {
+        let token = Token::generate(prefix);
+        self.store
+            .apply(vec![Write::ReplaceToken(id.clone(), token.hash())])
+            .await?;
+        self.revoke(id, "the token was replaced; reconnect with the new one");
+        Ok(token)
+    }
+
+    /// Forgets cached tokens of `id` and closes its open sockets.
+    pub(crate) fn revoke(&self, id: &PrincipalId, why: &str) {
+        self.auth.evict(id);
+        self.hub.disconnect(id, self.wire.revoked_frame(why));
+    }
+}
