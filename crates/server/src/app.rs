@@ -14,7 +14,7 @@ pub struct App {
     pub(crate) config: Config,
     pub(crate) store: Store,
     pub(crate) hub: Arc<Hub>,
-    pub(crate) sessions: Sessions,
+    pub(crate) sessions: Arc<Sessions>,
     pub(crate) calls: Calls,
     pub(crate) auth: Arc<crate::identity::auth::Auth>,
     pub(crate) identity: Arc<crate::identity::Identity>,
@@ -31,7 +31,6 @@ pub struct App {
     pub(crate) background: std::sync::Mutex<Option<Background>>,
     pub(crate) emails: crate::identity::emails::Emails,
     pub(crate) cards: crate::cards::Cards,
-    pub(crate) transformers: crate::transform::Transformers,
     /// Component offers per principal (each may call the authorization server).
     pub(crate) offers:
         std::sync::Mutex<callside_core::ratelimit::Limiter<callside_core::PrincipalId>>,
@@ -57,6 +56,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::default());
         let supervisor = crate::supervisor::Supervisor::new();
+        let (waker, wakes_rx) = crate::push::Wakes::channel(metrics.clone());
         let sms = Arc::new(crate::adapters::sms::SmsSender::new(
             config.sms.provider.clone(),
             config.sms.number.clone(),
@@ -105,7 +105,23 @@ impl App {
         let admin =
             crate::admin::Admin::new(store.clone(), identity.clone(), config.default_region);
         let connect = crate::connect::Connect::new(config.turn.clone());
-        let (waker, wakes_rx) = crate::push::Wakes::channel(metrics.clone());
+        let (established_tx, established_rx) = tokio::sync::mpsc::channel(crate::cards::QUEUE);
+        let (derived_tx, derived_rx) = tokio::sync::mpsc::channel(crate::derived::QUEUE);
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            hub.clone(),
+            wire.clone(),
+            waker.clone(),
+            crate::sessions::Listeners {
+                established: Some(established_tx),
+                app_messages: (!config.transformers.is_empty()).then_some(derived_tx),
+            },
+            metrics.clone(),
+            crate::sessions::Settings {
+                max_message_bytes: config.max_message_bytes,
+                transformed: config.transformers.keys().cloned().collect(),
+            },
+        ));
         let wakes = Arc::new(crate::push::Wakes::new(
             store.clone(),
             pusher,
@@ -128,13 +144,14 @@ impl App {
             background: std::sync::Mutex::new(Some(Background {
                 wakes: wakes_rx,
                 numbers_bound: bound_rx,
+                established: established_rx,
+                app_messages: derived_rx,
             })),
             emails,
             identity,
             admin,
             connect,
             cards: crate::cards::Cards::new(),
-            transformers: crate::transform::Transformers::new(),
             offers: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
                 callside_core::ratelimit::Rate::per_minute(30),
             )),
@@ -143,7 +160,7 @@ impl App {
             config,
             store,
             hub,
-            sessions: Sessions::default(),
+            sessions,
             calls: Calls::default(),
             auth,
             metrics,
@@ -157,6 +174,8 @@ impl App {
 pub(crate) struct Background {
     pub(crate) wakes: tokio::sync::mpsc::Receiver<crate::push::WakeRequest>,
     pub(crate) numbers_bound: tokio::sync::mpsc::Receiver<crate::identity::NumberBound>,
+    pub(crate) established: tokio::sync::mpsc::Receiver<callside_core::SessionKey>,
+    pub(crate) app_messages: tokio::sync::mpsc::Receiver<crate::sessions::AppMessage>,
 }
 
 /// Events waiting for their listener (a number proven, a leg settled). Their senders wait when it

@@ -10,14 +10,15 @@ use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::http::wire as mapping;
 use crate::hub::Outbound;
+use crate::sessions::NewSession;
 use callside_core::leg::{Leg, LegId};
 use callside_core::matching::{CallAdded, CallId, Expired, Matcher, NoMatchReason, Outcome};
 use callside_core::principal::Principal;
-use callside_core::session::{CallState, Event, Origin, Session};
+use callside_core::session::{CallState, Event, Origin};
 use callside_core::{Millis, PhoneNumber, PrincipalId, SessionKey};
 use callside_proto as proto;
 use callside_proto::ws::ServerFrame;
-use callside_store::{CallRecord, LegRecord, LegState, ParticipantRecord, SessionRecord, Write};
+use callside_store::{CallRecord, LegRecord, LegState, ParticipantRecord, Write};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -230,13 +231,6 @@ impl Calls {
                     .unwrap_or(app.config.lifecycle);
                 let first = participant(&other.leg.principal, &other_name, Some(&other.leg.own));
                 let second = participant(&rec.leg.principal, &name, Some(&rec.leg.own));
-                let session = Session::new(
-                    key.clone(),
-                    Origin::PairedLegs,
-                    lifecycle,
-                    vec![first.principal.clone(), second.principal.clone()],
-                    now,
-                );
                 writes.push(settle(&mut other, LegState::Matched, None, Some(&key)));
                 settle(&mut rec, LegState::Matched, None, Some(&key));
                 writes.push(Write::Leg(rec.clone()));
@@ -245,23 +239,29 @@ impl Calls {
                 {
                     st.matcher.record_pair(caller, callee, key.clone(), now);
                 }
-                let record = SessionRecord {
-                    session,
-                    call_id: None,
-                    participants: vec![first, second],
-                    last_seq: 0,
-                    last_activity: now,
-                };
-                let commit = app.sessions.create(app, record, writes).await?;
+                let opening = app
+                    .sessions
+                    .open(
+                        NewSession {
+                            key: key.clone(),
+                            origin: Origin::PairedLegs,
+                            lifecycle,
+                            participants: vec![first, second],
+                            call_id: None,
+                            at: now,
+                        },
+                        writes,
+                    )
+                    .await?;
                 drop(st);
-                commit.await.map_err(|_| ApiError::Unavailable)??;
+                app.sessions.opened(opening).await?;
                 // Both legs matched.
                 app.metrics
                     .legs_matched
                     .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
                 if other_answered {
                     app.sessions
-                        .transition(app, &key, Event::CallAnswered, None, vec![])
+                        .transition(&key, Event::CallAnswered, None, vec![])
                         .await?;
                 }
                 settled.push(other);
@@ -279,7 +279,6 @@ impl Calls {
                 let result = app
                     .sessions
                     .transition(
-                        app,
                         &key,
                         Event::Join(rec.leg.principal.clone()),
                         Some(joiner),
@@ -288,7 +287,9 @@ impl Calls {
                     .await;
                 match result {
                     Ok(_) => crate::metrics::Metrics::inc(&app.metrics.legs_matched),
-                    Err(ApiError::Gone(..)) => {
+                    Err(crate::sessions::Error::Session(
+                        callside_core::session::SessionError::Closed(_),
+                    )) => {
                         // The call's session was closed while the network still reports the
                         // call: it no longer takes legs. Forget it and place the leg again.
                         {
@@ -304,7 +305,7 @@ impl Calls {
                         }
                         return Box::pin(self.place(app, unsettled, name, cap)).await;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -403,7 +404,7 @@ impl Calls {
         let session = match &rec.session {
             Some(key) => app
                 .sessions
-                .record_for(app, key, &rec.leg.principal)
+                .record_for(key, &rec.leg.principal)
                 .await
                 .ok()
                 .map(|r| mapping::session_info(&r)),
@@ -467,9 +468,7 @@ impl Calls {
     ) -> Result<proto::call::LegStatus, ApiError> {
         let session = match &rec.session {
             Some(key) => Some(mapping::session_info(
-                &app.sessions
-                    .record_for(app, key, &rec.leg.principal)
-                    .await?,
+                &app.sessions.record_for(key, &rec.leg.principal).await?,
             )),
             None => None,
         };
@@ -542,9 +541,7 @@ impl Calls {
             } else {
                 Event::CallEnded
             };
-            app.sessions
-                .transition(app, key, event, None, vec![])
-                .await?;
+            app.sessions.transition(key, event, None, vec![]).await?;
         }
         let rec = self.owned_leg(app, who, id).await?;
         self.status_of(app, &rec).await
@@ -618,13 +615,7 @@ impl Calls {
                     st.calls.remove(&call.id);
                 }
                 app.sessions
-                    .transition(
-                        app,
-                        &call.session,
-                        event,
-                        None,
-                        vec![Write::Call(call.clone())],
-                    )
+                    .transition(&call.session, event, None, vec![Write::Call(call.clone())])
                     .await?;
             }
         }
@@ -690,7 +681,7 @@ impl Calls {
                 drop(st);
                 let call = call_for(key.clone());
                 app.store.apply(vec![Write::Call(call.clone())]).await?;
-                app.sessions.bind_call(app, &key, id).await?;
+                app.sessions.bind_call(&key, id).await?;
                 Ok(call)
             }
             CallAdded::New { attached } => {
@@ -710,26 +701,25 @@ impl Calls {
                         participants.push(owner);
                     }
                 }
-                let session = Session::new(
-                    key.clone(),
-                    Origin::Network(id.clone()),
-                    lifecycle,
-                    participants.iter().map(|p| p.principal.clone()).collect(),
-                    now,
-                );
                 let call = call_for(key.clone());
                 writes.push(Write::Call(call.clone()));
-                st.calls.insert(id, key.clone());
-                let record = SessionRecord {
-                    session,
-                    call_id: Some(call.id.clone()),
-                    participants,
-                    last_seq: 0,
-                    last_activity: now,
-                };
-                let commit = app.sessions.create(app, record, writes).await?;
+                st.calls.insert(id.clone(), key.clone());
+                let opening = app
+                    .sessions
+                    .open(
+                        NewSession {
+                            key: key.clone(),
+                            origin: Origin::Network(id),
+                            lifecycle,
+                            participants,
+                            call_id: Some(call.id.clone()),
+                            at: now,
+                        },
+                        writes,
+                    )
+                    .await?;
                 drop(st);
-                commit.await.map_err(|_| ApiError::Unavailable)??;
+                app.sessions.opened(opening).await?;
                 for r in &settled {
                     crate::metrics::Metrics::inc(&app.metrics.legs_matched);
                     self.announce(app, r).await;
@@ -846,7 +836,7 @@ impl Calls {
         for key in ended {
             if let Err(e) = app
                 .sessions
-                .transition(app, &key, Event::CallEnded, None, vec![])
+                .transition(&key, Event::CallEnded, None, vec![])
                 .await
             {
                 tracing::warn!(session = %key, error = %e, "could not end a stale network call");

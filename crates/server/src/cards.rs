@@ -15,13 +15,14 @@ use callside_store::Write;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 
+/// Sessions waiting for their cards to be delivered.
+pub(crate) const QUEUE: usize = 16_384;
+
 pub(crate) struct Cards {
     /// Devices that have a card: a session none of whose participants has one needs no store
     /// read at all (most sessions, on most deployments). Loaded when delivery starts, kept up to
     /// date by `put` and `delete`; a superset is harmless (delivery then finds an empty card).
     owners: std::sync::RwLock<std::collections::HashSet<PrincipalId>>,
-    tx: mpsc::UnboundedSender<SessionKey>,
-    rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<SessionKey>>>,
 }
 
 pub(crate) fn kind_in(k: proto::card::FieldKind) -> FieldKind {
@@ -120,21 +121,9 @@ fn devices_only(p: &Principal) -> Result<(), ApiError> {
 
 impl Cards {
     pub(crate) fn new() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
         Cards {
             owners: Default::default(),
-            tx,
-            rx: std::sync::Mutex::new(Some(rx)),
         }
-    }
-
-    /// Asks for cards to be delivered on `key` (cheap; safe from the writer thread).
-    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<SessionKey> {
-        self.tx.clone()
-    }
-
-    pub(crate) fn request(&self, key: SessionKey) {
-        let _ = self.tx.send(key);
     }
 
     pub(crate) async fn get(&self, app: &App, p: &Principal) -> Result<Card, ApiError> {
@@ -428,10 +417,7 @@ impl Cards {
     }
 
     /// The delivery task: for each session it is told about, delivers the cards.
-    pub(crate) async fn run(app: AppState) {
-        let Some(mut rx) = app.cards.rx.lock().expect("cards poisoned").take() else {
-            return;
-        };
+    pub(crate) async fn run(app: AppState, mut rx: mpsc::Receiver<SessionKey>) {
         // Cards written meanwhile are in the set already; the store adds the older ones.
         loop {
             match app.store.card_owners().await {
@@ -466,7 +452,7 @@ impl Cards {
 
 /// Delivers every device participant's card to the others on `key` (S3-F11/F12/F15/F16).
 async fn deliver(app: &App, key: &SessionKey) -> Result<(), ApiError> {
-    let rec = app.sessions.record(app, key).await?;
+    let rec = app.sessions.record(key).await?;
     if rec.session.closed.is_some() {
         return Ok(());
     }
@@ -559,12 +545,9 @@ async fn deliver(app: &App, key: &SessionKey) -> Result<(), ApiError> {
             kind: MessageKind::Card,
             body: serde_json::to_string(&body).expect("card bodies serialise"),
             blob: None,
+            tracking: None,
         };
-        match app
-            .sessions
-            .prepare_send(app, &sender.principal, key, out)
-            .await?
-        {
+        match app.sessions.send(&sender.principal, key, out).await? {
             PendingSend::Written { commit, .. } => {
                 commit.await.map_err(|_| ApiError::Unavailable)??;
             }

@@ -18,7 +18,6 @@ use crate::http::error::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use callside_core::component::{Capabilities, Component, ComponentId, Fee, Installed};
-use callside_core::message;
 use callside_core::{Principal, PrincipalId, SessionKey};
 use callside_proto as proto;
 use callside_store::Write;
@@ -43,7 +42,7 @@ pub(crate) fn to_proto(c: &Component) -> proto::component::Component {
     }
 }
 
-fn fee_to_proto(f: &Fee) -> proto::component::Fee {
+pub(crate) fn fee_to_proto(f: &Fee) -> proto::component::Fee {
     proto::component::Fee {
         amount: f.amount.clone(),
         currency: f.currency.clone(),
@@ -62,16 +61,6 @@ fn caps_to_proto(c: &Capabilities) -> proto::component::Capabilities {
             })
             .collect(),
     }
-}
-
-/// Checks the features and component ids a capability query asks for.
-pub(crate) fn check_asked(
-    features: &[String],
-    components: impl Iterator<Item = String>,
-) -> Result<(), ApiError> {
-    let components: Vec<(String, String)> = components.map(|c| (c, "0".into())).collect();
-    Capabilities::new(features.to_vec(), components).map_err(bad)?;
-    Ok(())
 }
 
 /// Checks a declaration (or an answer to a query).
@@ -189,7 +178,7 @@ pub(crate) async fn of_session(
     who: &PrincipalId,
     key: &SessionKey,
 ) -> Result<proto::component::SessionCapabilities, ApiError> {
-    let rec = app.sessions.record_for(app, key, who).await?;
+    let rec = app.sessions.record_for(key, who).await?;
     let mut participants = Vec::new();
     for p in rec.participants.iter().filter(|p| &p.principal != who) {
         let caps = app.store.capabilities(p.principal.clone()).await?;
@@ -240,7 +229,7 @@ async fn ask<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     let http = HTTP.get_or_init(|| crate::adapters::net::client(true, Duration::from_secs(10)));
-    let r = crate::transform::post_signed(http, url, secret, payload.to_string())
+    let r = crate::adapters::webhooks::post_signed(http, url, secret, payload.to_string())
         .await
         .map_err(|e| authorization_down(format!("is unreachable ({})", e.without_url())))?;
     if !r.status().is_success() {
@@ -286,7 +275,7 @@ pub(crate) async fn offer(
     key: &SessionKey,
     req: proto::component::OfferComponent,
 ) -> Result<proto::component::ComponentOffer, ApiError> {
-    let rec = app.sessions.record_for(app, key, &who.id).await?;
+    let rec = app.sessions.record_for(key, &who.id).await?;
     rec.session.check_access(&who.id)?;
     let component = lookup(app, &req.component).await?;
     app.offers
@@ -390,7 +379,7 @@ pub(crate) async fn offer(
                 ));
             }
             // Still on an open session with the same peers before anyone is charged.
-            let now_rec = app.sessions.record_for(app, key, &who.id).await?;
+            let now_rec = app.sessions.record_for(key, &who.id).await?;
             now_rec.session.check_access(&who.id)?;
             let grant_id = grant_id(key, &who.id, &component, &fee);
             let mut payload = about;
@@ -436,30 +425,21 @@ pub(crate) async fn offer(
                 ),
             }));
             answer.reference = reference;
-            authorization = Some(proto::component::Authorization {
-                token,
-                fee: fee_to_proto(&fee),
-            });
+            authorization = Some((token, fee));
         }
     }
     let offer = callside_core::secret::new_id("offer", now_ms());
-    let body = proto::component::SystemComponentBody {
-        offer: offer.clone(),
-        component: answer.component.clone(),
-        by: who.id.to_string(),
-        needs_install: answer.needs_install.clone(),
-        authorization,
+    let notice = crate::sessions::Notice::ComponentOffered {
+        offer: &offer,
+        component: &component,
+        by: &who.id,
+        needs_install: &answer.needs_install,
+        authorization: authorization.as_ref().map(|(t, f)| (t.as_str(), f)),
     };
     // The purchase's audit line commits with the offer.
     let seq = app
         .sessions
-        .append_system_with(
-            app,
-            key,
-            message::SYSTEM_COMPONENT.into(),
-            serde_json::to_string(&body).expect("serialises"),
-            audit,
-        )
+        .append_notice(key, &notice, audit)
         .await?
         .ok_or_else(|| {
             ApiError::Gone(
@@ -480,7 +460,7 @@ pub(crate) async fn confirm_installed(
     id: &str,
     req: proto::component::ConfirmInstalled,
 ) -> Result<u64, ApiError> {
-    let rec = app.sessions.record_for(app, key, who).await?;
+    let rec = app.sessions.record_for(key, who).await?;
     rec.session.check_access(who)?;
     let component = lookup(app, id).await?;
     callside_core::component::check_version(&req.version).map_err(bad)?;
@@ -494,22 +474,20 @@ pub(crate) async fn confirm_installed(
     {
         return Err(bad(callside_core::component::ComponentError::TooMany));
     }
-    let body = proto::component::SystemInstalledBody {
-        component: component.id.to_string(),
-        version: req.version.clone(),
-        by: who.to_string(),
+    let notice = crate::sessions::Notice::ComponentInstalled {
+        component: &component.id,
+        version: &req.version,
+        by: who,
     };
     // The registry changes with the confirmation on the log, or not at all.
     app.sessions
-        .append_system_with(
-            app,
+        .append_notice(
             key,
-            message::SYSTEM_COMPONENT_INSTALLED.into(),
-            serde_json::to_string(&body).expect("serialises"),
+            &notice,
             vec![Write::Installed {
                 principal: who.clone(),
                 component: component.id.clone(),
-                version: req.version,
+                version: req.version.clone(),
                 at: now_ms(),
             }],
         )
@@ -563,7 +541,7 @@ pub(crate) mod http {
     use crate::http::error::ApiError;
     use crate::http::extract::Caller;
     use crate::http::extract::Json;
-    use crate::routes::key;
+    use crate::http::key;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
     use callside_core::LegId;

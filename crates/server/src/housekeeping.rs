@@ -27,10 +27,10 @@ pub(crate) async fn housekeeping(app: AppState) {
             .expire_due(&app)
             .await
             .min(std::time::Duration::from_millis(250));
-        app.sessions.flush_acks(&app).await;
+        app.sessions.flush_acks().await;
         if tokio::time::Instant::now() >= next_invitation_sweep {
             app.invitations.expire_due(&app).await;
-            app.sessions.expire_requests(&app).await;
+            app.sessions.expire_requests().await;
             if !app.config.one_sided_after.is_zero() {
                 let before = now_ms() - app.config.one_sided_after.as_millis() as Millis;
                 for (leg, name, answered) in app.calls.one_sided_due(before).await {
@@ -42,7 +42,8 @@ pub(crate) async fn housekeeping(app: AppState) {
             next_invitation_sweep = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
         }
         if tokio::time::Instant::now() >= next_idle_sweep {
-            close_idle(&app).await;
+            let idle_before = now_ms() - app.config.idle_timeout.as_millis() as Millis;
+            app.sessions.close_idle(idle_before).await;
             let now = now_ms();
             app.proofs.prune(now);
             app.invitations.prune(now);
@@ -61,35 +62,9 @@ pub(crate) async fn housekeeping(app: AppState) {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = app.supervisor.token().cancelled() => {
-                app.sessions.flush_acks(&app).await;
+                app.sessions.flush_acks().await;
                 return;
             }
-        }
-    }
-}
-
-async fn close_idle(app: &AppState) {
-    let before = now_ms() - app.config.idle_timeout.as_millis() as Millis;
-    let keys = match app.store.idle_sessions(before).await {
-        Ok(k) => k,
-        Err(e) => {
-            tracing::warn!(error = %e, "idle session sweep failed");
-            return;
-        }
-    };
-    for key in keys {
-        let r = app
-            .sessions
-            .transition(
-                app,
-                &key,
-                callside_core::session::Event::IdleTimeout,
-                None,
-                vec![],
-            )
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(session = %key, error = %e, "could not close an idle session");
         }
     }
 }

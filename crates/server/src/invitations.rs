@@ -7,16 +7,17 @@ use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::http::wire as mapping;
 use crate::hub::Outbound;
+use crate::sessions::NewSession;
 use callside_core::email::{Email, Endpoint};
 use callside_core::invitation::{Invitation, InvitationState};
 use callside_core::ratelimit::{Limiter, Rate};
 use callside_core::relay::choose_path;
-use callside_core::session::{Event, Origin, Session};
+use callside_core::session::{Event, Origin};
 use callside_core::{
     LegId, Millis, PhoneNumber, Principal, PrincipalId, PrincipalKind, SessionKey,
 };
 use callside_proto as proto;
-use callside_store::{InvitationRecord, ParticipantRecord, SessionRecord, Write};
+use callside_store::{InvitationRecord, ParticipantRecord, Write};
 use std::sync::Mutex;
 
 pub(crate) struct Invitations {
@@ -173,7 +174,7 @@ impl Invitations {
         let session = match &req.session {
             Some(k) => {
                 let key = SessionKey::parse(k).ok_or(ApiError::NotFound("session"))?;
-                let rec = app.sessions.record_for(app, &key, &inviter.id).await?;
+                let rec = app.sessions.record_for(&key, &inviter.id).await?;
                 rec.session.check_access(&inviter.id)?;
                 Some(key)
             }
@@ -349,7 +350,6 @@ impl Invitations {
             Some(key) => {
                 app.sessions
                     .transition(
-                        app,
                         &key,
                         Event::Join(device.id.clone()),
                         Some(joiner),
@@ -366,19 +366,13 @@ impl Invitations {
                     number: rec.invitation.from.clone(),
                     acked_seq: 0,
                 };
-                let session = Session::new(
+                let new = NewSession {
                     key,
-                    Origin::Invitation,
-                    app.config.lifecycle,
-                    vec![inviter.principal.clone(), joiner.principal.clone()],
-                    now,
-                );
-                let record = SessionRecord {
-                    session,
-                    call_id: None,
+                    origin: Origin::Invitation,
+                    lifecycle: app.config.lifecycle,
                     participants: vec![inviter, joiner],
-                    last_seq: 0,
-                    last_activity: now,
+                    call_id: None,
+                    at: now,
                 };
                 let mut writes = vec![Write::Invitation(rec.clone())];
                 if let Some((leg, _)) = &mut leg_outcome {
@@ -389,8 +383,8 @@ impl Invitations {
                         rec.invitation.session.as_ref(),
                     ));
                 }
-                let commit = app.sessions.create(app, record, writes).await?;
-                commit.await.map_err(|_| ApiError::Unavailable)??;
+                let opening = app.sessions.open(new, writes).await?;
+                app.sessions.opened(opening).await?;
             }
         }
         Self::publish(app, &rec);
@@ -406,7 +400,7 @@ impl Invitations {
             if *answered {
                 if let Some(key) = &rec.invitation.session {
                     app.sessions
-                        .transition(app, key, Event::CallAnswered, None, vec![])
+                        .transition(key, Event::CallAnswered, None, vec![])
                         .await?;
                 }
             }

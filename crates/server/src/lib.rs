@@ -22,12 +22,12 @@ mod app;
 mod blobs;
 mod calls;
 mod cards;
-mod client_ids;
 mod clock;
 mod components;
 mod composer;
 pub mod config;
 mod connect;
+mod derived;
 mod housekeeping;
 mod http;
 mod hub;
@@ -41,7 +41,6 @@ mod rcd;
 mod routes;
 mod sessions;
 mod supervisor;
-mod transform;
 
 /// The store every service shares.
 pub(crate) type Store = std::sync::Arc<dyn callside_store::Store>;
@@ -85,7 +84,7 @@ impl Running {
     pub async fn shutdown(self) {
         self.app.supervisor.shutdown().await;
         // Connections closed after the last sweep may have moved cursors.
-        self.app.sessions.flush_acks(&self.app).await;
+        self.app.sessions.flush_acks().await;
     }
 }
 
@@ -202,10 +201,23 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
                 .await;
         }
     });
-    app.supervisor
-        .spawn("cards", cards::Cards::run(app.clone()));
-    app.supervisor
-        .spawn("derived", transform::Transformers::run(app.clone()));
+    app.supervisor.spawn(
+        "cards",
+        cards::Cards::run(app.clone(), background.established),
+    );
+    app.supervisor.spawn(
+        "derived",
+        derived::run(
+            derived::Transformers {
+                sessions: app.sessions.clone(),
+                metrics: app.metrics.clone(),
+                webhooks: app.config.transformers.clone(),
+                max_message_bytes: app.config.max_message_bytes,
+            },
+            background.app_messages,
+            app.supervisor.token().clone(),
+        ),
+    );
     tracing::info!(%addr, "callside is listening");
     Ok(Running {
         addr,

@@ -22,6 +22,8 @@ pub(crate) struct Metrics {
     pub(crate) push_failed: AtomicU64,
     pub(crate) push_gone: AtomicU64,
     pub(crate) push_dropped: AtomicU64,
+    pub(crate) card_deliveries_dropped: AtomicU64,
+    pub(crate) derived_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -115,6 +117,16 @@ impl Metrics {
             "push_dropped_total",
             "Wake-up requests dropped because the push queue was full.",
             get(&self.push_dropped),
+        );
+        counter(
+            "card_deliveries_dropped_total",
+            "Sessions whose cards were not delivered because the delivery queue was full.",
+            get(&self.card_deliveries_dropped),
+        );
+        counter(
+            "derived_dropped_total",
+            "app/* messages not sent to their transformer because its queue was full.",
+            get(&self.derived_dropped),
         );
         let _ = writeln!(out, "# HELP callside_ws_connections Open WebSocket connections.\n# TYPE callside_ws_connections gauge\ncallside_ws_connections {connections}");
         if let Some(rss) = resident_bytes() {

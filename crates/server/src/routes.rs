@@ -1,35 +1,17 @@
 //! HTTP handlers: extract, call one service method, map the result. Each names its route.
 
 use crate::app::AppState;
-use crate::http::check_limit;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::extract::{Json, Query};
-use crate::http::wire as mapping;
+use crate::http::{check_limit, wait, WaitQuery};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use callside_core::principal::PrincipalKind;
-use callside_core::{LegId, PrincipalId, SessionKey};
+use callside_core::LegId;
 use callside_proto as proto;
 use serde::Deserialize;
-use std::time::Duration;
-
-pub(crate) fn key(s: &str) -> Result<SessionKey, ApiError> {
-    SessionKey::parse(s).ok_or(ApiError::NotFound("session"))
-}
-
-fn wait(app: &AppState, secs: Option<u64>) -> Duration {
-    Duration::from_secs(secs.unwrap_or(0)).min(app.config.long_poll_max)
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct WaitQuery {
-    /// Seconds to wait for a change (long-poll), capped by the server.
-    wait: Option<u64>,
-}
 
 /// `POST /v1/legs` — report a call leg; answers 200 once matched (or not), 202 while pending.
 #[utoipa::path(post, path = "/v1/legs", tag = "calls", params(WaitQuery), request_body = proto::call::ReportLeg,
@@ -116,208 +98,6 @@ pub(crate) async fn network_call(
     Json(ev): Json<proto::call::NetworkCallEvent>,
 ) -> Result<axum::Json<proto::call::NetworkCall>, ApiError> {
     Ok(axum::Json(app.calls.network_event(&app, &p, ev).await?))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListQuery {
-    /// Include closed sessions.
-    all: Option<bool>,
-}
-
-/// `GET /v1/sessions` — your sessions, newest first.
-#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(ListQuery), responses((status = 200, body = proto::session::SessionList)))]
-pub(crate) async fn list_sessions(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<axum::Json<proto::session::SessionList>, ApiError> {
-    let keys = app
-        .store
-        .sessions_of(p.id.clone(), q.all.unwrap_or(false))
-        .await?;
-    let mut sessions = Vec::with_capacity(keys.len());
-    for k in keys {
-        sessions.push(mapping::session_info(
-            &app.sessions.record_for(&app, &k, &p.id).await?,
-        ));
-    }
-    Ok(axum::Json(proto::session::SessionList { sessions }))
-}
-
-/// `GET /v1/sessions/{key}`
-#[utoipa::path(get, path = "/v1/sessions/{key}", tag = "sessions",
-    responses((status = 200, body = proto::session::SessionInfo), (status = 403, body = proto::Problem), (status = 404, body = proto::Problem)))]
-pub(crate) async fn get_session(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(k): Path<String>,
-) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
-    let rec = app.sessions.record_for(&app, &key(&k)?, &p.id).await?;
-    Ok(axum::Json(mapping::session_info(&rec)))
-}
-
-/// `POST /v1/sessions/{key}/close` — end the session for everyone.
-#[utoipa::path(post, path = "/v1/sessions/{key}/close", tag = "sessions", responses((status = 200, body = proto::session::SessionInfo)))]
-pub(crate) async fn close_session(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(k): Path<String>,
-) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
-    let k = key(&k)?;
-    app.sessions.check_participant(&app, &k, &p.id).await?;
-    let rec = app
-        .sessions
-        .transition(
-            &app,
-            &k,
-            callside_core::session::Event::Close(p.id.clone()),
-            None,
-            vec![],
-        )
-        .await?;
-    Ok(axum::Json(mapping::session_info(&rec)))
-}
-
-/// `POST /v1/sessions/{key}/transfer` — hand this device's place to another device of the same
-/// user (S2-M): one that shares a number with it.
-#[utoipa::path(post, path = "/v1/sessions/{key}/transfer", tag = "sessions", request_body = proto::session::Transfer,
-    responses((status = 200, body = proto::session::SessionInfo), (status = 403, body = proto::Problem),
-              (status = 409, body = proto::Problem), (status = 410, body = proto::Problem)))]
-pub(crate) async fn transfer_session(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(k): Path<String>,
-    Json(req): Json<proto::session::Transfer>,
-) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
-    let k = key(&k)?;
-    let rec = app.sessions.record_for(&app, &k, &p.id).await?;
-    // The number this device takes part with goes with the place: the target must own it.
-    let with = rec
-        .participants
-        .iter()
-        .find(|x| x.principal == p.id)
-        .and_then(|x| x.number.clone());
-    let PrincipalKind::Device { numbers: mine } = &p.kind else {
-        return Err(ApiError::Forbidden(
-            "devices_only",
-            "only a device hands its place to another device".into(),
-        ));
-    };
-    let target = app.store.principal(PrincipalId(req.to.clone())).await?;
-    let target = match target {
-        Some(t) => match &t.principal.kind {
-            PrincipalKind::Device { numbers }
-                if match &with {
-                    Some(n) => numbers.contains(n),
-                    None => numbers.iter().any(|n| mine.contains(n)),
-                } =>
-            {
-                t.principal
-            }
-            _ => {
-                return Err(ApiError::Forbidden(
-                    "not_same_user",
-                    "the target device does not own the number this device takes part with".into(),
-                ))
-            }
-        },
-        None => return Err(ApiError::NotFound("device")),
-    };
-    let took = callside_store::ParticipantRecord {
-        principal: target.id.clone(),
-        name: target.name.clone(),
-        number: None,
-        acked_seq: 0,
-    };
-    let rec = app
-        .sessions
-        .transition(
-            &app,
-            &k,
-            callside_core::session::Event::Transfer {
-                from: p.id.clone(),
-                to: target.id,
-            },
-            Some(took),
-            vec![],
-        )
-        .await?;
-    Ok(axum::Json(mapping::session_info(&rec)))
-}
-
-/// `POST /v1/sessions/{key}/messages` — append to the log (201; 200 for a repeated id).
-#[utoipa::path(post, path = "/v1/sessions/{key}/messages", tag = "sessions", request_body = proto::message::SendMessage,
-    responses((status = 201, body = proto::message::Accepted), (status = 200, body = proto::message::Accepted),
-              (status = 400, body = proto::Problem), (status = 403, body = proto::Problem), (status = 410, body = proto::Problem), (status = 413, body = proto::Problem)))]
-pub(crate) async fn send_message(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(k): Path<String>,
-    Json(req): Json<proto::message::SendMessage>,
-) -> Result<(StatusCode, axum::Json<proto::message::Accepted>), ApiError> {
-    let k = key(&k)?;
-    app.sessions.check_participant(&app, &k, &p.id).await?;
-    let msg = app.sessions.check(&app, &p.id, req).await?;
-    let accepted = app
-        .sessions
-        .prepare_send(&app, &p.id, &k, msg)
-        .await?
-        .wait(&app)
-        .await?;
-    let code = if accepted.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((code, axum::Json(accepted)))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MessagesQuery {
-    /// Return messages with a sequence number above this (default 0).
-    after: Option<u64>,
-    /// At most this many (default and maximum 500).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
-    /// Seconds to wait for a first message (long-poll).
-    wait: Option<u64>,
-}
-
-/// `GET /v1/sessions/{key}/messages` — the log after a sequence number; long-polls.
-#[utoipa::path(get, path = "/v1/sessions/{key}/messages", tag = "sessions", params(MessagesQuery), responses((status = 200, body = proto::message::MessagePage)))]
-pub(crate) async fn list_messages(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(k): Path<String>,
-    Query(q): Query<MessagesQuery>,
-) -> Result<axum::Json<proto::message::MessagePage>, ApiError> {
-    let limit = check_limit(q.limit, 500)?;
-    let page = app
-        .sessions
-        .messages(
-            &app,
-            &p.id,
-            &key(&k)?,
-            q.after.unwrap_or(0),
-            limit,
-            wait(&app, q.wait),
-        )
-        .await?;
-    Ok(axum::Json(page))
-}
-
-/// `POST /v1/sessions/{key}/ack` — everything up to `seq` was processed.
-#[utoipa::path(post, path = "/v1/sessions/{key}/ack", tag = "sessions", request_body = proto::message::AckRequest, responses((status = 204)))]
-pub(crate) async fn ack(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Path(k): Path<String>,
-    Json(req): Json<proto::message::AckRequest>,
-) -> Result<StatusCode, ApiError> {
-    app.sessions.ack(&app, &p.id, &key(&k)?, req.seq).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/invitations` — ring every device of a number (S2-I/M).

@@ -6,3 +6,4 @@ pub(crate) mod mail;
 pub(crate) mod net;
 pub(crate) mod push;
 pub(crate) mod sms;
+pub(crate) mod webhooks;

@@ -18,9 +18,13 @@ use crate::identity::http as identity;
 use crate::metrics::Metrics;
 use crate::push::http as push;
 use crate::routes;
+use crate::sessions::http as sessions;
 use axum::routing::{get, post};
 use axum::Router;
+use callside_core::SessionKey;
 use error::ApiError;
+use serde::Deserialize;
+use std::time::Duration;
 
 /// A page size: 1 to `max` (default `max`); anything else is refused, not silently clamped.
 pub(crate) fn check_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
@@ -32,6 +36,23 @@ pub(crate) fn check_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError>
             format!("limit {n} is out of range: give 1 to {max}"),
         )),
     }
+}
+
+/// A session key from a path; one that cannot be a key is a session that does not exist.
+pub(crate) fn key(s: &str) -> Result<SessionKey, ApiError> {
+    SessionKey::parse(s).ok_or(ApiError::NotFound("session"))
+}
+
+/// How long a long-poll may wait: what the client asked, capped by the server.
+pub(crate) fn wait(app: &AppState, secs: Option<u64>) -> Duration {
+    Duration::from_secs(secs.unwrap_or(0)).min(app.config.long_poll_max)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WaitQuery {
+    /// Seconds to wait for a change (long-poll), capped by the server.
+    pub(crate) wait: Option<u64>,
 }
 
 /// The HTTP API.
@@ -153,15 +174,15 @@ pub fn router(app: AppState) -> Router {
         .route("/me/call-log", get(routes::call_log))
         .route("/passports", post(routes::sign_passport))
         .route("/network/calls", post(routes::network_call))
-        .route("/sessions", get(routes::list_sessions))
-        .route("/sessions/{key}", get(routes::get_session))
-        .route("/sessions/{key}/close", post(routes::close_session))
-        .route("/sessions/{key}/transfer", post(routes::transfer_session))
+        .route("/sessions", get(sessions::list_sessions))
+        .route("/sessions/{key}", get(sessions::get_session))
+        .route("/sessions/{key}/close", post(sessions::close_session))
+        .route("/sessions/{key}/transfer", post(sessions::transfer_session))
         .route(
             "/sessions/{key}/messages",
-            post(routes::send_message).get(routes::list_messages),
+            post(sessions::send_message).get(sessions::list_messages),
         )
-        .route("/sessions/{key}/ack", post(routes::ack))
+        .route("/sessions/{key}/ack", post(sessions::ack))
         .route(
             "/blobs",
             post(blobs::upload_blob).layer(axum::extract::DefaultBodyLimit::disable()),

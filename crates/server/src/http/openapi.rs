@@ -7,6 +7,7 @@ use crate::connect::http as connect;
 use crate::identity::http as identity;
 use crate::push::http as push;
 use crate::routes;
+use crate::sessions::http as sessions;
 use callside_proto as proto;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -32,8 +33,8 @@ use utoipa::{Modify, OpenApi};
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
         admin::create_service_account, admin::list_service_accounts, admin::delete_service_account, admin::rotate_service_token,
         routes::report_leg, routes::get_leg, routes::answer_leg, routes::end_leg, routes::network_call,
-        routes::list_sessions, routes::get_session, routes::close_session, routes::transfer_session,
-        routes::send_message, routes::list_messages, routes::ack,
+        sessions::list_sessions, sessions::get_session, sessions::close_session, sessions::transfer_session,
+        sessions::send_message, sessions::list_messages, sessions::ack,
         blobs::upload_blob, blobs::download_blob,
         components::put_component, components::delete_component, components::list_components,
         components::get_component, components::get_capabilities, components::put_capabilities,

@@ -10,6 +10,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::bearer;
 use crate::http::wire as mapping;
 use crate::hub::Outbound;
+use crate::sessions::http::{accepted_out, submit};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -118,12 +119,7 @@ where
             if upto.is_some_and(|u| after >= u) {
                 return Ok(());
             }
-            let page = match self
-                .app
-                .store
-                .messages_after(key.clone(), after, REPLAY_PAGE)
-                .await
-            {
+            let page = match self.app.sessions.replay(key, after, REPLAY_PAGE).await {
                 Ok(p) => p,
                 Err(e) => {
                     let f = error_frame(&e.into(), None, Some(key.to_string()));
@@ -179,27 +175,20 @@ where
     }
 
     async fn ready(&mut self) -> Result<(), ()> {
-        let keys = match self.app.store.sessions_of(self.who.id.clone(), false).await {
-            Ok(k) => k,
+        let sessions = match self.app.sessions.open_of(&self.who.id).await {
+            Ok(s) => s,
             Err(_) => return Err(()),
         };
-        let mut infos = Vec::with_capacity(keys.len());
-        for k in &keys {
-            if let Ok(rec) = self
-                .app
-                .sessions
-                .record_for(self.app, k, &self.who.id)
-                .await
-            {
-                let acked = rec
-                    .participants
-                    .iter()
-                    .find(|p| p.principal == self.who.id)
-                    .map(|p| p.acked_seq)
-                    .unwrap_or(0);
-                self.sent.insert(k.clone(), acked);
-                infos.push(mapping::session_info(&rec));
-            }
+        let mut infos = Vec::with_capacity(sessions.len());
+        for rec in &sessions {
+            let acked = rec
+                .participants
+                .iter()
+                .find(|p| p.principal == self.who.id)
+                .map(|p| p.acked_seq)
+                .unwrap_or(0);
+            self.sent.insert(rec.session.key.clone(), acked);
+            infos.push(mapping::session_info(rec));
         }
         let ready = ServerFrame::Ready {
             protocol: callside_proto::PROTOCOL_VERSION,
@@ -208,8 +197,8 @@ where
             sessions: infos,
         };
         self.send(text(&ready)).await?;
-        for k in keys {
-            self.catch_up(&k, None).await?;
+        for rec in &sessions {
+            self.catch_up(&rec.session.key, None).await?;
         }
         Ok(())
     }
@@ -340,34 +329,21 @@ where
         } => {
             let result = async {
                 let key = SessionKey::parse(&session).ok_or(ApiError::NotFound("session"))?;
-                // Participation first: the body's checks must not answer outsiders.
-                app.sessions
-                    .check_participant(app, &key, &conn.who.id)
-                    .await?;
-                let msg = app
-                    .sessions
-                    .check(
-                        app,
-                        &conn.who.id,
-                        callside_proto::message::SendMessage {
-                            id: id.clone(),
-                            kind,
-                            body,
-                        },
-                    )
-                    .await?;
-                app.sessions
-                    .prepare_send(app, &conn.who.id, &key, msg)
-                    .await
+                let send = callside_proto::message::SendMessage {
+                    id: id.clone(),
+                    kind,
+                    body,
+                };
+                submit(app, &conn.who.id, &key, send).await
             }
             .await;
             match result {
                 Ok(pending) => {
-                    let app = app.clone();
+                    let sessions = app.sessions.clone();
                     in_flight.push(Box::pin(async move {
-                        match pending.wait(&app).await {
-                            Ok(a) => ServerFrame::Accepted(a),
-                            Err(e) => error_frame(&e, Some(id), Some(session)),
+                        match pending.wait(&sessions).await {
+                            Ok(a) => ServerFrame::Accepted(accepted_out(a)),
+                            Err(e) => error_frame(&e.into(), Some(id), Some(session)),
                         }
                     }));
                     Ok(())
@@ -380,7 +356,11 @@ where
         }
         ClientFrame::Ack { session, seq } => {
             let result = match SessionKey::parse(&session) {
-                Some(key) => app.sessions.ack(app, &conn.who.id, &key, seq).await,
+                Some(key) => app
+                    .sessions
+                    .ack(&conn.who.id, &key, seq)
+                    .await
+                    .map_err(ApiError::from),
                 None => Err(ApiError::NotFound("session")),
             };
             match result {
@@ -391,7 +371,7 @@ where
         ClientFrame::Resume { session, after } => {
             let result = async {
                 let key = SessionKey::parse(&session).ok_or(ApiError::NotFound("session"))?;
-                let rec = app.sessions.record_for(app, &key, &conn.who.id).await?;
+                let rec = app.sessions.record_for(&key, &conn.who.id).await?;
                 let acked = rec
                     .participants
                     .iter()
