@@ -30,7 +30,7 @@ pub struct App {
     /// The receiving ends of the background loops' channels, until `start` takes them.
     pub(crate) background: std::sync::Mutex<Option<Background>>,
     pub(crate) emails: crate::identity::emails::Emails,
-    pub(crate) cards: crate::cards::Cards,
+    pub(crate) cards: Arc<crate::cards::Cards>,
     /// Component offers per principal (each may call the authorization server).
     pub(crate) offers:
         std::sync::Mutex<callside_core::ratelimit::Limiter<callside_core::PrincipalId>>,
@@ -128,6 +128,16 @@ impl App {
             config.push.allow_http_endpoints,
             wire.clone(),
         ));
+        let cards = Arc::new(crate::cards::Cards::new(
+            store.clone(),
+            sessions.clone(),
+            wire.clone(),
+            crate::cards::Settings {
+                region: config.default_region,
+                allow_private_urls: config.cards_allow_private_urls,
+                fetch_timeout: config.cards_fetch_timeout,
+            },
+        ));
         let blobs = Arc::new(crate::blobs::Blobs::new(
             store.clone(),
             config.blob_dir.clone(),
@@ -151,7 +161,7 @@ impl App {
             identity,
             admin,
             connect,
-            cards: crate::cards::Cards::new(),
+            cards,
             offers: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
                 callside_core::ratelimit::Rate::per_minute(30),
             )),

@@ -203,7 +203,11 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     });
     app.supervisor.spawn(
         "cards",
-        cards::Cards::run(app.clone(), background.established),
+        cards::delivery::run(
+            app.cards.clone(),
+            background.established,
+            app.supervisor.token().clone(),
+        ),
     );
     app.supervisor.spawn(
         "derived",

@@ -176,120 +176,6 @@ pub(crate) async fn cancel_invitation(
     ))
 }
 
-const VCARD: &str = "text/vcard";
-const JCARD: &str = "application/vcard+json";
-
-fn media(headers: &axum::http::HeaderMap, name: axum::http::HeaderName) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-fn card_response(card: &callside_core::card::Card, accept: &str) -> Response {
-    use axum::http::header::CONTENT_TYPE;
-    if accept.contains(VCARD) {
-        (
-            [(CONTENT_TYPE, "text/vcard; charset=utf-8")],
-            callside_core::card::vcard::to_vcard(card),
-        )
-            .into_response()
-    } else if accept.contains(JCARD) {
-        (
-            [(CONTENT_TYPE, JCARD)],
-            callside_core::card::vcard::to_jcard(card),
-        )
-            .into_response()
-    } else {
-        axum::Json(crate::cards::card_out(card)).into_response()
-    }
-}
-
-/// `GET /v1/me/card` — this device's card: JSON, or vCard 4.0 (`Accept: text/vcard`) or jCard
-/// (`Accept: application/vcard+json`).
-#[utoipa::path(get, path = "/v1/me/card", tag = "cards",
-    responses((status = 200, body = proto::card::Card, description = "The card (JSON, text/vcard or application/vcard+json by Accept)")))]
-pub(crate) async fn get_card(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    headers: axum::http::HeaderMap,
-) -> Result<Response, ApiError> {
-    let card = app.cards.get(&app, &p).await?;
-    let accept = headers
-        .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    Ok(card_response(&card, &accept))
-}
-
-/// `PUT /v1/me/card` — replace the card: JSON (`PutCard`), or import a vCard 4.0 (`text/vcard`)
-/// or a jCard (`application/vcard+json`). Unchanged fields keep their versions.
-#[utoipa::path(put, path = "/v1/me/card", tag = "cards", request_body = proto::card::PutCard,
-    responses((status = 200, body = proto::card::Card), (status = 400, body = proto::Problem)))]
-pub(crate) async fn put_card(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<axum::Json<proto::card::Card>, ApiError> {
-    if body.len() > 256 * 1024 {
-        return Err(ApiError::TooLarge("a card is at most 256 KiB".into()));
-    }
-    let text = || {
-        std::str::from_utf8(&body)
-            .map_err(|_| ApiError::bad("invalid_card", "the body is not UTF-8"))
-    };
-    let fields = match media(&headers, axum::http::header::CONTENT_TYPE).as_str() {
-        VCARD | "text/x-vcard" => callside_core::card::vcard::from_vcard(text()?)
-            .map_err(|e| ApiError::bad("invalid_card", e.to_string()))?,
-        JCARD => callside_core::card::vcard::from_jcard(text()?)
-            .map_err(|e| ApiError::bad("invalid_card", e.to_string()))?,
-        _ => {
-            let put: proto::card::PutCard = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
-            crate::cards::Cards::from_json(put)
-        }
-    };
-    let card = app.cards.put(&app, &p, fields).await?;
-    Ok(axum::Json(crate::cards::card_out(&card)))
-}
-
-/// `DELETE /v1/me/card` — remove the card (nothing is delivered any more).
-#[utoipa::path(delete, path = "/v1/me/card", tag = "cards", responses((status = 204)))]
-pub(crate) async fn delete_card(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-) -> Result<StatusCode, ApiError> {
-    app.cards.delete(&app, &p).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /v1/me/audiences` — who receives which fields (S3-F16).
-#[utoipa::path(get, path = "/v1/me/audiences", tag = "cards", responses((status = 200, body = proto::card::Audiences)))]
-pub(crate) async fn get_audiences(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-) -> Result<axum::Json<proto::card::Audiences>, ApiError> {
-    Ok(axum::Json(app.cards.audiences(&app, &p).await?))
-}
-
-/// `PUT /v1/me/audiences` — replace the audiences (`default_fields` is ignored: it is fixed).
-#[utoipa::path(put, path = "/v1/me/audiences", tag = "cards", request_body = proto::card::Audiences,
-    responses((status = 200, body = proto::card::Audiences), (status = 400, body = proto::Problem)))]
-pub(crate) async fn put_audiences(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Json(req): Json<proto::card::Audiences>,
-) -> Result<axum::Json<proto::card::Audiences>, ApiError> {
-    Ok(axum::Json(app.cards.put_audiences(&app, &p, req).await?))
-}
-
 /// `POST /v1/legs/{id}/note` — leave a note or picture after a missed or rejected call.
 #[utoipa::path(post, path = "/v1/legs/{id}/note", tag = "calls", request_body = proto::call::PostCallNote,
     responses((status = 201, body = proto::call::CallNote), (status = 400, body = proto::Problem),
@@ -326,38 +212,6 @@ pub(crate) async fn call_log(
     ))
 }
 
-/// `GET /v1/me/card-policy` — how this device receives cards (S3-F17).
-#[utoipa::path(get, path = "/v1/me/card-policy", tag = "cards", responses((status = 200, body = proto::card::ReceivePolicy)))]
-pub(crate) async fn get_card_policy(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-) -> Result<axum::Json<proto::card::ReceivePolicy>, ApiError> {
-    Ok(axum::Json(app.cards.policy(&app, &p).await?))
-}
-
-/// `PUT /v1/me/card-policy` — block numbers, accept once, keep to known contacts.
-#[utoipa::path(put, path = "/v1/me/card-policy", tag = "cards", request_body = proto::card::ReceivePolicy,
-    responses((status = 200, body = proto::card::ReceivePolicy), (status = 400, body = proto::Problem)))]
-pub(crate) async fn put_card_policy(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Json(req): Json<proto::card::ReceivePolicy>,
-) -> Result<axum::Json<proto::card::ReceivePolicy>, ApiError> {
-    Ok(axum::Json(app.cards.put_policy(&app, &p, req).await?))
-}
-
-/// `POST /v1/me/card/fetch` — replace the card with the vCard or jCard at a URL (S3-F13).
-#[utoipa::path(post, path = "/v1/me/card/fetch", tag = "cards", request_body = proto::card::FetchCard,
-    responses((status = 200, body = proto::card::Card), (status = 400, body = proto::Problem)))]
-pub(crate) async fn fetch_card(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Json(req): Json<proto::card::FetchCard>,
-) -> Result<axum::Json<proto::card::Card>, ApiError> {
-    let card = app.cards.fetch(&app, &p, &req.url).await?;
-    Ok(axum::Json(crate::cards::card_out(&card)))
-}
-
 /// `POST /v1/passports` — sign caller data (RFC 9795) for a `caller_data` account.
 #[utoipa::path(post, path = "/v1/passports", tag = "calls", request_body = proto::rcd::SignCallerData,
     responses((status = 201, body = proto::rcd::Passport), (status = 400, body = proto::Problem)))]
@@ -370,17 +224,4 @@ pub(crate) async fn sign_passport(
         StatusCode::CREATED,
         axum::Json(crate::rcd::sign(&app, &p, req).await?),
     ))
-}
-
-/// `PUT /v1/me/card-cache` — which versions of another participant's card this device holds
-/// (device-side check, S3-F11); the next delivery sends only what is missing.
-#[utoipa::path(put, path = "/v1/me/card-cache", tag = "cards", request_body = proto::card::CardCache,
-    responses((status = 204), (status = 404, body = proto::Problem)))]
-pub(crate) async fn put_card_cache(
-    State(app): State<AppState>,
-    Caller(p): Caller,
-    Json(cache): Json<proto::card::CardCache>,
-) -> Result<StatusCode, ApiError> {
-    app.cards.report_cache(&app, &p, cache).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,7 @@ pub(crate) mod ws;
 use crate::admin::http as admin;
 use crate::app::AppState;
 use crate::blobs::http as blobs;
+use crate::cards::http as cards;
 use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
@@ -76,19 +77,19 @@ pub fn router(app: AppState) -> Router {
         .route("/me/push/{id}", axum::routing::delete(push::delete_push))
         .route(
             "/me/card",
-            get(routes::get_card)
-                .put(routes::put_card)
-                .delete(routes::delete_card),
+            get(cards::get_card)
+                .put(cards::put_card)
+                .delete(cards::delete_card),
         )
         .route(
             "/me/audiences",
-            get(routes::get_audiences).put(routes::put_audiences),
+            get(cards::get_audiences).put(cards::put_audiences),
         )
-        .route("/me/card/fetch", post(routes::fetch_card))
-        .route("/me/card-cache", axum::routing::put(routes::put_card_cache))
+        .route("/me/card/fetch", post(cards::fetch_card))
+        .route("/me/card-cache", axum::routing::put(cards::put_card_cache))
         .route(
             "/me/card-policy",
-            get(routes::get_card_policy).put(routes::put_card_policy),
+            get(cards::get_card_policy).put(cards::put_card_policy),
         )
         .route("/me/emails", post(identity::add_email))
         .route(

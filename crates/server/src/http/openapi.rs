@@ -2,6 +2,7 @@
 
 use crate::admin::http as admin;
 use crate::blobs::http as blobs;
+use crate::cards::http as cards;
 use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
@@ -26,8 +27,8 @@ use utoipa::{Modify, OpenApi};
         identity::enroll_device, identity::inbound_sms_query, identity::inbound_sms_json,
         connect::connection_data, admin::audit_log,
         identity::add_email, identity::get_email_validation, identity::complete_email, identity::remove_email,
-        routes::leave_note, routes::call_log, routes::get_card_policy, routes::put_card_policy, routes::fetch_card, routes::sign_passport, routes::put_card_cache,
-        routes::get_card, routes::put_card, routes::delete_card, routes::get_audiences, routes::put_audiences, push::register_push, push::list_push, push::delete_push,
+        routes::leave_note, routes::call_log, cards::get_card_policy, cards::put_card_policy, cards::fetch_card, routes::sign_passport, cards::put_card_cache,
+        cards::get_card, cards::put_card, cards::delete_card, cards::get_audiences, cards::put_audiences, push::register_push, push::list_push, push::delete_push,
         routes::create_invitation, routes::list_invitations, routes::get_invitation,
         routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
