@@ -31,11 +31,9 @@ pub struct App {
     pub(crate) background: std::sync::Mutex<Option<Background>>,
     pub(crate) emails: crate::identity::emails::Emails,
     pub(crate) cards: Arc<crate::cards::Cards>,
-    /// Component offers per principal (each may call the authorization server).
-    pub(crate) offers:
-        std::sync::Mutex<callside_core::ratelimit::Limiter<callside_core::PrincipalId>>,
-    /// Signs and checks caller data (RFC 9795).
-    pub(crate) rcd: crate::rcd::Signer,
+    pub(crate) components: Arc<crate::components::Components>,
+    /// Signs and checks caller data (RFC 9795) and purchase tokens.
+    pub(crate) signer: Arc<crate::keys::Signer>,
     pub(crate) sms: Arc<crate::adapters::sms::SmsSender>,
     pub(crate) supervisor: crate::supervisor::Supervisor,
     /// Set when the server stopped because the store failed.
@@ -50,8 +48,9 @@ impl App {
         store: Store,
         server_key: [u8; 32],
         pusher: callside_push::Pusher,
-        rcd: crate::rcd::Signer,
+        signer: crate::keys::Signer,
     ) -> AppState {
+        let signer = Arc::new(signer);
         let wire = Arc::new(crate::http::wire::JsonWire);
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::default());
@@ -138,6 +137,16 @@ impl App {
                 fetch_timeout: config.cards_fetch_timeout,
             },
         ));
+        let components = Arc::new(crate::components::Components::new(
+            store.clone(),
+            sessions.clone(),
+            signer.clone(),
+            config
+                .authorization
+                .clone()
+                .map(|(url, secret)| crate::adapters::authorization::Authorizer::new(url, secret)),
+            wire.clone(),
+        ));
         let blobs = Arc::new(crate::blobs::Blobs::new(
             store.clone(),
             config.blob_dir.clone(),
@@ -162,10 +171,8 @@ impl App {
             admin,
             connect,
             cards,
-            offers: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
-                callside_core::ratelimit::Rate::per_minute(30),
-            )),
-            rcd,
+            components,
+            signer,
             sms,
             config,
             store,

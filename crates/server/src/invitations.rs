@@ -140,12 +140,7 @@ impl Invitations {
         }
         check_offer(&req.connection)?;
         let component = match &req.component {
-            Some(c) => Some(
-                crate::components::for_invitation(app, c)
-                    .await?
-                    .id
-                    .to_string(),
-            ),
+            Some(c) => Some(app.components.for_invitation(c).await?.id.to_string()),
             None => None,
         };
         let now = now_ms();
@@ -405,7 +400,7 @@ impl Invitations {
                 }
             }
         }
-        crate::components::offer_after_accept(app, &rec).await;
+        app.components.offer_after_accept(&rec).await;
         Ok(mapping::invitation(&rec))
     }
 
@@ -437,7 +432,7 @@ impl Invitations {
         leg: LegId,
         component: &str,
     ) -> Result<proto::invitation::Invitation, ApiError> {
-        let component = crate::components::for_invitation(app, component).await?;
+        let component = app.components.for_invitation(component).await?;
         // One offer per call at a time: two requests for the same leg do not make two.
         let _serial = self.lock.lock().await;
         let ringing = self

@@ -120,7 +120,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         identity::auth::ensure_admin(&store, &config.admin_token_file, clock::now_ms()).await?;
     let server_key = keys::ensure_server_key(&config.server_key_file)?;
     let pusher = adapters::push::pusher(&config)?;
-    let signer = rcd::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
+    let signer = keys::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
     let app = App::new(config, store, server_key, pusher, signer);
     app.calls
         .restore(&app)

@@ -35,7 +35,7 @@ pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
 pub(crate) async fn jwks(State(app): State<AppState>) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/jwk-set+json")],
-        app.rcd.jwks().to_owned(),
+        app.signer.jwks().to_owned(),
     )
         .into_response()
 }

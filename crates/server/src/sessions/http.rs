@@ -90,12 +90,12 @@ impl super::Wire for JsonWire {
                 authorization,
             } => serde_json::to_string(&proto::component::SystemComponentBody {
                 offer: (*offer).to_owned(),
-                component: crate::components::to_proto(component),
+                component: crate::components::http::component_out(component),
                 by: by.to_string(),
                 needs_install: needs_install.to_vec(),
                 authorization: authorization.map(|(token, fee)| proto::component::Authorization {
                     token: token.to_owned(),
-                    fee: crate::components::fee_to_proto(fee),
+                    fee: crate::components::http::fee_out(fee),
                 }),
             }),
             Notice::ComponentInstalled {
