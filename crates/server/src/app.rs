@@ -15,13 +15,14 @@ pub struct App {
     pub(crate) store: Store,
     pub(crate) hub: Arc<Hub>,
     pub(crate) sessions: Arc<Sessions>,
-    pub(crate) calls: Calls,
+    pub(crate) calls: Arc<Calls>,
+    pub(crate) composer: crate::calls::composer::Composer,
+    pub(crate) passports: crate::calls::passports::Passports,
     pub(crate) auth: Arc<crate::identity::auth::Auth>,
     pub(crate) identity: Arc<crate::identity::Identity>,
     pub(crate) admin: crate::admin::Admin,
     pub(crate) connect: crate::connect::Connect,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) numbers: crate::numbers::NumberCache,
     pub(crate) proofs: crate::identity::proofs::Proofs,
     pub(crate) invitations: crate::invitations::Invitations,
     pub(crate) wakes: Arc<crate::push::Wakes>,
@@ -153,8 +154,38 @@ impl App {
             config.max_blob_bytes,
             metrics.clone(),
         ));
+        let (settled_tx, settled_rx) = tokio::sync::mpsc::channel(EVENTS);
+        let calls = Arc::new(Calls::new(
+            store.clone(),
+            sessions.clone(),
+            hub.clone(),
+            wire.clone(),
+            crate::numbers::NumberCache::new(config.default_region),
+            metrics.clone(),
+            crate::calls::Settings {
+                match_window: config.match_window,
+                registry_fqdn: config.registry_fqdn.clone(),
+                lifecycle: config.lifecycle,
+            },
+            settled_tx,
+        ));
+        let composer = crate::calls::composer::Composer::new(
+            store.clone(),
+            blobs.clone(),
+            hub.clone(),
+            waker.clone(),
+            wire.clone(),
+        );
+        let passports = crate::calls::passports::Passports::new(
+            signer.clone(),
+            wire.clone(),
+            crate::calls::passports::Settings {
+                region: config.default_region,
+                allow_private_urls: config.cards_allow_private_urls,
+                fetch_timeout: config.cards_fetch_timeout,
+            },
+        );
         Arc::new(App {
-            numbers: crate::numbers::NumberCache::new(config.default_region),
             proofs,
             invitations: crate::invitations::Invitations::new(&config.limits),
             wakes,
@@ -165,6 +196,7 @@ impl App {
                 numbers_bound: bound_rx,
                 established: established_rx,
                 app_messages: derived_rx,
+                legs_settled: settled_rx,
             })),
             emails,
             identity,
@@ -178,7 +210,9 @@ impl App {
             store,
             hub,
             sessions,
-            calls: Calls::default(),
+            calls,
+            composer,
+            passports,
             auth,
             metrics,
             supervisor,
@@ -193,6 +227,7 @@ pub(crate) struct Background {
     pub(crate) numbers_bound: tokio::sync::mpsc::Receiver<crate::identity::NumberBound>,
     pub(crate) established: tokio::sync::mpsc::Receiver<callside_core::SessionKey>,
     pub(crate) app_messages: tokio::sync::mpsc::Receiver<crate::sessions::AppMessage>,
+    pub(crate) legs_settled: tokio::sync::mpsc::Receiver<crate::calls::LegSettled>,
 }
 
 /// Events waiting for their listener (a number proven, a leg settled). Their senders wait when it

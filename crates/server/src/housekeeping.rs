@@ -24,7 +24,7 @@ pub(crate) async fn housekeeping(app: AppState) {
         }
         let wait = app
             .calls
-            .expire_due(&app)
+            .expire_due()
             .await
             .min(std::time::Duration::from_millis(250));
         app.sessions.flush_acks().await;
@@ -33,7 +33,12 @@ pub(crate) async fn housekeeping(app: AppState) {
             app.sessions.expire_requests().await;
             if !app.config.one_sided_after.is_zero() {
                 let before = now_ms() - app.config.one_sided_after.as_millis() as Millis;
-                for (leg, name, answered) in app.calls.one_sided_due(before).await {
+                for crate::calls::PendingLeg {
+                    rec: leg,
+                    name,
+                    answered,
+                } in app.calls.one_sided_due(before).await
+                {
                     app.invitations
                         .offer_for_leg(&app, leg, name, answered)
                         .await;

@@ -391,7 +391,7 @@ impl Invitations {
             if let Some(key) = &rec.invitation.session {
                 app.calls.record_pair(leg, key).await;
             }
-            app.calls.announce(app, leg).await;
+            app.calls.announce(leg).await;
             if *answered {
                 if let Some(key) = &rec.invitation.session {
                     app.sessions
@@ -455,7 +455,12 @@ impl Invitations {
                 }
             }
         }
-        let Some((rec, name, answered)) = app.calls.claim_for_offer(&leg, &who.id).await else {
+        let Some(crate::calls::PendingLeg {
+            rec,
+            name,
+            answered,
+        }) = app.calls.claim_for_offer(&leg, &who.id).await
+        else {
             return match app.store.leg(leg).await? {
                 Some(l) if l.leg.principal == who.id => Err(ApiError::Conflict(
                     "leg_settled",

@@ -24,7 +24,6 @@ mod calls;
 mod cards;
 mod clock;
 mod components;
-mod composer;
 pub mod config;
 mod connect;
 mod derived;
@@ -37,7 +36,6 @@ mod keys;
 mod metrics;
 mod numbers;
 mod push;
-mod rcd;
 mod routes;
 mod sessions;
 mod supervisor;
@@ -123,7 +121,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
     let signer = keys::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
     let app = App::new(config, store, server_key, pusher, signer);
     app.calls
-        .restore(&app)
+        .restore()
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     app.invitations
@@ -198,6 +196,22 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
             invitations
                 .invitations
                 .number_bound(&invitations, &bound.device, &bound.number)
+                .await;
+        }
+    });
+    // A leg settled: an invitation offered for it is withdrawn.
+    let invitations = app.clone();
+    let mut legs_settled = background.legs_settled;
+    let stop = app.supervisor.token().clone();
+    app.supervisor.spawn("legs-settled", async move {
+        loop {
+            let settled = tokio::select! {
+                s = legs_settled.recv() => match s { Some(s) => s, None => return },
+                _ = stop.cancelled() => return,
+            };
+            invitations
+                .invitations
+                .leg_settled(&invitations, &settled.0)
                 .await;
         }
     });

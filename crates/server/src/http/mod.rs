@@ -12,6 +12,7 @@ pub(crate) mod ws;
 use crate::admin::http as admin;
 use crate::app::AppState;
 use crate::blobs::http as blobs;
+use crate::calls::http as calls;
 use crate::cards::http as cards;
 use crate::components::http as components;
 use crate::connect::http as connect;
@@ -167,14 +168,14 @@ pub fn router(app: AppState) -> Router {
             post(components::confirm_installed),
         )
         .route("/legs/{id}/component", post(components::leg_component))
-        .route("/legs", post(routes::report_leg))
-        .route("/legs/{id}", get(routes::get_leg))
-        .route("/legs/{id}/answer", post(routes::answer_leg))
-        .route("/legs/{id}/end", post(routes::end_leg))
-        .route("/legs/{id}/note", post(routes::leave_note))
-        .route("/me/call-log", get(routes::call_log))
-        .route("/passports", post(routes::sign_passport))
-        .route("/network/calls", post(routes::network_call))
+        .route("/legs", post(calls::report_leg))
+        .route("/legs/{id}", get(calls::get_leg))
+        .route("/legs/{id}/answer", post(calls::answer_leg))
+        .route("/legs/{id}/end", post(calls::end_leg))
+        .route("/legs/{id}/note", post(calls::leave_note))
+        .route("/me/call-log", get(calls::call_log))
+        .route("/passports", post(calls::sign_passport))
+        .route("/network/calls", post(calls::network_call))
         .route("/sessions", get(sessions::list_sessions))
         .route("/sessions/{key}", get(sessions::get_session))
         .route("/sessions/{key}/close", post(sessions::close_session))

@@ -2,6 +2,7 @@
 
 use crate::admin::http as admin;
 use crate::blobs::http as blobs;
+use crate::calls::http as calls;
 use crate::cards::http as cards;
 use crate::components::http as components;
 use crate::connect::http as connect;
@@ -27,13 +28,13 @@ use utoipa::{Modify, OpenApi};
         identity::enroll_device, identity::inbound_sms_query, identity::inbound_sms_json,
         connect::connection_data, admin::audit_log,
         identity::add_email, identity::get_email_validation, identity::complete_email, identity::remove_email,
-        routes::leave_note, routes::call_log, cards::get_card_policy, cards::put_card_policy, cards::fetch_card, routes::sign_passport, cards::put_card_cache,
+        calls::leave_note, calls::call_log, cards::get_card_policy, cards::put_card_policy, cards::fetch_card, calls::sign_passport, cards::put_card_cache,
         cards::get_card, cards::put_card, cards::delete_card, cards::get_audiences, cards::put_audiences, push::register_push, push::list_push, push::delete_push,
         routes::create_invitation, routes::list_invitations, routes::get_invitation,
         routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
         admin::create_service_account, admin::list_service_accounts, admin::delete_service_account, admin::rotate_service_token,
-        routes::report_leg, routes::get_leg, routes::answer_leg, routes::end_leg, routes::network_call,
+        calls::report_leg, calls::get_leg, calls::answer_leg, calls::end_leg, calls::network_call,
         sessions::list_sessions, sessions::get_session, sessions::close_session, sessions::transfer_session,
         sessions::send_message, sessions::list_messages, sessions::ack,
         blobs::upload_blob, blobs::download_blob,

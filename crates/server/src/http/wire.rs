@@ -8,7 +8,7 @@ pub(crate) struct JsonWire;
 use callside_core::principal::Scope;
 use callside_core::session::{CallState, Lifecycle, Origin};
 use callside_proto as proto;
-use callside_store::{LegRecord, LegState, MessageRecord, ParticipantRecord, SessionRecord};
+use callside_store::{MessageRecord, ParticipantRecord, SessionRecord};
 
 pub(crate) fn lifecycle_in(l: proto::session::Lifecycle) -> Lifecycle {
     match l {
@@ -89,29 +89,6 @@ pub(crate) fn session_info(r: &SessionRecord) -> proto::session::SessionInfo {
         created_at: s.created_at,
         closed: s.closed.as_ref().map(|c| c.code().to_owned()),
         last_seq: r.last_seq,
-    }
-}
-
-pub(crate) fn leg_status(
-    r: &LegRecord,
-    session: Option<proto::session::SessionInfo>,
-) -> proto::call::LegStatus {
-    let l = &r.leg;
-    proto::call::LegStatus {
-        id: l.id.0.clone(),
-        state: match r.state {
-            LegState::Pending => proto::call::LegState::Pending,
-            LegState::Matched => proto::call::LegState::Matched,
-            LegState::NoMatch => proto::call::LegState::NoMatch,
-        },
-        reason: r.reason.clone(),
-        session,
-        own: l.own.to_string(),
-        other: l.other.as_ref().map(|n| n.to_string()),
-        direction: direction_out(l.direction),
-        registry: r.registry.clone(),
-        reported_at: l.reported_at,
-        expires_at: l.expires_at,
     }
 }
 
