@@ -1,47 +1,97 @@
-//! The application: every service, built once with the collaborators it needs, and shared by the
-//! HTTP edge as its state.
+//! The application: the composition root. Every service is built here once, with the
+//! collaborators it needs and nothing more, and the channels that carry events up (a commit
+//! landed, a leg settled, a number proven) are wired from their senders to the loops that listen.
+//! The HTTP edge shares the result as its state.
 
-use crate::calls::Calls;
+use crate::adapters::authorization::Authorizer;
+use crate::adapters::mail::Mailer;
+use crate::adapters::sms::SmsSender;
+use crate::admin::Admin;
+use crate::blobs::Blobs;
+use crate::calls::composer::Composer;
+use crate::calls::passports::{self, Passports};
+use crate::calls::{self, Calls, LegSettled};
+use crate::cards::{self, Cards};
+use crate::components::Components;
 use crate::config::Config;
+use crate::connect::Connect;
+use crate::http::wire::JsonWire;
 use crate::hub::Hub;
+use crate::identity::auth::Auth;
+use crate::identity::emails::{self, Emails};
+use crate::identity::proofs::{self, Proofs};
+use crate::identity::{Identity, NumberBound};
+use crate::invitations::{self, Invitations};
+use crate::keys::Signer;
 use crate::metrics::Metrics;
-use crate::sessions::Sessions;
+use crate::numbers::NumberCache;
+use crate::push::{WakeRequest, Wakes};
+use crate::sessions::{self, AppMessage, Sessions};
+use crate::supervisor::Supervisor;
 use crate::Store;
-use std::sync::Arc;
+use callside_core::SessionKey;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
 
-/// Everything a request can reach.
+/// Events waiting for their listener (a number proven, a leg settled). Their senders wait when it
+/// is full: they are request handlers and housekeeping, never the store's writer thread.
+const EVENTS: usize = 1024;
+
+/// Everything a request can reach: the services, and what the edge itself needs.
 pub struct App {
     pub(crate) config: Config,
+    /// Only for `/readyz`: every read and write goes through a service.
     pub(crate) store: Store,
     pub(crate) hub: Arc<Hub>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) proofs: Arc<Proofs>,
+    pub(crate) emails: Arc<Emails>,
+    pub(crate) admin: Admin,
+    pub(crate) connect: Connect,
+    pub(crate) blobs: Arc<Blobs>,
+    pub(crate) wakes: Arc<Wakes>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) calls: Arc<Calls>,
-    pub(crate) composer: crate::calls::composer::Composer,
-    pub(crate) passports: crate::calls::passports::Passports,
-    pub(crate) auth: Arc<crate::identity::auth::Auth>,
-    pub(crate) identity: Arc<crate::identity::Identity>,
-    pub(crate) admin: crate::admin::Admin,
-    pub(crate) connect: crate::connect::Connect,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) proofs: crate::identity::proofs::Proofs,
-    pub(crate) invitations: crate::invitations::Invitations,
-    pub(crate) wakes: Arc<crate::push::Wakes>,
-    pub(crate) waker: crate::push::Waker,
-    pub(crate) blobs: Arc<crate::blobs::Blobs>,
+    pub(crate) composer: Composer,
+    pub(crate) passports: Passports,
+    pub(crate) invitations: Arc<Invitations>,
+    pub(crate) cards: Arc<Cards>,
+    pub(crate) components: Arc<Components>,
+    /// Signs caller data and purchase tokens; its public keys are served at
+    /// `/.well-known/jwks.json`.
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) supervisor: Supervisor,
     /// The receiving ends of the background loops' channels, until `start` takes them.
-    pub(crate) background: std::sync::Mutex<Option<Background>>,
-    pub(crate) emails: crate::identity::emails::Emails,
-    pub(crate) cards: Arc<crate::cards::Cards>,
-    pub(crate) components: Arc<crate::components::Components>,
-    /// Signs and checks caller data (RFC 9795) and purchase tokens.
-    pub(crate) signer: Arc<crate::keys::Signer>,
-    pub(crate) sms: Arc<crate::adapters::sms::SmsSender>,
-    pub(crate) supervisor: crate::supervisor::Supervisor,
+    pub(crate) background: Mutex<Option<Background>>,
     /// Set when the server stopped because the store failed.
-    pub(crate) fatal: std::sync::atomic::AtomicBool,
+    pub(crate) fatal: Arc<AtomicBool>,
 }
 
 pub type AppState = Arc<App>;
+
+/// The receiving ends of the channels the background loops read.
+pub(crate) struct Background {
+    pub(crate) wakes: mpsc::Receiver<WakeRequest>,
+    pub(crate) numbers_bound: mpsc::Receiver<NumberBound>,
+    pub(crate) established: mpsc::Receiver<SessionKey>,
+    pub(crate) app_messages: mpsc::Receiver<AppMessage>,
+    pub(crate) legs_settled: mpsc::Receiver<LegSettled>,
+}
+
+/// What every service may be built from.
+struct Parts {
+    config: Config,
+    store: Store,
+    wire: Arc<JsonWire>,
+    metrics: Arc<Metrics>,
+    hub: Arc<Hub>,
+    supervisor: Supervisor,
+    sms: Arc<SmsSender>,
+    signer: Arc<Signer>,
+}
 
 impl App {
     pub(crate) fn new(
@@ -49,187 +99,265 @@ impl App {
         store: Store,
         server_key: [u8; 32],
         pusher: callside_push::Pusher,
-        signer: crate::keys::Signer,
+        signer: Signer,
     ) -> AppState {
-        let signer = Arc::new(signer);
-        let wire = Arc::new(crate::http::wire::JsonWire);
-        let metrics = Arc::new(Metrics::default());
-        let hub = Arc::new(Hub::default());
-        let supervisor = crate::supervisor::Supervisor::new();
-        let (waker, wakes_rx) = crate::push::Wakes::channel(metrics.clone());
-        let sms = Arc::new(crate::adapters::sms::SmsSender::new(
-            config.sms.provider.clone(),
-            config.sms.number.clone(),
-        ));
-        let auth = Arc::new(crate::identity::auth::Auth::new(store.clone()));
-        let identity = Arc::new(crate::identity::Identity::new(
-            store.clone(),
-            auth.clone(),
-            hub.clone(),
-            wire.clone(),
-        ));
-        let (bound_tx, bound_rx) = tokio::sync::mpsc::channel(EVENTS);
-        let proofs = crate::identity::proofs::Proofs::new(
-            store.clone(),
-            auth.clone(),
-            sms.clone(),
-            supervisor.tasks(),
-            wire.clone(),
-            metrics.clone(),
-            crate::identity::proofs::Settings {
-                region: config.default_region,
-                sms_number: config.sms.number.clone(),
-                proof_ttl: config.sms.proof_ttl,
-                stale_after: config.sms.stale_after,
-                inbound_allow: config.sms.inbound_allow.clone(),
-                limits: config.limits.clone(),
-                server_key,
-            },
-            bound_tx,
-        );
-        let emails = crate::identity::emails::Emails::new(
-            store.clone(),
-            config
-                .mail
-                .smtp_url
-                .as_deref()
-                .and_then(crate::adapters::mail::Mailer::from_url),
-            wire.clone(),
-            crate::identity::emails::Settings {
-                from: config.mail.from.clone(),
-                validation_ttl: config.mail.validation_ttl,
-                link: config.mail.link.clone(),
-                per_device_hour: config.limits.emails_per_device_hour,
-            },
-        );
-        let admin =
-            crate::admin::Admin::new(store.clone(), identity.clone(), config.default_region);
-        let connect = crate::connect::Connect::new(config.turn.clone());
-        let (established_tx, established_rx) = tokio::sync::mpsc::channel(crate::cards::QUEUE);
-        let (derived_tx, derived_rx) = tokio::sync::mpsc::channel(crate::derived::QUEUE);
-        let sessions = Arc::new(Sessions::new(
-            store.clone(),
-            hub.clone(),
-            wire.clone(),
-            waker.clone(),
-            crate::sessions::Listeners {
-                established: Some(established_tx),
-                app_messages: (!config.transformers.is_empty()).then_some(derived_tx),
-            },
-            metrics.clone(),
-            crate::sessions::Settings {
-                max_message_bytes: config.max_message_bytes,
-                transformed: config.transformers.keys().cloned().collect(),
-            },
-        ));
-        let wakes = Arc::new(crate::push::Wakes::new(
-            store.clone(),
-            pusher,
-            config.push.allow_http_endpoints,
-            wire.clone(),
-        ));
-        let cards = Arc::new(crate::cards::Cards::new(
-            store.clone(),
-            sessions.clone(),
-            wire.clone(),
-            crate::cards::Settings {
-                region: config.default_region,
-                allow_private_urls: config.cards_allow_private_urls,
-                fetch_timeout: config.cards_fetch_timeout,
-            },
-        ));
-        let components = Arc::new(crate::components::Components::new(
-            store.clone(),
-            sessions.clone(),
-            signer.clone(),
-            config
-                .authorization
-                .clone()
-                .map(|(url, secret)| crate::adapters::authorization::Authorizer::new(url, secret)),
-            wire.clone(),
-        ));
-        let blobs = Arc::new(crate::blobs::Blobs::new(
-            store.clone(),
-            config.blob_dir.clone(),
-            config.max_blob_bytes,
-            metrics.clone(),
-        ));
-        let (settled_tx, settled_rx) = tokio::sync::mpsc::channel(EVENTS);
-        let calls = Arc::new(Calls::new(
-            store.clone(),
-            sessions.clone(),
-            hub.clone(),
-            wire.clone(),
-            crate::numbers::NumberCache::new(config.default_region),
-            metrics.clone(),
-            crate::calls::Settings {
-                match_window: config.match_window,
-                registry_fqdn: config.registry_fqdn.clone(),
-                lifecycle: config.lifecycle,
-            },
-            settled_tx,
-        ));
-        let composer = crate::calls::composer::Composer::new(
-            store.clone(),
-            blobs.clone(),
-            hub.clone(),
-            waker.clone(),
-            wire.clone(),
-        );
-        let passports = crate::calls::passports::Passports::new(
-            signer.clone(),
-            wire.clone(),
-            crate::calls::passports::Settings {
-                region: config.default_region,
-                allow_private_urls: config.cards_allow_private_urls,
-                fetch_timeout: config.cards_fetch_timeout,
-            },
-        );
-        Arc::new(App {
-            proofs,
-            invitations: crate::invitations::Invitations::new(&config.limits),
-            wakes,
-            waker,
-            blobs,
-            background: std::sync::Mutex::new(Some(Background {
-                wakes: wakes_rx,
-                numbers_bound: bound_rx,
-                established: established_rx,
-                app_messages: derived_rx,
-                legs_settled: settled_rx,
-            })),
-            emails,
-            identity,
-            admin,
-            connect,
-            cards,
-            components,
-            signer,
-            sms,
+        let p = Parts {
+            sms: Arc::new(SmsSender::new(
+                config.sms.provider.clone(),
+                config.sms.number.clone(),
+            )),
             config,
             store,
-            hub,
+            wire: Arc::new(JsonWire),
+            metrics: Arc::new(Metrics::default()),
+            hub: Arc::new(Hub::default()),
+            supervisor: Supervisor::new(),
+            signer: Arc::new(signer),
+        };
+        let c = &p.config;
+        let auth = Arc::new(Auth::new(p.store.clone()));
+        let identity = Arc::new(Identity::new(
+            p.store.clone(),
+            auth.clone(),
+            p.hub.clone(),
+            p.wire.clone(),
+        ));
+        let (bound_tx, numbers_bound) = mpsc::channel(EVENTS);
+        let proofs = Arc::new(proofs_service(&p, auth.clone(), server_key, bound_tx));
+        let emails = Arc::new(emails_service(&p));
+        let admin = Admin::new(p.store.clone(), identity.clone(), c.default_region);
+        let connect = Connect::new(c.turn.clone());
+        let (waker, wakes) = Wakes::channel(p.metrics.clone());
+        let wake_service = Arc::new(Wakes::new(
+            p.store.clone(),
+            pusher,
+            c.push.allow_http_endpoints,
+            p.wire.clone(),
+        ));
+        let blobs = Arc::new(Blobs::new(
+            p.store.clone(),
+            c.blob_dir.clone(),
+            c.max_blob_bytes,
+            p.metrics.clone(),
+        ));
+        let (established_tx, established) = mpsc::channel(cards::QUEUE);
+        let (derived_tx, app_messages) = mpsc::channel(crate::derived::QUEUE);
+        let sessions = Arc::new(Sessions::new(
+            p.store.clone(),
+            p.hub.clone(),
+            p.wire.clone(),
+            waker.clone(),
+            sessions::Listeners {
+                established: Some(established_tx),
+                app_messages: (!c.transformers.is_empty()).then_some(derived_tx),
+            },
+            p.metrics.clone(),
+            sessions::Settings {
+                max_message_bytes: c.max_message_bytes,
+                transformed: c.transformers.keys().cloned().collect(),
+            },
+        ));
+        let cards = Arc::new(Cards::new(
+            p.store.clone(),
+            sessions.clone(),
+            p.wire.clone(),
+            cards::Settings {
+                region: c.default_region,
+                allow_private_urls: c.cards_allow_private_urls,
+                fetch_timeout: c.cards_fetch_timeout,
+            },
+        ));
+        let components = Arc::new(Components::new(
+            p.store.clone(),
+            sessions.clone(),
+            p.signer.clone(),
+            c.authorization
+                .clone()
+                .map(|(url, secret)| Authorizer::new(url, secret)),
+            p.wire.clone(),
+        ));
+        let (settled_tx, legs_settled) = mpsc::channel(EVENTS);
+        let calls = Arc::new(calls_service(&p, sessions.clone(), settled_tx));
+        let composer = Composer::new(
+            p.store.clone(),
+            blobs.clone(),
+            p.hub.clone(),
+            waker.clone(),
+            p.wire.clone(),
+        );
+        let passports = Passports::new(
+            p.signer.clone(),
+            p.wire.clone(),
+            passports::Settings {
+                region: c.default_region,
+                allow_private_urls: c.cards_allow_private_urls,
+                fetch_timeout: c.cards_fetch_timeout,
+            },
+        );
+        let invitations = Arc::new(Invitations::new(
+            p.store.clone(),
+            sessions.clone(),
+            calls.clone(),
+            components.clone(),
+            p.hub.clone(),
+            waker,
+            p.sms.clone(),
+            p.supervisor.tasks(),
+            p.wire.clone(),
+            p.metrics.clone(),
+            invitations::Settings {
+                region: c.default_region,
+                lifecycle: c.lifecycle,
+                ttl: c.invitation_ttl,
+                sms_link: c.sms_link.clone(),
+                sms_link_ttl: c.sms_link_ttl,
+                limits: c.limits.clone(),
+            },
+        ));
+        let background = Background {
+            wakes,
+            numbers_bound,
+            established,
+            app_messages,
+            legs_settled,
+        };
+        Arc::new(App {
+            config: p.config,
+            store: p.store,
+            hub: p.hub,
+            metrics: p.metrics,
+            auth,
+            identity,
+            proofs,
+            emails,
+            admin,
+            connect,
+            blobs,
+            wakes: wake_service,
             sessions,
             calls,
             composer,
             passports,
-            auth,
-            metrics,
-            supervisor,
+            invitations,
+            cards,
+            components,
+            signer: p.signer,
+            supervisor: p.supervisor,
+            background: Mutex::new(Some(background)),
             fatal: Default::default(),
         })
     }
 }
 
-/// The receiving ends of the channels the background loops read.
-pub(crate) struct Background {
-    pub(crate) wakes: tokio::sync::mpsc::Receiver<crate::push::WakeRequest>,
-    pub(crate) numbers_bound: tokio::sync::mpsc::Receiver<crate::identity::NumberBound>,
-    pub(crate) established: tokio::sync::mpsc::Receiver<callside_core::SessionKey>,
-    pub(crate) app_messages: tokio::sync::mpsc::Receiver<crate::sessions::AppMessage>,
-    pub(crate) legs_settled: tokio::sync::mpsc::Receiver<crate::calls::LegSettled>,
+fn proofs_service(
+    p: &Parts,
+    auth: Arc<Auth>,
+    server_key: [u8; 32],
+    bound: mpsc::Sender<NumberBound>,
+) -> Proofs {
+    let c = &p.config;
+    Proofs::new(
+        p.store.clone(),
+        auth,
+        p.sms.clone(),
+        p.supervisor.tasks(),
+        p.wire.clone(),
+        p.metrics.clone(),
+        proofs::Settings {
+            region: c.default_region,
+            sms_number: c.sms.number.clone(),
+            proof_ttl: c.sms.proof_ttl,
+            stale_after: c.sms.stale_after,
+            inbound_allow: c.sms.inbound_allow.clone(),
+            limits: c.limits.clone(),
+            server_key,
+        },
+        bound,
+    )
 }
 
-/// Events waiting for their listener (a number proven, a leg settled). Their senders wait when it
-/// is full: they are request handlers and housekeeping, never the store's writer thread.
-const EVENTS: usize = 1024;
+fn emails_service(p: &Parts) -> Emails {
+    let c = &p.config;
+    Emails::new(
+        p.store.clone(),
+        c.mail.smtp_url.as_deref().and_then(Mailer::from_url),
+        p.wire.clone(),
+        emails::Settings {
+            from: c.mail.from.clone(),
+            validation_ttl: c.mail.validation_ttl,
+            link: c.mail.link.clone(),
+            per_device_hour: c.limits.emails_per_device_hour,
+        },
+    )
+}
+
+fn calls_service(p: &Parts, sessions: Arc<Sessions>, settled: mpsc::Sender<LegSettled>) -> Calls {
+    let c = &p.config;
+    Calls::new(
+        p.store.clone(),
+        sessions,
+        p.hub.clone(),
+        p.wire.clone(),
+        NumberCache::new(c.default_region),
+        p.metrics.clone(),
+        calls::Settings {
+            match_window: c.match_window,
+            registry_fqdn: c.registry_fqdn.clone(),
+            lifecycle: c.lifecycle,
+        },
+        settled,
+    )
+}
+
+impl App {
+    /// Starts the background loops under the supervisor: housekeeping, push, card delivery,
+    /// derived data, and the listeners that carry settled legs and proven numbers to invitations.
+    pub(crate) fn start_loops(&self, bg: Background) {
+        let stop = || self.supervisor.token().clone();
+        let sweep = crate::housekeeping::Housekeeping {
+            store: self.store.clone(),
+            calls: self.calls.clone(),
+            sessions: self.sessions.clone(),
+            invitations: self.invitations.clone(),
+            proofs: self.proofs.clone(),
+            emails: self.emails.clone(),
+            idle_timeout: self.config.idle_timeout,
+            one_sided_after: self.config.one_sided_after,
+            fatal: self.fatal.clone(),
+        };
+        self.supervisor.spawn("housekeeping", sweep.run(stop()));
+        let push = crate::push::Runner {
+            wakes: self.wakes.clone(),
+            hub: self.hub.clone(),
+            metrics: self.metrics.clone(),
+            tasks: self.supervisor.tasks(),
+            interval: self.config.push.wake_interval.as_millis() as callside_core::Millis,
+        };
+        self.supervisor
+            .spawn("push", crate::push::run(push, bg.wakes, stop()));
+        let invitations = self.invitations.clone();
+        self.supervisor.spawn(
+            "numbers-bound",
+            crate::invitations::on_numbers_bound(invitations, bg.numbers_bound, stop()),
+        );
+        let invitations = self.invitations.clone();
+        self.supervisor.spawn(
+            "legs-settled",
+            crate::invitations::on_legs_settled(invitations, bg.legs_settled, stop()),
+        );
+        self.supervisor.spawn(
+            "cards",
+            cards::delivery::run(self.cards.clone(), bg.established, stop()),
+        );
+        let derived = crate::derived::Transformers {
+            sessions: self.sessions.clone(),
+            metrics: self.metrics.clone(),
+            webhooks: self.config.transformers.clone(),
+            max_message_bytes: self.config.max_message_bytes,
+        };
+        self.supervisor.spawn(
+            "derived",
+            crate::derived::run(derived, bg.app_messages, stop()),
+        );
+    }
+}

@@ -1,75 +1,97 @@
 //! Housekeeping: the periodic sweep that ends legs whose window passed and calls that went
 //! stale, flushes acknowledgements, expires invitations and unanswered requests, offers one-sided
-//! calls to the other side, closes idle sessions and prunes idle rate-limit keys.
+//! calls to the other side, closes idle sessions, prunes idle rate-limit keys and old proofs —
+//! and stops the server when the store has failed (fail-stop).
 
-use crate::app::AppState;
+use crate::calls::Calls;
 use crate::clock::now_ms;
+use crate::identity::emails::Emails;
+use crate::identity::proofs::Proofs;
+use crate::invitations::Invitations;
+use crate::sessions::Sessions;
+use crate::Store;
 use callside_core::Millis;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-/// Ends legs whose window passed and calls that went stale; closes idle sessions.
-pub(crate) async fn housekeeping(app: AppState) {
-    // Sweep often enough that a session closes within a quarter of its idle timeout late.
-    let sweep_every = (app.config.idle_timeout / 4).clamp(
-        std::time::Duration::from_secs(1),
-        std::time::Duration::from_secs(60),
-    );
-    let mut next_idle_sweep = tokio::time::Instant::now();
-    let mut next_invitation_sweep = tokio::time::Instant::now();
-    loop {
-        if app.store.has_failed() {
-            tracing::error!("the store failed; stopping so a supervisor can restart from disk");
-            app.fatal.store(true, std::sync::atomic::Ordering::SeqCst);
-            app.supervisor.token().cancel();
-            return;
-        }
-        let wait = app
-            .calls
-            .expire_due()
-            .await
-            .min(std::time::Duration::from_millis(250));
-        app.sessions.flush_acks().await;
-        if tokio::time::Instant::now() >= next_invitation_sweep {
-            app.invitations.expire_due(&app).await;
-            app.sessions.expire_requests().await;
-            if !app.config.one_sided_after.is_zero() {
-                let before = now_ms() - app.config.one_sided_after.as_millis() as Millis;
-                for crate::calls::PendingLeg {
-                    rec: leg,
-                    name,
-                    answered,
-                } in app.calls.one_sided_due(before).await
-                {
-                    app.invitations
-                        .offer_for_leg(&app, leg, name, answered)
-                        .await;
-                }
-            }
-            next_invitation_sweep = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
-        }
-        if tokio::time::Instant::now() >= next_idle_sweep {
-            let idle_before = now_ms() - app.config.idle_timeout.as_millis() as Millis;
-            app.sessions.close_idle(idle_before).await;
-            let now = now_ms();
-            app.proofs.prune(now);
-            app.invitations.prune(now);
-            app.emails.prune(now);
-            if let Err(e) = app
-                .store
-                .apply(vec![callside_store::Write::PurgeProofs {
-                    expired_before: now - 86_400_000,
-                }])
-                .await
-            {
-                tracing::warn!(error = %e, "could not purge old number proofs");
-            }
-            next_idle_sweep = tokio::time::Instant::now() + sweep_every;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = app.supervisor.token().cancelled() => {
-                app.sessions.flush_acks().await;
+/// What the sweep touches.
+pub(crate) struct Housekeeping {
+    pub(crate) store: Store,
+    pub(crate) calls: Arc<Calls>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) invitations: Arc<Invitations>,
+    pub(crate) proofs: Arc<Proofs>,
+    pub(crate) emails: Arc<Emails>,
+    /// Open sessions with no message for this long are closed.
+    pub(crate) idle_timeout: Duration,
+    /// S1-F2: how long a leg waits for the other app before the other side is asked; zero is off.
+    pub(crate) one_sided_after: Duration,
+    /// Set when the server stops because the store failed.
+    pub(crate) fatal: Arc<AtomicBool>,
+}
+
+impl Housekeeping {
+    /// Runs until `stop` is cancelled; cancels it itself when the store has failed.
+    pub(crate) async fn run(self, stop: CancellationToken) {
+        // Sweep often enough that a session closes within a quarter of its idle timeout late.
+        let sweep_every =
+            (self.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let mut next_idle_sweep = Instant::now();
+        let mut next_invitation_sweep = Instant::now();
+        loop {
+            if self.store.has_failed() {
+                tracing::error!("the store failed; stopping so a supervisor can restart from disk");
+                self.fatal.store(true, Ordering::SeqCst);
+                stop.cancel();
                 return;
             }
+            let wait = self
+                .calls
+                .expire_due()
+                .await
+                .min(Duration::from_millis(250));
+            self.sessions.flush_acks().await;
+            if Instant::now() >= next_invitation_sweep {
+                self.every_second().await;
+                next_invitation_sweep = Instant::now() + Duration::from_secs(1);
+            }
+            if Instant::now() >= next_idle_sweep {
+                self.idle_sweep().await;
+                next_idle_sweep = Instant::now() + sweep_every;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => {
+                    self.sessions.flush_acks().await;
+                    return;
+                }
+            }
         }
+    }
+
+    /// Invitations and requests that ran out of time; calls only one app reported.
+    async fn every_second(&self) {
+        self.invitations.expire_due().await;
+        self.sessions.expire_requests().await;
+        if !self.one_sided_after.is_zero() {
+            let before = now_ms() - self.one_sided_after.as_millis() as Millis;
+            for leg in self.calls.one_sided_due(before).await {
+                self.invitations.offer_for_leg(leg).await;
+            }
+        }
+    }
+
+    /// Idle sessions, idle rate-limit keys, proofs a day past expiry.
+    async fn idle_sweep(&self) {
+        let idle_before = now_ms() - self.idle_timeout.as_millis() as Millis;
+        self.sessions.close_idle(idle_before).await;
+        let now = now_ms();
+        self.proofs.prune(now);
+        self.invitations.prune(now);
+        self.emails.prune(now);
+        self.proofs.purge_expired(now - 86_400_000).await;
     }
 }

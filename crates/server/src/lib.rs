@@ -1,11 +1,16 @@
 //! callside's server: the HTTP/JSON API, the WebSocket session channel, and the services behind
 //! them.
 //!
-//! How the pieces fit: [`routes`](crate) (thin axum handlers) and the WebSocket loop call the
-//! services — `calls` (leg reports, network calls, the matcher from `callside-core`), `sessions`
-//! (the ordered durable log and lifecycle) and `blobs` — which commit through
-//! [`callside_store::Store`]. After each commit the store's writer thread hands committed messages
-//! to the `hub`, which fans them out to connected devices in sequence order.
+//! How the pieces fit: the source is organised by domain, one folder per aggregate (`sessions`,
+//! `calls`, `invitations`, `cards`, `components`, `identity`, `admin`, `push`, `blobs`,
+//! `connect`), each with its service and its own `http.rs` (handlers and wire mapping). The HTTP
+//! edge (`http/`: router, errors, extractors, WebSocket loop, OpenAPI) calls the services with
+//! domain commands; services hold only the collaborators they need, return their own errors, and
+//! commit through the [`callside_store::Store`] traits. After each commit the store's writer
+//! thread runs the service's callback, which hands committed messages to the `hub` (fan-out to
+//! connected devices in sequence order) and tells the services above (card delivery, derived
+//! data) through bounded channels. `app` builds it all; the `supervisor` owns every background
+//! task. `ARCHITECTURE.md` at the repository's root has the code map and the rules.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), callside_server::ServerError> {
@@ -36,7 +41,6 @@ mod keys;
 mod metrics;
 mod numbers;
 mod push;
-mod routes;
 mod sessions;
 mod supervisor;
 
@@ -125,7 +129,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     app.invitations
-        .restore(&app)
+        .restore()
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     Ok((app, admin_token))
@@ -144,98 +148,16 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;
-    let router = router(app.clone());
     let stop = app.supervisor.token().clone();
-    app.supervisor.spawn("http", async move {
-        use axum::serve::ListenerExt as _;
-        // Without TCP_NODELAY small replies on kept-alive connections stall (Nagle).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
     app.supervisor
-        .spawn("housekeeping", housekeeping::housekeeping(app.clone()));
+        .spawn("http", http::serve(listener, router(app.clone()), stop));
     let background = app
         .background
         .lock()
         .expect("app poisoned")
         .take()
         .ok_or_else(|| ServerError::Startup("this application was started already".into()))?;
-    app.supervisor.spawn(
-        "push",
-        push::run(
-            push::Runner {
-                wakes: app.wakes.clone(),
-                hub: app.hub.clone(),
-                metrics: app.metrics.clone(),
-                tasks: app.supervisor.tasks(),
-                interval: app.config.push.wake_interval.as_millis() as callside_core::Millis,
-            },
-            background.wakes,
-            app.supervisor.token().clone(),
-        ),
-    );
-    // A device proved a number: SMS invitations waiting for it ring on it too.
-    let invitations = app.clone();
-    let mut numbers_bound = background.numbers_bound;
-    let stop = app.supervisor.token().clone();
-    app.supervisor.spawn("numbers-bound", async move {
-        loop {
-            let bound = tokio::select! {
-                b = numbers_bound.recv() => match b { Some(b) => b, None => return },
-                _ = stop.cancelled() => return,
-            };
-            invitations
-                .invitations
-                .number_bound(&invitations, &bound.device, &bound.number)
-                .await;
-        }
-    });
-    // A leg settled: an invitation offered for it is withdrawn.
-    let invitations = app.clone();
-    let mut legs_settled = background.legs_settled;
-    let stop = app.supervisor.token().clone();
-    app.supervisor.spawn("legs-settled", async move {
-        loop {
-            let settled = tokio::select! {
-                s = legs_settled.recv() => match s { Some(s) => s, None => return },
-                _ = stop.cancelled() => return,
-            };
-            invitations
-                .invitations
-                .leg_settled(&invitations, &settled.0)
-                .await;
-        }
-    });
-    app.supervisor.spawn(
-        "cards",
-        cards::delivery::run(
-            app.cards.clone(),
-            background.established,
-            app.supervisor.token().clone(),
-        ),
-    );
-    app.supervisor.spawn(
-        "derived",
-        derived::run(
-            derived::Transformers {
-                sessions: app.sessions.clone(),
-                metrics: app.metrics.clone(),
-                webhooks: app.config.transformers.clone(),
-                max_message_bytes: app.config.max_message_bytes,
-            },
-            background.app_messages,
-            app.supervisor.token().clone(),
-        ),
-    );
+    app.start_loops(background);
     tracing::info!(%addr, "callside is listening");
     Ok(Running {
         addr,

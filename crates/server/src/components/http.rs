@@ -305,9 +305,12 @@ pub(crate) async fn leg_component(
     Path(id): Path<String>,
     Json(req): Json<proto::component::LegComponent>,
 ) -> Result<(StatusCode, axum::Json<proto::invitation::Invitation>), ApiError> {
-    let inv = app
+    let rec = app
         .invitations
-        .component_for_leg(&app, &p, LegId(id), &req.component)
+        .component_for_leg(&p, LegId(id), &req.component)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(inv)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(crate::invitations::http::invitation(&rec)),
+    ))
 }

@@ -17,9 +17,9 @@ use crate::cards::http as cards;
 use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
+use crate::invitations::http as invitations;
 use crate::metrics::Metrics;
 use crate::push::http as push;
-use crate::routes;
 use crate::sessions::http as sessions;
 use axum::routing::{get, post};
 use axum::Router;
@@ -107,15 +107,21 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             "/invitations",
-            post(routes::create_invitation).get(routes::list_invitations),
+            post(invitations::create_invitation).get(invitations::list_invitations),
         )
-        .route("/invitations/{id}", get(routes::get_invitation))
-        .route("/invitations/{id}/accept", post(routes::accept_invitation))
+        .route("/invitations/{id}", get(invitations::get_invitation))
+        .route(
+            "/invitations/{id}/accept",
+            post(invitations::accept_invitation),
+        )
         .route(
             "/invitations/{id}/decline",
-            post(routes::decline_invitation),
+            post(invitations::decline_invitation),
         )
-        .route("/invitations/{id}/cancel", post(routes::cancel_invitation))
+        .route(
+            "/invitations/{id}/cancel",
+            post(invitations::cancel_invitation),
+        )
         .route(
             "/sms/inbound",
             get(identity::inbound_sms_query).post(identity::inbound_sms_json),
@@ -229,4 +235,25 @@ async fn count_errors(
         Metrics::inc(&app.metrics.http_errors);
     }
     res
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled, then lets requests in progress finish.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use axum::serve::ListenerExt as _;
+    // Without TCP_NODELAY small replies on kept-alive connections stall (Nagle).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let serve = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop.cancelled_owned());
+    if let Err(e) = serve.await {
+        tracing::error!(error = %e, "server stopped");
+    }
 }

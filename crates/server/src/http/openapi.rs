@@ -7,8 +7,8 @@ use crate::cards::http as cards;
 use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
+use crate::invitations::http as invitations;
 use crate::push::http as push;
-use crate::routes;
 use crate::sessions::http as sessions;
 use callside_proto as proto;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -30,8 +30,8 @@ use utoipa::{Modify, OpenApi};
         identity::add_email, identity::get_email_validation, identity::complete_email, identity::remove_email,
         calls::leave_note, calls::call_log, cards::get_card_policy, cards::put_card_policy, cards::fetch_card, calls::sign_passport, cards::put_card_cache,
         cards::get_card, cards::put_card, cards::delete_card, cards::get_audiences, cards::put_audiences, push::register_push, push::list_push, push::delete_push,
-        routes::create_invitation, routes::list_invitations, routes::get_invitation,
-        routes::accept_invitation, routes::decline_invitation, routes::cancel_invitation,
+        invitations::create_invitation, invitations::list_invitations, invitations::get_invitation,
+        invitations::accept_invitation, invitations::decline_invitation, invitations::cancel_invitation,
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
         admin::create_service_account, admin::list_service_accounts, admin::delete_service_account, admin::rotate_service_token,
         calls::report_leg, calls::get_leg, calls::answer_leg, calls::end_leg, calls::network_call,

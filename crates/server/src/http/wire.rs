@@ -138,54 +138,6 @@ pub(crate) fn message_frame_json(r: &MessageRecord) -> std::sync::Arc<str> {
     out.into()
 }
 
-pub(crate) fn nat_in(n: proto::connect::NatType) -> callside_core::relay::NatType {
-    use callside_core::relay::NatType as C;
-    use proto::connect::NatType as P;
-    match n {
-        P::Open => C::Open,
-        P::FullCone => C::FullCone,
-        P::RestrictedCone => C::RestrictedCone,
-        P::PortRestrictedCone => C::PortRestrictedCone,
-        P::Symmetric => C::Symmetric,
-        P::Unknown => C::Unknown,
-    }
-}
-
-pub(crate) fn invitation(r: &callside_store::InvitationRecord) -> proto::invitation::Invitation {
-    use callside_core::invitation::InvitationState as S;
-    use proto::invitation::InvitationState as P;
-    let i = &r.invitation;
-    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
-    proto::invitation::Invitation {
-        id: i.id.clone(),
-        state: match i.state {
-            S::Pending => P::Pending,
-            S::Accepted => P::Accepted,
-            S::Declined => P::Declined,
-            S::Cancelled => P::Cancelled,
-            S::Expired => P::Expired,
-        },
-        inviter: i.inviter.to_string(),
-        inviter_name: r.inviter_name.clone(),
-        from: i.from.as_ref().map(|n| n.to_string()),
-        to: i.invitee.to_string(),
-        devices: i.devices.len() as u32,
-        call: i.leg.is_some(),
-        session: i.session.as_ref().map(|k| k.to_string()),
-        answered_by: i.answered_by.as_ref().map(|p| p.to_string()),
-        offer: parse(&r.offer),
-        answer: parse(&r.answer),
-        path: match r.path.as_deref() {
-            Some("direct") => Some(proto::connect::Path::Direct),
-            Some("relay") => Some(proto::connect::Path::Relay),
-            _ => None,
-        },
-        component: r.component.clone(),
-        created_at: i.created_at,
-        expires_at: i.expires_at,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

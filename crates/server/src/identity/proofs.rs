@@ -188,6 +188,16 @@ impl Proofs {
         l.enrollments_per_source.prune(now);
     }
 
+    /// Drops proofs that expired before `before` (housekeeping).
+    pub(crate) async fn purge_expired(&self, before: Millis) {
+        let purge = Write::PurgeProofs {
+            expired_before: before,
+        };
+        if let Err(e) = self.store.apply(vec![purge]).await {
+            tracing::warn!(error = %e, "could not purge old number proofs");
+        }
+    }
+
     /// The operator's SMS number as the device should text it ("" when there is none).
     pub(crate) fn sms_to(&self) -> PhoneNumber {
         PhoneNumber::from_stored(

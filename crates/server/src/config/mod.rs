@@ -1,0 +1,433 @@
+//! Configuration in two phases: raw layers (defaults < TOML file < `CALLSIDE_*` environment <
+//! command-line flags) merged into a [`RawConfig`], then validated into a [`Config`] whose fields
+//! can no longer be wrong.
+
+use callside_core::session::Lifecycle;
+use callside_core::Region;
+use callside_store::Synchronous;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the configuration was refused. Each message names the key and what would be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("`{key}` = {value:?} is not valid: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Values given on the command line; they win over every other layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+mod raw;
+#[cfg(test)]
+mod tests;
+
+use raw::overlay_env;
+pub use raw::*;
+
+/// How mobile-terminated SMS leave callside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsProvider {
+    /// No SMS: number proofs are refused with `sms_not_configured`.
+    None,
+    /// Kannel's smsbox `sendsms` interface (HTTP GET with username and password).
+    Kannel {
+        url: String,
+        username: String,
+        password: String,
+    },
+    /// Any HTTP SMS provider: `POST url` with JSON `{from, to, text}` and a bearer token.
+    Http { url: String, bearer: Option<String> },
+}
+
+/// Number proof by SMS (S2-R).
+#[derive(Debug, Clone)]
+pub struct Sms {
+    pub provider: SmsProvider,
+    /// The operator's SMS number devices send their registration SMS to.
+    pub number: Option<callside_core::PhoneNumber>,
+    /// How long a proof may take from start to completion.
+    pub proof_ttl: Duration,
+    /// SMS bindings older than this are replaced when another device proves the number.
+    pub stale_after: Duration,
+    /// Addresses allowed to post inbound SMS (besides holding an `sms_gateway` token).
+    pub inbound_allow: Vec<ipnet::IpNet>,
+}
+
+/// Email identities (S2-E): validation mail goes out through an SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// `smtp://host:port` (plain; a local MTA), `smtp://…?tls=required` (STARTTLS) or
+    /// `smtps://host:port`, with `user:password@` when the server wants it. `None`: off.
+    pub smtp_url: Option<String>,
+    /// The validation mail's sender, e.g. `callside <noreply@example.com>`.
+    pub from: String,
+    pub validation_ttl: Duration,
+    /// A link put in the mail; `{token}` and `{validation}` are replaced.
+    pub link: Option<String>,
+}
+
+/// Wake-up pushes to devices that are not connected (S1-F1 relay, S2 push tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// The VAPID key pair (PEM), created on first start: Web Push is always on.
+    pub vapid_key_file: PathBuf,
+    /// `mailto:` or `https:` contact the push services see (RFC 8292).
+    pub vapid_subject: String,
+    /// APNs token auth: team id, key id and the `.p8` key file; all three or none.
+    pub apns: Option<(String, String, PathBuf)>,
+    /// Base URLs of APNs (production, sandbox); Apple's by default.
+    pub apns_urls: Option<(String, String)>,
+    /// FCM HTTP v1: the service-account JSON file.
+    pub fcm_service_account_file: Option<PathBuf>,
+    pub fcm_api_base: Option<String>,
+    /// At most one wake-up per device in this interval.
+    pub wake_interval: Duration,
+    /// Accept `http://` and private-address Web Push endpoints (tests only).
+    pub allow_http_endpoints: bool,
+}
+
+/// Rate limits on what costs money or reveals existence. Counts; `_hour` per hour,
+/// `_minute` per minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub proofs_per_device_hour: u32,
+    pub proofs_per_source_hour: u32,
+    pub sms_per_number_hour: u32,
+    pub sms_per_prefix_hour: u32,
+    /// Digits of a number (after `+`) that make its prefix for `sms_per_prefix_hour`.
+    pub prefix_digits: usize,
+    pub inbound_sms_per_source_minute: u32,
+    pub enrollments_per_source_hour: u32,
+    /// Invitations one device or account may send (they ring phones and reveal who is
+    /// registered).
+    pub invitations_per_device_hour: u32,
+    /// SMS invitations (S1-F7) one number may receive a day.
+    pub sms_invitations_per_number_day: u32,
+    /// Validation mails one device may ask for.
+    pub emails_per_device_hour: u32,
+    /// SMS invitations (S1-F7) the whole server sends an hour.
+    pub sms_invitations_per_hour: u32,
+    /// Invitations one number or address may receive an hour.
+    pub invitations_per_target_hour: u32,
+}
+
+/// Where state lives. Only the embedded SQLite backend exists today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite {
+        path: PathBuf,
+        synchronous: Synchronous,
+        /// How often the write-ahead log is copied into the database file.
+        checkpoint: Duration,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub default_region: Region,
+    /// The registry's name as devices know it (S0's FQDN); echoed on leg reports.
+    pub registry_fqdn: String,
+    pub database: Database,
+    /// How long a reported leg waits for its counterpart.
+    pub match_window: Duration,
+    pub lifecycle: Lifecycle,
+    /// Open sessions with no message for this long are closed.
+    pub idle_timeout: Duration,
+    pub heartbeat: Duration,
+    pub max_message_bytes: usize,
+    pub long_poll_max: Duration,
+    pub blob_dir: PathBuf,
+    pub max_blob_bytes: u64,
+    pub admin_token_file: PathBuf,
+    /// 32 random bytes (hex) keying the server's signatures; created on first start.
+    pub server_key_file: PathBuf,
+    pub sms: Sms,
+    pub limits: Limits,
+    pub turn: Turn,
+    /// How long an invitation rings before it expires.
+    pub invitation_ttl: Duration,
+    pub push: Push,
+    pub mail: Mail,
+    /// Cards fetched by reference (S3-F13): may the URL point at private or loopback addresses
+    /// (tests only), and how long a fetch may take.
+    pub cards_allow_private_urls: bool,
+    pub cards_fetch_timeout: Duration,
+    /// Operator webhooks that derive data from `app/<name>` messages (S1-F1), by app name:
+    /// (URL, HMAC secret).
+    pub transformers: std::collections::BTreeMap<String, (String, String)>,
+    /// The authorization server's webhook (S1-F8): (URL, HMAC secret); `None` means components
+    /// that need authorization cannot be offered.
+    pub authorization: Option<(String, String)>,
+    /// S1-F2: how long a leg waits for the other app before callside asks the other number's
+    /// devices to start a session; zero turns this off.
+    pub one_sided_after: Duration,
+    /// S1-F7 (opt-in): when the other number of a one-sided call has no device, text it this link
+    /// (`{invitation}` is replaced by the invitation id); `None` sends nothing.
+    pub sms_link: Option<String>,
+    /// How long such an invitation waits for the app to be installed and the number proven.
+    pub sms_link_ttl: Duration,
+}
+
+/// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    /// `turn:`/`turns:` URIs of a TURN server sharing `secret` (coturn `use-auth-secret`).
+    pub urls: Vec<String>,
+    /// `stun:`/`stuns:` URIs (no credentials).
+    pub stun_urls: Vec<String>,
+    pub secret: Option<String>,
+    /// How long issued credentials work.
+    pub ttl: Duration,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "callside-data";
+const ENV_PREFIX: &str = "CALLSIDE_";
+
+impl Config {
+    /// Loads every layer: defaults, the TOML file (`--config`, else `$CALLSIDE_CONFIG`), the
+    /// `CALLSIDE_*` environment, then `overrides`.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(overrides, &env)
+    }
+
+    /// [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        overrides: &Overrides,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let file = overrides.config_file.clone().or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "CALLSIDE_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let mut table = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse {
+                        origin: path.display().to_string(),
+                        message: e.to_string(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        overlay_env(&mut table, env)?;
+        let mut raw: RawConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: match &file {
+                        Some(p) => format!("{} (with CALLSIDE_* environment)", p.display()),
+                        None => "CALLSIDE_* environment".into(),
+                    },
+                    message: e.to_string(),
+                })?;
+        if let Some(l) = &overrides.listen {
+            raw.listen = Some(l.clone());
+        }
+        if let Some(d) = &overrides.data_dir {
+            raw.data_dir = Some(d.clone());
+        }
+        raw.validate()
+    }
+
+    /// The effective configuration as TOML (what `callside config` prints).
+    pub fn to_toml(&self) -> String {
+        let Database::Sqlite {
+            path,
+            synchronous,
+            checkpoint,
+        } = &self.database;
+        let raw = RawConfig {
+            listen: Some(self.listen.to_string()),
+            data_dir: Some(self.data_dir.clone()),
+            default_region: Some(self.default_region.to_string()),
+            registry_fqdn: Some(self.registry_fqdn.clone()),
+            database: RawDatabase {
+                path: Some(path.clone()),
+                synchronous: Some(
+                    match synchronous {
+                        Synchronous::Normal => "normal",
+                        Synchronous::Full => "full",
+                    }
+                    .into(),
+                ),
+                checkpoint_secs: Some(checkpoint.as_secs()),
+            },
+            matching: RawMatching {
+                window_secs: Some(self.match_window.as_secs()),
+            },
+            sessions: RawSessions {
+                lifecycle: Some(self.lifecycle.as_str().into()),
+                idle_timeout_secs: Some(self.idle_timeout.as_secs()),
+            },
+            channel: RawChannel {
+                heartbeat_secs: Some(self.heartbeat.as_secs()),
+                max_message_bytes: Some(self.max_message_bytes),
+                long_poll_max_secs: Some(self.long_poll_max.as_secs()),
+            },
+            blobs: RawBlobs {
+                dir: Some(self.blob_dir.clone()),
+                max_bytes: Some(self.max_blob_bytes),
+            },
+            admin: RawAdmin {
+                token_file: Some(self.admin_token_file.clone()),
+                server_key_file: Some(self.server_key_file.clone()),
+            },
+            sms: self.sms.to_raw(),
+            turn: RawTurn {
+                urls: Some(self.turn.urls.clone()),
+                stun_urls: Some(self.turn.stun_urls.clone()),
+                secret: self.turn.secret.as_ref().map(|_| REDACTED.to_owned()),
+                ttl_secs: Some(self.turn.ttl.as_secs()),
+            },
+            limits: RawLimits {
+                proofs_per_device_hour: Some(self.limits.proofs_per_device_hour),
+                proofs_per_source_hour: Some(self.limits.proofs_per_source_hour),
+                sms_per_number_hour: Some(self.limits.sms_per_number_hour),
+                sms_per_prefix_hour: Some(self.limits.sms_per_prefix_hour),
+                prefix_digits: Some(self.limits.prefix_digits),
+                inbound_sms_per_source_minute: Some(self.limits.inbound_sms_per_source_minute),
+                enrollments_per_source_hour: Some(self.limits.enrollments_per_source_hour),
+                invitations_per_device_hour: Some(self.limits.invitations_per_device_hour),
+                sms_invitations_per_number_day: Some(self.limits.sms_invitations_per_number_day),
+                emails_per_device_hour: Some(self.limits.emails_per_device_hour),
+                sms_invitations_per_hour: Some(self.limits.sms_invitations_per_hour),
+                invitations_per_target_hour: Some(self.limits.invitations_per_target_hour),
+            },
+            transformers: self
+                .transformers
+                .iter()
+                .map(|(app, (url, _))| RawTransformer {
+                    app: app.clone(),
+                    url: url.clone(),
+                    secret: REDACTED.to_owned(),
+                })
+                .collect(),
+            authorization: RawAuthorization {
+                url: self.authorization.as_ref().map(|(u, _)| u.clone()),
+                secret: self.authorization.as_ref().map(|_| REDACTED.to_owned()),
+            },
+            cards: RawCards {
+                allow_private_urls: Some(self.cards_allow_private_urls),
+                fetch_timeout_secs: Some(self.cards_fetch_timeout.as_secs()),
+            },
+            mail: RawMail {
+                smtp_url: self
+                    .mail
+                    .smtp_url
+                    .as_ref()
+                    .map(|u| match u.split_once('@') {
+                        // user:password@host — the password is not printed.
+                        Some((_, host)) if u.contains("://") => {
+                            format!(
+                                "{}://{REDACTED}@{host}",
+                                u.split("://").next().unwrap_or("smtp")
+                            )
+                        }
+                        _ => u.clone(),
+                    }),
+                from: Some(self.mail.from.clone()),
+                validation_ttl_secs: Some(self.mail.validation_ttl.as_secs()),
+                link: self.mail.link.clone(),
+            },
+            push: RawPush {
+                vapid_key_file: Some(self.push.vapid_key_file.clone()),
+                vapid_subject: Some(self.push.vapid_subject.clone()),
+                apns_team_id: self.push.apns.as_ref().map(|a| a.0.clone()),
+                apns_key_id: self.push.apns.as_ref().map(|a| a.1.clone()),
+                apns_key_file: self.push.apns.as_ref().map(|a| a.2.clone()),
+                apns_base_url: self.push.apns_urls.as_ref().map(|u| u.0.clone()),
+                apns_sandbox_url: self.push.apns_urls.as_ref().map(|u| u.1.clone()),
+                fcm_service_account_file: self.push.fcm_service_account_file.clone(),
+                fcm_api_base: self.push.fcm_api_base.clone(),
+                wake_interval_secs: Some(self.push.wake_interval.as_secs()),
+                allow_http_endpoints: Some(self.push.allow_http_endpoints),
+            },
+            invitations: RawInvitations {
+                ttl_secs: Some(self.invitation_ttl.as_secs()),
+                one_sided_after_secs: Some(self.one_sided_after.as_secs()),
+                sms_link: self.sms_link.clone(),
+                sms_link_ttl_secs: Some(self.sms_link_ttl.as_secs()),
+            },
+        };
+        toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+
+    /// A configuration for tests and the demo: port 0 on loopback, everything under `dir`.
+    pub fn for_dir(dir: &Path) -> Config {
+        RawConfig {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(dir.to_owned()),
+            ..RawConfig::default()
+        }
+        .validate()
+        .expect("the defaults are valid")
+    }
+}
+
+const REDACTED: &str = "<redacted>";
+
+impl Sms {
+    fn to_raw(&self) -> RawSms {
+        let (provider, url, username, password, bearer) = match &self.provider {
+            SmsProvider::None => ("none", None, None, None, None),
+            SmsProvider::Kannel {
+                url,
+                username,
+                password: _,
+            } => (
+                "kannel",
+                Some(url.clone()),
+                Some(username.clone()),
+                Some(REDACTED.to_owned()),
+                None,
+            ),
+            SmsProvider::Http { url, bearer } => (
+                "http",
+                Some(url.clone()),
+                None,
+                None,
+                bearer.as_ref().map(|_| REDACTED.to_owned()),
+            ),
+        };
+        RawSms {
+            provider: Some(provider.into()),
+            number: self.number.as_ref().map(|n| n.as_str().to_owned()),
+            url,
+            username,
+            password,
+            bearer,
+            proof_ttl_secs: Some(self.proof_ttl.as_secs()),
+            stale_after_days: Some(self.stale_after.as_secs() / 86_400),
+            inbound_allow: Some(self.inbound_allow.iter().map(|n| n.to_string()).collect()),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn zero_configuration_is_valid() {
+    let c = Config::load_from(&Overrides::default(), &[]).unwrap();
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.match_window, Duration::from_secs(120));
+    assert_eq!(c.admin_token_file, Path::new("callside-data/admin.token"));
+    assert_eq!(c.lifecycle, Lifecycle::KeepAfterCall);
+}
+
+#[test]
+fn the_example_file_parses_and_says_what_the_defaults_are() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../callside.example.toml");
+    let example = Config::load_from(
+        &Overrides {
+            config_file: Some(path),
+            ..Overrides::default()
+        },
+        &[],
+    )
+    .unwrap();
+    let defaults = Config::load_from(&Overrides::default(), &[]).unwrap();
+    assert_eq!(example.to_toml(), defaults.to_toml());
+}
+
+#[test]
+fn layers_apply_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9000\"\n[matching]\nwindow_secs = 30\n",
+    )
+    .unwrap();
+    let o = Overrides {
+        config_file: Some(file),
+        ..Overrides::default()
+    };
+    let c = Config::load_from(
+        &o,
+        &env(&[
+            ("CALLSIDE_MATCHING__WINDOW_SECS", "45"),
+            ("CALLSIDE_DEFAULT_REGION", "gb"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.listen.port(), 9000);
+    assert_eq!(c.match_window.as_secs(), 45);
+    assert_eq!(c.default_region.code(), "GB");
+    let o = Overrides {
+        listen: Some("127.0.0.1:9100".into()),
+        ..o
+    };
+    assert_eq!(Config::load_from(&o, &[]).unwrap().listen.port(), 9100);
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    let e = Config::load_from(
+        &Overrides {
+            listen: Some("nope".into()),
+            ..Overrides::default()
+        },
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("`listen`"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_MATCHING__WINDOW_SECS", "0")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("matching.window_secs"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_SESSIONS__LIFECYCLE", "forever")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("keep_after_call"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_NO_SUCH_KEY", "1")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no_such_key"), "{e}");
+    // The authorization server needs its secret, and only http(s) URLs.
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[(
+            "CALLSIDE_AUTHORIZATION__URL",
+            "https://billing.example.com/cs",
+        )]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("authorization.secret"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            (
+                "CALLSIDE_AUTHORIZATION__URL",
+                "ftp://billing.example.com/cs",
+            ),
+            ("CALLSIDE_AUTHORIZATION__SECRET", "0123456789abcdef"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("authorization.url"), "{e}");
+    let ok = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            (
+                "CALLSIDE_AUTHORIZATION__URL",
+                "https://billing.example.com/cs",
+            ),
+            ("CALLSIDE_AUTHORIZATION__SECRET", "0123456789abcdef"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        ok.authorization,
+        Some((
+            "https://billing.example.com/cs".into(),
+            "0123456789abcdef".into()
+        ))
+    );
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_DEFAULT_REGION", "ZZ")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("default_region"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_SMS__PROVIDER", "kannel")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("sms.url"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_SMS__INBOUND_ALLOW", "[\"localhost\"]")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("sms.inbound_allow"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_LIMITS__SMS_PER_NUMBER_HOUR", "0")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("limits.sms_per_number_hour"), "{e}");
+}
+
+#[test]
+fn sms_secrets_are_not_printed() {
+    let c = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            ("CALLSIDE_SMS__PROVIDER", "kannel"),
+            (
+                "CALLSIDE_SMS__URL",
+                "http://127.0.0.1:13013/cgi-bin/sendsms",
+            ),
+            ("CALLSIDE_SMS__USERNAME", "callside"),
+            ("CALLSIDE_SMS__PASSWORD", "hunter2"),
+            ("CALLSIDE_SMS__NUMBER", "+447400100000"),
+        ]),
+    )
+    .unwrap();
+    let printed = c.to_toml();
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("<redacted>"), "{printed}");
+    assert_eq!(c.sms.number.unwrap().as_str(), "+447400100000");
+    let c = Config::load_from(
+        &Overrides::default(),
+        &env(&[(
+            "CALLSIDE_MAIL__SMTP_URL",
+            "smtp://alice%40example.com:p%40ss@mail.example.com:587?tls=required",
+        )]),
+    )
+    .unwrap();
+    let printed = c.to_toml();
+    assert!(
+        !printed.contains("p%40ss") && !printed.contains("ss@mail"),
+        "{printed}"
+    );
+    assert!(printed.contains("mail.example.com:587"), "{printed}");
+}
