@@ -434,3 +434,57 @@ async fn cards_set_before_a_restart_are_still_delivered_and_deleted_ones_are_not
     assert!(!log.iter().any(|m| m.kind == "card"), "{log:?}");
     w.stop().await;
 }
+
+/// Issue 17 (privacy): the name shown in place of the number is a card field like any other, so
+/// an audience that may not see names does not get it as the display name either.
+#[tokio::test]
+async fn a_card_shows_no_name_to_an_audience_that_may_not_see_names() {
+    use callside_client::proto::card::{
+        Audience, Audiences, CardBody, FieldKind, FieldValue, NewCardField, PutCard,
+    };
+    let w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let field = |id: &str, kind: FieldKind, v: &str| NewCardField {
+        id: id.into(),
+        kind,
+        value: FieldValue::Text(v.into()),
+        label: None,
+    };
+    alice
+        .put_card(&PutCard {
+            fields: vec![
+                field("name", FieldKind::Name, "Alice Example"),
+                field("org", FieldKind::Organization, "ACME"),
+            ],
+        })
+        .await
+        .unwrap();
+    // Bob's numbers see Alice's organisation only.
+    alice
+        .put_audiences(&Audiences {
+            audiences: vec![Audience {
+                name: "suppliers".into(),
+                members: vec!["+4420794600".into()],
+                fields: vec![FieldKind::Organization],
+            }],
+            default_fields: vec![],
+        })
+        .await
+        .unwrap();
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    let alice_id = alice.me().await.unwrap().id;
+    pair(&alice, &bob).await;
+    let got = next(&mut on_bob, |e| match e {
+        Event::Message(m) if m.kind == "card" && m.sender == alice_id => {
+            Some(serde_json::from_value::<CardBody>(m.body).unwrap())
+        }
+        _ => None,
+    })
+    .await;
+    let ids: Vec<&str> = got.fields.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["org"]);
+    assert_eq!(got.display.name, None, "the name is not Bob's to see");
+    assert!(!got.display.replace_number);
+    w.stop().await;
+}

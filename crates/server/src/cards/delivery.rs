@@ -146,11 +146,14 @@ impl Cards {
         if fields.is_empty() {
             return Ok(());
         }
+        // The name shown instead of the number is a field like any other: only for receivers
+        // whose audience includes names.
+        let name = card.name().filter(|_| allowed.contains(&FieldKind::Name));
         let now = now_ms();
         let out = Outgoing {
             client_id: callside_core::secret::new_id("card", now),
             kind: MessageKind::Card,
-            body: self.wire.card_body(&fields, card.name()),
+            body: self.wire.card_body(&fields, name),
             blob: None,
             tracking: None,
         };
