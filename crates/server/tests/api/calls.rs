@@ -1,0 +1,315 @@
+//! Legs, matching, network calls and automated systems.
+
+use super::*;
+
+#[tokio::test]
+async fn both_legs_get_the_same_key_and_devices_report_only_their_numbers() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let r = api.leg(&a, BOB, Some(ALICE), "incoming").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_your_number")
+    );
+    let r = api.leg(&a, ALICE, Some(ALICE), "outgoing").await;
+    assert_eq!(r.code(), "invalid_leg");
+    let r = api.leg(&a, ALICE, None, "outgoing").await;
+    assert_eq!(r.code(), "invalid_leg");
+
+    let first = api
+        .post("/v1/legs", &a, json!({"self": ALICE, "other": BOB, "direction": "outgoing", "registry": "cs.example.net"}))
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(first.body["state"], "pending");
+    assert_eq!(
+        first.body["registry"], "cs.example.net",
+        "S0 claim 7: the FQDN is echoed"
+    );
+    let leg_a = first.body["id"].as_str().unwrap().to_owned();
+
+    // Alice long-polls while Bob reports.
+    let poll = {
+        let router = api.router.clone();
+        let a = a.clone();
+        let leg_a = leg_a.clone();
+        tokio::spawn(async move {
+            let req = Request::get(format!("/v1/legs/{leg_a}?wait=10"))
+                .header(header::AUTHORIZATION, format!("Bearer {a}"))
+                .body(Body::empty())
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let second = api
+        .leg(&b, "+442079460002", Some("+44 (20) 7946-0001"), "incoming")
+        .await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body["state"], "matched");
+    let key = second.body["session"]["key"].as_str().unwrap();
+    assert_eq!(key.len(), 39, "sk_, 12 hex digits of time, 144 random bits");
+    let (status, polled) = poll.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        polled["session"]["key"], key,
+        "both registrants get the key"
+    );
+    let parts: Vec<&str> = polled["session"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, vec!["+442079460001", "+442079460002"]);
+    // Another device cannot see Alice's leg.
+    let r = api.get(&format!("/v1/legs/{leg_a}"), &b).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn withheld_callers_are_matched_only_when_unambiguous() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let (_, c) = api.device("Carol", &[CAROL]).await;
+    api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    api.leg(&c, CAROL, Some(BOB), "outgoing").await;
+    let r = api.leg(&b, BOB, None, "incoming").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["reason"].as_str()),
+        (Some("no_match"), Some("ambiguous"))
+    );
+    // With one caller only, the withheld leg pairs.
+    let (_, d) = api.device("Dan", &["+44 20 7946 0004"]).await;
+    api.leg(&a, ALICE, Some("+44 20 7946 0004"), "outgoing")
+        .await;
+    let r = api.leg(&d, "+44 20 7946 0004", None, "incoming").await;
+    assert_eq!(r.body["state"], "matched");
+}
+
+#[tokio::test]
+async fn hanging_up_before_a_match_withdraws_the_leg() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    let id = r.body["id"].as_str().unwrap();
+    let r = api.get(&format!("/v1/legs/{id}?wait=0"), &a).await;
+    assert_eq!(r.body["state"], "pending");
+    let r = api
+        .post(&format!("/v1/legs/{id}/end"), &a, json!(null))
+        .await;
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["reason"].as_str()),
+        (Some("no_match"), Some("withdrawn"))
+    );
+    // Bob's leg no longer finds it.
+    assert_eq!(
+        api.leg(&b, BOB, Some(ALICE), "incoming").await.body["state"],
+        "pending"
+    );
+}
+
+#[tokio::test]
+async fn network_calls_are_authoritative_and_reach_the_numbers_devices() {
+    let api = api().await;
+    let (a_id, a) = api.device("Alice", &[ALICE]).await;
+    let (b_id, b) = api.device("Bob PC", &[BOB]).await;
+    let sip = api
+        .service("kamailio", &["network_element"], &["+4420"])
+        .await;
+    let other_sip = api
+        .service("elsewhere", &["network_element"], &["+1"])
+        .await;
+
+    let ev = |event: &str| json!({"call_ref": "abc@10.0.0.1", "caller": ALICE, "callee": BOB, "event": event});
+    let r = api
+        .post("/v1/network/calls", &other_sip, ev("ringing"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_your_range")
+    );
+    let r = api.post("/v1/network/calls", &a, ev("ringing")).await;
+    assert_eq!(
+        r.code(),
+        "not_your_range",
+        "devices are not network elements"
+    );
+    let r = api.post("/v1/network/calls", &sip, ev("ended")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "an end without a start creates nothing"
+    );
+
+    let r = api.post("/v1/network/calls", &sip, ev("ringing")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let key = r.body["session"].as_str().unwrap().to_owned();
+    let again = api.post("/v1/network/calls", &sip, ev("ringing")).await;
+    assert_eq!(again.body["session"], key.as_str(), "repeats are harmless");
+    let s = api.get(&format!("/v1/sessions/{key}"), &b).await;
+    assert_eq!(s.body["origin"], "network");
+    let ids: Vec<&str> = s.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a_id.as_str(), b_id.as_str()]);
+
+    // A device leg of the call attaches to it rather than pairing on its own.
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (StatusCode::OK, Some("matched"))
+    );
+    assert_eq!(r.body["session"]["key"], key.as_str());
+
+    api.post("/v1/network/calls", &sip, ev("answered")).await;
+    let r = api.post("/v1/network/calls", &sip, ev("ended")).await;
+    assert_eq!(r.body["state"], "ended");
+    let msgs = api.messages(&b, &key, 0).await;
+    let states: Vec<&str> = msgs
+        .iter()
+        .filter(|m| m["kind"] == "system/call")
+        .map(|m| m["body"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["answered", "ended"]);
+}
+
+#[tokio::test]
+async fn a_network_report_binds_to_the_pair_that_formed_just_before() {
+    let api = api().await;
+    let (_, _, key) = api.paired().await;
+    let sip = api
+        .service("kamailio", &["network_element"], &["+44"])
+        .await;
+    let r = api
+        .post(
+            "/v1/network/calls",
+            &sip,
+            json!({"call_ref": "c1", "caller": ALICE, "callee": BOB, "event": "answered"}),
+        )
+        .await;
+    assert_eq!(r.body["session"], key.as_str(), "one call, one session");
+}
+
+#[tokio::test]
+async fn automated_systems_take_part_in_calls_to_their_numbers() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let vm = api
+        .service("voicemail", &["automated_system"], &["+4420794609"])
+        .await;
+    let r = api.leg(&vm, ALICE, Some("+442079460901"), "incoming").await;
+    assert_eq!(r.code(), "not_your_number");
+    api.leg(&a, ALICE, Some("+442079460901"), "outgoing").await;
+    let r = api.leg(&vm, "+442079460901", Some(ALICE), "incoming").await;
+    assert_eq!(r.body["state"], "matched");
+}
+
+#[tokio::test]
+async fn concurrent_events_of_one_network_call_make_one_session() {
+    let api = api().await;
+    api.device("Alice", &[ALICE]).await;
+    api.device("Bob", &[BOB]).await;
+    let sip = api
+        .service("kamailio", &["network_element"], &["+44"])
+        .await;
+    let mut tasks = Vec::new();
+    for event in ["ringing", "answered", "ringing", "answered"] {
+        let router = api.router.clone();
+        let sip = sip.clone();
+        tasks.push(tokio::spawn(async move {
+            let body =
+                json!({"call_ref": "dup@proxy", "caller": ALICE, "callee": BOB, "event": event});
+            let req = Request::post("/v1/network/calls")
+                .header(header::AUTHORIZATION, format!("Bearer {sip}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        keys.insert(body["session"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(keys.len(), 1, "one call, one session: {keys:?}");
+    // Ended stays ended, whatever arrives after it.
+    let ev = |e: &str| json!({"call_ref": "dup@proxy", "caller": ALICE, "callee": BOB, "event": e});
+    api.post("/v1/network/calls", &sip, ev("ended")).await;
+    let r = api.post("/v1/network/calls", &sip, ev("answered")).await;
+    assert_eq!(r.body["state"], "ended");
+}
+
+#[tokio::test]
+async fn a_device_cannot_keep_many_legs_waiting() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    for i in 0..8 {
+        let r = api
+            .leg(&a, ALICE, Some(&format!("+4420794610{i:02}")), "outgoing")
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    let r = api.leg(&a, ALICE, Some("+442079461099"), "outgoing").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_pending_legs")
+    );
+}
+
+#[tokio::test]
+async fn an_answer_before_the_match_is_applied_when_the_call_pairs() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    let leg = r.body["id"].as_str().unwrap().to_owned();
+    let r = api
+        .post(&format!("/v1/legs/{leg}/answer"), &a, json!(null))
+        .await;
+    assert_eq!(r.body["state"], "pending");
+    let r = api.leg(&b, BOB, Some(ALICE), "incoming").await;
+    assert_eq!(r.body["session"]["call"], "answered");
+}
+
+#[tokio::test]
+async fn a_closed_network_session_releases_its_call() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let sip = api
+        .service("kamailio", &["network_element"], &["+44"])
+        .await;
+    let r = api
+        .post(
+            "/v1/network/calls",
+            &sip,
+            json!({"call_ref": "c9", "caller": ALICE, "callee": BOB, "event": "answered"}),
+        )
+        .await;
+    let key = r.body["session"].as_str().unwrap().to_owned();
+    api.post(&format!("/v1/sessions/{key}/close"), &a, json!(null))
+        .await;
+    // The network's "ended" was lost; Alice's app reports the call: it is placed as a new leg
+    // instead of failing against the closed session.
+    let r = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "{:?}",
+        r.body
+    );
+}
