@@ -107,6 +107,8 @@ enum Mode {
 /// What every phase needs: where the server is, one HTTP connection pool, where to print.
 struct Ctx {
     server: String,
+    /// The operator's token (provisioning, and `/metrics`).
+    admin_token: String,
     http: reqwest::Client,
     out: Output,
     server_pid: Option<u32>,
@@ -157,6 +159,7 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
         .context("building the HTTP client")?;
     let ctx = Ctx {
         server: args.server.trim_end_matches('/').to_owned(),
+        admin_token: token.clone(),
         http,
         out: *out,
         server_pid: args.server_pid,
@@ -305,7 +308,7 @@ fn pace(rate: Option<f64>, workers: usize) -> Option<Duration> {
     rate.map(|r| Duration::from_secs_f64(workers as f64 / r))
 }
 
-/// The server's figures from `GET /metrics` (Prometheus text; no token needed).
+/// The server's figures from `GET /metrics` (Prometheus text, for the operator's token).
 #[derive(Debug, Default, Clone)]
 struct Scrape(HashMap<String, f64>);
 
@@ -314,6 +317,7 @@ impl Scrape {
         let text = ctx
             .http
             .get(format!("{}/metrics", ctx.server))
+            .bearer_auth(&ctx.admin_token)
             .send()
             .await
             .and_then(|r| r.error_for_status())

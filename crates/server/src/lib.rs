@@ -76,6 +76,8 @@ pub enum ServerError {
 /// A server running in the background of this process.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served without a token, when `metrics.listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The operator's token (also in the configured admin token file).
     pub admin_token: String,
     app: AppState,
@@ -139,18 +141,21 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
 pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     let listen = config.listen;
     let (app, admin_token) = build(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServerError::Io(e.to_string()))?;
+    let (listener, addr) = bind(listen).await?;
+    let metrics = match app.config.metrics_listen {
+        Some(at) => Some(bind(at).await?),
+        None => None,
+    };
     let stop = app.supervisor.token().clone();
     app.supervisor
         .spawn("http", http::serve(listener, router(app.clone()), stop));
+    let metrics_addr = metrics.map(|(listener, at)| {
+        let stop = app.supervisor.token().clone();
+        let routes = http::metrics_router(app.clone());
+        app.supervisor
+            .spawn("metrics", http::serve(listener, routes, stop));
+        at
+    });
     let background = app
         .background
         .lock()
@@ -161,9 +166,20 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
     tracing::info!(%addr, "callside is listening");
     Ok(Running {
         addr,
+        metrics_addr,
         admin_token,
         app,
     })
+}
+
+async fn bind(at: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|source| ServerError::Bind { addr: at, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    Ok((listener, addr))
 }
 
 /// Runs until `shutdown` resolves (e.g. SIGINT/SIGTERM), then stops gracefully.

@@ -65,7 +65,7 @@ impl Metrics {
         counter("messages_total", "Messages persisted.", get(&self.messages));
         counter(
             "blob_bytes_total",
-            "Bytes of new blobs stored.",
+            "Bytes uploaded to the blob store (whether or not the same bytes were there already).",
             get(&self.blob_bytes),
         );
         counter(

@@ -10,6 +10,7 @@ mod cards;
 mod components;
 mod content;
 mod invitations;
+mod operator;
 mod sessions;
 
 const ALICE: &str = "+442079460001";

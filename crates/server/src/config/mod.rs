@@ -170,6 +170,9 @@ pub struct Config {
     pub invitation_ttl: Duration,
     pub push: Push,
     pub mail: Mail,
+    /// A listener that serves `/metrics` without the operator's token (bind it to a private
+    /// interface); `None`: `/metrics` is on the main listener only, for the operator's token.
+    pub metrics_listen: Option<SocketAddr>,
     /// Cards fetched by reference (S3-F13): may the URL point at private or loopback addresses
     /// (tests only), and how long a fetch may take.
     pub cards_allow_private_urls: bool,
@@ -302,6 +305,9 @@ impl Config {
                 server_key_file: Some(self.server_key_file.clone()),
             },
             sms: self.sms.to_raw(),
+            metrics: RawMetrics {
+                listen: self.metrics_listen.map(|a| a.to_string()),
+            },
             turn: RawTurn {
                 urls: Some(self.turn.urls.clone()),
                 stun_urls: Some(self.turn.stun_urls.clone()),

@@ -41,6 +41,15 @@ pub struct RawConfig {
     pub transformers: Vec<RawTransformer>,
     #[serde(default)]
     pub authorization: RawAuthorization,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// Where `/metrics` is served without a token (for a Prometheus on a private interface).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
 }
 
 /// The authorization server for components that need a grant (S1-F8).
@@ -613,6 +622,16 @@ impl RawConfig {
             limits: self.limits.validate()?,
             turn: self.turn.validate()?,
             push: self.push.validate(&data_dir)?,
+            metrics_listen: match self.metrics.listen.as_deref() {
+                None | Some("") => None,
+                Some(l) => Some(l.parse::<SocketAddr>().map_err(|e| {
+                    invalid(
+                        "metrics.listen",
+                        l,
+                        format!("{e}; give an address and port"),
+                    )
+                })?),
+            },
             cards_allow_private_urls: self.cards.allow_private_urls.unwrap_or(false),
             transformers: {
                 let mut map = std::collections::BTreeMap::new();

@@ -237,6 +237,14 @@ async fn count_errors(
     res
 }
 
+/// The metrics listener's routes: `/metrics` without a token, nothing else.
+pub(crate) fn metrics_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::open_metrics))
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .with_state(app)
+}
+
 /// Serves `router` on `listener` until `stop` is cancelled, then lets requests in progress finish.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,

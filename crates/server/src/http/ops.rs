@@ -2,6 +2,7 @@
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::Caller;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
@@ -19,8 +20,19 @@ pub(crate) async fn readyz(State(app): State<AppState>) -> Result<&'static str, 
     Ok("ready\n")
 }
 
-/// `GET /metrics` — Prometheus text.
-pub(crate) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics` — Prometheus text, for the operator's token: the counters say how busy the
+/// server is and what happens on it, which is no one else's business.
+pub(crate) async fn metrics(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    Ok(open_metrics(State(app)).await.into_response())
+}
+
+/// `GET /metrics` on the metrics listener (`metrics.listen`), which needs no token: its address
+/// is the operator's choice of who may scrape.
+pub(crate) async fn open_metrics(State(app): State<AppState>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -248,8 +248,18 @@ async fn health_and_metrics() {
     let api = api().await;
     assert_eq!(api.get("/healthz", "").await.status, StatusCode::OK);
     assert_eq!(api.get("/readyz", "").await.status, StatusCode::OK);
-    api.paired().await;
-    let r = api.get("/metrics", "").await;
+    let (alice, _, _) = api.paired().await;
+    // The counters are the operator's (issue 17): no token, or a device's, gets nothing.
+    assert_eq!(
+        api.get("/metrics", "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.get("/metrics", &alice).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = api.get("/metrics", &api.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
     let text = String::from_utf8(r.bytes).unwrap();
     assert!(text.contains("callside_sessions_created_total 1"), "{text}");
     assert!(text.contains("callside_legs_matched_total 2"), "{text}");

@@ -454,3 +454,39 @@ async fn a_session_moves_to_another_device_of_the_same_user() {
         (StatusCode::CONFLICT, "already_participant")
     );
 }
+
+/// Issue 17 (privacy): whether someone else stored the same bytes already shows neither in the
+/// answer to an upload nor in the counters.
+#[tokio::test]
+async fn uploading_bytes_someone_else_stored_looks_like_the_first_upload() {
+    let api = api().await;
+    let (a, b, _) = api.paired().await;
+    let upload = |token: String| {
+        let req = Request::post("/v1/blobs")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::from(PNG.to_vec()))
+            .unwrap();
+        api.raw(req)
+    };
+    let uploaded = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("callside_blob_bytes_total "))
+            .expect("the counter is exported")
+            .parse()
+            .unwrap()
+    };
+    let metrics =
+        || async { String::from_utf8(api.get("/metrics", &api.admin).await.bytes).unwrap() };
+    let first = upload(a).await;
+    let after_first = uploaded(&metrics().await);
+    let second = upload(b).await;
+    let after_second = uploaded(&metrics().await);
+    assert_eq!((first.status, &first.bytes), (second.status, &second.bytes));
+    assert_eq!(after_first, PNG.len() as u64);
+    assert_eq!(
+        after_second,
+        2 * PNG.len() as u64,
+        "the second upload counts too"
+    );
+}
