@@ -109,7 +109,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
     .flatten()
     .filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir)
+        keys::private_dir(dir)
             .map_err(|e| ServerError::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
     let store: std::sync::Arc<dyn callside_store::Store> = callside_store::sqlite::open(
@@ -120,6 +120,14 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             ..Default::default()
         },
     )?;
+    // SQLite creates its files with the process's umask; the database, its log and its index of
+    // the log hold every message.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        keys::private_file(std::path::Path::new(&file))
+            .map_err(|e| ServerError::Io(format!("cannot protect {}: {e}", path.display())))?;
+    }
     let admin_token =
         identity::auth::ensure_admin(&store, &config.admin_token_file, clock::now_ms()).await?;
     let server_key = keys::ensure_server_key(&config.server_key_file)?;

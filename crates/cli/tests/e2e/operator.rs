@@ -41,3 +41,40 @@ async fn metrics_need_the_operators_token_or_their_own_listener() {
     assert_eq!(get(format!("http://{at}/v1/me"), None).await.0, 404);
     w.stop().await;
 }
+
+/// Issue 17 (privacy): what the server keeps — the database and its log, files, keys — is
+/// readable by its owner only, however the process's umask is set.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_everything_in_it_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world(|_| {}).await;
+    let (alice, _bob, key) = paired(&w).await;
+    let blob = alice
+        .upload_bytes(b"a private photo".to_vec())
+        .await
+        .unwrap();
+    alice.send_text(&key, "a private message").await.unwrap();
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data = w.config.data_dir.clone();
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let callside_server::config::Database::Sqlite { path, .. } = &w.config.database;
+    assert_eq!(mode(path), 0o600, "the database");
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    assert_eq!(mode(&wal), 0o600, "its write-ahead log");
+    assert_eq!(mode(&w.config.blob_dir), 0o700, "the blob directory");
+    let hex = blob.id.trim_start_matches("sha256:");
+    let file = w.config.blob_dir.join(&hex[..2]).join(hex);
+    assert_eq!(mode(file.parent().unwrap()), 0o700, "a blob's directory");
+    assert_eq!(mode(&file), 0o600, "a blob");
+    for key_file in ["admin.token", "server.key", "rcd.pem"] {
+        assert_eq!(mode(&data.join(key_file)), 0o600, "{key_file}");
+    }
+    w.stop().await;
+}

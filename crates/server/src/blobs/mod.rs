@@ -101,13 +101,13 @@ impl Blobs {
         E: std::fmt::Display,
     {
         let tmp_dir = self.dir.join("tmp");
-        tokio::fs::create_dir_all(&tmp_dir).await?;
+        crate::keys::private_dir(&tmp_dir)?;
         let tmp = tmp_dir.join(callside_core::secret::random_b64(12));
         let mut guard = TempFile(Some(tmp.clone()));
         let (id, size, mime) = self.receive(&tmp, body).await?;
         let dest = self.path_of(&id);
         let dir = dest.parent().expect("blob paths have a parent").to_owned();
-        tokio::fs::create_dir_all(&dir).await?;
+        crate::keys::private_dir(&dir)?;
         // Bytes someone else stored already are not stored twice, but the uploader must not be
         // able to tell (issue 17): the answer, the counter and the work are the same either way.
         if tokio::fs::try_exists(&dest).await? {
@@ -146,7 +146,11 @@ impl Blobs {
         B: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        let mut file = tokio::fs::File::create(tmp).await?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(tmp).await?;
         let mut hasher = Sha256::new();
         let mut head = Vec::with_capacity(SNIFF);
         let mut size: u64 = 0;
