@@ -44,6 +44,10 @@ pub trait IdentityStore: Send + Sync {
         before: Millis,
     ) -> Result<Vec<PrincipalId>>;
 
+    /// Live devices' SMS bindings (not provisioned ones) last proven before `before`, as
+    /// `(device, number)`, by device then number.
+    async fn lapsed_bindings(&self, before: Millis) -> Result<Vec<(PrincipalId, PhoneNumber)>>;
+
     /// A number proof by id.
     async fn proof(&self, id: String) -> Result<Option<ProofRecord>>;
 
@@ -126,13 +130,10 @@ pub trait CallStore: Send + Sync {
     /// Network calls that have not ended, oldest first, to rebuild the matcher after a restart.
     async fn live_calls(&self) -> Result<Vec<CallRecord>>;
 
-    /// The newest `limit` call notes to any of `numbers`, newest first (ties by id, larger
-    /// first).
-    async fn call_notes_to(
-        &self,
-        numbers: Vec<PhoneNumber>,
-        limit: u32,
-    ) -> Result<Vec<CallNoteRecord>>;
+    /// The newest `limit` call notes addressed to a number `device` owns — only those made since
+    /// it came to own that number (binding it again does not move that time) — newest first
+    /// (ties by id, larger first).
+    async fn call_notes_for(&self, device: PrincipalId, limit: u32) -> Result<Vec<CallNoteRecord>>;
 }
 
 /// Invitations (S2-I/M) and the devices each one rings.

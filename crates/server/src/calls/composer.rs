@@ -217,18 +217,19 @@ impl Composer {
         self.deliver(caller, &rec, "note", note.body, picture).await
     }
 
-    /// Composer data and notes addressed to this device's numbers, newest first.
+    /// Composer data and notes addressed to this device's numbers since it owns them, newest
+    /// first: what reached a number before belongs to its earlier holder.
     pub(crate) async fn call_log(
         &self,
         who: &Principal,
         limit: u32,
     ) -> Result<Vec<CallNoteRecord>, Error> {
-        let PrincipalKind::Device { numbers } = &who.kind else {
+        if !matches!(who.kind, PrincipalKind::Device { .. }) {
             return Ok(vec![]);
-        };
+        }
         Ok(self
             .store
-            .call_notes_to(numbers.clone(), limit)
+            .call_notes_for(who.id.clone(), limit)
             .await?
             .into_iter()
             .filter(|r| r.sender != who.id)

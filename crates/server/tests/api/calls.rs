@@ -313,3 +313,46 @@ async fn a_closed_network_session_releases_its_call() {
         r.body
     );
 }
+
+/// Issue 17 (privacy): a device reads the notes left for a number only from when it owns the
+/// number; what was left before belongs to whoever held it then.
+#[tokio::test]
+async fn a_new_holder_of_a_number_does_not_read_the_notes_left_before() {
+    let api = api().await;
+    let (_, alice) = api.device("Alice", &[ALICE]).await;
+    let missed = |note: &'static str| {
+        let api = &api;
+        let alice = alice.clone();
+        async move {
+            let r = api.leg(&alice, ALICE, Some(BOB), "outgoing").await;
+            let leg = r.body["id"].as_str().unwrap().to_owned();
+            let r = api
+                .post(&format!("/v1/legs/{leg}/end"), &alice, json!({}))
+                .await;
+            assert_eq!(r.body["state"], "no_match", "{:?}", r.body);
+            let r = api
+                .post(
+                    &format!("/v1/legs/{leg}/note"),
+                    &alice,
+                    json!({ "text": note }),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        }
+    };
+    missed("for whoever has this number now").await;
+    // Bob comes to own the number afterwards.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (_, bob) = api.device("Bob", &[BOB]).await;
+    let log = api.get("/v1/me/call-log", &bob).await;
+    assert_eq!(
+        log.body["notes"],
+        json!([]),
+        "not Bob's: left before he had the number"
+    );
+    missed("for Bob").await;
+    let log = api.get("/v1/me/call-log", &bob).await;
+    let notes = log.body["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["note"]["text"], "for Bob");
+}

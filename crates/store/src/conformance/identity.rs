@@ -191,3 +191,42 @@ pub async fn proofs_are_found_by_id_and_code_hash_and_purged_when_old(db: &dyn D
         .unwrap();
     assert!(store.proof("prf_1".into()).await.unwrap().is_none());
 }
+
+pub async fn sms_bindings_lapse_unless_proven_again(db: &dyn Database) {
+    let store = db.open().await;
+    seed(&store, &["a", "b", "c"]).await;
+    let bind = |dev: &str, number: &str, source: NumberSource, at: Millis| Write::BindNumber {
+        device: PrincipalId(dev.into()),
+        number: n(number),
+        source,
+        at,
+        stale_before: None,
+    };
+    store
+        .apply(vec![
+            bind("a", "+447400123456", NumberSource::Sms, 100),
+            bind("b", "+447400123457", NumberSource::Sms, 100),
+            // Provisioned numbers never lapse, however old.
+            bind("c", "+447400123458", NumberSource::Provisioned, 100),
+        ])
+        .await
+        .unwrap();
+    // b proves its number again.
+    store
+        .apply(vec![bind("b", "+447400123457", NumberSource::Sms, 500)])
+        .await
+        .unwrap();
+    let lapsed = store.lapsed_bindings(400).await.unwrap();
+    assert_eq!(lapsed, vec![(PrincipalId("a".into()), n("+447400123456"))]);
+    // A deleted device's bindings are not reported.
+    store
+        .apply(vec![Write::DeletePrincipal(PrincipalId("a".into()))])
+        .await
+        .unwrap();
+    assert!(store.lapsed_bindings(400).await.unwrap().is_empty());
+    assert_eq!(
+        store.lapsed_bindings(600).await.unwrap().len(),
+        1,
+        "b's, by then"
+    );
+}

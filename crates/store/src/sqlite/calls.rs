@@ -100,38 +100,34 @@ pub(super) fn put_call_note(c: &Connection, n: &CallNoteRecord) -> Result<()> {
     Ok(())
 }
 
-/// The newest `limit` call notes addressed to any of `numbers`, newest first.
-pub(super) fn call_notes_to(
+/// The newest `limit` call notes addressed to the numbers `device` owns, from when it came to own
+/// each, newest first.
+pub(super) fn call_notes_for(
     c: &Connection,
-    numbers: &[PhoneNumber],
+    device: &PrincipalId,
     limit: u32,
 ) -> Result<Vec<CallNoteRecord>> {
-    let mut out = Vec::new();
-    let mut stmt = c.prepare_cached(
-        "SELECT id, kind, leg, sender, sender_name, from_number, to_number, body, created_at
-         FROM call_notes WHERE to_number = ?1 ORDER BY created_at DESC LIMIT ?2",
-    )?;
-    for n in numbers {
-        let rows = stmt
-            .query_map(params![n.as_str(), limit], |r| {
-                Ok(CallNoteRecord {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    leg: LegId(r.get(2)?),
-                    sender: PrincipalId(r.get(3)?),
-                    sender_name: r.get(4)?,
-                    from: PhoneNumber::from_stored(r.get(5)?),
-                    to: PhoneNumber::from_stored(r.get(6)?),
-                    body: r.get(7)?,
-                    created_at: r.get(8)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        out.extend(rows);
-    }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    out.truncate(limit as usize);
-    Ok(out)
+    Ok(c.prepare_cached(
+        "SELECT c.id, c.kind, c.leg, c.sender, c.sender_name, c.from_number, c.to_number,
+                    c.body, c.created_at
+             FROM numbers n JOIN call_notes c ON c.to_number = n.number
+             WHERE n.principal = ?1 AND n.is_range = 0 AND c.created_at >= n.owned_since
+             ORDER BY c.created_at DESC, c.id DESC LIMIT ?2",
+    )?
+    .query_map(params![device.as_str(), limit], |r| {
+        Ok(CallNoteRecord {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            leg: LegId(r.get(2)?),
+            sender: PrincipalId(r.get(3)?),
+            sender_name: r.get(4)?,
+            from: PhoneNumber::from_stored(r.get(5)?),
+            to: PhoneNumber::from_stored(r.get(6)?),
+            body: r.get(7)?,
+            created_at: r.get(8)?,
+        })
+    })?
+    .collect::<rusqlite::Result<_>>()?)
 }
 
 const LEG_COLUMNS: &str =

@@ -40,7 +40,8 @@ pub(super) fn insert_principal(
         }
     })?;
     let mut ins = c.prepare_cached(
-        "INSERT INTO numbers (principal, number, is_range, bound_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO numbers (principal, number, is_range, bound_at, owned_since)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
     )?;
     match &p.kind {
         PrincipalKind::Device { numbers } => {
@@ -127,8 +128,9 @@ pub(super) fn bind_number(
         .execute(params![number.as_str(), device.as_str(), before])?;
     }
     c.prepare_cached(
-        "INSERT INTO numbers (principal, number, is_range, source, bound_at)
-         VALUES (?1, ?2, 0, ?3, ?4)
+        "INSERT INTO numbers (principal, number, is_range, source, bound_at, owned_since)
+         VALUES (?1, ?2, 0, ?3, ?4, ?4)
+         -- proving it again refreshes the binding; the device has owned it since the first time
          ON CONFLICT (principal, number) DO UPDATE SET bound_at = excluded.bound_at,
          -- what the operator vouched for stays provisioned (never replaced as stale)
          source = CASE WHEN numbers.source = 'provisioned' THEN 'provisioned'
@@ -322,6 +324,22 @@ pub(super) fn stale_bindings(
     )?
     .query_map(params![number.as_str(), except.as_str(), before], |r| {
         Ok(PrincipalId(r.get(0)?))
+    })?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Live devices' SMS bindings last proven before `before`.
+pub(super) fn lapsed_bindings(
+    c: &Connection,
+    before: Millis,
+) -> Result<Vec<(PrincipalId, PhoneNumber)>> {
+    Ok(c.prepare_cached(
+        "SELECT n.principal, n.number FROM numbers n JOIN principals p ON p.id = n.principal
+         WHERE n.is_range = 0 AND n.source = 'sms' AND n.bound_at < ?1 AND p.deleted_at IS NULL
+         ORDER BY n.principal, n.number",
+    )?
+    .query_map([before], |r| {
+        Ok((PrincipalId(r.get(0)?), PhoneNumber::from_stored(r.get(1)?)))
     })?
     .collect::<rusqlite::Result<_>>()?)
 }

@@ -327,6 +327,11 @@ impl IdentityStore for SqliteStore {
             .await
     }
 
+    async fn lapsed_bindings(&self, before: Millis) -> Result<Vec<(PrincipalId, PhoneNumber)>> {
+        self.read(move |c| identity::lapsed_bindings(c, before))
+            .await
+    }
+
     async fn proof(&self, id: String) -> Result<Option<ProofRecord>> {
         self.read(move |c| identity::proof(c, &id)).await
     }
@@ -421,12 +426,8 @@ impl CallStore for SqliteStore {
         self.read(calls::live_calls).await
     }
 
-    async fn call_notes_to(
-        &self,
-        numbers: Vec<PhoneNumber>,
-        limit: u32,
-    ) -> Result<Vec<CallNoteRecord>> {
-        self.read(move |c| calls::call_notes_to(c, &numbers, limit))
+    async fn call_notes_for(&self, device: PrincipalId, limit: u32) -> Result<Vec<CallNoteRecord>> {
+        self.read(move |c| calls::call_notes_for(c, &device, limit))
             .await
     }
 }
