@@ -268,6 +268,7 @@ fn proofs_service(
             sms_number: c.sms.number.clone(),
             proof_ttl: c.sms.proof_ttl,
             stale_after: c.sms.stale_after,
+            lapse_after: c.sms.lapse_after,
             inbound_allow: c.sms.inbound_allow.clone(),
             limits: c.limits.clone(),
             server_key,

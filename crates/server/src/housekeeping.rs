@@ -84,7 +84,7 @@ impl Housekeeping {
         }
     }
 
-    /// Idle sessions, idle rate-limit keys, proofs a day past expiry.
+    /// Idle sessions, idle rate-limit keys, proofs a day past expiry, lapsed SMS bindings.
     async fn idle_sweep(&self) {
         let idle_before = now_ms() - self.idle_timeout.as_millis() as Millis;
         self.sessions.close_idle(idle_before).await;
@@ -93,5 +93,6 @@ impl Housekeeping {
         self.invitations.prune(now);
         self.emails.prune(now);
         self.proofs.purge_expired(now - 86_400_000).await;
+        self.proofs.lapse_bindings(now).await;
     }
 }

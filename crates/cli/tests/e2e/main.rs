@@ -10,6 +10,7 @@ mod cards;
 mod components;
 mod content;
 mod invitations;
+mod numbers;
 mod operator;
 mod sessions;
 

@@ -68,6 +68,9 @@ pub struct Sms {
     pub proof_ttl: Duration,
     /// SMS bindings older than this are replaced when another device proves the number.
     pub stale_after: Duration,
+    /// SMS bindings not proven again within this long lapse (the number may have been recycled
+    /// to someone else); `None`: they never do.
+    pub lapse_after: Option<Duration>,
     /// Addresses allowed to post inbound SMS (besides holding an `sms_gateway` token).
     pub inbound_allow: Vec<ipnet::IpNet>,
 }
@@ -433,6 +436,7 @@ impl Sms {
             bearer,
             proof_ttl_secs: Some(self.proof_ttl.as_secs()),
             stale_after_days: Some(self.stale_after.as_secs() / 86_400),
+            lapse_after_days: Some(self.lapse_after.map_or(0, |d| d.as_secs() / 86_400)),
             inbound_allow: Some(self.inbound_allow.iter().map(|n| n.to_string()).collect()),
         }
     }

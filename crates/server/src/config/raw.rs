@@ -129,6 +129,7 @@ pub struct RawSms {
     pub bearer: Option<String>,
     pub proof_ttl_secs: Option<u64>,
     pub stale_after_days: Option<u64>,
+    pub lapse_after_days: Option<u64>,
     pub inbound_allow: Option<Vec<String>>,
 }
 
@@ -277,11 +278,20 @@ impl RawSms {
                 "must be 1 to 3650 days",
             ));
         }
+        let lapse_days = self.lapse_after_days.unwrap_or(90);
+        if lapse_days > 3650 {
+            return Err(invalid(
+                "sms.lapse_after_days",
+                lapse_days,
+                "must be 0 (never) to 3650 days",
+            ));
+        }
         Ok(Sms {
             provider,
             number,
             proof_ttl: secs("sms.proof_ttl_secs", self.proof_ttl_secs, 600, 30..=86_400)?,
             stale_after: Duration::from_secs(days * 86_400),
+            lapse_after: (lapse_days > 0).then(|| Duration::from_secs(lapse_days * 86_400)),
             inbound_allow,
         })
     }

@@ -15,7 +15,7 @@ use callside_core::ratelimit::{Limited, Limiter, Rate};
 use callside_core::{
     Millis, NumberError, PhoneNumber, Principal, PrincipalId, PrincipalKind, Region, Scope, Token,
 };
-use callside_store::{NumberSource, PrincipalRecord, ProofRecord, StoreError, Write};
+use callside_store::{AuditRecord, NumberSource, PrincipalRecord, ProofRecord, StoreError, Write};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,6 +82,8 @@ pub(crate) struct Settings {
     pub(crate) sms_number: Option<PhoneNumber>,
     pub(crate) proof_ttl: Duration,
     pub(crate) stale_after: Duration,
+    /// SMS bindings not proven again within this long lapse; `None`: never.
+    pub(crate) lapse_after: Option<Duration>,
     pub(crate) inbound_allow: Vec<ipnet::IpNet>,
     pub(crate) limits: crate::config::Limits,
     /// Keys the server's SMS signatures.
@@ -186,6 +188,56 @@ impl Proofs {
         l.sms_per_prefix.prune(now);
         l.inbound_per_source.prune(now);
         l.enrollments_per_source.prune(now);
+    }
+
+    /// Ends the SMS bindings not proven again within `sms.lapse_after_days` (housekeeping): the
+    /// number may have been recycled to someone else, who must not get the earlier holder's
+    /// invitations, notes and sessions — nor the earlier holder theirs. Each lapse is audited and
+    /// the device's cached token is evicted, so its next request sees its numbers as they are.
+    pub(crate) async fn lapse_bindings(&self, now: Millis) {
+        let Some(after) = self.settings.lapse_after else {
+            return;
+        };
+        let lapsed = match self
+            .store
+            .lapsed_bindings(now - after.as_millis() as Millis)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for lapsed number bindings");
+                return;
+            }
+        };
+        let days = after.as_secs() / 86_400;
+        for chunk in lapsed.chunks(256) {
+            let writes = chunk
+                .iter()
+                .flat_map(|(device, number)| {
+                    [
+                        Write::UnbindNumber {
+                            device: device.clone(),
+                            number: number.clone(),
+                        },
+                        Write::Audit(AuditRecord {
+                            at: now,
+                            actor: device.clone(),
+                            action: "binding_lapsed".into(),
+                            subject: number.to_string(),
+                            detail: format!("not proven again by SMS within {days} days"),
+                        }),
+                    ]
+                })
+                .collect();
+            if let Err(e) = self.store.apply(writes).await {
+                tracing::warn!(error = %e, "could not end lapsed number bindings");
+                return;
+            }
+            for (device, number) in chunk {
+                self.auth.evict(device);
+                tracing::info!(%device, %number, "SMS binding lapsed");
+            }
+        }
     }
 
     /// Drops proofs that expired before `before` (housekeeping).
