@@ -123,6 +123,13 @@ enum PhoneCommand {
         /// The device id to move to (it must share a number with this one).
         device: String,
     },
+    /// Say whether those who join a session later may read what was sent before they joined
+    /// (they do only if someone shares and nobody withholds).
+    History {
+        session: String,
+        #[arg(value_parser = ["share", "withhold", "clear"])]
+        consent: String,
+    },
     /// Share a position on a session (S1-F9/F10).
     Location {
         session: String,
@@ -431,6 +438,19 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::Transfer { session, device } => {
             let info = client.transfer_session(&session, &device).await?;
             out.result(&info, || format!("session {} moved to {device}", info.key));
+        }
+        PhoneCommand::History { session, consent } => {
+            use callside_client::proto::session::History;
+            let word = match consent.as_str() {
+                "share" => Some(History::Share),
+                "withhold" => Some(History::Withhold),
+                _ => None,
+            };
+            let info = client.set_history(&session, word).await?;
+            out.result(&info, || match word {
+                Some(_) => format!("session {}: history set to {consent}", info.key),
+                None => format!("session {}: word on history withdrawn", info.key),
+            });
         }
         PhoneCommand::Location {
             session,

@@ -152,6 +152,15 @@ fn two_phones_go_through_a_call_from_the_command_line() {
     // The log is there for both, and closing ends it for everyone.
     let log = run(&server, &["phone", "--token", b, "messages", &key]);
     assert_eq!(log.len(), 3, "{log:?}");
+    // Bob lets whoever joins later read it.
+    let shared = &run(&server, &["phone", "--token", b, "history", &key, "share"])[0];
+    let bob = shared["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Bob")
+        .unwrap();
+    assert_eq!(bob["history"], "share", "{shared}");
     let closed = &run(&server, &["phone", "--token", b, "close", &key])[0];
     assert_eq!(closed["closed"], "closed");
     serve.kill().unwrap();

@@ -490,6 +490,20 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "session").await
     }
 
+    /// `PUT /v1/sessions/{key}/history`: this participant's word on showing the messages sent
+    /// so far to those who join later. A joiner reads them only if someone shares them and
+    /// nobody withholds them; `None` withdraws the word.
+    pub async fn set_history(
+        &self,
+        key: &str,
+        consent: Option<callside_proto::session::History>,
+    ) -> Result<SessionInfo, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "sessions", key, "history"])
+            .json(&callside_proto::session::SetHistory { consent });
+        json(send(req, REQUEST_TIMEOUT).await?, "session").await
+    }
+
     /// `POST /v1/invitations`: ring every device of a number. `Error::Api` with code
     /// `not_registered` when the number has none.
     pub async fn invite(&self, invitation: &CreateInvitation) -> Result<Invitation, Error> {

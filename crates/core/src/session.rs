@@ -99,6 +99,47 @@ pub struct Session {
     pub closed: Option<CloseReason>,
 }
 
+/// What a participant says about showing the session's earlier messages to those who join
+/// later. Without a word, a joiner sees only what is sent after it joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryConsent {
+    /// Those who join may read the log from its start.
+    Share,
+    /// They may not, whatever the others say.
+    Withhold,
+}
+
+impl HistoryConsent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryConsent::Share => "share",
+            HistoryConsent::Withhold => "withhold",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "share" => Some(HistoryConsent::Share),
+            "withhold" => Some(HistoryConsent::Withhold),
+            _ => None,
+        }
+    }
+}
+
+/// Whether someone joining now may read what was sent before: only if at least one participant
+/// shares the history and none withholds it (each participant's word, or `None`).
+pub fn history_visible(consents: impl IntoIterator<Item = Option<HistoryConsent>>) -> bool {
+    let mut shared = false;
+    for c in consents {
+        match c {
+            Some(HistoryConsent::Withhold) => return false,
+            Some(HistoryConsent::Share) => shared = true,
+            None => {}
+        }
+    }
+    shared
+}
+
 /// Something that happens to a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -236,6 +277,28 @@ impl Session {
             }
         }
         Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn history_is_visible_when_shared_and_nobody_withholds_it() {
+        use HistoryConsent::{Share, Withhold};
+        assert!(!history_visible([]), "nobody shared");
+        assert!(!history_visible([None, None]), "silence is not sharing");
+        assert!(history_visible([Some(Share), None]));
+        assert!(
+            !history_visible([Some(Share), Some(Withhold)]),
+            "one withholds"
+        );
+        assert!(!history_visible([Some(Withhold), Some(Share), None]));
+        for c in [Share, Withhold] {
+            assert_eq!(HistoryConsent::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(HistoryConsent::parse("maybe"), None);
     }
 }
 

@@ -38,6 +38,33 @@ pub struct Participant {
     /// The participant's number on this call, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
+    /// What the participant says about showing earlier messages to those who join later;
+    /// absent when it has said nothing (which does not share them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+    /// The newest message sent before the participant joined, which is not its to read; absent
+    /// when it reads the log from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_after: Option<u64>,
+}
+
+/// A participant's word on the session's history: those who join later read the messages sent
+/// before they joined only if at least one participant shares them and none withholds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum History {
+    Share,
+    Withhold,
+}
+
+/// Set (or, with `null`, clear) this participant's word on the session's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetHistory {
+    /// `share`, `withhold`, or `null` to withdraw the word; the field itself is required.
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[schema(required = true)]
+    pub consent: Option<History>,
 }
 
 /// A session as a participant sees it.

@@ -45,6 +45,12 @@ pub struct ParticipantRecord {
     pub name: String,
     pub number: Option<PhoneNumber>,
     pub acked_seq: u64,
+    /// Messages up to this sequence number were sent before the participant joined and are not
+    /// its to read (0 for those there from the start, and for joiners the history was shared
+    /// with).
+    pub joined_seq: u64,
+    /// What the participant says about showing earlier messages to those who join later.
+    pub history: Option<callside_core::session::HistoryConsent>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +228,14 @@ pub enum Write {
         principal: PrincipalId,
         number: Option<PhoneNumber>,
         joined_at: Millis,
+        /// What was sent before (up to and including this sequence number) is not its to read.
+        joined_seq: u64,
+    },
+    /// A participant's word on showing earlier messages to those who join later.
+    History {
+        session: SessionKey,
+        principal: PrincipalId,
+        consent: Option<callside_core::session::HistoryConsent>,
     },
     /// A participant leaves (its place went to another device).
     RemoveParticipant {

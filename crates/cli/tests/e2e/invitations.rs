@@ -274,3 +274,65 @@ async fn a_call_only_one_app_reported_is_offered_to_the_other_numbers_devices() 
     );
     w.stop().await;
 }
+
+/// Issue 17 (privacy): a participant invited into a running session hears, over its connection,
+/// only what is sent from its joining on: not on joining, not when it asks to resume from the
+/// start, not after reconnecting. Once the others share the history, a later joiner hears it.
+#[tokio::test]
+async fn a_joiner_hears_nothing_sent_before_it_joined_unless_the_history_is_shared() {
+    use callside_client::proto::invitation::{AcceptInvitation, CreateInvitation};
+    use callside_client::proto::session::History;
+    let w = world(|_| {}).await;
+    let (alice, bob, key) = paired(&w).await;
+    let carol = w.phone("Carol", "+442079460003").await;
+    let mut on_carol = Channel::connect(&carol).await.unwrap();
+    next(&mut on_carol, |e| {
+        matches!(e, Event::Ready { .. }).then_some(())
+    })
+    .await;
+    alice.send_text(&key, "the old plan").await.unwrap();
+    bob.send_text(&key, "keep it between us").await.unwrap();
+
+    let invite_into = |to: &str| CreateInvitation {
+        to: to.into(),
+        from: None,
+        session: Some(key.clone()),
+        connection: None,
+        component: None,
+    };
+    let inv = alice.invite(&invite_into("+442079460003")).await.unwrap();
+    carol
+        .accept_invitation(&inv.id, &AcceptInvitation::default())
+        .await
+        .unwrap();
+    let first = message(&mut on_carol).await;
+    assert_eq!(first.kind, "system/joined", "{first:?}");
+    assert_eq!(first.seq, 3, "the two texts came first");
+    // Asking to resume from the start replays from her joining, no earlier.
+    on_carol.resume(&key, Some(0)).await.unwrap();
+    let m = message(&mut on_carol).await;
+    assert_eq!((m.seq, m.kind.as_str()), (3, "system/joined"), "{m:?}");
+    alice.send_text(&key, "welcome, Carol").await.unwrap();
+    let m = message(&mut on_carol).await;
+    assert_eq!(m.body["text"], "welcome, Carol", "{m:?}");
+    on_carol.close().await;
+    // Nor after reconnecting with nothing acknowledged.
+    let mut again = Channel::connect(&carol).await.unwrap();
+    let m = message(&mut again).await;
+    assert_eq!(m.kind, "system/joined", "{m:?}");
+    let m = message(&mut again).await;
+    assert_eq!(m.body["text"], "welcome, Carol", "{m:?}");
+    again.close().await;
+
+    // Alice and Bob share the history: Dave, joining next, hears it from the start.
+    alice.set_history(&key, Some(History::Share)).await.unwrap();
+    let dave = w.phone("Dave", "+442079460004").await;
+    let mut on_dave = Channel::connect(&dave).await.unwrap();
+    let inv = bob.invite(&invite_into("+442079460004")).await.unwrap();
+    dave.accept_invitation(&inv.id, &AcceptInvitation::default())
+        .await
+        .unwrap();
+    let m = message(&mut on_dave).await;
+    assert_eq!(m.body["text"], "the old plan", "{m:?}");
+    w.stop().await;
+}

@@ -175,6 +175,8 @@ fn participant(
         name: name.to_owned(),
         number: number.cloned(),
         acked_seq: 0,
+        joined_seq: 0,
+        history: None,
     }
 }
 

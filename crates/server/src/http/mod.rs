@@ -187,6 +187,10 @@ pub fn router(app: AppState) -> Router {
         .route("/sessions/{key}/close", post(sessions::close_session))
         .route("/sessions/{key}/transfer", post(sessions::transfer_session))
         .route(
+            "/sessions/{key}/history",
+            axum::routing::put(sessions::set_history),
+        )
+        .route(
             "/sessions/{key}/messages",
             post(sessions::send_message).get(sessions::list_messages),
         )

@@ -6,7 +6,7 @@
 pub(crate) struct JsonWire;
 
 use callside_core::principal::Scope;
-use callside_core::session::{CallState, Lifecycle, Origin};
+use callside_core::session::{CallState, HistoryConsent, Lifecycle, Origin};
 use callside_proto as proto;
 use callside_store::{MessageRecord, ParticipantRecord, SessionRecord};
 
@@ -71,6 +71,22 @@ pub(crate) fn participant(p: &ParticipantRecord) -> proto::session::Participant 
         id: p.principal.0.clone(),
         name: p.name.clone(),
         number: p.number.as_ref().map(|n| n.to_string()),
+        history: p.history.map(history_out),
+        joined_after: (p.joined_seq > 0).then_some(p.joined_seq),
+    }
+}
+
+pub(crate) fn history_out(h: HistoryConsent) -> proto::session::History {
+    match h {
+        HistoryConsent::Share => proto::session::History::Share,
+        HistoryConsent::Withhold => proto::session::History::Withhold,
+    }
+}
+
+pub(crate) fn history_in(h: proto::session::History) -> HistoryConsent {
+    match h {
+        proto::session::History::Share => HistoryConsent::Share,
+        proto::session::History::Withhold => HistoryConsent::Withhold,
     }
 }
 

@@ -119,7 +119,12 @@ where
             if upto.is_some_and(|u| after >= u) {
                 return Ok(());
             }
-            let page = match self.app.sessions.replay(key, after, REPLAY_PAGE).await {
+            let page = match self
+                .app
+                .sessions
+                .replay(&self.who.id, key, after, REPLAY_PAGE)
+                .await
+            {
                 Ok(p) => p,
                 Err(e) => {
                     let f = error_frame(&e.into(), None, Some(key.to_string()));

@@ -439,6 +439,8 @@ impl Invitations {
             name: device.name.clone(),
             number: rec.invitation.invitee.number().cloned(),
             acked_seq: 0,
+            joined_seq: 0,
+            history: None,
         };
         match rec.invitation.session.clone() {
             Some(key) => {
@@ -459,6 +461,8 @@ impl Invitations {
                     name: rec.inviter_name.clone(),
                     number: rec.invitation.from.clone(),
                     acked_seq: 0,
+                    joined_seq: 0,
+                    history: None,
                 };
                 let new = NewSession {
                     key,

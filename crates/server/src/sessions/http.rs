@@ -372,6 +372,22 @@ pub(crate) async fn transfer_session(
     Ok(axum::Json(session_info(&rec)))
 }
 
+/// `PUT /v1/sessions/{key}/history` — this participant's word on showing the messages sent so
+/// far to those who join later (`share`, `withhold`, or `null` to say nothing).
+#[utoipa::path(put, path = "/v1/sessions/{key}/history", tag = "sessions", request_body = proto::session::SetHistory,
+    responses((status = 200, body = proto::session::SessionInfo), (status = 400, body = proto::Problem),
+              (status = 403, body = proto::Problem), (status = 404, body = proto::Problem)))]
+pub(crate) async fn set_history(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+    Json(req): Json<proto::session::SetHistory>,
+) -> Result<axum::Json<proto::session::SessionInfo>, ApiError> {
+    let consent = req.consent.map(crate::http::wire::history_in);
+    let rec = app.sessions.set_history(&p.id, &key(&k)?, consent).await?;
+    Ok(axum::Json(session_info(&rec)))
+}
+
 /// `POST /v1/sessions/{key}/messages` — append to the log (201; 200 for a repeated id).
 #[utoipa::path(post, path = "/v1/sessions/{key}/messages", tag = "sessions", request_body = proto::message::SendMessage,
     responses((status = 201, body = proto::message::Accepted), (status = 200, body = proto::message::Accepted),

@@ -5,7 +5,9 @@ use super::{Error, Notice, Sessions};
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use callside_core::matching::CallId;
-use callside_core::session::{Change, CloseReason, Event};
+use callside_core::session::{
+    history_visible, Change, CloseReason, Event, HistoryConsent, SessionError,
+};
 use callside_core::{Millis, Principal, PrincipalId, PrincipalKind, SessionKey};
 use callside_store::{MessageRecord, ParticipantRecord, SessionRecord, Write};
 
@@ -24,6 +26,8 @@ fn nobody(principal: &PrincipalId) -> ParticipantRecord {
         name: String::new(),
         number: None,
         acked_seq: 0,
+        joined_seq: 0,
+        history: None,
     }
 }
 
@@ -56,24 +60,33 @@ impl Sessions {
             let (kind, body) = match change {
                 Change::Call(state) => encode(Notice::Call(*state)),
                 Change::Joined(p) => {
-                    let joined = joiner.clone().unwrap_or_else(|| nobody(p));
+                    // A joiner reads what was sent before only if those there share it.
+                    let shared = history_visible(rec.participants.iter().map(|p| p.history));
+                    let seen_from = if shared { 0 } else { rec.last_seq };
+                    let joined = ParticipantRecord {
+                        joined_seq: seen_from,
+                        acked_seq: seen_from,
+                        ..joiner.clone().unwrap_or_else(|| nobody(p))
+                    };
                     writes.push(Write::Participant {
                         session: key.clone(),
                         principal: p.clone(),
                         number: joined.number.clone(),
                         joined_at: now,
+                        joined_seq: seen_from,
                     });
                     rec.participants.push(joined.clone());
                     encode(Notice::Joined(&joined))
                 }
                 Change::Transferred { from, to } => {
-                    let number = rec
-                        .participants
-                        .iter()
-                        .find(|p| &p.principal == from)
-                        .and_then(|p| p.number.clone());
+                    // The device taking the place reads what the one leaving could, and keeps
+                    // its word on the history.
+                    let before = rec.participants.iter().find(|p| &p.principal == from);
                     let took = ParticipantRecord {
-                        number,
+                        number: before.and_then(|p| p.number.clone()),
+                        joined_seq: before.map_or(0, |p| p.joined_seq),
+                        acked_seq: before.map_or(0, |p| p.joined_seq),
+                        history: before.and_then(|p| p.history),
                         ..joiner.clone().unwrap_or_else(|| nobody(to))
                     };
                     writes.push(Write::RemoveParticipant {
@@ -85,9 +98,17 @@ impl Sessions {
                         principal: to.clone(),
                         number: took.number.clone(),
                         joined_at: now,
+                        joined_seq: took.joined_seq,
                     });
                     rec.participants.retain(|p| &p.principal != from);
                     rec.participants.push(took.clone());
+                    if let Some(consent) = took.history {
+                        writes.push(Write::History {
+                            session: key.clone(),
+                            principal: to.clone(),
+                            consent: Some(consent),
+                        });
+                    }
                     leaving.push(from.clone());
                     encode(Notice::Transferred { from, to: &took })
                 }
@@ -185,12 +206,40 @@ impl Sessions {
             name: target.name.clone(),
             number: None,
             acked_seq: 0,
+            joined_seq: 0,
+            history: None,
         };
         let event = Event::Transfer {
             from: who.id.clone(),
             to: target.id,
         };
         self.transition(key, event, Some(took), vec![]).await
+    }
+
+    /// A participant's word on showing the messages sent so far to those who join later
+    /// (`None`: it says nothing, which does not share them).
+    pub(crate) async fn set_history(
+        &self,
+        who: &PrincipalId,
+        key: &SessionKey,
+        consent: Option<HistoryConsent>,
+    ) -> Result<SessionRecord, Error> {
+        let cell = self.cell(key).await?;
+        let mut st = cell.state.lock().await;
+        if !st.rec.session.is_participant(who) {
+            return Err(SessionError::NotParticipant.into());
+        }
+        self.store
+            .apply(vec![Write::History {
+                session: key.clone(),
+                principal: who.clone(),
+                consent,
+            }])
+            .await?;
+        if let Some(p) = st.rec.participants.iter_mut().find(|p| &p.principal == who) {
+            p.history = consent;
+        }
+        Ok(st.rec.clone())
     }
 
     /// Binds a session to a network call (no message: participants see the call's state).

@@ -801,12 +801,8 @@ impl Sessions {
     ) -> Result<Page, Error> {
         let cell = self.cell(key).await?;
         let mut committed = cell.committed.subscribe();
-        {
-            let st = cell.state.lock().await;
-            if !st.rec.session.is_participant(who) {
-                return Err(SessionError::NotParticipant.into());
-            }
-        }
+        // What was sent before `who` joined is not its to read.
+        let after = after.max(Self::joined_seq(&cell, who).await?);
         if *committed.borrow_and_update() <= after && !wait.is_zero() {
             let _ = tokio::time::timeout(wait, committed.wait_for(|c| *c > after)).await;
         }
@@ -815,14 +811,29 @@ impl Sessions {
         Ok(Page { messages, last_seq })
     }
 
-    /// Stored messages of `key` after `after`, for a connection catching up (its participation
-    /// was checked when it learnt of the session).
+    /// Stored messages of `key` after `after` that `who` may read, for a connection catching up.
     pub(crate) async fn replay(
         &self,
+        who: &PrincipalId,
         key: &SessionKey,
         after: u64,
         limit: u32,
     ) -> Result<Vec<MessageRecord>, Error> {
+        let cell = self.cell(key).await?;
+        let after = after.max(Self::joined_seq(&cell, who).await?);
         Ok(self.store.messages_after(key.clone(), after, limit).await?)
+    }
+
+    /// The newest message sent before `who` joined (what it may not read), or an error if it
+    /// does not take part.
+    async fn joined_seq(cell: &Cell, who: &PrincipalId) -> Result<u64, Error> {
+        let st = cell.state.lock().await;
+        st.rec
+            .participants
+            .iter()
+            .find(|p| &p.principal == who)
+            .filter(|_| st.rec.session.is_participant(who))
+            .map(|p| p.joined_seq)
+            .ok_or_else(|| SessionError::NotParticipant.into())
     }
 }

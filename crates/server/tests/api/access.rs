@@ -190,6 +190,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/sessions/{key}",
         "/v1/sessions/{key}/close",
         "/v1/sessions/{key}/transfer",
+        "/v1/sessions/{key}/history",
         "/v1/sessions/{key}/messages",
         "/v1/sessions/{key}/ack",
         "/v1/blobs",
@@ -238,7 +239,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        56,
+        57,
         "a route was added without documenting it here"
     );
 }

@@ -12,6 +12,7 @@ use tower::ServiceExt as _;
 mod access;
 mod calls;
 mod cards;
+mod history;
 mod numbers;
 mod sessions;
 
@@ -91,6 +92,20 @@ impl Api {
 
     async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
         self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Stores `bytes` as a blob.
+    async fn upload(&self, token: &str, bytes: &[u8]) -> Reply {
+        let req = Request::post("/v1/blobs")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::from(bytes.to_vec()))
+            .unwrap();
+        self.raw(req).await
     }
 
     async fn device(&self, name: &str, numbers: &[&str]) -> (String, String) {

@@ -6,6 +6,17 @@ use crate::{BlobRecord, Write};
 use callside_core::message::BlobId;
 use callside_core::{PrincipalId, SessionKey};
 
+/// Three bytes of text stored by `uploader`.
+fn stored(blob: &BlobId, uploader: &str) -> Write {
+    let rec = BlobRecord {
+        id: blob.clone(),
+        size: 3,
+        mime: "text/plain".into(),
+        created_at: 1,
+    };
+    Write::Blob(rec, PrincipalId(uploader.into()))
+}
+
 pub async fn blobs_are_readable_by_uploader_and_participants_only(db: &dyn Database) {
     let store = db.open().await;
     let key = SessionKey::generate(0);
@@ -14,15 +25,7 @@ pub async fn blobs_are_readable_by_uploader_and_participants_only(db: &dyn Datab
     store
         .apply(vec![
             Write::Session(session(&key, &["dev_a", "dev_b"])),
-            Write::Blob(
-                BlobRecord {
-                    id: blob.clone(),
-                    size: 3,
-                    mime: "text/plain".into(),
-                    created_at: 1,
-                },
-                PrincipalId("dev_u".into()),
-            ),
+            stored(&blob, "dev_u"),
         ])
         .await
         .unwrap();
@@ -36,4 +39,62 @@ pub async fn blobs_are_readable_by_uploader_and_participants_only(db: &dyn Datab
     assert!(may("dev_b").await.unwrap());
     assert!(!may("dev_z").await.unwrap());
     assert_eq!(store.blob(blob.clone()).await.unwrap().unwrap().size, 3);
+}
+
+pub async fn a_later_participant_reads_a_blob_only_if_a_message_it_may_see_names_it(
+    db: &dyn Database,
+) {
+    use callside_core::session::HistoryConsent;
+    let store = db.open().await;
+    let key = SessionKey::generate(0);
+    let blob = BlobId::from_digest(&[9; 32]);
+    seed(&store, &["dev_a", "dev_b", "dev_c"]).await;
+    let with_blob = |seq: u64| {
+        let mut m = msg(&key, seq, "dev_a", &format!("f{seq}"));
+        m.blob = Some(blob.clone());
+        Write::Message(m)
+    };
+    store
+        .apply(vec![
+            Write::Session(session(&key, &["dev_a", "dev_b"])),
+            stored(&blob, "dev_a"),
+            with_blob(1),
+            // c joins after message 1; b's word on history is kept with it.
+            Write::Participant {
+                session: key.clone(),
+                principal: PrincipalId("dev_c".into()),
+                number: None,
+                joined_at: 5,
+                joined_seq: 1,
+            },
+            Write::History {
+                session: key.clone(),
+                principal: PrincipalId("dev_b".into()),
+                consent: Some(HistoryConsent::Withhold),
+            },
+        ])
+        .await
+        .unwrap();
+    let rec = store.session(key.clone()).await.unwrap().unwrap();
+    let c = rec
+        .participants
+        .iter()
+        .find(|p| p.principal.0 == "dev_c")
+        .unwrap();
+    assert_eq!(c.joined_seq, 1);
+    let b = rec
+        .participants
+        .iter()
+        .find(|p| p.principal.0 == "dev_b")
+        .unwrap();
+    assert_eq!(
+        (b.joined_seq, b.history),
+        (0, Some(HistoryConsent::Withhold))
+    );
+    let may = |p: &str| store.may_read_blob(PrincipalId(p.into()), blob.clone());
+    assert!(may("dev_b").await.unwrap());
+    assert!(!may("dev_c").await.unwrap(), "named only before c joined");
+    // Named again after c joined: now c may read it.
+    store.apply(vec![with_blob(2)]).await.unwrap();
+    assert!(may("dev_c").await.unwrap());
 }

@@ -50,6 +50,8 @@ pub fn session(key: &SessionKey, who: &[&str]) -> SessionRecord {
             name: format!("{p} phone"),
             number: None,
             acked_seq: 0,
+            joined_seq: 0,
+            history: None,
         })
         .collect();
     SessionRecord {

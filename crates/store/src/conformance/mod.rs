@@ -73,6 +73,7 @@ macro_rules! conformance_suite {
             pending_legs_come_back_in_report_order,
             call_notes_reach_a_number_only_from_when_the_device_owns_it,
             blobs_are_readable_by_uploader_and_participants_only,
+            a_later_participant_reads_a_blob_only_if_a_message_it_may_see_names_it,
             invitations_keep_their_devices_and_ring_until_settled,
             cards_audiences_and_the_ledger_round_trip,
             catalogue_and_capabilities_round_trip,

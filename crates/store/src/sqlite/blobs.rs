@@ -46,7 +46,7 @@ pub(super) fn may_read_blob(
     Ok(c.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM blob_uploaders WHERE blob = ?1 AND principal = ?2)
              OR EXISTS (SELECT 1 FROM blob_refs r JOIN participants pa ON pa.session = r.session
-                        WHERE r.blob = ?1 AND pa.principal = ?2)",
+                        WHERE r.blob = ?1 AND pa.principal = ?2 AND r.seq > pa.joined_seq)",
     )?
     .query_row(params![blob.as_str(), principal.as_str()], |r| r.get(0))?)
 }

@@ -4,7 +4,7 @@ use super::{corrupt, is_constraint};
 use crate::{MessageRecord, ParticipantRecord, Result, SessionRecord, StoreError};
 use callside_core::matching::CallId;
 use callside_core::principal::PrincipalId;
-use callside_core::session::{CallState, CloseReason, Lifecycle, Origin, Session};
+use callside_core::session::{CallState, CloseReason, HistoryConsent, Lifecycle, Origin, Session};
 use callside_core::{Millis, PhoneNumber, SessionKey};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -41,7 +41,12 @@ pub(super) fn insert_session(c: &Connection, r: &SessionRecord) -> Result<()> {
         }
     })?;
     for p in &r.participants {
-        insert_participant(c, &s.key, &p.principal, p.number.as_ref(), s.created_at)?;
+        let joined = Joined {
+            number: p.number.as_ref(),
+            at: s.created_at,
+            seq: p.joined_seq,
+        };
+        insert_participant(c, &s.key, &p.principal, joined)?;
     }
     Ok(())
 }
@@ -107,8 +112,11 @@ pub(super) fn append_message(c: &Connection, m: &MessageRecord) -> Result<()> {
     })?;
     // The session's last_seq and activity time are its newest message's (see `session`).
     if let Some(blob) = &m.blob {
-        c.prepare_cached("INSERT OR IGNORE INTO blob_refs (blob, session) VALUES (?1, ?2)")?
-            .execute(params![blob.as_str(), m.session.as_str()])?;
+        c.prepare_cached(
+            "INSERT INTO blob_refs (blob, session, seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (blob, session) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+        )?
+        .execute(params![blob.as_str(), m.session.as_str(), m.seq as i64])?;
     }
     Ok(())
 }
@@ -135,22 +143,46 @@ fn close_columns(closed: Option<&CloseReason>) -> (Option<&'static str>, Option<
     }
 }
 
+/// How a participant came in: with which number, when, and after which message.
+pub(super) struct Joined<'a> {
+    pub(super) number: Option<&'a PhoneNumber>,
+    pub(super) at: Millis,
+    pub(super) seq: u64,
+}
+
 pub(super) fn insert_participant(
     c: &Connection,
     session: &SessionKey,
     principal: &PrincipalId,
-    number: Option<&PhoneNumber>,
-    at: Millis,
+    joined: Joined<'_>,
 ) -> Result<()> {
     c.prepare_cached(
-        "INSERT OR IGNORE INTO participants (session, principal, number, joined_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO participants (session, principal, number, joined_at, joined_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
         session.as_str(),
         principal.as_str(),
-        number.map(|n| n.as_str()),
-        at
+        joined.number.map(|n| n.as_str()),
+        joined.at,
+        joined.seq as i64
     ])?;
+    Ok(())
+}
+
+/// [`Write::History`].
+pub(super) fn history(
+    c: &Connection,
+    session: &SessionKey,
+    principal: &PrincipalId,
+    consent: &Option<HistoryConsent>,
+) -> Result<()> {
+    c.prepare_cached("UPDATE participants SET history = ?3 WHERE session = ?1 AND principal = ?2")?
+        .execute(params![
+            session.as_str(),
+            principal.as_str(),
+            consent.map(HistoryConsent::as_str)
+        ])?;
     Ok(())
 }
 
@@ -203,16 +235,21 @@ pub(super) fn session(c: &Connection, key: &SessionKey) -> Result<Option<Session
     };
     let participants: Vec<ParticipantRecord> = c
         .prepare_cached(
-            "SELECT pa.principal, COALESCE(p.name, ''), pa.number, pa.acked_seq FROM participants pa
-             LEFT JOIN principals p ON p.id = pa.principal WHERE pa.session = ?1 ORDER BY pa.joined_at, pa.rowid",
+            "SELECT pa.principal, COALESCE(p.name, ''), pa.number, pa.acked_seq, pa.joined_seq,
+                    pa.history
+             FROM participants pa LEFT JOIN principals p ON p.id = pa.principal
+             WHERE pa.session = ?1 ORDER BY pa.joined_at, pa.rowid",
         )?
         .query_map([key.as_str()], |r| {
             let number: Option<String> = r.get(2)?;
+            let history: Option<String> = r.get(5)?;
             Ok(ParticipantRecord {
                 principal: PrincipalId(r.get(0)?),
                 name: r.get(1)?,
                 number: number.map(PhoneNumber::from_stored),
                 acked_seq: r.get::<_, i64>(3)? as u64,
+                joined_seq: r.get::<_, i64>(4)? as u64,
+                history: history.as_deref().and_then(HistoryConsent::parse),
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

@@ -183,7 +183,20 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             principal,
             number,
             joined_at,
-        } => sessions::insert_participant(c, session, principal, number.as_ref(), *joined_at),
+            joined_seq,
+        } => {
+            let joined = sessions::Joined {
+                number: number.as_ref(),
+                at: *joined_at,
+                seq: *joined_seq,
+            };
+            sessions::insert_participant(c, session, principal, joined)
+        }
+        Write::History {
+            session,
+            principal,
+            consent,
+        } => sessions::history(c, session, principal, consent),
         Write::RemoveParticipant { session, principal } => {
             sessions::remove_participant(c, session, principal)
         }
