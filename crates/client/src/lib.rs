@@ -59,6 +59,7 @@ pub mod email;
 mod error;
 mod id;
 pub mod rcd;
+pub mod screens;
 
 pub use callside_proto as proto;
 pub use channel::{Backoff, Channel, ChannelConfig, ChannelSender, Event};

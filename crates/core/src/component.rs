@@ -17,6 +17,9 @@ pub mod feature {
     pub const LOCATION_VIEW: &str = "location.view";
     /// The device can show images (a map image is the fallback for `location.view`).
     pub const IMAGE_VIEW: &str = "image.view";
+    /// The device shows screens (configuration data, S1-F11–F21); checked before one is sent
+    /// (S1-F20).
+    pub const SCREENS: &str = "screens";
 }
 
 /// At most this many features and components per device.

@@ -16,6 +16,8 @@
 //! * [`email`] checks email identities and names invitation endpoints (number or address).
 //! * [`invitation`] asks the devices of a number into a session (S2-I/M): first accept wins.
 //! * [`message`] validates what travels on a session's ordered log.
+//! * [`screen`] is configuration data (S1-F11–F21): the screens automated systems send to
+//!   reconfigure part of a caller's user interface, their regions and actions.
 //! * [`proof`] is the SMS number proof (S2-R): the texts exchanged and the keyed signature.
 //! * [`ratelimit`] keeps per-key rate limits (GCRA) for everything that costs money or reveals
 //!   existence.
@@ -37,6 +39,7 @@ pub mod principal;
 pub mod proof;
 pub mod ratelimit;
 pub mod relay;
+pub mod screen;
 pub mod secret;
 pub mod session;
 

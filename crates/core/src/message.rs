@@ -29,11 +29,17 @@ pub enum MessageKind {
     CapabilityQuery,
     /// `capability/answer`: a device's answer to a capability query.
     CapabilityAnswer,
+    /// `screen`: configuration data from an automated system (S1-F11–F21).
+    Screen,
+    /// `screen/ack`: a receiver showed a screen, or cannot.
+    ScreenAck,
+    /// `screen/action`: a receiver activated one of a screen's regions.
+    ScreenAction,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline, capability/query, capability/answer or app/<name>")]
+    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline, capability/query, capability/answer, screen, screen/ack, screen/action or app/<name>")]
     UnknownKind(String),
     #[error("`{0}` is reserved for the server")]
     Reserved(String),
@@ -82,6 +88,9 @@ impl MessageKind {
             "location/decline" => Ok(MessageKind::LocationDecline),
             "capability/query" => Ok(MessageKind::CapabilityQuery),
             "capability/answer" => Ok(MessageKind::CapabilityAnswer),
+            "screen" => Ok(MessageKind::Screen),
+            "screen/ack" => Ok(MessageKind::ScreenAck),
+            "screen/action" => Ok(MessageKind::ScreenAction),
             _ => {
                 if let Some(name) = s.strip_prefix("app/") {
                     let ok = (1..=64).contains(&name.len())
@@ -119,6 +128,9 @@ impl fmt::Display for MessageKind {
             MessageKind::LocationDecline => f.write_str("location/decline"),
             MessageKind::CapabilityQuery => f.write_str("capability/query"),
             MessageKind::CapabilityAnswer => f.write_str("capability/answer"),
+            MessageKind::Screen => f.write_str("screen"),
+            MessageKind::ScreenAck => f.write_str("screen/ack"),
+            MessageKind::ScreenAction => f.write_str("screen/action"),
         }
     }
 }

@@ -122,7 +122,9 @@ impl Principal {
         matches!(&self.kind, PrincipalKind::Service { scopes, .. } if scopes.contains(&scope))
     }
 
-    fn holds(&self, number: &PhoneNumber) -> bool {
+    /// Whether a service account holds `number` in one of its ranges (devices and the operator
+    /// hold none this way).
+    pub fn holds(&self, number: &PhoneNumber) -> bool {
         matches!(&self.kind, PrincipalKind::Service { ranges, .. } if ranges.iter().any(|r| r.contains(number)))
     }
 

@@ -94,3 +94,58 @@ fn every_server_example_parses_and_every_server_frame_has_one() {
         );
     }
 }
+
+/// Exhaustive: a new action type does not compile until it is named here.
+fn action_type(a: &callside_proto::screen::Action) -> &'static str {
+    use callside_proto::screen::Action;
+    match a {
+        Action::SendLocation => "send_location",
+        Action::SendCard => "send_card",
+        Action::Pay { .. } => "pay",
+        Action::OpenUrl { .. } => "open_url",
+        Action::SendMessage { .. } => "send_message",
+        Action::Voicemail { .. } => "voicemail",
+        Action::BrowseFile { .. } => "browse_file",
+        Action::EndCall => "end_call",
+        Action::App { .. } => "app",
+    }
+}
+
+/// Parses `ex` as `T` and checks it serialises back to the same JSON.
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(ex: &str) -> T {
+    let t: T = serde_json::from_str(ex).unwrap_or_else(|e| panic!("{e}: {ex}"));
+    let again = serde_json::to_value(&t).unwrap();
+    let original: serde_json::Value = serde_json::from_str(ex).unwrap();
+    assert_eq!(again, original, "example does not round-trip");
+    t
+}
+
+#[test]
+fn every_screen_example_parses() {
+    use callside_proto::screen::{ScreenAckBody, ScreenActionBody, ScreenBody};
+    let screens = examples("screen");
+    assert!(
+        !screens.is_empty(),
+        "docs/PROTOCOL.md has no `json screen` example"
+    );
+    let mut actions = Vec::new();
+    for ex in &screens {
+        let s: ScreenBody = round_trip(ex);
+        actions.extend(s.regions.iter().map(|r| action_type(&r.action)));
+    }
+    for t in ["send_message", "voicemail", "browse_file", "end_call"] {
+        assert!(
+            actions.contains(&t),
+            "no example region with a `{t}` action"
+        );
+    }
+    let acks = examples("screen/ack");
+    let presses = examples("screen/action");
+    assert!(!acks.is_empty() && !presses.is_empty());
+    for ex in &acks {
+        round_trip::<ScreenAckBody>(ex);
+    }
+    for ex in &presses {
+        round_trip::<ScreenActionBody>(ex);
+    }
+}

@@ -109,6 +109,9 @@ pub trait SessionStore: Send + Sync {
         key: SessionKey,
         limit: u32,
     ) -> Result<Vec<(String, String, u64)>>;
+
+    /// A screen sent on a session, by its id.
+    async fn screen(&self, key: SessionKey, id: String) -> Result<Option<ScreenRecord>>;
 }
 
 /// Legs devices reported, calls network elements reported, and call notes (RCC.20).

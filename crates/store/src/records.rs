@@ -62,6 +62,18 @@ pub struct SessionRecord {
     pub last_activity: Millis,
 }
 
+/// A screen an automated system sent on a session (S1-F11–F21): what acknowledgements and
+/// activations are checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenRecord {
+    pub session: SessionKey,
+    pub id: String,
+    pub sender: PrincipalId,
+    /// The message that carried it (the newest, when it was sent again).
+    pub seq: u64,
+    pub regions: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRecord {
     pub session: SessionKey,
@@ -231,6 +243,8 @@ pub enum Write {
         /// What was sent before (up to and including this sequence number) is not its to read.
         joined_seq: u64,
     },
+    /// A screen sent on a session (replacing one of the same id).
+    Screen(ScreenRecord),
     /// A participant's word on showing earlier messages to those who join later.
     History {
         session: SessionKey,

@@ -12,6 +12,7 @@ mod content;
 mod invitations;
 mod numbers;
 mod operator;
+mod screens;
 mod sessions;
 
 const ALICE: &str = "+442079460001";

@@ -500,7 +500,11 @@ impl State {
             }
             ServerFrame::Message(message) => {
                 if self.dedup.first_time(&message.session, message.seq) {
-                    self.backlog.push_back(Event::Message(message));
+                    let event = match crate::screens::ScreenEvent::from_message(&message) {
+                        Some(screen) => Event::Screen(screen),
+                        None => Event::Message(message),
+                    };
+                    self.backlog.push_back(event);
                 }
             }
             ServerFrame::Session(session) => self.backlog.push_back(Event::Session(session)),

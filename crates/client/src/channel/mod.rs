@@ -69,6 +69,9 @@ pub enum Event {
     },
     /// A message on one of your sessions (each `(session, seq)` once per process).
     Message(Message),
+    /// A `screen`, `screen/ack` or `screen/action` message, typed (S1-F11–F21); each
+    /// `(session, seq)` once, like [`Event::Message`], which it replaces for these kinds.
+    Screen(crate::screens::ScreenEvent),
     /// A session including you was created, or you joined one.
     Session(SessionInfo),
     /// A leg you reported changed state.

@@ -156,6 +156,7 @@ impl Cards {
             body: self.wire.card_body(&fields, name),
             blob: None,
             tracking: None,
+            screen: None,
         };
         match self.sessions.send(&sender.principal, key, out).await? {
             written @ PendingSend::Written { .. } => {

@@ -6,6 +6,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod openapi;
 pub(crate) mod ops;
+pub(crate) mod screens;
 pub(crate) mod wire;
 pub(crate) mod ws;
 

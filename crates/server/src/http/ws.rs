@@ -339,7 +339,7 @@ where
                     kind,
                     body,
                 };
-                submit(app, &conn.who.id, &key, send).await
+                submit(app, &conn.who, &key, send).await
             }
             .await;
             match result {

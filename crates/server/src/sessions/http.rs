@@ -3,7 +3,7 @@
 //! and the wire forms of the log's server-written entries and of the `session` and `message`
 //! frames.
 
-use super::{Accepted, Asked, Error, Notice, Outgoing, PendingSend, Tracking};
+use super::{Accepted, Asked, Error, Notice, Outgoing, PendingSend, ScreenUse, Tracking};
 use crate::app::{App, AppState};
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, Json, Query};
@@ -15,7 +15,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use callside_core::component::Capabilities;
 use callside_core::message::{self as msg, BlobId, MessageKind};
-use callside_core::{PrincipalId, SessionKey};
+use callside_core::principal::{Principal, Scope};
+use callside_core::{PhoneNumber, PrincipalId, SessionKey};
 use callside_proto as proto;
 use callside_store::{MessageRecord, SessionRecord};
 use serde::Deserialize;
@@ -32,6 +33,10 @@ impl From<Error> for ApiError {
             Error::DevicesOnly => ApiError::Forbidden("devices_only", e.to_string()),
             Error::NotSameUser => ApiError::Forbidden("not_same_user", e.to_string()),
             Error::NoDevice => ApiError::NotFound("device"),
+            Error::UnknownScreen(_) => ApiError::bad("unknown_screen", e),
+            Error::UnknownRegion { .. } => ApiError::bad("unknown_region", e),
+            Error::OwnScreen => ApiError::bad("own_screen", e),
+            Error::SystemsOnly => ApiError::Forbidden("systems_only", e.to_string()),
             Error::Unavailable => ApiError::Unavailable,
             Error::Store(e) => e.into(),
         }
@@ -126,13 +131,13 @@ pub(crate) fn accepted_out(a: Accepted) -> proto::message::Accepted {
 /// must not answer outsiders), then the body by its kind, then onto the log.
 pub(crate) async fn submit(
     app: &App,
-    who: &PrincipalId,
+    who: &Principal,
     key: &SessionKey,
     send: proto::message::SendMessage,
 ) -> Result<PendingSend, ApiError> {
-    app.sessions.check_participant(key, who).await?;
+    app.sessions.check_participant(key, &who.id).await?;
     let msg = outgoing(app, who, send).await?;
-    Ok(app.sessions.send(who, key, msg).await?)
+    Ok(app.sessions.send(&who.id, key, msg).await?)
 }
 
 /// A message body of kind `what`, or `400 invalid_message` naming the kind.
@@ -179,13 +184,15 @@ fn invalid_component(e: callside_core::component::ComponentError) -> ApiError {
 /// service needs to know of it (the blob a file references, what it asks or answers).
 async fn outgoing(
     app: &App,
-    who: &PrincipalId,
+    sender: &Principal,
     send: proto::message::SendMessage,
 ) -> Result<Outgoing, ApiError> {
+    let who = &sender.id;
     msg::check_client_id(&send.id)?;
     let kind = MessageKind::parse_client(&send.kind)?;
     let mut blob = None;
     let mut tracking = None;
+    let mut screen = None;
     let body = match &kind {
         MessageKind::Text => {
             let t: proto::message::TextBody = serde_json::from_value(send.body)
@@ -294,6 +301,62 @@ async fn outgoing(
             });
             serde_json::to_string(&a)
         }
+        MessageKind::Screen => {
+            if !sender.has_scope(Scope::AutomatedSystem) {
+                return Err(Error::SystemsOnly.into());
+            }
+            let mut b: proto::screen::ScreenBody = body(send.body, "screen")?;
+            let region = app.config.default_region;
+            let parse = |n: &str| Ok(PhoneNumber::parse(n, Some(region))?);
+            let checked = crate::http::screens::screen_in(sender, &mut b, parse)?;
+            if let Some(image) = &b.image {
+                let id = BlobId::parse(image)?;
+                app.blobs.readable(who, &id).await?.ok_or_else(|| {
+                    ApiError::bad(
+                        "unknown_blob",
+                        format!(
+                            "no blob {id} that you may share; upload it with POST /v1/blobs first"
+                        ),
+                    )
+                })?;
+                blob = Some(id);
+            }
+            screen = Some(ScreenUse::Offer {
+                regions: checked.region_ids(),
+                id: checked.id,
+            });
+            serde_json::to_string(&b)
+        }
+        MessageKind::ScreenAck => {
+            let a: proto::screen::ScreenAckBody = body(send.body, "screen/ack")?;
+            crate::http::screens::check_about(&a.screen, None)?;
+            if a.detail.as_ref().is_some_and(|d| d.chars().count() > 200) {
+                return Err(ApiError::bad(
+                    "invalid_message",
+                    "detail is at most 200 characters",
+                ));
+            }
+            screen = Some(ScreenUse::About {
+                id: a.screen.clone(),
+                region: None,
+            });
+            serde_json::to_string(&a)
+        }
+        MessageKind::ScreenAction => {
+            let a: proto::screen::ScreenActionBody = body(send.body, "screen/action")?;
+            crate::http::screens::check_about(&a.screen, Some(&a.region))?;
+            if a.value.as_ref().is_some_and(|v| !v.is_object()) {
+                return Err(ApiError::bad(
+                    "invalid_message",
+                    "value must be a JSON object",
+                ));
+            }
+            screen = Some(ScreenUse::About {
+                id: a.screen.clone(),
+                region: Some(a.region.clone()),
+            });
+            serde_json::to_string(&a)
+        }
         MessageKind::System(_) | MessageKind::Card => {
             unreachable!("clients cannot send server-written kinds")
         }
@@ -306,6 +369,7 @@ async fn outgoing(
         body,
         blob,
         tracking,
+        screen,
     })
 }
 
@@ -399,10 +463,7 @@ pub(crate) async fn send_message(
     Json(req): Json<proto::message::SendMessage>,
 ) -> Result<(StatusCode, axum::Json<proto::message::Accepted>), ApiError> {
     let k = key(&k)?;
-    let accepted = submit(&app, &p.id, &k, req)
-        .await?
-        .wait(&app.sessions)
-        .await?;
+    let accepted = submit(&app, &p, &k, req).await?.wait(&app.sessions).await?;
     let accepted = accepted_out(accepted);
     let code = if accepted.duplicate {
         StatusCode::OK

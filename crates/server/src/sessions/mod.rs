@@ -20,6 +20,7 @@ pub(crate) mod client_ids;
 pub(crate) mod http;
 mod lifecycle;
 mod requests;
+mod screens;
 
 pub(crate) use requests::{Asked, Tracking};
 
@@ -38,6 +39,7 @@ use callside_core::{PrincipalId, SessionKey};
 use callside_store::{Commit, MessageRecord, ParticipantRecord, SessionRecord, StoreError, Write};
 use client_ids::{ClientIds, Seen};
 use requests::Requests;
+pub(crate) use screens::ScreenUse;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -133,6 +135,14 @@ pub(crate) enum Error {
     NotSameUser,
     #[error("device not found")]
     NoDevice,
+    #[error("no screen `{0}` on this session that you were shown")]
+    UnknownScreen(String),
+    #[error("screen `{screen}` offers no region `{region}`")]
+    UnknownRegion { screen: String, region: String },
+    #[error("a screen is acknowledged and acted on by those it was sent to, not by its sender")]
+    OwnScreen,
+    #[error("only automated systems send screens")]
+    SystemsOnly,
     #[error("the commit did not complete")]
     Unavailable,
     #[error(transparent)]
@@ -189,6 +199,7 @@ pub(crate) struct Outgoing {
     pub(crate) body: String,
     pub(crate) blob: Option<BlobId>,
     pub(crate) tracking: Option<Tracking>,
+    pub(crate) screen: Option<ScreenUse>,
 }
 
 /// A message accepted onto a log.
@@ -550,6 +561,19 @@ impl Sessions {
             });
         }
         let seq = st.rec.last_seq + 1;
+        let mut writes = Vec::new();
+        if let Some(used) = &msg.screen {
+            let seen_after = st
+                .rec
+                .participants
+                .iter()
+                .find(|p| &p.principal == who)
+                .map_or(0, |p| p.joined_seq);
+            writes.extend(
+                self.check_screen_use(key, who, seen_after, seq, used)
+                    .await?,
+            );
+        }
         let record = MessageRecord {
             session: key.clone(),
             seq,
@@ -561,7 +585,7 @@ impl Sessions {
             blob: msg.blob,
         };
         let to = st.rec.session.participants.clone();
-        let commit = self.queue(&cell, &to, vec![], vec![record], None).await?;
+        let commit = self.queue(&cell, &to, writes, vec![record], None).await?;
         st.rec.last_seq = seq;
         st.rec.last_activity = now_ms();
         st.client_ids.insert(id_key, seq);

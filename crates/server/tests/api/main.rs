@@ -14,6 +14,7 @@ mod calls;
 mod cards;
 mod history;
 mod numbers;
+mod screens;
 mod sessions;
 
 struct Api {

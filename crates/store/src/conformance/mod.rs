@@ -69,6 +69,7 @@ macro_rules! conformance_suite {
             messages_append_in_order_and_client_ids_are_unique,
             a_sessions_sequence_and_activity_come_from_its_newest_message,
             sessions_round_trip_with_state_and_acks,
+            screens_are_kept_per_session_and_replaced_by_id,
             one_failing_request_does_not_fail_its_batch,
             pending_legs_come_back_in_report_order,
             call_notes_reach_a_number_only_from_when_the_device_owns_it,

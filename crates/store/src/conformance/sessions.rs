@@ -2,7 +2,7 @@
 
 use super::fixtures::*;
 use super::Database;
-use crate::{MessageRecord, StoreError, Write};
+use crate::{MessageRecord, ScreenRecord, StoreError, Write};
 use callside_core::session::{CallState, CloseReason};
 use callside_core::{PrincipalId, SessionKey};
 
@@ -150,4 +150,44 @@ pub async fn sessions_round_trip_with_state_and_acks(db: &dyn Database) {
             .unwrap(),
         vec![key]
     );
+}
+
+pub async fn screens_are_kept_per_session_and_replaced_by_id(db: &dyn Database) {
+    let store = db.open().await;
+    let key = SessionKey::generate(0);
+    let other = SessionKey::generate(1);
+    seed(&store, &["dev_a", "svc_vm"]).await;
+    let screen = |session: &SessionKey, seq: u64, regions: &[&str]| {
+        Write::Screen(ScreenRecord {
+            session: session.clone(),
+            id: "menu".into(),
+            sender: PrincipalId("svc_vm".into()),
+            seq,
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+        })
+    };
+    store
+        .apply(vec![
+            Write::Session(session(&key, &["dev_a", "svc_vm"])),
+            Write::Session(session(&other, &["dev_a", "svc_vm"])),
+            screen(&key, 1, &["record", "end"]),
+        ])
+        .await
+        .unwrap();
+    let got = store.screen(key.clone(), "menu".into()).await.unwrap();
+    let got = got.expect("the screen is kept");
+    assert_eq!((got.seq, got.regions.len()), (1, 2));
+    assert_eq!(got.sender, PrincipalId("svc_vm".into()));
+    assert_eq!(
+        store.screen(other.clone(), "menu".into()).await.unwrap(),
+        None,
+        "per session"
+    );
+    assert_eq!(
+        store.screen(key.clone(), "nope".into()).await.unwrap(),
+        None
+    );
+    store.apply(vec![screen(&key, 4, &["play"])]).await.unwrap();
+    let got = store.screen(key, "menu".into()).await.unwrap().unwrap();
+    assert_eq!((got.seq, got.regions), (4, vec!["play".to_owned()]));
 }

@@ -393,6 +393,10 @@ impl SessionStore for SqliteStore {
             .await
     }
 
+    async fn screen(&self, key: SessionKey, id: String) -> Result<Option<ScreenRecord>> {
+        self.read(move |c| sessions::screen(c, &key, &id)).await
+    }
+
     async fn recent_client_ids(
         &self,
         key: SessionKey,

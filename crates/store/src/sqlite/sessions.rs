@@ -1,7 +1,7 @@
 //! Sessions, their participants and their message logs.
 
 use super::{corrupt, is_constraint};
-use crate::{MessageRecord, ParticipantRecord, Result, SessionRecord, StoreError};
+use crate::{MessageRecord, ParticipantRecord, Result, ScreenRecord, SessionRecord, StoreError};
 use callside_core::matching::CallId;
 use callside_core::principal::PrincipalId;
 use callside_core::session::{CallState, CloseReason, HistoryConsent, Lifecycle, Origin, Session};
@@ -383,4 +383,43 @@ pub(super) fn recent_client_ids(
         Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
     })?
     .collect::<rusqlite::Result<_>>()?)
+}
+
+/// [`Write::Screen`].
+pub(super) fn put_screen(c: &Connection, s: &ScreenRecord) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO screens (session, id, sender, seq, regions) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (session, id) DO UPDATE SET sender = ?3, seq = ?4, regions = ?5",
+    )?
+    .execute(params![
+        s.session.as_str(),
+        s.id,
+        s.sender.as_str(),
+        s.seq as i64,
+        s.regions.join("\n")
+    ])?;
+    Ok(())
+}
+
+pub(super) fn screen(c: &Connection, key: &SessionKey, id: &str) -> Result<Option<ScreenRecord>> {
+    Ok(
+        c.prepare_cached(
+            "SELECT sender, seq, regions FROM screens WHERE session = ?1 AND id = ?2",
+        )?
+        .query_row(params![key.as_str(), id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?
+        .map(|(sender, seq, regions)| ScreenRecord {
+            session: key.clone(),
+            id: id.to_owned(),
+            sender: PrincipalId(sender),
+            seq: seq as u64,
+            regions: regions.split('\n').map(str::to_owned).collect(),
+        }),
+    )
 }

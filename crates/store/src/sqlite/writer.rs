@@ -192,6 +192,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             };
             sessions::insert_participant(c, session, principal, joined)
         }
+        Write::Screen(screen) => sessions::put_screen(c, screen),
         Write::History {
             session,
             principal,

@@ -3,15 +3,20 @@
 use anyhow::{bail, Context};
 use callside_client::proto::admin::Me;
 use callside_client::proto::call::{Direction, LegState, LegStatus, ReportLeg};
-use callside_client::proto::message::{FileBody, Message};
 use callside_client::proto::session::Lifecycle;
 use callside_client::{Channel, Client, Event, MessageQuery};
-use clap::{ArgGroup, Args, Subcommand};
-use std::path::{Path, PathBuf};
+use clap::Args;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::output::Output;
 use crate::render::{self, Names};
+
+mod commands;
+mod watch;
+
+use commands::PhoneCommand;
+pub(crate) use watch::save_path;
 
 #[derive(Debug, Args)]
 pub(crate) struct PhoneArgs {
@@ -23,325 +28,6 @@ pub(crate) struct PhoneArgs {
     token: String,
     #[command(subcommand)]
     command: PhoneCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum PhoneCommand {
-    /// Who this token belongs to.
-    Whoami,
-    /// Place a call: report the outgoing leg and wait for the other party's app.
-    Call {
-        /// The number called.
-        number: String,
-        /// Our own number (default: the device's only number).
-        #[arg(long = "from", value_name = "OWN")]
-        own: Option<String>,
-        /// How long to wait for the match, in seconds.
-        #[arg(long, default_value_t = 30)]
-        wait: u64,
-        /// Close the session when the call ends (default: keep it after the call).
-        #[arg(long)]
-        close_with_call: bool,
-        /// Call composer: why you call (at most 60 characters), shown while it rings.
-        #[arg(long)]
-        subject: Option<String>,
-        /// Call composer: mark the call urgent.
-        #[arg(long)]
-        urgent: bool,
-        /// Call composer: a picture (uploaded first).
-        #[arg(long, value_name = "FILE")]
-        picture: Option<PathBuf>,
-        /// Call composer: where you are, as LAT,LON.
-        #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true)]
-        at: Option<String>,
-    },
-    /// Leave a note or picture after a call you made went unanswered.
-    Note {
-        leg: String,
-        #[arg(long)]
-        text: Option<String>,
-        #[arg(long, value_name = "FILE")]
-        picture: Option<PathBuf>,
-    },
-    /// Composer data and notes left for this device's numbers, newest first.
-    CallLog,
-    /// Receive a call: report the incoming leg and wait for the match.
-    #[command(group(ArgGroup::new("caller").required(true).args(["from", "withheld"])))]
-    Incoming {
-        /// The caller's number as shown.
-        #[arg(long)]
-        from: Option<String>,
-        /// The caller withheld their number.
-        #[arg(long)]
-        withheld: bool,
-        /// Our own number (default: the device's only number).
-        #[arg(long)]
-        own: Option<String>,
-        /// How long to wait for the match, in seconds.
-        #[arg(long, default_value_t = 30)]
-        wait: u64,
-    },
-    /// The call on this leg was answered.
-    Answer { leg: String },
-    /// Hang up: withdraw a pending leg, or end the call of a matched one.
-    Hangup { leg: String },
-    /// List sessions.
-    Sessions {
-        /// Include closed sessions.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Read a session's log.
-    Messages {
-        session: String,
-        /// Only messages after this sequence number.
-        #[arg(long)]
-        after: Option<u64>,
-        /// At most this many.
-        #[arg(long)]
-        limit: Option<u32>,
-        /// Wait up to this many seconds for a new message.
-        #[arg(long)]
-        wait: Option<u64>,
-    },
-    /// Send a text message.
-    Send { session: String, text: String },
-    /// Upload a file and send it.
-    SendFile { session: String, path: PathBuf },
-    /// Send an `app/<NAME>` message with a JSON object body.
-    App {
-        session: String,
-        /// The application name: `order-status` sends kind `app/order-status`.
-        name: String,
-        /// The body, a JSON object.
-        #[arg(value_name = "JSON")]
-        body: String,
-    },
-    /// Move this device's place in a session to another device of the same user.
-    Transfer {
-        session: String,
-        /// The device id to move to (it must share a number with this one).
-        device: String,
-    },
-    /// Say whether those who join a session later may read what was sent before they joined
-    /// (they do only if someone shares and nobody withholds).
-    History {
-        session: String,
-        #[arg(value_parser = ["share", "withhold", "clear"])]
-        consent: String,
-    },
-    /// Share a position on a session (S1-F9/F10).
-    Location {
-        session: String,
-        #[arg(long, allow_hyphen_values = true)]
-        lat: f64,
-        #[arg(long, allow_hyphen_values = true)]
-        lon: f64,
-        /// Uncertainty radius in metres.
-        #[arg(long)]
-        accuracy: Option<f64>,
-        /// One of a stream of live updates (at most one a second).
-        #[arg(long)]
-        live: bool,
-        /// The location request this answers.
-        #[arg(long)]
-        answers: Option<String>,
-    },
-    /// Ask the others on a session for their position.
-    Locate {
-        session: String,
-        /// Give up after this many seconds (5-300): the server then says `not_possible`.
-        #[arg(long, default_value_t = 30)]
-        timeout: u32,
-    },
-    /// The component catalogue (S1-F6).
-    Components,
-    /// Declare what this device can do: features and installed components (replaces).
-    Capabilities {
-        /// A feature, e.g. location.share, location.view, image.view (repeat the flag).
-        #[arg(long = "feature", value_name = "NAME")]
-        features: Vec<String>,
-        /// An installed component as ID=VERSION (repeat the flag).
-        #[arg(long = "component", value_name = "ID=VERSION")]
-        components: Vec<String>,
-        /// Only show the current declaration.
-        #[arg(long, conflicts_with_all = ["features", "components"])]
-        show: bool,
-    },
-    /// The capability check: what the others on a session declared, or (with --ask) a
-    /// capability/query the other devices answer.
-    Capable {
-        session: String,
-        /// Ask the devices (capability/query) for these features instead of reading the
-        /// registry.
-        #[arg(long, value_name = "FEATURE")]
-        ask: Vec<String>,
-        /// With --ask: also ask for these component ids.
-        #[arg(long = "ask-component", value_name = "ID")]
-        ask_components: Vec<String>,
-        /// With --ask: the server says `no_answer` after this many seconds (5-300).
-        #[arg(long, default_value_t = 30)]
-        timeout: u32,
-    },
-    /// Offer a catalogue component to the others on a session (S1-F6/F8).
-    Offer {
-        session: String,
-        component: String,
-        /// Consent to this fee (as AMOUNT CURRENCY, e.g. "2.50 GBP") when the component costs
-        /// something; without it the stated fee is shown and nothing is sent.
-        #[arg(long, value_name = "AMOUNT CURRENCY")]
-        consent: Option<String>,
-    },
-    /// Confirm the installation of an offered component.
-    #[command(disable_version_flag = true)]
-    Installed {
-        session: String,
-        component: String,
-        version: String,
-    },
-    /// Offer a component to the other party of a call only this device reported (their devices
-    /// are invited; a number without them gets an SMS link when the server allows).
-    OfferOnCall { leg: String, component: String },
-    /// Close a session for everyone.
-    Close { session: String },
-    /// Download a blob to a file.
-    Download { blob: String, path: PathBuf },
-    /// Prove a number by SMS: prints the SMS to send, then reads the SMS received back from
-    /// stdin (paste it, or pipe it) and completes the proof.
-    RegisterSms {
-        /// Give up after this many seconds without the SMS.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-    },
-    /// Complete a proof started earlier with the SMS received (non-interactive form).
-    CompleteSms {
-        /// The proof id printed when it started.
-        #[arg(long)]
-        proof: String,
-        /// The code printed when it started.
-        #[arg(long)]
-        code: String,
-        /// The text of the SMS received.
-        sms: String,
-    },
-    /// Invite every device of a number into a session (a new one, or `--session`).
-    Invite {
-        /// The invitee's number.
-        number: String,
-        /// Invite into this existing session.
-        #[arg(long)]
-        session: Option<String>,
-        /// Wait this many seconds for the answer (0: return at once).
-        #[arg(long, default_value_t = 0)]
-        wait: u64,
-    },
-    /// Invitations ringing on this device.
-    Invitations,
-    /// Accept an invitation: this device joins its session.
-    Accept { invitation: String },
-    /// Decline an invitation (for every device of this number).
-    Decline { invitation: String },
-    /// Withdraw an invitation you sent.
-    CancelInvitation { invitation: String },
-    /// Show this device's card (the data the other side gets when a call pairs).
-    Card {
-        /// `json` (default), `vcard` (vCard 4.0) or `jcard`.
-        #[arg(long, default_value = "json")]
-        format: String,
-    },
-    /// Replace this device's card from a file: vCard 4.0 (`.vcf`), jCard or callside JSON
-    /// (`{"fields": [...]}`).
-    CardImport { path: PathBuf },
-    /// Show the audiences: which counterparts receive which card fields.
-    Audiences,
-    /// Add or replace one audience.
-    AudienceSet {
-        name: String,
-        /// A member number or E.164 prefix (repeat).
-        #[arg(long = "member", required = true)]
-        members: Vec<String>,
-        /// A field kind the audience receives: name, photo, organization, title, email, phone,
-        /// address, birthday, url, social, note (repeat).
-        #[arg(long = "field", required = true)]
-        fields: Vec<String>,
-    },
-    /// Ask for a validation mail for an email address (S2-E).
-    EmailAdd { email: String },
-    /// Complete an email validation with the token from the mail.
-    EmailComplete {
-        /// The validation id printed by `email-add`.
-        validation: String,
-        token: String,
-    },
-    /// Validate an address without the user copying anything (S2-V): ask for the mail, find it
-    /// in the user's mailbox over IMAP, submit its token.
-    EmailAuto {
-        email: String,
-        #[arg(long)]
-        imap_host: String,
-        #[arg(long, default_value_t = 993)]
-        imap_port: u16,
-        #[arg(long)]
-        imap_user: String,
-        #[arg(long, env = "CALLSIDE_IMAP_PASSWORD", hide_env_values = true)]
-        imap_password: String,
-        /// Plain IMAP without TLS (only for a mail server on this machine).
-        #[arg(long)]
-        imap_plain: bool,
-        /// How long to wait for the mail, in seconds.
-        #[arg(long, default_value_t = 120)]
-        wait: u64,
-    },
-    /// Remove one of this device's email addresses.
-    EmailRemove { email: String },
-    /// Register a push subscription so this device is woken while it is not connected.
-    #[command(group(ArgGroup::new("kind").required(true).args(["web_push", "apns", "fcm"])))]
-    PushRegister {
-        /// A Web Push endpoint URL (with --p256dh and --auth from the browser's subscription).
-        #[arg(long, requires_all = ["p256dh", "auth"])]
-        web_push: Option<String>,
-        #[arg(long)]
-        p256dh: Option<String>,
-        #[arg(long)]
-        auth: Option<String>,
-        /// An APNs device token (hex), with --topic (the app's bundle id).
-        #[arg(long, requires = "topic")]
-        apns: Option<String>,
-        #[arg(long)]
-        topic: Option<String>,
-        /// The APNs token is from the development environment.
-        #[arg(long)]
-        sandbox: bool,
-        /// An FCM registration token.
-        #[arg(long)]
-        fcm: Option<String>,
-    },
-    /// This device's push subscriptions and the server's VAPID public key.
-    PushList,
-    /// Remove a push subscription.
-    PushDelete { id: String },
-    /// STUN/TURN servers with short-lived TURN credentials for direct or relayed connections.
-    ConnectionData,
-    /// Give up one of this device's numbers.
-    RemoveNumber { number: String },
-    /// Replace this device's token; prints the new one (the old one stops working at once).
-    RotateToken,
-    /// With an app's enrolment token (`--token`), create a device with no number yet; prints
-    /// the new device's token, shown only once.
-    Enroll {
-        /// A label for the device.
-        #[arg(long)]
-        name: String,
-    },
-    /// Stay connected and print every event; messages are acknowledged after printing.
-    Watch {
-        /// Save files received into this directory.
-        #[arg(long, value_name = "DIR")]
-        save_dir: Option<PathBuf>,
-        /// Exit after this many messages.
-        #[arg(long, value_name = "N")]
-        exit_after: Option<u64>,
-    },
 }
 
 pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
@@ -964,7 +650,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             out.result(&info, || format!("closed {}", render::session_line(&info)));
         }
         PhoneCommand::Download { blob, path } => {
-            let written = download(&client, &blob, &path, out).await?;
+            let written = watch::download(&client, &blob, &path, out).await?;
             out.result(
                 &serde_json::json!({ "blob": blob, "path": path, "size": written }),
                 || {
@@ -979,7 +665,28 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::Watch {
             save_dir,
             exit_after,
-        } => watch(&client, save_dir, exit_after, out).await?,
+        } => watch::watch(&client, save_dir, exit_after, out).await?,
+        PhoneCommand::Press {
+            session,
+            screen,
+            region,
+            value,
+        } => {
+            let value = value
+                .map(|v| serde_json::from_str::<serde_json::Value>(&v))
+                .transpose()
+                .context("--value is not JSON")?;
+            let channel = Channel::connect(&client).await?;
+            let accepted = channel
+                .sender()
+                .press(&session, &screen, &region, value)
+                .await;
+            channel.close().await;
+            let accepted = accepted?;
+            out.result(&accepted, || {
+                format!("pressed {region} on {screen} (#{})", accepted.seq)
+            });
+        }
     }
     Ok(())
 }
@@ -1091,116 +798,6 @@ pub(crate) async fn upload(
     Ok(blob)
 }
 
-async fn download(client: &Client, blob: &str, path: &Path, out: &Output) -> anyhow::Result<u64> {
-    let bar = out.bytes_bar(None, format!("downloading {blob}"));
-    let written = client
-        .download_to_with_progress(blob, path, |got, total| {
-            if let Some(total) = total {
-                if bar.length() != Some(total) {
-                    bar.set_length(total);
-                }
-            }
-            bar.set_position(got);
-        })
-        .await
-        .with_context(|| format!("downloading {blob} to {}", path.display()))?;
-    bar.finish_and_clear();
-    Ok(written)
-}
-
-/// A path under `dir` for a received file: only its last component, never overwriting.
-pub(crate) fn save_path(dir: &Path, name: &str, seq: u64) -> PathBuf {
-    let base = Path::new(name)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty() && n != "." && n != "..")
-        .unwrap_or_else(|| format!("file-{seq}"));
-    let candidate = dir.join(&base);
-    if !candidate.exists() {
-        return candidate;
-    }
-    dir.join(format!("{seq}-{base}"))
-}
-
-async fn watch(
-    client: &Client,
-    save_dir: Option<PathBuf>,
-    exit_after: Option<u64>,
-    out: &Output,
-) -> anyhow::Result<()> {
-    if let Some(dir) = &save_dir {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    out.progress(&format!("connecting to {} …", client.base_url()));
-    let mut channel = Channel::connect(client).await?;
-    let mut names = Names::default();
-    let mut seen = 0u64;
-    loop {
-        let event = tokio::select! {
-            event = channel.next_event() => event,
-            _ = tokio::signal::ctrl_c() => {
-                out.progress("interrupted");
-                break;
-            }
-        };
-        let Some(event) = event else {
-            out.progress("the channel closed");
-            break;
-        };
-        if out.is_json() {
-            out.json_line(&event);
-        } else {
-            out.text(&render::event_line(&event, &mut names));
-        }
-        if let Event::Message(message) = &event {
-            if let Some(dir) = &save_dir {
-                save_file(client, message, dir, out).await;
-            }
-            channel.ack(&message.session, message.seq).await?;
-            seen += 1;
-            if exit_after.is_some_and(|n| seen >= n) {
-                break;
-            }
-        }
-    }
-    channel.close().await;
-    Ok(())
-}
-
-/// Saves a `file` message's blob into `dir` (problems are reported, not fatal).
-async fn save_file(client: &Client, message: &Message, dir: &Path, out: &Output) {
-    if message.kind != "file" {
-        return;
-    }
-    let Ok(file) = serde_json::from_value::<FileBody>(message.body.clone()) else {
-        out.progress(&format!(
-            "#{}: a file message without a readable body",
-            message.seq
-        ));
-        return;
-    };
-    let path = save_path(dir, &file.name, message.seq);
-    match download(client, &file.blob, &path, out).await {
-        Ok(size) => {
-            if out.is_json() {
-                out.json_line(&serde_json::json!({
-                    "event": "saved", "session": message.session, "seq": message.seq,
-                    "blob": file.blob, "path": path, "size": size,
-                }));
-            } else {
-                out.text(&format!(
-                    "  saved {} to {}",
-                    render::human_bytes(size),
-                    path.display()
-                ));
-            }
-        }
-        Err(e) => out.progress(&format!("  could not save {}: {e:#}", file.name)),
-    }
-}
-
 /// S2-R from the device's side: start, show the SMS to send, wait for the SMS that comes back
 /// on stdin, complete.
 async fn register_sms(client: &Client, timeout: u64, out: &Output) -> anyhow::Result<()> {
@@ -1279,18 +876,5 @@ async fn invite(
             Some(_) => {}
             None => bail!("the connection closed before the answer"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn saved_files_stay_in_the_directory() {
-        let dir = Path::new("/tmp/callside-save-test-nonexistent");
-        assert_eq!(save_path(dir, "../../etc/passwd", 1), dir.join("passwd"));
-        assert_eq!(save_path(dir, "..", 4), dir.join("file-4"));
-        assert_eq!(save_path(dir, "photo.png", 2), dir.join("photo.png"));
     }
 }

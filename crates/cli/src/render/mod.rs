@@ -9,6 +9,8 @@ use callside_client::proto::session::{CallState, Lifecycle, SessionInfo};
 use callside_client::Event;
 use std::collections::HashMap;
 
+mod screen;
+
 /// Principal ids → names, learnt from the sessions seen so far.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
@@ -349,6 +351,7 @@ pub(crate) fn event_line(event: &Event, names: &mut Names) -> String {
         }
         Event::Disconnected { reason } => format!("disconnected ({reason}); reconnecting…"),
         Event::Message(m) => message_line(m, names),
+        Event::Screen(e) => screen::screen_event_text(e, names),
         Event::Session(s) => {
             names.learn(s);
             format!("session {}", session_line(s))
