@@ -425,6 +425,27 @@ impl Matcher {
             .push_back((session, at));
     }
 
+    /// The newest session two legs of `(caller, callee)` formed within `window` before `now`
+    /// (without consuming it: a network report may still bind to it).
+    pub fn recent_pair(
+        &self,
+        caller: &PhoneNumber,
+        callee: &PhoneNumber,
+        now: Millis,
+        window: Millis,
+    ) -> Option<&SessionKey> {
+        let key = PairKey {
+            caller: caller.clone(),
+            callee: callee.clone(),
+        };
+        self.recent_pairs
+            .get(&key)?
+            .iter()
+            .rev()
+            .find(|(_, at)| now - at <= window)
+            .map(|(session, _)| session)
+    }
+
     /// A network element reported a call. `window` bounds how old a device pair may be to bind.
     pub fn add_call(
         &mut self,

@@ -20,6 +20,7 @@ use crate::hub::Hub;
 use crate::identity::auth::Auth;
 use crate::identity::emails::{self, Emails};
 use crate::identity::proofs::{self, Proofs};
+use crate::identity::systems::Systems;
 use crate::identity::{Identity, NumberBound};
 use crate::invitations::{self, Invitations};
 use crate::keys::Signer;
@@ -125,7 +126,13 @@ impl App {
         let (bound_tx, numbers_bound) = mpsc::channel(EVENTS);
         let proofs = Arc::new(proofs_service(&p, auth.clone(), server_key, bound_tx));
         let emails = Arc::new(emails_service(&p));
-        let admin = Admin::new(p.store.clone(), identity.clone(), c.default_region);
+        let systems = Arc::new(Systems::new(p.store.clone()));
+        let admin = Admin::new(
+            p.store.clone(),
+            identity.clone(),
+            systems.clone(),
+            c.default_region,
+        );
         let connect = Connect::new(c.turn.clone());
         let (waker, wakes) = Wakes::channel(p.metrics.clone());
         let wake_service = Arc::new(Wakes::new(
@@ -177,7 +184,12 @@ impl App {
             p.wire.clone(),
         ));
         let (settled_tx, legs_settled) = mpsc::channel(EVENTS);
-        let calls = Arc::new(calls_service(&p, sessions.clone(), settled_tx));
+        let calls = Arc::new(calls_service(
+            &p,
+            sessions.clone(),
+            systems.clone(),
+            settled_tx,
+        ));
         let composer = Composer::new(
             p.store.clone(),
             blobs.clone(),
@@ -292,11 +304,17 @@ fn emails_service(p: &Parts) -> Emails {
     )
 }
 
-fn calls_service(p: &Parts, sessions: Arc<Sessions>, settled: mpsc::Sender<LegSettled>) -> Calls {
+fn calls_service(
+    p: &Parts,
+    sessions: Arc<Sessions>,
+    systems: Arc<Systems>,
+    settled: mpsc::Sender<LegSettled>,
+) -> Calls {
     let c = &p.config;
     Calls::new(
         p.store.clone(),
         sessions,
+        systems,
         p.hub.clone(),
         p.wire.clone(),
         NumberCache::new(c.default_region),

@@ -296,6 +296,36 @@ fn a_network_call_binds_to_a_pair_that_just_formed() {
 }
 
 #[test]
+fn a_recent_pair_is_found_within_its_window_and_stays() {
+    let mut r = Reporter::new();
+    let (first, second) = (SessionKey::generate(0), SessionKey::generate(1));
+    assert_eq!(r.m.recent_pair(&num(ALICE), &num(BOB), 1_000, WINDOW), None);
+    r.m.record_pair(&num(ALICE), &num(BOB), first.clone(), 1_000);
+    r.m.record_pair(&num(ALICE), &num(BOB), second.clone(), 2_000);
+    assert_eq!(
+        r.m.recent_pair(&num(ALICE), &num(BOB), 3_000, WINDOW),
+        Some(&second),
+        "the newest"
+    );
+    assert_eq!(r.m.recent_pair(&num(BOB), &num(ALICE), 3_000, WINDOW), None);
+    assert_eq!(
+        r.m.recent_pair(&num(ALICE), &num(BOB), 2_000 + WINDOW + 1, WINDOW),
+        None,
+        "too old"
+    );
+    // Looking does not consume: a network report still binds to the oldest.
+    let added = r.m.add_call(
+        CallId("c".into()),
+        &num(ALICE),
+        &num(BOB),
+        3_000,
+        WINDOW,
+        10_000,
+    );
+    assert_eq!(added, CallAdded::BindTo(first));
+}
+
+#[test]
 fn network_calls_expire_too() {
     let mut r = Reporter::new();
     r.m.add_call(

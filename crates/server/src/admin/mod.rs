@@ -8,6 +8,7 @@
 
 pub(crate) mod http;
 
+use crate::identity::systems::Systems;
 use crate::identity::{self, check_name, new_principal, token_prefix, Identity};
 use crate::Store;
 use callside_core::principal::Scope;
@@ -76,14 +77,21 @@ pub(crate) struct NewAccount {
 pub(crate) struct Admin {
     store: Store,
     identity: Arc<Identity>,
+    systems: Arc<Systems>,
     region: Region,
 }
 
 impl Admin {
-    pub(crate) fn new(store: Store, identity: Arc<Identity>, region: Region) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        identity: Arc<Identity>,
+        systems: Arc<Systems>,
+        region: Region,
+    ) -> Self {
         Admin {
             store,
             identity,
+            systems,
             region,
         }
     }
@@ -136,6 +144,7 @@ impl Admin {
         self.store
             .apply(vec![Write::Principal(rec.clone(), token.hash())])
             .await?;
+        self.systems.forget();
         Ok((rec, token))
     }
 
@@ -157,6 +166,7 @@ impl Admin {
         self.store
             .apply(vec![Write::DeletePrincipal(rec.principal.id.clone())])
             .await?;
+        self.systems.forget();
         self.identity
             .revoke(&rec.principal.id, "the device or account was deleted");
         Ok(())

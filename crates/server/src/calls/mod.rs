@@ -14,11 +14,13 @@ pub(crate) mod composer;
 pub(crate) mod http;
 mod network;
 pub(crate) mod passports;
+mod systems;
 
 pub(crate) use network::{CallEvent, NetworkEvent};
 
 use crate::clock::now_ms;
 use crate::hub::{Hub, Outbound};
+use crate::identity::systems::Systems;
 use crate::metrics::Metrics;
 use crate::numbers::NumberCache;
 use crate::sessions::{self, NewSession, Sessions};
@@ -116,6 +118,8 @@ const CALL_STRIPES: usize = 64;
 pub(crate) struct Calls {
     store: Store,
     sessions: Arc<Sessions>,
+    /// Which automated systems answer which numbers.
+    systems: Arc<Systems>,
     hub: Arc<Hub>,
     wire: Arc<dyn Wire>,
     numbers: NumberCache,
@@ -190,6 +194,7 @@ impl Calls {
     pub(crate) fn new(
         store: Store,
         sessions: Arc<Sessions>,
+        systems: Arc<Systems>,
         hub: Arc<Hub>,
         wire: Arc<dyn Wire>,
         numbers: NumberCache,
@@ -200,6 +205,7 @@ impl Calls {
         Calls {
             store,
             sessions,
+            systems,
             hub,
             wire,
             numbers,
@@ -280,7 +286,18 @@ impl Calls {
             PrincipalKind::Device { .. } => MAX_PENDING_PER_DEVICE,
             _ => MAX_PENDING_PER_SERVICE,
         };
-        self.place(rec, who.name.clone(), cap).await
+        let rec = match self.already_answered(who, rec).await? {
+            Ok(answered) => return Ok(answered),
+            Err(rec) => rec,
+        };
+        let system = self.answering_system(who, &rec.leg).await?;
+        let placed = self.place(rec, who.name.clone(), cap).await?;
+        match system {
+            Some(system) if placed.state == LegState::Pending => {
+                self.answer_for(system, placed).await
+            }
+            _ => Ok(placed),
+        }
     }
 
     /// Offers a leg to the matcher and carries out the outcome. `cap` bounds the reporter's

@@ -104,6 +104,7 @@ impl Calls {
     ) -> Result<CallRecord, Error> {
         // The devices on both numbers take part (S1-F3: the server maps the number to the
         // coupled PC and notifies it), whether or not they report the call themselves.
+        // So do automated systems whose service numbers it is (a call to voicemail or an IVR).
         let mut owners = Vec::new();
         for n in [&new.caller, &new.callee] {
             for p in self.store.devices_owning(n.clone()).await? {
@@ -115,6 +116,7 @@ impl Calls {
                     .unwrap_or_default();
                 owners.push(participant(&p, &name, Some(n)));
             }
+            owners.extend(self.systems_on(n).await?);
         }
         let id = CallId(callside_core::secret::new_id("call", now));
         let call_for = |session: SessionKey| CallRecord {

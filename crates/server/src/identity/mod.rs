@@ -11,6 +11,7 @@ pub(crate) mod auth;
 pub(crate) mod emails;
 pub(crate) mod http;
 pub(crate) mod proofs;
+pub(crate) mod systems;
 
 use crate::clock::now_ms;
 use crate::hub::Hub;

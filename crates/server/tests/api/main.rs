@@ -16,6 +16,7 @@ mod history;
 mod numbers;
 mod screens;
 mod sessions;
+mod systems;
 
 struct Api {
     router: Router,
