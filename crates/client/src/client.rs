@@ -30,7 +30,7 @@ use url::Url;
 pub const MAX_WAIT_SECS: u64 = 60;
 
 /// Time allowed for an ordinary request, on top of any long-poll wait.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A handle on one callside server, authenticated with one token.
 ///
@@ -125,7 +125,7 @@ impl Client {
         url
     }
 
-    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         self.http
             .request(method, self.url(segments))
             .header(AUTHORIZATION, self.auth.clone())
@@ -947,7 +947,7 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, Error> 
 }
 
 /// Sends a request with a timeout; non-2xx answers become [`Error::Api`].
-async fn send(req: RequestBuilder, timeout: Duration) -> Result<Response, Error> {
+pub(crate) async fn send(req: RequestBuilder, timeout: Duration) -> Result<Response, Error> {
     send_untimed(req.timeout(timeout)).await
 }
 
@@ -962,7 +962,10 @@ async fn send_untimed(req: RequestBuilder) -> Result<Response, Error> {
     Err(Error::from_response_body(status.as_u16(), &body))
 }
 
-async fn json<T: DeserializeOwned>(resp: Response, what: &'static str) -> Result<T, Error> {
+pub(crate) async fn json<T: DeserializeOwned>(
+    resp: Response,
+    what: &'static str,
+) -> Result<T, Error> {
     let body = resp.bytes().await?;
     serde_json::from_slice(&body).map_err(|source| Error::Decode { what, source })
 }

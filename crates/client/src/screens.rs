@@ -4,9 +4,11 @@
 //! messages into [`Event::Screen`](crate::Event::Screen); these helpers send them.
 
 use crate::channel::ChannelSender;
-use crate::Error;
+use crate::client::{json, send, REQUEST_TIMEOUT};
+use crate::{Client, Error};
 use callside_proto::message::{Accepted, Message};
 use callside_proto::screen::{ScreenAckBody, ScreenActionBody, ScreenBody, ScreenStatus};
+use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -63,6 +65,30 @@ fn to_value(body: &impl Serialize) -> Result<Value, Error> {
         what: "message body",
         source,
     })
+}
+
+impl Client {
+    /// `PUT /v1/me/screen`: keep this automated system's predetermined screen on the server; it
+    /// greets callers whose devices show screens when a call reaches the system (S1-F11).
+    pub async fn put_screen(&self, screen: &ScreenBody) -> Result<ScreenBody, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "me", "screen"])
+            .json(screen);
+        json(send(req, REQUEST_TIMEOUT).await?, "screen").await
+    }
+
+    /// `GET /v1/me/screen`: the predetermined screen kept (`Error::Api` 404 if none).
+    pub async fn screen(&self) -> Result<ScreenBody, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "screen"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "screen").await
+    }
+
+    /// `DELETE /v1/me/screen`.
+    pub async fn delete_screen(&self) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "me", "screen"]);
+        send(req, REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
 }
 
 impl ChannelSender {

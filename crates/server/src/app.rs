@@ -27,6 +27,7 @@ use crate::keys::Signer;
 use crate::metrics::Metrics;
 use crate::numbers::NumberCache;
 use crate::push::{WakeRequest, Wakes};
+use crate::screens::{self, Screens};
 use crate::sessions::{self, AppMessage, Sessions};
 use crate::supervisor::Supervisor;
 use crate::Store;
@@ -61,6 +62,7 @@ pub struct App {
     pub(crate) invitations: Arc<Invitations>,
     pub(crate) cards: Arc<Cards>,
     pub(crate) components: Arc<Components>,
+    pub(crate) screens: Arc<Screens>,
     /// Signs caller data and purchase tokens; its public keys are served at
     /// `/.well-known/jwks.json`.
     pub(crate) signer: Arc<Signer>,
@@ -78,6 +80,7 @@ pub(crate) struct Background {
     pub(crate) wakes: mpsc::Receiver<WakeRequest>,
     pub(crate) numbers_bound: mpsc::Receiver<NumberBound>,
     pub(crate) established: mpsc::Receiver<SessionKey>,
+    pub(crate) screens_due: mpsc::Receiver<SessionKey>,
     pub(crate) app_messages: mpsc::Receiver<AppMessage>,
     pub(crate) legs_settled: mpsc::Receiver<LegSettled>,
 }
@@ -148,6 +151,7 @@ impl App {
             p.metrics.clone(),
         ));
         let (established_tx, established) = mpsc::channel(cards::QUEUE);
+        let (screens_tx, screens_due) = mpsc::channel(screens::QUEUE);
         let (derived_tx, app_messages) = mpsc::channel(crate::derived::QUEUE);
         let sessions = Arc::new(Sessions::new(
             p.store.clone(),
@@ -155,7 +159,16 @@ impl App {
             p.wire.clone(),
             waker.clone(),
             sessions::Listeners {
-                established: Some(established_tx),
+                established: vec![
+                    sessions::Established {
+                        tx: established_tx,
+                        dropped: |m| &m.card_deliveries_dropped,
+                    },
+                    sessions::Established {
+                        tx: screens_tx,
+                        dropped: |m| &m.screen_deliveries_dropped,
+                    },
+                ],
                 app_messages: (!c.transformers.is_empty()).then_some(derived_tx),
             },
             p.metrics.clone(),
@@ -226,10 +239,16 @@ impl App {
                 limits: c.limits.clone(),
             },
         ));
+        let screens = Arc::new(Screens::new(
+            p.store.clone(),
+            sessions.clone(),
+            p.wire.clone(),
+        ));
         let background = Background {
             wakes,
             numbers_bound,
             established,
+            screens_due,
             app_messages,
             legs_settled,
         };
@@ -253,6 +272,7 @@ impl App {
             invitations,
             cards,
             components,
+            screens,
             signer: p.signer,
             supervisor: p.supervisor,
             background: Mutex::new(Some(background)),
@@ -367,6 +387,10 @@ impl App {
         self.supervisor.spawn(
             "cards",
             cards::delivery::run(self.cards.clone(), bg.established, stop()),
+        );
+        self.supervisor.spawn(
+            "screens",
+            screens::delivery::run(self.screens.clone(), bg.screens_due, stop()),
         );
         let derived = crate::derived::Transformers {
             sessions: self.sessions.clone(),

@@ -41,6 +41,7 @@ mod keys;
 mod metrics;
 mod numbers;
 mod push;
+mod screens;
 mod sessions;
 mod supervisor;
 

@@ -23,6 +23,7 @@ pub(crate) struct Metrics {
     pub(crate) push_gone: AtomicU64,
     pub(crate) push_dropped: AtomicU64,
     pub(crate) card_deliveries_dropped: AtomicU64,
+    pub(crate) screen_deliveries_dropped: AtomicU64,
     pub(crate) derived_dropped: AtomicU64,
 }
 
@@ -122,6 +123,11 @@ impl Metrics {
             "card_deliveries_dropped_total",
             "Sessions whose cards were not delivered because the delivery queue was full.",
             get(&self.card_deliveries_dropped),
+        );
+        counter(
+            "screen_deliveries_dropped_total",
+            "Sessions whose predetermined screens were not sent because the queue was full.",
+            get(&self.screen_deliveries_dropped),
         );
         counter(
             "derived_dropped_total",

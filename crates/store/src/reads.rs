@@ -190,7 +190,8 @@ pub trait CardStore: Send + Sync {
     ) -> Result<HashMap<String, u64>>;
 }
 
-/// The component catalogue and what devices declared (S1-F6–F8).
+/// The component catalogue and what devices declared (S1-F6–F8), and the predetermined screens
+/// automated systems keep on the server (S1-F11).
 #[async_trait::async_trait]
 pub trait ComponentStore: Send + Sync {
     /// One catalogue entry.
@@ -202,6 +203,9 @@ pub trait ComponentStore: Send + Sync {
     /// A device's declared capabilities; `None` if it never declared any (a confirmed
     /// installation counts as a declaration without features).
     async fn capabilities(&self, principal: PrincipalId) -> Result<Option<Capabilities>>;
+
+    /// An automated system's predetermined screen, if it keeps one.
+    async fn system_screen(&self, principal: PrincipalId) -> Result<Option<SystemScreenRecord>>;
 }
 
 /// Push subscriptions of devices.

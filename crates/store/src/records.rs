@@ -74,6 +74,20 @@ pub struct ScreenRecord {
     pub regions: Vec<String>,
 }
 
+/// An automated system's predetermined screen (S1-F11), kept by the server and sent when a call
+/// reaches the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemScreenRecord {
+    pub principal: PrincipalId,
+    pub id: String,
+    pub regions: Vec<String>,
+    /// The screen as the system's messages carry it (its wire form).
+    pub body: String,
+    /// The blob it shows, which its messages reference.
+    pub image: Option<callside_core::message::BlobId>,
+    pub updated_at: Millis,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRecord {
     pub session: SessionKey,
@@ -245,6 +259,10 @@ pub enum Write {
     },
     /// A screen sent on a session (replacing one of the same id).
     Screen(ScreenRecord),
+    /// An automated system's predetermined screen (replacing its earlier one).
+    SystemScreen(SystemScreenRecord),
+    /// An automated system no longer has a predetermined screen.
+    DeleteSystemScreen(PrincipalId),
     /// A participant's word on showing earlier messages to those who join later.
     History {
         session: SessionKey,

@@ -6,6 +6,9 @@ use callside_client::proto::message::{FileBody, Message};
 use callside_client::proto::screen::ScreenStatus;
 use callside_client::screens::ScreenMessage;
 use callside_client::{Channel, Client, Event};
+
+/// The feature a device declares when it shows screens (S1-F20).
+const SCREENS: &str = "screens";
 use std::path::{Path, PathBuf};
 
 use crate::output::Output;
@@ -25,6 +28,7 @@ pub(super) async fn watch(
     out.progress(&format!("connecting to {} …", client.base_url()));
     let mut channel = Channel::connect(client).await?;
     let me = client.me().await?.id;
+    declare_screens(client).await?;
     let mut names = Names::default();
     let mut seen = 0u64;
     loop {
@@ -79,6 +83,17 @@ pub(super) async fn watch(
         }
     }
     channel.close().await;
+    Ok(())
+}
+
+/// Adds the `screens` feature to what this device declares (keeping the rest), so automated
+/// systems send it their screens (S1-F20): `watch` draws them.
+async fn declare_screens(client: &Client) -> anyhow::Result<()> {
+    let mut caps = client.capabilities().await?;
+    if !caps.features.iter().any(|f| f == SCREENS) {
+        caps.features.push(SCREENS.to_owned());
+        client.declare_capabilities(&caps).await?;
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod openapi;
 pub(crate) mod ops;
-pub(crate) mod screens;
+pub(crate) mod screen_wire;
 pub(crate) mod wire;
 pub(crate) mod ws;
 
@@ -21,6 +21,7 @@ use crate::identity::http as identity;
 use crate::invitations::http as invitations;
 use crate::metrics::Metrics;
 use crate::push::http as push;
+use crate::screens::http as screens;
 use crate::sessions::http as sessions;
 use axum::routing::{get, post};
 use axum::Router;
@@ -92,6 +93,12 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/me/card-policy",
             get(cards::get_card_policy).put(cards::put_card_policy),
+        )
+        .route(
+            "/me/screen",
+            get(screens::get_screen)
+                .put(screens::put_screen)
+                .delete(screens::delete_screen),
         )
         .route("/me/emails", post(identity::add_email))
         .route(

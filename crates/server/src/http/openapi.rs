@@ -9,6 +9,7 @@ use crate::connect::http as connect;
 use crate::identity::http as identity;
 use crate::invitations::http as invitations;
 use crate::push::http as push;
+use crate::screens::http as screens;
 use crate::sessions::http as sessions;
 use callside_proto as proto;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         identity::add_email, identity::get_email_validation, identity::complete_email, identity::remove_email,
         calls::leave_note, calls::call_log, cards::get_card_policy, cards::put_card_policy, cards::fetch_card, calls::sign_passport, cards::put_card_cache,
         cards::get_card, cards::put_card, cards::delete_card, cards::get_audiences, cards::put_audiences, push::register_push, push::list_push, push::delete_push,
+        screens::put_screen, screens::get_screen, screens::delete_screen,
         invitations::create_invitation, invitations::list_invitations, invitations::get_invitation,
         invitations::accept_invitation, invitations::decline_invitation, invitations::cancel_invitation,
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,

@@ -308,7 +308,7 @@ async fn outgoing(
             let mut b: proto::screen::ScreenBody = body(send.body, "screen")?;
             let region = app.config.default_region;
             let parse = |n: &str| Ok(PhoneNumber::parse(n, Some(region))?);
-            let checked = crate::http::screens::screen_in(sender, &mut b, parse)?;
+            let checked = crate::http::screen_wire::screen_in(sender, &mut b, parse)?;
             if let Some(image) = &b.image {
                 let id = BlobId::parse(image)?;
                 app.blobs.readable(who, &id).await?.ok_or_else(|| {
@@ -329,7 +329,7 @@ async fn outgoing(
         }
         MessageKind::ScreenAck => {
             let a: proto::screen::ScreenAckBody = body(send.body, "screen/ack")?;
-            crate::http::screens::check_about(&a.screen, None)?;
+            crate::http::screen_wire::check_about(&a.screen, None)?;
             if a.detail.as_ref().is_some_and(|d| d.chars().count() > 200) {
                 return Err(ApiError::bad(
                     "invalid_message",
@@ -344,7 +344,7 @@ async fn outgoing(
         }
         MessageKind::ScreenAction => {
             let a: proto::screen::ScreenActionBody = body(send.body, "screen/action")?;
-            crate::http::screens::check_about(&a.screen, Some(&a.region))?;
+            crate::http::screen_wire::check_about(&a.screen, Some(&a.region))?;
             if a.value.as_ref().is_some_and(|v| !v.is_object()) {
                 return Err(ApiError::bad(
                     "invalid_message",

@@ -149,11 +149,17 @@ pub(crate) enum Error {
     Store(#[from] StoreError),
 }
 
+/// A listener for sessions established or joined, and the counter of what it missed.
+pub(crate) struct Established {
+    pub(crate) tx: mpsc::Sender<SessionKey>,
+    pub(crate) dropped: fn(&Metrics) -> &std::sync::atomic::AtomicU64,
+}
+
 /// Who hears that a commit landed, besides the participants' sockets.
 #[derive(Default)]
 pub(crate) struct Listeners {
-    /// Sessions established or joined (card delivery, S3-F11).
-    pub(crate) established: Option<mpsc::Sender<SessionKey>>,
+    /// Sessions established or joined (card delivery, S3-F11; predetermined screens, S1-F11).
+    pub(crate) established: Vec<Established>,
     /// Committed `app/<name>` messages whose app has a transformer (derived data, S1-F1).
     pub(crate) app_messages: Option<mpsc::Sender<AppMessage>>,
 }
@@ -260,7 +266,7 @@ pub(crate) struct Sessions {
     hub: Arc<Hub>,
     wire: Arc<dyn Wire>,
     waker: Waker,
-    listeners: Listeners,
+    listeners: Arc<Listeners>,
     metrics: Arc<Metrics>,
     settings: Settings,
     cells: Mutex<Cache<Cell>>,
@@ -271,12 +277,12 @@ pub(crate) struct Sessions {
     live_locations: Mutex<Limiter<PrincipalId>>,
 }
 
-/// Never waits (it runs on the store's writer thread): when card delivery is this far behind, the
-/// session's cards are not delivered automatically, and the drop is counted.
-fn tell_established(to: Option<&mpsc::Sender<SessionKey>>, metrics: &Metrics, key: SessionKey) {
-    if let Some(tx) = to {
-        if tx.try_send(key).is_err() {
-            Metrics::inc(&metrics.card_deliveries_dropped);
+/// Never waits (it runs on the store's writer thread): a listener this far behind misses the
+/// session (its cards or screen are not delivered automatically), and the drop is counted.
+fn tell_established(to: &[Established], metrics: &Metrics, key: &SessionKey) {
+    for l in to {
+        if l.tx.try_send(key.clone()).is_err() {
+            Metrics::inc((l.dropped)(metrics));
         }
     }
 }
@@ -296,7 +302,7 @@ impl Sessions {
             hub,
             wire,
             waker,
-            listeners,
+            listeners: Arc::new(listeners),
             metrics,
             settings,
             cells: Mutex::new(Cache::new(CACHE_SOFT_LIMIT)),
@@ -466,7 +472,7 @@ impl Sessions {
             .expect("session cache poisoned")
             .insert(key.clone(), cell);
         let hub = self.hub.clone();
-        let established = self.listeners.established.clone();
+        let listeners = self.listeners.clone();
         let metrics = self.metrics.clone();
         let established_key = key.clone();
         let commit = self
@@ -477,7 +483,7 @@ impl Sessions {
                     drop(pinned);
                     hub.publish(&participants, &Outbound::Frame(frame));
                     // Each side's card goes to the others (S3-F11), off the writer thread.
-                    tell_established(established.as_ref(), &metrics, established_key);
+                    tell_established(&listeners.established, &metrics, &established_key);
                 })),
             )
             .await;
@@ -494,11 +500,7 @@ impl Sessions {
 
     /// Tells the listeners that `key` was established or joined.
     fn established(&self, key: &SessionKey) {
-        tell_established(
-            self.listeners.established.as_ref(),
-            &self.metrics,
-            key.clone(),
-        );
+        tell_established(&self.listeners.established, &self.metrics, key);
     }
 
     /// Waits until an opened session is durable.

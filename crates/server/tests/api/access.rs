@@ -231,6 +231,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/sessions/{key}/components",
         "/v1/sessions/{key}/components/{id}/installed",
         "/v1/legs/{id}/component",
+        "/v1/me/screen",
     ] {
         assert!(
             paths.contains_key(p),
@@ -239,7 +240,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        57,
+        58,
         "a route was added without documenting it here"
     );
 }

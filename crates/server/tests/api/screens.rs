@@ -257,3 +257,46 @@ async fn only_systems_send_screens_and_only_what_was_offered_is_acted_on() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn only_systems_keep_screens_and_only_predetermined_ones() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let vm = api
+        .service("voicemail", &["automated_system"], &["+4420794609"])
+        .await;
+    let me = api.get("/v1/me", &vm).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept = voicemail_screen();
+    let r = api.put("/v1/me/screen", &a, kept.clone()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "systems_only")
+    );
+    let mut dynamic = kept.clone();
+    dynamic["mode"] = json!("dynamic");
+    let r = api.put("/v1/me/screen", &vm, dynamic).await;
+    assert_eq!(r.code(), "invalid_screen", "{:?}", r.body);
+    let mut bad = kept.clone();
+    bad["regions"][0]["action"] = json!({"type": "open_url", "url": "javascript:x"});
+    let r = api.put("/v1/me/screen", &vm, bad).await;
+    assert_eq!(r.code(), "invalid_screen", "{:?}", r.body);
+    assert_eq!(
+        api.get("/v1/me/screen", &vm).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = api.put("/v1/me/screen", &vm, kept).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["owner"]["system"], me.as_str());
+    assert_eq!(api.get("/v1/me/screen", &vm).await.body["id"], "voicemail");
+    let r = api.call(Method::DELETE, "/v1/me/screen", &vm, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.get("/v1/me/screen", &vm).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = api.call(Method::DELETE, "/v1/me/screen", &vm, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -87,3 +87,43 @@ pub async fn catalogue_and_capabilities_round_trip(db: &dyn Database) {
         Some(Capabilities::default())
     );
 }
+
+pub async fn a_systems_predetermined_screen_is_replaced_and_deleted(db: &dyn Database) {
+    let store = db.open().await;
+    seed(&store, &["svc_vm", "svc_ivr"]).await;
+    let screen = |id: &str, regions: &[&str]| crate::SystemScreenRecord {
+        principal: PrincipalId("svc_vm".into()),
+        id: id.into(),
+        regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+        body: format!("{{\"id\":\"{id}\"}}"),
+        image: (id == "menu").then(|| callside_core::message::BlobId::from_digest(&[3; 32])),
+        updated_at: 5,
+    };
+    let vm = || PrincipalId("svc_vm".into());
+    assert_eq!(store.system_screen(vm()).await.unwrap(), None);
+    let first = screen("voicemail", &["record", "end"]);
+    store
+        .apply(vec![Write::SystemScreen(first.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.system_screen(vm()).await.unwrap(), Some(first));
+    let second = screen("menu", &["one"]);
+    store
+        .apply(vec![Write::SystemScreen(second.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.system_screen(vm()).await.unwrap(), Some(second));
+    assert_eq!(
+        store
+            .system_screen(PrincipalId("svc_ivr".into()))
+            .await
+            .unwrap(),
+        None,
+        "per system"
+    );
+    store
+        .apply(vec![Write::DeleteSystemScreen(vm())])
+        .await
+        .unwrap();
+    assert_eq!(store.system_screen(vm()).await.unwrap(), None);
+}

@@ -78,6 +78,7 @@ macro_rules! conformance_suite {
             invitations_keep_their_devices_and_ring_until_settled,
             cards_audiences_and_the_ledger_round_trip,
             catalogue_and_capabilities_round_trip,
+            a_systems_predetermined_screen_is_replaced_and_deleted,
         );
     };
     (@cases $database:expr; $($case:ident),+ $(,)?) => {

@@ -171,3 +171,58 @@ pub(super) fn capabilities(
         components,
     }))
 }
+
+/// [`Write::SystemScreen`](crate::Write::SystemScreen).
+pub(super) fn put_system_screen(c: &Connection, s: &crate::SystemScreenRecord) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO system_screens (principal, id, regions, body, image, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (principal)
+         DO UPDATE SET id = ?2, regions = ?3, body = ?4, image = ?5, updated_at = ?6",
+    )?
+    .execute(rusqlite::params![
+        s.principal.as_str(),
+        s.id,
+        s.regions.join("\n"),
+        s.body,
+        s.image.as_ref().map(|b| b.as_str()),
+        s.updated_at
+    ])?;
+    Ok(())
+}
+
+/// [`Write::DeleteSystemScreen`](crate::Write::DeleteSystemScreen).
+pub(super) fn delete_system_screen(c: &Connection, principal: &PrincipalId) -> Result<()> {
+    c.prepare_cached("DELETE FROM system_screens WHERE principal = ?1")?
+        .execute([principal.as_str()])?;
+    Ok(())
+}
+
+pub(super) fn system_screen(
+    c: &Connection,
+    principal: &PrincipalId,
+) -> Result<Option<crate::SystemScreenRecord>> {
+    type Row = (String, String, String, Option<String>, Millis);
+    let row: Option<Row> = c
+        .prepare_cached(
+            "SELECT id, regions, body, image, updated_at FROM system_screens WHERE principal = ?1",
+        )?
+        .query_row([principal.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((id, regions, body, image, updated_at)) = row else {
+        return Ok(None);
+    };
+    let image = image
+        .map(|i| callside_core::message::BlobId::parse(&i).map_err(|_| corrupt("blob id", &i)))
+        .transpose()?;
+    Ok(Some(crate::SystemScreenRecord {
+        principal: principal.clone(),
+        id,
+        regions: regions.split('\n').map(str::to_owned).collect(),
+        body,
+        image,
+        updated_at,
+    }))
+}

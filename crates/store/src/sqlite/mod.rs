@@ -509,6 +509,11 @@ impl ComponentStore for SqliteStore {
         self.read(move |c| components::capabilities(c, &principal))
             .await
     }
+
+    async fn system_screen(&self, principal: PrincipalId) -> Result<Option<SystemScreenRecord>> {
+        self.read(move |c| components::system_screen(c, &principal))
+            .await
+    }
 }
 
 #[async_trait::async_trait]

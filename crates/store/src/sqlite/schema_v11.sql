@@ -1,6 +1,7 @@
--- callside schema, version 11: the screens automated systems sent (S1-F11–F21), so an
--- acknowledgement or a region's activation can be checked against what was offered. A screen sent
--- again under the same id replaces the row.
+-- callside schema, version 11: screens (S1-F11–F21). `screens` holds the screens automated
+-- systems sent on sessions, so an acknowledgement or a region's activation can be checked against
+-- what was offered (a screen sent again under the same id replaces the row); `system_screens` the
+-- predetermined screen each system keeps on the server, sent when a call reaches it.
 CREATE TABLE screens (
     session TEXT NOT NULL REFERENCES sessions(key),
     id      TEXT NOT NULL,
@@ -8,4 +9,13 @@ CREATE TABLE screens (
     seq     INTEGER NOT NULL,
     regions TEXT NOT NULL,        -- region ids, one per line
     PRIMARY KEY (session, id)
+) WITHOUT ROWID;
+
+CREATE TABLE system_screens (
+    principal  TEXT PRIMARY KEY REFERENCES principals(id),
+    id         TEXT NOT NULL,
+    regions    TEXT NOT NULL,     -- region ids, one per line
+    body       TEXT NOT NULL,     -- the screen as sent (JSON)
+    image      TEXT,              -- the blob it shows, if any
+    updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;

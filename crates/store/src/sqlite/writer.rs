@@ -193,6 +193,8 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             sessions::insert_participant(c, session, principal, joined)
         }
         Write::Screen(screen) => sessions::put_screen(c, screen),
+        Write::SystemScreen(screen) => components::put_system_screen(c, screen),
+        Write::DeleteSystemScreen(principal) => components::delete_system_screen(c, principal),
         Write::History {
             session,
             principal,
