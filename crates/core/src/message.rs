@@ -76,6 +76,7 @@ pub const SYSTEM_LOCATION: &str = "system/location";
 pub const SYSTEM_CAPABILITY: &str = "system/capability";
 pub const SYSTEM_COMPONENT: &str = "system/component";
 pub const SYSTEM_COMPONENT_INSTALLED: &str = "system/component_installed";
+pub const SYSTEM_DIVERTED: &str = "system/diverted";
 
 impl MessageKind {
     /// Parses a kind a client sent. `system/*` kinds are refused.

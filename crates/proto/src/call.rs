@@ -181,8 +181,21 @@ pub enum CallEventKind {
     Ringing,
     /// The call was answered (200 OK).
     Answered,
-    /// The call ended (BYE, timeout) or failed.
+    /// The call ended (BYE, timeout).
     Ended,
+    /// The call was not answered, refused or busy, and not forwarded.
+    Failed,
+    /// The call was forwarded to a voicemail (`diverted_to`, `reason`).
+    Diverted,
+}
+
+/// Why the network forwarded a call (SIP Diversion reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DivertReason {
+    NoAnswer,
+    UserBusy,
+    Unavailable,
 }
 
 /// A network element's report about a call. Repeats are harmless (keyed by `call_ref`).
@@ -196,6 +209,13 @@ pub struct NetworkCallEvent {
     pub event: CallEventKind,
     #[serde(default)]
     pub lifecycle: Option<Lifecycle>,
+    /// Where the call was forwarded instead (a voicemail's number): on `diverted` and on every
+    /// later event of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverted_to: Option<String>,
+    /// Why (with `diverted_to`; `no-answer` if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DivertReason>,
 }
 
 /// A call as the network reported it.

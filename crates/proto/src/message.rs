@@ -152,6 +152,17 @@ pub struct SystemLocationBody {
     pub state: String,
 }
 
+/// Body of `system/diverted`: the network forwarded the call to a voicemail (S1-F15).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DivertedBody {
+    /// The number called: whose mailbox it is.
+    pub from: String,
+    /// The voicemail's number.
+    pub to: String,
+    /// `no_answer`, `busy` or `unavailable`.
+    pub reason: String,
+}
+
 /// Body of `system/closed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClosedBody {

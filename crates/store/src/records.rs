@@ -110,7 +110,10 @@ pub struct CallRecord {
     pub caller: PhoneNumber,
     pub callee: PhoneNumber,
     pub state: CallState,
+    /// The session of the call; after a diversion, the caller's with the system it reached.
     pub session: SessionKey,
+    /// Where the network diverted the call (a voicemail's number), once it did.
+    pub diverted_to: Option<PhoneNumber>,
     pub created_at: Millis,
     pub expires_at: Millis,
 }

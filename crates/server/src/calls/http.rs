@@ -4,7 +4,7 @@
 
 use super::composer::{self, Composed, Note};
 use super::passports::{self, CallerData, CallerDataRequest};
-use super::{CallEvent, Error, LegReport, LegView, NetworkEvent};
+use super::{CallEvent, DivertReason, Error, LegReport, LegView, NetworkEvent};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, Json, Query};
@@ -276,8 +276,18 @@ pub(crate) async fn network_call(
             proto::call::CallEventKind::Ringing => CallEvent::Ringing,
             proto::call::CallEventKind::Answered => CallEvent::Answered,
             proto::call::CallEventKind::Ended => CallEvent::Ended,
+            proto::call::CallEventKind::Failed => CallEvent::Failed,
+            proto::call::CallEventKind::Diverted => CallEvent::Diverted,
         },
         lifecycle: ev.lifecycle.map(lifecycle_in),
+        diverted_to: ev.diverted_to.map(|to| {
+            let reason = match ev.reason {
+                Some(proto::call::DivertReason::UserBusy) => DivertReason::Busy,
+                Some(proto::call::DivertReason::Unavailable) => DivertReason::Unavailable,
+                Some(proto::call::DivertReason::NoAnswer) | None => DivertReason::NoAnswer,
+            };
+            (to, reason)
+        }),
     };
     let call = app.calls.network_event(&p, event).await?;
     Ok(axum::Json(proto::call::NetworkCall {

@@ -16,7 +16,7 @@ mod network;
 pub(crate) mod passports;
 mod systems;
 
-pub(crate) use network::{CallEvent, NetworkEvent};
+pub(crate) use network::{CallEvent, DivertReason, NetworkEvent};
 
 use crate::clock::now_ms;
 use crate::hub::{Hub, Outbound};

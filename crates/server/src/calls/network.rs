@@ -22,6 +22,28 @@ pub(crate) enum CallEvent {
     Ringing,
     Answered,
     Ended,
+    /// Not answered, refused or busy (and not diverted).
+    Failed,
+    /// Forwarded to a voicemail (the event says where).
+    Diverted,
+}
+
+/// Why the network diverted a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DivertReason {
+    NoAnswer,
+    Busy,
+    Unavailable,
+}
+
+impl DivertReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DivertReason::NoAnswer => "no_answer",
+            DivertReason::Busy => "busy",
+            DivertReason::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// A network element's report about a call, as it sent it.
@@ -32,6 +54,9 @@ pub(crate) struct NetworkEvent {
     pub(crate) callee: String,
     pub(crate) event: CallEvent,
     pub(crate) lifecycle: Option<Lifecycle>,
+    /// Where the call went instead of the callee (a voicemail), on `Diverted` and every later
+    /// event of a diverted call.
+    pub(crate) diverted_to: Option<(String, DivertReason)>,
 }
 
 impl Calls {
@@ -47,6 +72,11 @@ impl Calls {
         if !who.may_report_call(Some(&caller), &callee) {
             return Err(Error::NotYourRange);
         }
+        let diverted = match &ev.diverted_to {
+            Some((to, reason)) => Some((self.numbers.parse(to)?, *reason)),
+            None if ev.event == CallEvent::Diverted => return Err(Error::InvalidCall),
+            None => None,
+        };
         if ev.call_ref.is_empty() || ev.call_ref.len() > callside_core::leg::MAX_REF_LEN {
             return Err(Error::InvalidCall);
         }
@@ -60,7 +90,9 @@ impl Calls {
         let now = now_ms();
         let mut call = match existing {
             Some(c) => c,
-            None if ev.event == CallEvent::Ended => return Err(Error::CallNotFound),
+            None if matches!(ev.event, CallEvent::Ended | CallEvent::Failed) => {
+                return Err(Error::CallNotFound)
+            }
             None => {
                 let lifecycle = ev.lifecycle.unwrap_or(self.settings.lifecycle);
                 let call = NewCall {
@@ -72,10 +104,17 @@ impl Calls {
                 self.start_network_call(who, call, now).await?
             }
         };
+        // A diversion is applied once, by whichever event first says so (the `diverted` event
+        // itself may be lost).
+        if let Some((to, reason)) = diverted {
+            if call.diverted_to.is_none() && call.state != CallState::Ended {
+                call = self.divert(who, call, to, reason, now).await?;
+            }
+        }
         let event = match ev.event {
-            CallEvent::Ringing => None,
+            CallEvent::Ringing | CallEvent::Diverted => None,
             CallEvent::Answered => Some((CallState::Answered, Event::CallAnswered)),
-            CallEvent::Ended => Some((CallState::Ended, Event::CallEnded)),
+            CallEvent::Ended | CallEvent::Failed => Some((CallState::Ended, Event::CallEnded)),
         };
         if let Some((state, event)) = event {
             if call.state != state && call.state != CallState::Ended {
@@ -102,22 +141,7 @@ impl Calls {
         new: NewCall,
         now: Millis,
     ) -> Result<CallRecord, Error> {
-        // The devices on both numbers take part (S1-F3: the server maps the number to the
-        // coupled PC and notifies it), whether or not they report the call themselves.
-        // So do automated systems whose service numbers it is (a call to voicemail or an IVR).
-        let mut owners = Vec::new();
-        for n in [&new.caller, &new.callee] {
-            for p in self.store.devices_owning(n.clone()).await? {
-                let name = self
-                    .store
-                    .principal(p.clone())
-                    .await?
-                    .map(|r| r.principal.name)
-                    .unwrap_or_default();
-                owners.push(participant(&p, &name, Some(n)));
-            }
-            owners.extend(self.systems_on(n).await?);
-        }
+        let owners = self.owners_of(&[&new.caller, &new.callee]).await?;
         let id = CallId(callside_core::secret::new_id("call", now));
         let call_for = |session: SessionKey| CallRecord {
             id: id.clone(),
@@ -127,6 +151,7 @@ impl Calls {
             callee: new.callee.clone(),
             state: CallState::Ringing,
             session,
+            diverted_to: None,
             created_at: now,
             expires_at: now + CALL_MAX_AGE,
         };
@@ -190,6 +215,81 @@ impl Calls {
                 Ok(call)
             }
         }
+    }
+}
+
+impl Calls {
+    /// The devices on these numbers (S1-F3: the server maps the number to the coupled PC and
+    /// notifies it), whether or not they report the call themselves, and the automated systems
+    /// whose service numbers they are (a call to voicemail or an IVR).
+    async fn owners_of(&self, numbers: &[&PhoneNumber]) -> Result<Vec<ParticipantRecord>, Error> {
+        let mut owners = Vec::new();
+        for n in numbers {
+            for p in self.store.devices_owning((*n).clone()).await? {
+                let name = self
+                    .store
+                    .principal(p.clone())
+                    .await?
+                    .map(|r| r.principal.name)
+                    .unwrap_or_default();
+                owners.push(participant(&p, &name, Some(n)));
+            }
+            owners.extend(self.systems_on(n).await?);
+        }
+        Ok(owners)
+    }
+
+    /// The network forwarded `call` to `to` (a voicemail) instead of its callee: the callee's
+    /// side has missed it (its session hears the call end), and the caller goes on in a new
+    /// session with the system holding `to`, told by a `system/diverted` entry whose mailbox it
+    /// reached. Later events of the call apply to that session.
+    async fn divert(
+        &self,
+        who: &Principal,
+        mut call: CallRecord,
+        to: PhoneNumber,
+        reason: DivertReason,
+        now: Millis,
+    ) -> Result<CallRecord, Error> {
+        let missed = call.session.clone();
+        let mut participants = self.owners_of(&[&call.caller, &to]).await?;
+        participants.dedup_by(|a, b| a.principal == b.principal);
+        let key = SessionKey::generate(now);
+        call.session = key.clone();
+        call.diverted_to = Some(to.clone());
+        call.state = CallState::Ringing;
+        let session = NewSession {
+            key: key.clone(),
+            origin: Origin::Network(call.id.clone()),
+            lifecycle: self.settings.lifecycle,
+            participants,
+            call_id: Some(call.id.clone()),
+            at: now,
+        };
+        {
+            let mut st = self.state.lock().await;
+            st.calls.insert(call.id.clone(), key.clone());
+        }
+        let opening = self
+            .sessions
+            .open(session, vec![Write::Call(call.clone())])
+            .await?;
+        self.sessions.opened(opening).await?;
+        let notice = crate::sessions::Notice::Diverted {
+            from: &call.callee,
+            to: &to,
+            reason: reason.as_str(),
+        };
+        self.sessions.append_notice(&key, &notice, vec![]).await?;
+        if let Err(e) = self
+            .sessions
+            .transition(&missed, Event::CallEnded, None, vec![])
+            .await
+        {
+            tracing::debug!(session = %missed, error = %e, "the diverted call's first session");
+        }
+        tracing::debug!(reporter = %who.id, call = %call.id, "call diverted");
+        Ok(call)
     }
 }
 

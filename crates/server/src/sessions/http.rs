@@ -103,6 +103,13 @@ impl super::Wire for JsonWire {
                     fee: crate::components::http::fee_out(fee),
                 }),
             }),
+            Notice::Diverted { from, to, reason } => {
+                serde_json::to_string(&proto::message::DivertedBody {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    reason: (*reason).to_owned(),
+                })
+            }
             Notice::ComponentInstalled {
                 component,
                 version,

@@ -87,6 +87,12 @@ pub(crate) enum Notice<'a> {
         needs_install: &'a [String],
         authorization: Option<(&'a str, &'a Fee)>,
     },
+    /// `system/diverted`: the network forwarded the call to a voicemail instead of its callee.
+    Diverted {
+        from: &'a callside_core::PhoneNumber,
+        to: &'a callside_core::PhoneNumber,
+        reason: &'a str,
+    },
     /// `system/component_installed`.
     ComponentInstalled {
         component: &'a ComponentId,
@@ -113,6 +119,7 @@ impl Notice<'_> {
             } => message::SYSTEM_CAPABILITY,
             Notice::ComponentOffered { .. } => message::SYSTEM_COMPONENT,
             Notice::ComponentInstalled { .. } => message::SYSTEM_COMPONENT_INSTALLED,
+            Notice::Diverted { .. } => message::SYSTEM_DIVERTED,
         }
     }
 }

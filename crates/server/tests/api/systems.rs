@@ -106,3 +106,89 @@ async fn a_network_call_to_a_system_includes_it_and_a_deleted_system_answers_not
     let r = api.leg(&b, BOB, Some(VOICEMAIL), "outgoing").await;
     assert_eq!(r.body["state"], "matched", "{:?}", r.body);
 }
+
+/// A network element's event, as Kamailio sends it.
+fn sip_event(call_ref: &str, callee: &str, event: &str, diverted: bool) -> Value {
+    let mut ev = json!({"call_ref": call_ref, "caller": ALICE, "callee": callee, "event": event});
+    if diverted {
+        ev["diverted_to"] = json!(VOICEMAIL);
+        ev["reason"] = json!("no-answer");
+    }
+    ev
+}
+
+#[tokio::test]
+async fn a_call_diverted_to_voicemail_leaves_the_callee_a_missed_call_and_the_caller_with_the_system(
+) {
+    let api = api().await;
+    let (alice_id, a) = api.device("Alice", &[ALICE]).await;
+    let (bob_id, b) = api.device("Bob", &[BOB]).await;
+    let (vm_id, vm) = voicemail(&api).await;
+    let sip = api
+        .service("kamailio", &["network_element"], &["+44"])
+        .await;
+    let post = |ev: Value| api.post("/v1/network/calls", &sip, ev);
+    let r = post(sip_event("d1", BOB, "ringing", false)).await;
+    let rang = r.body["session"].as_str().unwrap().to_owned();
+    // A diversion must say where to.
+    let r = post(sip_event("d1", BOB, "diverted", false)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+
+    let r = post(sip_event("d1", BOB, "diverted", true)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let with_vm = r.body["session"].as_str().unwrap().to_owned();
+    assert_ne!(
+        with_vm, rang,
+        "the caller goes on in a session of its own with the system"
+    );
+    // Said again (and by the answer that follows), it changes nothing.
+    let r = post(sip_event("d1", BOB, "diverted", true)).await;
+    assert_eq!(r.body["session"], with_vm.as_str());
+    let r = post(sip_event("d1", BOB, "answered", true)).await;
+    assert_eq!(
+        (r.body["session"].as_str(), r.body["state"].as_str()),
+        (Some(with_vm.as_str()), Some("answered"))
+    );
+
+    let session = api.get(&format!("/v1/sessions/{with_vm}"), &vm).await.body;
+    let mut who = ids(&session);
+    who.sort();
+    let mut want = vec![alice_id, vm_id];
+    want.sort();
+    assert_eq!(
+        who, want,
+        "Bob's devices are not in the caller's talk with his voicemail"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/sessions/{with_vm}"), &b).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let diverted = api
+        .messages(&vm, &with_vm, 0)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "system/diverted")
+        .expect("the system hears whose mailbox");
+    assert_eq!(
+        diverted["body"],
+        json!({"from": "+442079460002", "to": VOICEMAIL, "reason": "no_answer"})
+    );
+    // Bob's session of the ringing call ended: a missed call.
+    let missed = api.get(&format!("/v1/sessions/{rang}"), &b).await.body;
+    assert_eq!(missed["call"], "ended");
+    assert!(ids(&missed).contains(&bob_id));
+    let r = post(sip_event("d1", BOB, "ended", true)).await;
+    assert_eq!(r.body["state"], "ended");
+    let log = api.messages(&a, &with_vm, 0).await;
+    assert_eq!(log.last().unwrap()["body"]["state"], "ended", "{log:?}");
+
+    // A lost `diverted` event: the answer that says where the call went is enough.
+    let r = post(sip_event("d2", BOB, "ringing", false)).await;
+    let rang = r.body["session"].as_str().unwrap().to_owned();
+    let r = post(sip_event("d2", BOB, "answered", true)).await;
+    assert_ne!(r.body["session"], rang.as_str());
+    // And a failed call simply ends.
+    post(sip_event("f1", BOB, "ringing", false)).await;
+    let r = post(sip_event("f1", BOB, "failed", false)).await;
+    assert_eq!(r.body["state"], "ended", "{:?}", r.body);
+}

@@ -103,3 +103,52 @@ pub async fn call_notes_reach_a_number_only_from_when_the_device_owns_it(db: &dy
         .unwrap()
         .is_empty());
 }
+
+pub async fn network_calls_end_once_and_follow_a_diversion(db: &dyn Database) {
+    use crate::CallRecord;
+    use callside_core::matching::CallId;
+    use callside_core::session::CallState;
+    use callside_core::{PhoneNumber, SessionKey};
+    let store = db.open().await;
+    seed(&store, &["svc_sip", "dev_a"]).await;
+    let (first, second) = (SessionKey::generate(0), SessionKey::generate(1));
+    let n = |s: &str| PhoneNumber::parse(s, None).unwrap();
+    store
+        .apply(vec![
+            Write::Session(session(&first, &["dev_a"])),
+            Write::Session(session(&second, &["dev_a"])),
+        ])
+        .await
+        .unwrap();
+    let mut call = CallRecord {
+        id: CallId("call_1".into()),
+        reporter: PrincipalId("svc_sip".into()),
+        call_ref: "abc@proxy".into(),
+        caller: n("+442079460001"),
+        callee: n("+442079460002"),
+        state: CallState::Ringing,
+        session: first.clone(),
+        diverted_to: None,
+        created_at: 1,
+        expires_at: 100,
+    };
+    store.apply(vec![Write::Call(call.clone())]).await.unwrap();
+    let by_ref = |r: &str| store.call_by_ref(PrincipalId("svc_sip".into()), r.into());
+    assert_eq!(by_ref("abc@proxy").await.unwrap(), Some(call.clone()));
+    assert_eq!(by_ref("other").await.unwrap(), None);
+    assert_eq!(store.live_calls().await.unwrap(), vec![call.clone()]);
+    // Diverted: the call now points at the caller's session with the voicemail.
+    call.session = second.clone();
+    call.diverted_to = Some(n("+442079460900"));
+    store.apply(vec![Write::Call(call.clone())]).await.unwrap();
+    assert_eq!(by_ref("abc@proxy").await.unwrap(), Some(call.clone()));
+    // Ended stays ended, whatever is written after.
+    call.state = CallState::Ended;
+    store.apply(vec![Write::Call(call.clone())]).await.unwrap();
+    call.state = CallState::Answered;
+    store.apply(vec![Write::Call(call.clone())]).await.unwrap();
+    let stored = by_ref("abc@proxy").await.unwrap().unwrap();
+    assert_eq!(stored.state, CallState::Ended);
+    assert_eq!(stored.diverted_to, Some(n("+442079460900")));
+    assert!(store.live_calls().await.unwrap().is_empty());
+}

@@ -72,6 +72,7 @@ macro_rules! conformance_suite {
             screens_are_kept_per_session_and_replaced_by_id,
             one_failing_request_does_not_fail_its_batch,
             pending_legs_come_back_in_report_order,
+            network_calls_end_once_and_follow_a_diversion,
             call_notes_reach_a_number_only_from_when_the_device_owns_it,
             blobs_are_readable_by_uploader_and_participants_only,
             a_later_participant_reads_a_blob_only_if_a_message_it_may_see_names_it,

@@ -58,9 +58,12 @@ pub(super) fn leg_outcome(
 /// [`Write::Call`].
 pub(super) fn put_call(c: &Connection, r: &CallRecord) -> Result<()> {
     c.prepare_cached(
-        "INSERT INTO calls (id, reporter, call_ref, caller, callee, state, session, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO calls (id, reporter, call_ref, caller, callee, state, session, created_at,
+           expires_at, diverted_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at,
+           session = excluded.session,
+           diverted_to = COALESCE(calls.diverted_to, excluded.diverted_to),
            state = CASE WHEN calls.state = 'ended' OR excluded.state = 'ended' THEN 'ended'
                         WHEN calls.state = 'answered' THEN 'answered'
                         ELSE excluded.state END",
@@ -74,7 +77,8 @@ pub(super) fn put_call(c: &Connection, r: &CallRecord) -> Result<()> {
         r.state.as_str(),
         r.session.as_str(),
         r.created_at,
-        r.expires_at
+        r.expires_at,
+        r.diverted_to.as_ref().map(|n| n.as_str())
     ])?;
     Ok(())
 }
@@ -188,7 +192,7 @@ pub(super) fn pending_legs(c: &Connection) -> Result<Vec<LegRecord>> {
 }
 
 const CALL_COLUMNS: &str =
-    "id, reporter, call_ref, caller, callee, state, session, created_at, expires_at";
+    "id, reporter, call_ref, caller, callee, state, session, created_at, expires_at, diverted_to";
 
 fn call_row(r: &Row<'_>) -> rusqlite::Result<Result<CallRecord>> {
     let state: String = r.get(5)?;
@@ -207,6 +211,7 @@ fn call_row(r: &Row<'_>) -> rusqlite::Result<Result<CallRecord>> {
         callee: PhoneNumber::from_stored(r.get(4)?),
         state,
         session,
+        diverted_to: r.get::<_, Option<String>>(9)?.map(PhoneNumber::from_stored),
         created_at: r.get(7)?,
         expires_at: r.get(8)?,
     }))

@@ -1,7 +1,9 @@
 -- callside schema, version 11: screens (S1-F11–F21). `screens` holds the screens automated
 -- systems sent on sessions, so an acknowledgement or a region's activation can be checked against
 -- what was offered (a screen sent again under the same id replaces the row); `system_screens` the
--- predetermined screen each system keeps on the server, sent when a call reaches it.
+-- predetermined screen each system keeps on the server, sent when a call reaches it. A network
+-- call diverted to voicemail keeps where it went (its session is then the caller's with the
+-- voicemail).
 CREATE TABLE screens (
     session TEXT NOT NULL REFERENCES sessions(key),
     id      TEXT NOT NULL,
@@ -19,3 +21,5 @@ CREATE TABLE system_screens (
     image      TEXT,              -- the blob it shows, if any
     updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+ALTER TABLE calls ADD COLUMN diverted_to TEXT;

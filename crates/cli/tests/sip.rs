@@ -1,0 +1,289 @@
+//! Calls through a real SIP proxy: Kamailio with `deploy/kamailio/kamailio.cfg` (started by
+//! `scripts/peers`) reports every call to callside's real binary as a network element, and sipp
+//! plays the phones and the voicemail with the scenarios in `deploy/kamailio/sipp/`. Calls between
+//! numbers with devices get a session that follows the call (answered, ended by either side,
+//! failed: busy is left out of what goes to voicemail here); a call nobody answers goes to
+//! voicemail, and the caller's device is then in a session with the voicemail system, greeted by
+//! its screen.
+
+use callside_client::proto::component::Capabilities;
+use callside_client::proto::session::{CallState, SessionInfo};
+use callside_client::{Client, MessageQuery};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+mod support;
+use support::*;
+
+const ALICE: &str = "+442079460001";
+const BOB: &str = "+442079460002";
+const CAROL: &str = "+442079460003";
+const DAVE: &str = "+442079460004";
+const ERIN: &str = "+442079460005";
+const VOICEMAIL: &str = "+442079460900";
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/sipp")
+}
+
+/// sipp user agents around one Kamailio; the ones left running are killed on drop.
+struct Phones {
+    dir: PathBuf,
+    proxy: String,
+    agents: Vec<Child>,
+}
+
+impl Phones {
+    fn sipp(&self) -> Command {
+        let mut c = Command::new("sipp");
+        c.current_dir(&self.dir)
+            .args(["-nostdin", "-i", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
+    /// A phone answering calls with `scenario` on its own port, registered as `number`.
+    fn answering(&mut self, number: &str, scenario: &str, extra: &[&str]) {
+        let port = free_udp_port();
+        self.answering_on(port, scenario, extra);
+        let ok = self
+            .sipp()
+            .arg("-sf")
+            .arg(scenarios().join("register.xml"))
+            .args(["-s", number, "-key", "contact_port", &port.to_string()])
+            .args(["-m", "1", "-timeout", "10", "-timeout_error", &self.proxy])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "REGISTER {number}");
+    }
+
+    /// A user agent answering calls sent straight to `port` (the voicemail).
+    fn answering_on(&mut self, port: u16, scenario: &str, extra: &[&str]) {
+        let child = self
+            .sipp()
+            .args(["-p", &port.to_string(), "-sf"])
+            .arg(scenarios().join(scenario))
+            .args(extra)
+            .spawn()
+            .expect("sipp runs (Debian package sip-tester)");
+        self.agents.push(child);
+        wait_udp(port);
+    }
+
+    /// Alice calls `callee` with `scenario` (waits for the call to finish).
+    fn call(&self, label: &str, scenario: &str, callee: &str, extra: &[&str]) {
+        let ok = self
+            .sipp()
+            .arg("-sf")
+            .arg(scenarios().join(scenario))
+            .args(["-s", callee, "-key", "caller", ALICE, "-m", "1"])
+            .args(["-timeout", "60", "-timeout_error"])
+            .args(["-cid_str", &format!("{label}-%u-%p@%s")])
+            .args(extra)
+            .arg(&self.proxy)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "call {label} to {callee} with {scenario}");
+    }
+}
+
+impl Drop for Phones {
+    fn drop(&mut self) {
+        for a in &mut self.agents {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+    }
+}
+
+fn free_udp_port() -> u16 {
+    loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        drop(s);
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Waits until something listens on UDP `port` (sipp binds before it reads its scenario).
+fn wait_udp(port: u16) {
+    for _ in 0..100 {
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listening on UDP {port}");
+}
+
+fn admin(server: &str, data: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["admin", "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(server, &all).remove(0)
+}
+
+/// The session in `client`'s list with a participant on `number`, once its call is in `state`
+/// (the proxy's events arrive a moment after the call).
+async fn call_session(client: &Client, number: &str, state: CallState) -> SessionInfo {
+    for _ in 0..100 {
+        let found = client.sessions(true).await.unwrap().into_iter().find(|s| {
+            s.call == state
+                && s.participants
+                    .iter()
+                    .any(|p| p.number.as_deref() == Some(number))
+        });
+        if let Some(s) = found {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no session with {number} whose call is {state:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_through_kamailio_get_sessions_that_follow_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut serve, server) = serve(&data, &[]);
+    let token = |v: &Value| v["token"].as_str().unwrap().to_owned();
+    let kamailio = admin(
+        &server,
+        &data,
+        &[
+            "service",
+            "create",
+            "--name",
+            "kamailio",
+            "--scope",
+            "network-element",
+            "--range",
+            "+44",
+        ],
+    );
+    let vm = admin(
+        &server,
+        &data,
+        &[
+            "service",
+            "create",
+            "--name",
+            "voicemail",
+            "--scope",
+            "automated-system",
+            "--range",
+            VOICEMAIL,
+        ],
+    );
+    let alice = Client::new(&server, &create_device(&server, &data, "Alice", ALICE)).unwrap();
+    let bob = Client::new(&server, &create_device(&server, &data, "Bob", BOB)).unwrap();
+    let carol = Client::new(&server, &create_device(&server, &data, "Carol", CAROL)).unwrap();
+    let dave = Client::new(&server, &create_device(&server, &data, "Dave", DAVE)).unwrap();
+    let erin = Client::new(&server, &create_device(&server, &data, "Erin", ERIN)).unwrap();
+    let voicemail = Client::new(&server, &token(&vm)).unwrap();
+    alice
+        .declare_capabilities(&Capabilities {
+            features: vec!["screens".into()],
+            components: vec![],
+        })
+        .await
+        .unwrap();
+    let greeting: callside_client::proto::screen::ScreenBody = serde_json::from_value(
+        serde_json::json!({"id": "voicemail", "mode": "predetermined", "target": "call",
+            "automated": true, "regions": [{"id": "end", "label": "End call",
+            "action": {"type": "end_call"}}]}),
+    )
+    .unwrap();
+    voicemail.put_screen(&greeting).await.unwrap();
+
+    let peers_dir = dir.path().join("peers");
+    let vm_port = free_udp_port();
+    let peers = Peers::start(
+        &peers_dir,
+        &[
+            "kamailio-start",
+            peers_dir.to_str().unwrap(),
+            &format!("{server}/v1/network/calls"),
+            &token(&kamailio),
+            &format!("sip:{VOICEMAIL}@127.0.0.1:{vm_port}"),
+        ],
+        &[
+            ("PEERS_KAMAILIO_RING_TIMEOUT", "1500"),
+            ("PEERS_KAMAILIO_VOICEMAIL_ON", "408|480"),
+        ],
+    );
+    let mut phones = Phones {
+        dir: dir.path().to_owned(),
+        proxy: format!("127.0.0.1:{}", peers.get("KAMAILIO_SIP_PORT")),
+        agents: vec![],
+    };
+    phones.answering(BOB, "uas.xml", &["-d", "200"]);
+    phones.answering(CAROL, "uas-hangup.xml", &["-d", "200"]);
+    phones.answering(DAVE, "uas-busy.xml", &[]);
+    phones.answering(ERIN, "uas-noanswer.xml", &[]);
+    phones.answering_on(vm_port, "uas-voicemail.xml", &[]);
+
+    // Answered, the caller hangs up: Alice and Bob share a session that saw the call end.
+    phones.call("answered", "uac.xml", BOB, &["-d", "300"]);
+    let s = call_session(&alice, BOB, CallState::Ended).await;
+    assert!(bob.session(&s.key).await.is_ok(), "Bob takes part");
+    let states = call_states(&bob, &s.key).await;
+    assert_eq!(states, ["answered", "ended"], "as the proxy saw it");
+
+    // Answered, the callee hangs up.
+    phones.call("callee-hangup", "uac-hangup-received.xml", CAROL, &[]);
+    let s = call_session(&carol, CAROL, CallState::Ended).await;
+    assert_eq!(call_states(&carol, &s.key).await, ["answered", "ended"]);
+
+    // Busy: the call failed, and its session says the call ended without an answer.
+    phones.call("busy", "uac-busy.xml", DAVE, &[]);
+    let s = call_session(&dave, DAVE, CallState::Ended).await;
+    assert_eq!(call_states(&dave, &s.key).await, ["ended"]);
+
+    // Nobody answers Erin's phone: the proxy forwards the call to voicemail. Erin's session
+    // records a missed call; Alice is in a session with the voicemail system, told whose
+    // mailbox it is and greeted by the system's screen.
+    phones.call("voicemail", "uac.xml", ERIN, &["-d", "500"]);
+    let missed = call_session(&erin, ERIN, CallState::Ended).await;
+    assert_eq!(call_states(&erin, &missed.key).await, ["ended"]);
+    let with_vm = call_session(&alice, VOICEMAIL, CallState::Ended).await;
+    let log = alice
+        .messages(&with_vm.key, MessageQuery::default())
+        .await
+        .unwrap()
+        .messages;
+    let diverted = log
+        .iter()
+        .find(|m| m.kind == "system/diverted")
+        .expect("diverted");
+    assert_eq!(diverted.body["from"], ERIN);
+    assert_eq!(diverted.body["reason"], "no_answer");
+    let screen = log.iter().find(|m| m.kind == "screen").expect("greeted");
+    assert_eq!(screen.body["owner"]["number"], VOICEMAIL);
+    assert!(erin.session(&with_vm.key).await.is_err(), "not Erin's");
+    assert!(voicemail.session(&with_vm.key).await.is_ok());
+
+    drop(phones);
+    drop(peers);
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
+
+/// The call states a session's log went through (`system/call` entries).
+async fn call_states(client: &Client, key: &str) -> Vec<String> {
+    client
+        .messages(key, MessageQuery::default())
+        .await
+        .unwrap()
+        .messages
+        .iter()
+        .filter(|m| m.kind == "system/call")
+        .map(|m| m.body["state"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
