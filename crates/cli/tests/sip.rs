@@ -4,7 +4,8 @@
 //! numbers with devices get a session that follows the call (answered, ended by either side,
 //! failed: busy is left out of what goes to voicemail here); a call nobody answers goes to
 //! voicemail, and the caller's device is then in a session with the voicemail system, greeted by
-//! its screen.
+//! its screen. With `[kamailio]` configured, callside asks the proxy too: it ends calls the proxy
+//! no longer has, places click-to-dial calls, and ends a call for the voicemail system.
 
 use callside_client::proto::component::Capabilities;
 use callside_client::proto::session::{CallState, SessionInfo};
@@ -286,4 +287,174 @@ async fn call_states(client: &Client, key: &str) -> Vec<String> {
         .filter(|m| m.kind == "system/call")
         .map(|m| m.body["state"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callside_reconciles_with_the_proxy_dials_and_ends_calls_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // First the accounts (Kamailio needs its token to start, callside the proxy's address).
+    let (mut first, server) = serve(&data, &[]);
+    let token = |v: &Value| v["token"].as_str().unwrap().to_owned();
+    let kamailio = admin(
+        &server,
+        &data,
+        &[
+            "service",
+            "create",
+            "--name",
+            "kamailio",
+            "--scope",
+            "network-element",
+            "--range",
+            "+44",
+        ],
+    );
+    let vm = admin(
+        &server,
+        &data,
+        &[
+            "service",
+            "create",
+            "--name",
+            "voicemail",
+            "--scope",
+            "automated-system",
+            "--range",
+            VOICEMAIL,
+        ],
+    );
+    let alice_token = create_device(&server, &data, "Alice", ALICE);
+    let bob_token = create_device(&server, &data, "Bob", BOB);
+    create_device(&server, &data, "Erin", ERIN);
+    let _ = first.kill();
+    let _ = first.wait();
+
+    let port = free_port();
+    let peers_dir = dir.path().join("peers");
+    let vm_port = free_udp_port();
+    let peers = Peers::start(
+        &peers_dir,
+        &[
+            "kamailio-start",
+            peers_dir.to_str().unwrap(),
+            &format!("http://127.0.0.1:{port}/v1/network/calls"),
+            &token(&kamailio),
+            &format!("sip:{VOICEMAIL}@127.0.0.1:{vm_port}"),
+        ],
+        &[("PEERS_KAMAILIO_RING_TIMEOUT", "1000")],
+    );
+    let rpc = peers.get("KAMAILIO_RPC_URL").to_owned();
+    let sip = format!("127.0.0.1:{}", peers.get("KAMAILIO_SIP_PORT"));
+    let account = kamailio["account"]["id"].as_str().unwrap().to_owned();
+    let (mut serve, server) = serve_on(
+        port,
+        &data,
+        &[
+            ("CALLSIDE_KAMAILIO__RPC_URL", &rpc),
+            ("CALLSIDE_KAMAILIO__ACCOUNT", &account),
+            ("CALLSIDE_KAMAILIO__SIP_ADDRESS", &sip),
+            ("CALLSIDE_KAMAILIO__RECONCILE_SECS", "1"),
+        ],
+    );
+    let alice = Client::new(&server, &alice_token).unwrap();
+    let bob = Client::new(&server, &bob_token).unwrap();
+    let voicemail = Client::new(&server, &token(&vm)).unwrap();
+    let reporter = Client::new(&server, &token(&kamailio)).unwrap();
+    let mut phones = Phones {
+        dir: dir.path().to_owned(),
+        proxy: sip.clone(),
+        agents: vec![],
+    };
+
+    // A call callside heard ring but never heard end (the proxy has no such dialog): the
+    // reconciliation ends it.
+    let lost = reporter
+        .network_call(&callside_client::proto::call::NetworkCallEvent {
+            call_ref: "lost-end@proxy".into(),
+            caller: ALICE.into(),
+            callee: BOB.into(),
+            event: callside_client::proto::call::CallEventKind::Answered,
+            lifecycle: None,
+            diverted_to: None,
+            reason: None,
+        })
+        .await
+        .unwrap();
+    let lost_key = lost.session.unwrap();
+    let mut ended = false;
+    for _ in 0..150 {
+        if bob.session(&lost_key).await.unwrap().call == CallState::Ended {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ended,
+        "the reconciliation ended the call the proxy does not have"
+    );
+
+    // Click-to-dial: Alice's phone rings first; answered, it is referred to Bob, and that call
+    // (reported by the proxy) gets the session.
+    phones.answering(ALICE, "uas-refer.xml", &["-s", ALICE, "-d", "300"]);
+    phones.answering(BOB, "uas.xml", &["-d", "200"]);
+    let placed = alice.click_to_dial(None, BOB).await.unwrap();
+    assert_eq!((placed.from.as_str(), placed.to.as_str()), (ALICE, BOB));
+    let mut dialled = None;
+    for _ in 0..100 {
+        dialled = bob
+            .sessions(true)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.key != lost_key && s.call == CallState::Ended);
+        if dialled.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dialled = dialled.expect("the dialled call's session");
+    assert_eq!(call_states(&bob, &dialled.key).await, ["answered", "ended"]);
+    let err = bob.click_to_dial(Some(ALICE), ERIN).await.unwrap_err();
+    assert_eq!(err.code(), Some("not_your_number"));
+
+    // Erin does not answer; in the voicemail the caller is told the call ends, and the
+    // voicemail system ends it through callside and the proxy: the caller gets the BYE.
+    phones.answering(ERIN, "uas-noanswer.xml", &[]);
+    phones.answering_on(vm_port, "uas-voicemail.xml", &[]);
+    let caller = {
+        let mut c = phones.sipp();
+        c.arg("-sf")
+            .arg(scenarios().join("uac-hangup-received.xml"))
+            .args(["-s", ERIN, "-key", "caller", ALICE, "-m", "1"])
+            .args([
+                "-timeout",
+                "60",
+                "-timeout_error",
+                "-cid_str",
+                "vm-end-%u-%p@%s",
+            ])
+            .arg(&sip);
+        c.spawn().unwrap()
+    };
+    let with_vm = call_session(&voicemail, VOICEMAIL, CallState::Answered).await;
+    let err = alice.end_call(&with_vm.key).await.unwrap_err();
+    assert_eq!(err.code(), Some("systems_only"), "apps do not end calls");
+    voicemail.end_call(&with_vm.key).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut caller = caller;
+        caller.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "the caller got the BYE");
+    call_session(&voicemail, VOICEMAIL, CallState::Ended).await;
+    let err = voicemail.end_call(&with_vm.key).await.unwrap_err();
+    assert_eq!(err.code(), Some("no_network_call"), "it has ended");
+
+    drop(phones);
+    drop(peers);
+    let _ = serve.kill();
+    let _ = serve.wait();
 }

@@ -479,31 +479,6 @@ impl Client {
         send(req, REQUEST_TIMEOUT).await.map(drop)
     }
 
-    /// `POST /v1/sessions/{key}/transfer`: hand this device's place in a session to another
-    /// device of the same user (one sharing a number with this one).
-    pub async fn transfer_session(&self, key: &str, to_device: &str) -> Result<SessionInfo, Error> {
-        let req = self
-            .request(Method::POST, &["v1", "sessions", key, "transfer"])
-            .json(&callside_proto::session::Transfer {
-                to: to_device.into(),
-            });
-        json(send(req, REQUEST_TIMEOUT).await?, "session").await
-    }
-
-    /// `PUT /v1/sessions/{key}/history`: this participant's word on showing the messages sent
-    /// so far to those who join later. A joiner reads them only if someone shares them and
-    /// nobody withholds them; `None` withdraws the word.
-    pub async fn set_history(
-        &self,
-        key: &str,
-        consent: Option<callside_proto::session::History>,
-    ) -> Result<SessionInfo, Error> {
-        let req = self
-            .request(Method::PUT, &["v1", "sessions", key, "history"])
-            .json(&callside_proto::session::SetHistory { consent });
-        json(send(req, REQUEST_TIMEOUT).await?, "session").await
-    }
-
     /// `POST /v1/invitations`: ring every device of a number. `Error::Api` with code
     /// `not_registered` when the number has none.
     pub async fn invite(&self, invitation: &CreateInvitation) -> Result<Invitation, Error> {

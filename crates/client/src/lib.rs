@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod calls;
 mod channel;
 mod client;
 pub mod components;
@@ -58,6 +59,7 @@ pub mod contacts;
 pub mod email;
 mod error;
 mod id;
+mod places;
 pub mod rcd;
 pub mod screens;
 

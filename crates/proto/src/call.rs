@@ -231,3 +231,22 @@ pub struct NetworkCall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
 }
+
+/// `POST /v1/network/click-to-dial`: ask the SIP proxy to call your own number and, once you
+/// answer, connect you to `to` (S1-F3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClickToDial {
+    /// Your number that rings first (default: the device's only number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The number to connect you to.
+    pub to: String,
+}
+
+/// The proxy took the click-to-dial request: `from` rings first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClickToDialPlaced {
+    pub from: String,
+    pub to: String,
+}

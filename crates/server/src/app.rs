@@ -331,10 +331,20 @@ fn calls_service(
     settled: mpsc::Sender<LegSettled>,
 ) -> Calls {
     let c = &p.config;
+    let proxy = c.kamailio.as_ref().map(|k| {
+        calls::proxy::Proxy::new(
+            crate::adapters::kamailio::Kamailio::new(k.rpc_url.clone()),
+            callside_core::PrincipalId(k.account.clone()),
+            k.sip_address.clone(),
+            k.reconcile,
+            c.limits.click_to_dial_per_device_hour,
+        )
+    });
     Calls::new(
         p.store.clone(),
         sessions,
         systems,
+        proxy,
         p.hub.clone(),
         p.wire.clone(),
         NumberCache::new(c.default_region),
@@ -388,6 +398,10 @@ impl App {
             "cards",
             cards::delivery::run(self.cards.clone(), bg.established, stop()),
         );
+        if self.config.kamailio.is_some() {
+            self.supervisor
+                .spawn("reconcile", calls::proxy::run(self.calls.clone(), stop()));
+        }
         self.supervisor.spawn(
             "screens",
             screens::delivery::run(self.screens.clone(), bg.screens_due, stop()),

@@ -24,6 +24,7 @@ pub(crate) struct Metrics {
     pub(crate) push_dropped: AtomicU64,
     pub(crate) card_deliveries_dropped: AtomicU64,
     pub(crate) screen_deliveries_dropped: AtomicU64,
+    pub(crate) calls_reconciled: AtomicU64,
     pub(crate) derived_dropped: AtomicU64,
 }
 
@@ -123,6 +124,11 @@ impl Metrics {
             "card_deliveries_dropped_total",
             "Sessions whose cards were not delivered because the delivery queue was full.",
             get(&self.card_deliveries_dropped),
+        );
+        counter(
+            "calls_reconciled_total",
+            "Network calls ended because the SIP proxy no longer had them (a lost end event).",
+            get(&self.calls_reconciled),
         );
         counter(
             "screen_deliveries_dropped_total",

@@ -11,6 +11,7 @@ use crate::Result;
 use callside_core::card::{Audience, Card, ReceivePolicy};
 use callside_core::component::{Capabilities, Component};
 use callside_core::email::{Email, Endpoint};
+use callside_core::matching::CallId;
 use callside_core::message::BlobId;
 use callside_core::{LegId, Millis, PhoneNumber, PrincipalId, SessionKey, TokenHash};
 use std::collections::HashMap;
@@ -122,6 +123,9 @@ pub trait CallStore: Send + Sync {
 
     /// Legs still pending, in report order (to rebuild the matcher after a restart).
     async fn pending_legs(&self) -> Result<Vec<LegRecord>>;
+
+    /// A network call by its id.
+    async fn call(&self, id: CallId) -> Result<Option<CallRecord>>;
 
     /// A network call by its reporter's own reference.
     async fn call_by_ref(

@@ -95,6 +95,14 @@ pub(super) enum PhoneCommand {
         #[arg(value_name = "JSON")]
         body: String,
     },
+    /// Click-to-dial through the SIP proxy: your phone rings first, then the other number.
+    Dial {
+        /// The number to call.
+        to: String,
+        /// Your number that rings first (default: the device's only number).
+        #[arg(long)]
+        own: Option<String>,
+    },
     /// Move this device's place in a session to another device of the same user.
     Transfer {
         session: String,

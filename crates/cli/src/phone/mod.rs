@@ -121,6 +121,15 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             session,
             wait,
         } => invite(&client, number, session, wait, out).await?,
+        PhoneCommand::Dial { to, own } => {
+            let placed = client.click_to_dial(own.as_deref(), &to).await?;
+            out.result(&placed, || {
+                format!(
+                    "{} rings first; answer it to be connected to {}",
+                    placed.from, placed.to
+                )
+            });
+        }
         PhoneCommand::Transfer { session, device } => {
             let info = client.transfer_session(&session, &device).await?;
             out.result(&info, || format!("session {} moved to {device}", info.key));

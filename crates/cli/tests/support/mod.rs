@@ -101,7 +101,11 @@ pub(crate) fn create_device(server: &str, data: &Path, name: &str, number: &str)
 
 /// Starts `callside serve` on a free port with `data` as its data directory and `env` added.
 pub(crate) fn serve(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
-    let port = free_port();
+    serve_on(free_port(), data, env)
+}
+
+/// [`serve`] on a given port (a peer was told the URL before callside starts).
+pub(crate) fn serve_on(port: u16, data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let server = format!("http://127.0.0.1:{port}");
     let child = Command::new(BIN)
         .args([

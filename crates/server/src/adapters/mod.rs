@@ -3,6 +3,7 @@
 //! users chose. Each is a small piece with a production implementation; none knows the domain.
 
 pub(crate) mod authorization;
+pub(crate) mod kamailio;
 pub(crate) mod mail;
 pub(crate) mod net;
 pub(crate) mod push;

@@ -34,6 +34,13 @@ impl From<Error> for ApiError {
             Error::InvalidCall => ApiError::bad("invalid_call", e),
             Error::CallNotFound => ApiError::NotFound("call"),
             Error::Internal(why) => ApiError::Internal(why),
+            Error::NoProxy => ApiError::Disabled("sip_proxy_not_configured", e.to_string()),
+            Error::ProxyDown(_) => ApiError::Disabled("sip_proxy_unavailable", e.to_string()),
+            Error::DevicesOnly => ApiError::Forbidden("devices_only", e.to_string()),
+            Error::WhichNumber => ApiError::bad("which_number", e),
+            Error::SystemsOnly => ApiError::Forbidden("systems_only", e.to_string()),
+            Error::NoNetworkCall => ApiError::Conflict("no_network_call", e.to_string()),
+            Error::RateLimited(l) => l.into(),
             Error::Unavailable => ApiError::Unavailable,
             Error::Session(e) => e.into(),
             Error::Store(e) => e.into(),
@@ -371,4 +378,42 @@ pub(crate) async fn sign_passport(
             expires_at,
         }),
     ))
+}
+
+/// `POST /v1/network/click-to-dial` — a device asks the SIP proxy to call its own number and then
+/// connect it to another (S1-F3); the session follows from the proxy's events (202).
+#[utoipa::path(post, path = "/v1/network/click-to-dial", tag = "calls", request_body = proto::call::ClickToDial,
+    responses((status = 202, body = proto::call::ClickToDialPlaced), (status = 400, body = proto::Problem),
+              (status = 403, body = proto::Problem), (status = 429, body = proto::Problem),
+              (status = 503, body = proto::Problem)))]
+pub(crate) async fn click_to_dial(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(req): Json<proto::call::ClickToDial>,
+) -> Result<(StatusCode, axum::Json<proto::call::ClickToDialPlaced>), ApiError> {
+    let (from, to) = app
+        .calls
+        .click_to_dial(&p, req.from.as_deref(), &req.to)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(proto::call::ClickToDialPlaced {
+            from: from.to_string(),
+            to: to.to_string(),
+        }),
+    ))
+}
+
+/// `POST /v1/sessions/{key}/end-call` — an automated system taking part ends the session's call
+/// through the SIP proxy (the voicemail's "end call", S1-F15); the call's end follows (202).
+#[utoipa::path(post, path = "/v1/sessions/{key}/end-call", tag = "calls",
+    responses((status = 202), (status = 403, body = proto::Problem), (status = 409, body = proto::Problem),
+              (status = 503, body = proto::Problem)))]
+pub(crate) async fn end_call(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Path(k): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.calls.end_call(&p, &crate::http::key(&k)?).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -14,6 +14,7 @@ pub(crate) mod composer;
 pub(crate) mod http;
 mod network;
 pub(crate) mod passports;
+pub(crate) mod proxy;
 mod systems;
 
 pub(crate) use network::{CallEvent, DivertReason, NetworkEvent};
@@ -75,6 +76,20 @@ pub(crate) enum Error {
     CallNotFound,
     #[error("{0}")]
     Internal(String),
+    #[error("no SIP proxy is configured ([kamailio] rpc_url)")]
+    NoProxy,
+    #[error("the SIP proxy {0}")]
+    ProxyDown(String),
+    #[error("click-to-dial is for devices")]
+    DevicesOnly,
+    #[error("this device has several numbers: say which one to call from")]
+    WhichNumber,
+    #[error("only automated systems end calls through the network")]
+    SystemsOnly,
+    #[error("this session's call is not a live call through the SIP proxy")]
+    NoNetworkCall,
+    #[error(transparent)]
+    RateLimited(#[from] callside_core::ratelimit::Limited),
     #[error("the commit did not complete")]
     Unavailable,
     #[error(transparent)]
@@ -120,6 +135,8 @@ pub(crate) struct Calls {
     sessions: Arc<Sessions>,
     /// Which automated systems answer which numbers.
     systems: Arc<Systems>,
+    /// The SIP proxy, when callside may ask it things.
+    proxy: Option<proxy::Proxy>,
     hub: Arc<Hub>,
     wire: Arc<dyn Wire>,
     numbers: NumberCache,
@@ -195,6 +212,7 @@ impl Calls {
         store: Store,
         sessions: Arc<Sessions>,
         systems: Arc<Systems>,
+        proxy: Option<proxy::Proxy>,
         hub: Arc<Hub>,
         wire: Arc<dyn Wire>,
         numbers: NumberCache,
@@ -206,6 +224,7 @@ impl Calls {
             store,
             sessions,
             systems,
+            proxy,
             hub,
             wire,
             numbers,

@@ -131,6 +131,22 @@ pub struct Limits {
     pub sms_invitations_per_hour: u32,
     /// Invitations one number or address may receive an hour.
     pub invitations_per_target_hour: u32,
+    /// Click-to-dial calls one device may ask the SIP proxy to place (they ring two phones).
+    pub click_to_dial_per_device_hour: u32,
+}
+
+/// The SIP proxy's JSON-RPC (`[kamailio]`, deploy/kamailio).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kamailio {
+    /// Kamailio's JSON-RPC over HTTP, e.g. `http://127.0.0.1:5065/RPC`.
+    pub rpc_url: String,
+    /// The network-element account Kamailio reports calls as: its calls are reconciled against
+    /// Kamailio's and ended through it.
+    pub account: String,
+    /// The proxy's SIP host:port, for click-to-dial URIs.
+    pub sip_address: String,
+    /// How often live calls are checked against Kamailio's dialogs.
+    pub reconcile: Duration,
 }
 
 /// Where state lives. Only the embedded SQLite backend exists today.
@@ -194,6 +210,8 @@ pub struct Config {
     pub sms_link: Option<String>,
     /// How long such an invitation waits for the app to be installed and the number proven.
     pub sms_link_ttl: Duration,
+    /// The SIP proxy, when callside may ask it things.
+    pub kamailio: Option<Kamailio>,
 }
 
 /// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
@@ -330,6 +348,16 @@ impl Config {
                 emails_per_device_hour: Some(self.limits.emails_per_device_hour),
                 sms_invitations_per_hour: Some(self.limits.sms_invitations_per_hour),
                 invitations_per_target_hour: Some(self.limits.invitations_per_target_hour),
+                click_to_dial_per_device_hour: Some(self.limits.click_to_dial_per_device_hour),
+            },
+            kamailio: match &self.kamailio {
+                Some(k) => RawKamailio {
+                    rpc_url: Some(k.rpc_url.clone()),
+                    account: Some(k.account.clone()),
+                    sip_address: Some(k.sip_address.clone()),
+                    reconcile_secs: Some(k.reconcile.as_secs()),
+                },
+                None => RawKamailio::default(),
             },
             transformers: self
                 .transformers

@@ -43,6 +43,18 @@ pub struct RawConfig {
     pub authorization: RawAuthorization,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub kamailio: RawKamailio,
+}
+
+/// The SIP proxy's JSON-RPC (deploy/kamailio): reconciliation, click-to-dial, ending calls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKamailio {
+    pub rpc_url: Option<String>,
+    pub account: Option<String>,
+    pub sip_address: Option<String>,
+    pub reconcile_secs: Option<u64>,
 }
 
 /// Where `/metrics` is served without a token (for a Prometheus on a private interface).
@@ -148,6 +160,7 @@ pub struct RawLimits {
     pub emails_per_device_hour: Option<u32>,
     pub sms_invitations_per_hour: Option<u32>,
     pub invitations_per_target_hour: Option<u32>,
+    pub click_to_dial_per_device_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -447,6 +460,11 @@ impl RawLimits {
                 self.invitations_per_target_hour,
                 20,
             )?,
+            click_to_dial_per_device_hour: count(
+                "limits.click_to_dial_per_device_hour",
+                self.click_to_dial_per_device_hour,
+                20,
+            )?,
         })
     }
 }
@@ -677,6 +695,7 @@ impl RawConfig {
                 }
                 map
             },
+            kamailio: self.kamailio.resolve()?,
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),
                 self.authorization.secret,
@@ -768,5 +787,59 @@ impl RawConfig {
             )?,
             data_dir,
         })
+    }
+}
+
+impl RawKamailio {
+    fn resolve(self) -> Result<Option<super::Kamailio>, ConfigError> {
+        let Some(rpc_url) = self.rpc_url.filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        if !(rpc_url.starts_with("http://") || rpc_url.starts_with("https://")) {
+            return Err(invalid(
+                "kamailio.rpc_url",
+                &rpc_url,
+                "must be an http(s) URL",
+            ));
+        }
+        let account = match self.account.filter(|a| !a.is_empty()) {
+            Some(a) if a.starts_with("svc_") => a,
+            Some(a) => {
+                return Err(invalid(
+                    "kamailio.account",
+                    &a,
+                    "must be the id (svc_…) of the network-element account Kamailio reports calls as",
+                ))
+            }
+            None => {
+                return Err(invalid(
+                    "kamailio.account",
+                    "",
+                    "must be set when kamailio.rpc_url is: the id (svc_…) of the account Kamailio reports calls as",
+                ))
+            }
+        };
+        let sip_address = self.sip_address.unwrap_or_else(|| "127.0.0.1:5060".into());
+        if sip_address.is_empty() || sip_address.contains(['@', '/', ' ', ';']) {
+            return Err(invalid(
+                "kamailio.sip_address",
+                &sip_address,
+                "must be the proxy's host:port",
+            ));
+        }
+        let reconcile = self.reconcile_secs.unwrap_or(60);
+        if reconcile == 0 || reconcile > 86_400 {
+            return Err(invalid(
+                "kamailio.reconcile_secs",
+                reconcile.to_string(),
+                "must be 1-86400",
+            ));
+        }
+        Ok(Some(super::Kamailio {
+            rpc_url,
+            account,
+            sip_address,
+            reconcile: std::time::Duration::from_secs(reconcile),
+        }))
     }
 }

@@ -192,3 +192,53 @@ fn sms_secrets_are_not_printed() {
     );
     assert!(printed.contains("mail.example.com:587"), "{printed}");
 }
+
+#[test]
+fn the_sip_proxy_needs_its_account_and_an_http_url() {
+    let load = |pairs: &[(&str, &str)]| Config::load_from(&Overrides::default(), &env(pairs));
+    assert_eq!(load(&[]).unwrap().kamailio, None);
+    let e = load(&[("CALLSIDE_KAMAILIO__RPC_URL", "http://127.0.0.1:5065/RPC")]).unwrap_err();
+    assert!(e.to_string().contains("kamailio.account"), "{e}");
+    let e = load(&[
+        ("CALLSIDE_KAMAILIO__RPC_URL", "http://127.0.0.1:5065/RPC"),
+        ("CALLSIDE_KAMAILIO__ACCOUNT", "kamailio"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("svc_"), "{e}");
+    let e = load(&[
+        ("CALLSIDE_KAMAILIO__RPC_URL", "ftp://x"),
+        ("CALLSIDE_KAMAILIO__ACCOUNT", "svc_1"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("kamailio.rpc_url"), "{e}");
+    let e = load(&[
+        ("CALLSIDE_KAMAILIO__RPC_URL", "http://x/RPC"),
+        ("CALLSIDE_KAMAILIO__ACCOUNT", "svc_1"),
+        ("CALLSIDE_KAMAILIO__SIP_ADDRESS", "a@b"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("kamailio.sip_address"), "{e}");
+    let ok = load(&[
+        ("CALLSIDE_KAMAILIO__RPC_URL", "http://127.0.0.1:5065/RPC"),
+        ("CALLSIDE_KAMAILIO__ACCOUNT", "svc_1"),
+    ])
+    .unwrap();
+    let k = ok.kamailio.clone().unwrap();
+    assert_eq!(
+        (k.sip_address.as_str(), k.reconcile),
+        ("127.0.0.1:5060", Duration::from_secs(60))
+    );
+    // What `config` prints loads back to the same.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, ok.to_toml()).unwrap();
+    let again = Config::load_from(
+        &Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(again.kamailio, ok.kamailio);
+}

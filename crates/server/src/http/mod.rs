@@ -190,6 +190,8 @@ pub fn router(app: AppState) -> Router {
         .route("/me/call-log", get(calls::call_log))
         .route("/passports", post(calls::sign_passport))
         .route("/network/calls", post(calls::network_call))
+        .route("/network/click-to-dial", post(calls::click_to_dial))
+        .route("/sessions/{key}/end-call", post(calls::end_call))
         .route("/sessions", get(sessions::list_sessions))
         .route("/sessions/{key}", get(sessions::get_session))
         .route("/sessions/{key}/close", post(sessions::close_session))

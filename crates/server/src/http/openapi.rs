@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
         admin::create_service_account, admin::list_service_accounts, admin::delete_service_account, admin::rotate_service_token,
         calls::report_leg, calls::get_leg, calls::answer_leg, calls::end_leg, calls::network_call,
+        calls::click_to_dial, calls::end_call,
         sessions::list_sessions, sessions::get_session, sessions::close_session, sessions::transfer_session, sessions::set_history,
         sessions::send_message, sessions::list_messages, sessions::ack,
         blobs::upload_blob, blobs::download_blob,

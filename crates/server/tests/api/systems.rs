@@ -192,3 +192,32 @@ async fn a_call_diverted_to_voicemail_leaves_the_callee_a_missed_call_and_the_ca
     let r = post(sip_event("f1", BOB, "failed", false)).await;
     assert_eq!(r.body["state"], "ended", "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn without_a_sip_proxy_nobody_dials_or_ends_calls_through_it() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, vm) = voicemail(&api).await;
+    let r = api
+        .post("/v1/network/click-to-dial", &a, json!({"to": BOB}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "sip_proxy_not_configured")
+    );
+    let r = api.leg(&a, ALICE, Some(VOICEMAIL), "outgoing").await;
+    let key = r.body["session"]["key"].as_str().unwrap().to_owned();
+    let r = api
+        .post(&format!("/v1/sessions/{key}/end-call"), &vm, json!({}))
+        .await;
+    assert_eq!(r.code(), "sip_proxy_not_configured", "{:?}", r.body);
+    // Bad input is refused before anything is asked.
+    let r = api
+        .post(
+            "/v1/network/click-to-dial",
+            &a,
+            json!({"to": BOB, "via": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+}

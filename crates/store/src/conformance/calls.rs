@@ -136,6 +136,11 @@ pub async fn network_calls_end_once_and_follow_a_diversion(db: &dyn Database) {
     let by_ref = |r: &str| store.call_by_ref(PrincipalId("svc_sip".into()), r.into());
     assert_eq!(by_ref("abc@proxy").await.unwrap(), Some(call.clone()));
     assert_eq!(by_ref("other").await.unwrap(), None);
+    assert_eq!(
+        store.call(call.id.clone()).await.unwrap(),
+        Some(call.clone())
+    );
+    assert_eq!(store.call(CallId("call_2".into())).await.unwrap(), None);
     assert_eq!(store.live_calls().await.unwrap(), vec![call.clone()]);
     // Diverted: the call now points at the caller's session with the voicemail.
     call.session = second.clone();

@@ -217,6 +217,13 @@ fn call_row(r: &Row<'_>) -> rusqlite::Result<Result<CallRecord>> {
     }))
 }
 
+pub(super) fn call(c: &Connection, id: &CallId) -> Result<Option<CallRecord>> {
+    c.prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
+        .query_row([id.0.as_str()], call_row)
+        .optional()?
+        .transpose()
+}
+
 pub(super) fn call_by_ref(
     c: &Connection,
     reporter: &PrincipalId,

@@ -35,6 +35,7 @@ use crate::{
 use callside_core::card::{Audience, Card, ReceivePolicy};
 use callside_core::component::{Capabilities, Component};
 use callside_core::email::{Email, Endpoint};
+use callside_core::matching::CallId;
 use callside_core::message::BlobId;
 use callside_core::{LegId, Millis, PhoneNumber, PrincipalId, SessionKey, TokenHash};
 use rusqlite::Connection;
@@ -415,6 +416,10 @@ impl CallStore for SqliteStore {
 
     async fn pending_legs(&self) -> Result<Vec<LegRecord>> {
         self.read(calls::pending_legs).await
+    }
+
+    async fn call(&self, id: CallId) -> Result<Option<CallRecord>> {
+        self.read(move |c| calls::call(c, &id)).await
     }
 
     async fn call_by_ref(

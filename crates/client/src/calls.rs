@@ -1,0 +1,41 @@
+//! Calls placed and ended through the SIP proxy (S1-F3, S1-F15).
+
+use crate::client::{json, send, REQUEST_TIMEOUT};
+use crate::{Client, Error};
+use callside_proto::call::{ClickToDial, ClickToDialPlaced, NetworkCall, NetworkCallEvent};
+use reqwest::Method;
+
+impl Client {
+    /// `POST /v1/network/calls`: a network element's report about a call (S1-F3–F5).
+    pub async fn network_call(&self, event: &NetworkCallEvent) -> Result<NetworkCall, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "network", "calls"])
+            .json(event);
+        json(send(req, REQUEST_TIMEOUT).await?, "network call").await
+    }
+
+    /// `POST /v1/network/click-to-dial`: the SIP proxy calls this device's number `from` (its
+    /// only one when `None`) and, once answered, connects it to `to`. The session follows from
+    /// the proxy's reports like any call's.
+    pub async fn click_to_dial(
+        &self,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<ClickToDialPlaced, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "network", "click-to-dial"])
+            .json(&ClickToDial {
+                from: from.map(str::to_owned),
+                to: to.to_owned(),
+            });
+        json(send(req, REQUEST_TIMEOUT).await?, "click-to-dial").await
+    }
+
+    /// `POST /v1/sessions/{key}/end-call`: an automated system taking part ends the session's
+    /// call through the SIP proxy (the voicemail's "end call", S1-F15).
+    pub async fn end_call(&self, key: &str) -> Result<(), Error> {
+        let req = self.request(Method::POST, &["v1", "sessions", key, "end-call"]);
+        send(req, REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+}
