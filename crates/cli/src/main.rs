@@ -14,6 +14,7 @@
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod admin;
+mod attendant;
 mod bench;
 mod demo;
 mod output;
@@ -45,6 +46,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Act as one phone's app: report calls, chat, send files, watch events.
     Phone(phone::PhoneArgs),
+    /// Run an automated system (voicemail, IVR, contact centre) from a TOML file of screens.
+    Attendant(attendant::AttendantArgs),
     /// Play a whole call between two phones on an in-process server.
     Demo,
     /// Measure matching latency, message relay latency, or idle connection capacity.
@@ -70,6 +73,7 @@ fn main() -> std::process::ExitCode {
             Command::Config(args) => serve::print_config(args),
             Command::Admin(args) => admin::run(args, &out).await,
             Command::Phone(args) => phone::run(args, &out).await,
+            Command::Attendant(args) => attendant::run(args, &out).await,
             Command::Demo => demo::run(&out).await,
             Command::Bench(args) => bench::run(args, &out).await,
         }

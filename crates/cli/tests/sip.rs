@@ -133,7 +133,7 @@ fn admin(server: &str, data: &Path, args: &[&str]) -> Value {
 /// The session in `client`'s list with a participant on `number`, once its call is in `state`
 /// (the proxy's events arrive a moment after the call).
 async fn call_session(client: &Client, number: &str, state: CallState) -> SessionInfo {
-    for _ in 0..100 {
+    for _ in 0..300 {
         let found = client.sessions(true).await.unwrap().into_iter().find(|s| {
             s.call == state
                 && s.participants
@@ -402,7 +402,7 @@ async fn callside_reconciles_with_the_proxy_dials_and_ends_calls_through_it() {
     let placed = alice.click_to_dial(None, BOB).await.unwrap();
     assert_eq!((placed.from.as_str(), placed.to.as_str()), (ALICE, BOB));
     let mut dialled = None;
-    for _ in 0..100 {
+    for _ in 0..300 {
         dialled = bob
             .sessions(true)
             .await
@@ -458,3 +458,308 @@ async fn callside_reconciles_with_the_proxy_dials_and_ends_calls_through_it() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+/// The next JSON line on `rx` that `pick` accepts (skipping others).
+fn until(
+    rx: &std::sync::mpsc::Receiver<Value>,
+    what: &str,
+    pick: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..200 {
+        let v = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no {what} within 20 s"));
+        if pick(&v) {
+            return v;
+        }
+    }
+    panic!("no {what}");
+}
+
+/// The tour's voicemail: Alice calls Erin, who does not answer; the proxy forwards the call to the
+/// voicemail (baresip answers and records the voice, `callside attendant` is its data side).
+/// Alice's phone shows the voicemail's screen; she records, sends a photo with the message and
+/// ends the call from the screen — the voicemail ends it through the network. Erin then calls
+/// her voicemail, presses play, and gets the photo with the moment of the message it belongs to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_left_with_a_voicemail_reaches_its_owner_while_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut first, server) = serve(&data, &[]);
+    let token = |v: &Value| v["token"].as_str().unwrap().to_owned();
+    let kamailio = admin(
+        &server,
+        &data,
+        &[
+            "service",
+            "create",
+            "--name",
+            "kamailio",
+            "--scope",
+            "network-element",
+            "--range",
+            "+44",
+        ],
+    );
+    let vm = admin(
+        &server,
+        &data,
+        &[
+            "service",
+            "create",
+            "--name",
+            "voicemail",
+            "--scope",
+            "automated-system",
+            "--range",
+            VOICEMAIL,
+        ],
+    );
+    let alice = create_device(&server, &data, "Alice", ALICE);
+    let erin = create_device(&server, &data, "Erin", ERIN);
+    let _ = first.kill();
+    let _ = first.wait();
+
+    let port = free_port();
+    let peers_dir = dir.path().join("peers");
+    let baresip = Peers::start(
+        &peers_dir,
+        &["baresip-start", peers_dir.to_str().unwrap(), VOICEMAIL],
+        &[],
+    );
+    let kamailio_peer = Peers::start(
+        &peers_dir,
+        &[
+            "kamailio-start",
+            peers_dir.to_str().unwrap(),
+            &format!("http://127.0.0.1:{port}/v1/network/calls"),
+            &token(&kamailio),
+            baresip.get("BARESIP_URI"),
+        ],
+        &[("PEERS_KAMAILIO_RING_TIMEOUT", "1000")],
+    );
+    let sip = format!("127.0.0.1:{}", kamailio_peer.get("KAMAILIO_SIP_PORT"));
+    let account = kamailio["account"]["id"].as_str().unwrap().to_owned();
+    let (mut serve, server) = serve_on(
+        port,
+        &data,
+        &[
+            (
+                "CALLSIDE_KAMAILIO__RPC_URL",
+                kamailio_peer.get("KAMAILIO_RPC_URL"),
+            ),
+            ("CALLSIDE_KAMAILIO__ACCOUNT", &account),
+            ("CALLSIDE_KAMAILIO__SIP_ADDRESS", &sip),
+        ],
+    );
+
+    // The voicemail's data side, with its messages kept in the test's directory.
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/attendant/voicemail.toml"),
+    )
+    .unwrap();
+    let config = dir.path().join("voicemail.toml");
+    std::fs::write(&config, format!("store_dir = \"messages\"\n{shipped}")).unwrap();
+    let (mut attendant, said) = spawn(
+        &server,
+        &[
+            "attendant",
+            "--token",
+            &token(&vm),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let (mut alice_watch, alice_sees) = spawn(&server, &["phone", "--token", &alice, "watch"]);
+    let (mut erin_watch, erin_sees) = spawn(&server, &["phone", "--token", &erin, "watch"]);
+    until(&alice_sees, "Alice connected", |v| v["event"] == "ready");
+    until(&erin_sees, "Erin connected", |v| v["event"] == "ready");
+
+    let mut phones = Phones {
+        dir: dir.path().to_owned(),
+        proxy: sip.clone(),
+        agents: vec![],
+    };
+    phones.answering(ERIN, "uas-noanswer.xml", &[]);
+    let speak = |from: &str, to: &str, label: &str| {
+        let mut c = phones.sipp();
+        c.arg("-sf")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../deploy/voicemail/sipp/uac-speak.xml"),
+            )
+            .args([
+                "-s",
+                to,
+                "-key",
+                "caller",
+                from,
+                "-m",
+                "1",
+                "-mp",
+                &free_udp_port().to_string(),
+            ])
+            .args([
+                "-timeout",
+                "60",
+                "-timeout_error",
+                "-cid_str",
+                &format!("{label}-%u-%p@%s"),
+            ])
+            .arg(&sip);
+        c.spawn().unwrap()
+    };
+
+    // Alice's call is diverted; her phone shows the voicemail's screen and says so.
+    let alice_call = speak(ALICE, ERIN, "leave");
+    let call = until(&said, "the call", |v| v["event"] == "call");
+    assert_eq!(
+        (call["caller"].as_str(), call["mailbox"].as_str()),
+        (Some(ALICE), Some(ERIN))
+    );
+    let session = call["session"].as_str().unwrap().to_owned();
+    let screen = until(&alice_sees, "the voicemail's screen", |v| {
+        v["event"] == "screen" && v["kind"] == "screen"
+    });
+    assert_eq!(screen["body"]["id"], "leave");
+    assert_eq!(
+        screen["body"]["regions"][0]["action"]["to"], ERIN,
+        "write to Erin instead"
+    );
+    let ack = until(&said, "the acknowledgement", |v| v["event"] == "ack");
+    assert_eq!(ack["status"], "shown");
+
+    // Record, add a photo, end the call from the screen.
+    run(
+        &server,
+        &[
+            "phone", "--token", &alice, "press", &session, "leave", "record",
+        ],
+    );
+    until(&alice_sees, "the recording screen", |v| {
+        v["kind"] == "screen" && v["body"]["id"] == "recording"
+    });
+    let photo = dir.path().join("scratch.png");
+    std::fs::write(&photo, PNG).unwrap();
+    run(
+        &server,
+        &[
+            "phone",
+            "--token",
+            &alice,
+            "send-file",
+            &session,
+            photo.to_str().unwrap(),
+        ],
+    );
+    let kept = until(&said, "the photo kept", |v| v["event"] == "file_kept");
+    assert_eq!(kept["name"], "scratch.png");
+    // Alice speaks for a second or so (baresip records it) before she ends the call.
+    let recording = || {
+        std::fs::read_dir(baresip.get("BARESIP_RECORDINGS"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+    };
+    let mut spoken = 0;
+    for _ in 0..150 {
+        spoken = recording().map_or(0, |p| std::fs::metadata(p).unwrap().len());
+        if spoken > 32_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        spoken > 32_000,
+        "baresip records what Alice says ({spoken} bytes)"
+    );
+    run(
+        &server,
+        &[
+            "phone",
+            "--token",
+            &alice,
+            "press",
+            &session,
+            "recording",
+            "end",
+        ],
+    );
+    until(&said, "ending the call", |v| v["event"] == "ending_call");
+    let status = tokio::task::spawn_blocking(move || {
+        let mut c = alice_call;
+        c.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.success(),
+        "the voicemail ended Alice's call: she got the BYE"
+    );
+    // What baresip recorded is speech, not silence: its loudest tenth of a second.
+    let wav = std::fs::read(recording().unwrap()).unwrap();
+    let samples: Vec<f64> = wav[44..]
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
+        .collect();
+    let loudest = samples
+        .chunks(800)
+        .map(|w| (w.iter().map(|x| x * x).sum::<f64>() / w.len() as f64).sqrt())
+        .fold(0.0, f64::max);
+    assert!(
+        loudest > 500.0,
+        "the recording is not silent (RMS {loudest:.0})"
+    );
+
+    // Erin calls her voicemail, presses play, and gets the photo with where it belongs.
+    let erin_call = speak(ERIN, VOICEMAIL, "listen");
+    let call = until(&said, "Erin's call", |v| v["event"] == "call");
+    assert_eq!(call["owner"], true);
+    let session = call["session"].as_str().unwrap().to_owned();
+    until(&erin_sees, "the listen screen", |v| {
+        v["kind"] == "screen" && v["body"]["id"] == "listen"
+    });
+    run(
+        &server,
+        &[
+            "phone", "--token", &erin, "press", &session, "listen", "play",
+        ],
+    );
+    let file = until(&erin_sees, "the photo", |v| v["kind"] == "file");
+    assert_eq!(file["body"]["name"], "scratch.png");
+    assert_eq!(file["body"]["mime"], "image/png");
+    let playback = until(&erin_sees, "the playback schedule", |v| {
+        v["kind"] == "app/voicemail.playback"
+    });
+    assert_eq!(playback["body"]["from"], ALICE);
+    assert_eq!(playback["body"]["files"][0]["seq"], file["seq"]);
+    assert!(playback["body"]["files"][0]["offset_ms"].as_i64().unwrap() >= 0);
+    run(
+        &server,
+        &[
+            "phone", "--token", &erin, "press", &session, "listen", "end",
+        ],
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let mut c = erin_call;
+        c.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "Erin's call ended from her screen");
+
+    for c in [&mut attendant, &mut alice_watch, &mut erin_watch] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    drop(phones);
+    drop(kamailio_peer);
+    drop(baresip);
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
+
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
+];

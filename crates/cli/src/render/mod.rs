@@ -63,6 +63,7 @@ pub(crate) fn message_line(m: &Message, names: &Names) -> String {
             ),
             Err(_) => format!("{prefix} {sender}: (file) {}", m.body),
         },
+        "app/voicemail.playback" => screen::playback_text(&prefix, &sender, &m.body),
         "card" => {
             match serde_json::from_value::<callside_client::proto::card::CardBody>(m.body.clone()) {
                 Ok(c) => format!(
@@ -154,6 +155,12 @@ pub(crate) fn message_line(m: &Message, names: &Names) -> String {
             Ok(c) => format!("{prefix} — call {} —", call_state(c.state)),
             Err(_) => format!("{prefix} — call: {} —", m.body),
         },
+        "system/diverted" => format!(
+            "{prefix} — the call to {} went to voicemail {} ({}) —",
+            m.body["from"].as_str().unwrap_or("?"),
+            m.body["to"].as_str().unwrap_or("?"),
+            m.body["reason"].as_str().unwrap_or("?").replace('_', " ")
+        ),
         "system/joined" => match serde_json::from_value::<JoinedBody>(m.body.clone()) {
             Ok(j) => format!("{prefix} — {} joined —", j.participant.name),
             Err(_) => format!("{prefix} — joined: {} —", m.body),

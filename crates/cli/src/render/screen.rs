@@ -101,3 +101,69 @@ pub(crate) fn screen_event_text(e: &ScreenEvent, names: &Names) -> String {
         ),
     }
 }
+
+/// `app/voicemail.playback` (S1-F17): which file goes with which moment of the message.
+pub(crate) fn playback_text(prefix: &str, sender: &str, body: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{prefix} {sender}: message from {} — its files during playback:",
+        body["from"].as_str().unwrap_or("?")
+    );
+    for f in body["files"].as_array().into_iter().flatten() {
+        let ms = f["offset_ms"].as_i64().unwrap_or(0);
+        out.push_str(&format!(
+            "\n    at {}:{:02}.{} show {} (#{})",
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000 / 100,
+            f["name"].as_str().unwrap_or("?"),
+            f["seq"]
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn screens_and_playback_read_as_text() {
+        let body: ScreenBody = serde_json::from_value(json!({
+            "id": "leave", "owner": {"system": "svc_vm", "number": "+442079460900"},
+            "mode": "predetermined", "target": "call", "automated": true, "title": "Voicemail of Bob",
+            "regions": [
+                {"id": "record", "label": "Record", "display": "flashing",
+                 "action": {"type": "voicemail", "command": "fast_forward"}},
+                {"id": "msg", "label": "Write", "action": {"type": "send_message", "to": "+442079460002", "template": "Hi"}}
+            ]}))
+        .unwrap();
+        let e = ScreenEvent {
+            session: "sk_0123456789abcdefXYZ".into(),
+            seq: 3,
+            sender: "svc_vm".into(),
+            sent_at: 0,
+            message: ScreenMessage::Screen(body),
+        };
+        let text = screen_event_text(&e, &Names::default());
+        assert!(
+            text.contains("this call is with an automated system"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[record] Record (flashing) → voicemail: fast forward"),
+            "{text}"
+        );
+        assert!(text.contains("write to +442079460002: \"Hi\""), "{text}");
+        assert!(
+            text.contains("callside phone press sk_0123456789abcdefXYZ leave <region>"),
+            "{text}"
+        );
+        let p = playback_text(
+            "[x#9]",
+            "Voicemail",
+            &json!({"from": "+442079460001", "files": [{"seq": 7, "name": "a.png", "offset_ms": 63_450}]}),
+        );
+        assert!(p.contains("at 1:03.4 show a.png (#7)"), "{p}");
+    }
+}

@@ -270,17 +270,16 @@ impl Calls {
             let mut st = self.state.lock().await;
             st.calls.insert(call.id.clone(), key.clone());
         }
-        let opening = self
-            .sessions
-            .open(session, vec![Write::Call(call.clone())])
-            .await?;
-        self.sessions.opened(opening).await?;
         let notice = crate::sessions::Notice::Diverted {
             from: &call.callee,
             to: &to,
             reason: reason.as_str(),
         };
-        self.sessions.append_notice(&key, &notice, vec![]).await?;
+        let opening = self
+            .sessions
+            .open_noticed(session, vec![Write::Call(call.clone())], &notice)
+            .await?;
+        self.sessions.opened(opening).await?;
         if let Err(e) = self
             .sessions
             .transition(&missed, Event::CallEnded, None, vec![])

@@ -441,10 +441,28 @@ impl Sessions {
 
     /// Queues a new session with `extra` writes committed with it; participants hear a `session`
     /// frame after the commit. The caller waits with [`Sessions::opened`] before answering.
-    pub(crate) async fn open(
+    pub(crate) async fn open(&self, new: NewSession, extra: Vec<Write>) -> Result<Opening, Error> {
+        self.open_with(new, extra, None).await
+    }
+
+    /// [`Sessions::open`] with a server-written first entry on the log, committed with the
+    /// session: whoever hears of the session can read it (a voicemail learns whose mailbox the
+    /// call is for before anything else).
+    pub(crate) async fn open_noticed(
+        &self,
+        new: NewSession,
+        extra: Vec<Write>,
+        notice: &Notice<'_>,
+    ) -> Result<Opening, Error> {
+        let first = (notice.kind(), self.wire.notice(notice));
+        self.open_with(new, extra, Some(first)).await
+    }
+
+    async fn open_with(
         &self,
         new: NewSession,
         mut extra: Vec<Write>,
+        first: Option<(&'static str, String)>,
     ) -> Result<Opening, Error> {
         let key = new.key.clone();
         let participants: Vec<PrincipalId> = new
@@ -465,12 +483,36 @@ impl Sessions {
             last_seq: 0,
             last_activity: new.at,
         };
-        let frame = self.wire.session_frame(&rec);
         extra.push(Write::Session(rec.clone()));
+        let first = first.map(|(kind, body)| MessageRecord {
+            session: key.clone(),
+            seq: 1,
+            sender: "system".into(),
+            client_id: None,
+            kind: kind.to_owned(),
+            body,
+            sent_at: new.at,
+            blob: None,
+        });
+        let mut rec = rec;
+        let mut first_frame = None;
+        if let Some(m) = &first {
+            rec.last_seq = 1;
+            first_frame = Some(Outbound::Message {
+                key: key.clone(),
+                seq: 1,
+                json: self.wire.message_frame(m),
+            });
+            extra.push(Write::Message(m.clone()));
+        }
+        let frame = self.wire.session_frame(&rec);
         // The cell goes in first: the commit callback tells participants (and the card
         // delivery task) about the session, and whatever they send at once must find this cell,
         // not load a second one from the store.
         let cell = Cell::new(rec, ClientIds::new(CLIENT_IDS_EXACT));
+        // The first entry counts as committed only once it is.
+        cell.committed.send_replace(0);
+        let committed = cell.clone();
         // Held by the commit callback: an unused cell may be dropped from the cache, but not
         // before its session is in the store to be loaded again.
         let pinned = self
@@ -489,6 +531,10 @@ impl Sessions {
                 Some(Box::new(move || {
                     drop(pinned);
                     hub.publish(&participants, &Outbound::Frame(frame));
+                    if let Some(m) = first_frame {
+                        committed.committed.send_replace(1);
+                        hub.publish(&participants, &m);
+                    }
                     // Each side's card goes to the others (S3-F11), off the writer thread.
                     tell_established(&listeners.established, &metrics, &established_key);
                 })),

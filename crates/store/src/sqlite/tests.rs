@@ -116,14 +116,20 @@ fn restarts(store: &SqliteStore) -> u64 {
     store.health.wal_restarts.load(Ordering::Relaxed)
 }
 
-/// Commits of at least two pages each, without pause, until the log has started over twice
-/// (how many that takes depends on how fast the checkpoint thread gets the disk; without the
-/// reset it never would, and the loop gives up). Returns how many messages it wrote.
+/// Commits of at least two pages each until the log has started over twice (how many that
+/// takes depends on how fast the checkpoint thread gets the disk; without the reset it never
+/// would, and the loop gives up). Every 1,000 messages the writer pauses for a millisecond, as
+/// a real server's writer does between bursts: on a machine busy with other work the checkpoint
+/// thread may otherwise not be scheduled before the loop gives up. Returns how many messages it
+/// wrote.
 async fn append_until_two_restarts(store: &Arc<SqliteStore>, key: &SessionKey) -> u64 {
     let mut written = 0;
     while restarts(store) < 2 && written < 30_000 {
         append(store, key, written + 1, 100).await;
         written += 100;
+        if written % 1_000 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
     written
 }
