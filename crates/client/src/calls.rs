@@ -1,7 +1,9 @@
-//! Calls placed and ended through the SIP proxy (S1-F3, S1-F15).
+//! Calls through the network: placed and ended through the SIP proxy (S1-F3, S1-F15), reported
+//! by it, and how a device is coupled to its numbers' line (S1-F0).
 
 use crate::client::{json, send, REQUEST_TIMEOUT};
 use crate::{Client, Error};
+use callside_proto::admin::{Coupling, CouplingState, Near, SetCoupling};
 use callside_proto::call::{ClickToDial, ClickToDialPlaced, NetworkCall, NetworkCallEvent};
 use reqwest::Method;
 
@@ -37,5 +39,28 @@ impl Client {
         let req = self.request(Method::POST, &["v1", "sessions", key, "end-call"]);
         send(req, REQUEST_TIMEOUT).await?;
         Ok(())
+    }
+
+    /// `GET /v1/me/coupling`: whether this device gets the sessions of calls the network reports
+    /// for its numbers (S1-F0).
+    pub async fn coupling(&self) -> Result<CouplingState, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "coupling"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "coupling").await
+    }
+
+    /// `PUT /v1/me/coupling`: `always`, `when_near` or `never`.
+    pub async fn set_coupling(&self, mode: Coupling) -> Result<CouplingState, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "me", "coupling"])
+            .json(&SetCoupling { mode });
+        json(send(req, REQUEST_TIMEOUT).await?, "coupling").await
+    }
+
+    /// `POST /v1/me/near`: near the phone for the next `secs` seconds (0: left).
+    pub async fn near(&self, secs: u64) -> Result<CouplingState, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "me", "near"])
+            .json(&Near { secs });
+        json(send(req, REQUEST_TIMEOUT).await?, "coupling").await
     }
 }

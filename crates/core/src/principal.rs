@@ -59,6 +59,47 @@ impl Scope {
     }
 }
 
+/// How a device is coupled to the plain phone line of its numbers (S1-F0/F3): whether it gets
+/// the session of a call the network reports for one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Coupling {
+    /// Always (the default): a PC beside a desk phone, or the phone's own app.
+    #[default]
+    Always,
+    /// Only while it says it is near the phone (`near_until` in the future).
+    WhenNear,
+    /// Never: it takes part only in calls it reports itself.
+    Never,
+}
+
+impl Coupling {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Coupling::Always => "always",
+            Coupling::WhenNear => "when_near",
+            Coupling::Never => "never",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "always" => Some(Coupling::Always),
+            "when_near" => Some(Coupling::WhenNear),
+            "never" => Some(Coupling::Never),
+            _ => None,
+        }
+    }
+
+    /// Whether a device coupled this way gets a network call's session at `now`.
+    pub fn takes_network_calls(self, near_until: crate::Millis, now: crate::Millis) -> bool {
+        match self {
+            Coupling::Always => true,
+            Coupling::WhenNear => near_until > now,
+            Coupling::Never => false,
+        }
+    }
+}
+
 /// The kind of principal, with what it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalKind {
@@ -153,6 +194,18 @@ mod tests {
         assert!(d.may_report_leg(&n("+442079460958")));
         assert!(!d.may_report_leg(&n("+442079460959")));
         assert!(!d.may_report_call(None, &n("+442079460958")));
+    }
+
+    #[test]
+    fn coupling_decides_who_gets_network_calls() {
+        assert!(Coupling::default().takes_network_calls(0, 100));
+        assert!(Coupling::WhenNear.takes_network_calls(101, 100));
+        assert!(!Coupling::WhenNear.takes_network_calls(100, 100), "expired");
+        assert!(!Coupling::Never.takes_network_calls(i64::MAX, 100));
+        for c in [Coupling::Always, Coupling::WhenNear, Coupling::Never] {
+            assert_eq!(Coupling::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Coupling::parse("sometimes"), None);
     }
 
     #[test]

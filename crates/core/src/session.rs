@@ -86,6 +86,8 @@ pub enum Origin {
     Network(CallId),
     /// An invitation was accepted (S2-I, S1-F2).
     Invitation,
+    /// Parties reported legs naming the same conference (S1-F14, S3-F19).
+    Conference,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

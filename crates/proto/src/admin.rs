@@ -114,3 +114,38 @@ pub struct AuditEntry {
 pub struct AuditLog {
     pub entries: Vec<AuditEntry>,
 }
+
+/// How a device is coupled to its numbers' phone line (S1-F0): whether it gets the session of a
+/// call the network reports for one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Coupling {
+    /// Always (the default): a PC beside a desk phone.
+    Always,
+    /// Only while it says it is near (`POST /v1/me/near`).
+    WhenNear,
+    /// Never: only calls it reports itself.
+    Never,
+}
+
+/// `PUT /v1/me/coupling`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCoupling {
+    pub mode: Coupling,
+}
+
+/// `POST /v1/me/near`: near the phone for the next `secs` seconds (at most 3600; 0: left).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Near {
+    pub secs: u64,
+}
+
+/// A device's coupling, and until when it is near (ms; absent if it never said).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CouplingState {
+    pub mode: Coupling,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near_until: Option<i64>,
+}

@@ -29,6 +29,8 @@ pub enum Origin {
     Network,
     /// An invitation was accepted.
     Invitation,
+    /// Parties reported legs naming the same conference (and dial-in number).
+    Conference,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -36,6 +36,16 @@ pub trait IdentityStore: Send + Sync {
     /// oldest device first (ties by id).
     async fn devices_owning(&self, number: PhoneNumber) -> Result<Vec<PrincipalId>>;
 
+    /// The devices owning `number` that get a network call's session at `now` (their coupling
+    /// is `always`, or `when_near` and near until after `now`), oldest first.
+    async fn coupled_devices(&self, number: PhoneNumber, now: Millis) -> Result<Vec<PrincipalId>>;
+
+    /// A device's coupling and until when it is near (`always` and 0 if it never said).
+    async fn coupling(
+        &self,
+        principal: PrincipalId,
+    ) -> Result<(callside_core::principal::Coupling, Millis)>;
+
     /// Devices other than `except` whose SMS binding of `number` is older than `before`, by id.
     /// Provisioned bindings are never stale.
     async fn stale_bindings(
@@ -126,6 +136,9 @@ pub trait CallStore: Send + Sync {
 
     /// A network call by its id.
     async fn call(&self, id: CallId) -> Result<Option<CallRecord>>;
+
+    /// The session of a conference: its dial-in number and the id the parties reported.
+    async fn conference(&self, bridge: PhoneNumber, id: String) -> Result<Option<SessionKey>>;
 
     /// A network call by its reporter's own reference.
     async fn call_by_ref(

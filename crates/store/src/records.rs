@@ -262,6 +262,23 @@ pub enum Write {
     },
     /// A screen sent on a session (replacing one of the same id).
     Screen(ScreenRecord),
+    /// How a device is coupled to its numbers' line (keeps its `near_until`).
+    Coupling {
+        principal: PrincipalId,
+        mode: callside_core::principal::Coupling,
+    },
+    /// A device says it is near its phone until `until`.
+    Near {
+        principal: PrincipalId,
+        until: Millis,
+    },
+    /// The session of a conference (its dial-in number and id), replacing an earlier one.
+    Conference {
+        bridge: PhoneNumber,
+        id: String,
+        session: SessionKey,
+        at: Millis,
+    },
     /// An automated system's predetermined screen (replacing its earlier one).
     SystemScreen(SystemScreenRecord),
     /// An automated system no longer has a predetermined screen.

@@ -103,6 +103,14 @@ pub(super) enum PhoneCommand {
         #[arg(long)]
         own: Option<String>,
     },
+    /// Whether this device gets the sessions of calls the network reports for its numbers:
+    /// always, when-near (only after `near`), or never (S1-F0).
+    Coupling {
+        #[arg(value_parser = ["always", "when-near", "never"])]
+        mode: Option<String>,
+    },
+    /// This device is near its phone for the next SECS seconds (0: it left).
+    Near { secs: u64 },
     /// Move this device's place in a session to another device of the same user.
     Transfer {
         session: String,

@@ -130,6 +130,25 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 )
             });
         }
+        PhoneCommand::Coupling { mode } => {
+            use callside_client::proto::admin::Coupling;
+            let state = match mode.as_deref() {
+                None => client.coupling().await?,
+                Some(m) => {
+                    let mode = match m {
+                        "always" => Coupling::Always,
+                        "when-near" => Coupling::WhenNear,
+                        _ => Coupling::Never,
+                    };
+                    client.set_coupling(mode).await?
+                }
+            };
+            out.result(&state, || coupling_text(&state));
+        }
+        PhoneCommand::Near { secs } => {
+            let state = client.near(secs).await?;
+            out.result(&state, || coupling_text(&state));
+        }
         PhoneCommand::Transfer { session, device } => {
             let info = client.transfer_session(&session, &device).await?;
             out.result(&info, || format!("session {} moved to {device}", info.key));
@@ -884,6 +903,25 @@ async fn invite(
             }
             Some(_) => {}
             None => bail!("the connection closed before the answer"),
+        }
+    }
+}
+
+fn coupling_text(s: &callside_client::proto::admin::CouplingState) -> String {
+    use callside_client::proto::admin::Coupling;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let near = s.near_until.filter(|u| *u > now);
+    match (s.mode, near) {
+        (Coupling::Always, _) => "gets the sessions of network calls for its numbers".into(),
+        (Coupling::Never, _) => "takes part only in calls it reports itself".into(),
+        (Coupling::WhenNear, Some(u)) => format!(
+            "gets network calls' sessions while near: for {} more s",
+            (u - now) / 1000
+        ),
+        (Coupling::WhenNear, None) => {
+            "gets network calls' sessions only while near (not near now: `phone near SECS`)".into()
         }
     }
 }

@@ -11,6 +11,7 @@
 //! ([`LegSettled`]); calls no other service.
 
 pub(crate) mod composer;
+mod conferences;
 pub(crate) mod http;
 mod network;
 pub(crate) mod passports;
@@ -305,6 +306,9 @@ impl Calls {
             PrincipalKind::Device { .. } => MAX_PENDING_PER_DEVICE,
             _ => MAX_PENDING_PER_SERVICE,
         };
+        if rec.leg.conference_id.is_some() {
+            return self.join_conference(who, rec).await;
+        }
         let rec = match self.already_answered(who, rec).await? {
             Ok(answered) => return Ok(answered),
             Err(rec) => rec,

@@ -219,13 +219,16 @@ impl Calls {
 }
 
 impl Calls {
-    /// The devices on these numbers (S1-F3: the server maps the number to the coupled PC and
-    /// notifies it), whether or not they report the call themselves, and the automated systems
+    /// The devices on these numbers coupled to their line (S1-F0/F3: the server maps the number to
+    /// the coupled PC and notifies it; a device coupled `when_near` only while it is near, one
+    /// coupled `never` not at all), whether or not they report the call themselves, and the
+    /// automated systems
     /// whose service numbers they are (a call to voicemail or an IVR).
     async fn owners_of(&self, numbers: &[&PhoneNumber]) -> Result<Vec<ParticipantRecord>, Error> {
         let mut owners = Vec::new();
+        let now = now_ms();
         for n in numbers {
-            for p in self.store.devices_owning((*n).clone()).await? {
+            for p in self.store.coupled_devices((*n).clone(), now).await? {
                 let name = self
                     .store
                     .principal(p.clone())

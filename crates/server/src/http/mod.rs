@@ -64,6 +64,11 @@ pub fn router(app: AppState) -> Router {
     let v1 = Router::new()
         .route("/me", get(identity::me))
         .route("/me/token", post(identity::rotate_own_token))
+        .route(
+            "/me/coupling",
+            get(identity::get_coupling).put(identity::put_coupling),
+        )
+        .route("/me/near", post(identity::post_near))
         .route("/me/numbers/proofs", post(identity::start_proof))
         .route("/me/numbers/proofs/{id}", get(identity::get_proof))
         .route(

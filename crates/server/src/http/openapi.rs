@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         calls::leave_note, calls::call_log, cards::get_card_policy, cards::put_card_policy, cards::fetch_card, calls::sign_passport, cards::put_card_cache,
         cards::get_card, cards::put_card, cards::delete_card, cards::get_audiences, cards::put_audiences, push::register_push, push::list_push, push::delete_push,
         screens::put_screen, screens::get_screen, screens::delete_screen,
+        identity::get_coupling, identity::put_coupling, identity::post_near,
         invitations::create_invitation, invitations::list_invitations, invitations::get_invitation,
         invitations::accept_invitation, invitations::decline_invitation, invitations::cancel_invitation,
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,

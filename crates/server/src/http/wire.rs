@@ -98,6 +98,7 @@ pub(crate) fn session_info(r: &SessionRecord) -> proto::session::SessionInfo {
             Origin::PairedLegs => proto::session::Origin::PairedLegs,
             Origin::Network(_) => proto::session::Origin::Network,
             Origin::Invitation => proto::session::Origin::Invitation,
+            Origin::Conference => proto::session::Origin::Conference,
         },
         lifecycle: lifecycle_out(s.lifecycle),
         call: call_state(s.call),

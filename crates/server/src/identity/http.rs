@@ -37,6 +37,8 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidName => ApiError::bad("invalid_name", e),
             Error::AdminTokenFile => ApiError::Forbidden("admin_token_file", e.to_string()),
+            Error::DevicesOnly => ApiError::Forbidden("devices_only", e.to_string()),
+            Error::InvalidNear => ApiError::bad("invalid_near", e),
             Error::Store(e) => e.into(),
         }
     }
@@ -426,4 +428,63 @@ pub(crate) async fn remove_email(
 ) -> Result<StatusCode, ApiError> {
     app.emails.remove(&p.id, &email).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn coupling_out(
+    (mode, near_until): (callside_core::principal::Coupling, callside_core::Millis),
+) -> proto::admin::CouplingState {
+    use callside_core::principal::Coupling;
+    proto::admin::CouplingState {
+        mode: match mode {
+            Coupling::Always => proto::admin::Coupling::Always,
+            Coupling::WhenNear => proto::admin::Coupling::WhenNear,
+            Coupling::Never => proto::admin::Coupling::Never,
+        },
+        near_until: (near_until > 0).then_some(near_until),
+    }
+}
+
+/// `GET /v1/me/coupling` — how this device is coupled to its numbers' phone line (S1-F0).
+#[utoipa::path(get, path = "/v1/me/coupling", tag = "identity",
+    responses((status = 200, body = proto::admin::CouplingState), (status = 403, body = proto::Problem)))]
+pub(crate) async fn get_coupling(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+) -> Result<axum::Json<proto::admin::CouplingState>, ApiError> {
+    Ok(axum::Json(coupling_out(app.identity.coupling(&p).await?)))
+}
+
+/// `PUT /v1/me/coupling` — whether this device gets the sessions of calls the network reports
+/// for its numbers: `always`, `when_near` (only while it says it is near), or `never`.
+#[utoipa::path(put, path = "/v1/me/coupling", tag = "identity", request_body = proto::admin::SetCoupling,
+    responses((status = 200, body = proto::admin::CouplingState), (status = 400, body = proto::Problem),
+              (status = 403, body = proto::Problem)))]
+pub(crate) async fn put_coupling(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(req): Json<proto::admin::SetCoupling>,
+) -> Result<axum::Json<proto::admin::CouplingState>, ApiError> {
+    use callside_core::principal::Coupling;
+    let mode = match req.mode {
+        proto::admin::Coupling::Always => Coupling::Always,
+        proto::admin::Coupling::WhenNear => Coupling::WhenNear,
+        proto::admin::Coupling::Never => Coupling::Never,
+    };
+    Ok(axum::Json(coupling_out(
+        app.identity.set_coupling(&p, mode).await?,
+    )))
+}
+
+/// `POST /v1/me/near` — this device is near its phone for the next `secs` seconds (0: it left).
+#[utoipa::path(post, path = "/v1/me/near", tag = "identity", request_body = proto::admin::Near,
+    responses((status = 200, body = proto::admin::CouplingState), (status = 400, body = proto::Problem),
+              (status = 403, body = proto::Problem)))]
+pub(crate) async fn post_near(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(req): Json<proto::admin::Near>,
+) -> Result<axum::Json<proto::admin::CouplingState>, ApiError> {
+    Ok(axum::Json(coupling_out(
+        app.identity.near(&p, req.secs).await?,
+    )))
 }

@@ -18,7 +18,8 @@ use crate::hub::Hub;
 use crate::Store;
 use auth::Auth;
 use callside_core::email::Email;
-use callside_core::{PhoneNumber, Principal, PrincipalId, PrincipalKind, Token};
+use callside_core::principal::Coupling;
+use callside_core::{Millis, PhoneNumber, Principal, PrincipalId, PrincipalKind, Token};
 use callside_store::{PrincipalRecord, StoreError, Write};
 use std::sync::Arc;
 
@@ -41,8 +42,19 @@ pub(crate) enum Error {
     InvalidName,
     #[error("the operator's token lives in its file: delete the file and restart to replace it")]
     AdminTokenFile,
+    #[error("only devices are coupled to a phone line")]
+    DevicesOnly,
+    #[error("near is 1-3600 seconds")]
+    InvalidNear,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn devices_only(p: &Principal) -> Result<(), Error> {
+    match p.kind {
+        PrincipalKind::Device { .. } => Ok(()),
+        _ => Err(Error::DevicesOnly),
+    }
 }
 
 /// A name for a device or account: trimmed, 1–100 printable characters.
@@ -127,6 +139,49 @@ impl Identity {
             .await?;
         self.revoke(id, "the token was replaced; reconnect with the new one");
         Ok(token)
+    }
+
+    /// How a device is coupled to its numbers' line (S1-F0), and until when it is near.
+    pub(crate) async fn coupling(&self, p: &Principal) -> Result<(Coupling, Millis), Error> {
+        devices_only(p)?;
+        Ok(self.store.coupling(p.id.clone()).await?)
+    }
+
+    /// Sets how a device is coupled to its numbers' line.
+    pub(crate) async fn set_coupling(
+        &self,
+        p: &Principal,
+        mode: Coupling,
+    ) -> Result<(Coupling, Millis), Error> {
+        devices_only(p)?;
+        self.store
+            .apply(vec![Write::Coupling {
+                principal: p.id.clone(),
+                mode,
+            }])
+            .await?;
+        self.coupling(p).await
+    }
+
+    /// The device is near its phone for the next `secs` seconds (a `when_near` device then gets
+    /// network calls' sessions); 0 says it left.
+    pub(crate) async fn near(&self, p: &Principal, secs: u64) -> Result<(Coupling, Millis), Error> {
+        devices_only(p)?;
+        if secs > 3600 {
+            return Err(Error::InvalidNear);
+        }
+        let until = if secs == 0 {
+            0
+        } else {
+            now_ms() + secs as Millis * 1000
+        };
+        self.store
+            .apply(vec![Write::Near {
+                principal: p.id.clone(),
+                until,
+            }])
+            .await?;
+        self.coupling(p).await
     }
 
     /// Forgets cached tokens of `id` and closes its open sockets.

@@ -483,7 +483,8 @@ impl Sessions {
             last_seq: 0,
             last_activity: new.at,
         };
-        extra.push(Write::Session(rec.clone()));
+        // The session goes first: what commits with it may refer to it.
+        extra.insert(0, Write::Session(rec.clone()));
         let first = first.map(|(kind, body)| MessageRecord {
             session: key.clone(),
             seq: 1,

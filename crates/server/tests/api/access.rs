@@ -234,6 +234,8 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/me/screen",
         "/v1/network/click-to-dial",
         "/v1/sessions/{key}/end-call",
+        "/v1/me/coupling",
+        "/v1/me/near",
     ] {
         assert!(
             paths.contains_key(p),
@@ -242,7 +244,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        60,
+        62,
         "a route was added without documenting it here"
     );
 }

@@ -12,6 +12,8 @@ use tower::ServiceExt as _;
 mod access;
 mod calls;
 mod cards;
+mod conferences;
+mod coupling;
 mod history;
 mod numbers;
 mod screens;

@@ -157,3 +157,42 @@ pub async fn network_calls_end_once_and_follow_a_diversion(db: &dyn Database) {
     assert_eq!(stored.diverted_to, Some(n("+442079460900")));
     assert!(store.live_calls().await.unwrap().is_empty());
 }
+
+pub async fn a_conference_maps_to_its_newest_session(db: &dyn Database) {
+    use callside_core::{PhoneNumber, SessionKey};
+    let store = db.open().await;
+    let bridge = PhoneNumber::parse("+442079460700", None).unwrap();
+    let (first, second) = (SessionKey::generate(0), SessionKey::generate(1));
+    store
+        .apply(vec![
+            Write::Session(session(&first, &[])),
+            Write::Session(session(&second, &[])),
+            Write::Conference {
+                bridge: bridge.clone(),
+                id: "4521".into(),
+                session: first.clone(),
+                at: 1,
+            },
+        ])
+        .await
+        .unwrap();
+    let of = |id: &str| store.conference(bridge.clone(), id.into());
+    assert_eq!(of("4521").await.unwrap(), Some(first));
+    assert_eq!(of("4522").await.unwrap(), None);
+    let elsewhere = PhoneNumber::parse("+442079460701", None).unwrap();
+    assert_eq!(
+        store.conference(elsewhere, "4521".into()).await.unwrap(),
+        None,
+        "per dial-in number"
+    );
+    store
+        .apply(vec![Write::Conference {
+            bridge: bridge.clone(),
+            id: "4521".into(),
+            session: second.clone(),
+            at: 2,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(of("4521").await.unwrap(), Some(second));
+}

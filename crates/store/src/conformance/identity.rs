@@ -230,3 +230,68 @@ pub async fn sms_bindings_lapse_unless_proven_again(db: &dyn Database) {
         "b's, by then"
     );
 }
+
+pub async fn devices_get_network_calls_as_they_are_coupled(db: &dyn Database) {
+    use callside_core::principal::Coupling;
+    let store = db.open().await;
+    let number = callside_core::PhoneNumber::parse("+442079460005", None).unwrap();
+    let writes = ["dev_phone", "dev_pc", "dev_tablet"]
+        .iter()
+        .map(|id| Write::Principal(device(id, "+442079460005"), Token::generate("d").hash()))
+        .collect();
+    store.apply(writes).await.unwrap();
+    let id = |s: &str| PrincipalId(s.into());
+    let coupled = |now: Millis| store.coupled_devices(number.clone(), now);
+    assert_eq!(
+        coupled(0).await.unwrap().len(),
+        3,
+        "always, until said otherwise"
+    );
+    assert_eq!(
+        store.coupling(id("dev_pc")).await.unwrap(),
+        (Coupling::Always, 0)
+    );
+    store
+        .apply(vec![
+            Write::Coupling {
+                principal: id("dev_pc"),
+                mode: Coupling::WhenNear,
+            },
+            Write::Coupling {
+                principal: id("dev_tablet"),
+                mode: Coupling::Never,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(coupled(1_000).await.unwrap(), vec![id("dev_phone")]);
+    store
+        .apply(vec![Write::Near {
+            principal: id("dev_pc"),
+            until: 5_000,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        coupled(4_999).await.unwrap(),
+        vec![id("dev_pc"), id("dev_phone")]
+    );
+    assert_eq!(
+        coupled(5_000).await.unwrap(),
+        vec![id("dev_phone")],
+        "no longer near"
+    );
+    assert_eq!(
+        store.coupling(id("dev_pc")).await.unwrap(),
+        (Coupling::WhenNear, 5_000)
+    );
+    // Saying it is near does not change how a device is coupled.
+    store
+        .apply(vec![Write::Near {
+            principal: id("dev_tablet"),
+            until: 9_000,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(coupled(1_000).await.unwrap().len(), 2);
+}

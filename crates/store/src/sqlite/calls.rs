@@ -6,7 +6,7 @@ use callside_core::leg::{Direction, Leg, LegId};
 use callside_core::matching::CallId;
 use callside_core::principal::PrincipalId;
 use callside_core::session::{CallState, Lifecycle};
-use callside_core::{PhoneNumber, SessionKey};
+use callside_core::{Millis, PhoneNumber, SessionKey};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// [`Write::Leg`].
@@ -221,6 +221,35 @@ pub(super) fn call(c: &Connection, id: &CallId) -> Result<Option<CallRecord>> {
     c.prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
         .query_row([id.0.as_str()], call_row)
         .optional()?
+        .transpose()
+}
+
+/// [`Write::Conference`](crate::Write::Conference).
+pub(super) fn put_conference(
+    c: &Connection,
+    bridge: &PhoneNumber,
+    id: &str,
+    session: &SessionKey,
+    at: Millis,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO conferences (bridge, id, session, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (bridge, id) DO UPDATE SET session = ?3, created_at = ?4",
+    )?
+    .execute(params![bridge.as_str(), id, session.as_str(), at])?;
+    Ok(())
+}
+
+pub(super) fn conference(
+    c: &Connection,
+    bridge: &PhoneNumber,
+    id: &str,
+) -> Result<Option<SessionKey>> {
+    let key: Option<String> = c
+        .prepare_cached("SELECT session FROM conferences WHERE bridge = ?1 AND id = ?2")?
+        .query_row(params![bridge.as_str(), id], |r| r.get(0))
+        .optional()?;
+    key.map(|k| SessionKey::parse(&k).ok_or_else(|| corrupt("session key", &k)))
         .transpose()
 }
 

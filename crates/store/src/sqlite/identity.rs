@@ -466,3 +466,61 @@ pub(super) fn devices_with_email(
     .query_map([email.as_str()], |r| Ok(PrincipalId(r.get(0)?)))?
     .collect::<rusqlite::Result<_>>()?)
 }
+
+pub(super) fn coupled_devices(
+    c: &Connection,
+    number: &PhoneNumber,
+    now: Millis,
+) -> Result<Vec<PrincipalId>> {
+    Ok(c.prepare_cached(
+        "SELECT p.id FROM numbers n JOIN principals p ON p.id = n.principal
+             LEFT JOIN couplings k ON k.principal = p.id
+             WHERE n.number = ?1 AND n.is_range = 0 AND p.kind = 'device' AND p.deleted_at IS NULL
+               AND (k.mode IS NULL OR k.mode = 'always' OR (k.mode = 'when_near' AND k.near_until > ?2))
+             ORDER BY p.created_at, p.id",
+    )?
+    .query_map(rusqlite::params![number.as_str(), now], |r| Ok(PrincipalId(r.get(0)?)))?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn coupling(
+    c: &Connection,
+    principal: &PrincipalId,
+) -> Result<(callside_core::principal::Coupling, Millis)> {
+    use callside_core::principal::Coupling;
+    let row: Option<(String, Millis)> = c
+        .prepare_cached("SELECT mode, near_until FROM couplings WHERE principal = ?1")?
+        .query_row([principal.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok((Coupling::Always, 0)),
+        Some((mode, until)) => Ok((
+            Coupling::parse(&mode).ok_or_else(|| super::corrupt("coupling", &mode))?,
+            until,
+        )),
+    }
+}
+
+/// [`Write::Coupling`](crate::Write::Coupling).
+pub(super) fn set_coupling(
+    c: &Connection,
+    principal: &PrincipalId,
+    mode: callside_core::principal::Coupling,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO couplings (principal, mode) VALUES (?1, ?2)
+         ON CONFLICT (principal) DO UPDATE SET mode = ?2",
+    )?
+    .execute(rusqlite::params![principal.as_str(), mode.as_str()])?;
+    Ok(())
+}
+
+/// [`Write::Near`](crate::Write::Near).
+pub(super) fn set_near(c: &Connection, principal: &PrincipalId, until: Millis) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO couplings (principal, mode, near_until) VALUES (?1, 'always', ?2)
+         ON CONFLICT (principal) DO UPDATE SET near_until = ?2",
+    )?
+    .execute(rusqlite::params![principal.as_str(), until])?;
+    Ok(())
+}

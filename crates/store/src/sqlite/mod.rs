@@ -318,6 +318,18 @@ impl IdentityStore for SqliteStore {
             .await
     }
 
+    async fn coupled_devices(&self, number: PhoneNumber, now: Millis) -> Result<Vec<PrincipalId>> {
+        self.read(move |c| identity::coupled_devices(c, &number, now))
+            .await
+    }
+
+    async fn coupling(
+        &self,
+        principal: PrincipalId,
+    ) -> Result<(callside_core::principal::Coupling, Millis)> {
+        self.read(move |c| identity::coupling(c, &principal)).await
+    }
+
     async fn stale_bindings(
         &self,
         number: PhoneNumber,
@@ -420,6 +432,10 @@ impl CallStore for SqliteStore {
 
     async fn call(&self, id: CallId) -> Result<Option<CallRecord>> {
         self.read(move |c| calls::call(c, &id)).await
+    }
+
+    async fn conference(&self, bridge: PhoneNumber, id: String) -> Result<Option<SessionKey>> {
+        self.read(move |c| calls::conference(c, &bridge, &id)).await
     }
 
     async fn call_by_ref(

@@ -15,6 +15,7 @@ pub(super) fn insert_session(c: &Connection, r: &SessionRecord) -> Result<()> {
         Origin::PairedLegs => ("paired_legs", r.call_id.as_ref().map(|c| c.0.as_str())),
         Origin::Network(id) => ("network", Some(id.0.as_str())),
         Origin::Invitation => ("invitation", r.call_id.as_ref().map(|c| c.0.as_str())),
+        Origin::Conference => ("conference", r.call_id.as_ref().map(|c| c.0.as_str())),
     };
     let (closed, closed_by) = close_columns(s.closed.as_ref());
     c.prepare_cached(
@@ -257,6 +258,7 @@ pub(super) fn session(c: &Connection, key: &SessionKey) -> Result<Option<Session
     let origin = match origin.as_str() {
         "paired_legs" => Origin::PairedLegs,
         "invitation" => Origin::Invitation,
+        "conference" => Origin::Conference,
         "network" => Origin::Network(
             call_id
                 .clone()

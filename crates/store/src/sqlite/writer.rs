@@ -193,6 +193,14 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             sessions::insert_participant(c, session, principal, joined)
         }
         Write::Screen(screen) => sessions::put_screen(c, screen),
+        Write::Coupling { principal, mode } => identity::set_coupling(c, principal, *mode),
+        Write::Near { principal, until } => identity::set_near(c, principal, *until),
+        Write::Conference {
+            bridge,
+            id,
+            session,
+            at,
+        } => calls::put_conference(c, bridge, id, session, *at),
         Write::SystemScreen(screen) => components::put_system_screen(c, screen),
         Write::DeleteSystemScreen(principal) => components::delete_system_screen(c, principal),
         Write::History {
