@@ -47,6 +47,10 @@ enum Command {
     /// Act as one phone's app: report calls, chat, send files, watch events.
     Phone(phone::PhoneArgs),
     /// Run an automated system (voicemail, IVR, contact centre) from a TOML file of screens.
+    ///
+    /// Lines typed on standard input are the agent's actions on a call: `calls`,
+    /// `screen [SESSION] ID`, `text [SESSION] WORDS…`, `app [SESSION] NAME [JSON]`,
+    /// `end [SESSION]`, `help`.
     Attendant(attendant::AttendantArgs),
     /// Play a whole call between two phones on an in-process server.
     Demo,

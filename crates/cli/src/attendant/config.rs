@@ -94,7 +94,7 @@ pub(crate) struct RegionConfig {
 }
 
 /// A reaction: any of these, in this order.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Then {
     /// Send this text.
@@ -111,7 +111,7 @@ pub(crate) struct Then {
     pub(crate) end_call: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AppMessage {
     pub(crate) name: String,

@@ -8,8 +8,10 @@
 //! and press, so the agent at a contact centre sees what the caller sees; it reacts to presses
 //! and to what callers send as the file says (another screen, a text, an `app/*` message,
 //! ending the call through the network); and a voicemail keeps the files a caller sends with a
-//! message and hands them to the owner with the playback offsets (`voicemail.rs`).
+//! message and hands them to the owner with the playback offsets (`voicemail.rs`). Lines typed
+//! on its standard input are the agent's own actions on a call (`agent.rs`).
 
+mod agent;
 mod config;
 mod voicemail;
 
@@ -24,6 +26,7 @@ use config::{AttendantConfig, Fill, Kind, Then};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use tokio::io::AsyncBufReadExt;
 use voicemail::{KeptFile, Store};
 
 use crate::output::Output;
@@ -95,13 +98,14 @@ pub(crate) async fn run(args: AttendantArgs, out: &Output) -> anyhow::Result<()>
             .unwrap_or_else(voicemail::default_dir),
     );
     out.progress(&format!(
-        "{} answering as {} ({}); connecting to {} …",
+        "{} answering as {} ({}); connecting to {} … (type `help` for the agent's commands)",
         config.name.as_deref().unwrap_or("attendant"),
         me.id,
         me.ranges.join(", "),
         client.base_url()
     ));
     let mut channel = Channel::connect(&client).await?;
+    let mut agent = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
     let mut attendant = Attendant {
         sender: channel.sender(),
         client,
@@ -115,6 +119,14 @@ pub(crate) async fn run(args: AttendantArgs, out: &Output) -> anyhow::Result<()>
     loop {
         let event = tokio::select! {
             e = channel.next_event() => e,
+            line = async { agent.as_mut()?.next_line().await.ok().flatten() }, if agent.is_some() => {
+                match line {
+                    Some(line) => attendant.agent_line(&line).await,
+                    // No console (closed or not a terminal): the file's reactions only.
+                    None => agent = None,
+                }
+                continue;
+            }
             _ = tokio::signal::ctrl_c() => {
                 out.progress("interrupted");
                 break;
@@ -154,10 +166,64 @@ impl Attendant {
             }
             Event::Session(s) => self.opened(s).await?,
             Event::Screen(s) if s.sender != self.me => self.screen_event(s).await?,
+            Event::Message(m) if m.kind == "system/closed" => {
+                self.finish_message(&m.session)?;
+                if self.calls.remove(&m.session).is_some() {
+                    self.say(
+                        json!({"event": "call_closed", "session": m.session}),
+                        format!("{}: closed", m.session),
+                    );
+                }
+            }
             Event::Message(m) if m.sender != self.me => self.message(m).await?,
             _ => {}
         }
         Ok(())
+    }
+
+    /// A line from the agent's console.
+    async fn agent_line(&mut self, line: &str) {
+        let command = agent::parse(line, |w| self.calls.keys().any(|k| k.starts_with(w)));
+        let result = match command {
+            Ok(None) => return,
+            Ok(Some(agent::Command::Help)) => {
+                self.say(
+                    json!({"event": "help", "help": agent::HELP}),
+                    agent::HELP.to_owned(),
+                );
+                Ok(())
+            }
+            Ok(Some(agent::Command::Calls)) => {
+                let calls: Vec<_> = self
+                    .calls
+                    .iter()
+                    .map(|(key, c)| json!({"session": key, "caller": c.fill.caller, "number": c.fill.number}))
+                    .collect();
+                let text = if calls.is_empty() {
+                    "no call in progress".to_owned()
+                } else {
+                    self.calls
+                        .iter()
+                        .map(|(key, c)| {
+                            format!("{key}: {} calling {}", c.fill.caller, c.fill.number)
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                self.say(json!({"event": "calls", "calls": calls}), text);
+                Ok(())
+            }
+            Ok(Some(agent::Command::Act { session, then })) => {
+                match agent::choose(session.as_deref(), self.calls.keys()) {
+                    Ok(key) => self.react(&key, &then).await.map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            self.say(json!({"event": "agent_error", "error": e}), e);
+        }
     }
 
     /// A session with a caller: who is calling whom, and the first screen.

@@ -42,10 +42,20 @@ pub(crate) fn run(server: &str, args: &[&str]) -> Vec<Value> {
 
 /// Starts a long-running command whose JSON lines arrive on a channel.
 pub(crate) fn spawn(server: &str, args: &[&str]) -> (Child, mpsc::Receiver<Value>) {
+    spawn_with(server, args, Stdio::inherit())
+}
+
+/// [`spawn`], with its standard input a pipe the test writes to (`child.stdin`).
+pub(crate) fn spawn_typing(server: &str, args: &[&str]) -> (Child, mpsc::Receiver<Value>) {
+    spawn_with(server, args, Stdio::piped())
+}
+
+fn spawn_with(server: &str, args: &[&str], stdin: Stdio) -> (Child, mpsc::Receiver<Value>) {
     let mut child = Command::new(BIN)
         .arg("--json")
         .args(args)
         .env("CALLSIDE_SERVER", server)
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
