@@ -125,6 +125,11 @@ impl Client {
         url
     }
 
+    /// A request without this client's token (its credential is in the body).
+    pub(crate) fn request_anonymous(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        self.http.request(method, self.url(segments))
+    }
+
     pub(crate) fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         self.http
             .request(method, self.url(segments))

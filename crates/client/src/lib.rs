@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod browsers;
 mod calls;
 mod channel;
 mod client;

@@ -16,6 +16,41 @@ pub fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Crockford's base 32: digits and letters without I, L, O and U, so nothing reads as another.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A one-time code a person reads off one screen and types into another: 10 characters of
+/// Crockford base 32 (50 random bits), shown as `XXXXX-XXXXX`.
+pub fn typed_code() -> String {
+    let mut buf = [0u8; 10];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    let chars: String = buf
+        .iter()
+        .map(|b| CROCKFORD[usize::from(b & 31)] as char)
+        .collect();
+    format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// A typed code as [`typed_code`] made it, whatever the person did to it: case, spaces and
+/// dashes do not matter, and `O`, `I` and `L` are read as `0`, `1` and `1`. `None` when it
+/// cannot be one.
+pub fn normalize_typed_code(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(11);
+    for c in s.chars().filter(|c| !matches!(c, ' ' | '-')) {
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c if c.is_ascii() && CROCKFORD.contains(&(c as u8)) => c,
+            _ => return None,
+        };
+        if out.len() == 5 {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    (out.len() == 11).then_some(out)
+}
+
 /// The creation time as 12 hex digits: ids made later sort later, so the store's indexes grow
 /// at their right edge instead of touching a random page per insert.
 fn time_prefix(now: Millis) -> String {
@@ -101,6 +136,32 @@ pub struct TokenHash(pub [u8; 32]);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_codes_survive_how_people_type_them() {
+        let code = typed_code();
+        assert_eq!(code.len(), 11);
+        assert_eq!(normalize_typed_code(&code).as_deref(), Some(code.as_str()));
+        assert_ne!(typed_code(), code);
+        assert_eq!(
+            normalize_typed_code(" ab0c1 - defgh ").as_deref(),
+            Some("AB0C1-DEFGH")
+        );
+        assert_eq!(
+            normalize_typed_code("abocidefgl").as_deref(),
+            Some("AB0C1-DEFG1")
+        );
+        for bad in [
+            "",
+            "ABCDE",
+            "ABCDE-FGHJKM",
+            "ABCDE-FGHJU",
+            "ABCDÉ-FGHJK",
+            "ABCDE_FGHJK",
+        ] {
+            assert_eq!(normalize_typed_code(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn keys_are_long_random_and_round_trip() {

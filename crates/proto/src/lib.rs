@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod blob;
+pub mod browser;
 pub mod call;
 pub mod card;
 pub mod component;

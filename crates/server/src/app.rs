@@ -18,6 +18,7 @@ use crate::connect::Connect;
 use crate::http::wire::JsonWire;
 use crate::hub::Hub;
 use crate::identity::auth::Auth;
+use crate::identity::browsers::Browsers;
 use crate::identity::emails::{self, Emails};
 use crate::identity::proofs::{self, Proofs};
 use crate::identity::systems::Systems;
@@ -49,6 +50,7 @@ pub struct App {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) auth: Arc<Auth>,
     pub(crate) identity: Arc<Identity>,
+    pub(crate) browsers: Browsers,
     pub(crate) proofs: Arc<Proofs>,
     pub(crate) emails: Arc<Emails>,
     pub(crate) admin: Admin,
@@ -126,6 +128,14 @@ impl App {
             p.hub.clone(),
             p.wire.clone(),
         ));
+        let browsers = Browsers::new(
+            p.store.clone(),
+            auth.clone(),
+            p.hub.clone(),
+            p.wire.clone(),
+            c.browsers.clone(),
+            &c.limits,
+        );
         let (bound_tx, numbers_bound) = mpsc::channel(EVENTS);
         let proofs = Arc::new(proofs_service(&p, auth.clone(), server_key, bound_tx));
         let emails = Arc::new(emails_service(&p));
@@ -259,6 +269,7 @@ impl App {
             metrics: p.metrics,
             auth,
             identity,
+            browsers,
             proofs,
             emails,
             admin,

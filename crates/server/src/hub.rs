@@ -86,6 +86,8 @@ impl Queue {
 
 struct Conn {
     id: u64,
+    /// The browser a connection came from (a browser's token), so unlinking it closes only its.
+    browser: Option<Arc<str>>,
     /// Items are shared: one allocation per publish, one pointer per queue slot.
     queue: Arc<Queue>,
 }
@@ -119,7 +121,18 @@ impl Drop for Registration {
 }
 
 impl Hub {
+    #[cfg(test)]
     pub(crate) fn register(self: &Arc<Self>, principal: PrincipalId) -> Registration {
+        self.register_from(principal, None)
+    }
+
+    /// [`register`](Hub::register) for a connection made through a browser linked to
+    /// `principal` (`None`: the principal itself).
+    pub(crate) fn register_from(
+        self: &Arc<Self>,
+        principal: PrincipalId,
+        browser: Option<Arc<str>>,
+    ) -> Registration {
         let queue = Arc::new(Queue::new());
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.conns
@@ -129,6 +142,7 @@ impl Hub {
             .or_default()
             .push(Conn {
                 id,
+                browser,
                 queue: queue.clone(),
             });
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +173,22 @@ impl Hub {
         self.publish([principal], &Outbound::Revoked(last_frame));
     }
 
+    /// Closes the connections made through one browser of `principal` (it was unlinked).
+    pub(crate) fn disconnect_browser(
+        &self,
+        principal: &PrincipalId,
+        browser: &str,
+        last_frame: Arc<str>,
+    ) {
+        let item = Arc::new(Outbound::Revoked(last_frame));
+        let conns = self.conns.read().expect("hub lock poisoned");
+        for c in conns.get(principal).into_iter().flatten() {
+            if c.browser.as_deref() == Some(browser) {
+                c.queue.push(item.clone());
+            }
+        }
+    }
+
     /// Sends to every connection of every principal in `to`.
     pub(crate) fn publish<'a>(
         &self,
@@ -178,6 +208,19 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn unlinking_a_browser_closes_only_its_connections() {
+        let hub = Arc::new(Hub::default());
+        let a = PrincipalId("a".into());
+        let phone = hub.register(a.clone());
+        let office = hub.register_from(a.clone(), Some("brw_1".into()));
+        let home = hub.register_from(a.clone(), Some("brw_2".into()));
+        hub.disconnect_browser(&a, "brw_1", "bye".into());
+        assert!(matches!(&*office.queue.recv().await, Outbound::Revoked(f) if &**f == "bye"));
+        assert!(phone.queue.try_recv().is_none());
+        assert!(home.queue.try_recv().is_none());
+    }
 
     #[tokio::test]
     async fn publishes_to_every_connection_of_a_principal_and_unregisters_on_drop() {

@@ -138,6 +138,10 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the record already exists")]
     Duplicate,
+    /// A write that needs a record in a given state found it gone or changed (e.g. a one-time
+    /// code already used); the call changed nothing.
+    #[error("the record is gone or has changed")]
+    Gone,
     #[error("the database is newer than this program (schema version {0})")]
     TooNew(i64),
     #[error("the store has shut down")]

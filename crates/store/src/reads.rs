@@ -29,6 +29,21 @@ pub trait IdentityStore: Send + Sync {
     /// [`principal_by_token`](IdentityStore::principal_by_token).
     async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>>;
 
+    /// The browser link code whose SHA-256 is `code_hash`, if not used and its device is live
+    /// (whether it expired is the caller's to check).
+    async fn browser_link(&self, code_hash: TokenHash) -> Result<Option<BrowserLinkRecord>>;
+
+    /// The browser of a live device whose current access token hashes to `hash` (whether it
+    /// expired is the caller's to check).
+    async fn browser_by_access(&self, hash: TokenHash) -> Result<Option<BrowserRecord>>;
+
+    /// The browser of a live device whose current or previous refresh token hashes to `hash`
+    /// (compare with its `refresh_hash` to tell which).
+    async fn browser_by_refresh(&self, hash: TokenHash) -> Result<Option<BrowserRecord>>;
+
+    /// A device's linked browsers, oldest first (ties by id).
+    async fn browsers(&self, device: PrincipalId) -> Result<Vec<BrowserRecord>>;
+
     /// Live principals of one kind (`device`, `service`, `admin`), oldest first (ties by id).
     async fn principals(&self, kind: &'static str) -> Result<Vec<PrincipalRecord>>;
 

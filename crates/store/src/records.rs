@@ -226,6 +226,32 @@ pub struct CallNoteRecord {
 
 /// One change. [`crate::Writes::apply`] commits a list of them atomically, whatever aggregates
 /// they touch.
+/// A one-time code a device asked for to link a browser, kept by its SHA-256 until used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowserLinkRecord {
+    pub code_hash: TokenHash,
+    pub device: PrincipalId,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// A browser linked to a device, with the SHA-256 of its current access and refresh tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowserRecord {
+    pub id: String,
+    pub device: PrincipalId,
+    /// What the browser called itself when linked (e.g. "Firefox on the office PC").
+    pub name: String,
+    pub created_at: Millis,
+    pub access_hash: TokenHash,
+    pub access_expires_at: Millis,
+    pub refresh_hash: TokenHash,
+    pub refresh_expires_at: Millis,
+    /// The refresh token this one replaced: presented again, it was copied.
+    pub previous_refresh_hash: Option<TokenHash>,
+    pub refreshed_at: Millis,
+}
+
 #[derive(Debug, Clone)]
 pub enum Write {
     /// A new principal with its first token.
@@ -409,6 +435,27 @@ pub enum Write {
         capabilities: callside_core::component::Capabilities,
         at: Millis,
     },
+    /// A one-time browser link code (codes expired by its `created_at` are dropped with it).
+    BrowserLink(BrowserLinkRecord),
+    /// Uses up a browser link code; fails the call with [`StoreError::Gone`](crate::StoreError)
+    /// when there is no such code (used already, or never made), so two uses cannot both land.
+    UseBrowserLink(TokenHash),
+    /// A newly linked browser ([`StoreError::Duplicate`](crate::StoreError) for a known id).
+    Browser(BrowserRecord),
+    /// Replaces a browser's tokens if its refresh token is still `expected` (otherwise the call
+    /// fails with [`StoreError::Gone`](crate::StoreError): another refresh won); the replaced
+    /// refresh token becomes its `previous_refresh_hash`.
+    RefreshBrowser {
+        id: String,
+        expected: TokenHash,
+        access_hash: TokenHash,
+        access_expires_at: Millis,
+        refresh_hash: TokenHash,
+        refresh_expires_at: Millis,
+        at: Millis,
+    },
+    /// Unlinks a browser: its tokens stop working.
+    DeleteBrowser(String),
     /// Adds (or updates) one installed component of a device (an installation confirmation).
     Installed {
         principal: PrincipalId,

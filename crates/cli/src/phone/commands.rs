@@ -111,6 +111,16 @@ pub(super) enum PhoneCommand {
     },
     /// This device is near its phone for the next SECS seconds (0: it left).
     Near { secs: u64 },
+    /// A one-time code that links a browser to this device: the browser then acts as the device
+    /// with short-lived tokens of its own, never this device's token.
+    LinkBrowser,
+    /// The browsers linked to this device.
+    Browsers,
+    /// Unlink a browser: its tokens stop working and its open pages are disconnected.
+    UnlinkBrowser {
+        /// The browser's id (as `browsers` lists it).
+        id: String,
+    },
     /// Move this device's place in a session to another device of the same user.
     Transfer {
         session: String,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::output::Output;
 use crate::render::{self, Names};
 
+mod browsers;
 mod commands;
 mod watch;
 
@@ -145,6 +146,9 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             };
             out.result(&state, || coupling_text(&state));
         }
+        PhoneCommand::LinkBrowser => browsers::link(&client, out).await?,
+        PhoneCommand::Browsers => browsers::list(&client, out).await?,
+        PhoneCommand::UnlinkBrowser { id } => browsers::unlink(&client, &id, out).await?,
         PhoneCommand::Near { secs } => {
             let state = client.near(secs).await?;
             out.result(&state, || coupling_text(&state));

@@ -294,6 +294,58 @@ mod raw_socket {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_browser_opens_its_socket_with_a_ticket_once_and_unlinking_closes_it() {
+        let w = world(|_| {}).await;
+        let created = w.device("Alice", ALICE).await;
+        let alice = Client::new(&w.base, &created.token).unwrap();
+        let code = alice.create_browser_link().await.unwrap();
+        let (browser, tokens) = Client::link_browser(&w.base, &code.code, Some("office PC"))
+            .await
+            .unwrap();
+        let ws_url = format!("{}/v1/ws", w.base.replace("http://", "ws://"));
+
+        // No token in the URL: a single-use ticket.
+        let ticket = browser.ws_ticket().await.unwrap().ticket;
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_url}?ticket={ticket}"))
+            .await
+            .unwrap();
+        let ready = frame(&mut ws).await;
+        assert_eq!(
+            (ready["type"].as_str(), ready["principal"].as_str()),
+            (Some("ready"), Some(created.device.id.as_str()))
+        );
+        let again = tokio_tungstenite::connect_async(format!("{ws_url}?ticket={ticket}")).await;
+        assert!(again.unwrap_err().to_string().contains("401"), "used once");
+        let token_in_url = tokio_tungstenite::connect_async(format!(
+            "{ws_url}?access_token={}",
+            tokens.access_token
+        ))
+        .await;
+        assert!(token_in_url.unwrap_err().to_string().contains("401"));
+
+        // The phone's own socket stays when the browser is unlinked; the browser's closes.
+        let mut phone = connect(&w, &created.token).await;
+        assert_eq!(frame(&mut phone).await["type"], "ready");
+        alice.unlink_browser(&tokens.browser.id).await.unwrap();
+        let last = frame(&mut ws).await;
+        assert_eq!(
+            (last["type"].as_str(), last["code"].as_str()),
+            (Some("error"), Some("token_revoked")),
+            "{last}"
+        );
+        phone
+            .send(Message::Text(r#"{"type":"ping","nonce":1}"#.into()))
+            .await
+            .unwrap();
+        assert_eq!(frame(&mut phone).await["type"], "pong");
+        assert!(
+            browser.ws_ticket().await.is_err(),
+            "its token no longer works"
+        );
+        w.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_peer_that_stops_answering_heartbeats_is_disconnected() {
         let w = world(|c| c.heartbeat = Duration::from_secs(1)).await;
         let created = w.device("Alice", ALICE).await;

@@ -133,6 +133,24 @@ pub struct Limits {
     pub invitations_per_target_hour: u32,
     /// Click-to-dial calls one device may ask the SIP proxy to place (they ring two phones).
     pub click_to_dial_per_device_hour: u32,
+    /// Browser link codes one device may ask for.
+    pub browser_links_per_device_hour: u32,
+    /// Link codes and refresh tokens one address may present (they are guessed otherwise).
+    pub link_attempts_per_source_minute: u32,
+}
+
+/// Browsers linked to devices (`[browsers]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Browsers {
+    /// Origins whose pages may call the API (CORS); the companion app at `/app/` is same-origin
+    /// and needs none.
+    pub origins: Vec<String>,
+    /// How long a browser's access token works (it refreshes before).
+    pub access_ttl: Duration,
+    /// How long a refresh token works unused; each refresh starts it again.
+    pub refresh_ttl: Duration,
+    /// How long a link code waits to be typed.
+    pub link_ttl: Duration,
 }
 
 /// The SIP proxy's JSON-RPC (`[kamailio]`, deploy/kamailio).
@@ -212,6 +230,7 @@ pub struct Config {
     pub sms_link_ttl: Duration,
     /// The SIP proxy, when callside may ask it things.
     pub kamailio: Option<Kamailio>,
+    pub browsers: Browsers,
 }
 
 /// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
@@ -349,6 +368,14 @@ impl Config {
                 sms_invitations_per_hour: Some(self.limits.sms_invitations_per_hour),
                 invitations_per_target_hour: Some(self.limits.invitations_per_target_hour),
                 click_to_dial_per_device_hour: Some(self.limits.click_to_dial_per_device_hour),
+                browser_links_per_device_hour: Some(self.limits.browser_links_per_device_hour),
+                link_attempts_per_source_minute: Some(self.limits.link_attempts_per_source_minute),
+            },
+            browsers: RawBrowsers {
+                origins: Some(self.browsers.origins.clone()),
+                access_secs: Some(self.browsers.access_ttl.as_secs()),
+                refresh_days: Some(self.browsers.refresh_ttl.as_secs() / 86_400),
+                link_secs: Some(self.browsers.link_ttl.as_secs()),
             },
             kamailio: match &self.kamailio {
                 Some(k) => RawKamailio {

@@ -45,6 +45,54 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     #[serde(default)]
     pub kamailio: RawKamailio,
+    #[serde(default)]
+    pub browsers: RawBrowsers,
+}
+
+/// Browsers linked to devices (issue 14): token lifetimes and the origins allowed to call the API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBrowsers {
+    pub origins: Option<Vec<String>>,
+    pub access_secs: Option<u64>,
+    pub refresh_days: Option<u64>,
+    pub link_secs: Option<u64>,
+}
+
+impl RawBrowsers {
+    fn validate(self) -> Result<super::Browsers, ConfigError> {
+        let mut origins = Vec::new();
+        for o in self.origins.unwrap_or_default() {
+            // An origin is scheme://host[:port], nothing after it: what a browser sends.
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o.ends_with('/')
+                && o.split_once("://").is_some_and(|(_, rest)| {
+                    !rest.is_empty() && !rest.contains(['/', '?', '#', ' ', '*'])
+                });
+            if !ok {
+                return Err(invalid(
+                    "browsers.origins",
+                    &o,
+                    "each must be an origin such as https://app.example.com (scheme, host, optional port; no path, no wildcard)",
+                ));
+            }
+            origins.push(o);
+        }
+        let refresh_days = self.refresh_days.unwrap_or(30);
+        if !(1..=365).contains(&refresh_days) {
+            return Err(invalid(
+                "browsers.refresh_days",
+                refresh_days,
+                "must be 1-365",
+            ));
+        }
+        Ok(super::Browsers {
+            origins,
+            access_ttl: secs("browsers.access_secs", self.access_secs, 900, 60..=86_400)?,
+            refresh_ttl: Duration::from_secs(refresh_days * 86_400),
+            link_ttl: secs("browsers.link_secs", self.link_secs, 300, 30..=3_600)?,
+        })
+    }
 }
 
 /// The SIP proxy's JSON-RPC (deploy/kamailio): reconciliation, click-to-dial, ending calls.
@@ -161,6 +209,8 @@ pub struct RawLimits {
     pub sms_invitations_per_hour: Option<u32>,
     pub invitations_per_target_hour: Option<u32>,
     pub click_to_dial_per_device_hour: Option<u32>,
+    pub browser_links_per_device_hour: Option<u32>,
+    pub link_attempts_per_source_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -465,6 +515,16 @@ impl RawLimits {
                 self.click_to_dial_per_device_hour,
                 20,
             )?,
+            browser_links_per_device_hour: count(
+                "limits.browser_links_per_device_hour",
+                self.browser_links_per_device_hour,
+                20,
+            )?,
+            link_attempts_per_source_minute: count(
+                "limits.link_attempts_per_source_minute",
+                self.link_attempts_per_source_minute,
+                10,
+            )?,
         })
     }
 }
@@ -696,6 +756,7 @@ impl RawConfig {
                 map
             },
             kamailio: self.kamailio.resolve()?,
+            browsers: self.browsers.validate()?,
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),
                 self.authorization.secret,

@@ -11,6 +11,9 @@ pub(crate) enum ApiError {
     BadRequest(&'static str, String),
     #[error("missing or malformed bearer token")]
     Unauthenticated,
+    /// 401 with a code of its own (an expired token, a link code that does not work).
+    #[error("{1}")]
+    Unauthorized(&'static str, String),
     #[error("{1}")]
     Forbidden(&'static str, String),
     #[error("{0} not found")]
@@ -42,7 +45,7 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::Unauthorized(..) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(..) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::Absent(..) => StatusCode::NOT_FOUND,
             ApiError::Gone(..) => StatusCode::GONE,
@@ -63,6 +66,7 @@ impl ApiError {
             | ApiError::Gone(code, _)
             | ApiError::Conflict(code, _)
             | ApiError::Absent(code, _)
+            | ApiError::Unauthorized(code, _)
             | ApiError::Disabled(code, _)
             | ApiError::TooMany(code, _) => code,
             ApiError::Unauthenticated => "unauthenticated",
@@ -113,7 +117,7 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
-        if matches!(self, ApiError::Unauthenticated) {
+        if matches!(self, ApiError::Unauthenticated | ApiError::Unauthorized(..)) {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),

@@ -50,6 +50,43 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The authenticated caller with the browser it acts through, if any (a browser's token).
+pub(crate) struct Credential(pub(crate) crate::identity::auth::Resolved);
+
+impl FromRequestParts<AppState> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        Ok(Credential(app.auth.resolve_credential(&token).await?))
+    }
+}
+
+/// The authenticated principal itself, not a browser linked to it: for what manages a device's
+/// identity (its token, numbers, addresses and linked browsers).
+pub(crate) struct Owner(pub(crate) Arc<Principal>);
+
+impl FromRequestParts<AppState> for Owner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Credential(who) = Credential::from_request_parts(parts, app).await?;
+        if who.browser.is_some() {
+            return Err(ApiError::Forbidden(
+                "device_only",
+                "a browser cannot do this: use the device it is linked to".into(),
+            ));
+        }
+        Ok(Owner(who.principal))
+    }
+}
+
 /// The peer address of a request, when it came over a socket.
 pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
 

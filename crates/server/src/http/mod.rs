@@ -64,6 +64,19 @@ pub fn router(app: AppState) -> Router {
     let v1 = Router::new()
         .route("/me", get(identity::me))
         .route("/me/token", post(identity::rotate_own_token))
+        .route("/me/browser-links", post(identity::create_browser_link))
+        .route("/me/browsers", get(identity::list_browsers))
+        .route(
+            "/me/browsers/{id}",
+            axum::routing::delete(identity::unlink_browser),
+        )
+        .route(
+            "/browser",
+            axum::routing::delete(identity::sign_out_browser),
+        )
+        .route("/browser/link", post(identity::link_browser))
+        .route("/browser/refresh", post(identity::refresh_browser))
+        .route("/ws/tickets", post(identity::ws_ticket))
         .route(
             "/me/coupling",
             get(identity::get_coupling).put(identity::put_coupling),
@@ -217,6 +230,10 @@ pub fn router(app: AppState) -> Router {
         .route("/blobs/{id}", get(blobs::download_blob))
         .route("/ws", get(ws::upgrade))
         .route("/openapi.json", get(ops::serve));
+    let v1 = match cors(&app.config.browsers.origins) {
+        Some(layer) => v1.layer(layer),
+        None => v1,
+    };
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(ops::healthz))
@@ -231,7 +248,7 @@ pub fn router(app: AppState) -> Router {
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 |req: &axum::http::Request<_>| {
-                    // The path only: query strings may carry an access token.
+                    // The path only: query strings may carry a WebSocket ticket.
                     let route = req
                         .extensions()
                         .get::<axum::extract::MatchedPath>()
@@ -242,6 +259,28 @@ pub fn router(app: AppState) -> Router {
             ),
         )
         .with_state(app)
+}
+
+/// CORS for the API when `[browsers] origins` lists pages of other origins that call it: bearer
+/// tokens in headers (no cookies, so no credentials mode), the API's methods, `Retry-After`
+/// readable. `None` when no origin is allowed (the companion app at `/app/` is same-origin).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::RANGE])
+            .expose_headers([header::RETRY_AFTER, header::CONTENT_RANGE, header::ETAG])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 async fn count_errors(

@@ -29,24 +29,33 @@ const MAX_IN_FLIGHT: usize = 1024;
 /// Messages read from the store per page when catching up.
 const REPLAY_PAGE: u32 = 500;
 
-/// `GET /v1/ws` — authenticates (bearer header, or `access_token` query parameter for browsers)
-/// and upgrades.
+/// `GET /v1/ws` — authenticates (bearer header, or for browsers, which cannot set headers on a
+/// WebSocket, a single-use `ticket` query parameter from `POST /v1/ws/tickets`) and upgrades.
 pub(crate) async fn upgrade(
     State(app): State<AppState>,
     parts: Parts,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let token = bearer(&parts)
-        .or_else(|| {
-            parts.uri.query().and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("access_token="))
-                    .map(Token::from_presented)
-            })
-        })
-        .ok_or(ApiError::Unauthenticated)?;
-    let principal = app.auth.resolve(&token).await?;
-    if principal.is_admin() {
+    let ticket = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("ticket="))
+            .map(Token::from_presented)
+    });
+    let who = match (bearer(&parts), ticket) {
+        (Some(token), _) => app.auth.resolve_credential(&token).await?,
+        (None, Some(ticket)) => app
+            .auth
+            .redeem_ticket(&ticket, crate::clock::now_ms())
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "invalid_ticket",
+                    "the ticket is unknown, used or expired: get a new one (POST /v1/ws/tickets)"
+                        .into(),
+                )
+            })?,
+        (None, None) => return Err(ApiError::Unauthenticated),
+    };
+    if who.principal.is_admin() {
         return Err(ApiError::Forbidden(
             "admin_only",
             "the admin token has no sessions".into(),
@@ -64,7 +73,7 @@ pub(crate) async fn upgrade(
             // Split here, not in an `async` block: a block that owned the socket would keep room
             // for it in every connection's task beside the serve loop (~200 bytes per device).
             let (sink, stream) = socket.split();
-            serve(app, principal, sink, stream)
+            serve(app, who, sink, stream)
         }))
 }
 
@@ -212,12 +221,17 @@ where
 type InFlight = FuturesUnordered<BoxFuture<'static, ServerFrame>>;
 
 /// Runs one connection until the peer goes away, stops answering, or the server shuts down.
-pub(crate) async fn serve<S, R>(app: AppState, who: Arc<Principal>, sink: S, mut stream: R)
-where
+pub(crate) async fn serve<S, R>(
+    app: AppState,
+    resolved: crate::identity::auth::Resolved,
+    sink: S,
+    mut stream: R,
+) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let reg = app.hub.register(who.id.clone());
+    let who = resolved.principal;
+    let reg = app.hub.register_from(who.id.clone(), resolved.browser);
     let mut conn = Conn {
         app: &app,
         who: who.clone(),

@@ -1,8 +1,11 @@
 //! Bearer-token authentication. Tokens are looked up by their SHA-256; a short-lived cache keeps
-//! the hot path off the database, and every change to a principal evicts it.
+//! the hot path off the database, and every change to a principal evicts it. A browser's access
+//! token (`cs_brw_…`, issue 14) names the device it was linked to, and works until it expires.
+//! WebSocket tickets are single-use stand-ins for a token in a URL, kept here for 30 s.
 
+use crate::clock::now_ms;
 use crate::Store;
-use callside_core::{Principal, PrincipalId, PrincipalKind, Token, TokenHash};
+use callside_core::{Millis, Principal, PrincipalId, PrincipalKind, Token, TokenHash};
 use callside_store::{PrincipalRecord, StoreError, Write};
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,19 +13,38 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(30);
+/// How long a WebSocket ticket waits to be used.
+pub(crate) const TICKET_TTL_MS: Millis = 30_000;
+/// How a browser's access token starts (`Token::generate("brw")`).
+pub(crate) const BROWSER_TOKEN_PREFIX: &str = "cs_brw_";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
     #[error("missing or malformed bearer token")]
     Unknown,
+    #[error("this browser's access token has expired: refresh it (POST /v1/browser/refresh)")]
+    Expired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Who presented a credential: the principal, and the browser it was given to when it is a
+/// browser's token (a browser acts as its device, minus managing the device's identity).
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) principal: Arc<Principal>,
+    pub(crate) browser: Option<Arc<str>>,
+}
+
+/// A cached answer: who, when it was cached, and until when a browser's token works.
+type Cached = (Resolved, Instant, Option<Millis>);
+
 /// Who a token belongs to.
 pub(crate) struct Auth {
     store: Store,
-    entries: Mutex<HashMap<TokenHash, (Arc<Principal>, Instant)>>,
+    /// By token hash: who, when cached, and until when a browser's token works.
+    entries: Mutex<HashMap<TokenHash, Cached>>,
+    tickets: Mutex<HashMap<TokenHash, (Resolved, Millis)>>,
     /// Moves on every eviction, so a lookup that read the store before an eviction does not put
     /// the revoked principal back.
     generation: std::sync::atomic::AtomicU64,
@@ -33,34 +55,89 @@ impl Auth {
         Auth {
             store,
             entries: Default::default(),
+            tickets: Default::default(),
             generation: Default::default(),
         }
     }
 
     /// The principal of a presented token.
     pub(crate) async fn resolve(&self, token: &Token) -> Result<Arc<Principal>, AuthError> {
+        Ok(self.resolve_credential(token).await?.principal)
+    }
+
+    /// Who presented `token`, and through which browser if it is a browser's.
+    pub(crate) async fn resolve_credential(&self, token: &Token) -> Result<Resolved, AuthError> {
         let hash = token.hash();
-        if let Some((p, at)) = self.entries.lock().expect("auth cache poisoned").get(&hash) {
+        let now = now_ms();
+        if let Some((r, at, until)) = self.entries.lock().expect("auth cache poisoned").get(&hash) {
             if at.elapsed() < TTL {
-                return Ok(p.clone());
+                if until.is_some_and(|u| u <= now) {
+                    return Err(AuthError::Expired);
+                }
+                return Ok(r.clone());
             }
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let rec = self
-            .store
-            .principal_by_token(hash)
-            .await?
-            .ok_or(AuthError::Unknown)?;
-        let p = Arc::new(rec.principal);
+        let (resolved, until) = if token.expose().starts_with(BROWSER_TOKEN_PREFIX) {
+            let b = self
+                .store
+                .browser_by_access(hash)
+                .await?
+                .ok_or(AuthError::Unknown)?;
+            if b.access_expires_at <= now {
+                return Err(AuthError::Expired);
+            }
+            let rec = self
+                .store
+                .principal(b.device)
+                .await?
+                .ok_or(AuthError::Unknown)?;
+            let resolved = Resolved {
+                principal: Arc::new(rec.principal),
+                browser: Some(b.id.into()),
+            };
+            (resolved, Some(b.access_expires_at))
+        } else {
+            let rec = self
+                .store
+                .principal_by_token(hash)
+                .await?
+                .ok_or(AuthError::Unknown)?;
+            let resolved = Resolved {
+                principal: Arc::new(rec.principal),
+                browser: None,
+            };
+            (resolved, None)
+        };
         let mut entries = self.entries.lock().expect("auth cache poisoned");
         if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
-            return Ok(p); // answered from a read that may predate a revocation: not cached
+            return Ok(resolved); // answered from a read that may predate a revocation: not cached
         }
         if entries.len() > 100_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < TTL);
+            entries.retain(|_, (_, at, _)| at.elapsed() < TTL);
         }
-        entries.insert(hash, (p.clone(), Instant::now()));
-        Ok(p)
+        entries.insert(hash, (resolved.clone(), Instant::now(), until));
+        Ok(resolved)
+    }
+
+    /// A single-use WebSocket ticket for `who`, good for [`TICKET_TTL_MS`].
+    pub(crate) fn issue_ticket(&self, who: Resolved, now: Millis) -> (Token, Millis) {
+        let ticket = Token::generate("wst");
+        let until = now + TICKET_TTL_MS;
+        let mut tickets = self.tickets.lock().expect("ticket lock poisoned");
+        tickets.retain(|_, (_, u)| *u > now);
+        tickets.insert(ticket.hash(), (who, until));
+        (ticket, until)
+    }
+
+    /// Uses up a ticket: who it was issued to, if it is known and not expired.
+    pub(crate) fn redeem_ticket(&self, ticket: &Token, now: Millis) -> Option<Resolved> {
+        let (who, until) = self
+            .tickets
+            .lock()
+            .expect("ticket lock poisoned")
+            .remove(&ticket.hash())?;
+        (until > now).then_some(who)
     }
 
     /// Forgets every cached token of `id` (after rotation or deletion).
@@ -68,7 +145,11 @@ impl Auth {
         let mut entries = self.entries.lock().expect("auth cache poisoned");
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        entries.retain(|_, (p, _)| &p.id != id);
+        entries.retain(|_, (r, _, _)| &r.principal.id != id);
+        self.tickets
+            .lock()
+            .expect("ticket lock poisoned")
+            .retain(|_, (r, _)| &r.principal.id != id);
     }
 }
 

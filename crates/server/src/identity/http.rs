@@ -2,13 +2,14 @@
 //! and email identities (`/v1/me/emails/…`); the wire forms of principals, proofs and validations;
 //! and the texts, mails and frames the identity services write.
 
+use super::browsers;
 use super::emails;
 use super::proofs::{self, InboundSms, Submission};
 use super::{auth::AuthError, Error};
 use crate::app::AppState;
 use crate::clock::now_ms;
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, GatewayCaller, Json, Query, Source};
+use crate::http::extract::{Caller, Credential, GatewayCaller, Json, Owner, Query, Source};
 use crate::http::wire::{frame_json, scope_out, JsonWire};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,6 +28,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Unknown => ApiError::Unauthenticated,
+            AuthError::Expired => ApiError::Unauthorized("token_expired", e.to_string()),
             AuthError::Store(e) => e.into(),
         }
     }
@@ -235,7 +237,7 @@ pub(crate) async fn me(
 #[utoipa::path(post, path = "/v1/me/token", tag = "identity", responses((status = 200, body = proto::admin::RotatedToken)))]
 pub(crate) async fn rotate_own_token(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
 ) -> Result<axum::Json<proto::admin::RotatedToken>, ApiError> {
     let token = app.identity.rotate_own(&p).await?;
     Ok(axum::Json(proto::admin::RotatedToken {
@@ -248,7 +250,7 @@ pub(crate) async fn rotate_own_token(
     responses((status = 201, body = proto::numbers::NumberProof), (status = 429, body = proto::Problem), (status = 503, body = proto::Problem)))]
 pub(crate) async fn start_proof(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Source(source): Source,
 ) -> Result<(StatusCode, axum::Json<proto::numbers::NumberProof>), ApiError> {
     let started = app.proofs.start(&p, source).await?;
@@ -269,7 +271,7 @@ pub(crate) async fn start_proof(
     responses((status = 200, body = proto::numbers::NumberProof), (status = 404, body = proto::Problem)))]
 pub(crate) async fn get_proof(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Path(id): Path<String>,
 ) -> Result<axum::Json<proto::numbers::NumberProof>, ApiError> {
     let rec = app.proofs.get(&p, id).await?;
@@ -282,7 +284,7 @@ pub(crate) async fn get_proof(
               (status = 409, body = proto::Problem), (status = 410, body = proto::Problem)))]
 pub(crate) async fn complete_proof(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Path(id): Path<String>,
     Json(req): Json<proto::numbers::CompleteProof>,
 ) -> Result<axum::Json<proto::numbers::ProvenNumber>, ApiError> {
@@ -303,7 +305,7 @@ pub(crate) async fn complete_proof(
     responses((status = 204), (status = 404, body = proto::Problem)))]
 pub(crate) async fn unbind_number(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Path(number): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     app.proofs.unbind(&p, &number).await?;
@@ -380,7 +382,7 @@ pub(crate) async fn inbound_sms_json(
               (status = 429, body = proto::Problem), (status = 503, body = proto::Problem)))]
 pub(crate) async fn add_email(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Json(req): Json<proto::email::AddEmail>,
 ) -> Result<(StatusCode, axum::Json<proto::email::EmailValidation>), ApiError> {
     let rec = app.emails.start(&p, &req.email).await?;
@@ -395,7 +397,7 @@ pub(crate) async fn add_email(
     responses((status = 200, body = proto::email::EmailValidation), (status = 404, body = proto::Problem)))]
 pub(crate) async fn get_email_validation(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Path(id): Path<String>,
 ) -> Result<axum::Json<proto::email::EmailValidation>, ApiError> {
     let rec = app.emails.get(&p.id, id).await?;
@@ -408,7 +410,7 @@ pub(crate) async fn get_email_validation(
               (status = 410, body = proto::Problem)))]
 pub(crate) async fn complete_email(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Path(id): Path<String>,
     Json(req): Json<proto::email::CompleteEmail>,
 ) -> Result<axum::Json<proto::email::ValidatedEmail>, ApiError> {
@@ -423,7 +425,7 @@ pub(crate) async fn complete_email(
     responses((status = 204), (status = 404, body = proto::Problem)))]
 pub(crate) async fn remove_email(
     State(app): State<AppState>,
-    Caller(p): Caller,
+    Owner(p): Owner,
     Path(email): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     app.emails.remove(&p.id, &email).await?;
@@ -487,4 +489,157 @@ pub(crate) async fn post_near(
     Ok(axum::Json(coupling_out(
         app.identity.near(&p, req.secs).await?,
     )))
+}
+
+impl From<browsers::Error> for ApiError {
+    fn from(e: browsers::Error) -> Self {
+        use browsers::Error as E;
+        match e {
+            E::DevicesOnly => ApiError::Forbidden("devices_only", e.to_string()),
+            E::InvalidCode => ApiError::Unauthorized("invalid_link_code", e.to_string()),
+            E::InvalidRefresh => ApiError::Unauthorized("invalid_refresh_token", e.to_string()),
+            E::RefreshReused => ApiError::Unauthorized("refresh_token_reused", e.to_string()),
+            E::InvalidName => ApiError::bad("invalid_name", e),
+            E::RateLimited(l) => l.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+fn browser_out(b: &callside_store::BrowserRecord) -> proto::browser::Browser {
+    proto::browser::Browser {
+        id: b.id.clone(),
+        device: b.device.to_string(),
+        name: b.name.clone(),
+        created_at: b.created_at,
+        refreshed_at: b.refreshed_at,
+        refresh_expires_at: b.refresh_expires_at,
+    }
+}
+
+fn tokens_out(l: &browsers::Linked) -> proto::browser::BrowserTokens {
+    proto::browser::BrowserTokens {
+        browser: browser_out(&l.browser),
+        access_token: l.access.expose().to_owned(),
+        access_expires_at: l.browser.access_expires_at,
+        refresh_token: l.refresh.expose().to_owned(),
+        refresh_expires_at: l.browser.refresh_expires_at,
+    }
+}
+
+/// `POST /v1/me/browser-links` — a one-time code that links a browser to this device.
+#[utoipa::path(post, path = "/v1/me/browser-links", tag = "browsers",
+    responses((status = 201, body = proto::browser::BrowserLinkCode), (status = 403, body = proto::Problem), (status = 429, body = proto::Problem)))]
+pub(crate) async fn create_browser_link(
+    State(app): State<AppState>,
+    Owner(p): Owner,
+) -> Result<(StatusCode, axum::Json<proto::browser::BrowserLinkCode>), ApiError> {
+    let (code, expires_at) = app.browsers.create_link(&p, now_ms()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(proto::browser::BrowserLinkCode { code, expires_at }),
+    ))
+}
+
+/// `POST /v1/browser/link` — a browser exchanges a link code for its tokens (no bearer token:
+/// the code is the credential).
+#[utoipa::path(post, path = "/v1/browser/link", tag = "browsers", request_body = proto::browser::LinkBrowser,
+    security(()),
+    responses((status = 201, body = proto::browser::BrowserTokens), (status = 401, body = proto::Problem), (status = 429, body = proto::Problem)))]
+pub(crate) async fn link_browser(
+    State(app): State<AppState>,
+    Source(source): Source,
+    Json(body): Json<proto::browser::LinkBrowser>,
+) -> Result<(StatusCode, axum::Json<proto::browser::BrowserTokens>), ApiError> {
+    let linked = app
+        .browsers
+        .link(&body.code, body.name.as_deref(), source, now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(tokens_out(&linked))))
+}
+
+/// `POST /v1/browser/refresh` — new tokens for a browser's refresh token (no bearer token).
+#[utoipa::path(post, path = "/v1/browser/refresh", tag = "browsers", request_body = proto::browser::RefreshBrowser,
+    security(()),
+    responses((status = 200, body = proto::browser::BrowserTokens), (status = 401, body = proto::Problem), (status = 429, body = proto::Problem)))]
+pub(crate) async fn refresh_browser(
+    State(app): State<AppState>,
+    Source(source): Source,
+    Json(body): Json<proto::browser::RefreshBrowser>,
+) -> Result<axum::Json<proto::browser::BrowserTokens>, ApiError> {
+    let linked = app
+        .browsers
+        .refresh(&body.refresh_token, source, now_ms())
+        .await?;
+    Ok(axum::Json(tokens_out(&linked)))
+}
+
+/// `DELETE /v1/browser` — a browser unlinks itself (signs out).
+#[utoipa::path(delete, path = "/v1/browser", tag = "browsers",
+    responses((status = 204), (status = 400, body = proto::Problem)))]
+pub(crate) async fn sign_out_browser(
+    State(app): State<AppState>,
+    Credential(who): Credential,
+) -> Result<StatusCode, ApiError> {
+    let Some(browser) = &who.browser else {
+        return Err(ApiError::bad(
+            "not_a_browser",
+            "only a browser's token signs a browser out",
+        ));
+    };
+    app.browsers.unlink(&who.principal, browser).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/me/browsers` — the browsers linked to this device.
+#[utoipa::path(get, path = "/v1/me/browsers", tag = "browsers",
+    responses((status = 200, body = proto::browser::BrowserList), (status = 403, body = proto::Problem)))]
+pub(crate) async fn list_browsers(
+    State(app): State<AppState>,
+    Owner(p): Owner,
+) -> Result<axum::Json<proto::browser::BrowserList>, ApiError> {
+    let browsers = app.browsers.list(&p).await?;
+    Ok(axum::Json(proto::browser::BrowserList {
+        browsers: browsers.iter().map(browser_out).collect(),
+    }))
+}
+
+/// `DELETE /v1/me/browsers/{id}` — unlink one of this device's browsers: its tokens stop
+/// working and its sockets close.
+#[utoipa::path(delete, path = "/v1/me/browsers/{id}", tag = "browsers",
+    responses((status = 204), (status = 404, body = proto::Problem)))]
+pub(crate) async fn unlink_browser(
+    State(app): State<AppState>,
+    Owner(p): Owner,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if app.browsers.unlink(&p, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("browser"))
+    }
+}
+
+/// `POST /v1/ws/tickets` — a single-use ticket to open `GET /v1/ws?ticket=…` within 30 s, for
+/// clients that cannot set an `Authorization` header on a WebSocket (browsers).
+#[utoipa::path(post, path = "/v1/ws/tickets", tag = "sessions",
+    responses((status = 201, body = proto::browser::WsTicket), (status = 403, body = proto::Problem)))]
+pub(crate) async fn ws_ticket(
+    State(app): State<AppState>,
+    Credential(who): Credential,
+) -> Result<(StatusCode, axum::Json<proto::browser::WsTicket>), ApiError> {
+    if who.principal.is_admin() {
+        return Err(ApiError::Forbidden(
+            "admin_only",
+            "the admin token has no sessions".into(),
+        ));
+    }
+    let (ticket, expires_at) = app.browsers.ticket(who, now_ms());
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(proto::browser::WsTicket {
+            ticket: ticket.expose().to_owned(),
+            expires_at,
+        }),
+    ))
 }

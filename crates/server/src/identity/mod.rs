@@ -8,6 +8,7 @@
 //! ([`NumberBound`]); calls no other service.
 
 pub(crate) mod auth;
+pub(crate) mod browsers;
 pub(crate) mod emails;
 pub(crate) mod http;
 pub(crate) mod proofs;

@@ -236,6 +236,13 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/sessions/{key}/end-call",
         "/v1/me/coupling",
         "/v1/me/near",
+        "/v1/me/browser-links",
+        "/v1/me/browsers",
+        "/v1/me/browsers/{id}",
+        "/v1/browser",
+        "/v1/browser/link",
+        "/v1/browser/refresh",
+        "/v1/ws/tickets",
     ] {
         assert!(
             paths.contains_key(p),
@@ -244,7 +251,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        62,
+        69,
         "a route was added without documenting it here"
     );
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 mod access;
+mod browsers;
 mod calls;
 mod cards;
 mod conferences;

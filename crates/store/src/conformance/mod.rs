@@ -24,6 +24,7 @@
 //! store, WAL behaviour, migrations from old schema versions) is tested in the backend's module.
 
 mod blobs;
+mod browsers;
 mod calls;
 mod cards;
 mod components;
@@ -34,6 +35,7 @@ mod sessions;
 mod writes;
 
 pub use blobs::*;
+pub use browsers::*;
 pub use calls::*;
 pub use cards::*;
 pub use components::*;
@@ -63,6 +65,7 @@ macro_rules! conformance_suite {
     ($database:expr) => {
         $crate::conformance_suite!(@cases $database;
             principals_are_found_by_token_hash_only,
+            browsers_link_once_refresh_once_and_go_with_their_device,
             sms_bindings_refresh_and_stale_ones_are_replaced,
             sms_bindings_lapse_unless_proven_again,
             devices_get_network_calls_as_they_are_coupled,

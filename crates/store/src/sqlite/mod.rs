@@ -13,6 +13,7 @@
 
 mod audit;
 mod blobs;
+mod browsers;
 mod calls;
 mod cards;
 mod checkpoint;
@@ -307,6 +308,22 @@ impl IdentityStore for SqliteStore {
 
     async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>> {
         self.read(move |c| identity::principal(c, &id)).await
+    }
+
+    async fn browser_link(&self, code_hash: TokenHash) -> Result<Option<BrowserLinkRecord>> {
+        self.read(move |c| browsers::link(c, &code_hash)).await
+    }
+
+    async fn browser_by_access(&self, hash: TokenHash) -> Result<Option<BrowserRecord>> {
+        self.read(move |c| browsers::by_access(c, &hash)).await
+    }
+
+    async fn browser_by_refresh(&self, hash: TokenHash) -> Result<Option<BrowserRecord>> {
+        self.read(move |c| browsers::by_refresh(c, &hash)).await
+    }
+
+    async fn browsers(&self, device: PrincipalId) -> Result<Vec<BrowserRecord>> {
+        self.read(move |c| browsers::of_device(c, &device)).await
     }
 
     async fn principals(&self, kind: &'static str) -> Result<Vec<PrincipalRecord>> {

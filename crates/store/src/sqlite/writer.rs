@@ -156,7 +156,34 @@ fn commit_with_savepoints(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Re
 fn write(c: &Connection, w: &Write) -> Result<()> {
     match w {
         Write::Principal(rec, hash) => identity::insert_principal(c, rec, hash),
-        Write::DeletePrincipal(id) => identity::delete_principal(c, id),
+        Write::DeletePrincipal(id) => {
+            identity::delete_principal(c, id)?;
+            super::browsers::delete_of(c, id)
+        }
+        Write::BrowserLink(l) => super::browsers::put_link(c, l),
+        Write::UseBrowserLink(h) => super::browsers::use_link(c, h),
+        Write::Browser(b) => super::browsers::insert(c, b),
+        Write::RefreshBrowser {
+            id,
+            expected,
+            access_hash,
+            access_expires_at,
+            refresh_hash,
+            refresh_expires_at,
+            at,
+        } => super::browsers::refresh(
+            c,
+            id,
+            expected,
+            super::browsers::Refresh {
+                access_hash,
+                access_expires_at: *access_expires_at,
+                refresh_hash,
+                refresh_expires_at: *refresh_expires_at,
+                at: *at,
+            },
+        ),
+        Write::DeleteBrowser(id) => super::browsers::delete(c, id),
         Write::ReplaceToken(id, hash) => identity::replace_token(c, id, hash),
         Write::Proof(p) => identity::put_proof(c, p),
         Write::PurgeProofs { expired_before } => identity::purge_proofs(c, expired_before),
