@@ -1,0 +1,120 @@
+// The channel against a real server: two phones on a call exchange messages, a dropped socket
+// comes back and gets what it missed exactly once, and a send made while disconnected lands once.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Channel, Client, CallsideError } from "../dist/index.js";
+import { startServer, until } from "./server.mjs";
+
+const ALICE = "+442079460001";
+const BOB = "+442079460002";
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+after(async () => {
+  await server.stop();
+});
+
+/** A WebSocket that the test can break from the outside, as a network would. */
+function breakableSockets() {
+  const open = [];
+  class Socket extends WebSocket {
+    constructor(url) {
+      super(url);
+      open.push(this);
+    }
+  }
+  return { Socket, breakAll: () => open.splice(0).forEach((s) => s.close(4001, "cut")) };
+}
+
+async function pair(a, b, from = ALICE, to = BOB) {
+  const alice = new Client({ server: server.base, auth: a.token });
+  const bob = new Client({ server: server.base, auth: b.token });
+  const pending = await alice.reportLeg({ self: from, other: to, direction: "outgoing" });
+  assert.equal(pending.state, "pending");
+  const matched = await bob.reportLeg({ self: to, other: from, direction: "incoming" });
+  assert.equal(matched.state, "matched");
+  return { alice, bob, key: matched.session.key };
+}
+
+test("messages reach the other phone once, across a dropped connection", async () => {
+  const { alice, bob, key } = await pair(await server.device("Alice", ALICE), await server.device("Bob", BOB));
+  const cut = breakableSockets();
+  const aliceCh = await Channel.connect(alice);
+  const bobCh = await Channel.connect(bob, { WebSocket: cut.Socket, backoff: { initialMs: 50, maxMs: 200 } });
+  const got = [];
+  const states = [];
+  bobCh.on("message", (e) => {
+    if (e.message.kind === "text") got.push(e.message.body.text);
+  });
+  bobCh.on("disconnected", () => states.push("disconnected"));
+  bobCh.on("reconnected", () => states.push("reconnected"));
+
+  const first = await aliceCh.sendText(key, "Table for two?");
+  assert.equal(first.duplicate, false);
+  await until(() => got.length === 1, "the first message");
+
+  // Bob's connection drops; Alice writes meanwhile; Bob comes back and gets it once.
+  cut.breakAll();
+  await until(() => states.includes("disconnected"), "the drop");
+  await aliceCh.sendText(key, "We have a table at eight.");
+  await until(() => states.includes("reconnected"), "the reconnect");
+  await until(() => got.length === 2, "the missed message");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(got, ["Table for two?", "We have a table at eight."]);
+
+  // Bob's acknowledgement reached the server: a fresh connection gets nothing again.
+  const fresh = await Channel.connect(bob);
+  const again = [];
+  fresh.on("message", (e) => again.push(e.message.seq));
+  await new Promise((r) => setTimeout(r, 300));
+  const textSeqs = (await bob.messages(key)).filter((m) => m.kind === "text").map((m) => m.seq);
+  assert.deepEqual(again.filter((s) => textSeqs.includes(s)), [], "acknowledged messages are not re-sent");
+
+  // A send made while the socket is down is kept and lands once when it is back.
+  cut.breakAll();
+  await until(() => states.filter((s) => s === "disconnected").length === 2, "the second drop");
+  const queued = bobCh.sendText(key, "Eight is fine.");
+  const accepted = await queued;
+  assert.equal(accepted.duplicate, false);
+  const texts = (await alice.messages(key)).filter((m) => m.kind === "text").map((m) => m.body.text);
+  assert.deepEqual(texts, ["Table for two?", "We have a table at eight.", "Eight is fine."]);
+
+  // The same id again is written once.
+  const repeat = await aliceCh.send(key, "text", { text: "once" }, "fixed-id-1");
+  const repeated = await aliceCh.send(key, "text", { text: "once" }, "fixed-id-1");
+  assert.equal(repeated.seq, repeat.seq);
+  assert.equal(repeated.duplicate, true);
+
+  // A position arrives typed.
+  const places = [];
+  bobCh.on("message", (e) => e.message.kind === "location" && places.push(e.message.body));
+  await aliceCh.sendLocation(key, { lat: 51.5007, lon: -0.1246, accuracy_m: 12 });
+  await until(() => places.length === 1, "the location");
+  assert.deepEqual([places[0].lat, places[0].lon], [51.5007, -0.1246]);
+  await assert.rejects(
+    aliceCh.sendLocation(key, { lat: 123, lon: 0 }),
+    (e) => e instanceof CallsideError && e.code === "invalid_message",
+    "a latitude past 90 is refused",
+  );
+
+  for (const ch of [aliceCh, bobCh, fresh]) ch.close();
+});
+
+test("refusals are typed errors with the server's codes", async () => {
+  const carol = await server.device("Carol", "+442079460003");
+  const dave = await server.device("Dave", "+442079460004");
+  const { key } = await pair(carol, dave, "+442079460003", "+442079460004");
+  const eve = await server.device("Eve", "+442079460005");
+  const outsider = new Client({ server: server.base, auth: eve.token });
+  await assert.rejects(outsider.messages(key), (e) => e instanceof CallsideError && e.code === "not_participant" && e.status === 403);
+  const ch = await Channel.connect(outsider);
+  await assert.rejects(ch.sendText(key, "let me in"), (e) => e instanceof CallsideError && e.code === "not_participant");
+  ch.close();
+  const nobody = new Client({ server: server.base, auth: "cs_dev_not-a-token" });
+  await assert.rejects(nobody.me(), (e) => e.status === 401 && e.code === "unauthenticated");
+  await assert.rejects(Channel.connect(nobody), (e) => e.status === 401);
+  const down = new Client({ server: "http://127.0.0.1:9", auth: "x" });
+  await assert.rejects(down.me(), (e) => e.code === "network" && /cannot reach/.test(e.message));
+});

@@ -1,0 +1,80 @@
+// Starts a real `callside serve` on loopback with a fresh data directory for one test file, and
+// provisions devices through the admin API. The binary: $CALLSIDE_BIN, or the workspace's debug
+// build ($CARGO_TARGET_DIR or ../../target).
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../../..");
+export const BIN =
+  process.env.CALLSIDE_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug", "callside");
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export async function startServer(env = {}) {
+  if (!existsSync(BIN)) throw new Error(`no callside binary at ${BIN}: cargo build -p callside (or set CALLSIDE_BIN)`);
+  const dir = mkdtempSync(join(tmpdir(), "callside-sdk-"));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  // The server reads CALLSIDE_* variables as configuration: pass it none of the test's own.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CALLSIDE_")));
+  const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dir], {
+    env: { ...inherited, RUST_LOG: "warn", ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  for (let i = 0; ; i++) {
+    if (existsSync(join(dir, "admin.token"))) {
+      try {
+        if ((await fetch(`${base}/healthz`)).ok) break;
+      } catch {
+        /* not listening yet */
+      }
+    }
+    if (i > 200) throw new Error("callside serve did not start");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const admin = readFileSync(join(dir, "admin.token"), "utf8").trim();
+  return {
+    base,
+    admin,
+    /** A device owning `number`; returns { id, token }. */
+    async device(name, number) {
+      const r = await fetch(`${base}/v1/admin/devices`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ name, numbers: [number] }),
+      });
+      if (r.status !== 201) throw new Error(`device: HTTP ${r.status} ${await r.text()}`);
+      const body = await r.json();
+      return { id: body.device.id, token: body.token };
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until `pred()` is true (polling), or fails after `ms`. */
+export async function until(pred, what, ms = 10_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
