@@ -19,6 +19,10 @@ async fn the_cli_links_lists_and_unlinks_a_browser() {
     };
 
     let code = phone(&["link-browser"]).remove(0);
+    assert_eq!(
+        code["url"].as_str().unwrap(),
+        format!("{server}/app/#link={}", code["code"].as_str().unwrap())
+    );
     let code = code["code"].as_str().unwrap().to_owned();
     assert_eq!(code.len(), 11, "{code}");
     // As a person types it: lower case, a space for the dash.

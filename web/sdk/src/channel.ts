@@ -65,6 +65,11 @@ export class Channel {
   private readonly delivered = new Map<string, number>();
   private readonly queue: ChannelEvent[] = [];
   private readonly waiters: ((e: ChannelEvent | undefined) => void)[] = [];
+  /** `events()` iterators running: events are queued for them only while there are some. */
+  private iterators = 0;
+  /** Who the server says this is, and the open sessions, as of the first `ready`. */
+  principal = "";
+  sessions: SessionInfo[] = [];
   private stopped: string | undefined;
   private connectedOnce = false;
   private attempts = 0;
@@ -98,13 +103,24 @@ export class Channel {
     return () => set.delete(handler as (e: ChannelEvent) => unknown);
   }
 
-  /** Every event, in order, until the channel closes. */
+  /**
+   * Every event from now on, in order, until the channel closes. (The first `ready` came
+   * before `connect` resolved: its sessions are in `channel.sessions`.)
+   */
   async *events(): AsyncGenerator<ChannelEvent> {
-    for (;;) {
-      const next = this.queue.shift() ?? (this.stopped ? undefined : await new Promise<ChannelEvent | undefined>((r) => this.waiters.push(r)));
-      if (!next) return;
-      yield next;
-      if (next.type === "closed") return;
+    this.iterators += 1;
+    try {
+      for (;;) {
+        const next =
+          this.queue.shift() ??
+          (this.stopped ? undefined : await new Promise<ChannelEvent | undefined>((r) => this.waiters.push(r)));
+        if (!next) return;
+        yield next;
+        if (next.type === "closed") return;
+      }
+    } finally {
+      this.iterators -= 1;
+      if (this.iterators === 0) this.queue.length = 0;
     }
   }
 
@@ -174,7 +190,7 @@ export class Channel {
   private emit(e: ChannelEvent): Promise<void> {
     const waiter = this.waiters.shift();
     if (waiter) waiter(e);
-    else this.queue.push(e);
+    else if (this.iterators > 0) this.queue.push(e);
     const listeners = [...(this.handlers.get(e.type) ?? [])];
     this.chain = this.chain.then(async () => {
       for (const h of listeners) {
@@ -244,6 +260,8 @@ export class Channel {
       void this.emit({ type: "reconnected", sessions: frame.sessions });
     } else {
       this.connectedOnce = true;
+      this.principal = frame.principal;
+      this.sessions = frame.sessions;
       void this.emit({ type: "ready", principal: frame.principal, sessions: frame.sessions });
     }
     for (const p of this.pending.values()) this.write(p.frame);

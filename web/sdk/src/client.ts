@@ -241,6 +241,16 @@ export class Client {
     await this.raw({ method: "PUT", path: ["v1", "me", "capabilities"], json: { features, components } });
   }
 
+  /** `GET /v1/me/push`: this device's wake-up subscriptions and the server's VAPID key. */
+  pushSubscriptions(): Promise<{ subscriptions: { id: string; provider: string; created_at: number }[]; vapid_public_key?: string }> {
+    return this.json({ method: "GET", path: ["v1", "me", "push"] });
+  }
+
+  /** `POST /v1/me/push`: wake this device through a browser's Web Push subscription. */
+  registerWebPush(sub: { endpoint: string; p256dh: string; auth: string }): Promise<{ id: string }> {
+    return this.json({ method: "POST", path: ["v1", "me", "push"], json: { provider: "web_push", ...sub } });
+  }
+
   // ------------------------------------------------------------------------------ calls
 
   /** `POST /v1/legs?wait=…`: reports this device's side of a call; waits up to `wait` s for a match. */

@@ -11,14 +11,18 @@ pub(super) async fn link(client: &Client, out: &Output) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let minutes = ((code.expires_at - now) as f64 / 60_000.0).round().max(1.0);
-    out.result(&code, || {
-        format!(
-            "link code: {}\nit works once, for the next {minutes} minute(s): type it into the browser \
-             (the page exchanges it with POST {}v1/browser/link)",
-            code.code,
-            client.base_url()
-        )
-    });
+    let url = format!("{}app/#link={}", client.base_url(), code.code);
+    out.result(
+        &serde_json::json!({"code": code.code, "expires_at": code.expires_at, "url": url}),
+        || {
+            format!(
+                "link code: {}\nit works once, for the next {minutes} minute(s): open {url} in the browser \
+                 (or open {}app/ and type the code)",
+                code.code,
+                client.base_url()
+            )
+        },
+    );
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! OpenAPI document, and the wire mapping shared by the domains' `http.rs` files. This folder and
 //! the `http.rs` files are the only code that names `axum` or `callside_proto`.
 
+mod app_assets;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod openapi;
@@ -236,6 +237,9 @@ pub fn router(app: AppState) -> Router {
     };
     Router::new()
         .nest("/v1", v1)
+        .route("/app", get(app_assets::app_root))
+        .route("/app/", get(app_assets::app_index))
+        .route("/app/{file}", get(app_assets::app_file))
         .route("/healthz", get(ops::healthz))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/readyz", get(ops::readyz))

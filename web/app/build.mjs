@@ -1,0 +1,44 @@
+// Builds the companion app into crates/server/assets/app, which the server compiles in (so
+// building callside needs no Node). With --check, builds into memory and fails if the committed
+// files differ: CI runs that, so the committed app is always the one its sources make.
+import { build } from "esbuild";
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { resolve, join } from "node:path";
+
+const here = import.meta.dirname;
+const out = resolve(here, "../../crates/server/assets/app");
+const check = process.argv.includes("--check");
+
+const bundle = await build({
+  entryPoints: [join(here, "src/main.ts")],
+  bundle: true,
+  minify: true,
+  format: "esm",
+  target: "es2022",
+  platform: "browser",
+  legalComments: "none",
+  write: false,
+});
+const files = {
+  "app.js": bundle.outputFiles[0].contents,
+  "index.html": readFileSync(join(here, "static/index.html")),
+  "app.css": readFileSync(join(here, "static/app.css")),
+  "sw.js": readFileSync(join(here, "static/sw.js")),
+};
+let stale = [];
+for (const [name, bytes] of Object.entries(files)) {
+  const path = join(out, name);
+  if (check) {
+    if (!existsSync(path) || !Buffer.from(bytes).equals(readFileSync(path))) stale.push(name);
+  } else {
+    mkdirSync(out, { recursive: true });
+    writeFileSync(path, bytes);
+  }
+}
+if (stale.length) {
+  console.error(
+    `crates/server/assets/app is not what web/app builds (${stale.join(", ")} differ): run \`cd web/app && npm run build\` and commit`,
+  );
+  process.exit(1);
+}
+console.log(check ? "the committed app is current" : `built ${Object.keys(files).join(", ")} into ${out}`);

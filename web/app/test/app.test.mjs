@@ -1,0 +1,194 @@
+// The companion app as a person uses it, in headless Chromium (Debian's, driven by
+// playwright-core): linking with the phone's code, a call's data side (text, photo, location)
+// arriving live, replying from the keyboard, sending a file, starting a session by typing the
+// numbers (S1-F22), an accessibility check (axe-core), and being unlinked by the phone.
+// Screenshots go to $ARTIFACTS_DIR (default web/app/test-artifacts).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { deflateSync, crc32 } from "node:zlib";
+import { chromium } from "playwright-core";
+import { Client } from "../../sdk/dist/index.js";
+import { startServer, until } from "../../sdk/test/server.mjs";
+
+const ALICE = "+442079460001";
+const BOB = "+442079460002";
+const CAROL = "+442079460003";
+const artifacts = resolve(process.env.ARTIFACTS_DIR ?? join(import.meta.dirname, "../test-artifacts"));
+mkdirSync(artifacts, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A small PNG (a blue square on orange), made here so the test needs no image file. */
+function png(w = 96, h = 64) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const rows = [];
+  for (let y = 0; y < h; y++) {
+    const row = [0];
+    for (let x = 0; x < w; x++) {
+      const inner = x > w / 4 && x < (3 * w) / 4 && y > h / 4 && y < (3 * h) / 4;
+      row.push(...(inner ? [30, 90, 220] : [240, 140, 40]));
+    }
+    rows.push(Buffer.from(row));
+  }
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(Buffer.concat(rows))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+async function accessible(page, when) {
+  // Evaluated through the DevTools protocol: the page's CSP (rightly) refuses inline scripts.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => await globalThis.axe.run(document));
+  const problems = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join("; ")})`);
+  assert.deepEqual(problems, [], `accessibility problems ${when}`);
+}
+
+test("a browser linked to a phone shows its calls' data side and answers from the keyboard", async () => {
+  const a = await server.device("Alice", ALICE);
+  const b = await server.device("Bob", BOB);
+  const c = await server.device("Carol", CAROL);
+  const phone = new Client({ server: server.base, auth: a.token });
+  const bob = new Client({ server: server.base, auth: b.token });
+  const carol = new Client({ server: server.base, auth: c.token });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+  const consoleErrors = [];
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+  // A wrong code says what to do.
+  await page.goto(`${server.base}/app/`);
+  await page.getByLabel("Code from your phone").fill("AAAAA-BBBBB");
+  await page.getByRole("button", { name: "Link" }).click();
+  await page.getByRole("alert").filter({ hasText: "does not work" }).waitFor();
+  await accessible(page, "on the link page");
+  await shot(page, "1-link-refused");
+
+  // The phone's code, as a link; the person names the browser and presses Enter.
+  const { code } = await phone.createBrowserLink();
+  await page.goto(`${server.base}/app/#link=${code}`);
+  assert.equal(await page.getByLabel("Code from your phone").inputValue(), code);
+  assert.equal(new URL(page.url()).hash, "", "the code does not stay in the address bar");
+  await page.getByLabel("A name for this browser").fill("Office PC");
+  await page.getByLabel("A name for this browser").press("Enter");
+  await page.getByText("linked to Alice").waitFor();
+  assert.equal((await phone.browsers())[0].name, "Office PC");
+  const stored = await page.evaluate(() => localStorage.getItem("callside.browser"));
+  assert.ok(!stored.includes(a.token), "the phone's own token never reaches the browser");
+
+  // Bob calls Alice's phone; the browser shows the call and what Bob sends.
+  await bob.reportLeg({ self: BOB, other: ALICE, direction: "outgoing" });
+  const { session } = await phone.reportLeg({ self: ALICE, other: BOB, direction: "incoming" });
+  await page.getByRole("heading", { name: `Call with Bob ${BOB}` }).waitFor();
+  await bob.send(session.key, "text", { text: "Your parcel is at the door" });
+  await bob.sendFile(session.key, png(), "parcel.png");
+  await bob.send(session.key, "location", { lat: 51.5007, lon: -0.1246, accuracy_m: 15 });
+  await page.getByText("Your parcel is at the door").waitFor();
+  const img = page.getByRole("img", { name: "parcel.png" });
+  await img.waitFor();
+  await until(async () => (await img.evaluate((i) => i.naturalWidth)) === 96, "the photo's preview");
+  await page.getByRole("img", { name: /^Map: 51\.50070, -0\.12460/ }).waitFor();
+  await accessible(page, "with a call's data");
+  await shot(page, "2-call-data");
+
+  // Keyboard only: Tab to the message box, type, Enter.
+  await page.locator("body").click({ position: { x: 5, y: 5 } });
+  let tabs = 0;
+  while ((await page.evaluate(() => document.activeElement?.id)) !== "reply") {
+    await page.keyboard.press("Tab");
+    assert.ok(++tabs < 40, "the message box is reachable with Tab");
+  }
+  await page.keyboard.type("Leave it with the neighbour, please");
+  await page.keyboard.press("Enter");
+  await until(async () => {
+    const texts = (await bob.messages(session.key)).filter((m) => m.kind === "text");
+    return texts.some((m) => m.sender === a.id && m.body.text === "Leave it with the neighbour, please");
+  }, "the reply at Bob's");
+
+  // A file from the browser, with its progress bar.
+  await page.locator("#file").setInputFiles({ name: "receipt.txt", mimeType: "text/plain", buffer: Buffer.from("paid\n") });
+  await until(async () => (await bob.messages(session.key)).some((m) => m.kind === "file" && m.body.name === "receipt.txt"), "the file at Bob's");
+  await page.getByText("receipt.txt · 5 B").waitFor();
+  await shot(page, "3-replied");
+
+  // S1-F22: a call on a plain phone to Carol, its numbers typed in.
+  await page.getByText("Start a session by typing the numbers").click();
+  await page.getByLabel("The other number").fill("+44 20 7946 0003");
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.getByText("Waiting for the other side").waitFor();
+  const carols = await carol.reportLeg({ self: CAROL, other: ALICE, direction: "incoming" }, 10);
+  assert.equal(carols.state, "matched");
+  await page.getByRole("heading", { name: `Call with Carol ${CAROL}` }).waitFor();
+  await page.getByRole("status").filter({ hasText: "Connected." }).first().waitFor();
+  await carol.send(carols.session.key, "text", { text: "Hello from Carol" });
+  await page.getByText("Hello from Carol").waitFor();
+  // Bob's call is still listed, with what arrived while Carol's was shown.
+  await bob.send(session.key, "text", { text: "Thanks!" });
+  await page.getByRole("button", { name: /Bob .*1 new/ }).waitFor();
+  await accessible(page, "with two calls");
+  await shot(page, "4-manual-session");
+
+  // The phone unlinks the browser: the page says so and offers to link again.
+  await phone.unlinkBrowser((await phone.browsers())[0].id);
+  await page.getByRole("alert").filter({ hasText: "signed out" }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem("callside.browser")), null);
+  assert.equal(await page.locator("#main-view").isVisible(), false, "the calls are gone from the page");
+  assert.equal(await page.getByText("Hello from Carol").count(), 0);
+  await shot(page, "5-unlinked");
+  assert.deepEqual(consoleErrors.filter((e) => !/401|Unauthorized/.test(e)), []);
+  await page.close();
+});
+
+test("the app's files are served with a strict content security policy", async () => {
+  const res = await fetch(`${server.base}/app/`);
+  assert.equal(res.status, 200);
+  const csp = res.headers.get("content-security-policy");
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  assert.equal((await fetch(`${server.base}/app/nothing.js`)).status, 404);
+  const redirect = await fetch(`${server.base}/app`, { redirect: "manual" });
+  assert.equal(redirect.headers.get("location"), "/app/");
+});
