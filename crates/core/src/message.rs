@@ -35,11 +35,67 @@ pub enum MessageKind {
     ScreenAck,
     /// `screen/action`: a receiver activated one of a screen's regions.
     ScreenAction,
+    /// `rtc/offer`, `rtc/answer`, `rtc/candidate`, `rtc/end`: signalling for a WebRTC connection
+    /// between participants beside the session (S1-F1's direct path, S2-C's video).
+    Rtc(RtcKind),
+}
+
+/// The WebRTC signalling kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RtcKind {
+    Offer,
+    Answer,
+    Candidate,
+    End,
+}
+
+/// The longest session description an `rtc/offer` or `rtc/answer` carries (a video offer with
+/// many codecs is 5–10 KB).
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
+/// The longest ICE candidate line.
+pub const MAX_CANDIDATE_BYTES: usize = 1024;
+
+/// Checks the parts of a WebRTC signalling message: the connection id (1–64 of `A-Z a-z 0-9 _ -`),
+/// a session description or candidate of bounded size without NUL bytes.
+pub fn check_rtc(
+    call: &str,
+    sdp: Option<&str>,
+    candidate: Option<&str>,
+) -> Result<(), MessageError> {
+    let call_ok = (1..=64).contains(&call.len())
+        && call
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+    if !call_ok {
+        return Err(MessageError::BadRtc(
+            "call must be 1-64 characters of A-Z, a-z, 0-9, _ and -",
+        ));
+    }
+    if let Some(sdp) = sdp {
+        if sdp.is_empty()
+            || sdp.len() > MAX_SDP_BYTES
+            || !sdp.starts_with("v=0")
+            || sdp.contains('\0')
+        {
+            return Err(MessageError::BadRtc(
+                "sdp must be a session description (starting v=0) of at most 32 KiB",
+            ));
+        }
+    }
+    if let Some(c) = candidate {
+        // "" is the end of candidates.
+        if c.len() > MAX_CANDIDATE_BYTES || c.contains(['\0', '\r', '\n']) {
+            return Err(MessageError::BadRtc(
+                "candidate must be one line of at most 1 KiB",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline, capability/query, capability/answer, screen, screen/ack, screen/action or app/<name>")]
+    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline, capability/query, capability/answer, screen, screen/ack, screen/action, rtc/offer, rtc/answer, rtc/candidate, rtc/end or app/<name>")]
     UnknownKind(String),
     #[error("`{0}` is reserved for the server")]
     Reserved(String),
@@ -53,6 +109,8 @@ pub enum MessageError {
     BadBlobId(String),
     #[error("a position is lat -90..90 and lon -180..180 (degrees), accuracy_m 0..10,000 km")]
     BadPosition,
+    #[error("rtc signalling: {0}")]
+    BadRtc(&'static str),
 }
 
 /// Checks a WGS 84 position (location messages, composer data): degrees in range, an
@@ -92,6 +150,10 @@ impl MessageKind {
             "screen" => Ok(MessageKind::Screen),
             "screen/ack" => Ok(MessageKind::ScreenAck),
             "screen/action" => Ok(MessageKind::ScreenAction),
+            "rtc/offer" => Ok(MessageKind::Rtc(RtcKind::Offer)),
+            "rtc/answer" => Ok(MessageKind::Rtc(RtcKind::Answer)),
+            "rtc/candidate" => Ok(MessageKind::Rtc(RtcKind::Candidate)),
+            "rtc/end" => Ok(MessageKind::Rtc(RtcKind::End)),
             _ => {
                 if let Some(name) = s.strip_prefix("app/") {
                     let ok = (1..=64).contains(&name.len())
@@ -132,6 +194,10 @@ impl fmt::Display for MessageKind {
             MessageKind::Screen => f.write_str("screen"),
             MessageKind::ScreenAck => f.write_str("screen/ack"),
             MessageKind::ScreenAction => f.write_str("screen/action"),
+            MessageKind::Rtc(RtcKind::Offer) => f.write_str("rtc/offer"),
+            MessageKind::Rtc(RtcKind::Answer) => f.write_str("rtc/answer"),
+            MessageKind::Rtc(RtcKind::Candidate) => f.write_str("rtc/candidate"),
+            MessageKind::Rtc(RtcKind::End) => f.write_str("rtc/end"),
         }
     }
 }
@@ -224,6 +290,29 @@ mod tests {
                 Err(MessageError::BadPosition)
             );
         }
+    }
+
+    #[test]
+    fn rtc_signalling_is_bounded() {
+        for k in ["rtc/offer", "rtc/answer", "rtc/candidate", "rtc/end"] {
+            assert_eq!(MessageKind::parse_client(k).unwrap().to_string(), k);
+        }
+        assert!(check_rtc("c-1", Some("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"), None).is_ok());
+        assert!(
+            check_rtc("c-1", None, Some("")).is_ok(),
+            "end of candidates"
+        );
+        assert!(check_rtc("c 1", None, None).is_err());
+        assert!(check_rtc("", None, None).is_err());
+        assert!(check_rtc("c", Some("hello"), None).is_err());
+        assert!(check_rtc(
+            "c",
+            Some(&format!("v=0{}", "a".repeat(MAX_SDP_BYTES))),
+            None
+        )
+        .is_err());
+        assert!(check_rtc("c", None, Some("candidate:1\r\nx")).is_err());
+        assert!(check_rtc("c", None, Some(&"a".repeat(MAX_CANDIDATE_BYTES + 1))).is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod numbers;
 pub mod problem;
 pub mod push;
 pub mod rcd;
+pub mod rtc;
 pub mod screen;
 pub mod session;
 pub mod ws;

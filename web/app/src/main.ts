@@ -10,9 +10,11 @@ import {
   Channel,
   type Client,
   type Message,
+  type PeerFile,
   type ScreenBody,
   type SessionInfo,
 } from "../../sdk/src/index.js";
+import * as peer from "./peer.js";
 
 const STORE = "callside.browser";
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -92,6 +94,7 @@ async function unlinkSelf() {
 }
 
 function stop() {
+  peer.show(undefined, false);
   state.channel?.close();
   localStorage.removeItem(STORE);
   state.session = undefined;
@@ -159,9 +162,13 @@ async function start(session: BrowserSession) {
 }
 
 function onMessage(m: Message) {
+  if (m.kind.startsWith("rtc/")) peer.onSignal(m, state.me?.id);
   const s = state.sessions.get(m.session);
   if (s && m.kind === "system/call") s.call = (m.body as { state: string }).state;
   if (s && m.kind === "system/closed") s.closed = (m.body as { reason: string }).reason;
+  // The video and the direct link follow the phone call and the session.
+  if (m.kind === "system/call" && (m.body as { state: string }).state === "ended") peer.sessionOver(m.session, "the call ended");
+  if (m.kind === "system/closed") peer.sessionOver(m.session, "the session closed");
   if (s && m.kind === "system/joined") {
     const p = (m.body as { participant: SessionInfo["participants"][number] }).participant;
     if (!s.participants.some((x) => x.id === p.id)) s.participants.push(p);
@@ -209,6 +216,7 @@ function renderHeader() {
     ? `${s.closed ? `Closed (${s.closed})` : `Call ${s.call}`} · started ${new Date(s.created_at).toLocaleString()}`
     : "";
   $("reply-form").hidden = !s || Boolean(s.closed);
+  peer.show(s?.key, Boolean(s && !s.closed && s.participants.length > 1));
 }
 
 async function select(key: string) {
@@ -242,12 +250,14 @@ function nameOf(session: string, id: string): string {
 function append(m: Message) {
   const log = $("log");
   if (log.querySelector(`[data-seq="${m.seq}"]`)) return;
+  // The signalling of a direct link is the link's business, not the reader's.
+  if (m.kind === "rtc/answer" || m.kind === "rtc/candidate") return;
   const item = el("li", { "data-seq": String(m.seq), "data-kind": m.kind });
   const mine = m.sender === state.me?.id;
   if (mine) item.classList.add("mine");
-  if (m.kind.startsWith("system/")) {
+  if (m.kind.startsWith("system/") || m.kind.startsWith("rtc/")) {
     item.classList.add("system");
-    item.append(systemLine(m));
+    item.append(m.kind.startsWith("rtc/") ? rtcLine(m) : systemLine(m));
   } else {
     item.append(el("span", { class: "from" }, `${nameOf(m.session, m.sender)} · ${new Date(m.sent_at).toLocaleTimeString()}`));
     item.append(body(m));
@@ -256,6 +266,40 @@ function append(m: Message) {
   const later = [...log.children].find((c) => Number((c as HTMLElement).dataset.seq) > m.seq);
   log.insertBefore(item, later ?? null);
   log.scrollTop = log.scrollHeight;
+}
+
+function rtcLine(m: Message): string {
+  const who = nameOf(m.session, m.sender);
+  const b = m.body as { media?: string; reason?: string };
+  if (m.kind === "rtc/offer") return `${who} offered ${b.media === "video" ? "video" : "a direct link"}.`;
+  return `${who} ended the ${b.reason === "declined" ? "offer (declined)" : `link${b.reason ? ` (${b.reason})` : ""}`}.`;
+}
+
+function otherName(): string {
+  const s = state.selected ? state.sessions.get(state.selected) : undefined;
+  return s?.participants.find((p) => p.id !== state.me?.id)?.name ?? "The other side";
+}
+
+/** A file that went over the direct link: in the log, marked as such, with its preview. */
+function showPeerFile(f: PeerFile, from: "you" | "them", path: string) {
+  const item = el("li", { "data-kind": "peer-file" });
+  if (from === "you") item.classList.add("mine");
+  const via = path === "relay" ? "through the relay" : "peer to peer";
+  item.append(
+    el(
+      "span",
+      { class: "from" },
+      `${from === "you" ? "You" : otherName()} · ${new Date().toLocaleTimeString()}`,
+    ),
+    el("p", {}, `${f.name} · ${formatSize(f.bytes.length)} · sent ${via}, SHA-256 checked`),
+  );
+  if (/\.(png|jpe?g|gif|webp)$/i.test(f.name)) {
+    const url = URL.createObjectURL(new Blob([f.bytes as BlobPart]));
+    state.objectUrls.push(url);
+    item.append(el("img", { alt: f.name, src: url }));
+  }
+  $("log").append(item);
+  $("log").scrollTop = $("log").scrollHeight;
 }
 
 function systemLine(m: Message): string {
@@ -430,6 +474,14 @@ async function sendFile() {
   bar.hidden = false;
   bar.value = 0;
   try {
+    if (peer.linkOpen()) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      await peer.sendFile(bytes, file.name, (sent, total) => {
+        bar.value = total ? sent / total : 1;
+      });
+      say(`Sent ${file.name} directly.`);
+      return;
+    }
     await state.client.sendFile(state.selected, file, file.name, {
       onProgress: ({ loaded, total }) => {
         bar.value = total ? loaded / total : 1;
@@ -494,6 +546,13 @@ async function notifications() {
 // ------------------------------------------------------------------------------ start
 
 function main() {
+  peer.setUp({
+    client: () => state.client,
+    channel: () => state.channel,
+    selected: () => state.selected,
+    showFile: showPeerFile,
+    say,
+  });
   $<HTMLFormElement>("link-form").addEventListener("submit", (e) => void link(e));
   $<HTMLFormElement>("reply-form").addEventListener("submit", (e) => void reply(e));
   $<HTMLFormElement>("manual-form").addEventListener("submit", (e) => void manual(e));

@@ -156,7 +156,7 @@ test("a browser linked to a phone shows its calls' data side and answers from th
   // S1-F22: a call on a plain phone to Carol, its numbers typed in.
   await page.getByText("Start a session by typing the numbers").click();
   await page.getByLabel("The other number").fill("+44 20 7946 0003");
-  await page.getByRole("button", { name: "Start" }).click();
+  await page.getByRole("button", { name: "Start", exact: true }).click();
   await page.getByText("Waiting for the other side").waitFor();
   const carols = await carol.reportLeg({ self: CAROL, other: ALICE, direction: "incoming" }, 10);
   assert.equal(carols.state, "matched");

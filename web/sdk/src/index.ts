@@ -27,3 +27,4 @@ export {
 export { CallsideError, ProtocolError } from "./errors.js";
 export { newMessageId } from "./ids.js";
 export * from "./protocol.js";
+export { PeerLink, type PeerFile, type PeerLinkOptions, type RtcMedia, type RtcOffer } from "./rtc.js";

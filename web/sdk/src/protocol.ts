@@ -104,6 +104,10 @@ export interface MessageBodies {
   "system/closed": { reason: string; by?: string };
   "system/transferred": { from: string; to: Participant };
   "system/diverted": { from: string; to: string; reason?: string };
+  "rtc/offer": { call: string; media: "data" | "video"; sdp: string; relay?: boolean };
+  "rtc/answer": { call: string; sdp: string };
+  "rtc/candidate": { call: string; candidate: string; sdp_mid?: string; sdp_m_line_index?: number };
+  "rtc/end": { call: string; reason?: string };
 }
 
 export interface ScreenRegion {

@@ -51,7 +51,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         proto::Problem, proto::message::TextBody, proto::message::FileBody, proto::message::CallBody,
-        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::message::LocationBody, proto::message::LocationRequestBody, proto::message::LocationDeclineBody, proto::message::SystemLocationBody, proto::component::SystemComponentBody, proto::component::SystemInstalledBody, proto::component::CapabilityQueryBody, proto::component::CapabilityAnswerBody, proto::component::SystemCapabilityBody, proto::component::PurchaseClaims, proto::screen::ScreenBody, proto::screen::ScreenAckBody, proto::screen::ScreenActionBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
+        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::message::LocationBody, proto::message::LocationRequestBody, proto::message::LocationDeclineBody, proto::message::SystemLocationBody, proto::component::SystemComponentBody, proto::component::SystemInstalledBody, proto::component::CapabilityQueryBody, proto::component::CapabilityAnswerBody, proto::component::SystemCapabilityBody, proto::component::PurchaseClaims, proto::screen::ScreenBody, proto::screen::ScreenAckBody, proto::screen::ScreenActionBody, proto::rtc::RtcOfferBody, proto::rtc::RtcAnswerBody, proto::rtc::RtcCandidateBody, proto::rtc::RtcEndBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
     )),
     modifiers(&Bearer, &Problems),
     security(("bearer" = [])),

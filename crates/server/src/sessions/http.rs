@@ -364,6 +364,7 @@ async fn outgoing(
             });
             serde_json::to_string(&a)
         }
+        MessageKind::Rtc(rtc) => rtc_body(*rtc, send.body)?,
         MessageKind::System(_) | MessageKind::Card => {
             unreachable!("clients cannot send server-written kinds")
         }
@@ -377,6 +378,49 @@ async fn outgoing(
         blob,
         tracking,
         screen,
+    })
+}
+
+/// A WebRTC signalling body, typed and bounded (S1-F1, S2-C).
+fn rtc_body(
+    kind: callside_core::message::RtcKind,
+    body_in: serde_json::Value,
+) -> Result<serde_json::Result<String>, ApiError> {
+    use callside_core::message::{check_rtc, RtcKind};
+    use proto::rtc::{RtcAnswerBody, RtcCandidateBody, RtcEndBody, RtcOfferBody};
+    Ok(match kind {
+        RtcKind::Offer => {
+            let o: RtcOfferBody = body(body_in, "rtc/offer")?;
+            check_rtc(&o.call, Some(&o.sdp), None)?;
+            serde_json::to_string(&o)
+        }
+        RtcKind::Answer => {
+            let a: RtcAnswerBody = body(body_in, "rtc/answer")?;
+            check_rtc(&a.call, Some(&a.sdp), None)?;
+            serde_json::to_string(&a)
+        }
+        RtcKind::Candidate => {
+            let c: RtcCandidateBody = body(body_in, "rtc/candidate")?;
+            check_rtc(&c.call, None, Some(&c.candidate))?;
+            if c.sdp_mid.as_ref().is_some_and(|m| m.len() > 64) {
+                return Err(ApiError::bad(
+                    "invalid_message",
+                    "sdp_mid is at most 64 bytes",
+                ));
+            }
+            serde_json::to_string(&c)
+        }
+        RtcKind::End => {
+            let e: RtcEndBody = body(body_in, "rtc/end")?;
+            check_rtc(&e.call, None, None)?;
+            if e.reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+                return Err(ApiError::bad(
+                    "invalid_message",
+                    "reason is at most 200 characters",
+                ));
+            }
+            serde_json::to_string(&e)
+        }
     })
 }
 

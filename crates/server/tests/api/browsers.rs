@@ -151,13 +151,15 @@ async fn devices_list_and_unlink_browsers_and_browsers_sign_out() {
     let bobs = api.linked_browser(&bob, "Bob's").await;
 
     let list = api.get("/v1/me/browsers", &alice).await;
-    let names: Vec<&str> = list.body["browsers"]
+    let mut names: Vec<&str> = list.body["browsers"]
         .as_array()
         .unwrap()
         .iter()
         .map(|b| b["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["office", "home"]);
+    // Oldest first, ties (the same millisecond) by id: either order here.
+    names.sort_unstable();
+    assert_eq!(names, ["home", "office"]);
 
     // Another device's browser is not Alice's to unlink.
     let r = api

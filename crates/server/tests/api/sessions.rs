@@ -490,3 +490,78 @@ async fn uploading_bytes_someone_else_stored_looks_like_the_first_upload() {
         "the second upload counts too"
     );
 }
+
+#[tokio::test]
+async fn webrtc_signalling_is_typed_bounded_and_for_participants_only() {
+    let api = api().await;
+    let (a, b, key) = api.paired().await;
+    let offer = json!({"call": "v-1", "media": "video", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n", "relay": true});
+    let r = api.send(&a, &key, "o1", "rtc/offer", offer.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = api
+        .send(&b, &key, "c1", "rtc/candidate", json!({"call": "v-1", "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host", "sdp_mid": "0", "sdp_m_line_index": 0}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = api
+        .send(
+            &b,
+            &key,
+            "e1",
+            "rtc/end",
+            json!({"call": "v-1", "reason": "declined"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let log = api.messages(&b, &key, 0).await;
+    let got = log.iter().find(|m| m["kind"] == "rtc/offer").unwrap();
+    assert_eq!(got["body"], offer);
+
+    for (kind, body) in [
+        (
+            "rtc/offer",
+            json!({"call": "v 1", "media": "data", "sdp": "v=0\r\n"}),
+        ),
+        (
+            "rtc/offer",
+            json!({"call": "v-1", "media": "hologram", "sdp": "v=0\r\n"}),
+        ),
+        (
+            "rtc/offer",
+            json!({"call": "v-1", "media": "data", "sdp": "not sdp"}),
+        ),
+        (
+            "rtc/offer",
+            json!({"call": "v-1", "media": "data", "sdp": "v=0\r\n", "extra": 1}),
+        ),
+        ("rtc/answer", json!({"call": "v-1"})),
+        (
+            "rtc/candidate",
+            json!({"call": "v-1", "candidate": "a\r\nb"}),
+        ),
+        ("rtc/end", json!({"call": "v-1", "reason": "x".repeat(201)})),
+        ("rtc/hangup", json!({"call": "v-1"})),
+    ] {
+        let r = api.send(&a, &key, "bad", kind, body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{kind} {body}: {:?}",
+            r.body
+        );
+    }
+    let big = json!({"call": "v-2", "media": "data", "sdp": format!("v=0{}", "a".repeat(40_000))});
+    assert_eq!(
+        api.send(&a, &key, "big", "rtc/offer", big).await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Someone outside the session cannot signal into it.
+    let (_, eve) = api.device("Eve", &[CAROL]).await;
+    let r = api.send(&eve, &key, "x", "rtc/offer", offer).await;
+    assert_eq!(r.code(), "not_participant");
+    assert_eq!(
+        api.messages(&a, &key, 0).await.len(),
+        log.len(),
+        "nothing changed"
+    );
+}
