@@ -32,6 +32,9 @@ impl ServerArgs {
 pub(crate) async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     init_tracing();
     let config = args.load()?;
+    for var in &config.ignored_env {
+        tracing::warn!(%var, "ignoring an environment variable that names no callside setting");
+    }
     tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "starting callside");
     callside_server::serve(config, shutdown_signal())
         .await

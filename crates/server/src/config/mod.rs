@@ -231,6 +231,8 @@ pub struct Config {
     /// The SIP proxy, when callside may ask it things.
     pub kamailio: Option<Kamailio>,
     pub browsers: Browsers,
+    /// `CALLSIDE_*` environment variables that name no setting and were skipped (`serve` warns).
+    pub ignored_env: Vec<String>,
 }
 
 /// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
@@ -281,24 +283,54 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        overlay_env(&mut table, env)?;
-        let mut raw: RawConfig =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    origin: match &file {
-                        Some(p) => format!("{} (with CALLSIDE_* environment)", p.display()),
-                        None => "CALLSIDE_* environment".into(),
-                    },
-                    message: e.to_string(),
-                })?;
+        let from_file: std::collections::BTreeSet<String> = table.keys().cloned().collect();
+        let env_names = overlay_env(&mut table, env)?;
+        // A name the environment brought that is no setting at all (Kubernetes injects
+        // CALLSIDE_PORT, CALLSIDE_SERVICE_HOST… for a service named `callside`) is skipped with a
+        // warning; an unknown key inside a known table (a misspelt setting) stays an error.
+        let mut ignored_env = Vec::new();
+        let mut raw: RawConfig = loop {
+            match toml::Value::Table(table.clone()).try_into::<RawConfig>() {
+                Ok(raw) => break raw,
+                Err(e) => {
+                    let unknown = e
+                        .message()
+                        .strip_prefix("unknown field `")
+                        .and_then(|rest| rest.split_once('`'))
+                        .map(|(name, _)| name.to_owned())
+                        .filter(|name| !from_file.contains(name) && table.contains_key(name));
+                    match unknown
+                        .and_then(|name| env_names.get(&name).map(|var| (name, var.clone())))
+                    {
+                        Some((name, var)) => {
+                            table.remove(&name);
+                            ignored_env.push(var);
+                        }
+                        None => {
+                            return Err(ConfigError::Parse {
+                                origin: match &file {
+                                    Some(p) => {
+                                        format!("{} (with CALLSIDE_* environment)", p.display())
+                                    }
+                                    None => "CALLSIDE_* environment".into(),
+                                },
+                                message: e.to_string(),
+                            })
+                        }
+                    }
+                }
+            }
+        };
         if let Some(l) = &overrides.listen {
             raw.listen = Some(l.clone());
         }
         if let Some(d) = &overrides.data_dir {
             raw.data_dir = Some(d.clone());
         }
-        raw.validate()
+        let mut config = raw.validate()?;
+        ignored_env.sort();
+        config.ignored_env = ignored_env;
+        Ok(config)
     }
 
     /// The effective configuration as TOML (what `callside config` prints).

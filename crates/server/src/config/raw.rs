@@ -531,10 +531,12 @@ impl RawLimits {
 
 /// `CALLSIDE_MATCHING__WINDOW_SECS=30` sets `[matching] window_secs = 30`: the prefix is removed,
 /// `__` separates table and key, and values are read as TOML scalars when they parse as one.
+/// Returns the top-level names the environment set, with the variable that set each.
 pub(super) fn overlay_env(
     table: &mut toml::Table,
     env: &[(String, String)],
-) -> Result<(), ConfigError> {
+) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let mut names = std::collections::BTreeMap::new();
     for (key, value) in env {
         let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -549,6 +551,7 @@ pub(super) fn overlay_env(
             .flatten()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.clone()));
+        names.insert(path[0].clone(), key.clone());
         let (last, parents) = path.split_last().expect("split yields at least one part");
         let mut cursor = &mut *table;
         for p in parents {
@@ -562,7 +565,7 @@ pub(super) fn overlay_env(
         }
         cursor.insert(last.clone(), parsed);
     }
-    Ok(())
+    Ok(names)
 }
 
 fn invalid(key: &'static str, value: impl ToString, reason: impl ToString) -> ConfigError {
@@ -757,6 +760,7 @@ impl RawConfig {
             },
             kamailio: self.kamailio.resolve()?,
             browsers: self.browsers.validate()?,
+            ignored_env: Vec::new(),
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),
                 self.authorization.secret,
