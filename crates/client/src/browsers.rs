@@ -16,6 +16,16 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "browser link code").await
     }
 
+    /// `POST /v1/admin/devices/{id}/browser-links` (the operator's token): a one-time code that
+    /// links a browser to device `id`, for an operator's site that signed its user in.
+    pub async fn create_browser_link_for(&self, id: &str) -> Result<BrowserLinkCode, Error> {
+        let req = self.request(
+            Method::POST,
+            &["v1", "admin", "devices", id, "browser-links"],
+        );
+        json(send(req, REQUEST_TIMEOUT).await?, "browser link code").await
+    }
+
     /// `POST /v1/browser/link` on the server at `base_url`: exchanges a link code for a
     /// browser's tokens, and returns a client that uses the access token.
     pub async fn link_browser(

@@ -216,7 +216,9 @@ function renderHeader() {
     ? `${s.closed ? `Closed (${s.closed})` : `Call ${s.call}`} · started ${new Date(s.created_at).toLocaleString()}`
     : "";
   $("reply-form").hidden = !s || Boolean(s.closed);
-  peer.show(s?.key, Boolean(s && !s.closed && s.participants.length > 1));
+  // Video and direct links are between people's devices, not with automated systems.
+  const people = s?.participants.some((p) => p.id !== state.me?.id && p.id.startsWith("dev_"));
+  peer.show(s?.key, Boolean(s && !s.closed && people));
 }
 
 async function select(key: string) {

@@ -192,3 +192,51 @@ test("the app's files are served with a strict content security policy", async (
   const redirect = await fetch(`${server.base}/app`, { redirect: "manual" });
   assert.equal(redirect.headers.get("location"), "/app/");
 });
+
+test("a screen from an automated system shows in the browser, is acknowledged, and its regions press", async () => {
+  const dave = await server.device("Dave", "+442079460004");
+  const phone = new Client({ server: server.base, auth: dave.token });
+  const r = await fetch(`${server.base}/v1/admin/service-accounts`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${server.admin}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "City Cabs", scopes: ["automated_system"], ranges: ["+442079460900"] }),
+  });
+  assert.equal(r.status, 201);
+  const cabs = new Client({ server: server.base, auth: (await r.json()).token });
+
+  const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+  const { code } = await phone.createBrowserLink();
+  await page.goto(`${server.base}/app/#link=${code}`);
+  await page.getByRole("button", { name: "Link" }).click();
+  await page.getByText("linked to Dave").waitFor();
+
+  // Dave's phone calls the taxi firm; the system answers at once and sends its screen.
+  const leg = await phone.reportLeg({ self: "+442079460004", other: "+442079460900", direction: "outgoing" }, 10);
+  assert.equal(leg.state, "matched");
+  const key = leg.session.key;
+  await cabs.send(key, "screen", {
+    id: "book",
+    mode: "dynamic",
+    target: "call",
+    automated: true,
+    title: "City Cabs",
+    regions: [
+      { id: "location", label: "Send my location", display: "flashing", action: { type: "send_location" } },
+      { id: "end", label: "End call", action: { type: "end_call" } },
+    ],
+  });
+  const group = page.getByRole("group", { name: "City Cabs" });
+  await group.waitFor();
+  await group.getByText("This call is with an automated system.").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Start video" }).isVisible(), false, "no video with a machine");
+  await until(async () => (await cabs.messages(key)).some((m) => m.kind === "screen/ack" && m.body.status === "shown"), "the acknowledgement");
+  await accessible(page, "with a screen");
+  await shot(page, "10-screen");
+  await group.getByRole("button", { name: "Send my location" }).click();
+  await until(
+    async () => (await cabs.messages(key)).some((m) => m.kind === "screen/action" && m.body.region === "location" && m.sender === dave.id),
+    "the press at the system",
+  );
+  await page.getByText("pressed “location” on “book”").waitFor();
+  await page.close();
+});

@@ -166,6 +166,10 @@ pub fn router(app: AppState) -> Router {
             post(admin::rotate_device_token),
         )
         .route(
+            "/admin/devices/{id}/browser-links",
+            post(identity::admin_browser_link),
+        )
+        .route(
             "/admin/service-accounts",
             post(admin::create_service_account).get(admin::list_service_accounts),
         )

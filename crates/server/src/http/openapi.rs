@@ -25,7 +25,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         identity::me, identity::rotate_own_token,
-        identity::create_browser_link, identity::link_browser, identity::refresh_browser,
+        identity::create_browser_link, identity::admin_browser_link, identity::link_browser, identity::refresh_browser,
         identity::sign_out_browser, identity::list_browsers, identity::unlink_browser, identity::ws_ticket,
         identity::start_proof, identity::get_proof, identity::complete_proof, identity::unbind_number,
         identity::enroll_device, identity::inbound_sms_query, identity::inbound_sms_json,

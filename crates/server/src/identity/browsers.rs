@@ -105,6 +105,22 @@ impl Browsers {
         Ok((code, expires_at))
     }
 
+    /// A link code for device `id`, asked for by the operator's own site for a user it signed in
+    /// (the token exchange: the site trades its operator token for a browser link, and hands
+    /// the code to the user's browser). `None` when there is no such device.
+    pub(crate) async fn create_link_for(
+        &self,
+        id: &callside_core::PrincipalId,
+        now: Millis,
+    ) -> Result<Option<(String, Millis)>, Error> {
+        match self.store.principal(id.clone()).await? {
+            Some(rec) if matches!(rec.principal.kind, PrincipalKind::Device { .. }) => {
+                Ok(Some(self.create_link(&rec.principal, now).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Exchanges a link code for a browser's first tokens.
     pub(crate) async fn link(
         &self,

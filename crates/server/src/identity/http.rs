@@ -541,6 +541,28 @@ pub(crate) async fn create_browser_link(
     ))
 }
 
+/// `POST /v1/admin/devices/{id}/browser-links` — the operator's site, having signed its user in,
+/// gets a one-time code that links the user's browser to the user's device.
+#[utoipa::path(post, path = "/v1/admin/devices/{id}/browser-links", tag = "browsers",
+    responses((status = 201, body = proto::browser::BrowserLinkCode), (status = 403, body = proto::Problem), (status = 404, body = proto::Problem), (status = 429, body = proto::Problem)))]
+pub(crate) async fn admin_browser_link(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, axum::Json<proto::browser::BrowserLinkCode>), ApiError> {
+    caller.require_admin()?;
+    let id = callside_core::PrincipalId(id);
+    let (code, expires_at) = app
+        .browsers
+        .create_link_for(&id, now_ms())
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(proto::browser::BrowserLinkCode { code, expires_at }),
+    ))
+}
+
 /// `POST /v1/browser/link` — a browser exchanges a link code for its tokens (no bearer token:
 /// the code is the credential).
 #[utoipa::path(post, path = "/v1/browser/link", tag = "browsers", request_body = proto::browser::LinkBrowser,

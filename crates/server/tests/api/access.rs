@@ -243,6 +243,7 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/browser/link",
         "/v1/browser/refresh",
         "/v1/ws/tickets",
+        "/v1/admin/devices/{id}/browser-links",
     ] {
         assert!(
             paths.contains_key(p),
@@ -251,7 +252,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        69,
+        70,
         "a route was added without documenting it here"
     );
 }

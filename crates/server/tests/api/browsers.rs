@@ -340,3 +340,53 @@ async fn only_configured_origins_get_cors_answers() {
         .headers
         .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 }
+
+#[tokio::test]
+async fn the_operators_site_exchanges_its_token_for_a_users_browser_link() {
+    let api = api().await;
+    let (alice_id, alice) = api.device("Alice", &[ALICE]).await;
+    let r = api
+        .post(
+            &format!("/v1/admin/devices/{alice_id}/browser-links"),
+            &api.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let linked = api
+        .post(
+            "/v1/browser/link",
+            "",
+            json!({"code": r.body["code"], "name": "signed in on example.com"}),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::CREATED, "{:?}", linked.body);
+    assert_eq!(
+        api.get("/v1/me", &s(&linked.body["access_token"]))
+            .await
+            .body["id"],
+        alice_id.as_str()
+    );
+
+    // Only the operator, only for devices that exist.
+    let r = api
+        .post(
+            &format!("/v1/admin/devices/{alice_id}/browser-links"),
+            &alice,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), "admin_only");
+    let svc = api.service("ivr", &["automated_system"], &["+4420"]).await;
+    let svc_id = api.get("/v1/me", &svc).await.body["id"].clone();
+    for id in ["dev_nobody", svc_id.as_str().unwrap()] {
+        let r = api
+            .post(
+                &format!("/v1/admin/devices/{id}/browser-links"),
+                &api.admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}: {:?}", r.body);
+    }
+}
