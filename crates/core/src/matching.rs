@@ -49,6 +49,9 @@ pub enum NoMatchReason {
     Ambiguous,
     /// The reporter ended the leg before it matched (e.g. hung up while ringing).
     Withdrawn,
+    /// The same device reported a newer outgoing leg to the same number: this one was abandoned
+    /// (a caller does not place two calls to one number at once).
+    Superseded,
 }
 
 impl NoMatchReason {
@@ -57,6 +60,7 @@ impl NoMatchReason {
             NoMatchReason::Expired => "expired",
             NoMatchReason::Ambiguous => "ambiguous",
             NoMatchReason::Withdrawn => "withdrawn",
+            NoMatchReason::Superseded => "superseded",
         }
     }
 }

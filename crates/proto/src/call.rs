@@ -149,7 +149,7 @@ pub enum LegState {
     Pending,
     /// Paired: `session` holds the key.
     Matched,
-    /// No session: see `reason` (`expired`, `ambiguous`, `withdrawn`).
+    /// No session: see `reason` (`expired`, `ambiguous`, `withdrawn`, `superseded`).
     NoMatch,
 }
 

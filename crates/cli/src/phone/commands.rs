@@ -14,7 +14,8 @@ pub(super) enum PhoneCommand {
         /// Our own number (default: the device's only number).
         #[arg(long = "from", value_name = "OWN")]
         own: Option<String>,
-        /// How long to wait for the match, in seconds.
+        /// How long to wait for the match, in seconds; then the leg is withdrawn and the command
+        /// fails. 0 reports the leg and returns at once, leaving it pending.
         #[arg(long, default_value_t = 30)]
         wait: u64,
         /// Close the session when the call ends (default: keep it after the call).
@@ -55,7 +56,8 @@ pub(super) enum PhoneCommand {
         /// Our own number (default: the device's only number).
         #[arg(long)]
         own: Option<String>,
-        /// How long to wait for the match, in seconds.
+        /// How long to wait for the match, in seconds; then the leg is withdrawn and the command
+        /// fails. 0 reports the leg and returns at once, leaving it pending.
         #[arg(long, default_value_t = 30)]
         wait: u64,
     },

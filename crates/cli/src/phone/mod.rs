@@ -584,11 +584,20 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         }
         PhoneCommand::Answer { leg } => {
             let status = client.answer_leg(&leg).await?;
-            out.result(&status, || render::leg_line(&status));
+            out.result(&status, || {
+                format!("answered\n{}", render::leg_line(&status))
+            });
         }
         PhoneCommand::Hangup { leg } => {
             let status = client.end_leg(&leg).await?;
-            out.result(&status, || render::leg_line(&status));
+            out.result(&status, || {
+                let what = if status.state == LegState::NoMatch {
+                    "hung up before anyone answered; the leg is withdrawn"
+                } else {
+                    "call ended"
+                };
+                format!("{what}\n{}", render::leg_line(&status))
+            });
         }
         PhoneCommand::Sessions { all } => {
             let sessions = client.sessions(all).await?;
@@ -755,25 +764,51 @@ async fn report_and_wait(
         Direction::Outgoing => format!("calling {other} from {}", leg.own),
         Direction::Incoming => format!("call from {other} to {}", leg.own),
     };
-    let spinner = out.spinner(format!("{what}: waiting for the other party's app"));
-    let timeout = Duration::from_secs(wait);
-    let started = tokio::time::Instant::now();
-    let mut status = client.report_leg(leg, timeout).await?;
+    // Reported at once, so the leg's id is known (and printed) before any waiting.
+    let mut status = client.report_leg(leg, Duration::ZERO).await?;
     if status.state == LegState::Pending {
-        spinner.set_message(format!(
-            "{what}: leg {} pending, waiting for the other party's app",
-            status.id
-        ));
-        let left = timeout.saturating_sub(started.elapsed());
-        status = client.wait_leg(&status.id, left).await?;
-    }
-    spinner.finish_and_clear();
-    out.result(&status, || describe_outcome(&status));
-    if status.state == LegState::Pending {
+        if wait == 0 {
+            out.result(&status, || describe_outcome(&status));
+            out.progress(&format!(
+                "leg {} is pending; it rings until the other party's app reports the call or the match window ends (hang up with `callside phone hangup {}`)",
+                status.id, status.id
+            ));
+            return Ok(());
+        }
         out.progress(&format!(
-            "still pending after {wait} s; check again with `callside phone watch`, or hang up with `callside phone hangup {}`",
+            "{what}: leg {} reported; waiting up to {wait} s for the other party's app (Ctrl-C withdraws it)",
             status.id
         ));
+        let spinner = out.spinner(format!("{what}: waiting for the other party's app"));
+        let waited = tokio::select! {
+            s = client.wait_leg(&status.id, Duration::from_secs(wait)) => Some(s),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        spinner.finish_and_clear();
+        match waited {
+            Some(s) => status = s?,
+            None => {
+                let ended = client.end_leg(&status.id).await?;
+                out.result(&ended, || describe_outcome(&ended));
+                anyhow::bail!("interrupted: leg {} is withdrawn", ended.id);
+            }
+        }
+        if status.state == LegState::Pending {
+            // Left ringing, it would pair with the other side's next call.
+            let ended = client.end_leg(&status.id).await?;
+            out.result(&ended, || describe_outcome(&ended));
+            anyhow::bail!(
+                "no match within {wait} s: the other party's app did not report the call; leg {} is withdrawn",
+                ended.id
+            );
+        }
+    }
+    out.result(&status, || describe_outcome(&status));
+    if status.state == LegState::NoMatch {
+        anyhow::bail!(
+            "no session: the leg ended without a match ({})",
+            status.reason.as_deref().unwrap_or("no reason given")
+        );
     }
     Ok(())
 }

@@ -332,12 +332,48 @@ impl Calls {
         cap: usize,
     ) -> Result<LegRecord, Error> {
         let mut st = self.state.lock().await;
+        let mut writes = Vec::new();
+        let mut settled = Vec::new();
+        // A device's newer outgoing leg to a number supersedes its older pending one: that call
+        // was abandoned, and left ringing it would pair with the other side's next call.
+        if rec.leg.direction == Direction::Outgoing && rec.leg.other.is_some() {
+            let stale: Vec<LegId> = st
+                .pending
+                .iter()
+                .filter(|(_, p)| {
+                    let l = &p.rec.leg;
+                    l.principal == rec.leg.principal
+                        && l.direction == Direction::Outgoing
+                        && l.own == rec.leg.own
+                        && l.other == rec.leg.other
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in stale {
+                st.matcher.withdraw(&id);
+                if let Some(mut p) = st.pending.remove(&id) {
+                    writes.push(settle(
+                        &mut p.rec,
+                        LegState::NoMatch,
+                        Some(NoMatchReason::Superseded),
+                        None,
+                    ));
+                    settled.push(p.rec);
+                }
+            }
+        }
         if st.matcher.pending_of(&rec.leg.principal) >= cap {
+            if !writes.is_empty() {
+                let commit = self.store.submit(writes, None).await?;
+                drop(st);
+                commit.await.map_err(|_| Error::Unavailable)??;
+                for r in &settled {
+                    self.announce(r).await;
+                }
+            }
             return Err(Error::TooManyPending(cap));
         }
         let offer = st.matcher.offer(&rec.leg);
-        let mut writes = Vec::new();
-        let mut settled = Vec::new();
         for (id, reason) in offer.also_ended {
             if let Some(mut p) = st.pending.remove(&id) {
                 writes.push(settle(&mut p.rec, LegState::NoMatch, Some(reason), None));

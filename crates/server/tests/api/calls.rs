@@ -116,6 +116,48 @@ async fn hanging_up_before_a_match_withdraws_the_leg() {
 }
 
 #[tokio::test]
+async fn a_newer_call_to_the_same_number_supersedes_an_abandoned_leg() {
+    let api = api().await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    // Alice's first call was abandoned without hanging up; she calls Bob again.
+    let first = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    let first_id = first.body["id"].as_str().unwrap().to_owned();
+    let second = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    assert_eq!(second.body["state"], "pending");
+    let r = api.get(&format!("/v1/legs/{first_id}?wait=0"), &a).await;
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["reason"].as_str()),
+        (Some("no_match"), Some("superseded"))
+    );
+    // Bob's phone pairs with the live call, not the abandoned one.
+    let r = api.leg(&b, BOB, Some(ALICE), "incoming").await;
+    assert_eq!(r.body["state"], "matched");
+    let live = api
+        .get(
+            &format!("/v1/legs/{}?wait=0", second.body["id"].as_str().unwrap()),
+            &a,
+        )
+        .await;
+    assert_eq!(live.body["session"]["key"], r.body["session"]["key"]);
+    // A call to another number does not touch a pending one.
+    let (_, c) = api.device("Carol", &[CAROL]).await;
+    let to_bob = api.leg(&a, ALICE, Some(BOB), "outgoing").await;
+    api.leg(&a, ALICE, Some(CAROL), "outgoing").await;
+    let r = api
+        .get(
+            &format!("/v1/legs/{}?wait=0", to_bob.body["id"].as_str().unwrap()),
+            &a,
+        )
+        .await;
+    assert_eq!(r.body["state"], "pending");
+    assert_eq!(
+        api.leg(&c, CAROL, Some(ALICE), "incoming").await.body["state"],
+        "matched"
+    );
+}
+
+#[tokio::test]
 async fn network_calls_are_authoritative_and_reach_the_numbers_devices() {
     let api = api().await;
     let (a_id, a) = api.device("Alice", &[ALICE]).await;
