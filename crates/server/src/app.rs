@@ -73,6 +73,8 @@ pub struct App {
     pub(crate) background: Mutex<Option<Background>>,
     /// Set when the server stopped because the store failed.
     pub(crate) fatal: Arc<AtomicBool>,
+    /// The data directory's lock (`callside.lock`), held while this application runs.
+    pub(crate) data_lock: Mutex<Option<std::fs::File>>,
 }
 
 pub type AppState = Arc<App>;
@@ -288,6 +290,7 @@ impl App {
             supervisor: p.supervisor,
             background: Mutex::new(Some(background)),
             fatal: Default::default(),
+            data_lock: Mutex::new(None),
         })
     }
 }

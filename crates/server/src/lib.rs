@@ -90,6 +90,8 @@ impl Running {
         self.app.supervisor.shutdown().await;
         // Connections closed after the last sweep may have moved cursors.
         self.app.sessions.flush_acks().await;
+        // Another server may use the data directory from now on.
+        self.app.data_lock.lock().expect("app poisoned").take();
     }
 }
 
@@ -113,6 +115,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         keys::private_dir(dir)
             .map_err(|e| ServerError::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
+    let lock = lock_data_dir(&config.data_dir)?;
     let store: std::sync::Arc<dyn callside_store::Store> = callside_store::sqlite::open(
         path,
         callside_store::SqliteOptions {
@@ -135,6 +138,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
     let pusher = adapters::push::pusher(&config)?;
     let signer = keys::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
     let app = App::new(config, store, server_key, pusher, signer);
+    *app.data_lock.lock().expect("app poisoned") = Some(lock);
     app.calls
         .restore()
         .await
@@ -144,6 +148,44 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     Ok((app, admin_token))
+}
+
+/// Takes the data directory's lock: one server per data directory, or two writers would number
+/// the same sessions' messages twice. The lock is the kernel's (`flock`), so it goes with the
+/// process however it ends; the file says which process holds it.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, ServerError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("callside.lock");
+    let io = |e: std::io::Error| ServerError::Io(format!("cannot lock {}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(ServerError::Io(format!(
+                "the data directory {} is in use by another callside serve{}: stop it, or give this one its own --data-dir",
+                dir.display(),
+                if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (process {holder})")
+                }
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(file)
 }
 
 /// Builds the application, binds, and serves in the background.
