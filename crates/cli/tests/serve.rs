@@ -47,3 +47,74 @@ fn a_second_server_on_the_same_data_directory_fails_at_once() {
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+/// An HTTP/1.1 request on a raw socket; returns the status line of the answer.
+fn raw_request(addr: &str, request: String) -> std::thread::JoinHandle<String> {
+    let addr = addr.to_owned();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or("").to_owned()
+    })
+}
+
+#[test]
+fn sigterm_stops_the_server_within_seconds_despite_long_polls_and_half_sent_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server_proc, server) = serve(&data, &[]);
+    let addr = server.trim_start_matches("http://").to_owned();
+    let alice = support::create_device(&server, &data, "Alice", "+442079460001");
+    let leg = support::run(
+        &server,
+        &[
+            "phone",
+            "--token",
+            &alice,
+            "call",
+            "+442079460002",
+            "--wait",
+            "0",
+        ],
+    )
+    .remove(0);
+    let id = leg["id"].as_str().unwrap().to_owned();
+
+    // A long-poll on the pending leg, and a client that never finishes its request.
+    let poll = raw_request(
+        &addr,
+        format!("GET /v1/legs/{id}?wait=60 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\nConnection: close\r\n\r\n"),
+    );
+    let stuck = std::net::TcpStream::connect(&addr).unwrap();
+    {
+        use std::io::Write;
+        (&stuck)
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let asked = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &server_proc.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = loop {
+        if let Some(s) = server_proc.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exited.success(), "{exited}");
+    // The long-poll was answered (still pending), not cut off.
+    assert_eq!(poll.join().unwrap(), "HTTP/1.1 202 Accepted");
+    drop(stuck);
+}

@@ -11,7 +11,7 @@ use crate::http::extract::{Caller, Json, Query};
 use crate::http::wire::{
     call_state, direction_in, direction_out, frame_json, lifecycle_in, session_info, JsonWire,
 };
-use crate::http::{check_limit, wait, WaitQuery};
+use crate::http::{check_limit, long_poll, WaitQuery};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -208,9 +208,10 @@ pub(crate) async fn report_leg(
         app.composer.ring(&p, &rec, body, picture.as_deref()).await;
     }
     let view = if rec.state == LegState::Pending && q.wait.unwrap_or(0) > 0 {
-        app.calls
-            .status(&p.id, &rec.leg.id, wait(&app, q.wait))
-            .await?
+        long_poll(&app, q.wait, |wait| {
+            app.calls.status(&p.id, &rec.leg.id, wait)
+        })
+        .await?
     } else {
         app.calls.view(rec).await?
     };
@@ -236,10 +237,8 @@ pub(crate) async fn get_leg(
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let view = app
-        .calls
-        .status(&p.id, &LegId(id), wait(&app, q.wait))
-        .await?;
+    let id = LegId(id);
+    let view = long_poll(&app, q.wait, |wait| app.calls.status(&p.id, &id, wait)).await?;
     Ok(leg_response(view))
 }
 

@@ -53,6 +53,25 @@ pub(crate) fn wait(app: &AppState, secs: Option<u64>) -> Duration {
     Duration::from_secs(secs.unwrap_or(0)).min(app.config.long_poll_max)
 }
 
+/// Runs a long-poll that waits up to what the client asked (capped by the server); when the
+/// server begins to shut down it stops waiting and answers with what there is now, so shutdown
+/// is not held up by clients waiting for news.
+pub(crate) async fn long_poll<T, F, Fut>(app: &AppState, secs: Option<u64>, poll: F) -> T
+where
+    F: Fn(Duration) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let wait = wait(app, secs);
+    if wait.is_zero() {
+        return poll(Duration::ZERO).await;
+    }
+    let stop = app.supervisor.token().clone();
+    tokio::select! {
+        r = poll(wait) => r,
+        _ = stop.cancelled() => poll(Duration::ZERO).await,
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WaitQuery {
@@ -311,7 +330,11 @@ pub(crate) fn metrics_router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Serves `router` on `listener` until `stop` is cancelled, then lets requests in progress finish.
+/// How long requests in progress may take to finish once shutdown began.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `stop` is cancelled, then lets requests in progress finish
+/// (within [`SHUTDOWN_GRACE`]).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -326,8 +349,20 @@ pub(crate) async fn serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(stop.cancelled_owned());
-    if let Err(e) = serve.await {
-        tracing::error!(error = %e, "server stopped");
+    .with_graceful_shutdown(stop.clone().cancelled_owned());
+    // Requests in progress get a few seconds to finish; a client that never finishes sending
+    // its request (or never reads the answer) does not hold the shutdown up beyond that.
+    let cut_off = async {
+        stop.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        r = serve => if let Err(e) = r {
+            tracing::error!(error = %e, "server stopped");
+        },
+        _ = cut_off => tracing::warn!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "connections still open after the shutdown grace period; closing them"
+        ),
     }
 }

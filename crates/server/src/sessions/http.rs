@@ -10,7 +10,7 @@ use crate::http::extract::{Caller, Json, Query};
 use crate::http::wire::{
     call_state, frame_json, message, message_frame_json, participant, session_info, JsonWire,
 };
-use crate::http::{check_limit, key, wait};
+use crate::http::{check_limit, key, long_poll};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use callside_core::component::Capabilities;
@@ -545,16 +545,12 @@ pub(crate) async fn list_messages(
     Query(q): Query<MessagesQuery>,
 ) -> Result<axum::Json<proto::message::MessagePage>, ApiError> {
     let limit = check_limit(q.limit, 500)?;
-    let page = app
-        .sessions
-        .messages(
-            &p.id,
-            &key(&k)?,
-            q.after.unwrap_or(0),
-            limit,
-            wait(&app, q.wait),
-        )
-        .await?;
+    let key = key(&k)?;
+    let page = long_poll(&app, q.wait, |wait| {
+        app.sessions
+            .messages(&p.id, &key, q.after.unwrap_or(0), limit, wait)
+    })
+    .await?;
     Ok(axum::Json(proto::message::MessagePage {
         messages: page.messages.iter().map(message).collect(),
         last_seq: page.last_seq,
