@@ -34,6 +34,17 @@ enum AdminCommand {
     /// The component catalogue (S1-F6): software parties offer each other over a session.
     #[command(subcommand)]
     Component(ComponentCommand),
+    /// Copy the data directory — the database as one consistent snapshot, then blobs, keys and
+    /// tokens — into a new directory, while the server runs. Restore by starting a server on
+    /// the copy (`callside serve --data-dir DIR`) or moving it in place of the data directory.
+    Backup {
+        /// The new directory to write (it must not exist).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The configuration file the server runs with (for a database kept elsewhere).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// The audit log (e.g. SMS sent to people who are not users), newest first.
     Audit {
         /// At most this many entries.
@@ -139,6 +150,9 @@ enum ServiceCommand {
 const SHOWN_ONCE: &str = "Store this token now: it is shown only once (rotate it if lost).";
 
 pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
+    if let AdminCommand::Backup { to, config } = &args.command {
+        return backup(&args.data_dir, config.clone(), to, out);
+    }
     let token = match args.token {
         Some(t) => t,
         None => read_token(&args.data_dir)?,
@@ -148,6 +162,7 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
         AdminCommand::Device(cmd) => device(cmd, &client, out).await,
         AdminCommand::Service(cmd) => service(cmd, &client, out).await,
         AdminCommand::Component(cmd) => component(cmd, &client, out).await,
+        AdminCommand::Backup { .. } => unreachable!("handled above"),
         AdminCommand::Audit { limit } => {
             let log = client.audit_log(limit).await?;
             if out.is_json() {
@@ -328,5 +343,40 @@ async fn service(cmd: ServiceCommand, client: &Client, out: &Output) -> anyhow::
             });
         }
     }
+    Ok(())
+}
+
+/// `callside admin backup`: works on the data directory itself, not through the API.
+fn backup(data_dir: &Path, config: Option<PathBuf>, to: &Path, out: &Output) -> anyhow::Result<()> {
+    let config = callside_server::config::Config::load(&callside_server::config::Overrides {
+        config_file: config,
+        listen: None,
+        data_dir: Some(data_dir.to_owned()),
+    })
+    .context("invalid configuration")?;
+    let started = std::time::Instant::now();
+    let summary = callside_server::backup::run(&config, to, |step| out.progress(step))
+        .context("the backup failed")?;
+    out.result(
+        &serde_json::json!({
+            "backup": summary.dest,
+            "database_bytes": summary.database_bytes,
+            "files": summary.files,
+            "file_bytes": summary.file_bytes,
+            "secs": started.elapsed().as_secs_f64(),
+        }),
+        || {
+            format!(
+                "backed up {} into {} in {:.1} s: the database ({} KiB) and {} other files ({} KiB)\nrestore: callside serve --data-dir {}",
+                data_dir.display(),
+                summary.dest.display(),
+                started.elapsed().as_secs_f64(),
+                summary.database_bytes / 1024,
+                summary.files,
+                summary.file_bytes / 1024,
+                summary.dest.display()
+            )
+        },
+    );
     Ok(())
 }

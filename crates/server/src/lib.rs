@@ -24,6 +24,7 @@
 mod adapters;
 mod admin;
 mod app;
+pub mod backup;
 mod blobs;
 mod calls;
 mod cards;

@@ -100,6 +100,27 @@ pub fn open(path: &Path, options: SqliteOptions) -> Result<Arc<SqliteStore>> {
     SqliteStore::open(path, options).map(Arc::new)
 }
 
+/// Writes a consistent copy of the database at `path` to `dest` (which must not exist) while
+/// the server may be writing to it: `VACUUM INTO` reads one snapshot of the write-ahead log, so
+/// the copy holds whole commits only, and comes out compact and without a log of its own.
+pub fn snapshot(path: &Path, dest: &Path) -> Result<()> {
+    use rusqlite::OpenFlags;
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Open {
+        path: path.display().to_string(),
+        source: Box::new(e),
+    })?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    let dest = dest.to_str().ok_or_else(|| {
+        StoreError::Backend(format!("{} is not a UTF-8 path", dest.display()).into())
+    })?;
+    c.execute("VACUUM INTO ?1", [dest])?;
+    Ok(())
+}
+
 /// Read connections (each caches up to `READER_CACHE_KIB` of pages).
 const READERS: usize = 8;
 

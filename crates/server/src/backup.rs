@@ -1,0 +1,152 @@
+//! `callside admin backup`: a consistent copy of a data directory, taken while the server runs.
+//!
+//! The database is copied first, as one snapshot (`VACUUM INTO`): it holds whole commits only.
+//! Then every other file of the data directory — blobs, keys, the admin token — is copied. Blobs
+//! are written before any message naming them commits and never change, so each blob the
+//! snapshot names is there to copy. Everything goes into `<dest>.partial`, renamed to `<dest>` at
+//! the end: a backup killed half-way never looks complete, and the next run starts over.
+//! Restoring is starting a server on the copy (`callside serve --data-dir <dest>`), or moving it
+//! in place of the data directory while the server is stopped.
+
+use crate::config::{Config, Database};
+use std::path::{Path, PathBuf};
+
+/// What a backup copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub dest: PathBuf,
+    pub database_bytes: u64,
+    pub files: u64,
+    pub file_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{0} exists already: back up into a new directory")]
+    Exists(PathBuf),
+    #[error("the blob directory {0} is outside the data directory: back it up with the data directory's other files by hand, or move it inside")]
+    BlobsOutside(PathBuf),
+    #[error("cannot copy the database: {0}")]
+    Database(#[from] callside_store::StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+    move |source| BackupError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Backs up the data directory of `config` into `dest`; `progress` hears each step.
+pub fn run(
+    config: &Config,
+    dest: &Path,
+    mut progress: impl FnMut(&str),
+) -> Result<Summary, BackupError> {
+    if dest.exists() {
+        return Err(BackupError::Exists(dest.to_owned()));
+    }
+    if !config.blob_dir.starts_with(&config.data_dir) {
+        return Err(BackupError::BlobsOutside(config.blob_dir.clone()));
+    }
+    let Database::Sqlite { path: db, .. } = &config.database;
+    let mut partial = dest.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    if partial.exists() {
+        progress(&format!(
+            "removing {} left by an interrupted backup",
+            partial.display()
+        ));
+        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+    }
+    crate::keys::private_dir(&partial).map_err(io(&partial))?;
+
+    // The database, as one snapshot. Where it lives inside the data directory, it keeps its
+    // place; a database kept elsewhere lands at the top of the copy.
+    let db_rel = db
+        .strip_prefix(&config.data_dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| PathBuf::from(db.file_name().unwrap_or("callside.sqlite".as_ref())));
+    let db_copy = partial.join(&db_rel);
+    if let Some(parent) = db_copy.parent() {
+        crate::keys::private_dir(parent).map_err(io(parent))?;
+    }
+    progress(&format!("copying the database {} …", db.display()));
+    callside_store::sqlite::snapshot(db, &db_copy)?;
+    crate::keys::private_file(&db_copy).map_err(io(&db_copy))?;
+    std::fs::File::open(&db_copy)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&db_copy))?;
+    let database_bytes = std::fs::metadata(&db_copy).map_err(io(&db_copy))?.len();
+
+    // Everything else: blobs, keys, tokens. Not the live database, its log, or the lock.
+    let mut skip: Vec<PathBuf> = ["", "-wal", "-shm", "-journal"]
+        .iter()
+        .map(|s| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(s);
+            PathBuf::from(p)
+        })
+        .collect();
+    skip.push(config.data_dir.join("callside.lock"));
+    let mut summary = Summary {
+        dest: dest.to_owned(),
+        database_bytes,
+        ..Summary::default()
+    };
+    progress(&format!(
+        "copying the files of {} …",
+        config.data_dir.display()
+    ));
+    copy_tree(&config.data_dir, &partial, &skip, &mut summary)?;
+    sync_dir(&partial)?;
+    std::fs::rename(&partial, dest).map_err(io(dest))?;
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(summary)
+}
+
+fn copy_tree(
+    from: &Path,
+    to: &Path,
+    skip: &[PathBuf],
+    summary: &mut Summary,
+) -> Result<(), BackupError> {
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let path = entry.path();
+        if skip.contains(&path) {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(io(&path))?;
+        if kind.is_dir() {
+            crate::keys::private_dir(&target).map_err(io(&target))?;
+            copy_tree(&path, &target, skip, summary)?;
+        } else if kind.is_file() {
+            if target.exists() {
+                continue; // the database copy
+            }
+            let n = std::fs::copy(&path, &target).map_err(io(&path))?;
+            std::fs::File::open(&target)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&target))?;
+            summary.files += 1;
+            summary.file_bytes += n;
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BackupError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io(dir))
+}
