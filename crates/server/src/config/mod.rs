@@ -18,6 +18,11 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read the secret file {path}")]
+    ReadSecret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("`{key}` = {value:?} is not valid: {reason}")]
@@ -285,6 +290,7 @@ impl Config {
         };
         let from_file: std::collections::BTreeSet<String> = table.keys().cloned().collect();
         let env_names = overlay_env(&mut table, env)?;
+        raw::read_secret_files(&mut table, "")?;
         // A name the environment brought that is no setting at all (Kubernetes injects
         // CALLSIDE_PORT, CALLSIDE_SERVICE_HOST… for a service named `callside`) is skipped with a
         // warning; an unknown key inside a known table (a misspelt setting) stays an error.

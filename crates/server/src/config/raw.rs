@@ -529,6 +529,68 @@ impl RawLimits {
     }
 }
 
+/// Settings holding a secret may instead name a file holding it: `secret_file`, `password_file`,
+/// `bearer_file` (Kubernetes and systemd hand secrets over as files). The file's content, without
+/// its trailing newline, becomes the setting; giving both is an error.
+const SECRET_KEYS: [&str; 3] = ["secret", "password", "bearer"];
+
+pub(super) fn read_secret_files(table: &mut toml::Table, at: &str) -> Result<(), ConfigError> {
+    for name in SECRET_KEYS {
+        let file_key = format!("{name}_file");
+        let Some(value) = table.remove(&file_key) else {
+            continue;
+        };
+        let shown = if at.is_empty() {
+            file_key.clone()
+        } else {
+            format!("{at}.{file_key}")
+        };
+        let toml::Value::String(path) = value else {
+            return Err(ConfigError::Parse {
+                origin: shown,
+                message: "must be the path of a file".into(),
+            });
+        };
+        if table.contains_key(name) {
+            return Err(ConfigError::Parse {
+                origin: shown,
+                message: format!("give `{name}` or `{file_key}`, not both"),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadSecret {
+            path: PathBuf::from(&path),
+            source,
+        })?;
+        let secret = text.trim_end_matches(['\n', '\r']).to_owned();
+        if secret.is_empty() {
+            return Err(ConfigError::Parse {
+                origin: shown,
+                message: format!("{path} is empty"),
+            });
+        }
+        table.insert(name.to_owned(), toml::Value::String(secret));
+    }
+    for (key, value) in table.iter_mut() {
+        let here = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        match value {
+            toml::Value::Table(t) => read_secret_files(t, &here)?,
+            toml::Value::Array(items) => {
+                for item in items.iter_mut() {
+                    if let toml::Value::Table(t) = item {
+                        read_secret_files(t, &here)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// `CALLSIDE_MATCHING__WINDOW_SECS=30` sets `[matching] window_secs = 30`: the prefix is removed,
 /// `__` separates table and key, and values are read as TOML scalars when they parse as one.
 /// Returns the top-level names the environment set, with the variable that set each.

@@ -255,3 +255,67 @@ fn the_sip_proxy_needs_its_account_and_an_http_url() {
     .unwrap();
     assert_eq!(again.kamailio, ok.kamailio);
 }
+
+#[test]
+fn secrets_may_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("turn.secret");
+    std::fs::write(&secret, "s3cret-from-a-file\n").unwrap();
+    let file = dir.path().join("callside.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[turn]\nurls = [\"turn:127.0.0.1:3478\"]\nsecret_file = {:?}\n",
+            secret.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let overrides = Overrides {
+        config_file: Some(file.clone()),
+        ..Overrides::default()
+    };
+    let c = Config::load_from(&overrides, &[]).unwrap();
+    assert_eq!(c.turn.secret.as_deref(), Some("s3cret-from-a-file"));
+    // From the environment too; both at once, a missing file or an empty one are errors.
+    let c = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            (
+                "CALLSIDE_AUTHORIZATION__URL",
+                "https://auth.example.com/grant",
+            ),
+            (
+                "CALLSIDE_AUTHORIZATION__SECRET_FILE",
+                secret.to_str().unwrap(),
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.authorization.unwrap().1, "s3cret-from-a-file");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            ("CALLSIDE_TURN__SECRET", "x"),
+            ("CALLSIDE_TURN__SECRET_FILE", secret.to_str().unwrap()),
+        ]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_TURN__SECRET_FILE", "/nonexistent/secret")]),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("cannot read the secret file /nonexistent/secret"),
+        "{e}"
+    );
+    std::fs::write(&secret, "\n").unwrap();
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_TURN__SECRET_FILE", secret.to_str().unwrap())]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("is empty"), "{e}");
+}
