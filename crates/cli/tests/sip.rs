@@ -40,7 +40,7 @@ impl Phones {
     fn sipp(&self) -> Command {
         let mut c = Command::new("sipp");
         c.current_dir(&self.dir)
-            .args(["-nostdin", "-i", "127.0.0.1"])
+            .args(["-nostdin", "-i", "127.0.0.1", "-trace_err"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         c
@@ -416,7 +416,22 @@ async fn callside_reconciles_with_the_proxy_dials_and_ends_calls_through_it() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dialled = dialled.expect("the dialled call's session");
+    let Some(dialled) = dialled else {
+        // Say what the proxy and the phones saw, so a failure explains itself.
+        let log = std::fs::read_to_string(peers.get("KAMAILIO_LOG")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let mut sipp_errors = String::new();
+        for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if e.file_name().to_string_lossy().ends_with("_errors.log") {
+                sipp_errors += &std::fs::read_to_string(e.path()).unwrap_or_default();
+            }
+        }
+        panic!(
+            "no ended session for the dialled call within 30 s; Bob's sessions: {:?}\nKamailio (newest first):\n{}\nsipp errors:\n{sipp_errors}",
+            bob.sessions(true).await.unwrap(),
+            tail.join("\n")
+        );
+    };
     assert_eq!(call_states(&bob, &dialled.key).await, ["answered", "ended"]);
     let err = bob.click_to_dial(Some(ALICE), ERIN).await.unwrap_err();
     assert_eq!(err.code(), Some("not_your_number"));
