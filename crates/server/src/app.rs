@@ -148,7 +148,7 @@ impl App {
             systems.clone(),
             c.default_region,
         );
-        let connect = Connect::new(c.turn.clone());
+        let connect = Connect::new(c.turn.clone(), c.limits.turn_credentials_per_device_hour);
         let (waker, wakes) = Wakes::channel(p.metrics.clone());
         let wake_service = Arc::new(Wakes::new(
             p.store.clone(),

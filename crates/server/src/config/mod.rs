@@ -142,6 +142,8 @@ pub struct Limits {
     pub browser_links_per_device_hour: u32,
     /// Link codes and refresh tokens one address may present (they are guessed otherwise).
     pub link_attempts_per_source_minute: u32,
+    /// TURN credentials one device may get (each spends the operator's relay bandwidth).
+    pub turn_credentials_per_device_hour: u32,
 }
 
 /// Browsers linked to devices (`[browsers]`).
@@ -408,6 +410,9 @@ impl Config {
                 click_to_dial_per_device_hour: Some(self.limits.click_to_dial_per_device_hour),
                 browser_links_per_device_hour: Some(self.limits.browser_links_per_device_hour),
                 link_attempts_per_source_minute: Some(self.limits.link_attempts_per_source_minute),
+                turn_credentials_per_device_hour: Some(
+                    self.limits.turn_credentials_per_device_hour,
+                ),
             },
             browsers: RawBrowsers {
                 origins: Some(self.browsers.origins.clone()),

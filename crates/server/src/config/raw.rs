@@ -211,6 +211,7 @@ pub struct RawLimits {
     pub click_to_dial_per_device_hour: Option<u32>,
     pub browser_links_per_device_hour: Option<u32>,
     pub link_attempts_per_source_minute: Option<u32>,
+    pub turn_credentials_per_device_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -524,6 +525,11 @@ impl RawLimits {
                 "limits.link_attempts_per_source_minute",
                 self.link_attempts_per_source_minute,
                 10,
+            )?,
+            turn_credentials_per_device_hour: count(
+                "limits.turn_credentials_per_device_hour",
+                self.turn_credentials_per_device_hour,
+                120,
             )?,
         })
     }

@@ -1,6 +1,7 @@
 //! `/v1/connection-data`.
 
 use crate::app::AppState;
+use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use axum::extract::State;
 use callside_proto as proto;
@@ -11,8 +12,8 @@ use callside_proto as proto;
 pub(crate) async fn connection_data(
     State(app): State<AppState>,
     Caller(p): Caller,
-) -> axum::Json<proto::connect::ConnectionData> {
-    let (servers, expires_at) = app.connect.servers(&p.id);
+) -> Result<axum::Json<proto::connect::ConnectionData>, ApiError> {
+    let (servers, expires_at) = app.connect.servers(&p)?;
     let ice_servers = servers
         .into_iter()
         .map(|s| {
@@ -24,8 +25,8 @@ pub(crate) async fn connection_data(
             }
         })
         .collect();
-    axum::Json(proto::connect::ConnectionData {
+    Ok(axum::Json(proto::connect::ConnectionData {
         ice_servers,
         expires_at,
-    })
+    }))
 }

@@ -565,3 +565,40 @@ async fn webrtc_signalling_is_typed_bounded_and_for_participants_only() {
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn turn_credentials_go_to_devices_only_and_are_rate_limited() {
+    let api = api_with(|c| {
+        c.turn.urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
+        c.turn.stun_urls = vec!["stun:127.0.0.1:3478".into()];
+        c.turn.secret = Some("s3cret".into());
+        c.limits.turn_credentials_per_device_hour = 2;
+    })
+    .await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let has_turn = |r: &Reply| {
+        r.body["ice_servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["credential"].is_string())
+    };
+    for _ in 0..2 {
+        let r = api.get("/v1/connection-data", &a).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert!(has_turn(&r));
+    }
+    let r = api.get("/v1/connection-data", &a).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    // Not for a service account or the operator: STUN only.
+    let svc = api.service("ivr", &["automated_system"], &["+4420"]).await;
+    for token in [&svc, &api.admin] {
+        let r = api.get("/v1/connection-data", token).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert!(!has_turn(&r), "{:?}", r.body);
+        assert_eq!(r.body["ice_servers"][0]["urls"][0], "stun:127.0.0.1:3478");
+    }
+}
