@@ -82,6 +82,12 @@ pub(crate) async fn download_blob(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_static("attachment"),
         );
+        // And if a browser renders it anyway (an HTML page, an SVG with scripts): no scripts, no
+        // requests, an origin of its own.
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox; default-src 'none'; style-src 'unsafe-inline'"),
+        );
     }
     Ok(res)
 }

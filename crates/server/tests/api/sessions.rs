@@ -275,6 +275,10 @@ async fn files_are_content_addressed_typed_by_their_bytes_and_private() {
     assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
     assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert_eq!(r.headers[header::CONTENT_DISPOSITION], "attachment");
+    assert!(r.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox; default-src 'none'"));
     let ranged = api
         .raw(
             Request::get(&path)
