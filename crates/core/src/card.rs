@@ -197,6 +197,18 @@ impl NewField {
                 {
                     return Err(bad("a URI with a scheme, e.g. https://… or xmpp:…"));
                 }
+                // Apps show these as links: nothing that runs code or reads local data when
+                // tapped, and a web address is a web address.
+                let scheme = scheme.to_ascii_lowercase();
+                if matches!(
+                    scheme.as_str(),
+                    "javascript" | "vbscript" | "data" | "file" | "blob" | "about" | "filesystem"
+                ) {
+                    return Err(bad(&format!("`{scheme}:` links are not allowed on cards")));
+                }
+                if self.kind == FieldKind::Url && !matches!(scheme.as_str(), "http" | "https") {
+                    return Err(bad("a web address starts http:// or https://"));
+                }
                 text
             }
             FieldKind::Birthday => {
@@ -413,6 +425,15 @@ mod tests {
             text("email", FieldKind::Email, "nope"),
             text("photo", FieldKind::Photo, "https://example.com/me.jpg"),
             text("url", FieldKind::Url, "example.com"),
+            text("url", FieldKind::Url, "javascript:alert(1)"),
+            text("url", FieldKind::Url, "JavaScript:alert(1)"),
+            text("url", FieldKind::Url, "ftp://example.com/x"),
+            text(
+                "social",
+                FieldKind::Social,
+                "data:text/html,<script>alert(1)</script>",
+            ),
+            text("social", FieldKind::Social, "file:///etc/passwd"),
             text("bday", FieldKind::Birthday, "1990-13"),
             text("note", FieldKind::Note, ""),
             text("note", FieldKind::Note, &"x".repeat(2000)),
