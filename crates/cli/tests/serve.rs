@@ -118,3 +118,62 @@ fn sigterm_stops_the_server_within_seconds_despite_long_polls_and_half_sent_requ
     assert_eq!(poll.join().unwrap(), "HTTP/1.1 202 Accepted");
     drop(stuck);
 }
+
+/// POST /v1/browser/link with a made-up code, as forwarded for `client`; the answer's status.
+fn link_attempt(addr: &str, client: &str) -> String {
+    let body = r#"{"code":"AAAAA-BBBBB"}"#;
+    raw_request(
+        addr,
+        format!(
+            "POST /v1/browser/link HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {client}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn behind_a_trusted_proxy_limits_count_the_forwarded_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut proxied, server) = serve(
+        &dir.path().join("data"),
+        &[
+            ("CALLSIDE_TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+            ("CALLSIDE_LIMITS__LINK_ATTEMPTS_PER_SOURCE_MINUTE", "2"),
+        ],
+    );
+    let addr = server.trim_start_matches("http://").to_owned();
+    for _ in 0..2 {
+        assert_eq!(
+            link_attempt(&addr, "198.51.100.7"),
+            "HTTP/1.1 401 Unauthorized"
+        );
+    }
+    assert_eq!(
+        link_attempt(&addr, "198.51.100.7"),
+        "HTTP/1.1 429 Too Many Requests"
+    );
+    // Another client behind the same proxy has its own allowance.
+    assert_eq!(
+        link_attempt(&addr, "203.0.113.9"),
+        "HTTP/1.1 401 Unauthorized"
+    );
+    proxied.kill().unwrap();
+    proxied.wait().unwrap();
+
+    // Without trusting the proxy, the header is the client's say-so: all share the peer's.
+    let (mut direct, server) = serve(
+        &dir.path().join("data2"),
+        &[("CALLSIDE_LIMITS__LINK_ATTEMPTS_PER_SOURCE_MINUTE", "2")],
+    );
+    let addr = server.trim_start_matches("http://").to_owned();
+    link_attempt(&addr, "1.1.1.1");
+    link_attempt(&addr, "2.2.2.2");
+    assert_eq!(
+        link_attempt(&addr, "3.3.3.3"),
+        "HTTP/1.1 429 Too Many Requests"
+    );
+    direct.kill().unwrap();
+    direct.wait().unwrap();
+}

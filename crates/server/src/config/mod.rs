@@ -238,6 +238,9 @@ pub struct Config {
     /// The SIP proxy, when callside may ask it things.
     pub kamailio: Option<Kamailio>,
     pub browsers: Browsers,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a request from one of them is from
+    /// the address it names (per-address limits and the SMS gateway's allow-list use it).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `CALLSIDE_*` environment variables that name no setting and were skipped (`serve` warns).
     pub ignored_env: Vec<String>,
 }
@@ -350,6 +353,7 @@ impl Config {
         } = &self.database;
         let raw = RawConfig {
             listen: Some(self.listen.to_string()),
+            trusted_proxies: Some(self.trusted_proxies.iter().map(|n| n.to_string()).collect()),
             data_dir: Some(self.data_dir.clone()),
             default_region: Some(self.default_region.to_string()),
             registry_fqdn: Some(self.registry_fqdn.clone()),

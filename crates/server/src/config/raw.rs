@@ -8,6 +8,7 @@ use super::*;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
     pub data_dir: Option<PathBuf>,
     pub default_region: Option<String>,
     pub registry_fqdn: Option<String>,
@@ -828,6 +829,22 @@ impl RawConfig {
             },
             kamailio: self.kamailio.resolve()?,
             browsers: self.browsers.validate()?,
+            trusted_proxies: self
+                .trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|s| {
+                    s.parse::<ipnet::IpNet>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            invalid(
+                                "trusted_proxies",
+                                s,
+                                "use addresses or CIDR networks such as 10.0.0.0/8",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
             ignored_env: Vec::new(),
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),

@@ -87,20 +87,62 @@ impl FromRequestParts<AppState> for Owner {
     }
 }
 
-/// The peer address of a request, when it came over a socket.
+/// The client's address: the peer of the socket, or — when the peer is a trusted reverse proxy
+/// (`trusted_proxies`) — the address its `X-Forwarded-For` names: the rightmost one that is not
+/// itself a trusted proxy (what a client puts further left, it could have made up).
 pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Source {
+impl FromRequestParts<AppState> for Source {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Source(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Source(client_address(
+            peer,
+            &app.config.trusted_proxies,
+            &parts.headers,
+        )))
     }
+}
+
+pub(crate) fn client_address(
+    peer: Option<std::net::IpAddr>,
+    trusted: &[ipnet::IpNet],
+    headers: &axum::http::HeaderMap,
+) -> Option<std::net::IpAddr> {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut chain = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return Some(peer);
+        };
+        for part in value.split(',') {
+            match part.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) => chain.push(ip),
+                // A header we cannot read names nobody.
+                Err(_) => return Some(peer),
+            }
+        }
+    }
+    Some(
+        chain
+            .iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .or(chain.first())
+            .copied()
+            .unwrap_or(peer),
+    )
 }
 
 /// A principal authenticated by a bearer header or, for SMS gateways that cannot set headers
@@ -197,5 +239,56 @@ where
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(rejection) => Err(ApiError::bad("invalid_query", rejection.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| Some(s.parse().unwrap());
+        let headers = |v: &[&str]| {
+            let mut h = HeaderMap::new();
+            for x in v {
+                h.append("x-forwarded-for", x.parse().unwrap());
+            }
+            h
+        };
+        // Not from a proxy: the header is the client's say-so and is ignored.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &trusted, &headers(&["1.2.3.4"])),
+            ip("203.0.113.9")
+        );
+        // From a proxy: the rightmost address that is not a proxy.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &trusted, &headers(&["1.2.3.4"])),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                &trusted,
+                &headers(&["6.6.6.6, 198.51.100.7", "10.0.0.5"])
+            ),
+            ip("198.51.100.7"),
+            "a made-up address further left is not believed"
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &trusted, &headers(&[])),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &trusted, &headers(&["junk"])),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &trusted, &headers(&["10.0.0.7"])),
+            ip("10.0.0.7")
+        );
+        assert_eq!(client_address(None, &trusted, &headers(&["1.2.3.4"])), None);
     }
 }
