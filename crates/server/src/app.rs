@@ -221,6 +221,7 @@ impl App {
             p.hub.clone(),
             waker.clone(),
             p.wire.clone(),
+            c.limits.call_notes_per_device_hour,
         );
         let passports = Passports::new(
             p.signer.clone(),

@@ -32,6 +32,8 @@ pub(crate) enum Error {
     #[error("a note goes with an outgoing call that ended unanswered (no session)")]
     NotMissed,
     #[error(transparent)]
+    RateLimited(#[from] callside_core::ratelimit::Limited),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -74,6 +76,8 @@ pub(crate) struct Composer {
     hub: Arc<Hub>,
     waker: Waker,
     wire: Arc<dyn Wire>,
+    /// Composer data and notes ring or wake another number's devices: a few per device.
+    rings: std::sync::Mutex<callside_core::ratelimit::Limiter<PrincipalId>>,
 }
 
 impl Composer {
@@ -83,6 +87,7 @@ impl Composer {
         hub: Arc<Hub>,
         waker: Waker,
         wire: Arc<dyn Wire>,
+        per_device_hour: u32,
     ) -> Self {
         Composer {
             store,
@@ -90,7 +95,18 @@ impl Composer {
             hub,
             waker,
             wire,
+            rings: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
+                callside_core::ratelimit::Rate::per_hour(per_device_hour),
+            )),
         }
+    }
+
+    /// Counts one delivery of composer data or a note by `who`; refused past the hourly limit.
+    pub(crate) fn allow(&self, who: &PrincipalId) -> Result<(), Error> {
+        let now = crate::clock::now_ms();
+        let mut rings = self.rings.lock().expect("limiter poisoned");
+        rings.prune(now);
+        Ok(rings.check(who.clone(), now)?)
     }
 
     async fn check_picture(&self, who: &PrincipalId, picture: &str) -> Result<BlobId, Error> {
@@ -210,6 +226,7 @@ impl Composer {
         if let Some(t) = note.text {
             check_text("the note", t, 500)?;
         }
+        self.allow(&caller.id)?;
         let picture = match note.picture {
             Some(p) => Some(self.check_picture(&caller.id, p).await?),
             None => None,

@@ -54,6 +54,7 @@ impl From<composer::Error> for ApiError {
             composer::Error::Invalid(_) => ApiError::bad("invalid_composer", e),
             composer::Error::LegNotFound => ApiError::NotFound("leg"),
             composer::Error::NotMissed => ApiError::Conflict("not_missed", e.to_string()),
+            composer::Error::RateLimited(l) => l.into(),
             composer::Error::Store(e) => e.into(),
         }
     }
@@ -201,6 +202,10 @@ pub(crate) async fn report_leg(
     app.passports
         .check_for_leg(&req.own, req.other.as_deref(), req.passport.as_deref())?;
     let (composer, passport) = (req.composer.clone(), req.passport.clone());
+    if composer.is_some() || passport.is_some() {
+        // Composer data rings another number's devices: counted before anything is reported.
+        app.composer.allow(&p.id)?;
+    }
     let rec = app.calls.report(&p, report(req)).await?;
     if composer.is_some() || passport.is_some() {
         let picture = composer.as_ref().and_then(|c| c.picture.clone());

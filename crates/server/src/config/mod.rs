@@ -144,6 +144,9 @@ pub struct Limits {
     pub link_attempts_per_source_minute: u32,
     /// TURN credentials one device may get (each spends the operator's relay bandwidth).
     pub turn_credentials_per_device_hour: u32,
+    /// Calls with composer data or signed caller data, and post-call notes, one device may send
+    /// (each rings or wakes another number's devices).
+    pub call_notes_per_device_hour: u32,
 }
 
 /// Browsers linked to devices (`[browsers]`).
@@ -417,6 +420,7 @@ impl Config {
                 turn_credentials_per_device_hour: Some(
                     self.limits.turn_credentials_per_device_hour,
                 ),
+                call_notes_per_device_hour: Some(self.limits.call_notes_per_device_hour),
             },
             browsers: RawBrowsers {
                 origins: Some(self.browsers.origins.clone()),

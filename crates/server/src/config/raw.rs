@@ -213,6 +213,7 @@ pub struct RawLimits {
     pub browser_links_per_device_hour: Option<u32>,
     pub link_attempts_per_source_minute: Option<u32>,
     pub turn_credentials_per_device_hour: Option<u32>,
+    pub call_notes_per_device_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -531,6 +532,11 @@ impl RawLimits {
                 "limits.turn_credentials_per_device_hour",
                 self.turn_credentials_per_device_hour,
                 120,
+            )?,
+            call_notes_per_device_hour: count(
+                "limits.call_notes_per_device_hour",
+                self.call_notes_per_device_hour,
+                60,
             )?,
         })
     }

@@ -398,3 +398,42 @@ async fn a_new_holder_of_a_number_does_not_read_the_notes_left_before() {
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["note"]["text"], "for Bob");
 }
+
+#[tokio::test]
+async fn composer_data_and_notes_that_ring_other_devices_are_rate_limited() {
+    let api = api_with(|c| c.limits.call_notes_per_device_hour = 2).await;
+    let (_, alice) = api.device("Alice", &[ALICE]).await;
+    let (_, bob) = api.device("Bob", &[BOB]).await;
+    let composer = |subject: &str| {
+        json!({"self": ALICE, "other": BOB, "direction": "outgoing",
+               "composer": {"subject": subject}})
+    };
+    // One call with a subject, one missed call's note: both count.
+    let r = api.post("/v1/legs", &alice, composer("Your parcel")).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let leg = r.body["id"].as_str().unwrap().to_owned();
+    api.post(&format!("/v1/legs/{leg}/end"), &alice, json!({}))
+        .await;
+    let r = api
+        .post(
+            &format!("/v1/legs/{leg}/note"),
+            &alice,
+            json!({"text": "call me"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // The third is refused before anything is reported or rung.
+    let r = api.post("/v1/legs", &alice, composer("Again")).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    let notes = api.get("/v1/me/call-log", &bob).await.body["notes"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(notes, 2, "the refused call rang nothing");
+    // A plain call (no composer data) is not limited by this.
+    let r = api.leg(&alice, ALICE, Some(BOB), "outgoing").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+}
