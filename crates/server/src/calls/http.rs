@@ -314,7 +314,7 @@ pub(crate) async fn network_call(
 /// `POST /v1/legs/{id}/note` — leave a note or picture after a missed or rejected call.
 #[utoipa::path(post, path = "/v1/legs/{id}/note", tag = "calls", request_body = proto::call::PostCallNote,
     responses((status = 201, body = proto::call::CallNote), (status = 400, body = proto::Problem),
-              (status = 409, body = proto::Problem)))]
+              (status = 409, body = proto::Problem), (status = 429, body = proto::Problem)))]
 pub(crate) async fn leave_note(
     State(app): State<AppState>,
     Caller(p): Caller,

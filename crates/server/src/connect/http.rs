@@ -8,7 +8,7 @@ use callside_proto as proto;
 
 /// `GET /v1/connection-data` — STUN/TURN servers with TURN credentials for this principal.
 #[utoipa::path(get, path = "/v1/connection-data", tag = "connect",
-    responses((status = 200, body = proto::connect::ConnectionData)))]
+    responses((status = 200, body = proto::connect::ConnectionData), (status = 429, body = proto::Problem)))]
 pub(crate) async fn connection_data(
     State(app): State<AppState>,
     Caller(p): Caller,
