@@ -113,15 +113,44 @@ impl Output {
     /// The error that ends the command, on stderr.
     pub(crate) fn error(&self, error: &anyhow::Error) {
         let api = error.downcast_ref::<callside_client::Error>();
+        let text = explain(error).unwrap_or_else(|| format!("{error:#}"));
         if self.json {
             let value = serde_json::json!({
-                "error": format!("{error:#}"),
+                "error": text,
                 "code": api.and_then(|e| e.code()),
                 "status": api.and_then(|e| e.status()),
             });
             eprintln!("{value}");
         } else {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {text}");
         }
     }
+}
+
+/// The errors a newcomer meets first, said with what to do about them.
+fn explain(error: &anyhow::Error) -> Option<String> {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<reqwest::Error>() {
+            if e.is_connect() {
+                let at = e
+                    .url()
+                    .map(|u| format!("{}://{}", u.scheme(), u.authority()))
+                    .unwrap_or_else(|| "the server".into());
+                return Some(format!(
+                    "cannot reach callside at {at}: is `callside serve` running there? (set --server or CALLSIDE_SERVER to another address)"
+                ));
+            }
+        }
+        if let Some(callside_client::Error::Api {
+            status: 401, code, ..
+        }) = cause.downcast_ref::<callside_client::Error>()
+        {
+            if code == "unauthenticated" {
+                return Some(
+                    "the server does not accept this token: it is mistyped, unknown, or was replaced (rotated) or revoked; check --token or CALLSIDE_TOKEN".into(),
+                );
+            }
+        }
+    }
+    None
 }

@@ -177,3 +177,29 @@ fn behind_a_trusted_proxy_limits_count_the_forwarded_client() {
     direct.kill().unwrap();
     direct.wait().unwrap();
 }
+
+#[test]
+fn the_first_errors_a_newcomer_meets_say_what_to_do() {
+    let stderr = |args: &[&str], server: &str| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("CALLSIDE_SERVER", server)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let e = stderr(&["phone", "--token", "cs_dev_x", "whoami"], &down);
+    assert!(
+        e.contains(&format!("cannot reach callside at {down}"))
+            && e.contains("is `callside serve` running there?"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server_proc, server) = serve(&dir.path().join("data"), &[]);
+    let e = stderr(&["phone", "--token", "cs_dev_made_up", "whoami"], &server);
+    assert!(e.contains("the server does not accept this token"), "{e}");
+    server_proc.kill().unwrap();
+    server_proc.wait().unwrap();
+}
