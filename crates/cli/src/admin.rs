@@ -10,14 +10,30 @@ use crate::output::Output;
 
 #[derive(Debug, Args)]
 pub(crate) struct AdminArgs {
-    /// The server's base URL.
-    #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
+    /// The server's base URL (before or after the subcommand).
+    #[arg(
+        long,
+        global = true,
+        env = "CALLSIDE_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
-    /// The admin token (default: read from <data-dir>/admin.token).
-    #[arg(long, env = "CALLSIDE_ADMIN_TOKEN", hide_env_values = true)]
+    /// The admin token (default: read from <data-dir>/admin.token; before or after the
+    /// subcommand).
+    #[arg(
+        long,
+        global = true,
+        env = "CALLSIDE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
     /// The server's data directory, where it wrote admin.token.
-    #[arg(long, value_name = "DIR", default_value = "callside-data")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "callside-data"
+    )]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: AdminCommand,

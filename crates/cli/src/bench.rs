@@ -67,8 +67,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
     server: String,
     /// The admin token, to provision the bench devices (default: read from
-    /// <data-dir>/admin.token).
-    #[arg(long, env = "CALLSIDE_ADMIN_TOKEN", hide_env_values = true)]
+    /// <data-dir>/admin.token); named as in `callside admin`.
+    #[arg(long = "token", env = "CALLSIDE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// The server's data directory, where it wrote admin.token.
     #[arg(long, value_name = "DIR", default_value = "callside-data")]

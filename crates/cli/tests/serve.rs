@@ -200,6 +200,26 @@ fn the_first_errors_a_newcomer_meets_say_what_to_do() {
     let (mut server_proc, server) = serve(&dir.path().join("data"), &[]);
     let e = stderr(&["phone", "--token", "cs_dev_made_up", "whoami"], &server);
     assert!(e.contains("the server does not accept this token"), "{e}");
+    let e = stderr(&["phone", "whoami"], &server);
+    assert!(
+        e.contains("no device token: give --token or set CALLSIDE_TOKEN"),
+        "{e}"
+    );
+    // --token and --server work after the subcommand too.
+    let token = support::create_device(&server, &dir.path().join("data"), "Alice", "+442079460001");
+    let me = Command::new(BIN)
+        .args([
+            "--json", "phone", "whoami", "--token", &token, "--server", &server,
+        ])
+        .env_remove("CALLSIDE_SERVER")
+        .output()
+        .unwrap();
+    assert!(
+        me.status.success(),
+        "{}",
+        String::from_utf8_lossy(&me.stderr)
+    );
+    assert!(String::from_utf8_lossy(&me.stdout).contains("+442079460001"));
     server_proc.kill().unwrap();
     server_proc.wait().unwrap();
 }

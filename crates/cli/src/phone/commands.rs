@@ -12,7 +12,7 @@ pub(super) enum PhoneCommand {
         /// The number called.
         number: String,
         /// Our own number (default: the device's only number).
-        #[arg(long = "from", value_name = "OWN")]
+        #[arg(long)]
         own: Option<String>,
         /// How long to wait for the match, in seconds; then the leg is withdrawn and the command
         /// fails. 0 reports the leg and returns at once, leaving it pending.

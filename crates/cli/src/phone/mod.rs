@@ -21,18 +21,26 @@ pub(crate) use watch::save_path;
 
 #[derive(Debug, Args)]
 pub(crate) struct PhoneArgs {
-    /// The server's base URL.
-    #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
+    /// The server's base URL (before or after the subcommand).
+    #[arg(
+        long,
+        global = true,
+        env = "CALLSIDE_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
-    /// This device's token.
-    #[arg(long, env = "CALLSIDE_TOKEN", hide_env_values = true)]
-    token: String,
+    /// This device's token (before or after the subcommand).
+    #[arg(long, global = true, env = "CALLSIDE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: PhoneCommand,
 }
 
 pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
-    let client = Client::new(&args.server, &args.token)?;
+    let Some(token) = args.token.as_deref() else {
+        anyhow::bail!("no device token: give --token or set CALLSIDE_TOKEN (`callside admin device create` prints one)");
+    };
+    let client = Client::new(&args.server, token)?;
     match args.command {
         PhoneCommand::Whoami => {
             let me = client.me().await?;
