@@ -197,7 +197,7 @@ fn read_token(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("admin.token");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
-            "no --admin-token and cannot read {} (pass --admin-token, set \
+            "no --token and cannot read {} (pass --token, set \
              CALLSIDE_ADMIN_TOKEN, or --data-dir)",
             path.display()
         )
