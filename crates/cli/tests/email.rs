@@ -83,7 +83,11 @@ fn an_address_is_validated_from_the_users_own_mailbox_and_can_be_invited() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong_token"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrong_token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         run(&server, &["phone", "--token", &bob, "whoami"]).remove(0)["emails"],
         serde_json::json!([])

@@ -288,7 +288,9 @@ pub(super) enum PhoneCommand {
     EmailComplete {
         /// The validation id printed by `email-add`.
         validation: String,
-        token: String,
+        /// The token from the validation mail.
+        #[arg(value_name = "MAIL_TOKEN")]
+        mail_token: String,
     },
     /// Validate an address without the user copying anything (S2-V): ask for the mail, find it
     /// in the user's mailbox over IMAP, submit its token.

@@ -438,8 +438,11 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 )
             });
         }
-        PhoneCommand::EmailComplete { validation, token } => {
-            let v = client.complete_email(&validation, &token).await?;
+        PhoneCommand::EmailComplete {
+            validation,
+            mail_token,
+        } => {
+            let v = client.complete_email(&validation, &mail_token).await?;
             out.result(&v, || {
                 format!("{} is now an address of this device", v.email)
             });

@@ -41,11 +41,12 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
 }
 
+mod layers;
 mod raw;
 #[cfg(test)]
 mod tests;
 
-use raw::overlay_env;
+use layers::overlay_env;
 pub use raw::*;
 
 /// How mobile-terminated SMS leave callside.
@@ -298,7 +299,7 @@ impl Config {
         };
         let from_file: std::collections::BTreeSet<String> = table.keys().cloned().collect();
         let env_names = overlay_env(&mut table, env)?;
-        raw::read_secret_files(&mut table, "")?;
+        layers::read_secret_files(&mut table, "")?;
         // A name the environment brought that is no setting at all (Kubernetes injects
         // CALLSIDE_PORT, CALLSIDE_SERVICE_HOST… for a service named `callside`) is skipped with a
         // warning; an unknown key inside a known table (a misspelt setting) stays an error.

@@ -102,14 +102,17 @@ impl Invitations {
         };
         let now = now_ms();
         {
-            // Spent only on an invitation actually made (below).
+            // Spent on every try, whatever the answer: "not registered" tells the inviter
+            // something too (otherwise one device could probe which numbers use callside), and
+            // the number asked for has its own budget, as for any invitation.
+            let mut per_target = self.per_target.lock().expect("limiter poisoned");
             let mut per_inviter = self.per_inviter.lock().expect("limiter poisoned");
-            if !per_inviter.would_allow(&leg.leg.principal, now) {
-                return Err(per_inviter
-                    .check(leg.leg.principal.clone(), now)
-                    .unwrap_err()
-                    .into());
+            let target = other.as_str().to_owned();
+            if !per_target.would_allow(&target, now) {
+                return Err(per_target.check(target, now).unwrap_err().into());
             }
+            per_inviter.check(leg.leg.principal.clone(), now)?;
+            per_target.check(target, now)?;
         }
         let devices: Vec<PrincipalId> = self
             .store
@@ -159,14 +162,9 @@ impl Invitations {
         Ok(rec)
     }
 
-    /// An invitation was made for a one-sided call: it counts against the inviter's budget,
-    /// and the leg finds it (to withdraw it when the leg settles, or to add a component to it).
-    fn made_for_leg(&self, leg: &callside_core::Leg, invitation: &str, now: Millis) {
-        let _ = self
-            .per_inviter
-            .lock()
-            .expect("limiter poisoned")
-            .check(leg.principal.clone(), now);
+    /// An invitation was made for a one-sided call (its budgets were spent when it was tried):
+    /// the leg finds it (to withdraw it when the leg settles, or to add a component to it).
+    fn made_for_leg(&self, leg: &callside_core::Leg, invitation: &str, _now: Millis) {
         self.by_leg
             .lock()
             .expect("invitations poisoned")

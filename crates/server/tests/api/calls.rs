@@ -437,3 +437,41 @@ async fn composer_data_and_notes_that_ring_other_devices_are_rate_limited() {
     let r = api.leg(&alice, ALICE, Some(BOB), "outgoing").await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn offering_one_sided_calls_cannot_probe_which_numbers_use_callside() {
+    let api = api_with(|c| c.limits.invitations_per_device_hour = 2).await;
+    let (_, alice) = api.device("Alice", &[ALICE]).await;
+    let r = api
+        .call(
+            Method::PUT,
+            "/v1/admin/components/com.example.menu",
+            &api.admin,
+            Some(json!({"name": "Menu", "version": "1", "url": "https://example.com/menu.zip"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    // Each try at a number without the app costs the reporter's invitation budget, answered
+    // "not registered" or not.
+    let mut answers = Vec::new();
+    for n in ["+44 20 7946 0091", "+44 20 7946 0092", "+44 20 7946 0093"] {
+        let leg = api.leg(&alice, ALICE, Some(n), "outgoing").await;
+        let id = leg.body["id"].as_str().unwrap().to_owned();
+        let r = api
+            .post(
+                &format!("/v1/legs/{id}/component"),
+                &alice,
+                json!({"component": "com.example.menu"}),
+            )
+            .await;
+        answers.push((r.status.as_u16(), r.code().to_owned()));
+    }
+    assert_eq!(
+        answers,
+        [
+            (404, "not_registered".to_owned()),
+            (404, "not_registered".to_owned()),
+            (429, "rate_limited".to_owned())
+        ]
+    );
+}
