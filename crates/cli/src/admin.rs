@@ -187,9 +187,12 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
                 out.text("the audit log is empty");
             } else {
                 for e in &log.entries {
+                    let at = chrono::DateTime::from_timestamp_millis(e.at)
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .unwrap_or_else(|| e.at.to_string());
                     out.text(&format!(
-                        "{} {} {} {} {}",
-                        e.at, e.actor, e.action, e.subject, e.detail
+                        "{at}  {}  {}  {}  {}",
+                        e.actor, e.action, e.subject, e.detail
                     ));
                 }
             }
@@ -316,10 +319,10 @@ async fn service(cmd: ServiceCommand, client: &Client, out: &Output) -> anyhow::
                 .await?;
             out.result(&created, || {
                 format!(
-                    "service account {} ({}) scopes {:?} ranges {}\ntoken: {}\n{SHOWN_ONCE}",
+                    "service account {} ({}) scopes {} ranges {}\ntoken: {}\n{SHOWN_ONCE}",
                     created.account.id,
                     created.account.name,
-                    created.account.scopes,
+                    crate::render::names(&created.account.scopes),
                     created.account.ranges.join(", "),
                     created.token
                 )
@@ -337,10 +340,10 @@ async fn service(cmd: ServiceCommand, client: &Client, out: &Output) -> anyhow::
             } else {
                 for a in &accounts {
                     out.text(&format!(
-                        "{}  {}  {:?}  {}",
+                        "{}  {}  {}  {}",
                         a.id,
                         a.name,
-                        a.scopes,
+                        crate::render::names(&a.scopes),
                         a.ranges.join(", ")
                     ));
                 }

@@ -223,3 +223,46 @@ fn the_first_errors_a_newcomer_meets_say_what_to_do() {
     server_proc.kill().unwrap();
     server_proc.wait().unwrap();
 }
+
+#[test]
+fn text_output_names_things_as_the_wire_does_not_as_rust_debugs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server_proc, server) = serve(&data, &[]);
+    let text = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("CALLSIDE_SERVER", &server)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let created = text(&[
+        "admin",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "service",
+        "create",
+        "--name",
+        "Kannel",
+        "--scope",
+        "sms-gateway",
+        "--range",
+        "+44",
+    ]);
+    assert!(
+        created.contains("scopes sms_gateway ranges +44"),
+        "{created}"
+    );
+    assert!(!created.contains('['), "{created}");
+    let token = support::create_device(&server, &data, "Alice", "+442079460001");
+    let me = text(&["phone", "--token", &token, "whoami"]);
+    assert!(me.contains("(device) Alice"), "{me}");
+    server_proc.kill().unwrap();
+    server_proc.wait().unwrap();
+}

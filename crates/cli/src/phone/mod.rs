@@ -45,7 +45,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::Whoami => {
             let me = client.me().await?;
             out.result(&me, || {
-                let mut s = format!("{} ({:?}) {}", me.id, me.kind, me.name);
+                let mut s = format!("{} ({}) {}", me.id, render::names(&me.kind), me.name);
                 if !me.numbers.is_empty() {
                     s.push_str(&format!("\nnumbers: {}", me.numbers.join(", ")));
                 }
@@ -54,8 +54,8 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 }
                 if !me.ranges.is_empty() {
                     s.push_str(&format!(
-                        "\nscopes: {:?}\nranges: {}",
-                        me.scopes,
+                        "\nscopes: {}\nranges: {}",
+                        render::names(&me.scopes),
                         me.ranges.join(", ")
                     ));
                 }
@@ -402,10 +402,20 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 let mut s = a
                     .audiences
                     .iter()
-                    .map(|x| format!("{}: {} get {:?}", x.name, x.members.join(", "), x.fields))
+                    .map(|x| {
+                        format!(
+                            "{}: {} get {}",
+                            x.name,
+                            x.members.join(", "),
+                            render::names(&x.fields)
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n");
-                s.push_str(&format!("\neveryone else gets {:?}", a.default_fields));
+                s.push_str(&format!(
+                    "\neveryone else gets {}",
+                    render::names(&a.default_fields)
+                ));
                 s
             });
         }
@@ -505,7 +515,11 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             };
             let r = client.register_push(&sub).await?;
             out.result(&r, || {
-                format!("push subscription {} ({:?})", r.id, r.provider)
+                format!(
+                    "push subscription {} ({})",
+                    r.id,
+                    render::names(&r.provider)
+                )
             });
         }
         PhoneCommand::PushList => {
@@ -516,7 +530,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                     None => "no VAPID key".into(),
                 };
                 for r in &list.subscriptions {
-                    s.push_str(&format!("\n{} {:?}", r.id, r.provider));
+                    s.push_str(&format!("\n{} {}", r.id, render::names(&r.provider)));
                 }
                 s
             });

@@ -379,8 +379,23 @@ pub(crate) fn event_line(event: &Event, names: &mut Names) -> String {
             Some(s) => format!("error on {}: {code}: {detail}", short_key(s)),
             None => format!("error: {code}: {detail}"),
         },
-        other => format!("{other:?}"),
+        other => serde_json::to_string(other).unwrap_or_default(),
     }
+}
+
+/// How a wire value reads in text: an enum as its wire name (`sms_gateway`), a list as its
+/// names joined with commas (`name, organization, title`) — never Rust's debug form.
+pub(crate) fn names<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    fn one(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items.iter().map(one).collect::<Vec<_>>().join(", "),
+            other => other.to_string(),
+        }
+    }
+    serde_json::to_value(value)
+        .map(|v| one(&v))
+        .unwrap_or_default()
 }
 
 pub(crate) fn human_bytes(n: u64) -> String {
