@@ -30,8 +30,8 @@ impl ServerArgs {
 }
 
 pub(crate) async fn serve(args: ServerArgs) -> anyhow::Result<()> {
-    init_tracing();
     let config = args.load()?;
+    init_tracing(config.log.json);
     for var in &config.ignored_env {
         tracing::warn!(%var, "ignoring an environment variable that names no callside setting");
     }
@@ -49,16 +49,19 @@ pub(crate) fn print_config(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `RUST_LOG`-style filtering, `info` by default.
-fn init_tracing() {
+/// `RUST_LOG`-style filtering, `info` by default; text or one JSON object per line.
+fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        fmt.json().try_init()
+    } else {
+        fmt.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -266,3 +266,46 @@ fn text_output_names_things_as_the_wire_does_not_as_rust_debugs_them() {
     server_proc.kill().unwrap();
     server_proc.wait().unwrap();
 }
+
+#[test]
+fn json_logs_carry_an_access_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .env("CALLSIDE_LOG__FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    support::wait_healthy(&format!("http://127.0.0.1:{port}"), &data);
+    let status = raw_request(
+        &format!("127.0.0.1:{port}"),
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+    )
+    .join()
+    .unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["span"]["route"] == "/healthz" && l["fields"]["status"] == 200)
+        .unwrap_or_else(|| panic!("no access line for /healthz in {lines:?}"));
+    assert!(access["fields"]["latency"].is_string() || access["fields"]["latency"].is_number());
+}

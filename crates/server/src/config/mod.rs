@@ -247,6 +247,16 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `CALLSIDE_*` environment variables that name no setting and were skipped (`serve` warns).
     pub ignored_env: Vec<String>,
+    pub log: Log,
+}
+
+/// How `serve` logs (`[log]`); what it logs is `RUST_LOG` (default `info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Log {
+    /// One JSON object per line instead of text (for log collectors).
+    pub json: bool,
+    /// An access log: a line per answered request (method, route, status, latency) at `info`.
+    pub access: bool,
 }
 
 /// STUN/TURN servers handed to devices (S2-I9/I10), with TURN REST credentials.
@@ -358,6 +368,10 @@ impl Config {
         let raw = RawConfig {
             listen: Some(self.listen.to_string()),
             trusted_proxies: Some(self.trusted_proxies.iter().map(|n| n.to_string()).collect()),
+            log: RawLog {
+                format: Some(if self.log.json { "json" } else { "text" }.into()),
+                access: Some(self.log.access),
+            },
             data_dir: Some(self.data_dir.clone()),
             default_region: Some(self.default_region.to_string()),
             registry_fqdn: Some(self.registry_fqdn.clone()),

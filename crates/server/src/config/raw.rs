@@ -48,6 +48,15 @@ pub struct RawConfig {
     pub kamailio: RawKamailio,
     #[serde(default)]
     pub browsers: RawBrowsers,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+    pub access: Option<bool>,
 }
 
 /// Browsers linked to devices (issue 14): token lifetimes and the origins allowed to call the API.
@@ -751,6 +760,14 @@ impl RawConfig {
                 })
                 .collect::<Result<_, _>>()?,
             ignored_env: Vec::new(),
+            log: super::Log {
+                json: match self.log.format.as_deref().unwrap_or("text") {
+                    "text" => false,
+                    "json" => true,
+                    other => return Err(invalid("log.format", other, "must be text or json")),
+                },
+                access: self.log.access.unwrap_or(true),
+            },
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),
                 self.authorization.secret,

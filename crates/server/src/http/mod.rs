@@ -254,6 +254,11 @@ pub fn router(app: AppState) -> Router {
         .route("/blobs/{id}", get(blobs::download_blob))
         .route("/ws", get(ws::upgrade))
         .route("/openapi.json", get(ops::serve));
+    let access_level = if app.config.log.access {
+        tracing::Level::INFO
+    } else {
+        tracing::Level::DEBUG
+    };
     let v1 = match cors(&app.config.browsers.origins) {
         Some(layer) => v1.layer(layer),
         None => v1,
@@ -273,8 +278,8 @@ pub fn router(app: AppState) -> Router {
             count_errors,
         ))
         .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(
-                |req: &axum::http::Request<_>| {
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
                     // The path only: query strings may carry a WebSocket ticket.
                     let route = req
                         .extensions()
@@ -282,8 +287,13 @@ pub fn router(app: AppState) -> Router {
                         .map(|p| p.as_str().to_owned())
                         .unwrap_or_else(|| req.uri().path().to_owned());
                     tracing::info_span!("http", method = %req.method(), route)
-                },
-            ),
+                })
+                // The access log: one line per answered request, with its status and latency.
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(access_level)
+                        .latency_unit(tower_http::LatencyUnit::Millis),
+                ),
         )
         .with_state(app)
 }
