@@ -335,6 +335,7 @@ fn emails_service(p: &Parts) -> Emails {
             validation_ttl: c.mail.validation_ttl,
             link: c.mail.link.clone(),
             per_device_hour: c.limits.emails_per_device_hour,
+            per_address_day: c.limits.emails_per_address_day,
         },
     )
 }

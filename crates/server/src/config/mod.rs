@@ -148,6 +148,8 @@ pub struct Limits {
     /// Calls with composer data or signed caller data, and post-call notes, one device may send
     /// (each rings or wakes another number's devices).
     pub call_notes_per_device_hour: u32,
+    /// Validation mails one address may receive a day, whichever devices ask.
+    pub emails_per_address_day: u32,
 }
 
 /// Browsers linked to devices (`[browsers]`).
@@ -436,6 +438,7 @@ impl Config {
                     self.limits.turn_credentials_per_device_hour,
                 ),
                 call_notes_per_device_hour: Some(self.limits.call_notes_per_device_hour),
+                emails_per_address_day: Some(self.limits.emails_per_address_day),
             },
             browsers: RawBrowsers {
                 origins: Some(self.browsers.origins.clone()),

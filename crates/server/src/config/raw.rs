@@ -223,6 +223,7 @@ pub struct RawLimits {
     pub link_attempts_per_source_minute: Option<u32>,
     pub turn_credentials_per_device_hour: Option<u32>,
     pub call_notes_per_device_hour: Option<u32>,
+    pub emails_per_address_day: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -546,6 +547,11 @@ impl RawLimits {
                 "limits.call_notes_per_device_hour",
                 self.call_notes_per_device_hour,
                 60,
+            )?,
+            emails_per_address_day: count(
+                "limits.emails_per_address_day",
+                self.emails_per_address_day,
+                10,
             )?,
         })
     }

@@ -62,6 +62,9 @@ pub(crate) struct Settings {
     /// A link put in the mail; `{token}` and `{validation}` are replaced.
     pub(crate) link: Option<String>,
     pub(crate) per_device_hour: u32,
+    /// Validation mails one address may receive a day, whoever asks (many devices could
+    /// otherwise mail one inbox without end).
+    pub(crate) per_address_day: u32,
 }
 
 pub(crate) struct Emails {
@@ -72,6 +75,7 @@ pub(crate) struct Emails {
     /// Serialises completions: a validation's state and failure count have no lost updates.
     serial: tokio::sync::Mutex<()>,
     per_device: Mutex<Limiter<PrincipalId>>,
+    per_address: Mutex<Limiter<String>>,
 }
 
 fn parse(email: &str) -> Result<Email, Error> {
@@ -86,6 +90,7 @@ impl Emails {
         settings: Settings,
     ) -> Self {
         let per_device = Limiter::new(Rate::per_hour(settings.per_device_hour));
+        let per_address = Limiter::new(Rate::per_day(settings.per_address_day));
         Emails {
             store,
             mailer,
@@ -93,6 +98,7 @@ impl Emails {
             settings,
             serial: tokio::sync::Mutex::new(()),
             per_device: Mutex::new(per_device),
+            per_address: Mutex::new(per_address),
         }
     }
 
@@ -115,10 +121,16 @@ impl Emails {
             return Err(Error::NotConfigured);
         };
         let now = now_ms();
-        self.per_device
-            .lock()
-            .expect("limiter poisoned")
-            .check(device.id.clone(), now)?;
+        {
+            let mut per_address = self.per_address.lock().expect("limiter poisoned");
+            let mut per_device = self.per_device.lock().expect("limiter poisoned");
+            let address = email.to_string();
+            if !per_address.would_allow(&address, now) {
+                return Err(per_address.check(address, now).unwrap_err().into());
+            }
+            per_device.check(device.id.clone(), now)?;
+            per_address.check(address, now)?;
+        }
         let token = callside_core::secret::random_b64(12);
         let rec = EmailValidationRecord {
             id: callside_core::secret::new_id("ev", now),
@@ -237,5 +249,9 @@ impl Emails {
 
     pub(crate) fn prune(&self, now: Millis) {
         self.per_device.lock().expect("limiter poisoned").prune(now);
+        self.per_address
+            .lock()
+            .expect("limiter poisoned")
+            .prune(now);
     }
 }

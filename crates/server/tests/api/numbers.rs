@@ -489,3 +489,39 @@ async fn email_identities_need_a_mail_server_and_good_input() {
     );
     assert_eq!(api.get("/v1/me", &token).await.body["emails"], json!([]));
 }
+
+#[tokio::test]
+async fn validation_mail_to_one_address_is_limited_whoever_asks() {
+    // A mail server that is not there: each try is counted before the mail is sent.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let api = api_with(|c| {
+        c.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        c.limits.emails_per_address_day = 2;
+    })
+    .await;
+    let (_, a) = api.device("a", &[ALICE]).await;
+    let (_, b) = api.device("b", &[BOB]).await;
+    let (_, c) = api.device("c", &[CAROL]).await;
+    let ask = |token: String, email: &'static str| {
+        let api = &api;
+        async move {
+            api.post("/v1/me/emails", &token, json!({ "email": email }))
+                .await
+        }
+    };
+    for token in [&a, &b] {
+        let r = ask(token.clone(), "Victim@Example.com").await;
+        assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    }
+    // A third device, and the same address in other letters: refused.
+    let r = ask(c.clone(), "victim@example.com").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    // Another address is not affected.
+    let r = ask(c.clone(), "someone@example.com").await;
+    assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+}
