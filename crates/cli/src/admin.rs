@@ -53,6 +53,8 @@ enum AdminCommand {
     /// Copy the data directory — the database as one consistent snapshot, then blobs, keys and
     /// tokens — into a new directory, while the server runs. Restore by starting a server on
     /// the copy (`callside serve --data-dir DIR`) or moving it in place of the data directory.
+    /// With PostgreSQL (`database.url`) the database is `pg_dump`ed into DIR/database.pgdump
+    /// (restore it with `pg_restore --no-owner -d NEW_DATABASE`).
     Backup {
         /// The new directory to write (it must not exist).
         #[arg(long, value_name = "DIR")]

@@ -1,5 +1,6 @@
 //! `callside admin backup` while the server runs, and restoring by serving the copy: sessions,
-//! messages, files and tokens come back; a backup killed half-way never looks complete.
+//! messages, files and tokens come back; a backup killed half-way never looks complete. On
+//! PostgreSQL the database part is a `pg_dump` that `pg_restore` brings back.
 
 mod support;
 
@@ -8,7 +9,16 @@ use std::time::Duration;
 use support::{create_device, run, serve, BIN};
 
 fn backup(data: &std::path::Path, to: &std::path::Path) -> std::process::Output {
+    backup_with(data, to, &[])
+}
+
+fn backup_with(
+    data: &std::path::Path,
+    to: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     Command::new(BIN)
+        .envs(env.iter().copied())
         .args(["--json", "admin", "--data-dir"])
         .arg(data)
         .args(["backup", "--to"])
@@ -206,6 +216,93 @@ fn a_backup_killed_half_way_never_looks_complete_and_the_next_one_works() {
     assert_eq!(me["numbers"][0], "+442079460001");
     let log = run(&server, &["phone", "--token", &bob, "messages", &key]);
     assert_eq!(log.iter().filter(|m| m["kind"] == "file").count(), 3);
+    restored.kill().unwrap();
+    restored.wait().unwrap();
+}
+
+#[test]
+fn on_postgres_a_backup_holds_a_dump_that_pg_restore_brings_back() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(callside_store::conformance::postgres::fresh_database());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [("CALLSIDE_DATABASE__URL", url.as_str())];
+    let (mut live, server) = serve(&data, &env);
+    let alice = create_device(&server, &data, "Alice", "+442079460001");
+    let bob = create_device(&server, &data, "Bob", "+442079460002");
+    run(
+        &server,
+        &[
+            "phone",
+            "--token",
+            &alice,
+            "call",
+            "+442079460002",
+            "--wait",
+            "0",
+        ],
+    );
+    let key = run(
+        &server,
+        &[
+            "phone",
+            "--token",
+            &bob,
+            "incoming",
+            "--from",
+            "+442079460001",
+            "--wait",
+            "5",
+        ],
+    )
+    .remove(0)["session"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    run(
+        &server,
+        &["phone", "--token", &alice, "send", &key, "Table for two?"],
+    );
+    assert!(
+        !data.join("callside.sqlite").exists(),
+        "state is in PostgreSQL"
+    );
+
+    let copy = dir.path().join("backup-pg");
+    let out = backup_with(&data, &copy, &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["database_bytes"].as_u64().unwrap() > 0, "{summary}");
+    let dump = copy.join("database.pgdump");
+    assert!(dump.is_file());
+
+    // The database and the data directory are lost; a new database restored from the dump and
+    // the copied directory serve the same session and tokens.
+    live.kill().unwrap();
+    live.wait().unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+    let restored_url = rt.block_on(callside_store::conformance::postgres::fresh_database());
+    let out = Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname", &restored_url])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut restored, server) = serve(&copy, &[("CALLSIDE_DATABASE__URL", &restored_url)]);
+    let log = run(&server, &["phone", "--token", &bob, "messages", &key]);
+    let texts: Vec<&str> = log
+        .iter()
+        .filter_map(|m| m["body"]["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["Table for two?"]);
     restored.kill().unwrap();
     restored.wait().unwrap();
 }

@@ -1,6 +1,7 @@
 //! The server is killed with SIGKILL in the middle of traffic and restarted: every message it
 //! acknowledged reaches the receiving app exactly once, and the sender's retries (same client
-//! ids) create no duplicates.
+//! ids) create no duplicates. Run on both storage backends: the embedded SQLite file and
+//! PostgreSQL (on the throw-away cluster of `scripts/with-postgres`).
 
 use callside_client::proto::admin::CreateDevice;
 use callside_client::proto::call::{Direction, ReportLeg};
@@ -22,8 +23,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_callside"))
+fn spawn(dir: &Path, port: u16, database: Option<&str>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callside"));
+    if let Some(url) = database {
+        command.env("CALLSIDE_DATABASE__URL", url);
+    }
+    command
         .args([
             "serve",
             "--listen",
@@ -57,11 +62,26 @@ fn report(own: &str, other: &str, direction: Direction) -> ReportLeg {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_messages_survive_sigkill_and_arrive_exactly_once() {
+    survive_sigkill(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_acknowledged_messages_survive_sigkill_and_arrive_exactly_once() {
+    let url = callside_store::conformance::postgres::fresh_database().await;
+    survive_sigkill(Some(&url)).await;
+}
+
+async fn survive_sigkill(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = spawn(dir.path(), port);
+    let mut server = spawn(dir.path(), port, database);
     wait_healthy(&base).await;
+    assert_eq!(
+        dir.path().join("callside.sqlite").exists(),
+        database.is_none(),
+        "the server keeps its state in the backend under test"
+    );
     let admin_token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
     let admin = Client::new(&base, admin_token.trim()).unwrap();
     let mut phones = Vec::new();
@@ -151,7 +171,7 @@ async fn acknowledged_messages_survive_sigkill_and_arrive_exactly_once() {
             let received_before = received.lock().unwrap().len();
             server.kill().expect("SIGKILL");
             server.wait().unwrap();
-            server = spawn(dir.path(), port);
+            server = spawn(dir.path(), port, database);
             wait_healthy(&base).await;
             // Everything acknowledged before the kill is still on the log, with its number.
             let page = alice

@@ -7,6 +7,10 @@
 //! the end: a backup killed half-way never looks complete, and the next run starts over.
 //! Restoring is starting a server on the copy (`callside serve --data-dir <dest>`), or moving it
 //! in place of the data directory while the server is stopped.
+//!
+//! With PostgreSQL (`database.url`) the database is dumped by `pg_dump` (one snapshot, custom
+//! format) into `database.pgdump` beside the copied files; restore it with `pg_restore
+//! --no-owner -d <new database> database.pgdump` and point `database.url` at that database.
 
 use crate::config::{Config, Database};
 use std::path::{Path, PathBuf};
@@ -28,6 +32,8 @@ pub enum BackupError {
     BlobsOutside(PathBuf),
     #[error("cannot copy the database: {0}")]
     Database(#[from] callside_store::StoreError),
+    #[error("pg_dump failed ({0}); is the PostgreSQL client installed (Debian: postgresql-client) and the database reachable?")]
+    Dump(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -54,7 +60,6 @@ pub fn run(
     if !config.blob_dir.starts_with(&config.data_dir) {
         return Err(BackupError::BlobsOutside(config.blob_dir.clone()));
     }
-    let Database::Sqlite { path: db, .. } = &config.database;
     let mut partial = dest.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
@@ -67,6 +72,49 @@ pub fn run(
     }
     crate::keys::private_dir(&partial).map_err(io(&partial))?;
 
+    let (database_bytes, skip) = match &config.database {
+        Database::Sqlite { path: db, .. } => copy_sqlite(config, db, &partial, &mut progress)?,
+        Database::Postgres { url, password } => {
+            let out = partial.join("database.pgdump");
+            progress(&format!(
+                "dumping the database {} …",
+                callside_store::postgres::redact(url)
+            ));
+            pg_dump(url, password.as_deref(), &out)?;
+            crate::keys::private_file(&out).map_err(io(&out))?;
+            std::fs::File::open(&out)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&out))?;
+            let bytes = std::fs::metadata(&out).map_err(io(&out))?.len();
+            (bytes, vec![config.data_dir.join("callside.lock")])
+        }
+    };
+    let mut summary = Summary {
+        dest: dest.to_owned(),
+        database_bytes,
+        ..Summary::default()
+    };
+    progress(&format!(
+        "copying the files of {} …",
+        config.data_dir.display()
+    ));
+    copy_tree(&config.data_dir, &partial, &skip, &mut summary)?;
+    sync_dir(&partial)?;
+    std::fs::rename(&partial, dest).map_err(io(dest))?;
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(summary)
+}
+
+/// The SQLite database as one snapshot (`VACUUM INTO`); answers its size and the live files
+/// the copy of the data directory must leave out.
+fn copy_sqlite(
+    config: &Config,
+    db: &Path,
+    partial: &Path,
+    progress: &mut impl FnMut(&str),
+) -> Result<(u64, Vec<PathBuf>), BackupError> {
     // The database, as one snapshot. Where it lives inside the data directory, it keeps its
     // place; a database kept elsewhere lands at the top of the copy.
     let db_rel = db
@@ -95,22 +143,29 @@ pub fn run(
         })
         .collect();
     skip.push(config.data_dir.join("callside.lock"));
-    let mut summary = Summary {
-        dest: dest.to_owned(),
-        database_bytes,
-        ..Summary::default()
-    };
-    progress(&format!(
-        "copying the files of {} …",
-        config.data_dir.display()
-    ));
-    copy_tree(&config.data_dir, &partial, &skip, &mut summary)?;
-    sync_dir(&partial)?;
-    std::fs::rename(&partial, dest).map_err(io(dest))?;
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        sync_dir(parent)?;
+    Ok((database_bytes, skip))
+}
+
+/// `pg_dump` of the database at `url` into `out` (custom format: compressed, one snapshot).
+fn pg_dump(url: &str, password: Option<&str>, out: &Path) -> Result<(), BackupError> {
+    let mut command = std::process::Command::new("pg_dump");
+    command
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(out)
+        .arg("--dbname")
+        .arg(url)
+        .stdin(std::process::Stdio::null());
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
     }
-    Ok(summary)
+    let result = command
+        .output()
+        .map_err(|e| BackupError::Dump(format!("cannot run pg_dump: {e}")))?;
+    if !result.status.success() {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        return Err(BackupError::Dump(stderr.trim().to_owned()));
+    }
+    Ok(())
 }
 
 fn copy_tree(

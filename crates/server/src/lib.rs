@@ -99,14 +99,13 @@ impl Running {
 /// Opens (creating if needed) the data directory and store, makes sure the admin token exists,
 /// and restores pending state. Returns the application and the admin token; [`router`] serves it.
 pub async fn build(config: config::Config) -> Result<(AppState, String), ServerError> {
-    let config::Database::Sqlite {
-        path,
-        synchronous,
-        checkpoint,
-    } = &config.database;
+    let sqlite_path = match &config.database {
+        config::Database::Sqlite { path, .. } => Some(path.as_path()),
+        config::Database::Postgres { .. } => None,
+    };
     for dir in [
         Some(config.data_dir.as_path()),
-        path.parent(),
+        sqlite_path.and_then(|p| p.parent()),
         Some(config.blob_dir.as_path()),
     ]
     .into_iter()
@@ -117,22 +116,35 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             .map_err(|e| ServerError::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
     let lock = lock_data_dir(&config.data_dir)?;
-    let store: std::sync::Arc<dyn callside_store::Store> = callside_store::sqlite::open(
-        path,
-        callside_store::SqliteOptions {
-            synchronous: *synchronous,
-            checkpoint_interval: *checkpoint,
-            ..Default::default()
-        },
-    )?;
-    // SQLite creates its files with the process's umask; the database, its log and its index of
-    // the log hold every message.
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        keys::private_file(std::path::Path::new(&file))
-            .map_err(|e| ServerError::Io(format!("cannot protect {}: {e}", path.display())))?;
-    }
+    let store: std::sync::Arc<dyn callside_store::Store> = match &config.database {
+        config::Database::Sqlite {
+            path,
+            synchronous,
+            checkpoint,
+        } => {
+            let store = callside_store::sqlite::open(
+                path,
+                callside_store::SqliteOptions {
+                    synchronous: *synchronous,
+                    checkpoint_interval: *checkpoint,
+                    ..Default::default()
+                },
+            )?;
+            // SQLite creates its files with the process's umask; the database, its log and its
+            // index of the log hold every message.
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                keys::private_file(std::path::Path::new(&file)).map_err(|e| {
+                    ServerError::Io(format!("cannot protect {}: {e}", path.display()))
+                })?;
+            }
+            store
+        }
+        config::Database::Postgres { url, password } => {
+            callside_store::postgres::open(url, password.as_deref(), Default::default()).await?
+        }
+    };
     let admin_token =
         identity::auth::ensure_admin(&store, &config.admin_token_file, clock::now_ms()).await?;
     let server_key = keys::ensure_server_key(&config.server_key_file)?;

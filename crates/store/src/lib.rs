@@ -16,9 +16,12 @@
 //!   [`MessageRecord`], …) of `callside_core` types.
 //! - **Backends** implement the traits in a module of their own. [`sqlite`] is the embedded
 //!   default: one writer thread with group commit, a checkpoint thread, a pool of readers.
+//!   [`postgres`] keeps the same aggregates in PostgreSQL: a writer task with group commit on a
+//!   connection of its own, a pool of read connections.
 //! - **The conformance suite** (`conformance`, behind the cargo feature of that name) holds the
 //!   contract's tests, written against the traits; every backend runs all of them with
-//!   `conformance_suite!` (SQLite from `tests/conformance.rs`).
+//!   `conformance_suite!` (SQLite from `tests/conformance.rs`, PostgreSQL from
+//!   `tests/conformance_postgres.rs` on the cluster `scripts/with-postgres` starts).
 //!
 //! The contract every backend keeps is written on the traits: [`Writes`] for durability,
 //! ordering, atomicity and fail-stop, each read method for what it returns and in which order.
@@ -70,6 +73,7 @@
 //! # }
 //! ```
 
+pub mod postgres;
 mod reads;
 mod records;
 pub mod sqlite;
@@ -78,6 +82,7 @@ mod writes;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use postgres::PgOptions;
 pub use reads::{
     AuditStore, BlobStore, CallStore, CardStore, ComponentStore, IdentityStore, InvitationStore,
     PushStore, SessionStore,

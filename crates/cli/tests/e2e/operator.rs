@@ -64,7 +64,9 @@ async fn the_data_directory_and_everything_in_it_is_owner_only() {
     };
     let data = w.config.data_dir.clone();
     assert_eq!(mode(&data), 0o700, "the data directory");
-    let callside_server::config::Database::Sqlite { path, .. } = &w.config.database;
+    let callside_server::config::Database::Sqlite { path, .. } = &w.config.database else {
+        panic!("the e2e world runs on SQLite");
+    };
     assert_eq!(mode(path), 0o600, "the database");
     let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
     assert_eq!(mode(&wal), 0o600, "its write-ahead log");

@@ -180,8 +180,8 @@ pub struct Kamailio {
     pub reconcile: Duration,
 }
 
-/// Where state lives. Only the embedded SQLite backend exists today.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where state lives: the embedded SQLite file (the default), or PostgreSQL.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite {
         path: PathBuf,
@@ -189,6 +189,35 @@ pub enum Database {
         /// How often the write-ahead log is copied into the database file.
         checkpoint: Duration,
     },
+    Postgres {
+        /// `postgres://user@host:port/db` or `host=… dbname=…`.
+        url: String,
+        /// When not in the URL.
+        password: Option<String>,
+    },
+}
+
+/// Never prints a password.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite {
+                path,
+                synchronous,
+                checkpoint,
+            } => f
+                .debug_struct("Sqlite")
+                .field("path", path)
+                .field("synchronous", synchronous)
+                .field("checkpoint", checkpoint)
+                .finish(),
+            Database::Postgres { url, password } => f
+                .debug_struct("Postgres")
+                .field("url", &callside_store::postgres::redact(url))
+                .field("password", &password.as_ref().map(|_| REDACTED))
+                .finish(),
+        }
+    }
 }
 
 /// The validated configuration.
@@ -362,11 +391,29 @@ impl Config {
 
     /// The effective configuration as TOML (what `callside config` prints).
     pub fn to_toml(&self) -> String {
-        let Database::Sqlite {
-            path,
-            synchronous,
-            checkpoint,
-        } = &self.database;
+        let database = match &self.database {
+            Database::Sqlite {
+                path,
+                synchronous,
+                checkpoint,
+            } => RawDatabase {
+                path: Some(path.clone()),
+                synchronous: Some(
+                    match synchronous {
+                        Synchronous::Normal => "normal",
+                        Synchronous::Full => "full",
+                    }
+                    .into(),
+                ),
+                checkpoint_secs: Some(checkpoint.as_secs()),
+                ..RawDatabase::default()
+            },
+            Database::Postgres { url, password } => RawDatabase {
+                url: Some(callside_store::postgres::redact(url)),
+                password: password.as_ref().map(|_| REDACTED.to_owned()),
+                ..RawDatabase::default()
+            },
+        };
         let raw = RawConfig {
             listen: Some(self.listen.to_string()),
             trusted_proxies: Some(self.trusted_proxies.iter().map(|n| n.to_string()).collect()),
@@ -377,17 +424,7 @@ impl Config {
             data_dir: Some(self.data_dir.clone()),
             default_region: Some(self.default_region.to_string()),
             registry_fqdn: Some(self.registry_fqdn.clone()),
-            database: RawDatabase {
-                path: Some(path.clone()),
-                synchronous: Some(
-                    match synchronous {
-                        Synchronous::Normal => "normal",
-                        Synchronous::Full => "full",
-                    }
-                    .into(),
-                ),
-                checkpoint_secs: Some(checkpoint.as_secs()),
-            },
+            database,
             matching: RawMatching {
                 window_secs: Some(self.match_window.as_secs()),
             },

@@ -229,6 +229,10 @@ pub struct RawLimits {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDatabase {
+    /// PostgreSQL instead of the embedded SQLite: `postgres://user@host:port/db`.
+    pub url: Option<String>,
+    /// The PostgreSQL password, when not in the URL (or `password_file`).
+    pub password: Option<String>,
     pub path: Option<PathBuf>,
     pub synchronous: Option<String>,
     pub checkpoint_secs: Option<u64>,
@@ -610,29 +614,68 @@ impl RawConfig {
                 "must be a host name",
             ));
         }
-        let synchronous = match self.database.synchronous.as_deref().unwrap_or("normal") {
-            "normal" => Synchronous::Normal,
-            "full" => Synchronous::Full,
-            other => {
-                return Err(invalid(
-                    "database.synchronous",
-                    other,
-                    "use `normal` (survives kill -9) or `full` (also survives power loss)",
-                ))
+        let database = match self.database.url {
+            Some(url) => {
+                for (key, set) in [
+                    ("database.path", self.database.path.is_some()),
+                    ("database.synchronous", self.database.synchronous.is_some()),
+                    (
+                        "database.checkpoint_secs",
+                        self.database.checkpoint_secs.is_some(),
+                    ),
+                ] {
+                    if set {
+                        return Err(invalid(
+                            key,
+                            "set",
+                            "is a SQLite setting; with database.url (PostgreSQL) remove it",
+                        ));
+                    }
+                }
+                callside_store::postgres::check_url(&url).map_err(|e| {
+                    invalid(
+                        "database.url",
+                        callside_store::postgres::redact(&url),
+                        format!("{e}; write it as postgres://user@host:port/database"),
+                    )
+                })?;
+                Database::Postgres {
+                    url,
+                    password: self.database.password,
+                }
             }
-        };
-        let database = Database::Sqlite {
-            path: self
-                .database
-                .path
-                .unwrap_or_else(|| data_dir.join("callside.sqlite")),
-            synchronous,
-            checkpoint: secs(
-                "database.checkpoint_secs",
-                self.database.checkpoint_secs,
-                10,
-                1..=3600,
-            )?,
+            None => {
+                if self.database.password.is_some() {
+                    return Err(invalid(
+                        "database.password",
+                        super::REDACTED,
+                        "is for PostgreSQL; set database.url too, or remove it",
+                    ));
+                }
+                let synchronous =
+                    match self.database.synchronous.as_deref().unwrap_or("normal") {
+                        "normal" => Synchronous::Normal,
+                        "full" => Synchronous::Full,
+                        other => return Err(invalid(
+                            "database.synchronous",
+                            other,
+                            "use `normal` (survives kill -9) or `full` (also survives power loss)",
+                        )),
+                    };
+                Database::Sqlite {
+                    path: self
+                        .database
+                        .path
+                        .unwrap_or_else(|| data_dir.join("callside.sqlite")),
+                    synchronous,
+                    checkpoint: secs(
+                        "database.checkpoint_secs",
+                        self.database.checkpoint_secs,
+                        10,
+                        1..=3600,
+                    )?,
+                }
+            }
         };
         let lifecycle_s = self
             .sessions

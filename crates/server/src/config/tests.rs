@@ -319,3 +319,69 @@ fn secrets_may_come_from_files() {
     .unwrap_err();
     assert!(e.to_string().contains("is empty"), "{e}");
 }
+
+#[test]
+fn postgres_replaces_sqlite_and_its_password_is_never_printed() {
+    let c = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            (
+                "CALLSIDE_DATABASE__URL",
+                "postgres://callside:s3cret@db.internal:5432/callside",
+            ),
+            ("CALLSIDE_DATABASE__PASSWORD", "hunter2"),
+        ]),
+    )
+    .unwrap();
+    match &c.database {
+        Database::Postgres { url, password } => {
+            assert_eq!(url, "postgres://callside:s3cret@db.internal:5432/callside");
+            assert_eq!(password.as_deref(), Some("hunter2"));
+        }
+        other => panic!("expected PostgreSQL, got {other:?}"),
+    }
+    for shown in [c.to_toml(), format!("{:?}", c.database)] {
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db.internal:5432/callside"), "{shown}");
+    }
+    // The printed configuration loads again as the same backend.
+    let printed = c.to_toml();
+    assert!(
+        printed.contains("url = \"postgres://callside:***@db.internal"),
+        "{printed}"
+    );
+    assert!(!printed.contains("checkpoint_secs"), "{printed}");
+
+    // SQLite settings beside a URL, a password without one, and an unreadable URL are refused
+    // with the key named.
+    for (pairs, key) in [
+        (
+            vec![
+                (
+                    "CALLSIDE_DATABASE__URL",
+                    "postgres://callside@127.0.0.1/callside",
+                ),
+                ("CALLSIDE_DATABASE__CHECKPOINT_SECS", "5"),
+            ],
+            "database.checkpoint_secs",
+        ),
+        (
+            vec![("CALLSIDE_DATABASE__PASSWORD", "hunter2")],
+            "database.password",
+        ),
+        (
+            vec![("CALLSIDE_DATABASE__URL", "postgres://127.0.0.1:notaport/x")],
+            "database.url",
+        ),
+        (
+            vec![("CALLSIDE_DATABASE__URL", "postgres:///callside")],
+            "database.url",
+        ),
+    ] {
+        let e = Config::load_from(&Overrides::default(), &env(&pairs)).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(key), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

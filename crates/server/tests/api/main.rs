@@ -1,5 +1,7 @@
 //! Router tests: the HTTP API through `tower::ServiceExt::oneshot`, against a real SQLite store
-//! in a temporary directory.
+//! in a temporary directory — or, with `CALLSIDE_TEST_DATABASE=postgres`, against a fresh
+//! PostgreSQL database on the cluster of `scripts/with-postgres` (scripts/test runs them both
+//! ways).
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -53,6 +55,12 @@ async fn api() -> Api {
 async fn api_with(tweak: impl FnOnce(&mut Config)) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_dir(dir.path());
+    if std::env::var("CALLSIDE_TEST_DATABASE").as_deref() == Ok("postgres") {
+        config.database = callside_server::config::Database::Postgres {
+            url: callside_store::conformance::postgres::fresh_database().await,
+            password: None,
+        };
+    }
     tweak(&mut config);
     let (app, admin) = callside_server::build(config).await.unwrap();
     Api {

@@ -98,3 +98,56 @@ pub async fn a_later_participant_reads_a_blob_only_if_a_message_it_may_see_names
     store.apply(vec![with_blob(2)]).await.unwrap();
     assert!(may("dev_c").await.unwrap());
 }
+
+pub async fn messages_committed_together_keep_their_order_and_the_newest_blob_reference(
+    db: &dyn Database,
+) {
+    let store = db.open().await;
+    let key = SessionKey::generate(0);
+    let blob = BlobId::from_digest(&[7; 32]);
+    seed(&store, &["dev_a", "dev_b", "dev_c"]).await;
+    store
+        .apply(vec![
+            Write::Session(session(&key, &["dev_a", "dev_b"])),
+            stored(&blob, "dev_a"),
+            Write::Participant {
+                session: key.clone(),
+                principal: PrincipalId("dev_c".into()),
+                number: None,
+                joined_at: 5,
+                joined_seq: 20,
+            },
+        ])
+        .await
+        .unwrap();
+    // Fifty requests queued at once, so a backend may commit them together; the blob is named
+    // before c joined (10) and after (40), and one request holds two messages.
+    let mut waits = Vec::new();
+    for seq in 1..=50u64 {
+        let mut m = msg(&key, seq, "dev_a", &format!("m{seq}"));
+        if seq == 10 || seq == 40 {
+            m.blob = Some(blob.clone());
+        }
+        let mut writes = vec![Write::Message(m)];
+        if seq == 25 {
+            writes.push(Write::Message(msg(&key, 51, "dev_b", "extra")));
+        }
+        waits.push(store.submit(writes, None).await.unwrap());
+    }
+    for w in waits {
+        w.await.unwrap().unwrap();
+    }
+    let log = store.messages_after(key.clone(), 0, 100).await.unwrap();
+    let seqs: Vec<u64> = log.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=51).collect::<Vec<_>>());
+    let ids: Vec<&str> = log.iter().filter_map(|m| m.client_id.as_deref()).collect();
+    assert_eq!(ids[9], "m10");
+    assert_eq!(ids[50], "extra");
+    // c joined at 20: it may read the blob because message 40 names it (the newest reference
+    // counts, whichever order a backend wrote them in).
+    assert!(store
+        .may_read_blob(PrincipalId("dev_c".into()), blob.clone())
+        .await
+        .unwrap());
+    assert_eq!(store.session(key).await.unwrap().unwrap().last_seq, 51);
+}

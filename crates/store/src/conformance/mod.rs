@@ -31,6 +31,7 @@ mod components;
 pub mod fixtures;
 mod identity;
 mod invitations;
+pub mod postgres;
 mod sessions;
 mod writes;
 
@@ -81,6 +82,7 @@ macro_rules! conformance_suite {
             call_notes_reach_a_number_only_from_when_the_device_owns_it,
             blobs_are_readable_by_uploader_and_participants_only,
             a_later_participant_reads_a_blob_only_if_a_message_it_may_see_names_it,
+            messages_committed_together_keep_their_order_and_the_newest_blob_reference,
             invitations_keep_their_devices_and_ring_until_settled,
             cards_audiences_and_the_ledger_round_trip,
             catalogue_and_capabilities_round_trip,

@@ -1,0 +1,71 @@
+//! Blob metadata and who may read a blob.
+
+use super::sql::{col, exec, row, Db};
+use crate::{BlobRecord, Result};
+use callside_core::message::BlobId;
+use callside_core::principal::PrincipalId;
+
+/// [`Write::Blob`].
+pub(super) async fn insert_blob(c: &impl Db, b: &BlobRecord, uploader: &PrincipalId) -> Result<()> {
+    let size = b.size as i64;
+    exec(
+        c,
+        "INSERT INTO blobs (id, size, mime, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+        &[&b.id.as_str(), &size, &b.mime, &b.created_at],
+    )
+    .await?;
+    exec(
+        c,
+        "INSERT INTO blob_uploaders (blob, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&b.id.as_str(), &uploader.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// [`Write::BlobGrant`].
+pub(super) async fn grant(c: &impl Db, blob: &BlobId, principal: &PrincipalId) -> Result<()> {
+    exec(
+        c,
+        "INSERT INTO blob_uploaders (blob, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&blob.as_str(), &principal.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn blob(c: &impl Db, id: &BlobId) -> Result<Option<BlobRecord>> {
+    let Some(r) = row(
+        c,
+        "SELECT size, mime, created_at FROM blobs WHERE id = $1",
+        &[&id.as_str()],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(BlobRecord {
+        id: id.clone(),
+        size: col::<i64>(&r, 0)? as u64,
+        mime: col(&r, 1)?,
+        created_at: col(&r, 2)?,
+    }))
+}
+
+pub(super) async fn may_read_blob(
+    c: &impl Db,
+    principal: &PrincipalId,
+    blob: &BlobId,
+) -> Result<bool> {
+    // A SELECT without FROM answers exactly one row.
+    row(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM blob_uploaders WHERE blob = $1 AND principal = $2)
+             OR EXISTS (SELECT 1 FROM blob_refs r JOIN participants pa ON pa.session = r.session
+                        WHERE r.blob = $1 AND pa.principal = $2 AND r.seq > pa.joined_seq)",
+        &[&blob.as_str(), &principal.as_str()],
+    )
+    .await?
+    .map_or(Ok(false), |r| col(&r, 0))
+}

@@ -1,0 +1,42 @@
+//! Schema versions: `schema.sql` is version 1. The version lives in `callside_schema`; a
+//! migration runs in one transaction under an advisory lock, so nodes started together migrate
+//! once and none sees a half-made schema.
+
+use crate::{Result, StoreError};
+use deadpool_postgres::ClientWrapper;
+
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// The advisory lock every callside node takes while it migrates ("callside" in ASCII, as a
+/// number).
+const MIGRATION_LOCK: i64 = 0x63_616c_6c73_6964;
+
+pub(super) async fn migrate(c: &mut ClientWrapper) -> Result<()> {
+    let tx = c.transaction().await?;
+    tx.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+         CREATE TABLE IF NOT EXISTS callside_schema (version BIGINT NOT NULL);"
+    ))
+    .await?;
+    let version: i64 = match tx
+        .query_opt("SELECT max(version) FROM callside_schema", &[])
+        .await?
+    {
+        Some(row) => row.try_get::<_, Option<i64>>(0)?.unwrap_or(0),
+        None => 0,
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew(version));
+    }
+    let steps: [(i64, &str); 1] = [(1, include_str!("schema.sql"))];
+    for (to, sql) in steps {
+        if version < to {
+            tx.batch_execute(sql).await?;
+            tx.execute("DELETE FROM callside_schema", &[]).await?;
+            tx.execute("INSERT INTO callside_schema (version) VALUES ($1)", &[&to])
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
