@@ -50,6 +50,9 @@ enum AdminCommand {
     /// The component catalogue (S1-F6): software parties offer each other over a session.
     #[command(subcommand)]
     Component(ComponentCommand),
+    /// Merchants (S4): web shops whose pages carry click-to-call buttons.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
     /// Copy the data directory — the database as one consistent snapshot, then blobs, keys and
     /// tokens — into a new directory, while the server runs. Restore by starting a server on
     /// the copy (`callside serve --data-dir DIR`) or moving it in place of the data directory.
@@ -97,6 +100,17 @@ enum ComponentCommand {
     List,
     /// Take a component out of the catalogue.
     Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum MerchantCommand {
+    /// Create a merchant; its API token and button secret are printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Give a merchant a new button secret (buttons signed with the old one stop working).
+    RotateSecret { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +194,7 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
         AdminCommand::Device(cmd) => device(cmd, &client, out).await,
         AdminCommand::Service(cmd) => service(cmd, &client, out).await,
         AdminCommand::Component(cmd) => component(cmd, &client, out).await,
+        AdminCommand::Merchant(cmd) => merchant(cmd, &client, out).await,
         AdminCommand::Backup { .. } => unreachable!("handled above"),
         AdminCommand::Audit { limit } => {
             let log = client.audit_log(limit).await?;
@@ -201,6 +216,30 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn merchant(cmd: MerchantCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    match cmd {
+        MerchantCommand::Create { name } => {
+            let m = client.create_merchant(&name).await?;
+            out.result(&m, || {
+                format!(
+                    "merchant {} ({})\ntoken:         {}\nbutton secret: {}\n{SHOWN_ONCE} The merchant's server signs buttons with the secret (`callside merchant button`).",
+                    m.merchant.id, m.merchant.name, m.token, m.button_secret
+                )
+            });
+        }
+        MerchantCommand::RotateSecret { id } => {
+            let s = client.rotate_button_secret(&id).await?;
+            out.result(&s, || {
+                format!(
+                    "button secret: {}\nButtons signed with the old secret no longer work.",
+                    s.button_secret
+                )
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn component(cmd: ComponentCommand, client: &Client, out: &Output) -> anyhow::Result<()> {

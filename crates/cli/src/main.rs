@@ -17,6 +17,7 @@ mod admin;
 mod attendant;
 mod bench;
 mod demo;
+mod merchant;
 mod output;
 mod phone;
 mod render;
@@ -46,6 +47,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Act as one phone's app: report calls, chat, send files, watch events.
     Phone(phone::PhoneArgs),
+    /// A merchant's server (S4): buttons, pages, routing rules, call records; sign a button.
+    Merchant(merchant::MerchantArgs),
     /// Run an automated system (voicemail, IVR, contact centre) from a TOML file of screens.
     ///
     /// Lines typed on standard input are the agent's actions on a call: `calls`,
@@ -77,6 +80,7 @@ fn main() -> std::process::ExitCode {
             Command::Config(args) => serve::print_config(args),
             Command::Admin(args) => admin::run(args, &out).await,
             Command::Phone(args) => phone::run(args, &out).await,
+            Command::Merchant(args) => merchant::run(args, &out).await,
             Command::Attendant(args) => attendant::run(args, &out).await,
             Command::Demo => demo::run(&out).await,
             Command::Bench(args) => bench::run(args, &out).await,

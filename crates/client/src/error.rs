@@ -66,6 +66,10 @@ pub enum Error {
     /// Signed caller data did not verify (signature, key or expiry).
     #[error("caller data not verified: {0}")]
     Unverified(String),
+
+    /// A button could not be signed (`merchants::sign_button`).
+    #[error("cannot sign the button: {0}")]
+    Sign(String),
     /// The user's mailbox could not be read (IMAP).
     #[error("mailbox: {0}")]
     Mailbox(String),

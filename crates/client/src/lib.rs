@@ -60,6 +60,7 @@ pub mod contacts;
 pub mod email;
 mod error;
 mod id;
+pub mod merchants;
 mod places;
 pub mod rcd;
 pub mod screens;

@@ -33,6 +33,7 @@ pub mod email;
 pub mod invitation;
 pub mod leg;
 pub mod matching;
+pub mod merchant;
 pub mod message;
 pub mod number;
 pub mod principal;

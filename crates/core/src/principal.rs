@@ -34,6 +34,9 @@ pub enum Scope {
     /// A business or operator that has callside sign its caller data (RFC 9795 PASSporT) for
     /// numbers in its ranges.
     CallerData,
+    /// A merchant's server (S4): manages its buttons' links, pages and routing, and reads the
+    /// calls started from its own pages only.
+    Merchant,
 }
 
 impl Scope {
@@ -44,6 +47,7 @@ impl Scope {
             Scope::SmsGateway => "sms_gateway",
             Scope::DeviceEnrollment => "device_enrollment",
             Scope::CallerData => "caller_data",
+            Scope::Merchant => "merchant",
         }
     }
 
@@ -54,6 +58,7 @@ impl Scope {
             "sms_gateway" => Some(Scope::SmsGateway),
             "device_enrollment" => Some(Scope::DeviceEnrollment),
             "caller_data" => Some(Scope::CallerData),
+            "merchant" => Some(Scope::Merchant),
             _ => None,
         }
     }

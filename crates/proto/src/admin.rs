@@ -41,6 +41,8 @@ pub enum Scope {
     DeviceEnrollment,
     /// A business or operator: has its caller data signed (RFC 9795) for numbers in its ranges.
     CallerData,
+    /// A merchant's API account (S4); created with `POST /v1/admin/merchants` only.
+    Merchant,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

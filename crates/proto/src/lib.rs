@@ -18,6 +18,7 @@ pub mod component;
 pub mod connect;
 pub mod email;
 pub mod invitation;
+pub mod merchant;
 pub mod message;
 pub mod numbers;
 pub mod problem;

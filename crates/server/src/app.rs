@@ -25,6 +25,7 @@ use crate::identity::systems::Systems;
 use crate::identity::{Identity, NumberBound};
 use crate::invitations::{self, Invitations};
 use crate::keys::Signer;
+use crate::merchants::Merchants;
 use crate::metrics::Metrics;
 use crate::numbers::NumberCache;
 use crate::push::{WakeRequest, Wakes};
@@ -65,6 +66,7 @@ pub struct App {
     pub(crate) cards: Arc<Cards>,
     pub(crate) components: Arc<Components>,
     pub(crate) screens: Arc<Screens>,
+    pub(crate) merchants: Arc<Merchants>,
     /// Signs caller data and purchase tokens; its public keys are served at
     /// `/.well-known/jwks.json`.
     pub(crate) signer: Arc<Signer>,
@@ -199,6 +201,7 @@ impl App {
                 fetch_timeout: c.cards_fetch_timeout,
             },
         ));
+        let merchants = Arc::new(Merchants::new(p.store.clone()));
         let components = Arc::new(Components::new(
             p.store.clone(),
             sessions.clone(),
@@ -287,6 +290,7 @@ impl App {
             cards,
             components,
             screens,
+            merchants,
             signer: p.signer,
             supervisor: p.supervisor,
             background: Mutex::new(Some(background)),
@@ -386,6 +390,7 @@ impl App {
             invitations: self.invitations.clone(),
             proofs: self.proofs.clone(),
             emails: self.emails.clone(),
+            merchants: self.merchants.clone(),
             idle_timeout: self.config.idle_timeout,
             one_sided_after: self.config.one_sided_after,
             fatal: self.fatal.clone(),

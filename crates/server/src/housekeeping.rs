@@ -8,6 +8,7 @@ use crate::clock::now_ms;
 use crate::identity::emails::Emails;
 use crate::identity::proofs::Proofs;
 use crate::invitations::Invitations;
+use crate::merchants::Merchants;
 use crate::sessions::Sessions;
 use crate::Store;
 use callside_core::Millis;
@@ -25,6 +26,7 @@ pub(crate) struct Housekeeping {
     pub(crate) invitations: Arc<Invitations>,
     pub(crate) proofs: Arc<Proofs>,
     pub(crate) emails: Arc<Emails>,
+    pub(crate) merchants: Arc<Merchants>,
     /// Open sessions with no message for this long are closed.
     pub(crate) idle_timeout: Duration,
     /// S1-F2: how long a leg waits for the other app before the other side is asked; zero is off.
@@ -92,6 +94,7 @@ impl Housekeeping {
         self.proofs.prune(now);
         self.invitations.prune(now);
         self.emails.prune(now);
+        self.merchants.prune(now);
         self.proofs.purge_expired(now - 86_400_000).await;
         self.proofs.lapse_bindings(now).await;
     }

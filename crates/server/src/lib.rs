@@ -39,6 +39,7 @@ mod hub;
 mod identity;
 mod invitations;
 mod keys;
+mod merchants;
 mod metrics;
 mod numbers;
 mod push;

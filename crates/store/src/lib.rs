@@ -85,7 +85,7 @@ pub mod conformance;
 pub use postgres::PgOptions;
 pub use reads::{
     AuditStore, BlobStore, CallStore, CardStore, ComponentStore, IdentityStore, InvitationStore,
-    PushStore, SessionStore,
+    MerchantStore, PushStore, SessionStore,
 };
 pub use records::*;
 pub use sqlite::{SqliteOptions, Synchronous};
@@ -106,6 +106,7 @@ pub trait Store:
     + PushStore
     + BlobStore
     + AuditStore
+    + MerchantStore
 {
 }
 
@@ -120,6 +121,7 @@ impl<T> Store for T where
         + PushStore
         + BlobStore
         + AuditStore
+        + MerchantStore
         + ?Sized
 {
 }
@@ -130,7 +132,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         AuditStore, BlobStore, CallStore, CardStore, ComponentStore, IdentityStore,
-        InvitationStore, PushStore, SessionStore, Store, Writes,
+        InvitationStore, MerchantStore, PushStore, SessionStore, Store, Writes,
     };
 }
 

@@ -266,3 +266,32 @@ pub trait AuditStore: Send + Sync {
     /// The newest `limit` lines of the audit log, newest (last appended) first.
     async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
 }
+
+/// Merchants, their links, pages and routing, and the calls started from their buttons (S4).
+#[async_trait::async_trait]
+pub trait MerchantStore: Send + Sync {
+    async fn merchant(&self, id: String) -> Result<Option<MerchantRecord>>;
+
+    /// The merchant whose API account `principal` is.
+    async fn merchant_of(&self, principal: PrincipalId) -> Result<Option<MerchantRecord>>;
+
+    /// A merchant's links, by id.
+    async fn links(&self, merchant: String) -> Result<Vec<LinkRecord>>;
+
+    /// A merchant's pages, by code.
+    async fn pages(&self, merchant: String) -> Result<Vec<PageRecord>>;
+
+    /// The routing rules last stored for `merchant` (JSON), if any.
+    async fn routing(&self, merchant: String) -> Result<Option<String>>;
+
+    async fn click(&self, id: String) -> Result<Option<ClickRecord>>;
+
+    /// A merchant's calls, newest first: at most `limit` created before `before` (all when
+    /// `None`). Never another merchant's.
+    async fn clicks(
+        &self,
+        merchant: String,
+        before: Option<Millis>,
+        limit: u32,
+    ) -> Result<Vec<ClickRecord>>;
+}

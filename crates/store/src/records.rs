@@ -252,6 +252,65 @@ pub struct BrowserRecord {
     pub refreshed_at: Millis,
 }
 
+/// A merchant (S4): a tenant whose web pages carry click-to-call buttons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRecord {
+    /// `mer_…`.
+    pub id: String,
+    pub name: String,
+    /// The merchant's own API account (a service principal with the `merchant` scope).
+    pub principal: PrincipalId,
+    /// The HMAC key the merchant's server signs buttons with (kept in clear: callside must
+    /// verify with it; rotating it invalidates every button signed before).
+    pub button_secret: String,
+    pub created_at: Millis,
+}
+
+/// One of a merchant's buttons ("sales", "billing", …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub merchant: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// A page an agent can push by its code (S4 "page push": a code→URL table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRecord {
+    pub merchant: String,
+    /// DTMF-style, e.g. `*76`.
+    pub code: String,
+    pub url: String,
+}
+
+/// A click on a button: the call record of the "call posting database" (S4), readable by its
+/// merchant only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickRecord {
+    /// `clk_…`.
+    pub id: String,
+    pub merchant: String,
+    pub link: Option<String>,
+    /// The customer or session id the merchant put in the button.
+    pub customer: Option<String>,
+    /// The number embedded in the button, if any (E.164).
+    pub button_destination: Option<String>,
+    /// What the page chose to share (page, referrer, recent pages, form contents), JSON.
+    pub context: String,
+    /// Where routing sent the call (wire form: `+1…`, `agents:<group>`).
+    pub destination: String,
+    /// The routing rule that chose it (its position), or none (the default).
+    pub rule: Option<u32>,
+    /// `routed` | `answered` | `ended`.
+    pub state: String,
+    pub agent: Option<String>,
+    /// How it ended (e.g. `completed`, `abandoned`, `no_answer`).
+    pub outcome: Option<String>,
+    pub created_at: Millis,
+    pub answered_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Write {
     /// A new principal with its first token.
@@ -461,6 +520,44 @@ pub enum Write {
         principal: PrincipalId,
         component: callside_core::component::ComponentId,
         version: String,
+        at: Millis,
+    },
+    /// A new merchant ([`StoreError::Duplicate`](crate::StoreError) for a known id).
+    Merchant(MerchantRecord),
+    /// Replaces a merchant's button secret.
+    MerchantSecret {
+        merchant: String,
+        secret: String,
+    },
+    /// Adds or renames a link.
+    Link(LinkRecord),
+    /// Removes a link (nothing when there is none).
+    DeleteLink {
+        merchant: String,
+        id: String,
+    },
+    /// Adds or changes a page.
+    Page(PageRecord),
+    /// Removes a page (nothing when there is none).
+    DeletePage {
+        merchant: String,
+        code: String,
+    },
+    /// Replaces a merchant's routing rules (validated JSON).
+    Routing {
+        merchant: String,
+        rules: String,
+        at: Millis,
+    },
+    /// A click's call record ([`StoreError::Duplicate`](crate::StoreError) for a known id).
+    Click(ClickRecord),
+    /// A click's call moves on: `answered` sets `answered_at` (and the agent), `ended` sets
+    /// `ended_at` and the outcome. A click already `ended` does not change.
+    ClickState {
+        id: String,
+        state: String,
+        agent: Option<String>,
+        outcome: Option<String>,
         at: Millis,
     },
 }

@@ -19,7 +19,9 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::DeviceNumbers => ApiError::bad("invalid_device", e),
-            Error::NoScope | Error::Ranges => ApiError::bad("invalid_account", e),
+            Error::NoScope | Error::Ranges | Error::MerchantScope => {
+                ApiError::bad("invalid_account", e)
+            }
             Error::InvalidNumber(n) => n.into(),
             Error::NotFound(what) => ApiError::NotFound(what),
             Error::Identity(e) => e.into(),

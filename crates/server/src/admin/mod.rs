@@ -26,6 +26,8 @@ pub(crate) enum Error {
     NoScope,
     #[error("give 1 to 256 number ranges (only a device_enrollment account needs none)")]
     Ranges,
+    #[error("a merchant's account comes with its merchant: create it with POST /v1/admin/merchants (`callside admin merchant create`)")]
+    MerchantScope,
     #[error(transparent)]
     InvalidNumber(#[from] NumberError),
     #[error("{0} not found")]
@@ -128,6 +130,9 @@ impl Admin {
         let name = check_name(&req.name)?;
         if req.scopes.is_empty() {
             return Err(Error::NoScope);
+        }
+        if req.scopes.contains(&Scope::Merchant) {
+            return Err(Error::MerchantScope);
         }
         let only_enrollment = req.scopes.iter().all(|s| *s == Scope::DeviceEnrollment);
         if (req.ranges.is_empty() && !only_enrollment) || req.ranges.len() > 256 {

@@ -20,6 +20,7 @@ use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
 use crate::invitations::http as invitations;
+use crate::merchants::http as merchants;
 use crate::metrics::Metrics;
 use crate::push::http as push;
 use crate::screens::http as screens;
@@ -205,6 +206,32 @@ pub fn router(app: AppState) -> Router {
             "/admin/components/{id}",
             axum::routing::put(components::put_component).delete(components::delete_component),
         )
+        .route("/admin/merchants", post(merchants::create_merchant))
+        .route("/admin/merchants/{id}", get(merchants::get_merchant))
+        .route(
+            "/admin/merchants/{id}/button-secret",
+            post(merchants::rotate_button_secret),
+        )
+        .route("/merchant", get(merchants::me))
+        .route("/merchant/links", get(merchants::list_links))
+        .route(
+            "/merchant/links/{id}",
+            axum::routing::put(merchants::put_link).delete(merchants::delete_link),
+        )
+        .route("/merchant/pages", get(merchants::list_pages))
+        .route(
+            "/merchant/pages/{code}",
+            axum::routing::put(merchants::put_page).delete(merchants::delete_page),
+        )
+        .route(
+            "/merchant/routing",
+            get(merchants::get_routing).put(merchants::put_routing),
+        )
+        .route("/merchant/routing/dry-run", post(merchants::dry_run))
+        .route("/merchant/calls", get(merchants::list_calls))
+        .route("/merchant/calls/{id}", get(merchants::get_call))
+        .route("/merchant/calls/{id}/state", post(merchants::call_state))
+        .route("/clicks", post(merchants::click))
         .route("/components", get(components::list_components))
         .route("/components/{id}", get(components::get_component))
         .route(

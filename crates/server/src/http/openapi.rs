@@ -8,6 +8,7 @@ use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
 use crate::invitations::http as invitations;
+use crate::merchants::http as merchants;
 use crate::push::http as push;
 use crate::screens::http as screens;
 use crate::sessions::http as sessions;
@@ -44,6 +45,11 @@ use utoipa::{Modify, OpenApi};
         sessions::list_sessions, sessions::get_session, sessions::close_session, sessions::transfer_session, sessions::set_history,
         sessions::send_message, sessions::list_messages, sessions::ack,
         blobs::upload_blob, blobs::download_blob,
+        merchants::create_merchant, merchants::get_merchant, merchants::rotate_button_secret,
+        merchants::me, merchants::list_links, merchants::put_link, merchants::delete_link,
+        merchants::list_pages, merchants::put_page, merchants::delete_page, merchants::get_routing,
+        merchants::put_routing, merchants::dry_run, merchants::list_calls, merchants::get_call,
+        merchants::call_state, merchants::click,
         components::put_component, components::delete_component, components::list_components,
         components::get_component, components::get_capabilities, components::put_capabilities,
         components::session_capabilities, components::offer_component,

@@ -53,6 +53,7 @@ pub(crate) fn scope_in(s: proto::admin::Scope) -> Scope {
         proto::admin::Scope::SmsGateway => Scope::SmsGateway,
         proto::admin::Scope::DeviceEnrollment => Scope::DeviceEnrollment,
         proto::admin::Scope::CallerData => Scope::CallerData,
+        proto::admin::Scope::Merchant => Scope::Merchant,
     }
 }
 
@@ -63,6 +64,7 @@ pub(crate) fn scope_out(s: Scope) -> proto::admin::Scope {
         Scope::SmsGateway => proto::admin::Scope::SmsGateway,
         Scope::DeviceEnrollment => proto::admin::Scope::DeviceEnrollment,
         Scope::CallerData => proto::admin::Scope::CallerData,
+        Scope::Merchant => proto::admin::Scope::Merchant,
     }
 }
 

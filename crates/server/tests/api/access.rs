@@ -244,6 +244,20 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/browser/refresh",
         "/v1/ws/tickets",
         "/v1/admin/devices/{id}/browser-links",
+        "/v1/admin/merchants",
+        "/v1/admin/merchants/{id}",
+        "/v1/admin/merchants/{id}/button-secret",
+        "/v1/merchant",
+        "/v1/merchant/links",
+        "/v1/merchant/links/{id}",
+        "/v1/merchant/pages",
+        "/v1/merchant/pages/{code}",
+        "/v1/merchant/routing",
+        "/v1/merchant/routing/dry-run",
+        "/v1/merchant/calls",
+        "/v1/merchant/calls/{id}",
+        "/v1/merchant/calls/{id}/state",
+        "/v1/clicks",
     ] {
         assert!(
             paths.contains_key(p),
@@ -252,7 +266,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        70,
+        84,
         "a route was added without documenting it here"
     );
 }

@@ -18,6 +18,7 @@ mod cards;
 mod conferences;
 mod coupling;
 mod history;
+mod merchants;
 mod numbers;
 mod screens;
 mod sessions;

@@ -31,6 +31,7 @@ mod components;
 pub mod fixtures;
 mod identity;
 mod invitations;
+mod merchants;
 pub mod postgres;
 mod sessions;
 mod writes;
@@ -42,6 +43,7 @@ pub use cards::*;
 pub use components::*;
 pub use identity::*;
 pub use invitations::*;
+pub use merchants::*;
 pub use sessions::*;
 pub use writes::*;
 
@@ -87,6 +89,8 @@ macro_rules! conformance_suite {
             cards_audiences_and_the_ledger_round_trip,
             catalogue_and_capabilities_round_trip,
             a_systems_predetermined_screen_is_replaced_and_deleted,
+            merchants_links_pages_and_routing_round_trip,
+            clicks_are_the_merchants_own_newest_first_and_end_once,
         );
     };
     (@cases $database:expr; $($case:ident),+ $(,)?) => {

@@ -1,11 +1,11 @@
-//! Schema versions: `schema.sql` is version 1. The version lives in `callside_schema`; a
-//! migration runs in one transaction under an advisory lock, so nodes started together migrate
-//! once and none sees a half-made schema.
+//! Schema versions: `schema.sql` is version 1, `schema_vN.sql` the step to version N. The
+//! version lives in `callside_schema`; a migration runs in one transaction under an advisory
+//! lock, so nodes started together migrate once and none sees a half-made schema.
 
 use crate::{Result, StoreError};
 use deadpool_postgres::ClientWrapper;
 
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock every callside node takes while it migrates ("callside" in ASCII, as a
 /// number).
@@ -28,7 +28,10 @@ pub(super) async fn migrate(c: &mut ClientWrapper) -> Result<()> {
     if version > SCHEMA_VERSION {
         return Err(StoreError::TooNew(version));
     }
-    let steps: [(i64, &str); 1] = [(1, include_str!("schema.sql"))];
+    let steps: [(i64, &str); 2] = [
+        (1, include_str!("schema.sql")),
+        (2, include_str!("schema_v2.sql")),
+    ];
     for (to, sql) in steps {
         if version < to {
             tx.batch_execute(sql).await?;

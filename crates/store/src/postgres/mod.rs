@@ -5,8 +5,8 @@
 //!   handing each read to its aggregate's module;
 //! - `writer`: the writer task (group commit, a savepoint per request only when one fails,
 //!   fail-stop) and the dispatch of each [`Write`] to its aggregate;
-//! - `migrate`: schema versions (`schema.sql`), taken under an advisory lock so that nodes
-//!   starting together migrate once;
+//! - `migrate`: schema versions (`schema.sql`, `schema_vN.sql`), taken under an advisory lock
+//!   so that nodes starting together migrate once;
 //! - `sql`: prepared statements, typed columns, errors;
 //! - one module per aggregate with its reads and its part of the writes — the same modules,
 //!   function names and behaviour as the SQLite backend's, which the conformance suite holds
@@ -24,6 +24,7 @@ mod cards;
 mod components;
 mod identity;
 mod invitations;
+mod merchants;
 mod migrate;
 mod push;
 mod sessions;
@@ -33,7 +34,7 @@ mod writer;
 use crate::records::*;
 use crate::{
     AuditStore, BlobStore, CallStore, CardStore, Commit, ComponentStore, IdentityStore,
-    InvitationStore, OnCommit, PushStore, Result, SessionStore, StoreError, Writes,
+    InvitationStore, MerchantStore, OnCommit, PushStore, Result, SessionStore, StoreError, Writes,
 };
 use callside_core::card::{Audience, Card, ReceivePolicy};
 use callside_core::component::{Capabilities, Component};
@@ -501,5 +502,41 @@ impl BlobStore for PgStore {
 impl AuditStore for PgStore {
     async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
         audit::audit(&self.reader().await?, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl MerchantStore for PgStore {
+    async fn merchant(&self, id: String) -> Result<Option<MerchantRecord>> {
+        merchants::merchant(&self.reader().await?, &id).await
+    }
+
+    async fn merchant_of(&self, principal: PrincipalId) -> Result<Option<MerchantRecord>> {
+        merchants::merchant_of(&self.reader().await?, &principal).await
+    }
+
+    async fn links(&self, merchant: String) -> Result<Vec<LinkRecord>> {
+        merchants::links(&self.reader().await?, &merchant).await
+    }
+
+    async fn pages(&self, merchant: String) -> Result<Vec<PageRecord>> {
+        merchants::pages(&self.reader().await?, &merchant).await
+    }
+
+    async fn routing(&self, merchant: String) -> Result<Option<String>> {
+        merchants::routing(&self.reader().await?, &merchant).await
+    }
+
+    async fn click(&self, id: String) -> Result<Option<ClickRecord>> {
+        merchants::click(&self.reader().await?, &id).await
+    }
+
+    async fn clicks(
+        &self,
+        merchant: String,
+        before: Option<Millis>,
+        limit: u32,
+    ) -> Result<Vec<ClickRecord>> {
+        merchants::clicks(&self.reader().await?, &merchant, before, limit).await
     }
 }

@@ -2,7 +2,9 @@
 //! one fails, `on_commit` callbacks in commit order, and fail-stop.
 
 use super::sql::Db;
-use super::{audit, blobs, calls, cards, components, identity, invitations, push, sessions};
+use super::{
+    audit, blobs, calls, cards, components, identity, invitations, merchants, push, sessions,
+};
 use crate::{OnCommit, Result, StoreError, Write};
 use deadpool_postgres::ClientWrapper;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -273,5 +275,26 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
         Write::Blob(b, uploader) => blobs::insert_blob(c, b, uploader).await,
         Write::BlobGrant { blob, principal } => blobs::grant(c, blob, principal).await,
         Write::Audit(a) => audit::append(c, a).await,
+        Write::Merchant(m) => merchants::insert_merchant(c, m).await,
+        Write::MerchantSecret { merchant, secret } => {
+            merchants::set_secret(c, merchant, secret).await
+        }
+        Write::Link(l) => merchants::put_link(c, l).await,
+        Write::DeleteLink { merchant, id } => merchants::delete_link(c, merchant, id).await,
+        Write::Page(p) => merchants::put_page(c, p).await,
+        Write::DeletePage { merchant, code } => merchants::delete_page(c, merchant, code).await,
+        Write::Routing {
+            merchant,
+            rules,
+            at,
+        } => merchants::put_routing(c, merchant, rules, *at).await,
+        Write::Click(k) => merchants::insert_click(c, k).await,
+        Write::ClickState {
+            id,
+            state,
+            agent,
+            outcome,
+            at,
+        } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at).await,
     }
 }

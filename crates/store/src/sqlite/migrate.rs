@@ -3,7 +3,7 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-pub(super) const SCHEMA_VERSION: i64 = 12;
+pub(super) const SCHEMA_VERSION: i64 = 13;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -12,7 +12,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 12] = [
+    let steps: [(i64, &str); 13] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
@@ -25,6 +25,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         (10, include_str!("schema_v10.sql")),
         (11, include_str!("schema_v11.sql")),
         (12, include_str!("schema_v12.sql")),
+        (13, include_str!("schema_v13.sql")),
     ];
     for (to, sql) in steps {
         if version < to {

@@ -8,8 +8,8 @@
 //! - `checkpoint`: the WAL checkpoint thread and when the log starts over;
 //! - `migrate`: schema versions (`schema.sql`, `schema_vN.sql`);
 //! - one module per aggregate (`identity`, `sessions`, `calls`, `invitations`, `cards`,
-//!   `components`, `push`, `blobs`, `audit`) with its reads and its part of the writes, each
-//!   with the SQL of its tables.
+//!   `components`, `push`, `blobs`, `audit`, `merchants`) with its reads and its part of the
+//!   writes, each with the SQL of its tables.
 
 mod audit;
 mod blobs;
@@ -20,6 +20,7 @@ mod checkpoint;
 mod components;
 mod identity;
 mod invitations;
+mod merchants;
 mod migrate;
 mod push;
 mod sessions;
@@ -31,7 +32,7 @@ mod tests;
 use crate::records::*;
 use crate::{
     AuditStore, BlobStore, CallStore, CardStore, Commit, ComponentStore, IdentityStore,
-    InvitationStore, OnCommit, PushStore, Result, SessionStore, StoreError, Writes,
+    InvitationStore, MerchantStore, OnCommit, PushStore, Result, SessionStore, StoreError, Writes,
 };
 use callside_core::card::{Audience, Card, ReceivePolicy};
 use callside_core::component::{Capabilities, Component};
@@ -603,5 +604,43 @@ impl BlobStore for SqliteStore {
 impl AuditStore for SqliteStore {
     async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
         self.read(move |c| audit::audit(c, limit)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl MerchantStore for SqliteStore {
+    async fn merchant(&self, id: String) -> Result<Option<MerchantRecord>> {
+        self.read(move |c| merchants::merchant(c, &id)).await
+    }
+
+    async fn merchant_of(&self, principal: PrincipalId) -> Result<Option<MerchantRecord>> {
+        self.read(move |c| merchants::merchant_of(c, &principal))
+            .await
+    }
+
+    async fn links(&self, merchant: String) -> Result<Vec<LinkRecord>> {
+        self.read(move |c| merchants::links(c, &merchant)).await
+    }
+
+    async fn pages(&self, merchant: String) -> Result<Vec<PageRecord>> {
+        self.read(move |c| merchants::pages(c, &merchant)).await
+    }
+
+    async fn routing(&self, merchant: String) -> Result<Option<String>> {
+        self.read(move |c| merchants::routing(c, &merchant)).await
+    }
+
+    async fn click(&self, id: String) -> Result<Option<ClickRecord>> {
+        self.read(move |c| merchants::click(c, &id)).await
+    }
+
+    async fn clicks(
+        &self,
+        merchant: String,
+        before: Option<Millis>,
+        limit: u32,
+    ) -> Result<Vec<ClickRecord>> {
+        self.read(move |c| merchants::clicks(c, &merchant, before, limit))
+            .await
     }
 }

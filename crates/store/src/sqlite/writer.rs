@@ -2,7 +2,9 @@
 //! callbacks in commit order, fail-stop, and the hand-over that lets the WAL start over.
 
 use super::checkpoint::checkpoint;
-use super::{audit, blobs, calls, cards, components, identity, invitations, push, sessions};
+use super::{
+    audit, blobs, calls, cards, components, identity, invitations, merchants, push, sessions,
+};
 use super::{Health, BUSY_TIMEOUT};
 use crate::{OnCommit, Result, StoreError, Write};
 use rusqlite::Connection;
@@ -299,5 +301,24 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
         Write::Blob(b, uploader) => blobs::insert_blob(c, b, uploader),
         Write::BlobGrant { blob, principal } => blobs::grant(c, blob, principal),
         Write::Audit(a) => audit::append(c, a),
+        Write::Merchant(m) => merchants::insert_merchant(c, m),
+        Write::MerchantSecret { merchant, secret } => merchants::set_secret(c, merchant, secret),
+        Write::Link(l) => merchants::put_link(c, l),
+        Write::DeleteLink { merchant, id } => merchants::delete_link(c, merchant, id),
+        Write::Page(p) => merchants::put_page(c, p),
+        Write::DeletePage { merchant, code } => merchants::delete_page(c, merchant, code),
+        Write::Routing {
+            merchant,
+            rules,
+            at,
+        } => merchants::put_routing(c, merchant, rules, *at),
+        Write::Click(k) => merchants::insert_click(c, k),
+        Write::ClickState {
+            id,
+            state,
+            agent,
+            outcome,
+            at,
+        } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at),
     }
 }

@@ -1,0 +1,306 @@
+//! `callside merchant …`: what a merchant's server does over the API (links, pages, routing
+//! rules and their dry run, call records), signing a button, and a visitor's click.
+
+use anyhow::Context;
+use callside_client::merchants::{sign_button, Button};
+use callside_client::proto::merchant::{CallState, ClickContext, DryRun};
+use callside_client::Client;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub(crate) struct MerchantArgs {
+    /// The server's base URL (before or after the subcommand).
+    #[arg(
+        long,
+        global = true,
+        env = "CALLSIDE_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// The merchant's API token (from `callside admin merchant create`).
+    #[arg(
+        long,
+        global = true,
+        env = "CALLSIDE_MERCHANT_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: MerchantCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum MerchantCommand {
+    /// Add or rename a button ("sales", "billing", "returns").
+    Link {
+        /// The link id: a-z, 0-9, `.`, `_`, `-`.
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the buttons.
+    Links,
+    /// Add or change a page agents push by its code (`*76` → https://…).
+    Page { code: String, url: String },
+    /// List the pages.
+    Pages,
+    /// Show the routing rules, or replace them with the JSON in FILE (`-` for standard input).
+    Routing {
+        #[arg(long, value_name = "FILE")]
+        set: Option<PathBuf>,
+    },
+    /// Where a click would go, now or at a given time.
+    DryRun {
+        #[arg(long)]
+        link: Option<String>,
+        /// The visitor's country (US).
+        #[arg(long)]
+        country: Option<String>,
+        /// The number the button carries.
+        #[arg(long, value_name = "NUMBER")]
+        destination: Option<String>,
+        /// When, as RFC 3339 (2026-12-07T19:00:00-05:00); now when absent.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Calls started from the merchant's pages, newest first.
+    Calls {
+        /// As CSV (for a spreadsheet or billing).
+        #[arg(long)]
+        csv: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Report a call answered (with the agent) or ended (with the outcome).
+    CallState {
+        id: String,
+        /// answered or ended.
+        #[arg(long)]
+        state: String,
+        #[arg(long)]
+        agent: Option<String>,
+        /// completed, abandoned, no_answer or failed (with ended).
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+    /// Sign a button with the merchant's button secret, as the merchant's server does for a page.
+    Button {
+        /// The merchant id (mer_…).
+        #[arg(long)]
+        merchant: String,
+        /// The button secret.
+        #[arg(long, env = "CALLSIDE_BUTTON_SECRET", hide_env_values = true)]
+        secret: String,
+        #[arg(long)]
+        link: Option<String>,
+        /// The customer or session id the agent sees.
+        #[arg(long)]
+        customer: Option<String>,
+        /// A number to call, for rules that send calls to `button`.
+        #[arg(long, value_name = "NUMBER")]
+        destination: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        /// How long the button stays valid, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        valid_secs: u64,
+    },
+    /// Click a button as a visitor's page would (no token: the button is the credential).
+    Click {
+        #[arg(long)]
+        merchant: String,
+        /// The signed button (`callside merchant button`).
+        #[arg(long)]
+        button: String,
+        /// The page the button is on.
+        #[arg(long)]
+        page: Option<String>,
+        #[arg(long)]
+        referrer: Option<String>,
+    },
+}
+
+pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> {
+    match args.command {
+        MerchantCommand::Button {
+            merchant,
+            secret,
+            link,
+            customer,
+            destination,
+            country,
+            valid_secs,
+        } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let token = sign_button(
+                &secret,
+                &Button {
+                    iss: merchant,
+                    exp: now + valid_secs,
+                    lnk: link,
+                    cus: customer,
+                    dst: destination,
+                    cty: country,
+                },
+            )?;
+            out.result(&serde_json::json!({ "button": token }), || token.clone());
+            return Ok(());
+        }
+        MerchantCommand::Click {
+            merchant,
+            button,
+            page,
+            referrer,
+        } => {
+            let context = ClickContext {
+                page,
+                referrer,
+                ..ClickContext::default()
+            };
+            let c = Client::click(&args.server, &merchant, &button, context).await?;
+            out.result(&c, || format!("call {} goes to {}", c.id, c.destination));
+            return Ok(());
+        }
+        _ => {}
+    }
+    let token = args.token.context(
+        "no merchant token: pass --token or set CALLSIDE_MERCHANT_TOKEN (the operator prints it with `callside admin merchant create`)",
+    )?;
+    let client = Client::new(&args.server, &token)?;
+    match args.command {
+        MerchantCommand::Link { id, name } => {
+            let l = client.put_link(&id, &name).await?;
+            out.result(&l, || format!("link {} ({})", l.id, l.name));
+        }
+        MerchantCommand::Links => {
+            let links = client.links().await?;
+            out.result(&links, || {
+                lines(
+                    links.iter().map(|l| format!("{}  {}", l.id, l.name)),
+                    "no links yet",
+                )
+            });
+        }
+        MerchantCommand::Page { code, url } => {
+            let p = client.put_page(&code, &url).await?;
+            out.result(&p, || format!("page {} → {}", p.code, p.url));
+        }
+        MerchantCommand::Pages => {
+            let pages = client.pages().await?;
+            out.result(&pages, || {
+                lines(
+                    pages.iter().map(|p| format!("{}  {}", p.code, p.url)),
+                    "no pages yet",
+                )
+            });
+        }
+        MerchantCommand::Routing { set } => {
+            let routing = match set {
+                None => client.routing().await?,
+                Some(path) => {
+                    let text = if path.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?
+                    };
+                    let rules: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?;
+                    client.put_routing(&rules).await?
+                }
+            };
+            out.result(&routing, || {
+                serde_json::to_string_pretty(&routing).unwrap_or_default()
+            });
+        }
+        MerchantCommand::DryRun {
+            link,
+            country,
+            destination,
+            at,
+        } => {
+            let at = at
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .map(|d| d.timestamp_millis())
+                        .with_context(|| {
+                            format!("`{t}` is not an RFC 3339 time (2026-12-07T19:00:00-05:00)")
+                        })
+                })
+                .transpose()?;
+            let r = client
+                .dry_run(&DryRun {
+                    link,
+                    country,
+                    destination,
+                    at,
+                    routing: None,
+                })
+                .await?;
+            out.result(&r, || match r.rule {
+                Some(i) => format!("→ {} (rule {i})", r.destination),
+                None => format!("→ {} (default)", r.destination),
+            });
+        }
+        MerchantCommand::Calls { csv: true, limit } => {
+            print!("{}", client.merchant_calls_csv(Some(limit)).await?);
+        }
+        MerchantCommand::Calls { csv: false, limit } => {
+            let list = client.merchant_calls(None, Some(limit)).await?;
+            if out.is_json() {
+                list.calls.iter().for_each(|c| out.json_line(c));
+            } else {
+                out.text(&lines(
+                    list.calls.iter().map(|c| {
+                        format!(
+                            "{}  {}  {}  {}  {}",
+                            c.id,
+                            c.link.as_deref().unwrap_or("-"),
+                            c.destination,
+                            c.state,
+                            c.context.page.as_deref().unwrap_or("-")
+                        )
+                    }),
+                    "no calls yet",
+                ));
+            }
+        }
+        MerchantCommand::CallState {
+            id,
+            state,
+            agent,
+            outcome,
+        } => {
+            let c = client
+                .set_call_state(
+                    &id,
+                    &CallState {
+                        state,
+                        agent,
+                        outcome,
+                    },
+                )
+                .await?;
+            out.result(&c, || format!("call {} is {}", c.id, c.state));
+        }
+        MerchantCommand::Button { .. } | MerchantCommand::Click { .. } => {
+            unreachable!("handled above")
+        }
+    }
+    Ok(())
+}
+
+fn lines(items: impl Iterator<Item = String>, empty: &str) -> String {
+    let v: Vec<String> = items.collect();
+    if v.is_empty() {
+        empty.to_owned()
+    } else {
+        v.join("\n")
+    }
+}

@@ -1,0 +1,166 @@
+//! A merchant set up and used from the command line, as the README shows: the operator creates
+//! it, its server adds a button and routing rules, checks them with a dry run, signs a button;
+//! a visitor clicks it; the merchant reads the record as CSV.
+
+mod support;
+
+use std::process::Command;
+use support::{run, serve, BIN};
+
+#[test]
+fn a_merchant_is_set_up_routed_clicked_and_billed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server_process, server) = serve(&data, &[]);
+    let created = run(
+        &server,
+        &[
+            "admin",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "merchant",
+            "create",
+            "--name",
+            "Acme Shoes",
+        ],
+    )
+    .remove(0);
+    let id = created["merchant"]["id"].as_str().unwrap().to_owned();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let secret = created["button_secret"].as_str().unwrap().to_owned();
+
+    run(
+        &server,
+        &[
+            "merchant", "--token", &token, "link", "sales", "--name", "Sales",
+        ],
+    );
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"rules": [{"links": ["sales"], "days": ["mon","tue","wed","thu","fri"],
+            "from": "09:00", "until": "19:00", "time_zone": "America/New_York",
+            "to": "+12125550100"}], "default": "agents:west"}"#,
+    )
+    .unwrap();
+    let stored = run(
+        &server,
+        &[
+            "merchant",
+            "--token",
+            &token,
+            "routing",
+            "--set",
+            rules.to_str().unwrap(),
+        ],
+    )
+    .remove(0);
+    assert_eq!(stored["default"], "agents:west");
+    for (at, destination) in [
+        ("2026-12-07T18:59:00-05:00", "+12125550100"),
+        ("2026-12-07T19:00:00-05:00", "agents:west"),
+    ] {
+        let r = run(
+            &server,
+            &[
+                "merchant", "--token", &token, "dry-run", "--link", "sales", "--at", at,
+            ],
+        )
+        .remove(0);
+        assert_eq!(r["destination"], destination, "{at}");
+    }
+
+    // The merchant's server signs a button; a visitor's page clicks it (no token).
+    let button = run(
+        &server,
+        &[
+            "merchant",
+            "button",
+            "--merchant",
+            &id,
+            "--secret",
+            &secret,
+            "--link",
+            "sales",
+            "--customer",
+            "cart-77",
+        ],
+    )
+    .remove(0)["button"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clicked = run(
+        &server,
+        &[
+            "merchant",
+            "click",
+            "--merchant",
+            &id,
+            "--button",
+            &button,
+            "--page",
+            "https://shoes.example/cart",
+        ],
+    )
+    .remove(0);
+    let call = clicked["id"].as_str().unwrap().to_owned();
+    // A forged button is refused with the server's words.
+    let forged = Command::new(BIN)
+        .args([
+            "merchant",
+            "click",
+            "--merchant",
+            &id,
+            "--button",
+            &format!("{button}x"),
+        ])
+        .env("CALLSIDE_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(!forged.status.success());
+    assert!(String::from_utf8_lossy(&forged.stderr).contains("button is not valid"));
+
+    run(
+        &server,
+        &[
+            "merchant",
+            "--token",
+            &token,
+            "call-state",
+            &call,
+            "--state",
+            "ended",
+            "--outcome",
+            "abandoned",
+        ],
+    );
+    let csv = Command::new(BIN)
+        .args(["merchant", "--token", &token, "calls", "--csv"])
+        .env("CALLSIDE_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(
+        csv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&csv.stderr)
+    );
+    let text = String::from_utf8(csv.stdout).unwrap();
+    let line = text.lines().nth(1).unwrap_or_default();
+    assert!(line.starts_with(&call), "{text}");
+    assert!(
+        line.contains(",sales,cart-77,https://shoes.example/cart,"),
+        "{text}"
+    );
+    assert!(line.contains(",ended,,abandoned,"), "{text}");
+    // Without a token, merchant commands say where to get one.
+    let r = Command::new(BIN)
+        .args(["merchant", "links"])
+        .env("CALLSIDE_SERVER", &server)
+        .env_remove("CALLSIDE_MERCHANT_TOKEN")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.stderr).contains("admin merchant create"));
+    server_process.kill().unwrap();
+    server_process.wait().unwrap();
+}
