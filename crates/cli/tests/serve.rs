@@ -309,3 +309,83 @@ fn json_logs_carry_an_access_line_per_request() {
         .unwrap_or_else(|| panic!("no access line for /healthz in {lines:?}"));
     assert!(access["fields"]["latency"].is_string() || access["fields"]["latency"].is_number());
 }
+
+/// Reads from `stream` until the server closes it or `limit` passes; answers what came and when
+/// it ended (`None`: still open at the limit).
+fn read_until_closed(
+    stream: &mut std::net::TcpStream,
+    limit: Duration,
+) -> (String, Option<Duration>) {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while start.elapsed() < limit {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), Some(start.elapsed())),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (String::from_utf8_lossy(&got).into(), Some(start.elapsed())),
+        }
+    }
+    (String::from_utf8_lossy(&got).into(), None)
+}
+
+#[test]
+fn a_client_trickling_headers_is_cut_off_and_connections_are_capped() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    // Headers must arrive within a second: half a request is cut off, not kept forever.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve(
+        &dir.path().join("data"),
+        &[("CALLSIDE_LIMITS__HEADER_READ_SECS", "1")],
+    );
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: callside\r\n")
+        .unwrap();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(10));
+    let closed = closed.expect("the server closes a connection whose headers never end");
+    assert!(
+        closed >= Duration::from_millis(800),
+        "closed after {closed:?}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Two connections at once: a third waits until one of them closes.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve(
+        &dir.path().join("data"),
+        &[("CALLSIDE_LIMITS__CONNECTIONS", "2")],
+    );
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut holders: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = TcpStream::connect(&addr).unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: callside\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (early, _) = read_until_closed(&mut third, Duration::from_secs(1));
+    assert_eq!(early, "", "answered beyond the cap");
+    drop(holders.pop());
+    let (answer, closed) = read_until_closed(&mut third, Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(closed.is_some());
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -212,13 +212,19 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
         None => None,
     };
     let stop = app.supervisor.token().clone();
-    app.supervisor
-        .spawn("http", http::serve(listener, router(app.clone()), stop));
+    let limits = http::ConnLimits {
+        connections: app.config.limits.connections as usize,
+        header_read: app.config.limits.header_read,
+    };
+    app.supervisor.spawn(
+        "http",
+        http::serve(listener, router(app.clone()), stop, limits),
+    );
     let metrics_addr = metrics.map(|(listener, at)| {
         let stop = app.supervisor.token().clone();
         let routes = http::metrics_router(app.clone());
         app.supervisor
-            .spawn("metrics", http::serve(listener, routes, stop));
+            .spawn("metrics", http::serve(listener, routes, stop, limits));
         at
     });
     let background = app

@@ -150,6 +150,11 @@ pub struct Limits {
     pub call_notes_per_device_hour: u32,
     /// Validation mails one address may receive a day, whichever devices ask.
     pub emails_per_address_day: u32,
+    /// Connections served at once on each listener; more wait in the kernel's backlog.
+    pub connections: u32,
+    /// How long a client may take to send a request's headers before its connection is closed
+    /// (a client trickling headers would otherwise hold a connection forever).
+    pub header_read: Duration,
 }
 
 /// Browsers linked to devices (`[browsers]`).
@@ -476,6 +481,8 @@ impl Config {
                 ),
                 call_notes_per_device_hour: Some(self.limits.call_notes_per_device_hour),
                 emails_per_address_day: Some(self.limits.emails_per_address_day),
+                connections: Some(self.limits.connections),
+                header_read_secs: Some(self.limits.header_read.as_secs()),
             },
             browsers: RawBrowsers {
                 origins: Some(self.browsers.origins.clone()),

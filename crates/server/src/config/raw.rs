@@ -224,6 +224,8 @@ pub struct RawLimits {
     pub turn_credentials_per_device_hour: Option<u32>,
     pub call_notes_per_device_hour: Option<u32>,
     pub emails_per_address_day: Option<u32>,
+    pub connections: Option<u32>,
+    pub header_read_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -556,6 +558,13 @@ impl RawLimits {
                 "limits.emails_per_address_day",
                 self.emails_per_address_day,
                 10,
+            )?,
+            connections: count("limits.connections", self.connections, 50_000)?,
+            header_read: secs(
+                "limits.header_read_secs",
+                self.header_read_secs,
+                10,
+                1..=300,
             )?,
         })
     }

@@ -370,34 +370,96 @@ pub(crate) fn metrics_router(app: AppState) -> Router {
 /// How long requests in progress may take to finish once shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// What each listener allows its clients.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnLimits {
+    /// Connections served at once; the next is accepted when one closes.
+    pub(crate) connections: usize,
+    /// Time to send a request's headers (hyper closes the connection after it).
+    pub(crate) header_read: Duration,
+}
+
 /// Serves `router` on `listener` until `stop` is cancelled, then lets requests in progress finish
 /// (within [`SHUTDOWN_GRACE`]).
+///
+/// Its own accept loop over hyper (not `axum::serve`) for two limits axum's leaves out: at most
+/// `limits.connections` connections are served at once (the rest wait in the kernel's backlog),
+/// and a client that does not send its headers within `limits.header_read` is disconnected (a
+/// trickling client would otherwise hold a connection, and a task, forever).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     stop: tokio_util::sync::CancellationToken,
+    limits: ConnLimits,
 ) {
-    use axum::serve::ListenerExt as _;
-    // Without TCP_NODELAY small replies on kept-alive connections stall (Nagle).
-    let listener = listener.tap_io(|tcp| {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt as _;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read);
+    // CONNECT (RFC 8441) carries WebSockets over HTTP/2.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.connections.max(1)));
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.cancelled() => break,
+        };
+        let (tcp, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        // Without TCP_NODELAY small replies on kept-alive connections stall (Nagle).
         let _ = tcp.set_nodelay(true);
-    });
-    let serve = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let service = router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(remote));
+                req.map(axum::body::Body::new)
+            },
+        );
+        let conn = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(tcp),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .into_owned();
+        let conn = graceful.watch(conn);
+        connections.spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    connections.close();
     // Requests in progress get a few seconds to finish; a client that never finishes sending
     // its request (or never reads the answer) does not hold the shutdown up beyond that.
-    let cut_off = async {
-        stop.cancelled().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
     tokio::select! {
-        r = serve => if let Err(e) = r {
-            tracing::error!(error = %e, "server stopped");
-        },
-        _ = cut_off => tracing::warn!(
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!(
             grace_secs = SHUTDOWN_GRACE.as_secs(),
             "connections still open after the shutdown grace period; closing them"
         ),
