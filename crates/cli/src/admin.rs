@@ -47,10 +47,10 @@ enum AdminCommand {
     /// Network elements, automated systems, SMS gateways and enrolment keys.
     #[command(subcommand)]
     Service(ServiceCommand),
-    /// The component catalogue (S1-F6): software parties offer each other over a session.
+    /// The component catalogue: software parties offer each other over a session.
     #[command(subcommand)]
     Component(ComponentCommand),
-    /// Merchants (S4): web shops whose pages carry click-to-call buttons.
+    /// Merchants: web shops whose pages carry click-to-call buttons.
     #[command(subcommand)]
     Merchant(MerchantCommand),
     /// Copy the data directory — the database as one consistent snapshot, then blobs, keys and

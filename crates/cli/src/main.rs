@@ -47,7 +47,7 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Act as one phone's app: report calls, chat, send files, watch events.
     Phone(phone::PhoneArgs),
-    /// A merchant's server (S4): buttons, pages, routing rules, call records; sign a button.
+    /// A merchant's server: buttons, pages, routing rules, call records; sign a button.
     Merchant(merchant::MerchantArgs),
     /// Run an automated system (voicemail, IVR, contact centre) from a TOML file of screens.
     ///

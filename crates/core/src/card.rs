@@ -172,9 +172,13 @@ impl NewField {
         };
         if text.is_empty()
             || text.len() > MAX_TEXT
-            || text.chars().any(|c| c.is_control() && c != '\n')
+            || text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || crate::screen::is_bidi_control(c))
         {
-            return Err(bad("text is 1 byte to 1 KiB without control characters"));
+            return Err(bad(
+                "text is 1 byte to 1 KiB without control or bidirectional formatting characters",
+            ));
         }
         let checked = match self.kind {
             FieldKind::Email => crate::email::Email::parse(&text)

@@ -26,7 +26,7 @@ pub enum MerchantError {
     BadCode(String),
     #[error("a page address is an http(s) URL of at most 2,048 characters without spaces")]
     BadUrl,
-    #[error("a name is 1-100 characters without control characters")]
+    #[error("a name is 1-100 characters without control or bidirectional formatting characters")]
     BadName,
     #[error("routing: {0}")]
     Routing(String),
@@ -80,9 +80,13 @@ pub fn check_url(s: &str) -> Result<(), MerchantError> {
 
 /// A merchant's or link's display name.
 pub fn check_name(s: &str) -> Result<(), MerchantError> {
-    (!s.trim().is_empty() && s.chars().count() <= 100 && !s.chars().any(char::is_control))
-        .then_some(())
-        .ok_or(MerchantError::BadName)
+    (!s.trim().is_empty()
+        && s.chars().count() <= 100
+        && !s
+            .chars()
+            .any(|c| c.is_control() || crate::screen::is_bidi_control(c)))
+    .then_some(())
+    .ok_or(MerchantError::BadName)
 }
 
 /// Where a rule sends a call.

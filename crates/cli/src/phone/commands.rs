@@ -62,9 +62,15 @@ pub(super) enum PhoneCommand {
         wait: u64,
     },
     /// The call on this leg was answered.
-    Answer { leg: String },
+    Answer {
+        /// The leg id (`leg_…`), printed by `call` and `incoming`.
+        leg: String,
+    },
     /// Hang up: withdraw a pending leg, or end the call of a matched one.
-    Hangup { leg: String },
+    Hangup {
+        /// The leg id (`leg_…`), printed by `call` and `incoming`.
+        leg: String,
+    },
     /// List sessions.
     Sessions {
         /// Include closed sessions.
@@ -85,9 +91,19 @@ pub(super) enum PhoneCommand {
         wait: Option<u64>,
     },
     /// Send a text message.
-    Send { session: String, text: String },
+    Send {
+        /// The session key (`sk_…`), printed when a call pairs.
+        session: String,
+        /// The message text.
+        text: String,
+    },
     /// Upload a file and send it.
-    SendFile { session: String, path: PathBuf },
+    SendFile {
+        /// The session key (`sk_…`), printed when a call pairs.
+        session: String,
+        /// The file to send.
+        path: PathBuf,
+    },
     /// Send an `app/<NAME>` message with a JSON object body.
     App {
         session: String,
@@ -106,13 +122,16 @@ pub(super) enum PhoneCommand {
         own: Option<String>,
     },
     /// Whether this device gets the sessions of calls the network reports for its numbers:
-    /// always, when-near (only after `near`), or never (S1-F0).
+    /// always, when-near (only after `near`), or never.
     Coupling {
         #[arg(value_parser = ["always", "when-near", "never"])]
         mode: Option<String>,
     },
     /// This device is near its phone for the next SECS seconds (0: it left).
-    Near { secs: u64 },
+    Near {
+        /// For how many seconds the device counts as near.
+        secs: u64,
+    },
     /// A one-time code that links a browser to this device: the browser then acts as the device
     /// with short-lived tokens of its own, never this device's token.
     LinkBrowser,
@@ -129,7 +148,7 @@ pub(super) enum PhoneCommand {
         /// The device id to move to (it must share a number with this one).
         device: String,
     },
-    /// Activate a region of a screen an automated system showed on a session (S1-F11–F21).
+    /// Activate a region of a screen an automated system showed on a session.
     Press {
         session: String,
         /// The screen's id (as `watch` prints it).
@@ -147,7 +166,7 @@ pub(super) enum PhoneCommand {
         #[arg(value_parser = ["share", "withhold", "clear"])]
         consent: String,
     },
-    /// Share a position on a session (S1-F9/F10).
+    /// Share a position on a session.
     Location {
         session: String,
         #[arg(long, allow_hyphen_values = true)]
@@ -171,7 +190,7 @@ pub(super) enum PhoneCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u32,
     },
-    /// The component catalogue (S1-F6).
+    /// The component catalogue.
     Components,
     /// Declare what this device can do: features and installed components (replaces).
     Capabilities {
@@ -200,7 +219,7 @@ pub(super) enum PhoneCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u32,
     },
-    /// Offer a catalogue component to the others on a session (S1-F6/F8).
+    /// Offer a catalogue component to the others on a session.
     Offer {
         session: String,
         component: String,
@@ -218,11 +237,24 @@ pub(super) enum PhoneCommand {
     },
     /// Offer a component to the other party of a call only this device reported (their devices
     /// are invited; a number without them gets an SMS link when the server allows).
-    OfferOnCall { leg: String, component: String },
+    OfferOnCall {
+        /// The leg id (`leg_…`), printed by `call` and `incoming`.
+        leg: String,
+        /// The component id (e.g. com.example.menu).
+        component: String,
+    },
     /// Close a session for everyone.
-    Close { session: String },
+    Close {
+        /// The session key (`sk_…`), printed when a call pairs.
+        session: String,
+    },
     /// Download a blob to a file.
-    Download { blob: String, path: PathBuf },
+    Download {
+        /// The file's id, `sha256:<hex>` (the `blob` of a file message).
+        blob: String,
+        /// Where to write it.
+        path: PathBuf,
+    },
     /// Prove a number by SMS: prints the SMS to send, then reads the SMS received back from
     /// stdin (paste it, or pipe it) and completes the proof.
     RegisterSms {
@@ -255,11 +287,20 @@ pub(super) enum PhoneCommand {
     /// Invitations ringing on this device.
     Invitations,
     /// Accept an invitation: this device joins its session.
-    Accept { invitation: String },
+    Accept {
+        /// The invitation id (`inv_…`).
+        invitation: String,
+    },
     /// Decline an invitation (for every device of this number).
-    Decline { invitation: String },
+    Decline {
+        /// The invitation id (`inv_…`).
+        invitation: String,
+    },
     /// Withdraw an invitation you sent.
-    CancelInvitation { invitation: String },
+    CancelInvitation {
+        /// The invitation id (`inv_…`).
+        invitation: String,
+    },
     /// Show this device's card (the data the other side gets when a call pairs).
     Card {
         /// `json` (default), `vcard` (vCard 4.0) or `jcard`.
@@ -268,7 +309,10 @@ pub(super) enum PhoneCommand {
     },
     /// Replace this device's card from a file: vCard 4.0 (`.vcf`), jCard or callside JSON
     /// (`{"fields": [...]}`).
-    CardImport { path: PathBuf },
+    CardImport {
+        /// A vCard 4.0, jCard or callside JSON file.
+        path: PathBuf,
+    },
     /// Show the audiences: which counterparts receive which card fields.
     Audiences,
     /// Add or replace one audience.
@@ -282,8 +326,11 @@ pub(super) enum PhoneCommand {
         #[arg(long = "field", required = true)]
         fields: Vec<String>,
     },
-    /// Ask for a validation mail for an email address (S2-E).
-    EmailAdd { email: String },
+    /// Ask for a validation mail for an email address.
+    EmailAdd {
+        /// The address (alice@example.com).
+        email: String,
+    },
     /// Complete an email validation with the token from the mail.
     EmailComplete {
         /// The validation id printed by `email-add`.
@@ -292,7 +339,7 @@ pub(super) enum PhoneCommand {
         #[arg(value_name = "MAIL_TOKEN")]
         mail_token: String,
     },
-    /// Validate an address without the user copying anything (S2-V): ask for the mail, find it
+    /// Validate an address without the user copying anything: ask for the mail, find it
     /// in the user's mailbox over IMAP, submit its token.
     EmailAuto {
         email: String,
@@ -312,7 +359,10 @@ pub(super) enum PhoneCommand {
         wait: u64,
     },
     /// Remove one of this device's email addresses.
-    EmailRemove { email: String },
+    EmailRemove {
+        /// The address (alice@example.com).
+        email: String,
+    },
     /// Register a push subscription so this device is woken while it is not connected.
     #[command(group(ArgGroup::new("kind").required(true).args(["web_push", "apns", "fcm"])))]
     PushRegister {
@@ -338,11 +388,17 @@ pub(super) enum PhoneCommand {
     /// This device's push subscriptions and the server's VAPID public key.
     PushList,
     /// Remove a push subscription.
-    PushDelete { id: String },
+    PushDelete {
+        /// The subscription id (from `push-list`).
+        id: String,
+    },
     /// STUN/TURN servers with short-lived TURN credentials for direct or relayed connections.
     ConnectionData,
     /// Give up one of this device's numbers.
-    RemoveNumber { number: String },
+    RemoveNumber {
+        /// The number, in international form (+442079460001).
+        number: String,
+    },
     /// Replace this device's token; prints the new one (the old one stops working at once).
     RotateToken,
     /// With an app's enrolment token (`--token`), create a device with no number yet; prints

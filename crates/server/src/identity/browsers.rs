@@ -131,7 +131,14 @@ impl Browsers {
     ) -> Result<Linked, Error> {
         let name = match name.map(str::trim) {
             None | Some("") => "browser".to_owned(),
-            Some(n) if n.chars().count() <= 100 && !n.chars().any(char::is_control) => n.into(),
+            Some(n)
+                if n.chars().count() <= 100
+                    && !n
+                        .chars()
+                        .any(|c| c.is_control() || callside_core::screen::is_bidi_control(c)) =>
+            {
+                n.into()
+            }
             Some(_) => return Err(Error::InvalidName),
         };
         self.attempt(source, now)?;

@@ -20,6 +20,7 @@ use crate::Store;
 use auth::Auth;
 use callside_core::email::Email;
 use callside_core::principal::Coupling;
+use callside_core::screen::is_bidi_control;
 use callside_core::{Millis, PhoneNumber, Principal, PrincipalId, PrincipalKind, Token};
 use callside_store::{PrincipalRecord, StoreError, Write};
 use std::sync::Arc;
@@ -39,7 +40,9 @@ pub(crate) struct NumberBound {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
-    #[error("name must be 1–100 printable characters")]
+    #[error(
+        "name must be 1–100 printable characters, without bidirectional formatting characters"
+    )]
     InvalidName,
     #[error("the operator's token lives in its file: delete the file and restart to replace it")]
     AdminTokenFile,
@@ -61,7 +64,12 @@ fn devices_only(p: &Principal) -> Result<(), Error> {
 /// A name for a device or account: trimmed, 1–100 printable characters.
 pub(crate) fn check_name(name: &str) -> Result<String, Error> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    // Bidirectional formatting characters would let a name shown to others read backwards
+    // ("Bank\u{202E}...") or hide what follows.
+    if name.is_empty()
+        || name.chars().count() > 100
+        || name.chars().any(|c| c.is_control() || is_bidi_control(c))
+    {
         return Err(Error::InvalidName);
     }
     Ok(name.to_owned())

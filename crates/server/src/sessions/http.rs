@@ -28,6 +28,7 @@ impl From<Error> for ApiError {
             Error::NotFound => ApiError::NotFound("session"),
             Error::Session(e) => e.into(),
             Error::InvalidAck { .. } => ApiError::bad("invalid_ack", e),
+            Error::AfterBeyondLog { .. } => ApiError::bad("after_beyond_log", e),
             Error::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
             Error::RateLimited(l) => l.into(),
             Error::DevicesOnly => ApiError::Forbidden("devices_only", e.to_string()),

@@ -132,6 +132,8 @@ pub(crate) enum Error {
     Session(#[from] SessionError),
     #[error("cannot acknowledge {seq}: the newest message is {newest}")]
     InvalidAck { seq: u64, newest: u64 },
+    #[error("after = {after} is beyond the log, which ends at {newest}: pass the last sequence number you have (0 for all)")]
+    AfterBeyondLog { after: u64, newest: u64 },
     #[error("message body is {size} bytes; the limit is {limit}")]
     TooLarge { size: usize, limit: usize },
     #[error(transparent)]
@@ -882,7 +884,12 @@ impl Sessions {
         let cell = self.cell(key).await?;
         let mut committed = cell.committed.subscribe();
         // What was sent before `who` joined is not its to read.
-        let after = after.max(Self::joined_seq(&cell, who).await?);
+        let joined = Self::joined_seq(&cell, who).await?;
+        let newest = *committed.borrow();
+        if after > newest {
+            return Err(Error::AfterBeyondLog { after, newest });
+        }
+        let after = after.max(joined);
         if *committed.borrow_and_update() <= after && !wait.is_zero() {
             let _ = tokio::time::timeout(wait, committed.wait_for(|c| *c > after)).await;
         }
@@ -900,7 +907,11 @@ impl Sessions {
         limit: u32,
     ) -> Result<Vec<MessageRecord>, Error> {
         let cell = self.cell(key).await?;
+        let newest = *cell.committed.borrow();
         let after = after.max(Self::joined_seq(&cell, who).await?);
+        if after > newest {
+            return Ok(Vec::new()); // a resume claiming more than the log holds gets nothing
+        }
         Ok(self.store.messages_after(key.clone(), after, limit).await?)
     }
 

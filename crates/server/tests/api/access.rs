@@ -297,3 +297,56 @@ async fn health_and_metrics() {
         .expect("RSS is exported");
     assert!(rss.parse::<u64>().unwrap() > 1_000_000, "{rss}");
 }
+
+#[tokio::test]
+async fn names_shown_to_others_refuse_bidirectional_formatting() {
+    let api = api().await;
+    // U+202E turns the rest around: "Bank\u{202E}lapyap" shows as "Bank" + "paypal".
+    let spoof = "Bank\u{202E}lapyap";
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &api.admin,
+            json!({"name": spoof, "numbers": [ALICE]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_name")
+    );
+    let (_, alice) = api.device("Alice", &[ALICE]).await;
+    let req = Request::put("/v1/me/card")
+        .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"fields": [{"id": "name", "kind": "name", "value": spoof}]}).to_string(),
+        ))
+        .unwrap();
+    let r = api.raw(req).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(
+        api.get("/v1/me/card", &alice).await.body["fields"],
+        json!([])
+    );
+    let r = api
+        .post("/v1/admin/merchants", &api.admin, json!({"name": spoof}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    // Left-to-right marks inside a name are refused too; ordinary names in any script pass.
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &api.admin,
+            json!({"name": "Ali\u{200E}ce", "numbers": [BOB]}),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_name");
+    let r = api
+        .post(
+            "/v1/admin/devices",
+            &api.admin,
+            json!({"name": "مريم Ōsaka Δ", "numbers": [BOB]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}

@@ -606,3 +606,31 @@ async fn turn_credentials_go_to_devices_only_and_are_rate_limited() {
         assert_eq!(r.body["ice_servers"][0]["urls"][0], "stun:127.0.0.1:3478");
     }
 }
+
+#[tokio::test]
+async fn reading_after_the_end_of_the_log_is_an_error_not_the_whole_log() {
+    let api = api().await;
+    let (a, b, key) = api.paired().await;
+    for i in 0..2 {
+        let r = api
+            .send(&a, &key, &format!("m{i}"), "text", json!({"text": "hi"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let newest = api.messages(&b, &key, 0).await.last().unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(api.messages(&b, &key, newest).await, Vec::<Value>::new());
+    // u64::MAX once wrapped to -1 in the store and returned everything.
+    for after in [newest + 1, u64::MAX] {
+        let r = api
+            .get(&format!("/v1/sessions/{key}/messages?after={after}"), &b)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "after_beyond_log"),
+            "{after}: {:?}",
+            r.body
+        );
+    }
+}

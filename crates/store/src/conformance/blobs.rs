@@ -140,6 +140,14 @@ pub async fn messages_committed_together_keep_their_order_and_the_newest_blob_re
     let log = store.messages_after(key.clone(), 0, 100).await.unwrap();
     let seqs: Vec<u64> = log.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, (1..=51).collect::<Vec<_>>());
+    // Past the end is nothing, however large (a sequence number must not wrap to negative).
+    for after in [51, u64::MAX] {
+        assert!(store
+            .messages_after(key.clone(), after, 100)
+            .await
+            .unwrap()
+            .is_empty());
+    }
     let ids: Vec<&str> = log.iter().filter_map(|m| m.client_id.as_deref()).collect();
     assert_eq!(ids[9], "m10");
     assert_eq!(ids[50], "extra");

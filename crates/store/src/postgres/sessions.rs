@@ -433,7 +433,7 @@ pub(super) async fn messages_after(
     after: u64,
     limit: u32,
 ) -> Result<Vec<MessageRecord>> {
-    let after = after as i64;
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
     let limit = i64::from(limit);
     rows(
         c,

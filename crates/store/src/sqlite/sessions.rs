@@ -340,18 +340,25 @@ pub(super) fn messages_after(
             "SELECT seq, sender, client_id, kind, body, sent_at FROM messages
              WHERE session = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?
-        .query_map(params![key.as_str(), after as i64, limit], |r| {
-            Ok(MessageRecord {
-                session: key.clone(),
-                seq: r.get::<_, i64>(0)? as u64,
-                sender: r.get(1)?,
-                client_id: r.get(2)?,
-                kind: r.get(3)?,
-                body: r.get(4)?,
-                sent_at: r.get(5)?,
-                blob: None,
-            })
-        })?
+        .query_map(
+            params![
+                key.as_str(),
+                i64::try_from(after).unwrap_or(i64::MAX),
+                limit
+            ],
+            |r| {
+                Ok(MessageRecord {
+                    session: key.clone(),
+                    seq: r.get::<_, i64>(0)? as u64,
+                    sender: r.get(1)?,
+                    client_id: r.get(2)?,
+                    kind: r.get(3)?,
+                    body: r.get(4)?,
+                    sent_at: r.get(5)?,
+                    blob: None,
+                })
+            },
+        )?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
