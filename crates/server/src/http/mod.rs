@@ -320,6 +320,13 @@ pub fn router(app: AppState) -> Router {
                     tower_http::trace::DefaultOnResponse::new()
                         .level(access_level)
                         .latency_unit(tower_http::LatencyUnit::Millis),
+                )
+                // A 5xx answer is not by itself a fault (503 for a feature this deployment lacks
+                // is expected): warn. Server faults are logged at ERROR where they happen.
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new()
+                        .level(tracing::Level::WARN)
+                        .latency_unit(tower_http::LatencyUnit::Millis),
                 ),
         )
         .with_state(app)
