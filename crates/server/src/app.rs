@@ -391,6 +391,7 @@ impl App {
             proofs: self.proofs.clone(),
             emails: self.emails.clone(),
             merchants: self.merchants.clone(),
+            retention: self.config.retention,
             idle_timeout: self.config.idle_timeout,
             one_sided_after: self.config.one_sided_after,
             fatal: self.fatal.clone(),

@@ -1,6 +1,7 @@
 //! Housekeeping: the periodic sweep that ends legs whose window passed and calls that went
 //! stale, flushes acknowledgements, expires invitations and unanswered requests, offers one-sided
-//! calls to the other side, closes idle sessions, prunes idle rate-limit keys and old proofs —
+//! calls to the other side, closes idle sessions, prunes idle rate-limit keys and old proofs,
+//! deletes records past their retention (`[retention]`, one bounded batch per kind and sweep) —
 //! and stops the server when the store has failed (fail-stop).
 
 use crate::calls::Calls;
@@ -27,6 +28,8 @@ pub(crate) struct Housekeeping {
     pub(crate) proofs: Arc<Proofs>,
     pub(crate) emails: Arc<Emails>,
     pub(crate) merchants: Arc<Merchants>,
+    /// How long records are kept; each sweep deletes one bounded batch of each kind that expired.
+    pub(crate) retention: crate::config::Retention,
     /// Open sessions with no message for this long are closed.
     pub(crate) idle_timeout: Duration,
     /// S1-F2: how long a leg waits for the other app before the other side is asked; zero is off.
@@ -96,6 +99,11 @@ impl Housekeeping {
         self.emails.prune(now);
         self.merchants.prune(now);
         self.proofs.purge_expired(now - 86_400_000).await;
+        for purge in self.retention.purges(now) {
+            if let Err(e) = self.store.apply(vec![purge]).await {
+                tracing::warn!(error = %e, "a retention purge failed; the next sweep tries again");
+            }
+        }
         self.proofs.lapse_bindings(now).await;
     }
 }

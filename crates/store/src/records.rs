@@ -311,6 +311,25 @@ pub struct ClickRecord {
     pub ended_at: Option<Millis>,
 }
 
+/// What a retention purge removes: records older than a moment, in one bounded batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// Closed sessions whose newest message (or, for an empty one, whose creation) is older than
+    /// `before`, with their participants, messages, screens, blob references and conference
+    /// entries.
+    Sessions,
+    /// Legs no longer pending that were reported before `before`.
+    Legs,
+    /// Network calls that ended, created before `before`.
+    Calls,
+    /// Composer data and post-call notes created before `before`.
+    CallNotes,
+    /// Audit log entries from before `before`.
+    Audit,
+    /// Merchants' call records created before `before`.
+    Clicks,
+}
+
 #[derive(Debug, Clone)]
 pub enum Write {
     /// A new principal with its first token.
@@ -559,5 +578,12 @@ pub enum Write {
         agent: Option<String>,
         outcome: Option<String>,
         at: Millis,
+    },
+    /// Deletes at most `limit` of the oldest records of one kind from before `before`
+    /// (retention); what is left waits for the next purge.
+    Purge {
+        what: Purge,
+        before: Millis,
+        limit: u32,
     },
 }

@@ -43,6 +43,8 @@ pub struct Overrides {
 
 mod layers;
 mod raw;
+mod retention;
+pub use retention::Retention;
 #[cfg(test)]
 mod tests;
 
@@ -284,6 +286,8 @@ pub struct Config {
     /// `CALLSIDE_*` environment variables that name no setting and were skipped (`serve` warns).
     pub ignored_env: Vec<String>,
     pub log: Log,
+    /// How long records are kept (`[retention]`).
+    pub retention: Retention,
 }
 
 /// How `serve` logs (`[log]`); what it logs is `RUST_LOG` (default `info`).
@@ -426,6 +430,7 @@ impl Config {
                 format: Some(if self.log.json { "json" } else { "text" }.into()),
                 access: Some(self.log.access),
             },
+            retention: self.retention.to_raw(),
             data_dir: Some(self.data_dir.clone()),
             default_region: Some(self.default_region.to_string()),
             registry_fqdn: Some(self.registry_fqdn.clone()),

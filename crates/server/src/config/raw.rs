@@ -50,6 +50,8 @@ pub struct RawConfig {
     pub browsers: RawBrowsers,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub retention: super::retention::RawRetention,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -826,6 +828,7 @@ impl RawConfig {
                 },
                 access: self.log.access.unwrap_or(true),
             },
+            retention: self.retention.validate()?,
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),
                 self.authorization.secret,

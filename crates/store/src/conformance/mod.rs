@@ -33,6 +33,7 @@ mod identity;
 mod invitations;
 mod merchants;
 pub mod postgres;
+mod retention;
 mod sessions;
 mod writes;
 
@@ -44,6 +45,7 @@ pub use components::*;
 pub use identity::*;
 pub use invitations::*;
 pub use merchants::*;
+pub use retention::*;
 pub use sessions::*;
 pub use writes::*;
 
@@ -91,6 +93,7 @@ macro_rules! conformance_suite {
             a_systems_predetermined_screen_is_replaced_and_deleted,
             merchants_links_pages_and_routing_round_trip,
             clicks_are_the_merchants_own_newest_first_and_end_once,
+            old_records_are_purged_in_bounded_batches_and_new_ones_kept,
         );
     };
     (@cases $database:expr; $($case:ident),+ $(,)?) => {

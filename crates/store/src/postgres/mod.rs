@@ -10,7 +10,8 @@
 //! - `sql`: prepared statements, typed columns, errors;
 //! - one module per aggregate with its reads and its part of the writes — the same modules,
 //!   function names and behaviour as the SQLite backend's, which the conformance suite holds
-//!   them to.
+//!   them to;
+//! - `retention`: [`Write::Purge`], bounded deletes of old records across the aggregates.
 //!
 //! Durability is PostgreSQL's: a commit is acknowledged after its WAL record is flushed
 //! (`synchronous_commit = on`, the server's default), so "persisted before acknowledged" holds
@@ -27,6 +28,7 @@ mod invitations;
 mod merchants;
 mod migrate;
 mod push;
+mod retention;
 mod sessions;
 mod sql;
 mod writer;

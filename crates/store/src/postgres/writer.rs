@@ -3,7 +3,8 @@
 
 use super::sql::Db;
 use super::{
-    audit, blobs, calls, cards, components, identity, invitations, merchants, push, sessions,
+    audit, blobs, calls, cards, components, identity, invitations, merchants, push, retention,
+    sessions,
 };
 use crate::{OnCommit, Result, StoreError, Write};
 use deadpool_postgres::ClientWrapper;
@@ -296,5 +297,10 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
             outcome,
             at,
         } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at).await,
+        Write::Purge {
+            what,
+            before,
+            limit,
+        } => retention::purge(c, *what, *before, *limit).await,
     }
 }

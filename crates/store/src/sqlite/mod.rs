@@ -9,7 +9,8 @@
 //! - `migrate`: schema versions (`schema.sql`, `schema_vN.sql`);
 //! - one module per aggregate (`identity`, `sessions`, `calls`, `invitations`, `cards`,
 //!   `components`, `push`, `blobs`, `audit`, `merchants`) with its reads and its part of the
-//!   writes, each with the SQL of its tables.
+//!   writes, each with the SQL of its tables;
+//! - `retention`: [`Write::Purge`], bounded deletes of old records across the aggregates.
 
 mod audit;
 mod blobs;
@@ -23,6 +24,7 @@ mod invitations;
 mod merchants;
 mod migrate;
 mod push;
+mod retention;
 mod sessions;
 mod writer;
 

@@ -249,3 +249,54 @@ async fn an_idle_store_truncates_a_large_wal() {
     let all = store.messages_after(key.clone(), 0, 100).await.unwrap();
     assert_eq!(all.len(), 55);
 }
+
+/// A purge of sessions keeps the sessions it chose in a temporary table, which a rolled-back
+/// transaction (or savepoint) takes away again: the next purge must make it anew.
+#[tokio::test]
+async fn a_purge_rolled_back_with_its_batch_leaves_the_next_one_working() {
+    use crate::Purge;
+    use callside_core::session::CloseReason;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let keys = [SessionKey::generate(0), SessionKey::generate(1)];
+    for key in &keys {
+        let mut rec = session(key, &[]);
+        rec.session.closed = Some(CloseReason::Idle);
+        store
+            .apply(vec![
+                Write::Session(rec),
+                Write::Message(msg(key, 1, "a", "x")),
+            ])
+            .await
+            .unwrap();
+    }
+    let purge = || Write::Purge {
+        what: Purge::Sessions,
+        before: 1_000,
+        limit: 1,
+    };
+    let left = || async {
+        let mut n = 0;
+        for key in &keys {
+            n += usize::from(store.session(key.clone()).await.unwrap().is_some());
+        }
+        n
+    };
+    // The purge fails with its request (a duplicate message): nothing is deleted.
+    let duplicate = Write::Message(msg(&keys[0], 1, "a", "x"));
+    let err = store
+        .apply(vec![purge(), duplicate.clone()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate), "{err}");
+    assert_eq!(left().await, 2);
+    // Queued beside a failing request (so likely in its batch, then run again under
+    // savepoints): the purge alone lands.
+    let ok = store.submit(vec![purge()], None).await.unwrap();
+    let bad = store.submit(vec![duplicate], None).await.unwrap();
+    assert!(matches!(bad.await.unwrap(), Err(StoreError::Duplicate)));
+    ok.await.unwrap().unwrap();
+    assert_eq!(left().await, 1);
+    store.apply(vec![purge()]).await.unwrap();
+    assert_eq!(left().await, 0);
+}

@@ -3,7 +3,8 @@
 
 use super::checkpoint::checkpoint;
 use super::{
-    audit, blobs, calls, cards, components, identity, invitations, merchants, push, sessions,
+    audit, blobs, calls, cards, components, identity, invitations, merchants, push, retention,
+    sessions,
 };
 use super::{Health, BUSY_TIMEOUT};
 use crate::{OnCommit, Result, StoreError, Write};
@@ -320,5 +321,10 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             outcome,
             at,
         } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at),
+        Write::Purge {
+            what,
+            before,
+            limit,
+        } => retention::purge(c, *what, *before, *limit),
     }
 }

@@ -1,0 +1,77 @@
+//! Retention as an operator meets it: records older than `[retention]` allows are gone soon after
+//! `serve` starts, newer ones stay.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{create_device, run, serve};
+
+/// Rows written straight into the database while the server is stopped, dated `days_ago`.
+fn insert_old_rows(db: &std::path::Path, owner: &str, days_ago: i64) {
+    let script = format!(
+        r#"
+import sqlite3, time
+at = int(time.time() * 1000) - {days_ago} * 86400000
+c = sqlite3.connect("{db}")
+c.execute("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, 'old', 'old_action', 'x', '')", (at,))
+c.execute("INSERT INTO legs (id, principal, own, direction, reported_at, expires_at, state, reason) VALUES ('leg_old', '{owner}', '+442079460001', 'outgoing', ?, ?, 'no_match', 'window_expired')", (at, at))
+c.commit()
+"#,
+        db = db.display(),
+        owner = owner
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn records_past_their_retention_are_deleted_and_newer_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut first, server) = serve(&data, &[]);
+    let alice = create_device(&server, &data, "Alice", "+442079460001");
+    let alice_id = run(&server, &["phone", "--token", &alice, "whoami"]).remove(0)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    insert_old_rows(&data.join("callside.sqlite"), &alice_id, 400);
+
+    let (mut second, server) = serve(&data, &[("CALLSIDE_RETENTION__LEGS_DAYS", "7")]);
+    let gone = |server: &str| {
+        let audit = run(
+            server,
+            &["admin", "--data-dir", data.to_str().unwrap(), "audit"],
+        );
+        let old_audit = audit.iter().any(|e| e["action"] == "old_action");
+        let status = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {alice}"))
+            .arg(format!("{server}/v1/legs/leg_old"))
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&status.stdout).into_owned();
+        (!old_audit, status == "404")
+    };
+    let start = Instant::now();
+    let mut state = gone(&server);
+    while state != (true, true) && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(250));
+        state = gone(&server);
+    }
+    assert_eq!(state, (true, true), "(audit entry gone, leg gone)");
+    // The device and its token, created minutes (not days) ago, are untouched.
+    let me = run(&server, &["phone", "--token", &alice, "whoami"]).remove(0);
+    assert_eq!(me["numbers"][0], "+442079460001");
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
