@@ -160,8 +160,12 @@ impl App {
         ));
         let blobs = Arc::new(Blobs::new(
             p.store.clone(),
-            c.blob_dir.clone(),
-            c.max_blob_bytes,
+            crate::blobs::Settings {
+                dir: c.blob_dir.clone(),
+                max_bytes: c.max_blob_bytes,
+                min_free_bytes: c.blob_min_free_bytes,
+                per_day: c.blob_bytes_per_principal_day,
+            },
             p.metrics.clone(),
         ));
         let (established_tx, established) = mpsc::channel(cards::QUEUE);

@@ -18,6 +18,8 @@ impl From<Error> for ApiError {
             Error::UploadFailed(_) => ApiError::bad("upload_failed", e),
             Error::TooLarge(_) => ApiError::TooLarge(e.to_string()),
             Error::Empty => ApiError::bad("empty_upload", e),
+            Error::Quota(_) => ApiError::TooMany("upload_quota", e.to_string()),
+            Error::LowOnSpace => ApiError::InsufficientStorage(e.to_string()),
             Error::Io(_) => ApiError::Internal(e.to_string()),
             Error::Store(e) => e.into(),
         }
@@ -26,12 +28,27 @@ impl From<Error> for ApiError {
 
 /// `POST /v1/blobs` — upload a file (the raw request body); answers its content address.
 #[utoipa::path(post, path = "/v1/blobs", tag = "blobs", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = proto::blob::BlobInfo), (status = 413, body = proto::Problem)))]
+    responses((status = 201, body = proto::blob::BlobInfo), (status = 403, body = proto::Problem), (status = 413, body = proto::Problem), (status = 429, body = proto::Problem), (status = 507, body = proto::Problem)))]
 pub(crate) async fn upload_blob(
     State(app): State<AppState>,
     Caller(p): Caller,
     body: Body,
 ) -> Result<(StatusCode, axum::Json<proto::blob::BlobInfo>), ApiError> {
+    // Those who send files: devices (and their browsers) and automated systems. Network
+    // elements, gateways and the operator have no use for the disk.
+    let may = match &p.kind {
+        callside_core::PrincipalKind::Device { .. } => true,
+        callside_core::PrincipalKind::Service { .. } => {
+            p.has_scope(callside_core::principal::Scope::AutomatedSystem)
+        }
+        callside_core::PrincipalKind::Admin => false,
+    };
+    if !may {
+        return Err(ApiError::Forbidden(
+            "uploads_not_allowed",
+            "only devices and automated systems upload files".into(),
+        ));
+    }
     let rec = app.blobs.upload(&p.id, body.into_data_stream()).await?;
     let info = proto::blob::BlobInfo {
         id: rec.id.to_string(),

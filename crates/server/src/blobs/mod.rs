@@ -32,17 +32,52 @@ pub(crate) enum Error {
     TooLarge(u64),
     #[error("the upload has no bytes")]
     Empty,
+    #[error("you may upload {0} bytes a day; try again tomorrow or send smaller files")]
+    Quota(u64),
+    #[error("the server is low on disk space and takes no files for now (messages still work)")]
+    LowOnSpace,
     #[error("blob store: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Where blobs go and how much may arrive.
+pub(crate) struct Settings {
+    pub(crate) dir: PathBuf,
+    /// Largest single file.
+    pub(crate) max_bytes: u64,
+    /// Free space the file system keeps: below it uploads are refused, so a full disk never
+    /// makes a commit fail (which would stop the server).
+    pub(crate) min_free_bytes: u64,
+    /// Bytes one principal may upload a day.
+    pub(crate) per_day: u64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
 pub(crate) struct Blobs {
     store: Store,
     dir: PathBuf,
     max_bytes: u64,
+    min_free_bytes: u64,
+    per_day: u64,
+    /// Bytes each principal uploaded today (the day number and the sum): a limit, kept in
+    /// memory like the rate limits.
+    uploaded: std::sync::Mutex<std::collections::HashMap<PrincipalId, (i64, u64)>>,
     metrics: Arc<Metrics>,
+}
+
+/// Free bytes for unprivileged users on the file system holding `dir`.
+#[cfg(unix)]
+fn available(dir: &std::path::Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir).map_err(std::io::Error::from)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn available(_: &std::path::Path) -> std::io::Result<u64> {
+    Ok(u64::MAX)
 }
 
 fn sniff(head: &[u8]) -> String {
@@ -74,13 +109,39 @@ impl Drop for TempFile {
 }
 
 impl Blobs {
-    pub(crate) fn new(store: Store, dir: PathBuf, max_bytes: u64, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(store: Store, settings: Settings, metrics: Arc<Metrics>) -> Self {
         Blobs {
             store,
-            dir,
-            max_bytes,
+            dir: settings.dir,
+            max_bytes: settings.max_bytes,
+            min_free_bytes: settings.min_free_bytes,
+            per_day: settings.per_day,
+            uploaded: Default::default(),
             metrics,
         }
+    }
+
+    /// What `who` may still upload today.
+    fn allowance(&self, who: &PrincipalId, now: i64) -> u64 {
+        let used = self.uploaded.lock().expect("uploads poisoned");
+        match used.get(who) {
+            Some((day, bytes)) if *day == now / DAY_MS => self.per_day.saturating_sub(*bytes),
+            _ => self.per_day,
+        }
+    }
+
+    fn count(&self, who: &PrincipalId, now: i64, size: u64) {
+        let mut used = self.uploaded.lock().expect("uploads poisoned");
+        let today = now / DAY_MS;
+        // Yesterday's counts are dropped as they come up, and all of them once the map is big.
+        if used.len() > 100_000 {
+            used.retain(|_, (day, _)| *day == today);
+        }
+        let entry = used.entry(who.clone()).or_insert((today, 0));
+        if entry.0 != today {
+            *entry = (today, 0);
+        }
+        entry.1 += size;
     }
 
     /// Where a blob's bytes are.
@@ -102,9 +163,25 @@ impl Blobs {
     {
         let tmp_dir = self.dir.join("tmp");
         crate::keys::private_dir(&tmp_dir)?;
+        if available(&tmp_dir)? < self.min_free_bytes {
+            tracing::warn!(dir = %self.dir.display(), "upload refused: the disk is nearly full");
+            return Err(Error::LowOnSpace);
+        }
+        let now = now_ms();
+        let allowance = self.allowance(who, now);
+        if allowance == 0 {
+            return Err(Error::Quota(self.per_day));
+        }
         let tmp = tmp_dir.join(callside_core::secret::random_b64(12));
         let mut guard = TempFile(Some(tmp.clone()));
-        let (id, size, mime) = self.receive(&tmp, body).await?;
+        let limit = self.max_bytes.min(allowance);
+        let (id, size, mime) = match self.receive(&tmp, body, limit).await {
+            Err(Error::TooLarge(_)) if limit < self.max_bytes => {
+                return Err(Error::Quota(self.per_day))
+            }
+            other => other?,
+        };
+        self.count(who, now, size);
         let dest = self.path_of(&id);
         let dir = dest.parent().expect("blob paths have a parent").to_owned();
         crate::keys::private_dir(&dir)?;
@@ -140,6 +217,7 @@ impl Blobs {
         &self,
         tmp: &std::path::Path,
         mut body: S,
+        limit: u64,
     ) -> Result<(BlobId, u64, String), Error>
     where
         S: Stream<Item = Result<B, E>> + Unpin,
@@ -158,8 +236,8 @@ impl Blobs {
             let chunk = chunk.map_err(|e| Error::UploadFailed(e.to_string()))?;
             let chunk = chunk.as_ref();
             size += chunk.len() as u64;
-            if size > self.max_bytes {
-                return Err(Error::TooLarge(self.max_bytes));
+            if size > limit {
+                return Err(Error::TooLarge(limit));
             }
             if head.len() < SNIFF {
                 let take = (SNIFF - head.len()).min(chunk.len());

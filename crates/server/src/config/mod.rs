@@ -246,6 +246,11 @@ pub struct Config {
     pub long_poll_max: Duration,
     pub blob_dir: PathBuf,
     pub max_blob_bytes: u64,
+    /// Uploads are refused while the blob directory's file system has less free space than this
+    /// (messages keep working: the database keeps the room).
+    pub blob_min_free_bytes: u64,
+    /// Bytes one principal may upload a day.
+    pub blob_bytes_per_principal_day: u64,
     pub admin_token_file: PathBuf,
     /// 32 random bytes (hex) keying the server's signatures; created on first start.
     pub server_key_file: PathBuf,
@@ -450,6 +455,8 @@ impl Config {
             blobs: RawBlobs {
                 dir: Some(self.blob_dir.clone()),
                 max_bytes: Some(self.max_blob_bytes),
+                min_free_bytes: Some(self.blob_min_free_bytes),
+                bytes_per_principal_day: Some(self.blob_bytes_per_principal_day),
             },
             admin: RawAdmin {
                 token_file: Some(self.admin_token_file.clone()),

@@ -268,6 +268,8 @@ pub struct RawChannel {
 pub struct RawBlobs {
     pub dir: Option<PathBuf>,
     pub max_bytes: Option<u64>,
+    pub min_free_bytes: Option<u64>,
+    pub bytes_per_principal_day: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -711,6 +713,17 @@ impl RawConfig {
         if max_blob_bytes == 0 {
             return Err(invalid("blobs.max_bytes", 0, "must be more than 0"));
         }
+        let blob_bytes_per_principal_day = self
+            .blobs
+            .bytes_per_principal_day
+            .unwrap_or(2 * 1024 * 1024 * 1024);
+        if blob_bytes_per_principal_day < max_blob_bytes {
+            return Err(invalid(
+                "blobs.bytes_per_principal_day",
+                blob_bytes_per_principal_day,
+                "must be at least blobs.max_bytes",
+            ));
+        }
         Ok(Config {
             listen,
             default_region,
@@ -743,6 +756,8 @@ impl RawConfig {
                 1..=300,
             )?,
             blob_dir: self.blobs.dir.unwrap_or_else(|| data_dir.join("blobs")),
+            blob_min_free_bytes: self.blobs.min_free_bytes.unwrap_or(1024 * 1024 * 1024),
+            blob_bytes_per_principal_day,
             max_blob_bytes,
             admin_token_file: self
                 .admin

@@ -32,6 +32,9 @@ pub(crate) enum ApiError {
     TooLarge(String),
     #[error("{1}")]
     TooMany(&'static str, String),
+    /// The server's disk is nearly full (uploads wait; messages keep working).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// A rate limit: retry after this many seconds (sent as `Retry-After`).
     #[error("too many requests of this kind; retry in {0} s")]
     RateLimited(u64),
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::Disabled(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooMany(..) | ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::InsufficientStorage(_) => "storage_full",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }

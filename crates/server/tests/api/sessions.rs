@@ -634,3 +634,64 @@ async fn reading_after_the_end_of_the_log_is_an_error_not_the_whole_log() {
         );
     }
 }
+
+#[tokio::test]
+async fn uploads_stop_at_a_daily_quota_and_a_free_space_floor_while_messages_go_on() {
+    // 10 bytes a day each (and files of at most 10 bytes).
+    let api = api_with(|c| {
+        c.max_blob_bytes = 10;
+        c.blob_bytes_per_principal_day = 10;
+    })
+    .await;
+    let (a, b, key) = api.paired().await;
+    assert_eq!(
+        api.upload(&a, b"12345678").await.status,
+        StatusCode::CREATED
+    );
+    // 8 + 8 is over the day's 10: refused mid-way, nothing stored.
+    let r = api.upload(&a, b"abcdefgh").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "upload_quota"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(
+        api.upload(&a, b"xy").await.status,
+        StatusCode::CREATED,
+        "2 bytes are left"
+    );
+    assert_eq!(api.upload(&a, b"z").await.code(), "upload_quota");
+    // Someone else's quota is their own.
+    assert_eq!(
+        api.upload(&b, b"abcdefgh").await.status,
+        StatusCode::CREATED
+    );
+    // Accounts that never send files may not fill the disk at all.
+    let element = api.service("proxy", &["network_element"], &["+44"]).await;
+    let r = api.upload(&element, b"x").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "uploads_not_allowed")
+    );
+    assert_eq!(
+        api.upload(&api.admin, b"x").await.code(),
+        "uploads_not_allowed"
+    );
+
+    // A disk nearer full than the floor: uploads wait, messages keep working.
+    let api = api_with(|c| c.blob_min_free_bytes = u64::MAX).await;
+    let (a, _, key2) = api.paired().await;
+    let r = api.upload(&a, b"hello").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
+        "{:?}",
+        r.body
+    );
+    let r = api
+        .send(&a, &key2, "m1", "text", json!({"text": "still here"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let _ = key;
+}
