@@ -154,6 +154,15 @@ impl Hub {
         }
     }
 
+    /// Sockets `principal` has open now (its own and its browsers').
+    pub(crate) fn connections_of(&self, principal: &PrincipalId) -> usize {
+        self.conns
+            .read()
+            .expect("hub lock poisoned")
+            .get(principal)
+            .map_or(0, Vec::len)
+    }
+
     /// Whether `principal` has a socket open now.
     pub(crate) fn is_connected(&self, principal: &PrincipalId) -> bool {
         self.conns

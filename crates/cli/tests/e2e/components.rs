@@ -225,6 +225,73 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
     .await;
     assert_eq!(none.body["request"], "q2", "only the unanswered query");
     assert_eq!(none.body["state"], "no_answer");
+
+    // One asker has at most 32 questions waiting; the 33rd is refused and appends nothing.
+    for i in 0..32 {
+        alice
+            .send_message(
+                &key,
+                &send(
+                    "capability/query",
+                    serde_json::json!({"request": format!("many{i}"), "features": ["x"], "timeout_secs": 60}),
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    let before = alice
+        .messages(&key, callside_client::MessageQuery::default())
+        .await
+        .unwrap()
+        .last_seq;
+    let err = alice
+        .send_message(
+            &key,
+            &send(
+                "capability/query",
+                serde_json::json!({"request": "one-too-many", "features": ["x"], "timeout_secs": 60}),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("too_many_pending_requests"));
+    assert_eq!(
+        alice
+            .messages(&key, callside_client::MessageQuery::default())
+            .await
+            .unwrap()
+            .last_seq,
+        before
+    );
+    // Bob is not held up by Alice's questions, and an answer frees a place for her.
+    bob.send_message(
+        &key,
+        &send(
+            "capability/query",
+            serde_json::json!({"request": "b1", "features": ["x"], "timeout_secs": 60}),
+        ),
+    )
+    .await
+    .unwrap();
+    bob.send_message(
+        &key,
+        &send(
+            "capability/answer",
+            serde_json::json!({"request": "many0", "features": []}),
+        ),
+    )
+    .await
+    .unwrap();
+    alice
+        .send_message(
+            &key,
+            &send(
+                "capability/query",
+                serde_json::json!({"request": "one-more", "features": ["x"], "timeout_secs": 60}),
+            ),
+        )
+        .await
+        .unwrap();
     w.stop().await;
 }
 

@@ -346,6 +346,49 @@ mod raw_socket {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_device_holds_at_most_sixteen_sockets() {
+        let w = world(|_| {}).await;
+        let created = w.device("Alice", ALICE).await;
+        let mut open = Vec::new();
+        for _ in 0..16 {
+            let mut ws = connect(&w, &created.token).await;
+            assert_eq!(frame(&mut ws).await["type"], "ready");
+            open.push(ws);
+        }
+        let url = format!("{}/v1/ws", w.base.replace("http://", "ws://"));
+        let request = || {
+            let mut req = url.clone().into_client_request().unwrap();
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {}", created.token).parse().unwrap(),
+            );
+            req
+        };
+        let err = tokio_tungstenite::connect_async(request())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("429"), "{err}");
+        // Another device is not held up, and closing one socket frees a place.
+        let bob = w.device("Bob", BOB).await;
+        let mut other = connect(&w, &bob.token).await;
+        assert_eq!(frame(&mut other).await["type"], "ready");
+        let mut first = open.remove(0);
+        first.close(None).await.unwrap();
+        drop(first);
+        let mut reopened = None;
+        for _ in 0..50 {
+            if let Ok((ws, _)) = tokio_tungstenite::connect_async(request()).await {
+                reopened = Some(ws);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut ws = reopened.expect("a place is free again once a socket closed");
+        assert_eq!(frame(&mut ws).await["type"], "ready");
+        w.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_peer_that_stops_answering_heartbeats_is_disconnected() {
         let w = world(|c| c.heartbeat = Duration::from_secs(1)).await;
         let created = w.device("Alice", ALICE).await;

@@ -24,6 +24,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Sockets one device may hold open (its app and its linked browsers), and one service account
+/// (a contact centre's agents may share one): beyond them an upgrade is refused, so one principal
+/// cannot take every descriptor.
+const MAX_SOCKETS_PER_DEVICE: usize = 16;
+const MAX_SOCKETS_PER_SERVICE: usize = 1024;
+
 /// Most sends awaiting their commit on one connection before the server stops reading.
 const MAX_IN_FLIGHT: usize = 1024;
 /// Messages read from the store per page when catching up.
@@ -59,6 +65,16 @@ pub(crate) async fn upgrade(
         return Err(ApiError::Forbidden(
             "admin_only",
             "the admin token has no sessions".into(),
+        ));
+    }
+    let cap = match who.principal.kind {
+        callside_core::PrincipalKind::Device { .. } => MAX_SOCKETS_PER_DEVICE,
+        _ => MAX_SOCKETS_PER_SERVICE,
+    };
+    if app.hub.connections_of(&who.principal.id) >= cap {
+        return Err(ApiError::TooMany(
+            "too_many_connections",
+            format!("at most {cap} sockets open at once for one device or account; close one"),
         ));
     }
     let limit = app.config.max_message_bytes * 2 + 4096;

@@ -29,6 +29,7 @@ impl From<Error> for ApiError {
             Error::Session(e) => e.into(),
             Error::InvalidAck { .. } => ApiError::bad("invalid_ack", e),
             Error::AfterBeyondLog { .. } => ApiError::bad("after_beyond_log", e),
+            Error::TooManyAsked => ApiError::TooMany("too_many_pending_requests", e.to_string()),
             Error::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
             Error::RateLimited(l) => l.into(),
             Error::DevicesOnly => ApiError::Forbidden("devices_only", e.to_string()),

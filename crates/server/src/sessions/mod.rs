@@ -132,6 +132,8 @@ pub(crate) enum Error {
     Session(#[from] SessionError),
     #[error("cannot acknowledge {seq}: the newest message is {newest}")]
     InvalidAck { seq: u64, newest: u64 },
+    #[error("you have {} location or capability requests waiting for an answer; wait for one to be answered or to time out", requests::MAX_PER_ASKER)]
+    TooManyAsked,
     #[error("after = {after} is beyond the log, which ends at {newest}: pass the last sequence number you have (0 for all)")]
     AfterBeyondLog { after: u64, newest: u64 },
     #[error("message body is {size} bytes; the limit is {limit}")]
@@ -617,6 +619,15 @@ impl Sessions {
                 },
                 committed: cell.committed.subscribe(),
             });
+        }
+        if matches!(msg.tracking, Some(Tracking::Asks { .. }))
+            && !self
+                .requests
+                .lock()
+                .expect("requests poisoned")
+                .may_ask(who)
+        {
+            return Err(Error::TooManyAsked);
         }
         let seq = st.rec.last_seq + 1;
         let mut writes = Vec::new();

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 /// Requests kept at most (beyond this, new ones are not tracked and get no "no answer" notice).
 const MAX_PENDING: usize = 100_000;
+/// Requests one asker may have waiting at once, so one participant cannot fill the table.
+pub(crate) const MAX_PER_ASKER: usize = 32;
 
 /// What a request waiting for an answer asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,9 +38,25 @@ pub(super) type RequestKey = (SessionKey, Asked, String);
 #[derive(Default)]
 pub(super) struct Requests {
     pending: HashMap<RequestKey, (PrincipalId, Millis)>,
+    /// How many of `pending` each asker has.
+    per_asker: HashMap<PrincipalId, usize>,
 }
 
 impl Requests {
+    /// Whether `who` may ask one more question now.
+    pub(super) fn may_ask(&self, who: &PrincipalId) -> bool {
+        self.per_asker.get(who).copied().unwrap_or(0) < MAX_PER_ASKER
+    }
+
+    fn forget(&mut self, asker: &PrincipalId) {
+        if let Some(n) = self.per_asker.get_mut(asker) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_asker.remove(asker);
+            }
+        }
+    }
+
     /// Remembers a request, or crosses off the one an answer from someone else answers.
     pub(super) fn track(&mut self, key: &SessionKey, who: &PrincipalId, t: Tracking, now: Millis) {
         match t {
@@ -47,17 +65,24 @@ impl Requests {
                 request,
                 timeout_secs,
             } => {
-                if self.pending.len() < MAX_PENDING {
+                if self.pending.len() < MAX_PENDING && self.may_ask(who) {
                     let deadline = now + i64::from(timeout_secs) * 1000;
-                    self.pending
+                    let replaced = self
+                        .pending
                         .insert((key.clone(), asked, request), (who.clone(), deadline));
+                    if let Some((asker, _)) = replaced {
+                        self.forget(&asker);
+                    }
+                    *self.per_asker.entry(who.clone()).or_default() += 1;
                 }
             }
             Tracking::Answers { asked, request } => {
                 // Only someone other than the asker answers a request.
                 let k = (key.clone(), asked, request);
                 if self.pending.get(&k).is_some_and(|(asker, _)| asker != who) {
-                    self.pending.remove(&k);
+                    if let Some((asker, _)) = self.pending.remove(&k) {
+                        self.forget(&asker);
+                    }
                 }
             }
         }
@@ -72,7 +97,9 @@ impl Requests {
             .map(|(k, _)| k.clone())
             .collect();
         for k in &due {
-            self.pending.remove(k);
+            if let Some((asker, _)) = self.pending.remove(k) {
+                self.forget(&asker);
+            }
         }
         due
     }
@@ -104,5 +131,39 @@ mod tests {
         assert!(r.due(4_999).is_empty());
         assert_eq!(r.due(5_000), vec![(key, Asked::Location, "r1".to_owned())]);
         assert!(r.due(10_000).is_empty(), "taken out once");
+    }
+
+    #[test]
+    fn one_asker_has_a_bounded_number_of_questions_waiting() {
+        let key = SessionKey::generate(1);
+        let (alice, bob) = (PrincipalId("a".into()), PrincipalId("b".into()));
+        let mut r = Requests::default();
+        let asks = |request: String| Tracking::Asks {
+            asked: Asked::Capability,
+            request,
+            timeout_secs: 5,
+        };
+        for i in 0..MAX_PER_ASKER {
+            assert!(r.may_ask(&alice));
+            r.track(&key, &alice, asks(format!("q{i}")), 0);
+        }
+        assert!(!r.may_ask(&alice), "full");
+        assert!(r.may_ask(&bob), "others are not held up");
+        // Asking the same question again replaces it rather than counting twice.
+        r.track(&key, &alice, asks("q0".into()), 0);
+        assert_eq!(r.per_asker[&alice], MAX_PER_ASKER);
+        // An answer frees a place; so does a question falling due.
+        r.track(
+            &key,
+            &bob,
+            Tracking::Answers {
+                asked: Asked::Capability,
+                request: "q1".into(),
+            },
+            1,
+        );
+        assert!(r.may_ask(&alice));
+        assert_eq!(r.due(5_000).len(), MAX_PER_ASKER - 1);
+        assert!(r.per_asker.is_empty());
     }
 }
