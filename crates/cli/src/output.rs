@@ -142,14 +142,19 @@ fn explain(error: &anyhow::Error) -> Option<String> {
             }
         }
         if let Some(callside_client::Error::Api {
-            status: 401, code, ..
+            status: 401,
+            code,
+            detail,
         }) = cause.downcast_ref::<callside_client::Error>()
         {
-            if code == "unauthenticated" {
-                return Some(
-                    "the server does not accept this token: it is mistyped, unknown, or was replaced (rotated) or revoked; check --token or CALLSIDE_TOKEN".into(),
-                );
-            }
+            let said = match code.as_str() {
+                "unauthenticated" => "no token was given",
+                "malformed_token" => "the token has spaces or characters a token never has",
+                "unknown_token" => "the server never issued this token (is it copied whole, and is this the right server?)",
+                "token_revoked" => detail.as_str(),
+                _ => continue,
+            };
+            return Some(format!("{said}; check --token or CALLSIDE_TOKEN"));
         }
     }
     None

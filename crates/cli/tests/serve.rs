@@ -199,7 +199,12 @@ fn the_first_errors_a_newcomer_meets_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server_proc, server) = serve(&dir.path().join("data"), &[]);
     let e = stderr(&["phone", "--token", "cs_dev_made_up", "whoami"], &server);
-    assert!(e.contains("the server does not accept this token"), "{e}");
+    assert!(
+        e.contains("the server never issued this token") && e.contains("check --token"),
+        "{e}"
+    );
+    let e = stderr(&["phone", "--token", "cs_dev_two words", "whoami"], &server);
+    assert!(e.contains("characters a token never has"), "{e}");
     let e = stderr(&["phone", "whoami"], &server);
     assert!(
         e.contains("no device token: give --token or set CALLSIDE_TOKEN"),
@@ -220,6 +225,19 @@ fn the_first_errors_a_newcomer_meets_say_what_to_do() {
         String::from_utf8_lossy(&me.stderr)
     );
     assert!(String::from_utf8_lossy(&me.stdout).contains("+442079460001"));
+    // A rotated token is named as such, with when it stopped working.
+    let rotated = Command::new(BIN)
+        .args(["phone", "--token", &token, "rotate-token"])
+        .env("CALLSIDE_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(rotated.status.success());
+    let e = stderr(&["phone", "--token", &token, "whoami"], &server);
+    assert!(
+        e.contains("this token was replaced (rotated) or revoked at 20")
+            && e.contains("check --token"),
+        "{e}"
+    );
     server_proc.kill().unwrap();
     server_proc.wait().unwrap();
 }

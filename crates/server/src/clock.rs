@@ -10,3 +10,10 @@ pub(crate) fn now_ms() -> Millis {
         .map(|d| d.as_millis() as Millis)
         .unwrap_or(0)
 }
+
+/// `at` as an RFC 3339 UTC time to the second (`2026-12-07T14:11:00Z`), for messages people read.
+pub(crate) fn rfc3339(at: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| at.to_string())
+}

@@ -25,6 +25,10 @@ pub trait IdentityStore: Send + Sync {
     /// numbers (a service's ranges) come in the order they were first bound.
     async fn principal_by_token(&self, hash: TokenHash) -> Result<Option<PrincipalRecord>>;
 
+    /// When the token whose SHA-256 is `hash` stopped working (rotated, replaced, or its
+    /// principal deleted); `None` for a token that works or was never issued.
+    async fn token_retired_at(&self, hash: TokenHash) -> Result<Option<Millis>>;
+
     /// A live principal by id, with its numbers as in
     /// [`principal_by_token`](IdentityStore::principal_by_token).
     async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>>;

@@ -80,3 +80,95 @@ async fn the_data_directory_and_everything_in_it_is_owner_only() {
     }
     w.stop().await;
 }
+
+/// Issue 17 (secrets): replacing the operator's token the documented way — a new token in its
+/// file, then a restart — retires the old one; a guessable token in the file stops the start.
+#[tokio::test]
+async fn a_new_admin_token_file_retires_the_old_token_and_a_weak_one_is_refused() {
+    let mut w = world(|_| {}).await;
+    let old = w.running.as_ref().unwrap().admin_token.clone();
+    let file = w.config.admin_token_file.clone();
+    let strong = "Zq8vR2mX0pL7tK4wN9cB3hJ6fD1gS5yA-_e";
+    std::fs::write(&file, format!("{strong}\n")).unwrap();
+    w.restart().await;
+    assert_eq!(w.running.as_ref().unwrap().admin_token, strong);
+    let as_old = Client::new(&w.base, &old).unwrap();
+    let err = as_old.list_devices().await.unwrap_err();
+    assert_eq!(err.code(), Some("token_revoked"), "{err}");
+    let as_new = Client::new(&w.base, strong).unwrap();
+    as_new.list_devices().await.unwrap();
+    // The old operator is gone from the audit trail's point of view too: its retirement is there.
+    let audit = as_new.audit_log(50).await.unwrap().entries;
+    assert!(
+        audit.iter().any(|a| a.action == "admin_token_replaced"),
+        "{audit:?}"
+    );
+    // Restarting with the same file changes nothing.
+    w.restart().await;
+    as_new.list_devices().await.unwrap();
+
+    // Guessable tokens do not start the server, and say how to make a good one.
+    if let Some(r) = w.running.take() {
+        r.shutdown().await;
+    }
+    for weak in ["hunter2", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+        std::fs::write(&file, weak).unwrap();
+        let Err(err) = callside_server::start(w.config.clone()).await else {
+            panic!("{weak:?} was accepted as the admin token");
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("too weak") && text.contains("openssl rand"),
+            "{text}"
+        );
+    }
+}
+
+/// Issue 19: a missing token, a malformed header, a token never issued and a revoked one each get
+/// their own code and message.
+#[tokio::test]
+async fn each_kind_of_bad_credential_gets_its_own_answer() {
+    let w = world(|_| {}).await;
+    let created = w.device("Alice", ALICE).await;
+    let alice = Client::new(&w.base, &created.token).unwrap();
+    alice.rotate_own_token().await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/sessions", w.base);
+    let mut seen = Vec::new();
+    for header in [
+        None,
+        Some("Basic YWxpY2U6c2VjcmV0".to_owned()),
+        Some("Bearer two words".to_owned()),
+        Some("Bearer cs_dev_neverissuedneverissuedneverissued0".to_owned()),
+        Some(format!("Bearer {}", created.token)),
+    ] {
+        let mut req = http.get(&url);
+        if let Some(h) = &header {
+            req = req.header("authorization", h);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{header:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        seen.push((
+            body["code"].as_str().unwrap().to_owned(),
+            body["detail"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let codes: Vec<&str> = seen.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "unauthenticated",
+            "malformed_token",
+            "malformed_token",
+            "unknown_token",
+            "token_revoked"
+        ]
+    );
+    assert!(
+        seen[4].1.contains("rotated") && seen[4].1.contains('T'),
+        "{}",
+        seen[4].1
+    );
+    w.stop().await;
+}

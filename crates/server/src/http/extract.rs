@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::identity::auth::AuthError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use callside_core::{Principal, Token};
@@ -25,17 +26,27 @@ impl Caller {
     }
 }
 
-pub(crate) fn bearer(parts: &Parts) -> Option<Token> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| Token::from_presented(token))
-        .filter(|t| !t.expose().is_empty())
+/// The bearer token of a request: `None` without an Authorization header, an error for a header
+/// that is not `Bearer <visible ASCII>`.
+pub(crate) fn bearer(parts: &Parts) -> Result<Option<Token>, AuthError> {
+    let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(AuthError::Malformed);
+    }
+    Ok(Some(Token::from_presented(token)))
+}
+
+/// The bearer token a request must carry.
+fn required(parts: &Parts) -> Result<Token, AuthError> {
+    bearer(parts)?.ok_or(AuthError::Missing)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -45,7 +56,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        let token = required(parts)?;
         Ok(Caller(app.auth.resolve(&token).await?))
     }
 }
@@ -60,7 +71,7 @@ impl FromRequestParts<AppState> for Credential {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        let token = required(parts)?;
         Ok(Credential(app.auth.resolve_credential(&token).await?))
     }
 }
@@ -156,7 +167,7 @@ impl FromRequestParts<AppState> for GatewayCaller {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
+        let token = bearer(parts)?
             .or_else(|| {
                 let axum::extract::Query(q) =
                     axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)

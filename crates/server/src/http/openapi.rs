@@ -113,7 +113,7 @@ impl Modify for Problems {
                 }
                 for (status, what) in [
                     ("400", "The request is malformed; nothing changed."),
-                    ("401", "Missing or unknown bearer token."),
+                    ("401", "No bearer token, or one that is malformed, unknown, revoked or expired (the `code` says which)."),
                     ("403", "The token may not do this."),
                     ("404", "No such resource, or not one you may see."),
                     ("503", "Shutting down or overloaded; retry."),

@@ -47,8 +47,12 @@ pub(crate) async fn upgrade(
             .find_map(|kv| kv.strip_prefix("ticket="))
             .map(Token::from_presented)
     });
-    let who = match (bearer(&parts), ticket) {
-        (Some(token), _) => app.auth.resolve_credential(&token).await?,
+    // A revocation between here and the socket's registration in the hub would miss it: the
+    // generation tells `serve` to check again.
+    let generation = app.auth.generation();
+    let token = bearer(&parts)?;
+    let who = match (&token, ticket) {
+        (Some(token), _) => app.auth.resolve_credential(token).await?,
         (None, Some(ticket)) => app
             .auth
             .redeem_ticket(&ticket, crate::clock::now_ms())
@@ -89,7 +93,7 @@ pub(crate) async fn upgrade(
             // Split here, not in an `async` block: a block that owned the socket would keep room
             // for it in every connection's task beside the serve loop (~200 bytes per device).
             let (sink, stream) = socket.split();
-            serve(app, who, sink, stream)
+            serve(app, who, (generation, token), sink, stream)
         }))
 }
 
@@ -237,23 +241,45 @@ where
 type InFlight = FuturesUnordered<BoxFuture<'static, ServerFrame>>;
 
 /// Runs one connection until the peer goes away, stops answering, or the server shuts down.
+/// Serves one socket of `resolved`, who authenticated at auth generation `checked.0` (with the
+/// bearer token `checked.1`, or a ticket).
 pub(crate) async fn serve<S, R>(
     app: AppState,
     resolved: crate::identity::auth::Resolved,
+    checked: (u64, Option<Token>),
     sink: S,
     mut stream: R,
 ) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let who = resolved.principal;
-    let reg = app.hub.register_from(who.id.clone(), resolved.browser);
+    let reg = app
+        .hub
+        .register_from(resolved.principal.id.clone(), resolved.browser.clone());
     let mut conn = Conn {
         app: &app,
-        who: who.clone(),
+        who: resolved.principal.clone(),
         sink,
         sent: HashMap::new(),
     };
+    // Registered now, so a revocation from here on closes this socket; one that came since the
+    // upgrade authenticated is caught by checking again.
+    if app.auth.generation() != checked.0
+        && !app.auth.still_valid(&resolved, checked.1.as_ref()).await
+    {
+        let bye = error_frame(
+            &ApiError::Unauthorized(
+                "token_revoked",
+                "the credential was revoked while the socket opened".into(),
+            ),
+            None,
+            None,
+        );
+        let _ = conn.send(text(&bye)).await;
+        let _ = conn.flush().await;
+        return;
+    }
+    let who = resolved.principal;
     // The larger steps (start-up, a client frame, a delivery) run boxed: the task of an idle
     // connection then holds only the loop's own state, not room for the largest step.
     if Box::pin(conn.ready()).await.is_err() || conn.flush().await.is_err() {

@@ -20,8 +20,16 @@ pub(crate) const BROWSER_TOKEN_PREFIX: &str = "cs_brw_";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
-    #[error("missing or malformed bearer token")]
+    #[error("no token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error(
+        "the Authorization header is not `Bearer <token>` with a token of visible ASCII characters"
+    )]
+    Malformed,
+    #[error("this server never issued this token: check it was copied whole")]
     Unknown,
+    #[error("this token was replaced (rotated) or revoked at {}: use the new one", crate::clock::rfc3339(*.0))]
+    Revoked(Millis),
     #[error("this browser's access token has expired: refresh it (POST /v1/browser/refresh)")]
     Expired,
     #[error(transparent)]
@@ -98,11 +106,12 @@ impl Auth {
             };
             (resolved, Some(b.access_expires_at))
         } else {
-            let rec = self
-                .store
-                .principal_by_token(hash)
-                .await?
-                .ok_or(AuthError::Unknown)?;
+            let Some(rec) = self.store.principal_by_token(hash).await? else {
+                return Err(match self.store.token_retired_at(hash).await? {
+                    Some(at) => AuthError::Revoked(at),
+                    None => AuthError::Unknown,
+                });
+            };
             let resolved = Resolved {
                 principal: Arc::new(rec.principal),
                 browser: None,
@@ -118,6 +127,35 @@ impl Auth {
         }
         entries.insert(hash, (resolved.clone(), Instant::now(), until));
         Ok(resolved)
+    }
+
+    /// Moves on every revocation: a caller that authenticated before a change and acts on it
+    /// later (a WebSocket upgrade) compares it to see whether it must check again.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether `who`, authenticated earlier (by `token`, or by a ticket when `None`), still holds:
+    /// its token still names it, and a browser is still linked.
+    pub(crate) async fn still_valid(&self, who: &Resolved, token: Option<&Token>) -> bool {
+        if let Some(token) = token {
+            return self
+                .resolve_credential(token)
+                .await
+                .is_ok_and(|r| r.principal.id == who.principal.id);
+        }
+        let device = match self.store.principal(who.principal.id.clone()).await {
+            Ok(Some(rec)) => rec.principal.id,
+            _ => return false,
+        };
+        match &who.browser {
+            None => true,
+            Some(b) => self
+                .store
+                .browsers(device)
+                .await
+                .is_ok_and(|list| list.iter().any(|r| *r.id == **b)),
+        }
     }
 
     /// A single-use WebSocket ticket for `who`, good for [`TICKET_TTL_MS`].
@@ -153,6 +191,25 @@ impl Auth {
     }
 }
 
+/// Why `token` is too easy to guess for the operator's token, if it is: at least 32 characters
+/// with at least 12 different ones (a generated token has 43 random ones).
+fn check_strength(token: &str) -> Result<(), String> {
+    let distinct = token
+        .chars()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if token.chars().count() < 32 || distinct < 12 {
+        return Err(format!(
+            "{} characters, {distinct} different; it needs at least 32 with 12 different",
+            token.chars().count()
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("it may hold only visible ASCII characters".into());
+    }
+    Ok(())
+}
+
 /// Makes sure the operator's admin token exists: reads it from `file`, or creates it there
 /// (mode 0600) on first start. Only its hash goes into the database.
 pub(crate) async fn ensure_admin(
@@ -171,7 +228,14 @@ pub(crate) async fn ensure_admin(
                 file.display()
             )));
         }
-        Token::from_presented(text.trim())
+        let token = text.trim();
+        check_strength(token).map_err(|why| {
+            crate::ServerError::Io(format!(
+                "the admin token in {} is too weak ({why}): delete the file and a strong one is made at start, or write one from `openssl rand -base64 32`",
+                file.display()
+            ))
+        })?;
+        Token::from_presented(token)
     } else {
         let token = Token::generate("adm");
         if let Some(dir) = file.parent() {
@@ -182,20 +246,96 @@ pub(crate) async fn ensure_admin(
         token
     };
     if store.principal_by_token(token.hash()).await?.is_none() {
+        // A new token in the file replaces the operator's old one: the old one stops working.
         let id = PrincipalId(callside_core::secret::new_id("adm", now));
-        store
-            .apply(vec![Write::Principal(
-                PrincipalRecord {
-                    principal: Principal {
-                        id,
-                        name: "operator".into(),
-                        kind: PrincipalKind::Admin,
-                    },
-                    created_at: now,
+        let old = store.principals("admin").await?;
+        let mut writes = Vec::with_capacity(old.len() * 2 + 1);
+        for rec in &old {
+            writes.push(Write::DeletePrincipal(rec.principal.id.clone()));
+            writes.push(Write::Audit(callside_store::AuditRecord {
+                at: now,
+                actor: id.clone(),
+                action: "admin_token_replaced".into(),
+                subject: rec.principal.id.to_string(),
+                detail: format!("a new token in {} retired the old one", file.display()),
+            }));
+        }
+        writes.push(Write::Principal(
+            PrincipalRecord {
+                principal: Principal {
+                    id,
+                    name: "operator".into(),
+                    kind: PrincipalKind::Admin,
                 },
-                token.hash(),
-            )])
-            .await?;
+                created_at: now,
+            },
+            token.hash(),
+        ));
+        store.apply(writes).await?;
+        if !old.is_empty() {
+            tracing::warn!(file = %file.display(), "the admin token was replaced: the old one no longer works");
+        }
     }
     Ok(token.expose().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use callside_core::PhoneNumber;
+
+    fn device(id: &str) -> PrincipalRecord {
+        PrincipalRecord {
+            principal: Principal {
+                id: PrincipalId(id.into()),
+                name: id.into(),
+                kind: PrincipalKind::Device {
+                    numbers: vec![PhoneNumber::parse("+442079460001", None).unwrap()],
+                },
+            },
+            created_at: 1,
+        }
+    }
+
+    /// What a WebSocket upgrade relies on: after a revocation the generation has moved, and
+    /// checking again refuses the revoked credential but not anyone else's.
+    #[tokio::test]
+    async fn a_credential_revoked_after_it_was_checked_fails_the_second_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Store =
+            callside_store::sqlite::open(&dir.path().join("db"), Default::default()).unwrap();
+        let (alice, bob) = (Token::generate("dev"), Token::generate("dev"));
+        store
+            .apply(vec![
+                Write::Principal(device("dev_a"), alice.hash()),
+                Write::Principal(device("dev_b"), bob.hash()),
+            ])
+            .await
+            .unwrap();
+        let auth = Auth::new(store.clone());
+        let before = auth.generation();
+        let who = auth.resolve_credential(&alice).await.unwrap();
+        let other = auth.resolve_credential(&bob).await.unwrap();
+        assert!(auth.still_valid(&who, Some(&alice)).await);
+        // Alice's token is replaced while her socket is opening.
+        store
+            .apply(vec![Write::ReplaceToken(
+                PrincipalId("dev_a".into()),
+                Token::generate("dev").hash(),
+            )])
+            .await
+            .unwrap();
+        auth.evict(&PrincipalId("dev_a".into()));
+        assert_ne!(auth.generation(), before);
+        assert!(!auth.still_valid(&who, Some(&alice)).await);
+        assert!(auth.still_valid(&other, Some(&bob)).await);
+        // A ticket's holder is checked by its principal: gone once deleted.
+        assert!(auth.still_valid(&other, None).await);
+        store
+            .apply(vec![Write::DeletePrincipal(PrincipalId("dev_b".into()))])
+            .await
+            .unwrap();
+        auth.evict(&PrincipalId("dev_b".into()));
+        assert!(!auth.still_valid(&other, None).await);
+    }
 }

@@ -27,7 +27,10 @@ use std::sync::Arc;
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Unknown => ApiError::Unauthenticated,
+            AuthError::Missing => ApiError::Unauthenticated,
+            AuthError::Malformed => ApiError::Unauthorized("malformed_token", e.to_string()),
+            AuthError::Unknown => ApiError::Unauthorized("unknown_token", e.to_string()),
+            AuthError::Revoked(_) => ApiError::Unauthorized("token_revoked", e.to_string()),
             AuthError::Expired => ApiError::Unauthorized("token_expired", e.to_string()),
             AuthError::Store(e) => e.into(),
         }

@@ -5,15 +5,19 @@ use super::*;
 #[tokio::test]
 async fn every_request_needs_a_valid_token_and_errors_are_problem_documents() {
     let api = api().await;
-    for token in ["", "cs_dev_not-a-real-token"] {
+    for (token, code) in [
+        ("", "unauthenticated"),
+        ("cs_dev_not-a-real-token", "unknown_token"),
+    ] {
         let r = api.get("/v1/me", token).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(r.code(), "unauthenticated");
+        assert_eq!(r.code(), code);
         assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer");
         assert_eq!(r.body["status"], 401);
         assert_eq!(
             r.body["type"],
-            "https://callside.dev/problems/unauthenticated"
+            format!("https://callside.dev/problems/{code}")
         );
     }
     let r = api.get("/v1/me", &api.admin).await;

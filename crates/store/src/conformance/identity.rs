@@ -58,6 +58,7 @@ pub async fn principals_are_found_by_token_hash_only(db: &dyn Database) {
         .await
         .unwrap()
         .is_some());
+    assert_eq!(store.token_retired_at(fresh.hash()).await.unwrap(), None);
     store
         .apply(vec![Write::DeletePrincipal(PrincipalId("dev_a".into()))])
         .await
@@ -68,6 +69,18 @@ pub async fn principals_are_found_by_token_hash_only(db: &dyn Database) {
         .unwrap()
         .is_none());
     assert!(store.principals("device").await.unwrap().is_empty());
+    // Both retired tokens are known as retired; one never issued is not.
+    for t in [&token, &fresh] {
+        let at = store.token_retired_at(t.hash()).await.unwrap();
+        assert!(at.is_some_and(|at| at > 0), "{at:?}");
+    }
+    assert_eq!(
+        store
+            .token_retired_at(Token::generate("dev").hash())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub async fn sms_bindings_refresh_and_stale_ones_are_replaced(db: &dyn Database) {

@@ -63,6 +63,19 @@ pub(super) async fn delete_principal(c: &impl Db, id: &PrincipalId) -> Result<()
         &[&id.as_str(), &now],
     )
     .await?;
+    retire_tokens(c, id).await?;
+    Ok(())
+}
+
+/// Moves `id`'s tokens to `retired_tokens`.
+async fn retire_tokens(c: &impl Db, id: &PrincipalId) -> Result<()> {
+    exec(
+        c,
+        "INSERT INTO retired_tokens (hash, retired_at)
+         SELECT hash, $2 FROM tokens WHERE principal = $1 ON CONFLICT (hash) DO NOTHING",
+        &[&id.as_str(), &now_ms()],
+    )
+    .await?;
     exec(
         c,
         "DELETE FROM tokens WHERE principal = $1",
@@ -72,14 +85,24 @@ pub(super) async fn delete_principal(c: &impl Db, id: &PrincipalId) -> Result<()
     Ok(())
 }
 
+/// When the token whose SHA-256 is `hash` stopped working, if it once worked.
+pub(super) async fn token_retired_at(c: &impl Db, hash: &TokenHash) -> Result<Option<Millis>> {
+    let hash: &[u8] = &hash.0;
+    match row(
+        c,
+        "SELECT retired_at FROM retired_tokens WHERE hash = $1",
+        &[&hash],
+    )
+    .await?
+    {
+        Some(r) => Ok(Some(col(&r, 0)?)),
+        None => Ok(None),
+    }
+}
+
 /// [`Write::ReplaceToken`].
 pub(super) async fn replace_token(c: &impl Db, id: &PrincipalId, hash: &TokenHash) -> Result<()> {
-    exec(
-        c,
-        "DELETE FROM tokens WHERE principal = $1",
-        &[&id.as_str()],
-    )
-    .await?;
+    retire_tokens(c, id).await?;
     insert_token(c, id, hash, now_ms()).await?;
     Ok(())
 }

@@ -248,6 +248,10 @@ impl IdentityStore for PgStore {
         identity::principal_by_token(&self.reader().await?, &hash).await
     }
 
+    async fn token_retired_at(&self, hash: TokenHash) -> Result<Option<Millis>> {
+        identity::token_retired_at(&self.reader().await?, &hash).await
+    }
+
     async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>> {
         identity::principal(&self.reader().await?, &id).await
     }

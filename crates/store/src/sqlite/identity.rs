@@ -66,19 +66,34 @@ pub(super) fn delete_principal(c: &Connection, id: &PrincipalId) -> Result<()> {
         "UPDATE principals SET deleted_at = ?2 WHERE id = ?1",
         params![id.as_str(), now_ms()],
     )?;
-    c.execute(
-        "DELETE FROM tokens WHERE principal = ?1",
-        params![id.as_str()],
-    )?;
+    retire_tokens(c, id)?;
     Ok(())
+}
+
+/// Moves `id`'s tokens to `retired_tokens`.
+fn retire_tokens(c: &Connection, id: &PrincipalId) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO retired_tokens (hash, retired_at)
+         SELECT hash, ?2 FROM tokens WHERE principal = ?1",
+    )?
+    .execute(params![id.as_str(), now_ms()])?;
+    c.prepare_cached("DELETE FROM tokens WHERE principal = ?1")?
+        .execute(params![id.as_str()])?;
+    Ok(())
+}
+
+/// When the token whose SHA-256 is `hash` stopped working, if it once worked.
+pub(super) fn token_retired_at(c: &Connection, hash: &TokenHash) -> Result<Option<Millis>> {
+    Ok(
+        c.prepare_cached("SELECT retired_at FROM retired_tokens WHERE hash = ?1")?
+            .query_row([&hash.0[..]], |r| r.get(0))
+            .optional()?,
+    )
 }
 
 /// [`Write::ReplaceToken`].
 pub(super) fn replace_token(c: &Connection, id: &PrincipalId, hash: &TokenHash) -> Result<()> {
-    c.execute(
-        "DELETE FROM tokens WHERE principal = ?1",
-        params![id.as_str()],
-    )?;
+    retire_tokens(c, id)?;
     insert_token(c, id, hash, now_ms())?;
     Ok(())
 }

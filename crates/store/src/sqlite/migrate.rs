@@ -3,7 +3,7 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-pub(super) const SCHEMA_VERSION: i64 = 14;
+pub(super) const SCHEMA_VERSION: i64 = 15;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -12,7 +12,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 14] = [
+    let steps: [(i64, &str); 15] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
@@ -27,6 +27,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         (12, include_str!("schema_v12.sql")),
         (13, include_str!("schema_v13.sql")),
         (14, include_str!("schema_v14.sql")),
+        (15, include_str!("schema_v15.sql")),
     ];
     for (to, sql) in steps {
         if version < to {

@@ -330,6 +330,11 @@ impl IdentityStore for SqliteStore {
             .await
     }
 
+    async fn token_retired_at(&self, hash: TokenHash) -> Result<Option<Millis>> {
+        self.read(move |c| identity::token_retired_at(c, &hash))
+            .await
+    }
+
     async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>> {
         self.read(move |c| identity::principal(c, &id)).await
     }
