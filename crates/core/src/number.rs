@@ -10,6 +10,13 @@ pub enum NumberError {
     Unparsable { input: String, reason: String },
     #[error("`{input}` is not a valid number for its country (normalised: {e164})")]
     Invalid { input: String, e164: String },
+    /// A number written without its country code that is not one in the region assumed for it.
+    #[error("`{input}` has no country code and is not a valid number in {region}, the region assumed for it (read as {read}): write it as +<country code> and the number, or set the region (`default_region` in the server's configuration)")]
+    NotInRegion {
+        input: String,
+        region: String,
+        read: String,
+    },
     #[error("`{0}` is not a region code; use an ISO 3166 alpha-2 code such as GB or US")]
     UnknownRegion(String),
     #[error("`{0}` is not a number range; use `+` followed by 1 to 15 digits, e.g. +4420")]
@@ -64,12 +71,7 @@ impl PhoneNumber {
         // A number written with `+` carries its country. The `phonenumber` crate (0.3.10)
         // nevertheless applies the default region's national prefix to it: with region US,
         // `+44 161 496 0000` lost its leading 1. So international input is parsed without one.
-        let international = trimmed
-            .strip_prefix("tel:")
-            .unwrap_or(trimmed)
-            .trim_start()
-            .starts_with('+');
-        let region = if international {
+        let region = if Self::is_international(trimmed) {
             None
         } else {
             region.map(|r| r.0)
@@ -80,12 +82,38 @@ impl PhoneNumber {
         })?;
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
         if !phonenumber::is_valid(&parsed) {
-            return Err(NumberError::Invalid {
-                input: shown(input),
-                e164,
+            return Err(match region {
+                Some(r) => NumberError::NotInRegion {
+                    input: shown(input),
+                    region: r.as_ref().to_owned(),
+                    read: e164,
+                },
+                None => NumberError::Invalid {
+                    input: shown(input),
+                    e164,
+                },
             });
         }
         Ok(PhoneNumber(e164))
+    }
+
+    /// Whether `input` carries its own country code (`+…` or `tel:+…`), so that no region is
+    /// needed to read it.
+    pub fn is_international(input: &str) -> bool {
+        let trimmed = input.trim();
+        trimmed
+            .strip_prefix("tel:")
+            .unwrap_or(trimmed)
+            .trim_start()
+            .starts_with('+')
+    }
+
+    /// The region this number belongs to (GB for +44 20…), when the numbering plan names one.
+    pub fn region(&self) -> Option<Region> {
+        phonenumber::parse(None, &self.0)
+            .ok()
+            .and_then(|n| n.country().id())
+            .map(Region)
     }
 
     /// Rebuilds a number that was validated before it was stored. Only the shape is checked.
@@ -194,6 +222,28 @@ mod tests {
             check(input, us, Ok(e164));
             check(input, gb(), Ok(e164));
         }
+    }
+
+    #[test]
+    fn a_number_knows_its_region_and_a_national_one_that_fails_names_the_region_assumed() {
+        let london = PhoneNumber::parse("+442079460001", None).unwrap();
+        assert_eq!(
+            london.region().map(|r| r.code().to_owned()),
+            Some("GB".into())
+        );
+        let ny = PhoneNumber::parse("+12125550100", None).unwrap();
+        assert_eq!(ny.region().map(|r| r.code().to_owned()), Some("US".into()));
+        assert!(PhoneNumber::is_international(" tel:+44 20"));
+        assert!(!PhoneNumber::is_international("020 7946 0002"));
+        let err = PhoneNumber::parse("020 7946 0002", Some("US".parse().unwrap())).unwrap_err();
+        assert!(matches!(&err, NumberError::NotInRegion { region, .. } if region == "US"));
+        let text = err.to_string();
+        assert!(
+            text.contains("in US")
+                && text.contains("+<country code>")
+                && text.contains("default_region"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -148,7 +148,7 @@ impl App {
             p.store.clone(),
             identity.clone(),
             systems.clone(),
-            c.default_region,
+            c.regions().default(),
         );
         let connect = Connect::new(c.turn.clone(), c.limits.turn_credentials_per_device_hour);
         let (waker, wakes) = Wakes::channel(p.metrics.clone());
@@ -200,7 +200,7 @@ impl App {
             sessions.clone(),
             p.wire.clone(),
             cards::Settings {
-                region: c.default_region,
+                region: c.regions(),
                 allow_private_urls: c.cards_allow_private_urls,
                 fetch_timeout: c.cards_fetch_timeout,
             },
@@ -234,7 +234,7 @@ impl App {
             p.signer.clone(),
             p.wire.clone(),
             passports::Settings {
-                region: c.default_region,
+                region: c.regions(),
                 allow_private_urls: c.cards_allow_private_urls,
                 fetch_timeout: c.cards_fetch_timeout,
             },
@@ -251,7 +251,7 @@ impl App {
             p.wire.clone(),
             p.metrics.clone(),
             invitations::Settings {
-                region: c.default_region,
+                region: c.regions(),
                 lifecycle: c.lifecycle,
                 ttl: c.invitation_ttl,
                 sms_link: c.sms_link.clone(),
@@ -319,7 +319,7 @@ fn proofs_service(
         p.wire.clone(),
         p.metrics.clone(),
         proofs::Settings {
-            region: c.default_region,
+            region: c.regions(),
             sms_number: c.sms.number.clone(),
             proof_ttl: c.sms.proof_ttl,
             stale_after: c.sms.stale_after,
@@ -371,7 +371,7 @@ fn calls_service(
         proxy,
         p.hub.clone(),
         p.wire.clone(),
-        NumberCache::new(c.default_region),
+        NumberCache::new(c.regions()),
         p.metrics.clone(),
         calls::Settings {
             match_window: c.match_window,

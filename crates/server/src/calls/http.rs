@@ -200,7 +200,7 @@ pub(crate) async fn report_leg(
         app.composer.check(&p, &composed).await?;
     }
     app.passports
-        .check_for_leg(&req.own, req.other.as_deref(), req.passport.as_deref())?;
+        .check_for_leg(&p, &req.own, req.other.as_deref(), req.passport.as_deref())?;
     let (composer, passport) = (req.composer.clone(), req.passport.clone());
     if composer.is_some() || passport.is_some() {
         // Composer data rings another number's devices: counted before anything is reported.

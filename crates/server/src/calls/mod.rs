@@ -253,11 +253,11 @@ impl Calls {
     /// Reports a leg and matches it. Returns the leg as it stands after matching.
     #[tracing::instrument(skip_all, fields(principal = %who.id))]
     pub(crate) async fn report(&self, who: &Principal, req: LegReport) -> Result<LegRecord, Error> {
-        let own = self.numbers.parse(&req.own)?;
+        let own = self.numbers.parse_for(&req.own, who)?;
         let other = req
             .other
             .as_deref()
-            .map(|o| self.numbers.parse(o))
+            .map(|o| self.numbers.parse_for(o, who))
             .transpose()?;
         if !who.may_report_leg(&own) {
             return Err(Error::NotYourNumber {

@@ -9,7 +9,7 @@ use crate::clock::now_ms;
 use crate::keys::Signer;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use callside_core::{NumberError, PhoneNumber, Principal, Region};
+use callside_core::{NumberError, PhoneNumber, Principal};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,7 +69,7 @@ pub(crate) struct CallerData {
 
 /// What the passport service needs to know of the deployment.
 pub(crate) struct Settings {
-    pub(crate) region: Region,
+    pub(crate) region: crate::numbers::Regions,
     /// Logo URLs may point at private or loopback addresses (tests only).
     pub(crate) allow_private_urls: bool,
     pub(crate) fetch_timeout: Duration,
@@ -96,7 +96,7 @@ impl Passports {
         who: &Principal,
         req: CallerDataRequest,
     ) -> Result<(String, i64), Error> {
-        let region = Some(self.settings.region);
+        let region = Some(self.settings.region.of(who));
         let orig = PhoneNumber::parse(&req.orig, region)?;
         if !who.may_sign_for(&orig) {
             return Err(Error::MayNotSign(orig));
@@ -185,6 +185,7 @@ impl Passports {
     /// and to its other party.
     pub(crate) fn check_for_leg(
         &self,
+        who: &Principal,
         own: &str,
         other: Option<&str>,
         token: Option<&str>,
@@ -200,7 +201,7 @@ impl Passports {
             .verify(token, "passport", now_ms())
             .and_then(|c| self.wire.passport_numbers(c).ok_or("has malformed claims"))
             .map_err(|why| bad(format!("the passport {why}")))?;
-        let region = Some(self.settings.region);
+        let region = Some(self.settings.region.of(who));
         let own = PhoneNumber::parse(own, region)?;
         if orig != own.as_str() {
             return Err(bad("the passport is for another calling number"));

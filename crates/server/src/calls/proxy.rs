@@ -140,7 +140,7 @@ impl Calls {
             return Err(Error::DevicesOnly);
         };
         let from = match from {
-            Some(f) => self.numbers.parse(f)?,
+            Some(f) => self.numbers.parse_for(f, who)?,
             None if numbers.len() == 1 => numbers[0].clone(),
             None => return Err(Error::WhichNumber),
         };
@@ -150,7 +150,7 @@ impl Calls {
                 who: who.id.clone(),
             });
         }
-        let to = self.numbers.parse(to)?;
+        let to = self.numbers.parse_for(to, who)?;
         if to == from {
             return Err(Error::InvalidLeg("a number cannot call itself".into()));
         }

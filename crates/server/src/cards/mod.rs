@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::sessions::Sessions;
 use crate::Store;
 use callside_core::card::{self, Audience, Card, CardField, ContactPolicy, FieldKind, NewField};
-use callside_core::{NumberRange, PhoneNumber, Principal, PrincipalId, PrincipalKind, Region};
+use callside_core::{NumberRange, PhoneNumber, Principal, PrincipalId, PrincipalKind};
 use callside_store::{StoreError, Write};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -72,7 +72,7 @@ pub(crate) struct AudienceIn {
 
 /// What the card service needs to know of the deployment.
 pub(crate) struct Settings {
-    pub(crate) region: Region,
+    pub(crate) region: crate::numbers::Regions,
     /// Cards fetched by URL may point at private or loopback addresses (tests only).
     pub(crate) allow_private_urls: bool,
     pub(crate) fetch_timeout: Duration,
@@ -113,7 +113,7 @@ impl Cards {
     /// Replaces the card with `fields` (validated); versions move only for changed fields.
     pub(crate) async fn put(&self, p: &Principal, fields: Vec<NewField>) -> Result<Card, Error> {
         devices_only(p)?;
-        let region = Some(self.settings.region);
+        let region = Some(self.settings.region.of(p));
         let fields = fields
             .into_iter()
             .map(|f| f.validate(region))
@@ -247,7 +247,7 @@ impl Cards {
                 .iter()
                 .map(|m| {
                     // A whole number in any format, or an E.164 prefix.
-                    PhoneNumber::parse(m, Some(self.settings.region))
+                    PhoneNumber::parse(m, Some(self.settings.region.of(p)))
                         .map(|n| NumberRange::parse(n.as_str()).expect("E.164 is a range"))
                         .or_else(|_| NumberRange::parse(m))
                         .map_err(|e| Error::InvalidAudience(e.to_string()))
@@ -289,7 +289,7 @@ impl Cards {
         }
         let mut contacts = Vec::with_capacity(rules.len());
         for (number, rule) in rules {
-            let n = PhoneNumber::parse(&number, Some(self.settings.region))
+            let n = PhoneNumber::parse(&number, Some(self.settings.region.of(p)))
                 .map_err(|e| Error::InvalidPolicy(e.to_string()))?;
             contacts.retain(|(m, _)| m != &n);
             contacts.push((n, rule));

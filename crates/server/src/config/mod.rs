@@ -227,12 +227,21 @@ impl std::fmt::Debug for Database {
     }
 }
 
+impl Config {
+    /// Where numbers written without a country code are read ([`crate::numbers::Regions`]).
+    pub(crate) fn regions(&self) -> crate::numbers::Regions {
+        crate::numbers::Regions::new(self.default_region)
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub default_region: Region,
+    /// Where numbers written without `+<country code>` are read; `None`: in the region of the
+    /// writer's own number (the US for the operator and services).
+    pub default_region: Option<Region>,
     /// The registry's name as devices know it (S0's FQDN); echoed on leg reports.
     pub registry_fqdn: String,
     pub database: Database,
@@ -437,7 +446,7 @@ impl Config {
             },
             retention: self.retention.to_raw(),
             data_dir: Some(self.data_dir.clone()),
-            default_region: Some(self.default_region.to_string()),
+            default_region: self.default_region.map(|r| r.to_string()),
             registry_fqdn: Some(self.registry_fqdn.clone()),
             database,
             matching: RawMatching {

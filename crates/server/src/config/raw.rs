@@ -615,10 +615,13 @@ impl RawConfig {
             )
         })?;
         let data_dir = self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-        let region_s = self.default_region.unwrap_or_else(|| "US".into());
-        let default_region: Region = region_s
-            .parse()
-            .map_err(|e: callside_core::NumberError| invalid("default_region", &region_s, e))?;
+        let default_region: Option<Region> = self
+            .default_region
+            .map(|r| {
+                r.parse()
+                    .map_err(|e: callside_core::NumberError| invalid("default_region", &r, e))
+            })
+            .transpose()?;
         let registry_fqdn = self.registry_fqdn.unwrap_or_else(|| "localhost".into());
         if registry_fqdn.is_empty() || registry_fqdn.len() > 253 {
             return Err(invalid(
@@ -767,7 +770,9 @@ impl RawConfig {
                 .admin
                 .server_key_file
                 .unwrap_or_else(|| data_dir.join("server.key")),
-            sms: self.sms.validate(default_region)?,
+            sms: self
+                .sms
+                .validate(crate::numbers::Regions::new(default_region).default())?,
             limits: self.limits.validate()?,
             turn: self.turn.validate()?,
             push: self.push.validate(&data_dir)?,

@@ -13,7 +13,7 @@ use crate::Store;
 use callside_core::proof::{self, ProofState};
 use callside_core::ratelimit::{Limited, Limiter, Rate};
 use callside_core::{
-    Millis, NumberError, PhoneNumber, Principal, PrincipalId, PrincipalKind, Region, Scope, Token,
+    Millis, NumberError, PhoneNumber, Principal, PrincipalId, PrincipalKind, Scope, Token,
 };
 use callside_store::{AuditRecord, NumberSource, PrincipalRecord, ProofRecord, StoreError, Write};
 use std::net::IpAddr;
@@ -77,7 +77,7 @@ pub(crate) enum Error {
 
 /// What a proof service needs to know of the deployment.
 pub(crate) struct Settings {
-    pub(crate) region: Region,
+    pub(crate) region: crate::numbers::Regions,
     /// The operator's SMS number devices text.
     pub(crate) sms_number: Option<PhoneNumber>,
     pub(crate) proof_ttl: Duration,
@@ -337,7 +337,7 @@ impl Proofs {
             .inbound_per_source
             .check(source.unwrap_or(UNKNOWN_SOURCE), now)?;
         let (device, code) = sms.registration.map_err(Error::NotRegistration)?;
-        let sender = PhoneNumber::parse(&sms.from, Some(self.settings.region))?;
+        let sender = PhoneNumber::parse(&sms.from, Some(self.settings.region.default()))?;
         if !gateway.may_attest_sender(&sender) {
             return Err(Error::SenderOutOfRange(sender));
         }
@@ -425,7 +425,7 @@ impl Proofs {
             .number
             .clone()
             .ok_or_else(|| Error::Inconsistent(rec.id.clone()))?;
-        let presented = PhoneNumber::parse(&sub.number, Some(self.settings.region)).ok();
+        let presented = PhoneNumber::parse(&sub.number, Some(self.settings.region.default())).ok();
         let code_ok = Token::from_presented(&sub.code).hash() == rec.code_hash;
         let ok = code_ok
             && presented.as_ref() == Some(&number)
@@ -485,7 +485,7 @@ impl Proofs {
         let PrincipalKind::Device { numbers } = &device.kind else {
             return Err(Error::DevicesOwnNumbers);
         };
-        let number = PhoneNumber::parse(number, Some(self.settings.region))?;
+        let number = self.settings.region.parse(number, device)?;
         if !numbers.contains(&number) {
             return Err(Error::NotYourNumber);
         }

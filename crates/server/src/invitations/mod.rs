@@ -28,8 +28,7 @@ use callside_core::ratelimit::{Limited, Limiter, Rate};
 use callside_core::relay::{choose_path, NatType};
 use callside_core::session::{Event, Lifecycle, Origin};
 use callside_core::{
-    LegId, Millis, NumberError, PhoneNumber, Principal, PrincipalId, PrincipalKind, Region,
-    SessionKey,
+    LegId, Millis, NumberError, PhoneNumber, Principal, PrincipalId, PrincipalKind, SessionKey,
 };
 use callside_store::{InvitationRecord, ParticipantRecord, StoreError, Write};
 use std::collections::HashMap;
@@ -118,7 +117,7 @@ pub(crate) struct NewInvitation {
 
 /// What the invitation service needs to know of the deployment.
 pub(crate) struct Settings {
-    pub(crate) region: Region,
+    pub(crate) region: crate::numbers::Regions,
     pub(crate) lifecycle: Lifecycle,
     /// How long an invitation rings.
     pub(crate) ttl: Duration,
@@ -263,7 +262,7 @@ impl Invitations {
             None => None,
         };
         let now = now_ms();
-        let region = Some(self.settings.region);
+        let region = Some(self.settings.region.of(inviter));
         // An address or a number: S2-I's endpoint ids.
         let invitee = if req.to.contains('@') {
             Endpoint::Email(Email::parse(&req.to).map_err(|e| Error::InvalidEmail(e.to_string()))?)

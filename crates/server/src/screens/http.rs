@@ -60,7 +60,7 @@ pub(crate) async fn put_screen(
             "a screen kept on the server is `predetermined`; send dynamic ones on the session",
         ));
     }
-    let region = app.config.default_region;
+    let region = app.config.regions().of(&p);
     let parse = |n: &str| Ok(PhoneNumber::parse(n, Some(region))?);
     let checked = crate::http::screen_wire::screen_in(&p, &mut body, parse)?;
     let image = match &body.image {

@@ -315,7 +315,7 @@ async fn outgoing(
                 return Err(Error::SystemsOnly.into());
             }
             let mut b: proto::screen::ScreenBody = body(send.body, "screen")?;
-            let region = app.config.default_region;
+            let region = app.config.regions().of(sender);
             let parse = |n: &str| Ok(PhoneNumber::parse(n, Some(region))?);
             let checked = crate::http::screen_wire::screen_in(sender, &mut b, parse)?;
             if let Some(image) = &b.image {

@@ -28,7 +28,7 @@ async fn every_request_needs_a_valid_token_and_errors_are_problem_documents() {
 
 #[tokio::test]
 async fn provisioning_normalises_numbers_and_rejects_bad_input() {
-    let api = api_with(|c| c.default_region = "GB".parse().unwrap()).await;
+    let api = api_with(|c| c.default_region = Some("GB".parse().unwrap())).await;
     let r = api
         .post(
             "/v1/admin/devices",

@@ -475,3 +475,39 @@ async fn offering_one_sided_calls_cannot_probe_which_numbers_use_callside() {
         ]
     );
 }
+
+/// Issue 19: with no `default_region` configured, numbers written without a country code are read
+/// in the region of the writing device's own number; one that is not a number there names the
+/// region assumed.
+#[tokio::test]
+async fn national_numbers_are_read_in_the_devices_own_region() {
+    let api = api_with(|c| c.default_region = None).await;
+    let (_, a) = api.device("Alice", &[ALICE]).await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let (_, p) = api.device("Pierre", &["+33123456789"]).await;
+    let first = api
+        .leg(&a, "020 7946 0001", Some("020 7946 0002"), "outgoing")
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
+    assert_eq!(first.body["other"], "+442079460002");
+    let second = api.leg(&b, BOB, Some("(020) 7946-0001"), "incoming").await;
+    assert_eq!(second.body["state"], "matched", "{:?}", second.body);
+    // The same text from a French device is read in France, where it is no number.
+    let r = api
+        .leg(&p, "+33123456789", Some("020 7946 0002"), "outgoing")
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_number")
+    );
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("in FR") && detail.contains("default_region"),
+        "{detail}"
+    );
+    // A national number in France is fine for him.
+    let r = api
+        .leg(&p, "01 23 45 67 89", Some("+442079460002"), "outgoing")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+}

@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn cards_are_checked_versioned_and_exported() {
-    let api = api_with(|c| c.default_region = "GB".parse().unwrap()).await;
+    let api = api_with(|c| c.default_region = Some("GB".parse().unwrap())).await;
     let (_, token) = api.device("a", &[ALICE]).await;
     let put = |fields: Value| {
         let api = &api;
