@@ -30,7 +30,9 @@ use output::Output;
 #[derive(Debug, Parser)]
 #[command(name = "callside", version, about, propagate_version = true)]
 struct Cli {
-    /// Print results and events as JSON lines instead of text.
+    /// Print results and events as JSON lines instead of text (`serve`: log JSON lines; `config`:
+    /// the settings as one JSON object). Refused where a command prints another format (a vCard,
+    /// CSV).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -76,8 +78,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
-            Command::Config(args) => serve::print_config(args),
+            Command::Serve(args) => serve::serve(args, out.is_json()).await,
+            Command::Config(args) => serve::print_config(args, &out),
             Command::Admin(args) => admin::run(args, &out).await,
             Command::Phone(args) => phone::run(args, &out).await,
             Command::Merchant(args) => merchant::run(args, &out).await,

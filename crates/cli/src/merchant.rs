@@ -248,6 +248,9 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
                 None => format!("→ {} (default)", r.destination),
             });
         }
+        MerchantCommand::Calls { csv: true, .. } if out.is_json() => {
+            anyhow::bail!("--csv and --json are two output formats: give one of them");
+        }
         MerchantCommand::Calls { csv: true, limit } => {
             print!("{}", client.merchant_calls_csv(Some(limit)).await?);
         }

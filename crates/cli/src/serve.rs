@@ -29,9 +29,10 @@ impl ServerArgs {
     }
 }
 
-pub(crate) async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+/// Runs the server; `json` (the global `--json`) logs JSON lines whatever `log.format` says.
+pub(crate) async fn serve(args: ServerArgs, json: bool) -> anyhow::Result<()> {
     let config = args.load()?;
-    init_tracing(config.log.json);
+    init_tracing(json || config.log.json);
     for var in &config.ignored_env {
         tracing::warn!(%var, "ignoring an environment variable that names no callside setting");
     }
@@ -43,9 +44,16 @@ pub(crate) async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn print_config(args: ServerArgs) -> anyhow::Result<()> {
+/// Prints the effective configuration: TOML, or with `--json` the same settings as one JSON object.
+pub(crate) fn print_config(args: ServerArgs, out: &crate::output::Output) -> anyhow::Result<()> {
     let config = args.load()?;
-    print!("{}", config.to_toml());
+    let text = config.to_toml();
+    if out.is_json() {
+        let table: toml::Table = text.parse().context("the configuration as TOML")?;
+        out.json_line(&table);
+    } else {
+        print!("{text}");
+    }
     Ok(())
 }
 

@@ -287,10 +287,23 @@ fn text_output_names_things_as_the_wire_does_not_as_rust_debugs_them() {
 
 #[test]
 fn json_logs_carry_an_access_line_per_request() {
+    // Asked for by the setting, or by the global --json.
+    for by_flag in [false, true] {
+        json_logs_with(by_flag);
+    }
+}
+
+fn json_logs_with(by_flag: bool) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
-    let child = Command::new(BIN)
+    let mut cmd = Command::new(BIN);
+    if by_flag {
+        cmd.arg("--json");
+    } else {
+        cmd.env("CALLSIDE_LOG__FORMAT", "json");
+    }
+    let child = cmd
         .args([
             "serve",
             "--listen",
@@ -299,7 +312,6 @@ fn json_logs_carry_an_access_line_per_request() {
         ])
         .arg(&data)
         .env("RUST_LOG", "info")
-        .env("CALLSIDE_LOG__FORMAT", "json")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -326,6 +338,40 @@ fn json_logs_carry_an_access_line_per_request() {
         .find(|l| l["span"]["route"] == "/healthz" && l["fields"]["status"] == 200)
         .unwrap_or_else(|| panic!("no access line for /healthz in {lines:?}"));
     assert!(access["fields"]["latency"].is_string() || access["fields"]["latency"].is_number());
+}
+
+#[test]
+fn json_is_honoured_or_refused_by_every_command() {
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env(
+                "CALLSIDE_SERVER",
+                format!("http://127.0.0.1:{}", free_port()),
+            )
+            .output()
+            .unwrap()
+    };
+    let config = run(&["--json", "config"]);
+    assert!(config.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(v["listen"], "127.0.0.1:8080");
+    assert!(v["limits"].is_object(), "{v}");
+    // Where a command prints another format, --json is refused before anything is asked.
+    let vcard = run(&[
+        "--json", "phone", "--token", "cs_dev_x", "card", "--format", "vcard",
+    ]);
+    assert!(!vcard.status.success());
+    assert!(String::from_utf8_lossy(&vcard.stderr).contains("drop --json"));
+    let csv = run(&[
+        "--json", "merchant", "--token", "cs_svc_x", "calls", "--csv",
+    ]);
+    assert!(!csv.status.success());
+    assert!(
+        String::from_utf8_lossy(&csv.stderr).contains("--csv and --json are two output formats"),
+        "{}",
+        String::from_utf8_lossy(&csv.stderr)
+    );
 }
 
 /// Reads from `stream` until the server closes it or `limit` passes; answers what came and when

@@ -371,6 +371,9 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             out.result(&i, || render::invitation_line(&i));
         }
         PhoneCommand::Card { format } => match format.as_str() {
+            "vcard" if out.is_json() => {
+                anyhow::bail!("--format vcard prints a vCard, not JSON: drop --json, or use --format json or jcard")
+            }
             "vcard" => print!("{}", client.card_as("text/vcard").await?),
             "jcard" => println!("{}", client.card_as("application/vcard+json").await?),
             "json" => {
