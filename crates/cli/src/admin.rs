@@ -15,6 +15,7 @@ pub(crate) struct AdminArgs {
         long,
         global = true,
         env = "CALLSIDE_SERVER",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:8080"
     )]
     server: String,

@@ -64,7 +64,12 @@ pub(crate) struct BenchArgs {
     #[arg(value_enum)]
     mode: Mode,
     /// The server's base URL.
-    #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "CALLSIDE_SERVER",
+        hide_env_values = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
     /// The admin token, to provision the bench devices (default: read from
     /// <data-dir>/admin.token); named as in `callside admin`.

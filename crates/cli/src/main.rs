@@ -23,13 +23,13 @@ mod phone;
 mod render;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use output::Output;
 
 /// callside gives every phone call a data side.
 #[derive(Debug, Parser)]
 #[command(name = "callside", version, about, propagate_version = true)]
-struct Cli {
+pub(crate) struct Cli {
     /// Print results and events as JSON lines instead of text (`serve`: log JSON lines; `config`:
     /// the settings as one JSON object). Refused where a command prints another format (a vCard,
     /// CSV).
@@ -64,7 +64,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // `phone --help` lists its subcommands by group (clap has no headings for subcommands).
+    let command = Cli::command().mut_subcommand("phone", phone::help::grouped);
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,6 +17,7 @@ pub(crate) struct MerchantArgs {
         long,
         global = true,
         env = "CALLSIDE_SERVER",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:8080"
     )]
     server: String,

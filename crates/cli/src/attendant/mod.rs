@@ -34,7 +34,12 @@ use crate::output::Output;
 #[derive(Debug, Args)]
 pub(crate) struct AttendantArgs {
     /// The server's base URL.
-    #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "CALLSIDE_SERVER",
+        hide_env_values = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
     /// The automated system's token (a service account with the automated_system scope).
     #[arg(long, env = "CALLSIDE_TOKEN", hide_env_values = true)]

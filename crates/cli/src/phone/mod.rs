@@ -14,6 +14,7 @@ use crate::render::{self, Names};
 
 mod browsers;
 mod commands;
+pub(crate) mod help;
 mod watch;
 
 use commands::PhoneCommand;
@@ -26,6 +27,7 @@ pub(crate) struct PhoneArgs {
         long,
         global = true,
         env = "CALLSIDE_SERVER",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:8080"
     )]
     server: String,
