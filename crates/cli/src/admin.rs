@@ -199,7 +199,7 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
         AdminCommand::Backup { .. } => unreachable!("handled above"),
         AdminCommand::Audit { limit } => {
             let log = client.audit_log(limit).await?;
-            if out.is_json() {
+            if out.per_line() {
                 log.entries.iter().for_each(|e| out.json_line(e));
             } else if log.entries.is_empty() {
                 out.text("the audit log is empty");
@@ -313,13 +313,13 @@ async fn device(cmd: DeviceCommand, client: &Client, out: &Output) -> anyhow::Re
                     created.token
                 )
             });
-            if out.is_json() {
+            if out.per_line() {
                 out.progress(SHOWN_ONCE);
             }
         }
         DeviceCommand::List => {
             let devices = client.list_devices().await?;
-            if out.is_json() {
+            if out.per_line() {
                 devices.iter().for_each(|d| out.json_line(d));
             } else if devices.is_empty() {
                 out.text("no devices");
@@ -369,13 +369,13 @@ async fn service(cmd: ServiceCommand, client: &Client, out: &Output) -> anyhow::
                     created.token
                 )
             });
-            if out.is_json() {
+            if out.per_line() {
                 out.progress(SHOWN_ONCE);
             }
         }
         ServiceCommand::List => {
             let accounts = client.list_service_accounts().await?;
-            if out.is_json() {
+            if out.per_line() {
                 accounts.iter().for_each(|a| out.json_line(a));
             } else if accounts.is_empty() {
                 out.text("no service accounts");

@@ -35,6 +35,9 @@ pub(crate) struct Cli {
     /// CSV).
     #[arg(long, global = true)]
     json: bool,
+    /// Print only the token, key or id of each result, one per line: for `VAR=$(callside …)`.
+    #[arg(long, short, global = true, conflicts_with = "json")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +73,7 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let out = Output::new(cli.json);
+    let out = Output::new(cli.json, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,5 +113,24 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Issue 19: every argument and option of every command says what it takes.
+    #[test]
+    fn every_argument_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "callside", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:#?}");
     }
 }

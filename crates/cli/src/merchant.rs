@@ -257,7 +257,7 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
         }
         MerchantCommand::Calls { csv: false, limit } => {
             let list = client.merchant_calls(None, Some(limit)).await?;
-            if out.is_json() {
+            if out.per_line() {
                 list.calls.iter().for_each(|c| out.json_line(c));
             } else {
                 out.text(&lines(

@@ -9,28 +9,42 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {
     json: bool,
+    /// `--quiet`: only the token, key or id of each result, one per line.
+    quiet: bool,
 }
 
 impl Output {
-    pub(crate) fn new(json: bool) -> Self {
-        Output { json }
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
+        Output { json, quiet }
     }
 
     pub(crate) fn is_json(&self) -> bool {
         self.json
     }
 
-    /// A result: `value` as a JSON line, or `human()` as text.
+    /// Whether results go out one per line for a program (`--json` or `--quiet`) rather than as
+    /// text for a person.
+    pub(crate) fn per_line(&self) -> bool {
+        self.json || self.quiet
+    }
+
+    /// A result: `value` as a JSON line (or its id with `--quiet`), or `human()` as text.
     pub(crate) fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
-        if self.json {
+        if self.per_line() {
             self.json_line(value);
         } else {
             self.text(&human());
         }
     }
 
-    /// One JSON line on stdout, whatever the mode.
+    /// One result for a program: a JSON line, or with `--quiet` its id alone.
     pub(crate) fn json_line<T: Serialize>(&self, value: &T) {
+        if self.quiet {
+            if let Some(id) = id_of(value) {
+                self.raw(&id);
+            }
+            return;
+        }
         match serde_json::to_string(value) {
             Ok(line) => self.raw(&line),
             Err(e) => eprintln!("error: cannot print a result as JSON: {e}"),
@@ -39,7 +53,7 @@ impl Output {
 
     /// Text on stdout, only in text mode.
     pub(crate) fn text(&self, text: &str) {
-        if !self.json {
+        if !self.per_line() {
             self.raw(text);
         }
     }
@@ -125,6 +139,14 @@ impl Output {
             eprintln!("error: {text}");
         }
     }
+}
+
+/// What `--quiet` prints of a result: its `token`, else its `key`, else its `id`.
+fn id_of<T: Serialize>(value: &T) -> Option<String> {
+    let v = serde_json::to_value(value).ok()?;
+    ["token", "key", "id"]
+        .iter()
+        .find_map(|k| v.get(k)?.as_str().map(str::to_owned))
 }
 
 /// The errors a newcomer meets first, said with what to do about them.

@@ -267,7 +267,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         } => {
             if ask.is_empty() && ask_components.is_empty() {
                 let caps = client.session_capabilities(&session).await?;
-                if out.is_json() {
+                if out.per_line() {
                     out.json_line(&caps);
                 } else {
                     for p in &caps.participants {
@@ -349,7 +349,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         }
         PhoneCommand::Invitations => {
             let list = client.ringing_invitations().await?;
-            if out.is_json() {
+            if out.per_line() {
                 list.iter().for_each(|i| out.json_line(i));
             } else if list.is_empty() {
                 out.text("no invitations ringing");
@@ -602,7 +602,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         }
         PhoneCommand::CallLog => {
             let log = client.call_log().await?;
-            if out.is_json() {
+            if out.per_line() {
                 log.notes.iter().for_each(|n| out.json_line(n));
             } else if log.notes.is_empty() {
                 out.text("the call log is empty");
@@ -631,7 +631,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         }
         PhoneCommand::Sessions { all } => {
             let sessions = client.sessions(all).await?;
-            if out.is_json() {
+            if out.per_line() {
                 sessions.iter().for_each(|s| out.json_line(s));
             } else if sessions.is_empty() {
                 out.text("no sessions");
@@ -659,7 +659,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 wait: wait.map(Duration::from_secs),
             };
             let page = client.messages(&session, query).await?;
-            if out.is_json() {
+            if out.per_line() {
                 page.messages.iter().for_each(|m| out.json_line(m));
             } else {
                 page.messages

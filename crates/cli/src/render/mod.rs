@@ -477,7 +477,7 @@ pub(crate) fn print_components(
     out: &crate::output::Output,
     list: &callside_client::proto::component::ComponentList,
 ) {
-    if out.is_json() {
+    if out.per_line() {
         list.components.iter().for_each(|c| out.json_line(c));
     } else if list.components.is_empty() {
         out.text("the catalogue is empty");
