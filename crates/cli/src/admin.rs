@@ -82,8 +82,10 @@ enum ComponentCommand {
     Put {
         /// The id, e.g. com.example.menu.
         id: String,
+        /// The name shown to users, 1-100 characters.
         #[arg(long)]
         name: String,
+        /// The current version, 1-32 visible ASCII characters (e.g. 1.4.2).
         #[arg(long)]
         version: String,
         /// Where it is downloaded (http or https).
@@ -100,24 +102,32 @@ enum ComponentCommand {
     /// List the catalogue.
     List,
     /// Take a component out of the catalogue.
-    Delete { id: String },
+    Delete {
+        /// The component id (e.g. com.example.menu).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum MerchantCommand {
     /// Create a merchant; its API token and button secret are printed once.
     Create {
+        /// The merchant's name, 1-100 characters.
         #[arg(long)]
         name: String,
     },
     /// Give a merchant a new button secret (buttons signed with the old one stop working).
-    RotateSecret { id: String },
+    RotateSecret {
+        /// The merchant id (`mer_…`), printed by `create`.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum DeviceCommand {
     /// Create a device; its token is printed once.
     Create {
+        /// A label for the device, 1-100 characters.
         #[arg(long)]
         name: String,
         /// A number the device owns (repeat for several).
@@ -127,9 +137,15 @@ enum DeviceCommand {
     /// List devices.
     List,
     /// Delete a device (its token stops working).
-    Delete { id: String },
+    Delete {
+        /// The device id (`dev_…`), as `list` prints it.
+        id: String,
+    },
     /// Give a device a new token (the old one stops working).
-    RotateToken { id: String },
+    RotateToken {
+        /// The device id (`dev_…`), as `list` prints it.
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -162,6 +178,7 @@ impl From<ScopeArg> for Scope {
 enum ServiceCommand {
     /// Create a service account; its token is printed once.
     Create {
+        /// A label for the account, 1-100 characters.
         #[arg(long)]
         name: String,
         /// What the account may do (repeat for several).
@@ -175,9 +192,15 @@ enum ServiceCommand {
     /// List service accounts.
     List,
     /// Delete a service account.
-    Delete { id: String },
+    Delete {
+        /// The service account id (`svc_…`), as `list` prints it.
+        id: String,
+    },
     /// Give a service account a new token.
-    RotateToken { id: String },
+    RotateToken {
+        /// The service account id (`svc_…`), as `list` prints it.
+        id: String,
+    },
 }
 
 const SHOWN_ONCE: &str = "Store this token now: it is shown only once (rotate it if lost).";

@@ -39,22 +39,30 @@ enum MerchantCommand {
     Link {
         /// The link id: a-z, 0-9, `.`, `_`, `-`.
         id: String,
+        /// The name people read, 1-100 characters (e.g. Sales).
         #[arg(long)]
         name: String,
     },
     /// List the buttons.
     Links,
     /// Add or change a page agents push by its code (`*76` → https://…).
-    Page { code: String, url: String },
+    Page {
+        /// The code an agent keys: 1-8 of 0-9, `*` and `#` (e.g. *76).
+        code: String,
+        /// The page's address, an http(s) URL.
+        url: String,
+    },
     /// List the pages.
     Pages,
     /// Show the routing rules, or replace them with the JSON in FILE (`-` for standard input).
     Routing {
+        /// A JSON file of rules to store in place of the current ones (`-` for standard input).
         #[arg(long, value_name = "FILE")]
         set: Option<PathBuf>,
     },
     /// Where a click would go, now or at a given time.
     DryRun {
+        /// The link id of the button clicked (e.g. sales).
         #[arg(long)]
         link: Option<String>,
         /// The visitor's country (US).
@@ -72,15 +80,18 @@ enum MerchantCommand {
         /// As CSV (for a spreadsheet or billing).
         #[arg(long)]
         csv: bool,
+        /// At most this many calls (1-1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
     /// Report a call answered (with the agent) or ended (with the outcome).
     CallState {
+        /// The call id (`clk_…`), as `calls` lists it.
         id: String,
         /// answered or ended.
         #[arg(long)]
         state: String,
+        /// With answered: the agent who took the call, 1-100 characters.
         #[arg(long)]
         agent: Option<String>,
         /// completed, abandoned, no_answer or failed (with ended).
@@ -95,6 +106,7 @@ enum MerchantCommand {
         /// The button secret.
         #[arg(long, env = "CALLSIDE_BUTTON_SECRET", hide_env_values = true)]
         secret: String,
+        /// The link id the button is for (e.g. sales).
         #[arg(long)]
         link: Option<String>,
         /// The customer or session id the agent sees.
@@ -103,6 +115,7 @@ enum MerchantCommand {
         /// A number to call, for rules that send calls to `button`.
         #[arg(long, value_name = "NUMBER")]
         destination: Option<String>,
+        /// The visitor's country (US).
         #[arg(long)]
         country: Option<String>,
         /// How long the button stays valid, in seconds.
@@ -111,6 +124,7 @@ enum MerchantCommand {
     },
     /// Click a button as a visitor's page would (no token: the button is the credential).
     Click {
+        /// The merchant id (mer_…).
         #[arg(long)]
         merchant: String,
         /// The signed button (`callside merchant button`).
@@ -119,6 +133,7 @@ enum MerchantCommand {
         /// The page the button is on.
         #[arg(long)]
         page: Option<String>,
+        /// The page the visitor came from, an http(s) URL.
         #[arg(long)]
         referrer: Option<String>,
     },

@@ -36,9 +36,12 @@ pub(super) enum PhoneCommand {
     },
     /// Leave a note or picture after a call you made went unanswered.
     Note {
+        /// The leg id (`leg_…`) of the unanswered call, printed by `call`.
         leg: String,
+        /// The note's text, at most 500 characters.
         #[arg(long)]
         text: Option<String>,
+        /// A picture to leave, an image file (uploaded first).
         #[arg(long, value_name = "FILE")]
         picture: Option<PathBuf>,
     },
@@ -79,6 +82,7 @@ pub(super) enum PhoneCommand {
     },
     /// Read a session's log.
     Messages {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
         /// Only messages after this sequence number.
         #[arg(long)]
@@ -106,6 +110,7 @@ pub(super) enum PhoneCommand {
     },
     /// Send an `app/<NAME>` message with a JSON object body.
     App {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
         /// The application name: `order-status` sends kind `app/order-status`.
         name: String,
@@ -124,6 +129,7 @@ pub(super) enum PhoneCommand {
     /// Whether this device gets the sessions of calls the network reports for its numbers:
     /// always, when-near (only after `near`), or never.
     Coupling {
+        /// The new mode; without it the current one is shown.
         #[arg(value_parser = ["always", "when-near", "never"])]
         mode: Option<String>,
     },
@@ -144,12 +150,14 @@ pub(super) enum PhoneCommand {
     },
     /// Move this device's place in a session to another device of the same user.
     Transfer {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
         /// The device id to move to (it must share a number with this one).
         device: String,
     },
     /// Activate a region of a screen an automated system showed on a session.
     Press {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
         /// The screen's id (as `watch` prints it).
         screen: String,
@@ -162,15 +170,20 @@ pub(super) enum PhoneCommand {
     /// Say whether those who join a session later may read what was sent before they joined
     /// (they do only if someone shares and nobody withholds).
     History {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
+        /// `share` or `withhold` what was sent before, or `clear` to withdraw your word.
         #[arg(value_parser = ["share", "withhold", "clear"])]
         consent: String,
     },
     /// Share a position on a session.
     Location {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
+        /// Latitude in degrees, -90 to 90 (e.g. 51.5007).
         #[arg(long, allow_hyphen_values = true)]
         lat: f64,
+        /// Longitude in degrees, -180 to 180 (e.g. -0.1246).
         #[arg(long, allow_hyphen_values = true)]
         lon: f64,
         /// Uncertainty radius in metres.
@@ -185,6 +198,7 @@ pub(super) enum PhoneCommand {
     },
     /// Ask the others on a session for their position.
     Locate {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
         /// Give up after this many seconds (5-300): the server then says `not_possible`.
         #[arg(long, default_value_t = 30)]
@@ -207,6 +221,7 @@ pub(super) enum PhoneCommand {
     /// The capability check: what the others on a session declared, or (with --ask) a
     /// capability/query the other devices answer.
     Capable {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
         /// Ask the devices (capability/query) for these features instead of reading the
         /// registry.
@@ -221,7 +236,9 @@ pub(super) enum PhoneCommand {
     },
     /// Offer a catalogue component to the others on a session.
     Offer {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
+        /// The component id (e.g. com.example.menu).
         component: String,
         /// Consent to this fee (as AMOUNT CURRENCY, e.g. "2.50 GBP") when the component costs
         /// something; without it the stated fee is shown and nothing is sent.
@@ -231,8 +248,11 @@ pub(super) enum PhoneCommand {
     /// Confirm the installation of an offered component.
     #[command(disable_version_flag = true)]
     Installed {
+        /// The session key (`sk_…`), printed when a call pairs.
         session: String,
+        /// The component id (e.g. com.example.menu).
         component: String,
+        /// The version installed, 1-32 visible ASCII characters (e.g. 1.4.2).
         version: String,
     },
     /// Offer a component to the other party of a call only this device reported (their devices
@@ -317,6 +337,7 @@ pub(super) enum PhoneCommand {
     Audiences,
     /// Add or replace one audience.
     AudienceSet {
+        /// The audience's name, 1-64 characters (e.g. family); one so named is replaced.
         name: String,
         /// A member number or E.164 prefix (repeat).
         #[arg(long = "member", required = true)]
@@ -342,13 +363,18 @@ pub(super) enum PhoneCommand {
     /// Validate an address without the user copying anything: ask for the mail, find it
     /// in the user's mailbox over IMAP, submit its token.
     EmailAuto {
+        /// The address (alice@example.com).
         email: String,
+        /// The IMAP server of the mailbox the mail arrives in (e.g. imap.example.com).
         #[arg(long)]
         imap_host: String,
+        /// The IMAP server's port (993 is IMAP over TLS).
         #[arg(long, default_value_t = 993)]
         imap_port: u16,
+        /// The mailbox's IMAP user name (often the address itself).
         #[arg(long)]
         imap_user: String,
+        /// The mailbox's IMAP password (set it in the environment to keep it out of `ps`).
         #[arg(long, env = "CALLSIDE_IMAP_PASSWORD", hide_env_values = true)]
         imap_password: String,
         /// Plain IMAP without TLS (only for a mail server on this machine).
@@ -369,13 +395,16 @@ pub(super) enum PhoneCommand {
         /// A Web Push endpoint URL (with --p256dh and --auth from the browser's subscription).
         #[arg(long, requires_all = ["p256dh", "auth"])]
         web_push: Option<String>,
+        /// The subscription's `p256dh` key, base64url (a P-256 public key).
         #[arg(long)]
         p256dh: Option<String>,
+        /// The subscription's `auth` secret, base64url (16 bytes).
         #[arg(long)]
         auth: Option<String>,
         /// An APNs device token (hex), with --topic (the app's bundle id).
         #[arg(long, requires = "topic")]
         apns: Option<String>,
+        /// The APNs topic: the app's bundle id (e.g. com.example.phone).
         #[arg(long)]
         topic: Option<String>,
         /// The APNs token is from the development environment.
