@@ -16,10 +16,13 @@ pub enum PushSubscription {
         p256dh: String,
         auth: String,
     },
-    /// An Apple device token (hex) for the app `topic` (its bundle id).
+    /// An Apple device token (hex) for the app `topic` (its bundle id, one the operator configured).
     Apns {
         device_token: String,
-        topic: String,
+        /// The app's bundle id: one the operator configured (`push.apns_topics`); may be left
+        /// out when the server serves one app.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
         #[serde(default)]
         sandbox: bool,
     },

@@ -156,6 +156,7 @@ impl App {
             p.store.clone(),
             pusher,
             c.push.allow_http_endpoints,
+            c.push.apns_topics.clone(),
             p.wire.clone(),
         ));
         let blobs = Arc::new(Blobs::new(

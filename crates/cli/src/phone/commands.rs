@@ -401,11 +401,12 @@ pub(super) enum PhoneCommand {
         /// The subscription's `auth` secret, base64url (16 bytes).
         #[arg(long)]
         auth: Option<String>,
-        /// An APNs device token (hex), with --topic (the app's bundle id).
-        #[arg(long, requires = "topic")]
-        apns: Option<String>,
-        /// The APNs topic: the app's bundle id (e.g. com.example.phone).
+        /// An APNs device token (hex).
         #[arg(long)]
+        apns: Option<String>,
+        /// The APNs topic: the app's bundle id (e.g. com.example.phone), one the server is
+        /// configured for; may be left out when it serves one app.
+        #[arg(long, requires = "apns")]
         topic: Option<String>,
         /// The APNs token is from the development environment.
         #[arg(long)]

@@ -512,7 +512,7 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
                 },
                 (_, Some(device_token), _) => P::Apns {
                     device_token,
-                    topic: topic.unwrap_or_default(),
+                    topic,
                     sandbox,
                 },
                 (_, _, Some(registration_token)) => P::Fcm { registration_token },

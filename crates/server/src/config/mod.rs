@@ -42,6 +42,7 @@ pub struct Overrides {
 }
 
 mod layers;
+mod push;
 mod raw;
 mod retention;
 pub use retention::Retention;
@@ -105,6 +106,8 @@ pub struct Push {
     pub vapid_subject: String,
     /// APNs token auth: team id, key id and the `.p8` key file; all three or none.
     pub apns: Option<(String, String, PathBuf)>,
+    /// The apps' bundle ids (APNs topics) devices may register for; the operator's, not theirs.
+    pub apns_topics: Vec<String>,
     /// Base URLs of APNs (production, sandbox); Apple's by default.
     pub apns_urls: Option<(String, String)>,
     /// FCM HTTP v1: the service-account JSON file.
@@ -556,7 +559,7 @@ impl Config {
                 validation_ttl_secs: Some(self.mail.validation_ttl.as_secs()),
                 link: self.mail.link.clone(),
             },
-            push: RawPush {
+            push: push::RawPush {
                 vapid_key_file: Some(self.push.vapid_key_file.clone()),
                 vapid_subject: Some(self.push.vapid_subject.clone()),
                 apns_team_id: self.push.apns.as_ref().map(|a| a.0.clone()),
@@ -564,6 +567,7 @@ impl Config {
                 apns_key_file: self.push.apns.as_ref().map(|a| a.2.clone()),
                 apns_base_url: self.push.apns_urls.as_ref().map(|u| u.0.clone()),
                 apns_sandbox_url: self.push.apns_urls.as_ref().map(|u| u.1.clone()),
+                apns_topics: Some(self.push.apns_topics.clone()),
                 fcm_service_account_file: self.push.fcm_service_account_file.clone(),
                 fcm_api_base: self.push.fcm_api_base.clone(),
                 wake_interval_secs: Some(self.push.wake_interval.as_secs()),

@@ -33,7 +33,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub invitations: RawInvitations,
     #[serde(default)]
-    pub push: RawPush,
+    pub push: super::push::RawPush,
     #[serde(default)]
     pub mail: RawMail,
     #[serde(default)]
@@ -154,22 +154,6 @@ pub struct RawMail {
     pub from: Option<String>,
     pub validation_ttl_secs: Option<u64>,
     pub link: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPush {
-    pub vapid_key_file: Option<PathBuf>,
-    pub vapid_subject: Option<String>,
-    pub apns_team_id: Option<String>,
-    pub apns_key_id: Option<String>,
-    pub apns_key_file: Option<PathBuf>,
-    pub apns_base_url: Option<String>,
-    pub apns_sandbox_url: Option<String>,
-    pub fcm_service_account_file: Option<PathBuf>,
-    pub fcm_api_base: Option<String>,
-    pub wake_interval_secs: Option<u64>,
-    pub allow_http_endpoints: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -383,54 +367,6 @@ impl RawSms {
     }
 }
 
-impl RawPush {
-    fn validate(self, data_dir: &Path) -> Result<Push, ConfigError> {
-        let vapid_subject = self
-            .vapid_subject
-            .unwrap_or_else(|| "mailto:operator@localhost".into());
-        if !(vapid_subject.starts_with("mailto:") || vapid_subject.starts_with("https://")) {
-            return Err(invalid(
-                "push.vapid_subject",
-                &vapid_subject,
-                "use a mailto: or https: contact (RFC 8292)",
-            ));
-        }
-        let apns = match (self.apns_team_id, self.apns_key_id, self.apns_key_file) {
-            (None, None, None) => None,
-            (Some(t), Some(k), Some(f)) => Some((t, k, f)),
-            _ => {
-                return Err(invalid(
-                    "push.apns_team_id",
-                    "",
-                    "APNs needs apns_team_id, apns_key_id and apns_key_file together",
-                ))
-            }
-        };
-        let apns_urls = match (self.apns_base_url, self.apns_sandbox_url) {
-            (None, None) => None,
-            (Some(p), s) => Some((p.clone(), s.unwrap_or(p))),
-            (None, Some(s)) => Some((callside_push::APNS_PRODUCTION.to_owned(), s)),
-        };
-        Ok(Push {
-            vapid_key_file: self
-                .vapid_key_file
-                .unwrap_or_else(|| data_dir.join("vapid.pem")),
-            vapid_subject,
-            apns,
-            apns_urls,
-            fcm_service_account_file: self.fcm_service_account_file,
-            fcm_api_base: self.fcm_api_base,
-            wake_interval: secs(
-                "push.wake_interval_secs",
-                self.wake_interval_secs,
-                10,
-                0..=3600,
-            )?,
-            allow_http_endpoints: self.allow_http_endpoints.unwrap_or(false),
-        })
-    }
-}
-
 impl RawTurn {
     fn validate(self) -> Result<Turn, ConfigError> {
         let urls = self.urls.unwrap_or_default();
@@ -574,7 +510,11 @@ impl RawLimits {
     }
 }
 
-fn invalid(key: &'static str, value: impl ToString, reason: impl ToString) -> ConfigError {
+pub(super) fn invalid(
+    key: &'static str,
+    value: impl ToString,
+    reason: impl ToString,
+) -> ConfigError {
     ConfigError::Invalid {
         key,
         value: value.to_string(),
@@ -582,7 +522,7 @@ fn invalid(key: &'static str, value: impl ToString, reason: impl ToString) -> Co
     }
 }
 
-fn secs(
+pub(super) fn secs(
     key: &'static str,
     v: Option<u64>,
     default: u64,

@@ -153,6 +153,25 @@ fn bad_values_name_the_key() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("default_region"), "{e}");
+    // APNs needs the operator's bundle ids; a topic must look like one.
+    let apns = [
+        ("CALLSIDE_PUSH__APNS_TEAM_ID", "TEAM123456"),
+        ("CALLSIDE_PUSH__APNS_KEY_ID", "KEY1234567"),
+        ("CALLSIDE_PUSH__APNS_KEY_FILE", "/etc/callside/AuthKey.p8"),
+    ];
+    let e = Config::load_from(&Overrides::default(), &env(&apns)).unwrap_err();
+    assert!(e.to_string().contains("push.apns_topics"), "{e}");
+    let with = |topics: &str| {
+        let mut vars = apns.to_vec();
+        vars.push(("CALLSIDE_PUSH__APNS_TOPICS", topics));
+        Config::load_from(&Overrides::default(), &env(&vars))
+    };
+    assert_eq!(
+        with(r#"["com.example.phone"]"#).unwrap().push.apns_topics,
+        ["com.example.phone"]
+    );
+    let e = with(r#"["not a bundle id"]"#).unwrap_err();
+    assert!(e.to_string().contains("bundle id"), "{e}");
     let e = Config::load_from(
         &Overrides::default(),
         &env(&[("CALLSIDE_SMS__PROVIDER", "kannel")]),

@@ -19,6 +19,7 @@ impl From<Error> for ApiError {
             Error::NotConfigured(_) => ApiError::Disabled("push_not_configured", e.to_string()),
             Error::TooMany => ApiError::Conflict("too_many_subscriptions", e.to_string()),
             Error::NotFound => ApiError::NotFound("push subscription"),
+            Error::UnknownTopic(_) => ApiError::bad("unknown_topic", e),
             Error::Store(e) => e.into(),
         }
     }
@@ -47,7 +48,7 @@ fn to_push(s: &proto::push::PushSubscription) -> (Subscription, &'static str, St
         } => (
             Subscription::Apns {
                 device_token: device_token.clone(),
-                topic,
+                topic: topic.unwrap_or_default(),
                 sandbox,
             },
             "apns",
@@ -93,8 +94,11 @@ fn registered(r: PushRecord) -> proto::push::RegisteredPush {
 pub(crate) async fn register_push(
     State(app): State<AppState>,
     Caller(p): Caller,
-    Json(sub): Json<proto::push::PushSubscription>,
+    Json(mut sub): Json<proto::push::PushSubscription>,
 ) -> Result<(StatusCode, axum::Json<proto::push::RegisteredPush>), ApiError> {
+    if let proto::push::PushSubscription::Apns { topic, .. } = &mut sub {
+        *topic = Some(app.wakes.apns_topic(topic.as_deref())?);
+    }
     let (subscription, provider, identity) = to_push(&sub);
     let new = NewSubscription {
         subscription,

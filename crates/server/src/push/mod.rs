@@ -51,6 +51,8 @@ pub(crate) enum Error {
     TooMany,
     #[error("push subscription not found")]
     NotFound,
+    #[error("this server wakes only the apps {0}: name one of them as the topic")]
+    UnknownTopic(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -97,6 +99,8 @@ pub(crate) struct Wakes {
     store: Store,
     pusher: Pusher,
     allow_http_endpoints: bool,
+    /// The APNs topics (bundle ids) the operator configured: a device may only name one.
+    apns_topics: Vec<String>,
     wire: Arc<dyn Wire>,
     /// Devices with a push subscription: a device without one is not looked up in the store at
     /// every message it misses. Loaded when the task starts, added to on registration; a device
@@ -120,12 +124,14 @@ impl Wakes {
         store: Store,
         pusher: Pusher,
         allow_http_endpoints: bool,
+        apns_topics: Vec<String>,
         wire: Arc<dyn Wire>,
     ) -> Self {
         Wakes {
             store,
             pusher,
             allow_http_endpoints,
+            apns_topics,
             wire,
             subscribed: Default::default(),
         }
@@ -139,6 +145,17 @@ impl Wakes {
 
     pub(crate) fn vapid_public_key(&self) -> Option<String> {
         self.pusher.vapid_public_key().map(str::to_owned)
+    }
+
+    /// The APNs topic of a new subscription: the one the device named if the operator
+    /// configured it, or the only one configured when the device named none.
+    pub(crate) fn apns_topic(&self, named: Option<&str>) -> Result<String, Error> {
+        match (named, self.apns_topics.as_slice()) {
+            (_, []) => Err(Error::NotConfigured("apns")),
+            (None, [only]) => Ok(only.clone()),
+            (Some(t), topics) if topics.iter().any(|c| c == t) => Ok(t.to_owned()),
+            (_, topics) => Err(Error::UnknownTopic(topics.join(", "))),
+        }
     }
 
     pub(crate) async fn register(

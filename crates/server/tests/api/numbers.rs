@@ -525,3 +525,52 @@ async fn validation_mail_to_one_address_is_limited_whoever_asks() {
     let r = ask(c.clone(), "someone@example.com").await;
     assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
 }
+
+/// Issue 17 (secrets): the APNs topic is the operator's — the bundle ids of its apps — not
+/// whatever a device names; a device may leave it out when the server serves one app.
+#[tokio::test]
+async fn apns_topics_come_from_the_operators_configuration() {
+    // A throw-away P-256 key in PKCS#8, as Apple's .p8 files are.
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgqZHfWa8qTW8FZJKm
+69H3zh5KJhZg7v69b3BVHsfd0TChRANCAAT6ojyCDhAs93zeO5mCPMI8py6zkjgW
+nbPb9ycrkWQp+n/M5jOamt/0oCwUbqM4+YgWGCxwe1O/qt94w1B9S1Xr
+-----END PRIVATE KEY-----
+";
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("AuthKey.p8");
+    std::fs::write(&file, KEY).unwrap();
+    let api = api_with(|c| {
+        c.push.apns = Some(("TEAM123456".into(), "KEY1234567".into(), file.clone()));
+        c.push.apns_topics = vec!["com.example.phone".into()];
+    })
+    .await;
+    let (_, token) = api.device("a", &[ALICE]).await;
+    let token_hex = "ab".repeat(32);
+    let r = api
+        .post(
+            "/v1/me/push",
+            &token,
+            json!({"provider": "apns", "device_token": token_hex, "topic": "com.attacker.app"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "unknown_topic")
+    );
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("com.example.phone"));
+    assert_eq!(
+        api.get("/v1/me/push", &token).await.body["subscriptions"],
+        json!([])
+    );
+    for body in [
+        json!({"provider": "apns", "device_token": token_hex, "topic": "com.example.phone"}),
+        json!({"provider": "apns", "device_token": token_hex}),
+    ] {
+        let r = api.post("/v1/me/push", &token, body.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{body}: {:?}", r.body);
+    }
+}
