@@ -92,6 +92,12 @@ impl SessionKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The SHA-256 of the key, base64url: how purchase tokens and the operator's webhooks name a
+    /// session — the same for the same session — without revealing its key.
+    pub fn public_id(&self) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.0.as_bytes()))
+    }
 }
 
 impl fmt::Display for SessionKey {

@@ -335,12 +335,16 @@ async fn a_paid_component_needs_consent_and_carries_a_purchase_token_the_peer_ve
     const SECRET: &str = "an-authorization-secret";
     // The authorization server: a copyright fee for the film; it refuses the concert.
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<(bool, serde_json::Value)>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/authorize", listener.local_addr().unwrap());
+    let hook_url = url.clone();
     let router = axum::Router::new().route(
         "/authorize",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let seen_tx = seen_tx.clone();
+            let hook_url = hook_url.clone();
             async move {
-                let ok = signed(&headers, &body, SECRET);
+                let ok = signed(&headers, &hook_url, &body, SECRET);
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
                 seen_tx.send((ok, v.clone())).unwrap();
                 let answer = match (v["type"].as_str(), v["component"]["id"].as_str()) {
@@ -358,8 +362,6 @@ async fn a_paid_component_needs_consent_and_carries_a_purchase_token_the_peer_ve
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/authorize", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let w = world(move |c| c.authorization = Some((url.clone(), SECRET.into()))).await;
     for (id, name) in [

@@ -315,22 +315,26 @@ async fn signed_caller_data_verifies_on_the_callee_and_tampering_shows() {
 async fn app_objects_are_relayed_and_a_signed_transformer_adds_derived_data() {
     const SECRET: &str = "a-shared-secret-for-tests";
     // The operator's transformer: checks the signature, answers with derived data.
-    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/transform", listener.local_addr().unwrap());
+    let hook_url = url.clone();
     let router = axum::Router::new().route(
         "/transform",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let seen_tx = seen_tx.clone();
+            let hook_url = hook_url.clone();
             async move {
-                let ok = signed(&headers, &body, SECRET);
-                seen_tx.send(ok).unwrap();
+                let ok = signed(&headers, &hook_url, &body, SECRET);
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                seen_tx
+                    .send((ok, v["session"].as_str().unwrap_or_default().to_owned()))
+                    .unwrap();
                 let order = v["body"]["order"].as_str().unwrap_or("?").to_owned();
                 axum::Json(serde_json::json!({"order": order, "eta": "12:40", "signed": ok}))
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/transform", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let w = world(move |c| {
         c.transformers
@@ -356,10 +360,14 @@ async fn app_objects_are_relayed_and_a_signed_transformer_adds_derived_data() {
         .send_message(&key, &send("app/other", serde_json::json!({"x": 1})))
         .await
         .unwrap();
+    let (ok, session) = seen.recv().await.unwrap();
+    assert!(ok, "the webhook got a valid signature");
+    // The transformer learns which session, never its key.
     assert!(
-        seen.recv().await.unwrap(),
-        "the webhook got a valid signature"
+        !session.contains(&key) && !session.starts_with("sk_"),
+        "{session}"
     );
+    assert_eq!(session.len(), 43, "the key's SHA-256, base64url: {session}");
     let derived = next(&mut on_bob, |e| match e {
         Event::Message(m) if m.kind == "derived/order-status" => Some(m),
         _ => None,

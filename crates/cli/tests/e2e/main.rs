@@ -127,22 +127,29 @@ async fn message(ch: &mut Channel) -> callside_client::proto::message::Message {
     .await
 }
 
-/// Whether a webhook request carries callside's signature (`X-Callside-Signature: t=..,v1=..`,
-/// HMAC-SHA256 of "<t>.<body>"), checked here independently of the server's code.
-fn signed(headers: &axum::http::HeaderMap, body: &str, secret: &str) -> bool {
+/// Whether a webhook request to `url` carries callside's signature (`X-Callside-Signature:
+/// t=..,id=..,v1=..`, HMAC-SHA256 of "<t>.<id>.<url>.<body>", the id also in
+/// `X-Callside-Delivery`), checked here independently of the server's code.
+fn signed(headers: &axum::http::HeaderMap, url: &str, body: &str, secret: &str) -> bool {
     use hmac::{Hmac, Mac};
-    let Some(sig) = headers
-        .get("x-callside-signature")
-        .and_then(|v| v.to_str().ok())
-    else {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(sig) = header("x-callside-signature") else {
         return false;
     };
-    let Some((t, v1)) = sig.split_once(",v1=") else {
+    let mut parts = sig.split(',');
+    let (Some(t), Some(id), Some(v1), None) = (
+        parts.next().and_then(|p| p.strip_prefix("t=")),
+        parts.next().and_then(|p| p.strip_prefix("id=")),
+        parts.next().and_then(|p| p.strip_prefix("v1=")),
+        parts.next(),
+    ) else {
         return false;
     };
-    let t = t.strip_prefix("t=").unwrap_or_default();
+    if header("x-callside-delivery") != Some(id) {
+        return false;
+    }
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
+    mac.update(format!("{t}.{id}.{url}.{body}").as_bytes());
     let want: String = mac
         .finalize()
         .into_bytes()

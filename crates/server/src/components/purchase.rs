@@ -33,12 +33,6 @@ pub(crate) struct Claims<'a> {
     pub(crate) exp: i64,
 }
 
-/// The SHA-256 of a session key, base64url: how purchase tokens and webhooks name a session
-/// without revealing its key.
-pub(crate) fn session_id(key: &SessionKey) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(key.as_str().as_bytes()))
-}
-
 /// The grant id of a purchase: the same for the same requester, session, component version and
 /// fee, so a retried consent is the same purchase to the authorization server (which must treat a
 /// repeated grant id as one charge).
@@ -116,7 +110,7 @@ impl Components {
             "component": self.wire.component(&component),
             "requester": { "participant": who.id.as_str(), "number": requester },
             "peers": peers,
-            "session": session_id(key),
+            "session": key.public_id(),
         });
         let mut payload = about.clone();
         payload["type"] = "requirement".into();
@@ -172,7 +166,7 @@ impl Components {
             payer: &who.id,
             fee: &fee,
             reference: reference.clone(),
-            sid: session_id(key),
+            sid: key.public_id(),
             jti: grant_id.clone(),
             iat: now / 1000,
             exp: now / 1000 + TOKEN_VALIDITY_SECS,

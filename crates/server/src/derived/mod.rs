@@ -43,7 +43,7 @@ pub(crate) async fn run(
             continue;
         };
         let payload = serde_json::json!({
-            "session": job.key.as_str(),
+            "session": job.key.public_id(),
             "seq": job.seq,
             "sender": job.sender,
             "kind": format!("app/{}", job.app),
