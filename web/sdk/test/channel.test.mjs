@@ -113,7 +113,7 @@ test("refusals are typed errors with the server's codes", async () => {
   await assert.rejects(ch.sendText(key, "let me in"), (e) => e instanceof CallsideError && e.code === "not_participant");
   ch.close();
   const nobody = new Client({ server: server.base, auth: "cs_dev_not-a-token" });
-  await assert.rejects(nobody.me(), (e) => e.status === 401 && e.code === "unauthenticated");
+  await assert.rejects(nobody.me(), (e) => e.status === 401 && e.code === "unknown_token");
   await assert.rejects(Channel.connect(nobody), (e) => e.status === 401);
   const down = new Client({ server: "http://127.0.0.1:9", auth: "x" });
   await assert.rejects(down.me(), (e) => e.code === "network" && /cannot reach/.test(e.message));

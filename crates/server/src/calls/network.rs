@@ -141,7 +141,7 @@ impl Calls {
         new: NewCall,
         now: Millis,
     ) -> Result<CallRecord, Error> {
-        let owners = self.owners_of(&[&new.caller, &new.callee]).await?;
+        let owners = self.owners_of(who, &[&new.caller, &new.callee]).await?;
         let id = CallId(callside_core::secret::new_id("call", now));
         let call_for = |session: SessionKey| CallRecord {
             id: id.clone(),
@@ -222,13 +222,24 @@ impl Calls {
     /// The devices on these numbers coupled to their line (S1-F0/F3: the server maps the number to
     /// the coupled PC and notifies it; a device coupled `when_near` only while it is near, one
     /// coupled `never` not at all), whether or not they report the call themselves, and the
-    /// automated systems
-    /// whose service numbers they are (a call to voicemail or an IVR).
-    async fn owners_of(&self, numbers: &[&PhoneNumber]) -> Result<Vec<ParticipantRecord>, Error> {
+    /// automated systems whose service numbers they are (a call to voicemail or an IVR).
+    /// Devices are put in only for numbers within the `reporter`'s ranges: an element that
+    /// serves one party cannot put the other party's devices into a session; those join by
+    /// reporting their own leg of the call.
+    async fn owners_of(
+        &self,
+        reporter: &Principal,
+        numbers: &[&PhoneNumber],
+    ) -> Result<Vec<ParticipantRecord>, Error> {
         let mut owners = Vec::new();
         let now = now_ms();
         for n in numbers {
-            for p in self.store.coupled_devices((*n).clone(), now).await? {
+            let devices = if reporter.holds(n) {
+                self.store.coupled_devices((*n).clone(), now).await?
+            } else {
+                Vec::new()
+            };
+            for p in devices {
                 let name = self
                     .store
                     .principal(p.clone())
@@ -255,7 +266,17 @@ impl Calls {
         now: Millis,
     ) -> Result<CallRecord, Error> {
         let missed = call.session.clone();
-        let mut participants = self.owners_of(&[&call.caller, &to]).await?;
+        let mut participants = self.owners_of(who, &[&call.caller, &to]).await?;
+        // The caller's devices that were on the call's session (by their own leg, when the
+        // element does not serve the caller's number) go on with it.
+        let before = self.sessions.record(&missed).await?;
+        for p in before.participants {
+            if p.number.as_ref() == Some(&call.caller)
+                && !participants.iter().any(|x| x.principal == p.principal)
+            {
+                participants.push(participant(&p.principal, &p.name, Some(&call.caller)));
+            }
+        }
         participants.dedup_by(|a, b| a.principal == b.principal);
         let key = SessionKey::generate(now);
         call.session = key.clone();

@@ -511,3 +511,46 @@ async fn national_numbers_are_read_in_the_devices_own_region() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
 }
+
+/// Issue 17: an element that serves one party's number cannot put the other party's devices into
+/// a session; they join by reporting their own leg of the call (their consent).
+#[tokio::test]
+async fn a_network_element_puts_only_its_own_numbers_devices_into_a_session() {
+    let api = api().await;
+    let (a_id, a) = api.device("Alice", &[ALICE]).await;
+    let (b_id, b) = api.device("Bob", &[BOB]).await;
+    let sip = api
+        .service("alices-switch", &["network_element"], &["+442079460001"])
+        .await;
+    let r = api
+        .post(
+            "/v1/network/calls",
+            &sip,
+            json!({"call_ref": "x1@switch", "caller": ALICE, "callee": BOB, "event": "ringing"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let key = r.body["session"].as_str().unwrap().to_owned();
+    let ids = |body: &Value| -> Vec<String> {
+        body["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let s = api.get(&format!("/v1/sessions/{key}"), &a).await;
+    assert_eq!(
+        ids(&s.body),
+        vec![a_id.clone()],
+        "Bob's devices were not put in"
+    );
+    let r = api.get(&format!("/v1/sessions/{key}"), &b).await;
+    assert_eq!(r.code(), "not_participant", "{:?}", r.body);
+    // Bob's own app reports the call: he joins it.
+    let r = api.leg(&b, BOB, Some(ALICE), "incoming").await;
+    assert_eq!(r.body["state"], "matched", "{:?}", r.body);
+    assert_eq!(r.body["session"]["key"], key.as_str());
+    let s = api.get(&format!("/v1/sessions/{key}"), &b).await;
+    assert_eq!(ids(&s.body), vec![a_id, b_id]);
+}
