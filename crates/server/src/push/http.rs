@@ -97,7 +97,7 @@ pub(crate) async fn register_push(
     Json(mut sub): Json<proto::push::PushSubscription>,
 ) -> Result<(StatusCode, axum::Json<proto::push::RegisteredPush>), ApiError> {
     if let proto::push::PushSubscription::Apns { topic, .. } = &mut sub {
-        *topic = Some(app.wakes.apns_topic(topic.as_deref())?);
+        *topic = Some(app.wakes.apns_topic(&p, topic.as_deref())?);
     }
     let (subscription, provider, identity) = to_push(&sub);
     let new = NewSubscription {

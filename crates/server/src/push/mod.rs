@@ -149,7 +149,14 @@ impl Wakes {
 
     /// The APNs topic of a new subscription: the one the device named if the operator
     /// configured it, or the only one configured when the device named none.
-    pub(crate) fn apns_topic(&self, named: Option<&str>) -> Result<String, Error> {
+    pub(crate) fn apns_topic(
+        &self,
+        device: &Principal,
+        named: Option<&str>,
+    ) -> Result<String, Error> {
+        if !matches!(device.kind, PrincipalKind::Device { .. }) {
+            return Err(Error::DevicesOnly);
+        }
         match (named, self.apns_topics.as_slice()) {
             (_, []) => Err(Error::NotConfigured("apns")),
             (None, [only]) => Ok(only.clone()),
