@@ -209,6 +209,59 @@ async fn composer_data_rings_with_the_call_and_a_note_follows_a_missed_one() {
     w.stop().await;
 }
 
+/// Issue 17: calling one number again and again with composer data (report, withdraw, report…)
+/// rings and wakes its devices only a few times an hour; the rest stay in the call log.
+#[tokio::test]
+async fn one_caller_rings_one_number_only_a_few_times_an_hour() {
+    use callside_client::proto::call::{Composer, Importance};
+    let w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let carol = w.phone("Carol", "+442079460003").await;
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    next(&mut on_bob, |e| {
+        matches!(e, Event::Ready { .. }).then_some(())
+    })
+    .await;
+    let call = |subject: &str| {
+        let mut l = leg(ALICE, Some(BOB), Direction::Outgoing);
+        l.composer = Some(Composer {
+            subject: Some(subject.into()),
+            importance: Importance::Normal,
+            picture: None,
+            location: None,
+        });
+        l
+    };
+    for i in 0..12 {
+        let status = alice
+            .report_leg(&call(&format!("try {i}")), Duration::ZERO)
+            .await
+            .unwrap();
+        alice.end_leg(&status.id).await.unwrap();
+    }
+    // Another caller is not held up; once its ring arrives, every earlier one has too.
+    let mut from_carol = leg("+442079460003", Some(BOB), Direction::Outgoing);
+    from_carol.composer = call("Carol here").composer;
+    carol.report_leg(&from_carol, Duration::ZERO).await.unwrap();
+    let mut rang_from_alice = 0;
+    loop {
+        let note = next(&mut on_bob, |e| match e {
+            Event::CallNote(n) => Some(n),
+            _ => None,
+        })
+        .await;
+        if note.from == "+442079460003" {
+            break;
+        }
+        rang_from_alice += 1;
+    }
+    assert_eq!(rang_from_alice, 10, "rang at most 10 times from one caller");
+    let log = bob.call_log().await.unwrap();
+    assert_eq!(log.notes.len(), 13, "all are kept in the call log");
+    w.stop().await;
+}
+
 #[tokio::test]
 async fn signed_caller_data_verifies_on_the_callee_and_tampering_shows() {
     use callside_client::proto::admin::{CreateServiceAccount, Scope};

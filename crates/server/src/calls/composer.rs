@@ -12,7 +12,7 @@ use crate::hub::{Hub, Outbound};
 use crate::push::{Reason, Waker};
 use crate::Store;
 use callside_core::message::BlobId;
-use callside_core::{Direction, LegId, Principal, PrincipalId, PrincipalKind};
+use callside_core::{Direction, LegId, PhoneNumber, Principal, PrincipalId, PrincipalKind};
 use callside_store::{CallNoteRecord, LegRecord, LegState, StoreError, Write};
 use std::sync::Arc;
 
@@ -78,7 +78,14 @@ pub(crate) struct Composer {
     wire: Arc<dyn Wire>,
     /// Composer data and notes ring or wake another number's devices: a few per device.
     rings: std::sync::Mutex<callside_core::ratelimit::Limiter<PrincipalId>>,
+    /// And a few per device and number called: past them a note is still kept in the callee's
+    /// call log, but does not ring or wake its devices again.
+    rings_per_target:
+        std::sync::Mutex<callside_core::ratelimit::Limiter<(PrincipalId, PhoneNumber)>>,
 }
+
+/// Composer data and notes one device may ring one number with in an hour.
+pub(crate) const RINGS_PER_TARGET_HOUR: u32 = 10;
 
 impl Composer {
     pub(crate) fn new(
@@ -97,6 +104,9 @@ impl Composer {
             wire,
             rings: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
                 callside_core::ratelimit::Rate::per_hour(per_device_hour),
+            )),
+            rings_per_target: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
+                callside_core::ratelimit::Rate::per_hour(RINGS_PER_TARGET_HOUR),
             )),
         }
     }
@@ -184,9 +194,20 @@ impl Composer {
             }));
         }
         self.store.apply(writes).await?;
-        let frame = self.wire.call_note_frame(&rec);
-        self.hub.publish(&devices, &Outbound::Frame(frame));
-        self.waker.wake(devices, Reason::Ringing(rec.id.clone()));
+        let may_ring = {
+            let mut per_target = self.rings_per_target.lock().expect("limiter poisoned");
+            per_target.prune(now);
+            per_target
+                .check((caller.id.clone(), rec.to.clone()), now)
+                .is_ok()
+        };
+        if may_ring {
+            let frame = self.wire.call_note_frame(&rec);
+            self.hub.publish(&devices, &Outbound::Frame(frame));
+            self.waker.wake(devices, Reason::Ringing(rec.id.clone()));
+        } else {
+            tracing::debug!(to = %rec.to, "call note kept without ringing: too many to this number");
+        }
         Ok(rec)
     }
 

@@ -26,6 +26,7 @@ impl From<Error> for ApiError {
             Error::InvalidPolicy(_) => ApiError::bad("invalid_policy", e),
             Error::InvalidCardCache => ApiError::bad("invalid_card_cache", e),
             Error::NoCardOwner => ApiError::NotFound("card owner"),
+            Error::RateLimited(l) => l.into(),
             Error::Session(e) => e.into(),
             Error::Store(e) => e.into(),
         }

@@ -47,6 +47,8 @@ pub(crate) enum Error {
     #[error("card owner not found")]
     NoCardOwner,
     #[error(transparent)]
+    RateLimited(#[from] callside_core::ratelimit::Limited),
+    #[error(transparent)]
     Session(#[from] crate::sessions::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -87,7 +89,12 @@ pub(crate) struct Cards {
     /// read at all (most sessions, on most deployments). Loaded when delivery starts, kept up to
     /// date by `put` and `delete`; a superset is harmless (delivery then finds an empty card).
     owners: RwLock<HashSet<PrincipalId>>,
+    /// Card imports by URL per device: each makes the server fetch from the internet.
+    fetches: std::sync::Mutex<callside_core::ratelimit::Limiter<PrincipalId>>,
 }
+
+/// Card imports by URL one device may ask for in an hour.
+pub(crate) const FETCHES_PER_DEVICE_HOUR: u32 = 20;
 
 impl Cards {
     pub(crate) fn new(
@@ -102,6 +109,9 @@ impl Cards {
             wire,
             settings,
             owners: Default::default(),
+            fetches: std::sync::Mutex::new(callside_core::ratelimit::Limiter::new(
+                callside_core::ratelimit::Rate::per_hour(FETCHES_PER_DEVICE_HOUR),
+            )),
         }
     }
 
@@ -140,6 +150,12 @@ impl Cards {
     /// `cards.fetch_timeout`, `text/vcard` or `application/vcard+json`).
     pub(crate) async fn fetch(&self, p: &Principal, url: &str) -> Result<Card, Error> {
         devices_only(p)?;
+        {
+            let now = crate::clock::now_ms();
+            let mut fetches = self.fetches.lock().expect("limiter poisoned");
+            fetches.prune(now);
+            fetches.check(p.id.clone(), now)?;
+        }
         let bad = |why: String| Error::InvalidCardUrl(why);
         let allow_private = self.settings.allow_private_urls;
         let url = crate::adapters::net::check_public_url(url, allow_private, false)

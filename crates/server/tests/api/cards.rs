@@ -198,4 +198,24 @@ async fn cards_by_reference_are_fetched_only_from_public_https_urls() {
         api.get("/v1/me/card", &token).await.body["fields"][0]["value"],
         "Alice Example"
     );
+    // Each fetch makes the server go out to the internet: 20 an hour per device (3 made above).
+    for _ in 3..20 {
+        let r = api
+            .post("/v1/me/card/fetch", &token, json!({ "url": html }))
+            .await;
+        assert_eq!(r.code(), "invalid_card_url");
+    }
+    let r = api
+        .post("/v1/me/card/fetch", &token, json!({ "url": vcard }))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    let (_, other) = api.device("b", &[BOB]).await;
+    let r = api
+        .post("/v1/me/card/fetch", &other, json!({ "url": vcard }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "another device is not held up");
 }
