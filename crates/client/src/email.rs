@@ -3,7 +3,7 @@
 //! the token, and submits it, so the user never copies anything.
 
 use crate::Error;
-use callside_proto::email::{token_in_mail, EmailValidation};
+use callside_proto::email::{EmailValidation, TOKEN_PREFIX, VALIDATION_HEADER};
 use futures_util::TryStreamExt;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -67,6 +67,28 @@ pub async fn find_token(
     }
 }
 
+/// The token in a validation mail (as fetched over IMAP: headers and body), if the mail is the
+/// one for `validation`. Read with a MIME parser, so a mail a server re-encoded (quoted-printable,
+/// base64) or wrapped in a multipart still gives its token.
+pub fn token_in_mail(raw: &[u8], validation: &str) -> Option<String> {
+    let mail = mail_parser::MessageParser::default().parse(raw)?;
+    if mail.header_raw(VALIDATION_HEADER)?.trim() != validation {
+        return None;
+    }
+    (0..mail.text_body_count())
+        .filter_map(|i| mail.body_text(i))
+        .find_map(|text| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(TOKEN_PREFIX))
+                .map(|t| t.trim().to_owned())
+        })
+        .filter(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -123,10 +145,7 @@ where
                 .await
                 .map_err(imap_err)?;
             for f in &fetches {
-                if let Some(token) = f
-                    .body()
-                    .and_then(|b| token_in_mail(&String::from_utf8_lossy(b), &validation.id))
-                {
+                if let Some(token) = f.body().and_then(|b| token_in_mail(b, &validation.id)) {
                     let _ = session.logout().await;
                     return Ok(token);
                 }
@@ -137,5 +156,44 @@ where
             return Err(Error::Timeout);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_in_mail;
+
+    #[test]
+    fn the_token_is_read_only_from_the_right_mail() {
+        let mail = b"From: callside <noreply@callside.test>\r\nX-Callside-Validation: ev_1\r\nSubject: x\r\n\r\nHello\r\nToken: AbC-_123\r\n";
+        assert_eq!(token_in_mail(mail, "ev_1").as_deref(), Some("AbC-_123"));
+        assert_eq!(token_in_mail(mail, "ev_2"), None);
+        assert_eq!(
+            token_in_mail(b"X-Callside-Validation: ev_1\n\nno token here", "ev_1"),
+            None
+        );
+        assert_eq!(
+            token_in_mail(b"X-Callside-Validation: ev_1\n\nToken: <script>", "ev_1"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_re_encoded_or_multipart_mail_still_gives_its_token() {
+        // Quoted-printable, as a relay may re-encode it (a soft line break inside the token).
+        let qp = b"X-Callside-Validation: ev_1\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\nHello =E2=80=94 someone asked\r\nToken: AbC-=\r\n_123\r\n";
+        assert_eq!(token_in_mail(qp, "ev_1").as_deref(), Some("AbC-_123"));
+        // Base64 inside multipart/alternative with an HTML twin, the header folded.
+        let multipart = b"X-Callside-Validation:\r\n ev_1\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+SGVsbG8KVG9rZW46IEFiQy1fMTIzCg==\r\n--b1\r\nContent-Type: text/html\r\n\r\n\
+<p>Token: AbC-_123</p>\r\n--b1--\r\n";
+        assert_eq!(
+            token_in_mail(multipart, "ev_1").as_deref(),
+            Some("AbC-_123")
+        );
+        assert_eq!(token_in_mail(multipart, "ev_9"), None);
     }
 }
