@@ -19,6 +19,8 @@ pub(crate) enum Outbound {
         key: SessionKey,
         seq: u64,
         json: Arc<str>,
+        /// When the server took the message in (for the delivery latency histogram).
+        at: std::time::Instant,
     },
     /// Any other frame (`session`, `leg`).
     Frame(Arc<str>),

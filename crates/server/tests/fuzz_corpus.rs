@@ -2,6 +2,7 @@
 //! libFuzzer targets check (`fuzz/src/lib.rs`, included here), on stable and in every test run:
 //! an input that once crashed and was fixed, or that the fuzzer found interesting, stays checked.
 
+#[allow(unreachable_pub)] // public in the fuzz crate, private here
 #[path = "../../../fuzz/src/lib.rs"]
 mod targets;
 

@@ -42,6 +42,77 @@ async fn metrics_need_the_operators_token_or_their_own_listener() {
     w.stop().await;
 }
 
+/// Issue 18: latency histograms and error counts by code, and a Grafana dashboard that queries only
+/// what the server exposes.
+#[tokio::test]
+async fn metrics_have_latency_histograms_and_the_dashboard_queries_only_real_metrics() {
+    let w = world(|_| {}).await;
+    let (alice, bob, key) = paired(&w).await;
+    let mut on_bob = Channel::connect(&bob).await.unwrap();
+    alice.send_text(&key, "hello").await.unwrap();
+    next(&mut on_bob, |e| match e {
+        Event::Message(m) if m.kind == "text" => Some(()),
+        _ => None,
+    })
+    .await;
+    let outsider = w.phone("Eve", "+442079460009").await;
+    let _ = outsider
+        .messages(&key, Default::default())
+        .await
+        .unwrap_err();
+    let admin = w.running.as_ref().unwrap().admin_token.clone();
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", w.base))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "callside_http_request_duration_seconds_bucket{",
+        "route=\"/v1/sessions/{key}/messages\"",
+        "callside_commit_duration_seconds_count",
+        "callside_delivery_duration_seconds_count",
+        "callside_http_errors_total{code=\"not_participant\"} 1",
+    ] {
+        assert!(text.contains(want), "{want} missing from\n{text}");
+    }
+    assert!(!text.contains(&key), "no session key in the metrics");
+    // Every series the dashboard queries is one of these.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../deploy/grafana/callside.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let exposed: std::collections::HashSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("callside_") || word.starts_with("process_") {
+                    queried += 1;
+                    assert!(
+                        exposed.contains(word),
+                        "the dashboard queries {word}, which /metrics does not have"
+                    );
+                }
+            }
+        }
+    }
+    assert!(queried >= 10, "{queried}");
+    w.stop().await;
+}
+
 /// Issue 17 (privacy): what the server keeps — the database and its log, files, keys — is
 /// readable by its owner only, however the process's umask is set.
 #[cfg(unix)]

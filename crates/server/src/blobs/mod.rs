@@ -197,9 +197,7 @@ impl Blobs {
         if let Ok(d) = tokio::fs::File::open(&dir).await {
             let _ = d.sync_all().await;
         }
-        self.metrics
-            .blob_bytes
-            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.blob_bytes.inc_by(size);
         let record = BlobRecord {
             id,
             size,

@@ -438,9 +438,7 @@ impl Calls {
                 drop(st);
                 self.sessions.opened(opening).await?;
                 // Both legs matched.
-                self.metrics
-                    .legs_matched
-                    .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.legs_matched.inc_by(2);
                 if other.answered {
                     self.sessions
                         .transition(&key, Event::CallAnswered, None, vec![])

@@ -64,7 +64,7 @@ pub(crate) async fn run(
             }
         };
         let Some(data) = derived.filter(|d| d.is_object()) else {
-            Metrics::inc(&t.metrics.http_errors);
+            Metrics::inc(&t.metrics.webhook_errors);
             continue;
         };
         let body = serde_json::json!({ "source": job.seq, "data": data }).to_string();

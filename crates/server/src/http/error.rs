@@ -107,6 +107,10 @@ impl ApiError {
     }
 }
 
+/// The stable code of an error answer, left on the response for the metrics.
+#[derive(Clone, Copy)]
+pub(crate) struct ErrorCode(pub(crate) &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
@@ -114,6 +118,7 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (self.status(), body).into_response();
+        res.extensions_mut().insert(ErrorCode(self.code()));
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static(PROBLEM_JSON),

@@ -3,6 +3,7 @@
 //! the `http.rs` files are the only code that names `axum` or `callside_proto`.
 
 mod app_assets;
+mod docs;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod openapi;
@@ -21,7 +22,6 @@ use crate::connect::http as connect;
 use crate::identity::http as identity;
 use crate::invitations::http as invitations;
 use crate::merchants::http as merchants;
-use crate::metrics::Metrics;
 use crate::push::http as push;
 use crate::screens::http as screens;
 use crate::sessions::http as sessions;
@@ -296,14 +296,12 @@ pub fn router(app: AppState) -> Router {
         .route("/app/", get(app_assets::app_index))
         .route("/app/{file}", get(app_assets::app_file))
         .route("/healthz", get(ops::healthz))
+        .route("/docs", get(docs::page))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { error::ApiError::NotFound("route") })
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            count_errors,
-        ))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), measure))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
@@ -354,14 +352,31 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-async fn count_errors(
+/// Times every answered request by its route pattern (never the path: ids and keys stay out of
+/// the metrics) and counts error answers by their code.
+async fn measure(
     axum::extract::State(app): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let res = next.run(req).await;
-    if res.status().is_client_error() || res.status().is_server_error() {
-        Metrics::inc(&app.metrics.http_errors);
+    let status = res.status();
+    let route = route.as_deref().unwrap_or("(no route)");
+    // A WebSocket's time is its whole life: only its upgrade answer is timed here.
+    app.metrics
+        .request(method.as_str(), route, status.as_u16(), started.elapsed());
+    if status.is_client_error() || status.is_server_error() {
+        let code = res
+            .extensions()
+            .get::<error::ErrorCode>()
+            .map_or_else(|| status.as_u16().to_string(), |c| c.0.to_owned());
+        app.metrics.error(&code);
     }
     res
 }

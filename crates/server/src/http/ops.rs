@@ -36,7 +36,7 @@ pub(crate) async fn open_metrics(State(app): State<AppState>) -> impl IntoRespon
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         app.metrics
             .render(app.hub.connections(), app.calls.pending_legs()),

@@ -191,7 +191,7 @@ where
                 self.send(Message::Text(Utf8Bytes::from(json.to_string())))
                     .await
             }
-            Outbound::Message { key, seq, json } => {
+            Outbound::Message { key, seq, json, at } => {
                 let seq = *seq;
                 let sent = *self.sent.get(key).unwrap_or(&0);
                 if seq <= sent {
@@ -203,6 +203,10 @@ where
                 self.send(Message::Text(Utf8Bytes::from(json.to_string())))
                     .await?;
                 self.sent.insert(key.clone(), seq);
+                self.app
+                    .metrics
+                    .deliveries
+                    .observe(at.elapsed().as_secs_f64());
                 Ok(())
             }
         }

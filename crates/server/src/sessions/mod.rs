@@ -163,7 +163,7 @@ pub(crate) enum Error {
 /// A listener for sessions established or joined, and the counter of what it missed.
 pub(crate) struct Established {
     pub(crate) tx: mpsc::Sender<SessionKey>,
-    pub(crate) dropped: fn(&Metrics) -> &std::sync::atomic::AtomicU64,
+    pub(crate) dropped: fn(&Metrics) -> &prometheus_client::metrics::counter::Counter,
 }
 
 /// Who hears that a commit landed, besides the participants' sockets.
@@ -507,6 +507,7 @@ impl Sessions {
                 key: key.clone(),
                 seq: 1,
                 json: self.wire.message_frame(m),
+                at: std::time::Instant::now(),
             });
             extra.push(Write::Message(m.clone()));
         }
@@ -757,12 +758,14 @@ impl Sessions {
         also: Option<(PrincipalId, Arc<str>)>,
     ) -> Result<Commit, Error> {
         let last = messages.last().map(|m| m.seq);
+        let queued = std::time::Instant::now();
         let frames: Vec<Outbound> = messages
             .iter()
             .map(|m| Outbound::Message {
                 key: m.session.clone(),
                 seq: m.seq,
                 json: self.wire.message_frame(m),
+                at: queued,
             })
             .collect();
         // `app/<name>` messages with an operator transformer also go to it (after the commit).
@@ -800,6 +803,7 @@ impl Sessions {
         let waker = self.waker.clone();
         let metrics = self.metrics.clone();
         let on_commit = Box::new(move || {
+            metrics.commits.observe(queued.elapsed().as_secs_f64());
             if let Some((p, frame)) = also {
                 hub.publish([&p], &Outbound::Frame(frame));
             }

@@ -1,0 +1,63 @@
+// The API's reference page at /docs, as a person reads it in headless Chromium: the operations by
+// tag in a side bar, a click on one jumps to it, its body links to its schema; no script runs and
+// the page passes an accessibility check. Screenshots go to $ARTIFACTS_DIR.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+import { startServer } from "../../sdk/test/server.mjs";
+
+const artifacts = resolve(process.env.ARTIFACTS_DIR ?? join(import.meta.dirname, "../test-artifacts"));
+mkdirSync(artifacts, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("the API reference at /docs can be browsed from its side bar to an operation and its schema", async () => {
+  const res = await fetch(`${server.base}/docs`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /text\/html/);
+  assert.match(res.headers.get("content-security-policy"), /default-src 'none'/);
+  const doc = await (await fetch(`${server.base}/v1/openapi.json`)).json();
+  let operations = 0;
+  for (const item of Object.values(doc.paths)) {
+    operations += ["get", "post", "put", "delete", "patch"].filter((m) => item[m]).length;
+  }
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/docs`);
+  assert.equal(await page.locator("main section.op").count(), operations, "every operation is on the page");
+  await page.locator("nav a", { hasText: "/v1/legs" }).first().click();
+  const op = page.locator("section.op:target");
+  await op.waitFor();
+  assert.match(await op.locator("h3").innerText(), /POST\s*\/v1\/legs/);
+  await page.screenshot({ path: join(artifacts, "docs-operation.png") });
+  await op.locator("a[href^='#schema-']").first().click();
+  const schema = page.locator("section:target");
+  assert.ok((await schema.locator("table tr").count()) > 1, "the schema's fields are listed");
+  await page.screenshot({ path: join(artifacts, "docs-schema.png") });
+  await schema.locator("details summary").click();
+  assert.match(await schema.locator("pre").innerText(), /"properties"/);
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => await globalThis.axe.run(document));
+  const problems = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
+  assert.deepEqual(problems, [], "accessibility problems");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
