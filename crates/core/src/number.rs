@@ -81,7 +81,9 @@ impl PhoneNumber {
             reason: e.to_string(),
         })?;
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
-        if !phonenumber::is_valid(&parsed) {
+        // libphonenumber's metadata allows some national numbers (Germany's) longer than E.164's
+        // 15 digits; callside stores E.164 only, so those are not numbers here (found by fuzzing).
+        if !phonenumber::is_valid(&parsed) || !is_e164_shape(&e164) {
             return Err(match region {
                 Some(r) => NumberError::NotInRegion {
                     input: shown(input),
@@ -244,6 +246,13 @@ mod tests {
                 && text.contains("default_region"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn numbers_longer_than_e164_allows_are_refused() {
+        // Valid for libphonenumber (a German number of 16 digits), not E.164.
+        assert!(PhoneNumber::parse("+4995246714995246", None).is_err());
+        assert!(PhoneNumber::parse("+49 30 1234567", None).is_ok());
     }
 
     #[test]
