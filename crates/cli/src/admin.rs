@@ -73,6 +73,20 @@ enum AdminCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Device and service-account tokens nobody has presented for a while.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// List the devices and service accounts whose token was not used for DAYS days, oldest
+    /// first (delete them, or rotate what is still needed).
+    Unused {
+        /// Days without use (default: the server's `tokens.unused_after_days`, 90).
+        #[arg(long)]
+        days: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +234,42 @@ pub(crate) async fn run(args: AdminArgs, out: &Output) -> anyhow::Result<()> {
         AdminCommand::Component(cmd) => component(cmd, &client, out).await,
         AdminCommand::Merchant(cmd) => merchant(cmd, &client, out).await,
         AdminCommand::Backup { .. } => unreachable!("handled above"),
+        AdminCommand::Tokens(TokensCommand::Unused { days }) => {
+            let list = client.unused_tokens(days).await?;
+            let when = |at: i64| {
+                chrono::DateTime::from_timestamp_millis(at)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_else(|| at.to_string())
+            };
+            if out.per_line() {
+                list.tokens.iter().for_each(|t| out.json_line(t));
+            } else if list.tokens.is_empty() {
+                out.text(&format!(
+                    "every token was used in the last {} days",
+                    list.days
+                ));
+            } else {
+                for t in &list.tokens {
+                    let used = t.last_used_at.map_or_else(
+                        || "never used".to_owned(),
+                        |at| format!("last used {}", when(at)),
+                    );
+                    out.text(&format!(
+                        "{}  {}  {}  issued {}, {used}",
+                        t.id,
+                        t.kind,
+                        t.name,
+                        when(t.issued_at)
+                    ));
+                }
+                out.progress(&format!(
+                    "{} token(s) not used for {} days or more",
+                    list.tokens.len(),
+                    list.days
+                ));
+            }
+            Ok(())
+        }
         AdminCommand::Audit { limit } => {
             let log = client.audit_log(limit).await?;
             if out.per_line() {

@@ -173,7 +173,7 @@ fn explain(error: &anyhow::Error) -> Option<String> {
                 "unauthenticated" => "no token was given",
                 "malformed_token" => "the token has spaces or characters a token never has",
                 "unknown_token" => "the server never issued this token (is it copied whole, and is this the right server?)",
-                "token_revoked" => detail.as_str(),
+                "token_revoked" | "token_expired" => detail.as_str(),
                 _ => continue,
             };
             return Some(format!("{said}; check --token or CALLSIDE_TOKEN"));

@@ -606,6 +606,23 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "token").await
     }
 
+    /// `GET /v1/admin/tokens/unused?days=…`: device and service tokens not presented for that
+    /// many days (the server's `tokens.unused_after_days` when `None`).
+    pub async fn unused_tokens(
+        &self,
+        days: Option<u32>,
+    ) -> Result<callside_proto::admin::UnusedTokens, Error> {
+        let mut url = self.url(&["v1", "admin", "tokens", "unused"]);
+        if let Some(d) = days {
+            url.query_pairs_mut().append_pair("days", &d.to_string());
+        }
+        let req = self
+            .http
+            .request(Method::GET, url)
+            .header(AUTHORIZATION, self.auth.clone());
+        json(send(req, REQUEST_TIMEOUT).await?, "unused tokens").await
+    }
+
     /// `GET /v1/admin/audit?limit=…`: the audit log, newest first.
     pub async fn audit_log(&self, limit: u32) -> Result<callside_proto::admin::AuditLog, Error> {
         let mut url = self.url(&["v1", "admin", "audit"]);

@@ -112,6 +112,29 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A device or service account whose token has not been presented for a while.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnusedToken {
+    /// The device's or account's id (`dev_…`, `svc_…`).
+    pub id: String,
+    /// `device` or `service`.
+    pub kind: String,
+    pub name: String,
+    pub issued_at: i64,
+    /// When it was last presented (a few minutes late at most); absent: never since it was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<i64>,
+}
+
+/// `GET /v1/admin/tokens/unused`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnusedTokens {
+    /// Tokens last presented (or issued, if never presented) this many days ago or more.
+    pub days: u32,
+    /// Oldest first, at most 10,000.
+    pub tokens: Vec<UnusedToken>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditLog {
     pub entries: Vec<AuditEntry>,

@@ -125,7 +125,7 @@ impl App {
             signer: Arc::new(signer),
         };
         let c = &p.config;
-        let auth = Arc::new(Auth::new(p.store.clone()));
+        let auth = Arc::new(Auth::new(p.store.clone(), c.tokens));
         let identity = Arc::new(Identity::new(
             p.store.clone(),
             auth.clone(),
@@ -397,6 +397,8 @@ impl App {
             emails: self.emails.clone(),
             merchants: self.merchants.clone(),
             retention: self.config.retention,
+            auth: self.auth.clone(),
+            tokens: self.config.tokens,
             idle_timeout: self.config.idle_timeout,
             one_sided_after: self.config.one_sided_after,
             fatal: self.fatal.clone(),

@@ -13,6 +13,7 @@ use crate::merchants::Merchants;
 use crate::sessions::Sessions;
 use crate::Store;
 use callside_core::Millis;
+use callside_store::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,9 @@ pub(crate) struct Housekeeping {
     pub(crate) merchants: Arc<Merchants>,
     /// How long records are kept; each sweep deletes one bounded batch of each kind that expired.
     pub(crate) retention: crate::config::Retention,
+    /// Tokens' last-use marks are stored from here, and unused ones reported.
+    pub(crate) auth: Arc<crate::identity::auth::Auth>,
+    pub(crate) tokens: crate::config::Tokens,
     /// Open sessions with no message for this long are closed.
     pub(crate) idle_timeout: Duration,
     /// S1-F2: how long a leg waits for the other app before the other side is asked; zero is off.
@@ -46,6 +50,8 @@ impl Housekeeping {
             (self.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut next_idle_sweep = Instant::now();
         let mut next_invitation_sweep = Instant::now();
+        // The first report of unused tokens a minute after start, then daily.
+        let mut next_token_report = Instant::now() + Duration::from_secs(60);
         loop {
             if self.store.has_failed() {
                 tracing::error!("the store failed; stopping so a supervisor can restart from disk");
@@ -67,6 +73,10 @@ impl Housekeeping {
                 self.idle_sweep().await;
                 next_idle_sweep = Instant::now() + sweep_every;
             }
+            if Instant::now() >= next_token_report {
+                self.report_unused_tokens().await;
+                next_token_report = Instant::now() + Duration::from_secs(86_400);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.cancelled() => {
@@ -74,6 +84,23 @@ impl Housekeeping {
                     return;
                 }
             }
+        }
+    }
+
+    /// Says in the log how many device and service tokens have not been used for
+    /// `tokens.unused_after_days` (`callside admin tokens unused` lists them).
+    async fn report_unused_tokens(&self) {
+        let Some(before) = self.tokens.unused_before(now_ms()) else {
+            return;
+        };
+        match self.store.unused_tokens(before).await {
+            Ok(list) if list.is_empty() => {}
+            Ok(list) => tracing::warn!(
+                count = list.len(),
+                days = self.tokens.unused_after_days.unwrap_or(0),
+                "tokens unused for a while: `callside admin tokens unused` lists them; delete or rotate what is no longer needed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not list unused tokens"),
         }
     }
 
@@ -105,5 +132,11 @@ impl Housekeeping {
             }
         }
         self.proofs.lapse_bindings(now).await;
+        let used = self.auth.take_used();
+        if !used.is_empty() {
+            if let Err(e) = self.store.apply(vec![Write::TokensUsed(used)]).await {
+                tracing::warn!(error = %e, "could not store when tokens were last used");
+            }
+        }
     }
 }

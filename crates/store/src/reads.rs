@@ -29,6 +29,13 @@ pub trait IdentityStore: Send + Sync {
     /// principal deleted); `None` for a token that works or was never issued.
     async fn token_retired_at(&self, hash: TokenHash) -> Result<Option<Millis>>;
 
+    /// When a working token was issued and last presented ([`Write::TokensUsed`]).
+    async fn token_times(&self, hash: TokenHash) -> Result<Option<(Millis, Option<Millis>)>>;
+
+    /// Live devices and service accounts whose token was last presented (or, never presented,
+    /// issued) before `before`, oldest first (at most 10,000).
+    async fn unused_tokens(&self, before: Millis) -> Result<Vec<crate::UnusedToken>>;
+
     /// A live principal by id, with its numbers as in
     /// [`principal_by_token`](IdentityStore::principal_by_token).
     async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>>;

@@ -195,6 +195,18 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// A device or service account whose token has not been presented for a while.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnusedToken {
+    pub principal: PrincipalId,
+    /// `device` or `service`.
+    pub kind: String,
+    pub name: String,
+    pub issued_at: Millis,
+    /// `None`: never presented since it was issued.
+    pub last_used_at: Option<Millis>,
+}
+
 /// An email validation (S2-E): the token mailed is kept only as its SHA-256.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmailValidationRecord {
@@ -336,6 +348,8 @@ pub enum Write {
     Principal(PrincipalRecord, TokenHash),
     /// Soft-deletes a principal and revokes its tokens.
     DeletePrincipal(PrincipalId),
+    /// When tokens were last presented (a later time only moves a token's mark forward).
+    TokensUsed(Vec<(TokenHash, Millis)>),
     /// Revokes every token of a principal and stores a new one.
     ReplaceToken(PrincipalId, TokenHash),
     /// Inserts or replaces a leg.

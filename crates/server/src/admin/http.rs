@@ -198,6 +198,44 @@ pub(crate) struct AuditQuery {
     limit: Option<u32>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UnusedQuery {
+    /// Not presented for at least this many days (default `tokens.unused_after_days`, else 90).
+    #[param(minimum = 1, maximum = 36500)]
+    days: Option<u32>,
+}
+
+/// `GET /v1/admin/tokens/unused` — device and service tokens nobody presented for a while.
+#[utoipa::path(get, path = "/v1/admin/tokens/unused", tag = "admin", params(UnusedQuery),
+    responses((status = 200, body = proto::admin::UnusedTokens), (status = 400, body = proto::Problem)))]
+pub(crate) async fn unused_tokens(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(q): Query<UnusedQuery>,
+) -> Result<axum::Json<proto::admin::UnusedTokens>, ApiError> {
+    caller.require_admin()?;
+    let days = match q.days {
+        None => app.config.tokens.unused_after_days.unwrap_or(90),
+        Some(d @ 1..=36_500) => d,
+        Some(_) => return Err(ApiError::bad("invalid_query", "days is 1 to 36,500")),
+    };
+    let tokens = app
+        .admin
+        .unused_tokens(days, crate::clock::now_ms())
+        .await?
+        .into_iter()
+        .map(|u| proto::admin::UnusedToken {
+            id: u.principal.to_string(),
+            kind: u.kind,
+            name: u.name,
+            issued_at: u.issued_at,
+            last_used_at: u.last_used_at,
+        })
+        .collect();
+    Ok(axum::Json(proto::admin::UnusedTokens { days, tokens }))
+}
+
 /// `GET /v1/admin/audit` — the audit log, newest first.
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, body = proto::admin::AuditLog)))]

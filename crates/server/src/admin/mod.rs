@@ -191,4 +191,14 @@ impl Admin {
     pub(crate) async fn audit(&self, limit: u32) -> Result<Vec<AuditRecord>, Error> {
         Ok(self.store.audit(limit).await?)
     }
+
+    /// Devices and service accounts whose token was not presented for `days` days.
+    pub(crate) async fn unused_tokens(
+        &self,
+        days: u32,
+        now: callside_core::Millis,
+    ) -> Result<Vec<callside_store::UnusedToken>, Error> {
+        let before = now - callside_core::Millis::from(days) * 86_400_000;
+        Ok(self.store.unused_tokens(before).await?)
+    }
 }

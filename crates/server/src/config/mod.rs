@@ -45,7 +45,9 @@ mod layers;
 mod push;
 mod raw;
 mod retention;
+mod tokens;
 pub use retention::Retention;
+pub use tokens::Tokens;
 #[cfg(test)]
 mod tests;
 
@@ -305,6 +307,8 @@ pub struct Config {
     pub log: Log,
     /// How long records are kept (`[retention]`).
     pub retention: Retention,
+    /// How long tokens work and when one counts as unused (`[tokens]`).
+    pub tokens: Tokens,
 }
 
 /// How `serve` logs (`[log]`); what it logs is `RUST_LOG` (default `info`).
@@ -448,6 +452,7 @@ impl Config {
                 access: Some(self.log.access),
             },
             retention: self.retention.to_raw(),
+            tokens: self.tokens.to_raw(),
             data_dir: Some(self.data_dir.clone()),
             default_region: self.default_region.map(|r| r.to_string()),
             registry_fqdn: Some(self.registry_fqdn.clone()),

@@ -52,6 +52,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub retention: super::retention::RawRetention,
+    #[serde(default)]
+    pub tokens: super::tokens::RawTokens,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -789,6 +791,7 @@ impl RawConfig {
                 access: self.log.access.unwrap_or(true),
             },
             retention: self.retention.validate()?,
+            tokens: self.tokens.validate()?,
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),
                 self.authorization.secret,

@@ -202,6 +202,7 @@ pub fn router(app: AppState) -> Router {
             post(admin::rotate_service_token),
         )
         .route("/admin/audit", get(admin::audit_log))
+        .route("/admin/tokens/unused", get(admin::unused_tokens))
         .route(
             "/admin/components/{id}",
             axum::routing::put(components::put_component).delete(components::delete_component),

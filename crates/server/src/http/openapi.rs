@@ -30,7 +30,7 @@ use utoipa::{Modify, OpenApi};
         identity::sign_out_browser, identity::list_browsers, identity::unlink_browser, identity::ws_ticket,
         identity::start_proof, identity::get_proof, identity::complete_proof, identity::unbind_number,
         identity::enroll_device, identity::inbound_sms_query, identity::inbound_sms_json,
-        connect::connection_data, admin::audit_log,
+        connect::connection_data, admin::audit_log, admin::unused_tokens,
         identity::add_email, identity::get_email_validation, identity::complete_email, identity::remove_email,
         calls::leave_note, calls::call_log, cards::get_card_policy, cards::put_card_policy, cards::fetch_card, calls::sign_passport, cards::put_card_cache,
         cards::get_card, cards::put_card, cards::delete_card, cards::get_audiences, cards::put_audiences, push::register_push, push::list_push, push::delete_push,

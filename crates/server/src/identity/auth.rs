@@ -30,6 +30,8 @@ pub(crate) enum AuthError {
     Unknown,
     #[error("this token was replaced (rotated) or revoked at {}: use the new one", crate::clock::rfc3339(*.0))]
     Revoked(Millis),
+    #[error("this token expired at {} (tokens work for a set time here): the operator issues a new one", crate::clock::rfc3339(*.0))]
+    TokenExpired(Millis),
     #[error("this browser's access token has expired: refresh it (POST /v1/browser/refresh)")]
     Expired,
     #[error(transparent)]
@@ -56,16 +58,30 @@ pub(crate) struct Auth {
     /// Moves on every eviction, so a lookup that read the store before an eviction does not put
     /// the revoked principal back.
     generation: std::sync::atomic::AtomicU64,
+    /// How long device and service tokens work.
+    lifetimes: crate::config::Tokens,
+    /// When tokens were last looked up (at most once per cache lifetime each), for
+    /// housekeeping to store ([`Auth::take_used`]).
+    used: Mutex<HashMap<TokenHash, Millis>>,
 }
 
 impl Auth {
-    pub(crate) fn new(store: Store) -> Self {
+    pub(crate) fn new(store: Store, lifetimes: crate::config::Tokens) -> Self {
         Auth {
             store,
             entries: Default::default(),
             tickets: Default::default(),
             generation: Default::default(),
+            lifetimes,
+            used: Default::default(),
         }
+    }
+
+    /// The tokens looked up since the last call, with when: for `Write::TokensUsed`.
+    pub(crate) fn take_used(&self) -> Vec<(TokenHash, Millis)> {
+        std::mem::take(&mut *self.used.lock().expect("used lock poisoned"))
+            .into_iter()
+            .collect()
     }
 
     /// The principal of a presented token.
@@ -79,10 +95,11 @@ impl Auth {
         let now = now_ms();
         if let Some((r, at, until)) = self.entries.lock().expect("auth cache poisoned").get(&hash) {
             if at.elapsed() < TTL {
-                if until.is_some_and(|u| u <= now) {
-                    return Err(AuthError::Expired);
+                match until {
+                    Some(u) if *u <= now && r.browser.is_some() => return Err(AuthError::Expired),
+                    Some(u) if *u <= now => return Err(AuthError::TokenExpired(*u)),
+                    _ => return Ok(r.clone()),
                 }
-                return Ok(r.clone());
             }
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
@@ -112,11 +129,25 @@ impl Auth {
                     None => AuthError::Unknown,
                 });
             };
+            // The operator's token lives in its file; devices' and services' may expire.
+            let until = if rec.principal.is_admin() {
+                None
+            } else {
+                let issued = self.store.token_times(hash).await?.map(|(at, _)| at);
+                issued.and_then(|at| self.lifetimes.expires_at(at))
+            };
+            if let Some(u) = until.filter(|u| *u <= now) {
+                return Err(AuthError::TokenExpired(u));
+            }
+            self.used
+                .lock()
+                .expect("used lock poisoned")
+                .insert(hash, now);
             let resolved = Resolved {
                 principal: Arc::new(rec.principal),
                 browser: None,
             };
-            (resolved, None)
+            (resolved, until)
         };
         let mut entries = self.entries.lock().expect("auth cache poisoned");
         if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
@@ -312,7 +343,10 @@ mod tests {
             ])
             .await
             .unwrap();
-        let auth = Auth::new(store.clone());
+        let auth = Auth::new(
+            store.clone(),
+            crate::config::Config::for_dir(dir.path()).tokens,
+        );
         let before = auth.generation();
         let who = auth.resolve_credential(&alice).await.unwrap();
         let other = auth.resolve_credential(&bob).await.unwrap();

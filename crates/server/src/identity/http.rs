@@ -31,6 +31,7 @@ impl From<AuthError> for ApiError {
             AuthError::Malformed => ApiError::Unauthorized("malformed_token", e.to_string()),
             AuthError::Unknown => ApiError::Unauthorized("unknown_token", e.to_string()),
             AuthError::Revoked(_) => ApiError::Unauthorized("token_revoked", e.to_string()),
+            AuthError::TokenExpired(_) => ApiError::Unauthorized("token_expired", e.to_string()),
             AuthError::Expired => ApiError::Unauthorized("token_expired", e.to_string()),
             AuthError::Store(e) => e.into(),
         }

@@ -308,3 +308,73 @@ pub async fn devices_get_network_calls_as_they_are_coupled(db: &dyn Database) {
         .unwrap();
     assert_eq!(coupled(1_000).await.unwrap().len(), 2);
 }
+
+pub async fn token_use_is_recorded_and_unused_tokens_are_listed(db: &dyn Database) {
+    let store = db.open().await;
+    let (a, b, c) = (
+        Token::generate("dev"),
+        Token::generate("dev"),
+        Token::generate("dev"),
+    );
+    let rec = |id: &str, number: &str, at: Millis| {
+        let mut r = device(id, number);
+        r.created_at = at;
+        r
+    };
+    store
+        .apply(vec![
+            Write::Principal(rec("dev_a", "+442079460001", 1_000), a.hash()),
+            Write::Principal(rec("dev_b", "+442079460002", 2_000), b.hash()),
+            Write::Principal(rec("dev_c", "+442079460003", 3_000), c.hash()),
+        ])
+        .await
+        .unwrap();
+    let issued = |t: Option<(Millis, Option<Millis>)>| t.map(|(i, _)| i);
+    let a_issued = issued(store.token_times(a.hash()).await.unwrap()).expect("a token");
+    assert_eq!(
+        store.token_times(a.hash()).await.unwrap(),
+        Some((a_issued, None))
+    );
+    assert_eq!(
+        store
+            .token_times(Token::generate("dev").hash())
+            .await
+            .unwrap(),
+        None
+    );
+    // Marks only move forward.
+    let now = a_issued + 100_000;
+    store
+        .apply(vec![Write::TokensUsed(vec![
+            (a.hash(), now),
+            (b.hash(), now - 50_000),
+        ])])
+        .await
+        .unwrap();
+    store
+        .apply(vec![Write::TokensUsed(vec![(a.hash(), now - 90_000)])])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_times(a.hash()).await.unwrap(),
+        Some((a_issued, Some(now)))
+    );
+    // Unused before `now - 10_000`: c (never used), then b (used earlier); not a, and not the
+    // deleted one.
+    let ids = |v: Vec<crate::UnusedToken>| -> Vec<String> {
+        v.into_iter().map(|u| u.principal.0).collect()
+    };
+    let before = now - 10_000;
+    let mut listed = ids(store.unused_tokens(before).await.unwrap());
+    listed.sort();
+    assert_eq!(listed, ["dev_b", "dev_c"]);
+    store
+        .apply(vec![Write::DeletePrincipal(PrincipalId("dev_c".into()))])
+        .await
+        .unwrap();
+    let unused = store.unused_tokens(before).await.unwrap();
+    assert_eq!(unused.len(), 1);
+    assert_eq!(unused[0].principal.0, "dev_b");
+    assert_eq!(unused[0].kind, "device");
+    assert_eq!(unused[0].last_used_at, Some(now - 50_000));
+}

@@ -70,6 +70,7 @@ macro_rules! conformance_suite {
     ($database:expr) => {
         $crate::conformance_suite!(@cases $database;
             principals_are_found_by_token_hash_only,
+            token_use_is_recorded_and_unused_tokens_are_listed,
             browsers_link_once_refresh_once_and_go_with_their_device,
             sms_bindings_refresh_and_stale_ones_are_replaced,
             sms_bindings_lapse_unless_proven_again,

@@ -100,6 +100,65 @@ pub(super) async fn token_retired_at(c: &impl Db, hash: &TokenHash) -> Result<Op
     }
 }
 
+/// [`Write::TokensUsed`].
+pub(super) async fn tokens_used(c: &impl Db, used: &[(TokenHash, Millis)]) -> Result<()> {
+    for (hash, at) in used {
+        let hash: &[u8] = &hash.0;
+        exec(
+            c,
+            "UPDATE tokens SET last_used_at = greatest(coalesce(last_used_at, 0), $2) WHERE hash = $1",
+            &[&hash, at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// When a working token was issued and last presented.
+pub(super) async fn token_times(
+    c: &impl Db,
+    hash: &TokenHash,
+) -> Result<Option<(Millis, Option<Millis>)>> {
+    let hash: &[u8] = &hash.0;
+    match row(
+        c,
+        "SELECT created_at, last_used_at FROM tokens WHERE hash = $1",
+        &[&hash],
+    )
+    .await?
+    {
+        Some(r) => Ok(Some((col(&r, 0)?, col(&r, 1)?))),
+        None => Ok(None),
+    }
+}
+
+/// Live devices and service accounts whose token was last presented (or, never presented,
+/// issued) before `before`, oldest first.
+pub(super) async fn unused_tokens(c: &impl Db, before: Millis) -> Result<Vec<crate::UnusedToken>> {
+    let found = rows(
+        c,
+        "SELECT p.id, p.kind, p.name, t.created_at, t.last_used_at FROM tokens t
+         JOIN principals p ON p.id = t.principal
+         WHERE p.deleted_at IS NULL AND p.kind IN ('device', 'service')
+           AND coalesce(t.last_used_at, t.created_at) < $1
+         ORDER BY coalesce(t.last_used_at, t.created_at), p.id LIMIT 10000",
+        &[&before],
+    )
+    .await?;
+    found
+        .iter()
+        .map(|r| {
+            Ok(crate::UnusedToken {
+                principal: PrincipalId(col(r, 0)?),
+                kind: col(r, 1)?,
+                name: col(r, 2)?,
+                issued_at: col(r, 3)?,
+                last_used_at: col(r, 4)?,
+            })
+        })
+        .collect()
+}
+
 /// [`Write::ReplaceToken`].
 pub(super) async fn replace_token(c: &impl Db, id: &PrincipalId, hash: &TokenHash) -> Result<()> {
     retire_tokens(c, id).await?;

@@ -248,6 +248,14 @@ impl IdentityStore for PgStore {
         identity::principal_by_token(&self.reader().await?, &hash).await
     }
 
+    async fn token_times(&self, hash: TokenHash) -> Result<Option<(Millis, Option<Millis>)>> {
+        identity::token_times(&self.reader().await?, &hash).await
+    }
+
+    async fn unused_tokens(&self, before: Millis) -> Result<Vec<crate::UnusedToken>> {
+        identity::unused_tokens(&self.reader().await?, before).await
+    }
+
     async fn token_retired_at(&self, hash: TokenHash) -> Result<Option<Millis>> {
         identity::token_retired_at(&self.reader().await?, &hash).await
     }

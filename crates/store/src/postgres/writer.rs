@@ -160,6 +160,7 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
         }
         Write::DeleteBrowser(id) => super::browsers::delete(c, id).await,
         Write::ReplaceToken(id, hash) => identity::replace_token(c, id, hash).await,
+        Write::TokensUsed(used) => identity::tokens_used(c, used).await,
         Write::Proof(p) => identity::put_proof(c, p).await,
         Write::PurgeProofs { expired_before } => identity::purge_proofs(c, expired_before).await,
         Write::BindNumber {

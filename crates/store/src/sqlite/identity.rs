@@ -91,6 +91,51 @@ pub(super) fn token_retired_at(c: &Connection, hash: &TokenHash) -> Result<Optio
     )
 }
 
+/// [`Write::TokensUsed`].
+pub(super) fn tokens_used(c: &Connection, used: &[(TokenHash, Millis)]) -> Result<()> {
+    let mut st = c.prepare_cached(
+        "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE hash = ?1",
+    )?;
+    for (hash, at) in used {
+        st.execute(params![&hash.0[..], at])?;
+    }
+    Ok(())
+}
+
+/// When a working token was issued and last presented.
+pub(super) fn token_times(
+    c: &Connection,
+    hash: &TokenHash,
+) -> Result<Option<(Millis, Option<Millis>)>> {
+    Ok(
+        c.prepare_cached("SELECT created_at, last_used_at FROM tokens WHERE hash = ?1")?
+            .query_row([&hash.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    )
+}
+
+/// Live devices and service accounts whose token was last presented (or, never presented,
+/// issued) before `before`, oldest first.
+pub(super) fn unused_tokens(c: &Connection, before: Millis) -> Result<Vec<crate::UnusedToken>> {
+    Ok(c.prepare_cached(
+        "SELECT p.id, p.kind, p.name, t.created_at, t.last_used_at FROM tokens t
+             JOIN principals p ON p.id = t.principal
+             WHERE p.deleted_at IS NULL AND p.kind IN ('device', 'service')
+               AND coalesce(t.last_used_at, t.created_at) < ?1
+             ORDER BY coalesce(t.last_used_at, t.created_at), p.id LIMIT 10000",
+    )?
+    .query_map([before], |r| {
+        Ok(crate::UnusedToken {
+            principal: PrincipalId(r.get(0)?),
+            kind: r.get(1)?,
+            name: r.get(2)?,
+            issued_at: r.get(3)?,
+            last_used_at: r.get(4)?,
+        })
+    })?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
 /// [`Write::ReplaceToken`].
 pub(super) fn replace_token(c: &Connection, id: &PrincipalId, hash: &TokenHash) -> Result<()> {
     retire_tokens(c, id)?;

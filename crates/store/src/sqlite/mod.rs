@@ -330,6 +330,14 @@ impl IdentityStore for SqliteStore {
             .await
     }
 
+    async fn token_times(&self, hash: TokenHash) -> Result<Option<(Millis, Option<Millis>)>> {
+        self.read(move |c| identity::token_times(c, &hash)).await
+    }
+
+    async fn unused_tokens(&self, before: Millis) -> Result<Vec<crate::UnusedToken>> {
+        self.read(move |c| identity::unused_tokens(c, before)).await
+    }
+
     async fn token_retired_at(&self, hash: TokenHash) -> Result<Option<Millis>> {
         self.read(move |c| identity::token_retired_at(c, &hash))
             .await

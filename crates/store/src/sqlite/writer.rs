@@ -188,6 +188,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
         ),
         Write::DeleteBrowser(id) => super::browsers::delete(c, id),
         Write::ReplaceToken(id, hash) => identity::replace_token(c, id, hash),
+        Write::TokensUsed(used) => identity::tokens_used(c, used),
         Write::Proof(p) => identity::put_proof(c, p),
         Write::PurgeProofs { expired_before } => identity::purge_proofs(c, expired_before),
         Write::BindNumber {
