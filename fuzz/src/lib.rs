@@ -10,7 +10,11 @@ pub fn number(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for region in [None, Some("GB".parse().expect("GB")), Some("US".parse().expect("US"))] {
+    for region in [
+        None,
+        Some("GB".parse().expect("GB")),
+        Some("US".parse().expect("US")),
+    ] {
         if let Ok(n) = PhoneNumber::parse(text, region) {
             // E.164 out, and E.164 reads back as itself.
             let again = PhoneNumber::parse(n.as_str(), None).expect("E.164 parses");
@@ -67,5 +71,16 @@ pub fn network_event(data: &[u8]) {
         assert_eq!(back, ev);
         let _ = PhoneNumber::parse(&ev.caller, None);
         let _ = PhoneNumber::parse(&ev.callee, None);
+    }
+}
+
+/// A screen an automated system sends (JSON, as on the session): accepted screens read back the
+/// same.
+pub fn screen(data: &[u8]) {
+    if let Ok(s) = serde_json::from_slice::<callside_proto::screen::ScreenBody>(data) {
+        let text = serde_json::to_string(&s).expect("a screen serialises");
+        let back: callside_proto::screen::ScreenBody =
+            serde_json::from_str(&text).expect("a serialised screen reads back");
+        assert_eq!(back, s);
     }
 }

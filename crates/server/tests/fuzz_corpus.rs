@@ -47,3 +47,8 @@ fn vcards() {
 fn network_events() {
     replay("network_event", targets::network_event);
 }
+
+#[test]
+fn screens() {
+    replay("screen", targets::screen);
+}
