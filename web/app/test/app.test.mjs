@@ -118,6 +118,14 @@ test("a browser linked to a phone shows its calls' data side and answers from th
   const stored = await page.evaluate(() => localStorage.getItem("callside.browser"));
   assert.ok(!stored.includes(a.token), "the phone's own token never reaches the browser");
 
+  // Bob's card: his name reaches anyone he calls; his organisation only the audiences he lists
+  // (none here).
+  await bob.putCard({
+    fields: [
+      { id: "name", kind: "name", value: "Bob Baker" },
+      { id: "org", kind: "organization", value: "Secret Parcels Ltd" },
+    ],
+  });
   // Bob calls Alice's phone; the browser shows the call and what Bob sends.
   await bob.reportLeg({ self: BOB, other: ALICE, direction: "outgoing" });
   const { session } = await phone.reportLeg({ self: ALICE, other: BOB, direction: "incoming" });
@@ -130,6 +138,10 @@ test("a browser linked to a phone shows its calls' data side and answers from th
   await img.waitFor();
   await until(async () => (await img.evaluate((i) => i.naturalWidth)) === 96, "the photo's preview");
   await page.getByRole("img", { name: /^Map: 51\.50070, -0\.12460/ }).waitFor();
+  // The card arrived as the call paired, with only what Alice's number may see.
+  const card = page.locator(".card").filter({ hasText: "Bob Baker" });
+  await card.waitFor();
+  assert.equal(await page.getByText("Secret Parcels Ltd").count(), 0, "fields outside the audience stay out");
   await accessible(page, "with a call's data");
   await shot(page, "2-call-data");
 
