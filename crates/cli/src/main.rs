@@ -115,6 +115,37 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Codes and tokens are random base64url and may begin with `-`: they are values, not flags.
+    #[test]
+    fn codes_that_begin_with_a_dash_are_values() {
+        use clap::Parser;
+        for args in [
+            &[
+                "callside",
+                "phone",
+                "--token",
+                "t",
+                "complete-sms",
+                "--proof",
+                "prf_1",
+                "--code",
+                "-oAbC",
+                "-x CS1 S +447400123456 sig",
+            ][..],
+            &[
+                "callside",
+                "phone",
+                "--token",
+                "t",
+                "email-complete",
+                "ev_1",
+                "-tOk3n",
+            ][..],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
+
     /// Issue 19: every argument and option of every command says what it takes.
     #[test]
     fn every_argument_is_described() {

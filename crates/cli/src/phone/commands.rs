@@ -287,10 +287,11 @@ pub(super) enum PhoneCommand {
         /// The proof id printed when it started.
         #[arg(long)]
         proof: String,
-        /// The code printed when it started.
-        #[arg(long)]
+        /// The code printed when it started (it may begin with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         code: String,
         /// The text of the SMS received.
+        #[arg(allow_hyphen_values = true)]
         sms: String,
     },
     /// Invite every device of a number into a session (a new one, or `--session`).
@@ -356,8 +357,8 @@ pub(super) enum PhoneCommand {
     EmailComplete {
         /// The validation id printed by `email-add`.
         validation: String,
-        /// The token from the validation mail.
-        #[arg(value_name = "MAIL_TOKEN")]
+        /// The token from the validation mail (it may begin with `-`).
+        #[arg(value_name = "MAIL_TOKEN", allow_hyphen_values = true)]
         mail_token: String,
     },
     /// Validate an address without the user copying anything: ask for the mail, find it
