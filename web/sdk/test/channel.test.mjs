@@ -38,11 +38,14 @@ async function pair(a, b, from = ALICE, to = BOB) {
   return { alice, bob, key: matched.session.key };
 }
 
-test("messages reach the other phone once, across a dropped connection", async () => {
+test("messages reach the other phone once, across a dropped connection", async (t) => {
   const { alice, bob, key } = await pair(await server.device("Alice", ALICE), await server.device("Bob", BOB));
   const cut = breakableSockets();
   const aliceCh = await Channel.connect(alice);
   const bobCh = await Channel.connect(bob, { WebSocket: cut.Socket, backoff: { initialMs: 50, maxMs: 200 } });
+  // Closed whatever happens, or their reconnecting keeps the test process alive after a failure.
+  const open = [aliceCh, bobCh];
+  t.after(() => open.forEach((ch) => ch.close()));
   const got = [];
   const states = [];
   bobCh.on("message", (e) => {
@@ -66,6 +69,7 @@ test("messages reach the other phone once, across a dropped connection", async (
 
   // Bob's acknowledgement reached the server: a fresh connection gets nothing again.
   const fresh = await Channel.connect(bob);
+  open.push(fresh);
   const again = [];
   fresh.on("message", (e) => again.push(e.message.seq));
   await new Promise((r) => setTimeout(r, 300));
@@ -76,8 +80,9 @@ test("messages reach the other phone once, across a dropped connection", async (
   cut.breakAll();
   await until(() => states.filter((s) => s === "disconnected").length === 2, "the second drop");
   const queued = bobCh.sendText(key, "Eight is fine.");
-  const accepted = await queued;
-  assert.equal(accepted.duplicate, false);
+  // It may have left on the socket that was closing, and again once reconnected (then the
+  // server answers `duplicate`): what matters is that it is written once.
+  await queued;
   const texts = (await alice.messages(key)).filter((m) => m.kind === "text").map((m) => m.body.text);
   assert.deepEqual(texts, ["Table for two?", "We have a table at eight.", "Eight is fine."]);
 
@@ -99,7 +104,6 @@ test("messages reach the other phone once, across a dropped connection", async (
     "a latitude past 90 is refused",
   );
 
-  for (const ch of [aliceCh, bobCh, fresh]) ch.close();
 });
 
 test("refusals are typed errors with the server's codes", async () => {

@@ -61,8 +61,12 @@ export async function startServer(env = {}) {
       return { id: body.device.id, token: body.token };
     },
     async stop() {
-      child.kill("SIGTERM");
-      await new Promise((r) => child.once("exit", r));
+      // A server that already exited (it would have said why on stderr) is not waited for.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
