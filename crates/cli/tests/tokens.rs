@@ -66,20 +66,23 @@ fn old_tokens_expire_when_the_operator_says_and_unused_ones_are_listed() {
     );
     assert!(whoami(&bob).status.success(), "a recent token works");
 
-    let unused = run(
-        &server,
-        &[
+    // With the server's default (tokens.unused_after_days, 90), and with the days given.
+    let unused_for = |days: Option<&str>| {
+        let mut args = vec![
             "admin",
             "--data-dir",
             data.to_str().unwrap(),
             "tokens",
             "unused",
-            "--days",
-            "90",
-        ],
-    );
+        ];
+        args.extend(days.map(|d| ["--days", d]).into_iter().flatten());
+        run(&server, &args)
+    };
+    let unused = unused_for(None);
     let ids: Vec<&str> = unused.iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [alice_id.as_str()], "{unused:?}");
+    assert_eq!(unused_for(Some("90")), unused);
+    assert!(unused_for(Some("500")).is_empty(), "issued 400 days ago");
     assert_eq!(unused[0]["kind"], "device");
     assert!(
         unused[0].get("last_used_at").is_none(),

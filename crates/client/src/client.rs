@@ -2,10 +2,7 @@
 
 use crate::{id::new_message_id, Error};
 use bytes::Bytes;
-use callside_proto::admin::{
-    CreateDevice, CreateServiceAccount, CreatedDevice, CreatedServiceAccount, Device, Me,
-    RotatedToken, ServiceAccount,
-};
+use callside_proto::admin::{CreatedDevice, Me, RotatedToken};
 use callside_proto::blob::BlobInfo;
 use callside_proto::call::{LegState, LegStatus, NetworkCall, NetworkCallEvent, ReportLeg};
 use callside_proto::connect::ConnectionData;
@@ -19,7 +16,6 @@ use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -60,16 +56,6 @@ pub struct MessageQuery {
     pub limit: Option<u32>,
     /// Long-poll: wait up to this long for a message after `after` (capped at 60 s).
     pub wait: Option<Duration>,
-}
-
-#[derive(Deserialize)]
-struct DeviceList {
-    devices: Vec<Device>,
-}
-
-#[derive(Deserialize)]
-struct AccountList {
-    accounts: Vec<ServiceAccount>,
 }
 
 impl Client {
@@ -575,100 +561,6 @@ impl Client {
     pub async fn remove_number(&self, number: &str) -> Result<(), Error> {
         let req = self.request(Method::DELETE, &["v1", "me", "numbers", number]);
         send(req, REQUEST_TIMEOUT).await.map(drop)
-    }
-
-    // ---------------------------------------------------------------- admin: devices
-
-    /// `POST /v1/admin/devices`: create a device; the token in the answer is shown only once.
-    pub async fn create_device(&self, device: &CreateDevice) -> Result<CreatedDevice, Error> {
-        let req = self
-            .request(Method::POST, &["v1", "admin", "devices"])
-            .json(device);
-        json(send(req, REQUEST_TIMEOUT).await?, "created device").await
-    }
-
-    /// `GET /v1/admin/devices`.
-    pub async fn list_devices(&self) -> Result<Vec<Device>, Error> {
-        let req = self.request(Method::GET, &["v1", "admin", "devices"]);
-        let list: DeviceList = json(send(req, REQUEST_TIMEOUT).await?, "device list").await?;
-        Ok(list.devices)
-    }
-
-    /// `DELETE /v1/admin/devices/{id}`.
-    pub async fn delete_device(&self, id: &str) -> Result<(), Error> {
-        let req = self.request(Method::DELETE, &["v1", "admin", "devices", id]);
-        send(req, REQUEST_TIMEOUT).await.map(drop)
-    }
-
-    /// `POST /v1/admin/devices/{id}/token`: a new token; the old one stops working.
-    pub async fn rotate_device_token(&self, id: &str) -> Result<RotatedToken, Error> {
-        let req = self.request(Method::POST, &["v1", "admin", "devices", id, "token"]);
-        json(send(req, REQUEST_TIMEOUT).await?, "token").await
-    }
-
-    /// `GET /v1/admin/tokens/unused?days=…`: device and service tokens not presented for that
-    /// many days (the server's `tokens.unused_after_days` when `None`).
-    pub async fn unused_tokens(
-        &self,
-        days: Option<u32>,
-    ) -> Result<callside_proto::admin::UnusedTokens, Error> {
-        let mut url = self.url(&["v1", "admin", "tokens", "unused"]);
-        if let Some(d) = days {
-            url.query_pairs_mut().append_pair("days", &d.to_string());
-        }
-        let req = self
-            .http
-            .request(Method::GET, url)
-            .header(AUTHORIZATION, self.auth.clone());
-        json(send(req, REQUEST_TIMEOUT).await?, "unused tokens").await
-    }
-
-    /// `GET /v1/admin/audit?limit=…`: the audit log, newest first.
-    pub async fn audit_log(&self, limit: u32) -> Result<callside_proto::admin::AuditLog, Error> {
-        let mut url = self.url(&["v1", "admin", "audit"]);
-        url.query_pairs_mut()
-            .append_pair("limit", &limit.to_string());
-        let req = self
-            .http
-            .request(Method::GET, url)
-            .header(AUTHORIZATION, self.auth.clone());
-        json(send(req, REQUEST_TIMEOUT).await?, "audit log").await
-    }
-
-    // ---------------------------------------------------------------- admin: service accounts
-
-    /// `POST /v1/admin/service-accounts`: the token in the answer is shown only once.
-    pub async fn create_service_account(
-        &self,
-        account: &CreateServiceAccount,
-    ) -> Result<CreatedServiceAccount, Error> {
-        let req = self
-            .request(Method::POST, &["v1", "admin", "service-accounts"])
-            .json(account);
-        json(send(req, REQUEST_TIMEOUT).await?, "created service account").await
-    }
-
-    /// `GET /v1/admin/service-accounts`.
-    pub async fn list_service_accounts(&self) -> Result<Vec<ServiceAccount>, Error> {
-        let req = self.request(Method::GET, &["v1", "admin", "service-accounts"]);
-        let list: AccountList =
-            json(send(req, REQUEST_TIMEOUT).await?, "service account list").await?;
-        Ok(list.accounts)
-    }
-
-    /// `DELETE /v1/admin/service-accounts/{id}`.
-    pub async fn delete_service_account(&self, id: &str) -> Result<(), Error> {
-        let req = self.request(Method::DELETE, &["v1", "admin", "service-accounts", id]);
-        send(req, REQUEST_TIMEOUT).await.map(drop)
-    }
-
-    /// `POST /v1/admin/service-accounts/{id}/token`.
-    pub async fn rotate_service_account_token(&self, id: &str) -> Result<RotatedToken, Error> {
-        let req = self.request(
-            Method::POST,
-            &["v1", "admin", "service-accounts", id, "token"],
-        );
-        json(send(req, REQUEST_TIMEOUT).await?, "token").await
     }
 
     // ---------------------------------------------------------------- calls

@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod admin;
 mod browsers;
 mod calls;
 mod channel;
