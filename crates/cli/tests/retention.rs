@@ -9,26 +9,13 @@ use support::{create_device, run, serve};
 
 /// Rows written straight into the database while the server is stopped, dated `days_ago`.
 fn insert_old_rows(db: &std::path::Path, owner: &str, days_ago: i64) {
-    let script = format!(
-        r#"
-import sqlite3, time
-at = int(time.time() * 1000) - {days_ago} * 86400000
-c = sqlite3.connect("{db}")
+    support::sqlite(
+        db,
+        &format!(
+            r#"at = now_ms - {days_ago} * 86400000
 c.execute("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, 'old', 'old_action', 'x', '')", (at,))
-c.execute("INSERT INTO legs (id, principal, own, direction, reported_at, expires_at, state, reason) VALUES ('leg_old', '{owner}', '+442079460001', 'outgoing', ?, ?, 'no_match', 'window_expired')", (at, at))
-c.commit()
-"#,
-        db = db.display(),
-        owner = owner
-    );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+c.execute("INSERT INTO legs (id, principal, own, direction, reported_at, expires_at, state, reason) VALUES ('leg_old', '{owner}', '+442079460001', 'outgoing', ?, ?, 'no_match', 'window_expired')", (at, at))"#
+        ),
     );
 }
 

@@ -9,25 +9,11 @@ use support::{create_device, run, serve};
 
 /// Dates a device's token `days_ago` (issued then, never used since), the server stopped.
 fn age_token(db: &std::path::Path, principal: &str, days_ago: i64) {
-    let script = format!(
-        r#"
-import sqlite3, time
-at = int(time.time() * 1000) - {days_ago} * 86400000
-c = sqlite3.connect("{db}")
-n = c.execute("UPDATE tokens SET created_at = ?, last_used_at = NULL WHERE principal = '{principal}'", (at,)).rowcount
-assert n == 1, n
-c.commit()
-"#,
-        db = db.display(),
-    );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::sqlite(
+        db,
+        &format!(
+            "n = c.execute(\"UPDATE tokens SET created_at = ?, last_used_at = NULL WHERE principal = '{principal}'\", (now_ms - {days_ago} * 86400000,)).rowcount\nassert n == 1, n"
+        ),
     );
 }
 

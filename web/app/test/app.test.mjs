@@ -5,37 +5,20 @@
 // Screenshots go to $ARTIFACTS_DIR (default web/app/test-artifacts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
 import { deflateSync, crc32 } from "node:zlib";
-import { chromium } from "playwright-core";
 import { Client } from "../../sdk/dist/index.js";
+import { accessible, launch, shot } from "./chromium.mjs";
 import { startServer, until } from "../../sdk/test/server.mjs";
 
 const ALICE = "+442079460001";
 const BOB = "+442079460002";
 const CAROL = "+442079460003";
-const artifacts = resolve(process.env.ARTIFACTS_DIR ?? join(import.meta.dirname, "../test-artifacts"));
-mkdirSync(artifacts, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let server;
 let browser;
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();
@@ -72,18 +55,6 @@ function png(w = 96, h = 64) {
     chunk("IDAT", deflateSync(Buffer.concat(rows))),
     chunk("IEND", Buffer.alloc(0)),
   ]);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
-}
-
-async function accessible(page, when) {
-  // Evaluated through the DevTools protocol: the page's CSP (rightly) refuses inline scripts.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(async () => await globalThis.axe.run(document));
-  const problems = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join("; ")})`);
-  assert.deepEqual(problems, [], `accessibility problems ${when}`);
 }
 
 test("a browser linked to a phone shows its calls' data side and answers from the keyboard", async () => {

@@ -3,24 +3,14 @@
 // the page passes an accessibility check. Screenshots go to $ARTIFACTS_DIR.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
 import { startServer } from "../../sdk/test/server.mjs";
-
-const artifacts = resolve(process.env.ARTIFACTS_DIR ?? join(import.meta.dirname, "../test-artifacts"));
-mkdirSync(artifacts, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { accessible, launch, shot } from "./chromium.mjs";
 
 let server;
 let browser;
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();
@@ -47,17 +37,14 @@ test("the API reference at /docs can be browsed from its side bar to an operatio
   const op = page.locator("section.op:target");
   await op.waitFor();
   assert.match(await op.locator("h3").innerText(), /POST\s*\/v1\/legs/);
-  await page.screenshot({ path: join(artifacts, "docs-operation.png") });
+  await shot(page, "docs-operation", false);
   await op.locator("a[href^='#schema-']").first().click();
   const schema = page.locator("section:target");
   assert.ok((await schema.locator("table tr").count()) > 1, "the schema's fields are listed");
-  await page.screenshot({ path: join(artifacts, "docs-schema.png") });
+  await shot(page, "docs-schema", false);
   await schema.locator("details summary").click();
   assert.match(await schema.locator("pre").innerText(), /"properties"/);
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(async () => await globalThis.axe.run(document));
-  const problems = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
-  assert.deepEqual(problems, [], "accessibility problems");
+  await accessible(page, "on the API reference");
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -6,18 +6,16 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launch, shot } from "./chromium.mjs";
 import { Client } from "../../sdk/dist/index.js";
 import { startServer, until } from "../../sdk/test/server.mjs";
 
 const ALICE = "+442079460001";
 const BOB = "+442079460002";
 const root = resolve(import.meta.dirname, "../../..");
-const artifacts = resolve(process.env.ARTIFACTS_DIR ?? join(import.meta.dirname, "../test-artifacts"));
-mkdirSync(artifacts, { recursive: true });
 
 let server;
 let browser;
@@ -38,20 +36,7 @@ before(async () => {
     CALLSIDE_TURN__STUN_URLS: `["stun:127.0.0.1:${env.TURN_PORT}"]`,
     CALLSIDE_TURN__SECRET: secret,
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
-    ],
-  });
+  browser = await launch(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]);
 });
 after(async () => {
   await browser?.close();
@@ -105,8 +90,8 @@ test("a direct link through the TURN relay carries a file, and the call goes to 
   await alice.getByText("Sent scan.bin directly.").waitFor();
   const inLog = (await bobPhone.messages(session.key)).filter((m) => m.kind === "file");
   assert.deepEqual(inLog, [], "the file did not go through the server");
-  await alice.screenshot({ path: join(artifacts, "6-direct-link-alice.png"), fullPage: true });
-  await bob.screenshot({ path: join(artifacts, "7-direct-link-bob.png"), fullPage: true });
+  await shot(alice, "6-direct-link-alice");
+  await shot(bob, "7-direct-link-bob");
   await alice.getByRole("button", { name: "Close the direct link" }).click();
   for (const page of [alice, bob]) await page.getByText(/Back to data only/).waitFor();
 
@@ -129,7 +114,7 @@ test("a direct link through the TURN relay carries a file, and the call goes to 
   // Messages still go through the session meanwhile.
   await bobPhone.send(session.key, "text", { text: "Can you see the parcel?" });
   await alice.getByText("Can you see the parcel?").waitFor();
-  await alice.screenshot({ path: join(artifacts, "8-video.png"), fullPage: true });
+  await shot(alice, "8-video");
 
   // Back to data only: the video stops on both sides, the session and the call go on.
   await alice.getByRole("button", { name: "End video" }).click();
@@ -142,7 +127,7 @@ test("a direct link through the TURN relay carries a file, and the call goes to 
   await alice.getByText("Thanks, all good.").waitFor();
   const kinds = (await alicePhone.messages(session.key)).map((m) => m.kind);
   assert.ok(kinds.includes("rtc/offer") && kinds.includes("rtc/answer") && kinds.includes("rtc/end"), kinds.join(" "));
-  await bob.screenshot({ path: join(artifacts, "9-back-to-data.png"), fullPage: true });
+  await shot(bob, "9-back-to-data");
 
   // Video again; the phone call ends: the video ends with it on both sides.
   await alice.getByRole("button", { name: "Start video" }).click();

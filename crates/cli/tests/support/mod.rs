@@ -189,3 +189,22 @@ impl Drop for Peers {
             .status();
     }
 }
+
+/// Runs `statements` (Python, with `c` an open `sqlite3` connection to `db` and `now_ms` the
+/// current time) and commits: rows a test needs dated in the past, written while the server is
+/// stopped.
+pub(crate) fn sqlite(db: &Path, statements: &str) {
+    let script = format!(
+        "import sqlite3, time\nnow_ms = int(time.time() * 1000)\nc = sqlite3.connect({db:?})\n{statements}\nc.commit()\n",
+        db = db.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

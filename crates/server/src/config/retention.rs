@@ -37,19 +37,30 @@ pub struct Retention {
 /// Records one purge deletes at most; the rest wait for the next sweep.
 pub(super) const PURGE_BATCH: u32 = 1000;
 const MAX_DAYS: u32 = 36_500;
-const DAY_MS: Millis = 86_400_000;
+pub(super) const DAY_MS: Millis = 86_400_000;
+
+/// A setting in days (`default` when absent) where 0 means `zero` (forever, never): `None` for 0,
+/// at most 100 years.
+pub(super) fn days(
+    key: &'static str,
+    value: Option<u32>,
+    default: u32,
+    zero: &str,
+) -> Result<Option<u32>, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Ok(None),
+        d if d <= MAX_DAYS => Ok(Some(d)),
+        d => Err(ConfigError::Invalid {
+            key,
+            value: d.to_string(),
+            reason: format!("must be 0 ({zero}) to {MAX_DAYS} days"),
+        }),
+    }
+}
 
 impl RawRetention {
     pub(super) fn validate(&self) -> Result<Retention, ConfigError> {
-        let days = |key: &'static str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
-            0 => Ok(None),
-            d if d <= MAX_DAYS => Ok(Some(d)),
-            d => Err(ConfigError::Invalid {
-                key,
-                value: d.to_string(),
-                reason: format!("must be 0 (keep forever) to {MAX_DAYS} days"),
-            }),
-        };
+        let days = |key, v, default| days(key, v, default, "keep forever");
         Ok(Retention {
             sessions_days: days("retention.sessions_days", self.sessions_days, 0)?,
             legs_days: days("retention.legs_days", self.legs_days, 30)?,

@@ -153,6 +153,29 @@ fn bad_values_name_the_key() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("default_region"), "{e}");
+    // Token lifetimes: days, 0 for never.
+    let tokens = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            ("CALLSIDE_TOKENS__EXPIRE_AFTER_DAYS", "30"),
+            ("CALLSIDE_TOKENS__UNUSED_AFTER_DAYS", "0"),
+        ]),
+    )
+    .unwrap()
+    .tokens;
+    assert_eq!(
+        (tokens.expire_after_days, tokens.unused_after_days),
+        (Some(30), None)
+    );
+    let e = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_TOKENS__EXPIRE_AFTER_DAYS", "99999")]),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("tokens.expire_after_days") && e.to_string().contains("0 (never)"),
+        "{e}"
+    );
     // APNs needs the operator's bundle ids; a topic must look like one.
     let apns = [
         ("CALLSIDE_PUSH__APNS_TEAM_ID", "TEAM123456"),

@@ -1,5 +1,6 @@
 //! `[tokens]`: how long device and service-account tokens work, and when one counts as unused.
 
+use super::retention::{days, DAY_MS};
 use super::ConfigError;
 use callside_core::Millis;
 use serde::{Deserialize, Serialize};
@@ -23,20 +24,9 @@ pub struct Tokens {
     pub unused_after_days: Option<u32>,
 }
 
-const DAY_MS: Millis = 86_400_000;
-const MAX_DAYS: u32 = 36_500;
-
 impl RawTokens {
     pub(super) fn validate(&self) -> Result<Tokens, ConfigError> {
-        let days = |key: &'static str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
-            0 => Ok(None),
-            d if d <= MAX_DAYS => Ok(Some(d)),
-            d => Err(ConfigError::Invalid {
-                key,
-                value: d.to_string(),
-                reason: format!("must be 0 (never) to {MAX_DAYS} days"),
-            }),
-        };
+        let days = |key, v, default| days(key, v, default, "never");
         Ok(Tokens {
             expire_after_days: days("tokens.expire_after_days", self.expire_after_days, 0)?,
             unused_after_days: days("tokens.unused_after_days", self.unused_after_days, 90)?,

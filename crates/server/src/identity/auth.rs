@@ -129,12 +129,15 @@ impl Auth {
                     None => AuthError::Unknown,
                 });
             };
-            // The operator's token lives in its file; devices' and services' may expire.
-            let until = if rec.principal.is_admin() {
-                None
-            } else {
-                let issued = self.store.token_times(hash).await?.map(|(at, _)| at);
-                issued.and_then(|at| self.lifetimes.expires_at(at))
+            // The operator's token lives in its file; devices' and services' may expire (only
+            // then is the token's age read).
+            let until = match self.lifetimes.expire_after_days {
+                Some(_) if !rec.principal.is_admin() => self
+                    .store
+                    .token_times(hash)
+                    .await?
+                    .and_then(|(issued, _)| self.lifetimes.expires_at(issued)),
+                _ => None,
             };
             if let Some(u) = until.filter(|u| *u <= now) {
                 return Err(AuthError::TokenExpired(u));
