@@ -227,52 +227,30 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
     assert_eq!(none.body["state"], "no_answer");
 
     // One asker has at most 32 questions waiting; the 33rd is refused and appends nothing.
-    for i in 0..32 {
-        alice
-            .send_message(
-                &key,
-                &send(
-                    "capability/query",
-                    serde_json::json!({"request": format!("many{i}"), "features": ["x"], "timeout_secs": 60}),
-                ),
-            )
-            .await
-            .unwrap();
-    }
-    let before = alice
-        .messages(&key, callside_client::MessageQuery::default())
-        .await
-        .unwrap()
-        .last_seq;
-    let err = alice
-        .send_message(
-            &key,
-            &send(
-                "capability/query",
-                serde_json::json!({"request": "one-too-many", "features": ["x"], "timeout_secs": 60}),
-            ),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some("too_many_pending_requests"));
-    assert_eq!(
+    let ask = |who: &Client, request: String| {
+        let m = send(
+            "capability/query",
+            serde_json::json!({"request": request, "features": ["x"], "timeout_secs": 60}),
+        );
+        let (who, key) = (who.clone(), key.clone());
+        async move { who.send_message(&key, &m).await }
+    };
+    let newest = || async {
         alice
             .messages(&key, callside_client::MessageQuery::default())
             .await
             .unwrap()
-            .last_seq,
-        before
-    );
+            .last_seq
+    };
+    for i in 0..32 {
+        ask(&alice, format!("many{i}")).await.unwrap();
+    }
+    let before = newest().await;
+    let err = ask(&alice, "one-too-many".into()).await.unwrap_err();
+    assert_eq!(err.code(), Some("too_many_pending_requests"));
+    assert_eq!(newest().await, before);
     // Bob is not held up by Alice's questions, and an answer frees a place for her.
-    bob.send_message(
-        &key,
-        &send(
-            "capability/query",
-            serde_json::json!({"request": "b1", "features": ["x"], "timeout_secs": 60}),
-        ),
-    )
-    .await
-    .unwrap();
+    ask(&bob, "b1".into()).await.unwrap();
     bob.send_message(
         &key,
         &send(
@@ -282,16 +260,7 @@ async fn components_are_offered_after_a_capability_check_and_confirmed_installed
     )
     .await
     .unwrap();
-    alice
-        .send_message(
-            &key,
-            &send(
-                "capability/query",
-                serde_json::json!({"request": "one-more", "features": ["x"], "timeout_secs": 60}),
-            ),
-        )
-        .await
-        .unwrap();
+    ask(&alice, "one-more".into()).await.unwrap();
     w.stop().await;
 }
 

@@ -85,7 +85,7 @@ pub(crate) struct Composer {
 }
 
 /// Composer data and notes one device may ring one number with in an hour.
-pub(crate) const RINGS_PER_TARGET_HOUR: u32 = 10;
+const RINGS_PER_TARGET_HOUR: u32 = 10;
 
 impl Composer {
     pub(crate) fn new(

@@ -94,7 +94,7 @@ pub(crate) struct Cards {
 }
 
 /// Card imports by URL one device may ask for in an hour.
-pub(crate) const FETCHES_PER_DEVICE_HOUR: u32 = 20;
+const FETCHES_PER_DEVICE_HOUR: u32 = 20;
 
 impl Cards {
     pub(crate) fn new(
