@@ -483,7 +483,7 @@ async fn service(cmd: ServiceCommand, client: &Client, out: &Output) -> anyhow::
 /// `callside admin backup`: works on the data directory itself, not through the API.
 fn backup(data_dir: &Path, config: Option<PathBuf>, to: &Path, out: &Output) -> anyhow::Result<()> {
     let config = callside_server::config::Config::load(&callside_server::config::Overrides {
-        config_file: config,
+        config_files: config.into_iter().collect(),
         listen: None,
         data_dir: Some(data_dir.to_owned()),
     })

@@ -48,6 +48,8 @@ enum Command {
     Serve(serve::ServerArgs),
     /// Print the effective server configuration as TOML.
     Config(serve::ServerArgs),
+    /// Say whether the server answers and is ready (`--wait SECS` waits for it to start).
+    Ready(serve::ReadyArgs),
     /// Provision devices and service accounts (needs the admin token).
     Admin(admin::AdminArgs),
     /// Act as one phone's app: report calls, chat, send files, watch events.
@@ -88,6 +90,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::serve(args, out.is_json()).await,
             Command::Config(args) => serve::print_config(args, &out),
+            Command::Ready(args) => serve::ready(args, &out).await,
             Command::Admin(args) => admin::run(args, &out).await,
             Command::Phone(args) => phone::run(args, &out).await,
             Command::Merchant(args) => merchant::run(args, &out).await,

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
-    /// TOML configuration file (default: $CALLSIDE_CONFIG, else built-in defaults).
+    /// TOML configuration file (default: $CALLSIDE_CONFIG, else built-in defaults); give it
+    /// again to lay another file over it (its tables merge, its values win).
     #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    config: Vec<PathBuf>,
     /// Address to listen on, e.g. 0.0.0.0:8080.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
@@ -21,7 +22,7 @@ pub(crate) struct ServerArgs {
 impl ServerArgs {
     fn load(self) -> anyhow::Result<Config> {
         let overrides = Overrides {
-            config_file: self.config,
+            config_files: self.config,
             listen: self.listen,
             data_dir: self.data_dir,
         };
@@ -42,6 +43,48 @@ pub(crate) async fn serve(args: ServerArgs, json: bool) -> anyhow::Result<()> {
         .context("the server stopped with an error")?;
     tracing::info!("callside stopped");
     Ok(())
+}
+
+/// `callside ready`: whether a server answers and its database is ready.
+#[derive(Debug, Args)]
+pub(crate) struct ReadyArgs {
+    /// The server's base URL.
+    #[arg(long, env = "CALLSIDE_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Keep asking for up to this many seconds: after `callside serve … &`, wait until it is up.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    wait: u64,
+}
+
+/// Asks `GET /readyz` until it answers `ready` or `--wait` runs out; fails with the last reason.
+pub(crate) async fn ready(args: ReadyArgs, out: &crate::output::Output) -> anyhow::Result<()> {
+    use std::time::Duration;
+    let base = args.server.trim_end_matches('/');
+    let url = format!("{base}/readyz");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build an HTTP client")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait);
+    loop {
+        let not_yet = match http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => {
+                out.result(&serde_json::json!({"server": base, "ready": true}), || {
+                    format!("callside at {base} is ready")
+                });
+                return Ok(());
+            }
+            Ok(r) => anyhow::anyhow!(
+                "callside at {base} answers but is not ready ({}): is its database reachable?",
+                r.status()
+            ),
+            Err(e) => anyhow::Error::new(e),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(not_yet);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Prints the effective configuration: TOML, or with `--json` the same settings as one JSON object.

@@ -453,3 +453,48 @@ fn a_client_trickling_headers_is_cut_off_and_connections_are_capped() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `callside ready`: fails (saying why) while nothing listens, and with `--wait` waits for a
+/// server started after it.
+#[test]
+fn ready_says_whether_a_server_is_up_and_waits_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let ready = move |url: String, wait: &str| {
+        Command::new(BIN)
+            .args(["ready", "--server", &url, "--wait", wait])
+            .output()
+            .unwrap()
+    };
+    let down = ready(url.clone(), "0");
+    assert!(!down.status.success());
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr.contains(&format!("cannot reach callside at {url}")),
+        "{stderr}"
+    );
+
+    let waiting = std::thread::spawn(move || ready(url, "30"));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut server = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let up = waiting.join().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(String::from_utf8_lossy(&up.stdout).contains("is ready"));
+}

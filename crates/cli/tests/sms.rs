@@ -325,6 +325,31 @@ fn a_number_is_proven_over_kannel_with_fakesmsc_as_the_handset() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("proof_used"), "{stderr}");
 
+    // `--send-with` a command that fails, or that prints no proof SMS, says which and why.
+    for (command, said) in [
+        ("false", "`false` failed (exit status: 1)"),
+        (
+            "echo CS1 R sent",
+            "`echo CS1 R sent` ended without printing the proof SMS",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "phone",
+                "--token",
+                &device,
+                "register-sms",
+                "--send-with",
+                command,
+            ])
+            .env("CALLSIDE_SERVER", &server)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{command}: {stderr}");
+    }
+
     drop(again);
 }
 

@@ -281,6 +281,12 @@ pub(super) enum PhoneCommand {
         /// Give up after this many seconds without the SMS.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Send the SMS with this command instead of by hand: it runs through `sh -c` with the
+        /// number to send to and the text as two more arguments, and the proof SMS it prints
+        /// (`CS1 S …`) completes the proof, e.g. `scripts/peers kannel-phone ./kannel
+        /// +447400123456` as the phone of the README's tour.
+        #[arg(long, value_name = "COMMAND")]
+        send_with: Option<String>,
     },
     /// Complete a proof started earlier with the SMS received (non-interactive form).
     CompleteSms {
@@ -447,5 +453,9 @@ pub(super) enum PhoneCommand {
         /// Exit after this many messages.
         #[arg(long, value_name = "N")]
         exit_after: Option<u64>,
+        /// Exit once a message of this kind has arrived: `screen` (an automated system's
+        /// screen), `text`, `file`, `app/<name>`…
+        #[arg(long, value_name = "KIND")]
+        until: Option<String>,
     },
 }

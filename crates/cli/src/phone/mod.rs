@@ -15,6 +15,7 @@ use crate::render::{self, Names};
 mod browsers;
 mod commands;
 pub(crate) mod help;
+mod proofs;
 mod watch;
 
 use commands::PhoneCommand;
@@ -120,13 +121,12 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             let leg = ReportLeg::new(own, other, Direction::Incoming);
             report_and_wait(&client, &leg, wait, out).await?;
         }
-        PhoneCommand::RegisterSms { timeout } => register_sms(&client, timeout, out).await?,
-        PhoneCommand::CompleteSms { proof, code, sms } => {
-            let proven = client.complete_number_proof(&proof, &code, &sms).await?;
-            out.result(&proven, || {
-                format!("{} is now a number of this device", proven.number)
-            });
-        }
+        cmd @ (PhoneCommand::RegisterSms { .. }
+        | PhoneCommand::CompleteSms { .. }
+        | PhoneCommand::EmailAdd { .. }
+        | PhoneCommand::EmailComplete { .. }
+        | PhoneCommand::EmailAuto { .. }
+        | PhoneCommand::EmailRemove { .. }) => proofs::run(&client, cmd, out).await?,
         PhoneCommand::Invite {
             number,
             session,
@@ -444,56 +444,6 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             let a = client.put_audiences(&a).await?;
             out.result(&a, || format!("{} audience(s) set", a.audiences.len()));
         }
-        PhoneCommand::EmailAdd { email } => {
-            let v = client.add_email(&email).await?;
-            out.result(&v, || {
-                format!(
-                    "validation {} sent to {}; enter the token from the mail with `email-complete {} <token>`",
-                    v.id, v.email, v.id
-                )
-            });
-        }
-        PhoneCommand::EmailComplete {
-            validation,
-            mail_token,
-        } => {
-            let v = client.complete_email(&validation, &mail_token).await?;
-            out.result(&v, || {
-                format!("{} is now an address of this device", v.email)
-            });
-        }
-        PhoneCommand::EmailAuto {
-            email,
-            imap_host,
-            imap_port,
-            imap_user,
-            imap_password,
-            imap_plain,
-            wait,
-        } => {
-            let account = callside_client::email::ImapAccount {
-                host: imap_host,
-                port: imap_port,
-                user: imap_user,
-                password: imap_password,
-                tls: !imap_plain,
-            };
-            out.progress(&format!(
-                "asking for a validation mail to {email} and watching the mailbox…"
-            ));
-            let v = client
-                .validate_email_automatically(&email, &account, Duration::from_secs(wait))
-                .await?;
-            out.result(&v, || {
-                format!("{} is now an address of this device", v.email)
-            });
-        }
-        PhoneCommand::EmailRemove { email } => {
-            client.remove_email(&email).await?;
-            out.result(&serde_json::json!({"removed": email}), || {
-                format!("{email} is no longer an address of this device")
-            });
-        }
         PhoneCommand::PushRegister {
             web_push,
             p256dh,
@@ -736,7 +686,8 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
         PhoneCommand::Watch {
             save_dir,
             exit_after,
-        } => watch::watch(&client, save_dir, exit_after, out).await?,
+            until,
+        } => watch::watch(&client, save_dir, exit_after, until, out).await?,
         PhoneCommand::Press {
             session,
             screen,
@@ -893,43 +844,6 @@ pub(crate) async fn upload(
         .with_context(|| format!("uploading {}", path.display()))?;
     bar.finish_and_clear();
     Ok(blob)
-}
-
-/// S2-R from the device's side: start, show the SMS to send, wait for the SMS that comes back
-/// on stdin, complete.
-async fn register_sms(client: &Client, timeout: u64, out: &Output) -> anyhow::Result<()> {
-    use tokio::io::AsyncBufReadExt as _;
-    let proof = client.start_number_proof().await?;
-    let (Some(text), Some(code)) = (&proof.sms_body, &proof.code) else {
-        bail!("the server did not return the SMS to send");
-    };
-    out.result(
-        &serde_json::json!({"event": "send_sms", "proof": proof.id, "to": proof.sms_to, "text": text, "code": code}),
-        || format!("Send this SMS from the phone to prove its number.\n  to:   {}\n  text: {text}", proof.sms_to),
-    );
-    out.progress("then paste the SMS you receive back (a line containing `CS1 S …`):");
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    loop {
-        let line = tokio::time::timeout_at(deadline, lines.next_line())
-            .await
-            .with_context(|| format!("no proof SMS within {timeout} s"))??;
-        let Some(line) = line else {
-            bail!("stdin ended before the proof SMS arrived");
-        };
-        if callside_client::proto::numbers::MtProof::parse(&line).is_err() {
-            if !line.trim().is_empty() {
-                out.progress("that is not the proof SMS (it contains `CS1 S <number> <signature>`); try again:");
-            }
-            continue;
-        }
-        let proven = client.complete_number_proof(&proof.id, code, &line).await?;
-        out.result(
-            &serde_json::json!({"event": "proven", "number": proven.number, "replaced": proven.replaced}),
-            || format!("{} is now a number of this device", proven.number),
-        );
-        return Ok(());
-    }
 }
 
 /// Sends an invitation; with `wait`, stays connected until it is answered, cancelled or expires.

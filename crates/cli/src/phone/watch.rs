@@ -18,6 +18,7 @@ pub(super) async fn watch(
     client: &Client,
     save_dir: Option<PathBuf>,
     exit_after: Option<u64>,
+    until: Option<String>,
     out: &Output,
 ) -> anyhow::Result<()> {
     if let Some(dir) = &save_dir {
@@ -53,7 +54,7 @@ pub(super) async fn watch(
                 if let Some(dir) = &save_dir {
                     save_file(client, message, dir, out).await;
                 }
-                Some((&message.session, message.seq))
+                Some((&message.session, message.seq, message.kind.as_str()))
             }
             Event::Screen(screen) => {
                 // Shown above: say so to the system that sent it (S1-F11's acknowledgement).
@@ -70,14 +71,14 @@ pub(super) async fn watch(
                             .await?;
                     }
                 }
-                Some((&screen.session, screen.seq))
+                Some((&screen.session, screen.seq, "screen"))
             }
             _ => None,
         };
-        if let Some((session, seq)) = delivered {
+        if let Some((session, seq, kind)) = delivered {
             channel.ack(session, seq).await?;
             seen += 1;
-            if exit_after.is_some_and(|n| seen >= n) {
+            if exit_after.is_some_and(|n| seen >= n) || until.as_deref() == Some(kind) {
                 break;
             }
         }

@@ -103,3 +103,16 @@ pub(super) fn overlay_env(
     }
     Ok(names)
 }
+
+/// Lays `over` on `base`: a table present in both is merged key by key, anything else in `over`
+/// replaces what `base` had (`--config a.toml --config b.toml`: b wins where both set a value).
+pub(super) fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}

@@ -36,7 +36,8 @@ pub enum ConfigError {
 /// Values given on the command line; they win over every other layer.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    pub config_file: Option<PathBuf>,
+    /// TOML files, each laid over the ones before it (tables merge, values replace).
+    pub config_files: Vec<PathBuf>,
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
 }
@@ -337,8 +338,8 @@ pub const DEFAULT_DATA_DIR: &str = "callside-data";
 const ENV_PREFIX: &str = "CALLSIDE_";
 
 impl Config {
-    /// Loads every layer: defaults, the TOML file (`--config`, else `$CALLSIDE_CONFIG`), the
-    /// `CALLSIDE_*` environment, then `overrides`.
+    /// Loads every layer: defaults, the TOML files (`--config`, each over the one before; else
+    /// `$CALLSIDE_CONFIG`), the `CALLSIDE_*` environment, then `overrides`.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
         let env: Vec<(String, String)> = std::env::vars().collect();
         Self::load_from(overrides, &env)
@@ -349,25 +350,34 @@ impl Config {
         overrides: &Overrides,
         env: &[(String, String)],
     ) -> Result<Config, ConfigError> {
-        let file = overrides.config_file.clone().or_else(|| {
+        let files: Vec<PathBuf> = if overrides.config_files.is_empty() {
             env.iter()
                 .find(|(k, _)| k == "CALLSIDE_CONFIG")
                 .map(|(_, v)| PathBuf::from(v))
-        });
-        let mut table = match &file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Parse {
-                        origin: path.display().to_string(),
-                        message: e.to_string(),
-                    })?
-            }
-            None => toml::Table::new(),
+                .into_iter()
+                .collect()
+        } else {
+            overrides.config_files.clone()
         };
+        let mut table = toml::Table::new();
+        for path in &files {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let layer = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            layers::merge(&mut table, layer);
+        }
+        let origin = files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ");
         let from_file: std::collections::BTreeSet<String> = table.keys().cloned().collect();
         let env_names = overlay_env(&mut table, env)?;
         layers::read_secret_files(&mut table, "")?;
@@ -394,11 +404,10 @@ impl Config {
                         }
                         None => {
                             return Err(ConfigError::Parse {
-                                origin: match &file {
-                                    Some(p) => {
-                                        format!("{} (with CALLSIDE_* environment)", p.display())
-                                    }
-                                    None => "CALLSIDE_* environment".into(),
+                                origin: if origin.is_empty() {
+                                    "CALLSIDE_* environment".into()
+                                } else {
+                                    format!("{origin} (with CALLSIDE_* environment)")
                                 },
                                 message: e.to_string(),
                             })

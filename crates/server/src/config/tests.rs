@@ -21,7 +21,7 @@ fn the_example_file_parses_and_says_what_the_defaults_are() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../callside.example.toml");
     let example = Config::load_from(
         &Overrides {
-            config_file: Some(path),
+            config_files: vec![path],
             ..Overrides::default()
         },
         &[],
@@ -29,6 +29,43 @@ fn the_example_file_parses_and_says_what_the_defaults_are() {
     .unwrap();
     let defaults = Config::load_from(&Overrides::default(), &[]).unwrap();
     assert_eq!(example.to_toml(), defaults.to_toml());
+}
+
+/// `--config a --config b`: tables merge key by key, b's values win, and an error names both.
+#[test]
+fn later_files_lay_over_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
+    std::fs::write(
+        &a,
+        "listen = \"127.0.0.1:9000\"\n[matching]\nwindow_secs = 30\n[sessions]\nlifecycle = \"close_with_call\"\n",
+    )
+    .unwrap();
+    std::fs::write(&b, "[matching]\nwindow_secs = 50\n").unwrap();
+    let o = Overrides {
+        config_files: vec![a.clone(), b.clone()],
+        ..Overrides::default()
+    };
+    let c = Config::load_from(&o, &[]).unwrap();
+    assert_eq!(c.listen.port(), 9000, "a's value where b says nothing");
+    assert_eq!(c.match_window.as_secs(), 50, "b wins where both say");
+    let alone = Config::load_from(
+        &Overrides {
+            config_files: vec![a.clone()],
+            ..Overrides::default()
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        c.lifecycle,
+        callside_core::session::Lifecycle::CloseWithCall,
+        "a's [sessions] survives b"
+    );
+    assert_eq!(alone.match_window.as_secs(), 30);
+    std::fs::write(&b, "[matching]\nwindow_sec = 50\n").unwrap();
+    let e = Config::load_from(&o, &[]).unwrap_err().to_string();
+    assert!(e.contains("a.toml + ") && e.contains("b.toml"), "{e}");
 }
 
 #[test]
@@ -41,7 +78,7 @@ fn layers_apply_in_order() {
     )
     .unwrap();
     let o = Overrides {
-        config_file: Some(file),
+        config_files: vec![file],
         ..Overrides::default()
     };
     let c = Config::load_from(
@@ -292,7 +329,7 @@ fn the_sip_proxy_needs_its_account_and_an_http_url() {
     std::fs::write(&file, ok.to_toml()).unwrap();
     let again = Config::load_from(
         &Overrides {
-            config_file: Some(file),
+            config_files: vec![file],
             ..Overrides::default()
         },
         &[],
@@ -316,7 +353,7 @@ fn secrets_may_come_from_files() {
     )
     .unwrap();
     let overrides = Overrides {
-        config_file: Some(file.clone()),
+        config_files: vec![file.clone()],
         ..Overrides::default()
     };
     let c = Config::load_from(&overrides, &[]).unwrap();
