@@ -160,6 +160,25 @@ enum DeviceCommand {
         /// The device id (`dev_…`), as `list` prints it.
         id: String,
     },
+    /// Everything callside keeps about a device (for a person's access request): a summary,
+    /// or with --output the whole export as JSON, table by table, with what `erase` would do.
+    Export {
+        /// The device id (`dev_…`), as `list` prints it.
+        id: String,
+        /// Write the whole export to this file (JSON).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Erase a device's personal data (a person's erasure request): its token stops, its rows
+    /// are deleted (its messages stay in their sessions as `erased`), its files nobody else
+    /// has are deleted. Cannot be undone: `export` first if the person wants a copy.
+    Erase {
+        /// The device id (`dev_…`), as `list` prints it.
+        id: String,
+        /// Yes, erase it.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -408,6 +427,24 @@ async fn device(cmd: DeviceCommand, client: &Client, out: &Output) -> anyhow::Re
                 format!("deleted device {id}")
             });
         }
+        DeviceCommand::Export { id, output } => {
+            let data = client.export_device(&id).await?;
+            print_export(&data, output.as_deref(), out)?;
+        }
+        DeviceCommand::Erase { id, yes } => {
+            if !yes {
+                bail!(
+                    "erasing {id} cannot be undone: add --yes (`callside admin device export {id} --output FILE` first keeps a copy for the person)"
+                );
+            }
+            let erased = client.erase_device(&id).await?;
+            out.result(&erased, || {
+                format!(
+                    "erased {}: {} row(s) deleted, {} redacted (its messages stay in their sessions as `erased`), {} kept until retention removes them (see `export`), {} file(s) deleted",
+                    erased.device, erased.deleted, erased.redacted, erased.kept, erased.files_deleted
+                )
+            });
+        }
         DeviceCommand::RotateToken { id } => {
             let rotated = client.rotate_device_token(&id).await?;
             out.result(&rotated, || {
@@ -477,6 +514,54 @@ async fn service(cmd: ServiceCommand, client: &Client, out: &Output) -> anyhow::
             });
         }
     }
+    Ok(())
+}
+
+/// A device's export: to `output` as pretty JSON, else as a summary (`--json`: the whole export
+/// as one line).
+pub(crate) fn print_export(
+    data: &callside_client::proto::admin::PersonalData,
+    output: Option<&Path>,
+    out: &Output,
+) -> anyhow::Result<()> {
+    use callside_client::proto::admin::OnErase;
+    let rows: usize = data.tables.iter().map(|t| t.rows.len()).sum();
+    if let Some(path) = output {
+        let text = serde_json::to_string_pretty(data).context("the export as JSON")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        out.result(
+            &serde_json::json!({"device": data.device, "rows": rows, "written": path}),
+            || {
+                format!(
+                    "wrote {rows} row(s) about {} to {}",
+                    data.device,
+                    path.display()
+                )
+            },
+        );
+        return Ok(());
+    }
+    out.result(data, || {
+        let mut s = format!("{}: {rows} row(s)", data.device);
+        for t in data.tables.iter().filter(|t| !t.rows.is_empty()) {
+            let erase = match t.on_erase {
+                OnErase::Delete => "erase deletes them".to_owned(),
+                OnErase::Redact => "erase redacts them".to_owned(),
+                OnErase::Keep => format!(
+                    "erase keeps them: {}",
+                    t.kept_because.as_deref().unwrap_or("")
+                ),
+            };
+            s.push_str(&format!(
+                "\n  {:<22} {:>6}  ({erase})",
+                t.table,
+                t.rows.len()
+            ));
+        }
+        s.push_str("\n(--output FILE writes the whole export as JSON)");
+        s
+    });
     Ok(())
 }
 

@@ -4,8 +4,8 @@
 use crate::client::{json, send, REQUEST_TIMEOUT};
 use crate::{Client, Error};
 use callside_proto::admin::{
-    CreateDevice, CreateServiceAccount, CreatedDevice, CreatedServiceAccount, Device, RotatedToken,
-    ServiceAccount,
+    CreateDevice, CreateServiceAccount, CreatedDevice, CreatedServiceAccount, Device, Erased,
+    PersonalData, RotatedToken, ServiceAccount,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -42,6 +42,24 @@ impl Client {
     pub async fn delete_device(&self, id: &str) -> Result<(), Error> {
         let req = self.request(Method::DELETE, &["v1", "admin", "devices", id]);
         send(req, REQUEST_TIMEOUT).await.map(drop)
+    }
+
+    /// `GET /v1/admin/devices/{id}/export`: everything kept about a device, table by table.
+    pub async fn export_device(&self, id: &str) -> Result<PersonalData, Error> {
+        let req = self.request(Method::GET, &["v1", "admin", "devices", id, "export"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "export").await
+    }
+
+    /// `POST /v1/admin/devices/{id}/erase`: erases a device's personal data; what went.
+    pub async fn erase_device(&self, id: &str) -> Result<Erased, Error> {
+        let req = self.request(Method::POST, &["v1", "admin", "devices", id, "erase"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "erasure").await
+    }
+
+    /// `GET /v1/me/export`: everything kept about this device.
+    pub async fn export_own_data(&self) -> Result<PersonalData, Error> {
+        let req = self.request(Method::GET, &["v1", "me", "export"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "export").await
     }
 
     /// `POST /v1/admin/devices/{id}/token`: a new token; the old one stops working.

@@ -174,3 +174,52 @@ pub struct CouplingState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub near_until: Option<i64>,
 }
+
+/// Everything callside keeps about one device, table by table: `GET /v1/admin/devices/{id}/export`
+/// (the operator, for a person's access request) and `GET /v1/me/export` (the device itself).
+/// Secrets (hashes of tokens and codes) are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PersonalData {
+    pub device: String,
+    pub exported_at: i64,
+    pub tables: Vec<PersonalTable>,
+}
+
+/// One table's rows about the device, and what erasing the device does to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PersonalTable {
+    pub table: String,
+    /// The rows, each an object of the table's columns (JSON columns as JSON).
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<serde_json::Value>,
+    pub on_erase: OnErase,
+    /// Why erasing keeps these rows (`on_erase` = `keep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_because: Option<String>,
+}
+
+/// What erasing a device does to a table's rows about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErase {
+    /// Deleted.
+    Delete,
+    /// Kept in place with the personal columns overwritten (messages become `erased`).
+    Redact,
+    /// Kept until retention removes them, for the reason given.
+    Keep,
+}
+
+/// `POST /v1/admin/devices/{id}/erase`: what went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Erased {
+    pub device: String,
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Rows kept in place with their personal columns overwritten (messages as `erased`).
+    pub redacted: u64,
+    /// Rows kept until retention removes them (`kept_because` in the export says why).
+    pub kept: u64,
+    /// Files deleted with their bytes (those nobody else uploaded or references).
+    pub files_deleted: u64,
+}

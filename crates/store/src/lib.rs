@@ -73,6 +73,7 @@
 //! # }
 //! ```
 
+pub mod personal;
 pub mod postgres;
 mod reads;
 mod records;

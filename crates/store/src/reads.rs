@@ -55,6 +55,10 @@ pub trait IdentityStore: Send + Sync {
     /// A device's linked browsers, oldest first (ties by id).
     async fn browsers(&self, device: PrincipalId) -> Result<Vec<BrowserRecord>>;
 
+    /// Everything kept about a principal, table by table as [`crate::personal::HOLDINGS`]
+    /// lists them (tables with no rows too), secrets (hashes of tokens and codes) left out.
+    async fn personal_data(&self, id: PrincipalId) -> Result<Vec<crate::personal::PersonalTable>>;
+
     /// Live principals of one kind (`device`, `service`, `admin`), oldest first (ties by id).
     async fn principals(&self, kind: &'static str) -> Result<Vec<PrincipalRecord>>;
 
@@ -269,6 +273,14 @@ pub trait BlobStore: Send + Sync {
     /// Whether `principal` uploaded the blob (or was granted it, [`Write::BlobGrant`]) or takes
     /// part in a session whose log references it.
     async fn may_read_blob(&self, principal: PrincipalId, blob: BlobId) -> Result<bool>;
+
+    /// The blobs `principal` uploaded or was granted.
+    async fn blobs_of(&self, principal: PrincipalId) -> Result<Vec<BlobId>>;
+
+    /// Whether a blob still has a record (it was not deleted as unused).
+    async fn blob_exists(&self, id: BlobId) -> Result<bool> {
+        Ok(self.blob(id).await?.is_some())
+    }
 }
 
 /// The audit log.

@@ -348,6 +348,16 @@ pub enum Write {
     Principal(PrincipalRecord, TokenHash),
     /// Soft-deletes a principal and revokes its tokens.
     DeletePrincipal(PrincipalId),
+    /// Erases a device's personal data as [`crate::personal::HOLDINGS`] says (deletes it,
+    /// redacts its messages as `erased`, keeps what it gives a reason for), deletes the
+    /// principal and revokes its tokens. `at` is the deletion time.
+    ErasePrincipal {
+        id: PrincipalId,
+        at: Millis,
+    },
+    /// Deletes a blob's record if nobody uploaded it, was granted it, or references it from a
+    /// session (its bytes are then the caller's to remove).
+    DeleteBlobIfUnused(callside_core::message::BlobId),
     /// When tokens were last presented (a later time only moves a token's mark forward).
     TokensUsed(Vec<(TokenHash, Millis)>),
     /// Revokes every token of a principal and stores a new one.

@@ -391,6 +391,13 @@ pub(super) enum PhoneCommand {
         #[arg(long, default_value_t = 120)]
         wait: u64,
     },
+    /// Everything callside keeps about this device: a summary, or with --output the whole
+    /// export as JSON (the operator erases a device's data with `callside admin device erase`).
+    Export {
+        /// Write the whole export to this file (JSON).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Remove one of this device's email addresses.
     EmailRemove {
         /// The address (alice@example.com).

@@ -44,9 +44,10 @@ const GROUPS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "This device: numbers, addresses, token",
+        "This device: numbers, addresses, token, its data",
         &[
             "whoami",
+            "export",
             "enroll",
             "register-sms",
             "complete-sms",

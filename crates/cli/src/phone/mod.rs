@@ -121,6 +121,10 @@ pub(crate) async fn run(args: PhoneArgs, out: &Output) -> anyhow::Result<()> {
             let leg = ReportLeg::new(own, other, Direction::Incoming);
             report_and_wait(&client, &leg, wait, out).await?;
         }
+        PhoneCommand::Export { output } => {
+            let data = client.export_own_data().await?;
+            crate::admin::print_export(&data, output.as_deref(), out)?;
+        }
         cmd @ (PhoneCommand::RegisterSms { .. }
         | PhoneCommand::CompleteSms { .. }
         | PhoneCommand::EmailAdd { .. }

@@ -64,6 +64,7 @@ pub(crate) fn message_line(m: &Message, names: &Names) -> String {
             Err(_) => format!("{prefix} {sender}: (file) {}", m.body),
         },
         "app/voicemail.playback" => screen::playback_text(&prefix, &sender, &m.body),
+        "erased" => format!("{prefix} — a message whose sender's data was erased —"),
         "card" => {
             match serde_json::from_value::<callside_client::proto::card::CardBody>(m.body.clone()) {
                 Ok(c) => format!(
@@ -193,9 +194,10 @@ pub(crate) fn session_line(s: &SessionInfo) -> String {
     let who: Vec<String> = s
         .participants
         .iter()
-        .map(|p| match &p.number {
-            Some(n) => format!("{} {n}", p.name),
-            None => p.name.clone(),
+        .map(|p| match (&p.number, p.name.is_empty()) {
+            (Some(n), _) => format!("{} {n}", p.name),
+            (None, false) => p.name.clone(),
+            (None, true) => "(a device whose data was erased)".to_owned(),
         })
         .collect();
     let closed = match &s.closed {

@@ -157,6 +157,102 @@ pub(crate) async fn delete_service_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The export as the API shows it.
+fn personal_data(
+    device: &str,
+    tables: Vec<callside_store::personal::PersonalTable>,
+) -> proto::admin::PersonalData {
+    use callside_store::personal::OnErase;
+    proto::admin::PersonalData {
+        device: device.to_owned(),
+        exported_at: crate::clock::now_ms(),
+        tables: tables
+            .into_iter()
+            .map(|t| {
+                let (on_erase, kept_because) = match t.on_erase {
+                    OnErase::Delete => (proto::admin::OnErase::Delete, None),
+                    OnErase::Redact(_) => (proto::admin::OnErase::Redact, None),
+                    OnErase::Keep(why) => (proto::admin::OnErase::Keep, Some(why.to_owned())),
+                };
+                proto::admin::PersonalTable {
+                    table: t.table.to_owned(),
+                    rows: t.rows.into_iter().map(serde_json::Value::Object).collect(),
+                    on_erase,
+                    kept_because,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `GET /v1/admin/devices/{id}/export` — everything kept about a device (a person's access
+/// request), table by table, with what erasing it would do.
+#[utoipa::path(get, path = "/v1/admin/devices/{id}/export", tag = "admin",
+    responses((status = 200, body = proto::admin::PersonalData), (status = 404, body = proto::Problem)))]
+pub(crate) async fn export_device(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<proto::admin::PersonalData>, ApiError> {
+    caller.require_admin()?;
+    let tables = app.admin.personal_data(&id).await?;
+    Ok(axum::Json(personal_data(&id, tables)))
+}
+
+/// `GET /v1/me/export` — everything kept about the calling device (not through a browser).
+#[utoipa::path(get, path = "/v1/me/export", tag = "identity",
+    responses((status = 200, body = proto::admin::PersonalData), (status = 403, body = proto::Problem)))]
+pub(crate) async fn export_me(
+    State(app): State<AppState>,
+    crate::http::extract::Owner(p): crate::http::extract::Owner,
+) -> Result<axum::Json<proto::admin::PersonalData>, ApiError> {
+    if !matches!(p.kind, PrincipalKind::Device { .. }) {
+        return Err(ApiError::Forbidden(
+            "devices_only",
+            "only a device has personal data to export".into(),
+        ));
+    }
+    let tables = app.admin.personal_data(&p.id.0).await?;
+    Ok(axum::Json(personal_data(&p.id.0, tables)))
+}
+
+/// `POST /v1/admin/devices/{id}/erase` — erase a device's personal data (a person's erasure
+/// request): its tokens stop and its sockets close, its rows go as the export's `on_erase`
+/// says (its messages stay in their sessions as `erased`), and files nobody else uploaded or
+/// references are deleted with their bytes.
+#[utoipa::path(post, path = "/v1/admin/devices/{id}/erase", tag = "admin",
+    responses((status = 200, body = proto::admin::Erased), (status = 404, body = proto::Problem)))]
+pub(crate) async fn erase_device(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<proto::admin::Erased>, ApiError> {
+    use callside_store::personal::OnErase;
+    caller.require_admin()?;
+    let who = callside_core::PrincipalId(id.clone());
+    let (before, blobs) = app.admin.erase(&id).await?;
+    app.calls.forget_principal(&who).await;
+    app.sessions.forget_participant(&who).await;
+    let files_deleted = app.blobs.delete_unused(&blobs).await?;
+    let count = |pick: fn(&OnErase) -> bool| -> u64 {
+        before
+            .iter()
+            .filter(|t| pick(&t.on_erase))
+            .map(|t| t.rows.len() as u64)
+            .sum()
+    };
+    let erased = proto::admin::Erased {
+        device: id,
+        deleted: count(|o| matches!(o, OnErase::Delete)),
+        redacted: count(|o| matches!(o, OnErase::Redact(_))),
+        kept: count(|o| matches!(o, OnErase::Keep(_))),
+        files_deleted,
+    };
+    tracing::info!(device = %erased.device, deleted = erased.deleted, redacted = erased.redacted,
+        files = erased.files_deleted, "erased a device's data");
+    Ok(axum::Json(erased))
+}
+
 /// `POST /v1/admin/devices/{id}/token` — a new token; the old one stops working.
 #[utoipa::path(post, path = "/v1/admin/devices/{id}/token", tag = "admin", responses((status = 200, body = proto::admin::RotatedToken)))]
 pub(crate) async fn rotate_device_token(

@@ -177,6 +177,52 @@ impl Admin {
         Ok(())
     }
 
+    /// Everything kept about a device, table by table ([`callside_store::personal`]).
+    pub(crate) async fn personal_data(
+        &self,
+        id: &str,
+    ) -> Result<Vec<callside_store::personal::PersonalTable>, Error> {
+        let rec = self.principal_of_kind(id, Kind::Device).await?;
+        Ok(self.store.personal_data(rec.principal.id).await?)
+    }
+
+    /// Erases a device's personal data ([`Write::ErasePrincipal`]): its tokens stop and its
+    /// sockets close first, so it sends nothing more. Answers what the erasure found (from the
+    /// export just before it) and the blobs the device uploaded or was granted, for the caller
+    /// to delete those now unused.
+    pub(crate) async fn erase(
+        &self,
+        id: &str,
+    ) -> Result<
+        (
+            Vec<callside_store::personal::PersonalTable>,
+            Vec<callside_core::message::BlobId>,
+        ),
+        Error,
+    > {
+        let rec = self.principal_of_kind(id, Kind::Device).await?;
+        let id = rec.principal.id;
+        self.identity.revoke(&id, "the device was erased");
+        let before = self.store.personal_data(id.clone()).await?;
+        let blobs = self.store.blobs_of(id.clone()).await?;
+        self.store
+            .apply(vec![Write::ErasePrincipal {
+                id: id.clone(),
+                at: crate::clock::now_ms(),
+            }])
+            .await?;
+        self.systems.forget();
+        // A request authenticated just before the revocation may have queued a write behind
+        // the erasure: erasing again (it is idempotent) catches what was queued meanwhile.
+        self.store
+            .apply(vec![Write::ErasePrincipal {
+                id,
+                at: crate::clock::now_ms(),
+            }])
+            .await?;
+        Ok((before, blobs))
+    }
+
     /// A new token for a device or account; the old one stops working.
     pub(crate) async fn rotate(&self, kind: Kind, id: &str) -> Result<Token, Error> {
         let rec = self.principal_of_kind(id, kind).await?;

@@ -66,6 +66,10 @@ pub(crate) struct Blobs {
     /// memory like the rate limits.
     uploaded: std::sync::Mutex<std::collections::HashMap<PrincipalId, (i64, u64)>>,
     metrics: Arc<Metrics>,
+    /// Uploads hold it shared from placing their bytes until their record commits; deleting
+    /// unused blobs holds it alone from the record's deletion until the bytes are gone, so an
+    /// upload of the same bytes never loses its file to a deletion running beside it.
+    placing: tokio::sync::RwLock<()>,
 }
 
 /// Free bytes for unprivileged users on the file system holding `dir`.
@@ -118,6 +122,7 @@ impl Blobs {
             per_day: settings.per_day,
             uploaded: Default::default(),
             metrics,
+            placing: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -185,6 +190,7 @@ impl Blobs {
         let dest = self.path_of(&id);
         let dir = dest.parent().expect("blob paths have a parent").to_owned();
         crate::keys::private_dir(&dir)?;
+        let _placing = self.placing.read().await;
         // Bytes someone else stored already are not stored twice, but the uploader must not be
         // able to tell (issue 17): the answer, the counter and the work are the same either way.
         if tokio::fs::try_exists(&dest).await? {
@@ -208,6 +214,27 @@ impl Blobs {
             .apply(vec![Write::Blob(record.clone(), who.clone())])
             .await?;
         Ok(record)
+    }
+
+    /// Deletes those of `ids` that nobody uploaded, was granted or references any more: their
+    /// records, then their bytes. Answers how many files went.
+    pub(crate) async fn delete_unused(&self, ids: &[BlobId]) -> Result<u64, Error> {
+        let _alone = self.placing.write().await;
+        let mut gone = 0;
+        for id in ids {
+            self.store
+                .apply(vec![Write::DeleteBlobIfUnused(id.clone())])
+                .await?;
+            if self.store.blob(id.clone()).await?.is_some() {
+                continue;
+            }
+            match tokio::fs::remove_file(self.path_of(id)).await {
+                Ok(()) => gone += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(gone)
     }
 
     /// Writes the stream to `tmp`, hashing and sampling it; its id, size and type.

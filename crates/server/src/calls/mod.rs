@@ -546,6 +546,24 @@ impl Calls {
         Some(claimed)
     }
 
+    /// Drops every pending leg of `who` from matching, writing nothing (its device is being
+    /// erased, rows and all); how many there were.
+    pub(crate) async fn forget_principal(&self, who: &PrincipalId) -> usize {
+        let mut st = self.state.lock().await;
+        let ids: Vec<LegId> = st
+            .pending
+            .iter()
+            .filter(|(_, p)| &p.rec.leg.principal == who)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            st.matcher.withdraw(id);
+            st.pending.remove(id);
+            st.offered.remove(id);
+        }
+        ids.len()
+    }
+
     /// Undoes [`Calls::claim_for_offer`] when the offer could not be made.
     pub(crate) async fn release_offer(&self, id: &LegId) {
         self.state.lock().await.offered.remove(id);

@@ -185,6 +185,9 @@ pub fn router(app: AppState) -> Router {
             "/admin/devices/{id}/token",
             post(admin::rotate_device_token),
         )
+        .route("/admin/devices/{id}/export", get(admin::export_device))
+        .route("/admin/devices/{id}/erase", post(admin::erase_device))
+        .route("/me/export", get(admin::export_me))
         .route(
             "/admin/devices/{id}/browser-links",
             post(identity::admin_browser_link),

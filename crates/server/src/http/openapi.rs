@@ -39,6 +39,7 @@ use utoipa::{Modify, OpenApi};
         invitations::create_invitation, invitations::list_invitations, invitations::get_invitation,
         invitations::accept_invitation, invitations::decline_invitation, invitations::cancel_invitation,
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
+        admin::export_device, admin::erase_device, admin::export_me,
         admin::create_service_account, admin::list_service_accounts, admin::delete_service_account, admin::rotate_service_token,
         calls::report_leg, calls::get_leg, calls::answer_leg, calls::end_leg, calls::network_call,
         calls::click_to_dial, calls::end_call,

@@ -355,6 +355,35 @@ impl Sessions {
             .insert(key.clone(), cell))
     }
 
+    /// After `who`'s data was erased: the sessions in memory show it without name or number,
+    /// as the store now does, and its unflushed read cursors are dropped.
+    pub(crate) async fn forget_participant(&self, who: &PrincipalId) {
+        let cells: Vec<Arc<Cell>> = self
+            .cells
+            .lock()
+            .expect("session cache poisoned")
+            .map
+            .values()
+            .cloned()
+            .collect();
+        for cell in cells {
+            let mut state = cell.state.lock().await;
+            for p in state
+                .rec
+                .participants
+                .iter_mut()
+                .filter(|p| &p.principal == who)
+            {
+                p.name.clear();
+                p.number = None;
+            }
+        }
+        self.dirty_acks
+            .lock()
+            .expect("acks poisoned")
+            .retain(|(_, p), _| p != who);
+    }
+
     /// Waits for a queued commit of `key`. If it failed, sequence numbers and state were moved
     /// in memory but not stored: the cached session is dropped so its next use starts again
     /// from what the store has.

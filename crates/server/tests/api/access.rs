@@ -263,6 +263,9 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/merchant/calls/{id}/state",
         "/v1/clicks",
         "/v1/admin/tokens/unused",
+        "/v1/admin/devices/{id}/export",
+        "/v1/admin/devices/{id}/erase",
+        "/v1/me/export",
     ] {
         assert!(
             paths.contains_key(p),
@@ -271,7 +274,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        85,
+        88,
         "a route was added without documenting it here"
     );
 }
@@ -354,4 +357,71 @@ async fn names_shown_to_others_refuse_bidirectional_formatting() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+/// Export and erasure are the operator's (a device exports only itself, and only a device has
+/// such data); an erased device's pending call leaves matching, so nobody pairs with it.
+#[tokio::test]
+async fn only_the_operator_erases_and_an_erased_devices_call_pairs_with_nobody() {
+    let api = api().await;
+    let (alice_id, alice) = api.device("Alice", &[ALICE]).await;
+    let (_, bob) = api.device("Bob", &[BOB]).await;
+    let system = api
+        .service("vm", &["automated_system"], &["+442079460900"])
+        .await;
+    for (method, path) in [
+        (Method::GET, format!("/v1/admin/devices/{alice_id}/export")),
+        (Method::POST, format!("/v1/admin/devices/{alice_id}/erase")),
+    ] {
+        let r = api.call(method, &path, &bob, None).await;
+        assert_eq!(r.code(), "admin_only", "{path}");
+    }
+    assert_eq!(
+        api.get("/v1/me/export", &system).await.code(),
+        "devices_only"
+    );
+    let mine = api.get("/v1/me/export", &alice).await;
+    assert_eq!(mine.status, StatusCode::OK);
+    assert_eq!(mine.body["device"], alice_id.as_str());
+
+    // Alice's call to Bob is pending when she is erased.
+    assert_eq!(
+        api.leg(&alice, ALICE, Some(BOB), "outgoing").await.status,
+        StatusCode::ACCEPTED
+    );
+    let r = api
+        .post(
+            &format!("/v1/admin/devices/{alice_id}/erase"),
+            &api.admin,
+            json!(null),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["deleted"].as_u64().unwrap() >= 3, "{:?}", r.body);
+    assert_eq!(
+        api.get("/v1/me", &alice).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = api.leg(&bob, BOB, Some(ALICE), "incoming").await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "Bob's leg waits: {:?}",
+        r.body
+    );
+    assert!(r.body["session"].is_null(), "{:?}", r.body);
+
+    // Gone: a second erasure and the export find nothing.
+    let again = api
+        .post(
+            &format!("/v1/admin/devices/{alice_id}/erase"),
+            &api.admin,
+            json!(null),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let export = api
+        .get(&format!("/v1/admin/devices/{alice_id}/export"), &api.admin)
+        .await;
+    assert_eq!(export.status, StatusCode::NOT_FOUND);
 }

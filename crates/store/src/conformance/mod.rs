@@ -32,6 +32,7 @@ pub mod fixtures;
 mod identity;
 mod invitations;
 mod merchants;
+mod personal;
 pub mod postgres;
 mod retention;
 mod sessions;
@@ -45,6 +46,7 @@ pub use components::*;
 pub use identity::*;
 pub use invitations::*;
 pub use merchants::*;
+pub use personal::*;
 pub use retention::*;
 pub use sessions::*;
 pub use writes::*;
@@ -95,6 +97,7 @@ macro_rules! conformance_suite {
             merchants_links_pages_and_routing_round_trip,
             clicks_are_the_merchants_own_newest_first_and_end_once,
             old_records_are_purged_in_bounded_batches_and_new_ones_kept,
+            a_devices_data_is_exported_whole_and_erased_without_touching_others,
         );
     };
     (@cases $database:expr; $($case:ident),+ $(,)?) => {

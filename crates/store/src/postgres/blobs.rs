@@ -15,9 +15,11 @@ pub(super) async fn insert_blob(c: &impl Db, b: &BlobRecord, uploader: &Principa
         &[&b.id.as_str(), &size, &b.mime, &b.created_at],
     )
     .await?;
+    // An upload of bytes the principal was granted before makes them its own.
     exec(
         c,
-        "INSERT INTO blob_uploaders (blob, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO blob_uploaders (blob, principal, granted) VALUES ($1, $2, FALSE)
+         ON CONFLICT (blob, principal) DO UPDATE SET granted = FALSE",
         &[&b.id.as_str(), &uploader.as_str()],
     )
     .await?;
@@ -28,11 +30,38 @@ pub(super) async fn insert_blob(c: &impl Db, b: &BlobRecord, uploader: &Principa
 pub(super) async fn grant(c: &impl Db, blob: &BlobId, principal: &PrincipalId) -> Result<()> {
     exec(
         c,
-        "INSERT INTO blob_uploaders (blob, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO blob_uploaders (blob, principal, granted) VALUES ($1, $2, TRUE)
+         ON CONFLICT DO NOTHING",
         &[&blob.as_str(), &principal.as_str()],
     )
     .await?;
     Ok(())
+}
+
+/// [`Write::DeleteBlobIfUnused`].
+pub(super) async fn delete_if_unused(c: &impl Db, id: &BlobId) -> Result<()> {
+    let sql = format!(
+        "DELETE FROM blobs WHERE id = $1 AND {}",
+        crate::personal::BLOB_UNUSED.replace("?1", "$1")
+    );
+    exec(c, &sql, &[&id.as_str()]).await?;
+    Ok(())
+}
+
+/// The blobs a principal uploaded or was granted.
+pub(super) async fn blobs_of(c: &impl Db, principal: &PrincipalId) -> Result<Vec<BlobId>> {
+    super::sql::rows(
+        c,
+        "SELECT blob FROM blob_uploaders WHERE principal = $1 ORDER BY blob",
+        &[&principal.as_str()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let id: String = col(r, 0)?;
+        BlobId::parse(&id).map_err(|_| super::sql::corrupt("blob id", &id))
+    })
+    .collect()
 }
 
 pub(super) async fn blob(c: &impl Db, id: &BlobId) -> Result<Option<BlobRecord>> {

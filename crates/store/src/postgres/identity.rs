@@ -68,7 +68,7 @@ pub(super) async fn delete_principal(c: &impl Db, id: &PrincipalId) -> Result<()
 }
 
 /// Moves `id`'s tokens to `retired_tokens`.
-async fn retire_tokens(c: &impl Db, id: &PrincipalId) -> Result<()> {
+pub(super) async fn retire_tokens(c: &impl Db, id: &PrincipalId) -> Result<()> {
     exec(
         c,
         "INSERT INTO retired_tokens (hash, retired_at)

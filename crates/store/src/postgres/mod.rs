@@ -27,6 +27,7 @@ mod identity;
 mod invitations;
 mod merchants;
 mod migrate;
+mod personal;
 mod push;
 mod retention;
 mod sessions;
@@ -262,6 +263,10 @@ impl IdentityStore for PgStore {
 
     async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalRecord>> {
         identity::principal(&self.reader().await?, &id).await
+    }
+
+    async fn personal_data(&self, id: PrincipalId) -> Result<Vec<crate::personal::PersonalTable>> {
+        personal::export(&self.reader().await?, &id).await
     }
 
     async fn browser_link(&self, code_hash: TokenHash) -> Result<Option<BrowserLinkRecord>> {
@@ -509,6 +514,10 @@ impl BlobStore for PgStore {
 
     async fn may_read_blob(&self, principal: PrincipalId, blob: BlobId) -> Result<bool> {
         blobs::may_read_blob(&self.reader().await?, &principal, &blob).await
+    }
+
+    async fn blobs_of(&self, principal: PrincipalId) -> Result<Vec<BlobId>> {
+        blobs::blobs_of(&self.reader().await?, &principal).await
     }
 }
 

@@ -132,6 +132,7 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
             identity::delete_principal(c, id).await?;
             super::browsers::delete_of(c, id).await
         }
+        Write::ErasePrincipal { id, at } => super::personal::erase(c, id, *at).await,
         Write::BrowserLink(l) => super::browsers::put_link(c, l).await,
         Write::UseBrowserLink(h) => super::browsers::use_link(c, h).await,
         Write::Browser(b) => super::browsers::insert(c, b).await,
@@ -276,6 +277,7 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
         Write::DeletePush { id } => push::delete_subscription(c, id).await,
         Write::Blob(b, uploader) => blobs::insert_blob(c, b, uploader).await,
         Write::BlobGrant { blob, principal } => blobs::grant(c, blob, principal).await,
+        Write::DeleteBlobIfUnused(id) => blobs::delete_if_unused(c, id).await,
         Write::Audit(a) => audit::append(c, a).await,
         Write::Merchant(m) => merchants::insert_merchant(c, m).await,
         Write::MerchantSecret { merchant, secret } => {

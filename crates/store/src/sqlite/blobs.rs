@@ -11,16 +11,46 @@ pub(super) fn insert_blob(c: &Connection, b: &BlobRecord, uploader: &PrincipalId
         "INSERT OR IGNORE INTO blobs (id, size, mime, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![b.id.as_str(), b.size as i64, b.mime, b.created_at])?;
-    c.prepare_cached("INSERT OR IGNORE INTO blob_uploaders (blob, principal) VALUES (?1, ?2)")?
-        .execute(params![b.id.as_str(), uploader.as_str()])?;
+    // An upload of bytes the principal was granted before makes them its own.
+    c.prepare_cached(
+        "INSERT INTO blob_uploaders (blob, principal, granted) VALUES (?1, ?2, 0)
+         ON CONFLICT (blob, principal) DO UPDATE SET granted = 0",
+    )?
+    .execute(params![b.id.as_str(), uploader.as_str()])?;
     Ok(())
 }
 
 /// [`Write::BlobGrant`].
 pub(super) fn grant(c: &Connection, blob: &BlobId, principal: &PrincipalId) -> Result<()> {
-    c.prepare_cached("INSERT OR IGNORE INTO blob_uploaders (blob, principal) VALUES (?1, ?2)")?
-        .execute(params![blob.as_str(), principal.as_str()])?;
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO blob_uploaders (blob, principal, granted) VALUES (?1, ?2, 1)",
+    )?
+    .execute(params![blob.as_str(), principal.as_str()])?;
     Ok(())
+}
+
+/// [`Write::DeleteBlobIfUnused`].
+pub(super) fn delete_if_unused(c: &Connection, id: &BlobId) -> Result<()> {
+    c.prepare_cached(&format!(
+        "DELETE FROM blobs WHERE id = ?1 AND {}",
+        crate::personal::BLOB_UNUSED
+    ))?
+    .execute([id.as_str()])?;
+    Ok(())
+}
+
+/// The blobs a principal uploaded or was granted.
+pub(super) fn blobs_of(c: &Connection, principal: &PrincipalId) -> Result<Vec<BlobId>> {
+    let mut st =
+        c.prepare_cached("SELECT blob FROM blob_uploaders WHERE principal = ?1 ORDER BY blob")?;
+    let ids = st
+        .query_map([principal.as_str()], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    ids.iter()
+        .map(|id| {
+            BlobId::parse(id).map_err(|_| crate::StoreError::Corrupt(format!("bad blob id `{id}`")))
+        })
+        .collect()
 }
 
 pub(super) fn blob(c: &Connection, id: &BlobId) -> Result<Option<BlobRecord>> {

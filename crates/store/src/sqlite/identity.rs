@@ -71,7 +71,7 @@ pub(super) fn delete_principal(c: &Connection, id: &PrincipalId) -> Result<()> {
 }
 
 /// Moves `id`'s tokens to `retired_tokens`.
-fn retire_tokens(c: &Connection, id: &PrincipalId) -> Result<()> {
+pub(super) fn retire_tokens(c: &Connection, id: &PrincipalId) -> Result<()> {
     c.prepare_cached(
         "INSERT OR IGNORE INTO retired_tokens (hash, retired_at)
          SELECT hash, ?2 FROM tokens WHERE principal = ?1",

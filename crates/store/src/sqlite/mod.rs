@@ -23,6 +23,7 @@ mod identity;
 mod invitations;
 mod merchants;
 mod migrate;
+mod personal;
 mod push;
 mod retention;
 mod sessions;
@@ -347,6 +348,10 @@ impl IdentityStore for SqliteStore {
         self.read(move |c| identity::principal(c, &id)).await
     }
 
+    async fn personal_data(&self, id: PrincipalId) -> Result<Vec<crate::personal::PersonalTable>> {
+        self.read(move |c| personal::export(c, &id)).await
+    }
+
     async fn browser_link(&self, code_hash: TokenHash) -> Result<Option<BrowserLinkRecord>> {
         self.read(move |c| browsers::link(c, &code_hash)).await
     }
@@ -612,6 +617,10 @@ impl BlobStore for SqliteStore {
     async fn may_read_blob(&self, principal: PrincipalId, blob: BlobId) -> Result<bool> {
         self.read(move |c| blobs::may_read_blob(c, &principal, &blob))
             .await
+    }
+
+    async fn blobs_of(&self, principal: PrincipalId) -> Result<Vec<BlobId>> {
+        self.read(move |c| blobs::blobs_of(c, &principal)).await
     }
 }
 

@@ -300,3 +300,38 @@ async fn a_purge_rolled_back_with_its_batch_leaves_the_next_one_working() {
     store.apply(vec![purge()]).await.unwrap();
     assert_eq!(left().await, 0);
 }
+
+/// Every table is either where a device's data lives (`personal::HOLDINGS`, which export and
+/// erasure go through) or named as holding none (`personal::NOT_PERSONAL`): a new table has to
+/// be placed in one list or the other.
+#[tokio::test]
+async fn every_table_is_placed_for_export_and_erasure() {
+    use crate::personal::{HOLDINGS, NOT_PERSONAL};
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
+    let c = Connection::open(dir.path().join("t.sqlite")).unwrap();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let placed = |t: &str| {
+        HOLDINGS.iter().any(|h| h.table == t) || NOT_PERSONAL.iter().any(|(n, _)| *n == t)
+    };
+    for t in &tables {
+        assert!(
+            placed(t),
+            "table {t} is in neither personal::HOLDINGS nor NOT_PERSONAL"
+        );
+    }
+    for name in HOLDINGS
+        .iter()
+        .map(|h| h.table)
+        .chain(NOT_PERSONAL.iter().map(|(n, _)| *n))
+        .filter(|n| *n != "callside_schema")
+    {
+        assert!(tables.iter().any(|t| t == name), "no table {name}");
+    }
+}

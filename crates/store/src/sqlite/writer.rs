@@ -163,6 +163,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             identity::delete_principal(c, id)?;
             super::browsers::delete_of(c, id)
         }
+        Write::ErasePrincipal { id, at } => super::personal::erase(c, id, *at),
         Write::BrowserLink(l) => super::browsers::put_link(c, l),
         Write::UseBrowserLink(h) => super::browsers::use_link(c, h),
         Write::Browser(b) => super::browsers::insert(c, b),
@@ -302,6 +303,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
         Write::DeletePush { id } => push::delete_subscription(c, id),
         Write::Blob(b, uploader) => blobs::insert_blob(c, b, uploader),
         Write::BlobGrant { blob, principal } => blobs::grant(c, blob, principal),
+        Write::DeleteBlobIfUnused(id) => blobs::delete_if_unused(c, id),
         Write::Audit(a) => audit::append(c, a),
         Write::Merchant(m) => merchants::insert_merchant(c, m),
         Write::MerchantSecret { merchant, secret } => merchants::set_secret(c, merchant, secret),
