@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::Value;
 use std::process::Command;
-use support::{create_device, run, serve, BIN};
+use support::{run, serve, BIN};
 
 fn blob_path(data: &std::path::Path, blob: &str) -> std::path::PathBuf {
     let hex = blob.strip_prefix("sha256:").unwrap();
@@ -17,8 +17,7 @@ fn a_devices_data_is_exported_and_erased_and_the_other_party_keeps_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (mut serve, server) = serve(&data, &[]);
-    let alice = create_device(&server, &data, "Alice", "+442079460001");
-    let bob = create_device(&server, &data, "Bob", "+442079460002");
+    let (alice, bob, session) = support::paired(&server, &data);
     let admin = |args: &[&str]| {
         let mut a = vec!["admin", "--data-dir", data.to_str().unwrap()];
         a.extend_from_slice(args);
@@ -35,16 +34,7 @@ fn a_devices_data_is_exported_and_erased_and_the_other_party_keeps_its_own() {
         run(&server, &a)
     };
 
-    // A call between them, with a message and a file each way.
-    phone(&alice, &["call", "+442079460002", "--wait", "0"]);
-    phone(
-        &bob,
-        &["incoming", "--from", "+442079460001", "--wait", "0"],
-    );
-    let session = phone(&bob, &["sessions"])[0]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // A message and a file each way.
     let (alice_file, bob_file) = (dir.path().join("alice.txt"), dir.path().join("bob.txt"));
     std::fs::write(&alice_file, "Alice's menu").unwrap();
     std::fs::write(&bob_file, "Bob's address: 1 High Street").unwrap();

@@ -396,6 +396,7 @@ impl App {
             proofs: self.proofs.clone(),
             emails: self.emails.clone(),
             merchants: self.merchants.clone(),
+            blobs: self.blobs.clone(),
             retention: self.config.retention,
             auth: self.auth.clone(),
             tokens: self.config.tokens,
@@ -437,6 +438,7 @@ impl App {
         );
         let derived = crate::derived::Transformers {
             sessions: self.sessions.clone(),
+            store: self.store.clone(),
             metrics: self.metrics.clone(),
             webhooks: self.config.transformers.clone(),
             max_message_bytes: self.config.max_message_bytes,

@@ -1,7 +1,8 @@
 //! Housekeeping: the periodic sweep that ends legs whose window passed and calls that went
 //! stale, flushes acknowledgements, expires invitations and unanswered requests, offers one-sided
 //! calls to the other side, closes idle sessions, prunes idle rate-limit keys and old proofs,
-//! deletes records past their retention (`[retention]`, one bounded batch per kind and sweep) —
+//! deletes records past their retention (`[retention]`, one bounded batch per kind and sweep)
+//! and files nothing references —
 //! and stops the server when the store has failed (fail-stop).
 
 use crate::calls::Calls;
@@ -29,6 +30,8 @@ pub(crate) struct Housekeeping {
     pub(crate) proofs: Arc<Proofs>,
     pub(crate) emails: Arc<Emails>,
     pub(crate) merchants: Arc<Merchants>,
+    /// Files nothing references are deleted after `[retention] unreferenced_files_days`.
+    pub(crate) blobs: Arc<crate::blobs::Blobs>,
     /// How long records are kept; each sweep deletes one bounded batch of each kind that expired.
     pub(crate) retention: crate::config::Retention,
     /// Tokens' last-use marks are stored from here, and unused ones reported.
@@ -120,6 +123,7 @@ impl Housekeeping {
     async fn idle_sweep(&self) {
         let idle_before = now_ms() - self.idle_timeout.as_millis() as Millis;
         self.sessions.close_idle(idle_before).await;
+        self.sessions.evict_idle();
         let now = now_ms();
         self.proofs.prune(now);
         self.invitations.prune(now);
@@ -129,6 +133,15 @@ impl Housekeeping {
         for purge in self.retention.purges(now) {
             if let Err(e) = self.store.apply(vec![purge]).await {
                 tracing::warn!(error = %e, "a retention purge failed; the next sweep tries again");
+            }
+        }
+        if let Some(before) = self.retention.files_before(now) {
+            match self.blobs.collect(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "deleted files nothing referenced"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "collecting unreferenced files failed; the next sweep tries again")
+                }
             }
         }
         self.proofs.lapse_bindings(now).await;

@@ -42,6 +42,7 @@ pub(crate) struct Metrics {
     pub(crate) sessions_closed: Counter,
     pub(crate) messages: Counter,
     pub(crate) blob_bytes: Counter,
+    pub(crate) blobs_collected: Counter,
     pub(crate) sms_received: Counter,
     pub(crate) sms_sent: Counter,
     pub(crate) sms_failed: Counter,
@@ -55,6 +56,7 @@ pub(crate) struct Metrics {
     pub(crate) screen_deliveries_dropped: Counter,
     pub(crate) calls_reconciled: Counter,
     pub(crate) derived_dropped: Counter,
+    pub(crate) derived_expired: Counter,
     pub(crate) webhook_errors: Counter,
     connections: Gauge,
     pending_legs: Gauge,
@@ -76,6 +78,7 @@ impl Default for Metrics {
             sessions_closed: Counter::default(),
             messages: Counter::default(),
             blob_bytes: Counter::default(),
+            blobs_collected: Counter::default(),
             sms_received: Counter::default(),
             sms_sent: Counter::default(),
             sms_failed: Counter::default(),
@@ -89,6 +92,7 @@ impl Default for Metrics {
             screen_deliveries_dropped: Counter::default(),
             calls_reconciled: Counter::default(),
             derived_dropped: Counter::default(),
+            derived_expired: Counter::default(),
             webhook_errors: Counter::default(),
             connections: Gauge::default(),
             pending_legs: Gauge::default(),
@@ -133,6 +137,11 @@ impl Default for Metrics {
             "callside_blob_bytes",
             "Bytes uploaded to the blob store (whether or not the same bytes were there already).",
             m.blob_bytes.clone(),
+        );
+        reg.register(
+            "callside_blobs_collected",
+            "Files deleted because nothing referenced them any more ([retention] unreferenced_files_days).",
+            m.blobs_collected.clone(),
         );
         reg.register(
             "callside_sms_received",
@@ -196,8 +205,13 @@ impl Default for Metrics {
         );
         reg.register(
             "callside_derived_dropped",
-            "app/* messages not sent to their transformer because its queue was full.",
+            "app/* messages whose transformer work did not fit in memory (it waits in the store).",
             m.derived_dropped.clone(),
+        );
+        reg.register(
+            "callside_derived_expired",
+            "Transformer work given up because it waited longer than 10 minutes.",
+            m.derived_expired.clone(),
         );
         reg.register(
             "callside_webhook_errors",

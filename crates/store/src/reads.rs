@@ -143,6 +143,13 @@ pub trait SessionStore: Send + Sync {
         client_id: String,
     ) -> Result<Option<u64>>;
 
+    /// Transformer work not done yet ([`Write::DerivedJob`]), oldest first, at most `limit`;
+    /// work whose message is gone (its session deleted) is left out.
+    async fn derived_jobs(&self, limit: u32) -> Result<Vec<crate::DerivedJobRecord>>;
+
+    /// Whether transformer work for a message is still to do.
+    async fn derived_job_pending(&self, key: SessionKey, seq: u64) -> Result<bool>;
+
     /// The newest `limit` client ids of a session as `(sender, client_id, seq)`, newest first
     /// (messages without a client id are skipped).
     async fn recent_client_ids(
@@ -263,6 +270,13 @@ pub trait PushStore: Send + Sync {
 
     /// A device's push subscriptions, oldest first (ties by id).
     async fn push_subscriptions(&self, device: PrincipalId) -> Result<Vec<PushRecord>>;
+
+    /// Who a restarted server wakes again, because a wake-up may have been lost with the old
+    /// process: devices with a push subscription that have messages from others sent after
+    /// `since` they have not acknowledged on an open session (each once, at most 10,000), and the
+    /// pending invitations still running at `now` with the subscribed devices they ring, as
+    /// `(invitation id, device)`.
+    async fn wakes_due(&self, since: Millis, now: Millis) -> Result<crate::WakesDue>;
 }
 
 /// Uploaded blobs and who may read them (their bytes live beside the database, by SHA-256).
@@ -273,6 +287,10 @@ pub trait BlobStore: Send + Sync {
     /// Whether `principal` uploaded the blob (or was granted it, [`Write::BlobGrant`]) or takes
     /// part in a session whose log references it.
     async fn may_read_blob(&self, principal: PrincipalId, blob: BlobId) -> Result<bool>;
+
+    /// Blobs stored before `before` that nothing references any more
+    /// ([`crate::personal::blob_unreferenced`]), oldest first, at most `limit`.
+    async fn unreferenced_blobs(&self, before: Millis, limit: u32) -> Result<Vec<BlobId>>;
 
     /// The blobs `principal` uploaded or was granted.
     async fn blobs_of(&self, principal: PrincipalId) -> Result<Vec<BlobId>>;

@@ -88,6 +88,21 @@ pub struct SystemScreenRecord {
     pub updated_at: Millis,
 }
 
+/// Who a restarted server wakes again ([`crate::PushStore::wakes_due`]): devices behind on
+/// messages, and `(invitation id, device)` for what still rings.
+pub type WakesDue = (Vec<PrincipalId>, Vec<(String, PrincipalId)>);
+
+/// Transformer work not done yet, with the message it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DerivedJobRecord {
+    pub session: SessionKey,
+    pub seq: u64,
+    pub app: String,
+    pub queued_at: Millis,
+    pub sender: String,
+    pub body: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRecord {
     pub session: SessionKey,
@@ -358,6 +373,25 @@ pub enum Write {
     /// Deletes a blob's record if nobody uploaded it, was granted it, or references it from a
     /// session (its bytes are then the caller's to remove).
     DeleteBlobIfUnused(callside_core::message::BlobId),
+    /// Transformer work for a committed `app/<name>` message (queue it with the message).
+    DerivedJob {
+        session: SessionKey,
+        seq: u64,
+        app: String,
+        at: Millis,
+    },
+    /// The transformer work for a message is done (or given up).
+    DerivedDone {
+        session: SessionKey,
+        seq: u64,
+    },
+    /// Deletes an unreferenced blob ([`crate::personal::blob_unreferenced`]) last uploaded
+    /// before `before`, with its uploaders' rows; a referenced or newer one is left as it is
+    /// (the deleted one's bytes are then the caller's to remove).
+    CollectBlob {
+        id: callside_core::message::BlobId,
+        before: Millis,
+    },
     /// When tokens were last presented (a later time only moves a token's mark forward).
     TokensUsed(Vec<(TokenHash, Millis)>),
     /// Revokes every token of a principal and stores a new one.

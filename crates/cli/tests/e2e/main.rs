@@ -9,6 +9,7 @@ use std::time::Duration;
 mod cards;
 mod components;
 mod content;
+mod derived;
 mod invitations;
 mod numbers;
 mod operator;

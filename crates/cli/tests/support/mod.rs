@@ -109,6 +109,29 @@ pub(crate) fn create_device(server: &str, data: &Path, name: &str, number: &str)
     created["token"].as_str().unwrap().to_owned()
 }
 
+/// Alice (+442079460001) and Bob (+442079460002), paired on a call by their apps' legs:
+/// (Alice's token, Bob's token, the session key).
+pub(crate) fn paired(server: &str, data: &Path) -> (String, String, String) {
+    let alice = create_device(server, data, "Alice", "+442079460001");
+    let bob = create_device(server, data, "Bob", "+442079460002");
+    let phone = |token: &str, args: &[&str]| {
+        let mut a = vec!["phone", "--token", token];
+        a.extend_from_slice(args);
+        run(server, &a)
+    };
+    phone(&alice, &["call", "+442079460002", "--wait", "0"]);
+    let leg = phone(
+        &bob,
+        &["incoming", "--from", "+442079460001", "--wait", "0"],
+    )
+    .remove(0);
+    let key = leg["session"]["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the call paired: {leg}"))
+        .to_owned();
+    (alice, bob, key)
+}
+
 /// Starts `callside serve` on a free port with `data` as its data directory and `env` added.
 pub(crate) fn serve(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     serve_on(free_port(), data, env)

@@ -66,9 +66,11 @@ pub(crate) struct Blobs {
     /// memory like the rate limits.
     uploaded: std::sync::Mutex<std::collections::HashMap<PrincipalId, (i64, u64)>>,
     metrics: Arc<Metrics>,
-    /// Uploads hold it shared from placing their bytes until their record commits; deleting
-    /// unused blobs holds it alone from the record's deletion until the bytes are gone, so an
-    /// upload of the same bytes never loses its file to a deletion running beside it.
+    /// Uploads hold it shared from placing their bytes until their record commits, and
+    /// messages and screens that reference a blob from checking it until their write is queued
+    /// ([`Blobs::hold`]); deleting blobs holds it alone from the record's deletion until the
+    /// bytes are gone. So an upload never loses its file to a deletion running beside it, and
+    /// a blob is never deleted between a message's check of it and the message's commit.
     placing: tokio::sync::RwLock<()>,
 }
 
@@ -216,22 +218,51 @@ impl Blobs {
         Ok(record)
     }
 
+    /// Keeps blobs from being deleted while the caller checks one and queues the write that
+    /// references it (a message, a screen): hold the guard until the write is queued.
+    pub(crate) async fn hold(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.placing.read().await
+    }
+
     /// Deletes those of `ids` that nobody uploaded, was granted or references any more: their
     /// records, then their bytes. Answers how many files went.
     pub(crate) async fn delete_unused(&self, ids: &[BlobId]) -> Result<u64, Error> {
-        let _alone = self.placing.write().await;
+        self.delete_each(ids, Write::DeleteBlobIfUnused).await
+    }
+
+    /// Deletes the blobs stored before `before` that no message, grant, screen or card photo
+    /// references (an upload never sent, files of sessions retention removed), at most 1,000
+    /// a call: records, then bytes. Answers how many files went.
+    pub(crate) async fn collect(&self, before: callside_core::Millis) -> Result<u64, Error> {
+        let ids = self.store.unreferenced_blobs(before, 1000).await?;
+        let collect = |id| Write::CollectBlob { id, before };
+        let gone = self.delete_each(&ids, collect).await?;
+        self.metrics.blobs_collected.inc_by(gone);
+        Ok(gone)
+    }
+
+    /// One commit per 100 blobs, holding [`Blobs::placing`] alone only for that long (the
+    /// commit, the existence checks, the unlinks): uploads and file messages wait that long.
+    async fn delete_each(
+        &self,
+        ids: &[BlobId],
+        write: impl Fn(BlobId) -> Write,
+    ) -> Result<u64, Error> {
         let mut gone = 0;
-        for id in ids {
+        for batch in ids.chunks(100) {
+            let _alone = self.placing.write().await;
             self.store
-                .apply(vec![Write::DeleteBlobIfUnused(id.clone())])
+                .apply(batch.iter().cloned().map(&write).collect())
                 .await?;
-            if self.store.blob(id.clone()).await?.is_some() {
-                continue;
-            }
-            match tokio::fs::remove_file(self.path_of(id)).await {
-                Ok(()) => gone += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
+            for id in batch {
+                if self.store.blob(id.clone()).await?.is_some() {
+                    continue;
+                }
+                match tokio::fs::remove_file(self.path_of(id)).await {
+                    Ok(()) => gone += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(gone)

@@ -15,6 +15,7 @@ pub struct RawRetention {
     pub call_notes_days: Option<u32>,
     pub audit_days: Option<u32>,
     pub records_days: Option<u32>,
+    pub unreferenced_files_days: Option<u32>,
 }
 
 /// How long each kind of record is kept (`None`: forever).
@@ -32,6 +33,9 @@ pub struct Retention {
     pub audit_days: Option<u32>,
     /// Merchants' call records.
     pub records_days: Option<u32>,
+    /// Files nothing references (an upload never sent, files of sessions already deleted),
+    /// counted from their last upload.
+    pub unreferenced_files_days: Option<u32>,
 }
 
 /// Records one purge deletes at most; the rest wait for the next sweep.
@@ -68,6 +72,11 @@ impl RawRetention {
             call_notes_days: days("retention.call_notes_days", self.call_notes_days, 90)?,
             audit_days: days("retention.audit_days", self.audit_days, 365)?,
             records_days: days("retention.records_days", self.records_days, 0)?,
+            unreferenced_files_days: days(
+                "retention.unreferenced_files_days",
+                self.unreferenced_files_days,
+                1,
+            )?,
         })
     }
 }
@@ -82,7 +91,15 @@ impl Retention {
             call_notes_days: d(self.call_notes_days),
             audit_days: d(self.audit_days),
             records_days: d(self.records_days),
+            unreferenced_files_days: d(self.unreferenced_files_days),
         }
+    }
+
+    /// Files last uploaded before this time and referenced by nothing are deleted (`None`:
+    /// kept forever).
+    pub fn files_before(&self, now: Millis) -> Option<Millis> {
+        self.unreferenced_files_days
+            .map(|d| now - Millis::from(d) * DAY_MS)
     }
 
     /// The purges one housekeeping sweep at `now` submits: one bounded batch per kind that is

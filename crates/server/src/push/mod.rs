@@ -2,7 +2,10 @@
 //! (`/v1/me/push`); services ask for devices to be woken through a [`Waker`], a bounded channel
 //! that is safe to use from the store's writer thread; one background task ([`run`]) skips devices
 //! with an open socket or without a subscription, coalesces message wake-ups per device, sends
-//! through `callside_push` with retries, and deletes subscriptions the provider reports gone.
+//! through `callside_push` with retries (at most 64 at once), and deletes subscriptions the
+//! provider reports gone. A wake-up in flight when the process stops is not lost: at start the
+//! task wakes again the devices that still have unread messages or a ringing invitation
+//! (`PushStore::wakes_due`).
 //! A push carries only an opaque id: the device connects and fetches over its authenticated
 //! channel.
 //!
@@ -31,6 +34,11 @@ const MAX_PER_DEVICE: usize = 10;
 /// Wake requests waiting for the push task. Past this the newest are dropped (and counted): a
 /// device that misses a wake-up still gets everything when it next connects.
 pub(crate) const QUEUE: usize = 65_536;
+/// Wake-ups being sent at once; the task waits for one to finish before it starts another
+/// (requests meanwhile wait in the queue).
+const SENDING: usize = 64;
+/// After a restart, devices behind on messages sent this long before are woken again.
+const WAKE_AGAIN_WITHIN: Millis = 86_400_000;
 
 /// How subscriptions are written down and read back: the registered JSON, a format only the
 /// HTTP edge knows (implemented in `http.rs`).
@@ -301,34 +309,96 @@ pub(crate) async fn run(r: Runner, mut rx: mpsc::Receiver<WakeRequest>, stop: Ca
             }
         }
     }
-    let next_id = AtomicU64::new(1);
-    let mut last: HashMap<PrincipalId, Millis> = HashMap::new();
+    let mut d = Dispatch {
+        r,
+        next_id: AtomicU64::new(1),
+        last: HashMap::new(),
+        sending: Arc::new(tokio::sync::Semaphore::new(SENDING)),
+    };
+    // Wake-ups the previous process may have lost: what is still unread, what still rings.
+    let now = now_ms();
+    match d
+        .r
+        .wakes
+        .store
+        .wakes_due(now - WAKE_AGAIN_WITHIN, now)
+        .await
+    {
+        Ok((behind, ringing)) => {
+            if !behind.is_empty() || !ringing.is_empty() {
+                tracing::info!(
+                    behind = behind.len(),
+                    ringing = ringing.len(),
+                    "waking devices again after the restart"
+                );
+            }
+            d.handle(behind, &Reason::Messages, &stop).await;
+            for (invitation, device) in ringing {
+                d.handle(vec![device], &Reason::Ringing(invitation), &stop)
+                    .await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot tell whom to wake again after the restart"),
+    }
     loop {
         let (devices, reason) = tokio::select! {
             r = rx.recv() => match r { Some(r) => r, None => return },
             _ = stop.cancelled() => return,
         };
+        d.handle(devices, &reason, &stop).await;
+    }
+}
+
+/// The push task's state: when each device was last woken for messages, and the permits of the
+/// wake-ups being sent.
+struct Dispatch {
+    r: Runner,
+    next_id: AtomicU64,
+    last: HashMap<PrincipalId, Millis>,
+    sending: Arc<tokio::sync::Semaphore>,
+}
+
+impl Dispatch {
+    /// Starts a wake-up for each device that is away and subscribed (message wake-ups at most
+    /// one per `interval`), at most [`SENDING`] at once.
+    async fn handle(
+        &mut self,
+        devices: Vec<PrincipalId>,
+        reason: &Reason,
+        stop: &CancellationToken,
+    ) {
         let now = now_ms();
-        if last.len() > 100_000 {
-            last.retain(|_, at| now - *at < r.interval);
+        if self.last.len() > 100_000 {
+            let interval = self.r.interval;
+            self.last.retain(|_, at| now - *at < interval);
         }
         for device in devices {
-            if r.hub.is_connected(&device) || !r.wakes.is_subscribed(&device) {
+            if self.r.hub.is_connected(&device) || !self.r.wakes.is_subscribed(&device) {
                 continue;
             }
-            let id = match &reason {
+            let id = match reason {
                 Reason::Ringing(id) => id.clone(),
                 Reason::Messages => {
-                    if last.get(&device).is_some_and(|at| now - at < r.interval) {
+                    if self
+                        .last
+                        .get(&device)
+                        .is_some_and(|at| now - at < self.r.interval)
+                    {
                         continue;
                     }
-                    format!("wk_{}", next_id.fetch_add(1, Ordering::Relaxed))
+                    format!("wk_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
                 }
             };
-            last.insert(device.clone(), now);
-            let (wakes, metrics) = (r.wakes.clone(), r.metrics.clone());
-            r.tasks
-                .spawn(async move { wakes.wake(&metrics, device, id).await });
+            self.last.insert(device.clone(), now);
+            let permit = tokio::select! {
+                p = self.sending.clone().acquire_owned() => p.expect("never closed"),
+                _ = stop.cancelled() => return,
+            };
+            let (wakes, metrics) = (self.r.wakes.clone(), self.r.metrics.clone());
+            self.r.tasks.spawn(async move {
+                wakes.wake(&metrics, device, id).await;
+                drop(permit);
+            });
         }
     }
 }

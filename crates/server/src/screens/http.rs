@@ -63,9 +63,12 @@ pub(crate) async fn put_screen(
     let region = app.config.regions().of(&p);
     let parse = |n: &str| Ok(PhoneNumber::parse(n, Some(region))?);
     let checked = crate::http::screen_wire::screen_in(&p, &mut body, parse)?;
+    // The image is not collected between its check and the screen's commit.
+    let mut _hold = None;
     let image = match &body.image {
         Some(image) => {
             let id = BlobId::parse(image)?;
+            _hold = Some(app.blobs.hold().await);
             app.blobs.readable(&p.id, &id).await?.ok_or_else(|| {
                 ApiError::bad(
                     "unknown_blob",

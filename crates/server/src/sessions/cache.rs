@@ -13,6 +13,8 @@ use tokio::sync::watch;
 pub(super) struct Cell {
     pub(super) state: tokio::sync::Mutex<CellState>,
     pub(super) committed: watch::Sender<u64>,
+    /// When the cell was last fetched (ms): cells idle for long are dropped ([`Cache::evict`]).
+    pub(super) used_at: std::sync::atomic::AtomicI64,
 }
 
 pub(super) struct CellState {
@@ -25,7 +27,17 @@ impl Cell {
         Arc::new(Cell {
             committed: watch::channel(rec.last_seq).0,
             state: tokio::sync::Mutex::new(CellState { rec, client_ids }),
+            used_at: std::sync::atomic::AtomicI64::new(crate::clock::now_ms()),
         })
+    }
+
+    pub(super) fn touch(&self) {
+        self.used_at
+            .store(crate::clock::now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) fn used_since(&self, t: callside_core::Millis) -> bool {
+        self.used_at.load(std::sync::atomic::Ordering::Relaxed) >= t
     }
 }
 
@@ -55,6 +67,15 @@ impl<V> Cache<V> {
             self.trim_at = (2 * self.map.len()).max(self.soft_limit);
         }
         self.map.entry(key).or_insert(value).clone()
+    }
+
+    /// Drops the values nobody holds that `keep` does not want (sessions idle for a while: a
+    /// session's client ids take up to a few MiB, and the soft limit alone let thousands of
+    /// idle ones stay). Answers how many went.
+    pub(super) fn evict(&mut self, keep: impl Fn(&V) -> bool) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, v| Arc::strong_count(v) > 1 || keep(v));
+        before - self.map.len()
     }
 }
 
@@ -99,6 +120,23 @@ mod tests {
         assert_eq!(cache.map.len(), 5);
         assert_eq!(cache.trim_at, 8);
         drop(held);
+    }
+
+    #[test]
+    fn eviction_drops_what_nobody_holds_and_keep_does_not_want() {
+        let mut cache = Cache::new(100);
+        let held = cache.insert(key(0), Arc::new(0));
+        for n in 1..4 {
+            cache.insert(key(n), Arc::new(n as u32));
+        }
+        // Keep the third; the held one stays whatever `keep` says.
+        assert_eq!(cache.evict(|v| *v == 3), 2);
+        let mut left: Vec<u32> = cache.map.values().map(|v| **v).collect();
+        left.sort();
+        assert_eq!(left, [0, 3]);
+        drop(held);
+        assert_eq!(cache.evict(|_| false), 2);
+        assert!(cache.map.is_empty());
     }
 
     #[test]

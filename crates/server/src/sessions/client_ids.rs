@@ -7,9 +7,43 @@
 //! So a long session costs no store read per message however long it runs. And an id always
 //! stays exact for at least half the window after it was accepted, far longer than its commit
 //! takes: a re-send never asks the store about an id that is not stored yet.
+//!
+//! An id is kept as a 128-bit SipHash of (sender, id) under a key drawn at random when the
+//! process starts ([`IdKey`]): 16 bytes instead of two strings, about a quarter of the memory
+//! (a session's exact window went from about 3.5 MiB to under 1 MiB). Two different ids
+//! answering for each other would take a collision of a keyed 128-bit hash, which nobody can
+//! aim at without the key and which chance alone makes far rarer than a UUID collision.
 
 use growable_bloom_filter::GrowableBloom;
+use siphasher::sip128::{Hasher128 as _, SipHasher13};
 use std::collections::HashMap;
+use std::hash::Hasher as _;
+use std::sync::OnceLock;
+
+/// (sender, client id) as a keyed 128-bit hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct IdKey(u128);
+
+impl IdKey {
+    pub(crate) fn of(sender: &str, id: &str) -> IdKey {
+        static KEY: OnceLock<(u64, u64)> = OnceLock::new();
+        let (k0, k1) = *KEY.get_or_init(|| {
+            let mut b = [0u8; 16];
+            getrandom::fill(&mut b).expect("the operating system's random numbers");
+            let (a, c) = b.split_at(8);
+            (
+                u64::from_le_bytes(a.try_into().expect("8 bytes")),
+                u64::from_le_bytes(c.try_into().expect("8 bytes")),
+            )
+        });
+        let mut h = SipHasher13::new_with_keys(k0, k1);
+        h.write(sender.as_bytes());
+        // 0xff occurs in no UTF-8 text: "ab"+"c" and "a"+"bc" stay apart.
+        h.write_u8(0xff);
+        h.write(id.as_bytes());
+        IdKey(h.finish128().as_u128())
+    }
+}
 
 /// What is known of an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +56,7 @@ pub(crate) enum Seen {
     Ask,
 }
 
-type Ids = HashMap<(String, String), u64>;
+type Ids = HashMap<IdKey, u64>;
 
 pub(crate) struct ClientIds {
     /// The newest ids: (sender, id) → sequence number.
@@ -55,7 +89,7 @@ impl ClientIds {
             current: HashMap::new(),
             previous: recent
                 .into_iter()
-                .map(|(sender, id, seq)| ((sender, id), seq))
+                .map(|(sender, id, seq)| (IdKey::of(&sender, &id), seq))
                 .collect(),
             older: None,
             complete,
@@ -64,7 +98,7 @@ impl ClientIds {
     }
 
     /// What is known of `key` = (sender, client id).
-    pub(crate) fn check(&self, key: &(String, String)) -> Seen {
+    pub(crate) fn check(&self, key: &IdKey) -> Seen {
         if let Some(&seq) = self.current.get(key).or_else(|| self.previous.get(key)) {
             return Seen::At(seq);
         }
@@ -76,14 +110,14 @@ impl ClientIds {
     }
 
     /// Records an accepted id.
-    pub(crate) fn insert(&mut self, key: (String, String), seq: u64) {
+    pub(crate) fn insert(&mut self, key: IdKey, seq: u64) {
         self.current.insert(key, seq);
         if self.current.len() >= self.generation {
             let older = self
                 .older
                 .get_or_insert_with(|| GrowableBloom::new(0.01, 4 * self.generation));
             for (key, _) in self.previous.drain() {
-                older.insert(&key);
+                older.insert(key);
             }
             std::mem::swap(&mut self.current, &mut self.previous);
         }
@@ -98,8 +132,8 @@ mod tests {
         format!("id-{n:06}")
     }
 
-    fn key(sender: &str, id: String) -> (String, String) {
-        (sender.to_owned(), id)
+    fn key(sender: &str, id: String) -> IdKey {
+        IdKey::of(sender, &id)
     }
 
     #[test]
@@ -151,6 +185,12 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn keys_tell_sender_and_id_apart_at_their_boundary() {
+        assert_ne!(IdKey::of("ab", "c"), IdKey::of("a", "bc"));
+        assert_eq!(IdKey::of("dev_a", "x"), IdKey::of("dev_a", "x"));
     }
 
     #[test]

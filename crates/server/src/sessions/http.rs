@@ -145,7 +145,9 @@ pub(crate) async fn submit(
     send: proto::message::SendMessage,
 ) -> Result<PendingSend, ApiError> {
     app.sessions.check_participant(key, &who.id).await?;
-    let msg = outgoing(app, who, send).await?;
+    // A blob the message references is not collected between its check and the message's
+    // place in the writer's queue (queue order is commit order): `_hold` lasts until then.
+    let (msg, _hold) = outgoing(app, who, send).await?;
     Ok(app.sessions.send(&who.id, key, msg).await?)
 }
 
@@ -190,13 +192,15 @@ fn invalid_component(e: callside_core::component::ComponentError) -> ApiError {
 }
 
 /// Checks a client's message and turns it into what the log stores, with what the session
-/// service needs to know of it (the blob a file references, what it asks or answers).
-async fn outgoing(
-    app: &App,
+/// service needs to know of it (the blob a file references, what it asks or answers), and —
+/// when it references a blob — a hold that keeps the blob from being collected.
+async fn outgoing<'a>(
+    app: &'a App,
     sender: &Principal,
     send: proto::message::SendMessage,
-) -> Result<Outgoing, ApiError> {
+) -> Result<(Outgoing, Option<tokio::sync::RwLockReadGuard<'a, ()>>), ApiError> {
     let who = &sender.id;
+    let mut hold = None;
     msg::check_client_id(&send.id)?;
     let kind = MessageKind::parse_client(&send.kind)?;
     let mut blob = None;
@@ -223,6 +227,7 @@ async fn outgoing(
                     format!("no blob {id} that you may share; upload it with POST /v1/blobs first"),
                 )
             };
+            hold = Some(app.blobs.hold().await);
             let stored = app.blobs.readable(who, &id).await?.ok_or_else(unknown)?;
             f.size = stored.size;
             f.mime = stored.mime;
@@ -320,6 +325,7 @@ async fn outgoing(
             let checked = crate::http::screen_wire::screen_in(sender, &mut b, parse)?;
             if let Some(image) = &b.image {
                 let id = BlobId::parse(image)?;
+                hold = Some(app.blobs.hold().await);
                 app.blobs.readable(who, &id).await?.ok_or_else(|| {
                     ApiError::bad(
                         "unknown_blob",
@@ -373,14 +379,15 @@ async fn outgoing(
     }
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     app.sessions.check_size(&body)?;
-    Ok(Outgoing {
+    let out = Outgoing {
         client_id: send.id,
         kind,
         body,
         blob,
         tracking,
         screen,
-    })
+    };
+    Ok((out, hold))
 }
 
 /// A WebRTC signalling body, typed and bounded (S1-F1, S2-C).

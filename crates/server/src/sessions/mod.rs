@@ -35,7 +35,7 @@ use callside_core::matching::CallId;
 use callside_core::message::{self, BlobId, MessageKind};
 use callside_core::ratelimit::{Limited, Limiter, Rate};
 use callside_core::session::{CallState, CloseReason, Lifecycle, Origin, Session, SessionError};
-use callside_core::{PrincipalId, SessionKey};
+use callside_core::{Millis, PrincipalId, SessionKey};
 use callside_store::{Commit, MessageRecord, ParticipantRecord, SessionRecord, StoreError, Write};
 use client_ids::{ClientIds, Seen};
 use requests::Requests;
@@ -51,6 +51,8 @@ const CLIENT_ID_WINDOW: u32 = 10_000;
 const CLIENT_IDS_EXACT: usize = 2 * CLIENT_ID_WINDOW as usize;
 /// Sessions kept in memory before unused ones are dropped (they reload from the store).
 const CACHE_SOFT_LIMIT: usize = 20_000;
+/// A session in memory nobody used for this long is dropped by the idle sweep.
+const CELL_IDLE_MS: Millis = 120_000;
 
 /// How the log's server-written entries and the live frames look on the wire, a format only the
 /// HTTP edge knows (implemented in `http.rs`).
@@ -182,6 +184,8 @@ pub(crate) struct AppMessage {
     pub(crate) sender: String,
     pub(crate) app: String,
     pub(crate) body: String,
+    /// When its work was queued (`Write::DerivedJob`).
+    pub(crate) queued_at: Millis,
 }
 
 /// What the session service needs to know of the deployment.
@@ -335,6 +339,7 @@ impl Sessions {
             .map
             .get(key)
         {
+            c.touch();
             return Ok(c.clone());
         }
         let rec = self
@@ -353,6 +358,16 @@ impl Sessions {
             .lock()
             .expect("session cache poisoned")
             .insert(key.clone(), cell))
+    }
+
+    /// Drops the sessions in memory nobody used for [`CELL_IDLE_MS`] (they reload from the
+    /// store when used again): memory follows the sessions in use, not all those ever used.
+    pub(crate) fn evict_idle(&self) -> usize {
+        let since = now_ms() - CELL_IDLE_MS;
+        self.cells
+            .lock()
+            .expect("session cache poisoned")
+            .evict(|c| c.used_since(since))
     }
 
     /// After `who`'s data was erased: the sessions in memory show it without name or number,
@@ -629,7 +644,7 @@ impl Sessions {
         let cell = self.cell(key).await?;
         let mut st = cell.state.lock().await;
         st.rec.session.check_access(who)?;
-        let id_key = (who.0.clone(), msg.client_id.clone());
+        let id_key = client_ids::IdKey::of(&who.0, &msg.client_id);
         let seen = match st.client_ids.check(&id_key) {
             Seen::At(seq) => Some(seq),
             Seen::New => None,
@@ -812,6 +827,7 @@ impl Sessions {
                             sender: m.sender.clone(),
                             app: name.to_owned(),
                             body: m.body.clone(),
+                            queued_at: m.sent_at,
                         })
                 })
                 .collect(),
@@ -822,6 +838,13 @@ impl Sessions {
             .flatten();
         // Participants who did not write these messages and have no socket get a wake-up push.
         let senders: Vec<String> = messages.iter().map(|m| m.sender.clone()).collect();
+        // The transformer work commits with its message, so a restart does not lose it.
+        writes.extend(jobs.iter().map(|j| Write::DerivedJob {
+            session: j.key.clone(),
+            seq: j.seq,
+            app: j.app.clone(),
+            at: j.queued_at,
+        }));
         // Exactly: `extend` on an empty vector would round up to four `Write`s (over 1 KiB),
         // a large allocation that makes glibc consolidate its free lists on every message.
         writes.reserve_exact(messages.len());

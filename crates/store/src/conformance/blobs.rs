@@ -159,3 +159,110 @@ pub async fn messages_committed_together_keep_their_order_and_the_newest_blob_re
         .unwrap());
     assert_eq!(store.session(key).await.unwrap().unwrap().last_seq, 51);
 }
+
+pub async fn only_unreferenced_blobs_are_collected(db: &dyn Database) {
+    use callside_core::card::{Card, CardField, FieldKind, FieldValue};
+    let store = db.open().await;
+    let key = SessionKey::generate(0);
+    seed(&store, &["dev_a", "dev_b"]).await;
+    let ids: Vec<BlobId> = (1..=5u8).map(|i| BlobId::from_digest(&[i; 32])).collect();
+    let [orphan, sent, granted, photo, fresh] = [0, 1, 2, 3, 4].map(|i| ids[i].clone());
+    let mut with_file = msg(&key, 1, "dev_a", "f");
+    with_file.blob = Some(sent.clone());
+    let mut young = BlobRecord {
+        id: fresh.clone(),
+        size: 3,
+        mime: "text/plain".into(),
+        created_at: 500,
+    };
+    store
+        .apply(vec![
+            Write::Session(session(&key, &["dev_a", "dev_b"])),
+            stored(&orphan, "dev_a"),
+            stored(&sent, "dev_a"),
+            stored(&granted, "dev_a"),
+            stored(&photo, "dev_a"),
+            Write::Blob(young.clone(), PrincipalId("dev_a".into())),
+            Write::Message(with_file),
+            Write::BlobGrant {
+                blob: granted.clone(),
+                principal: PrincipalId("dev_b".into()),
+            },
+            Write::Card {
+                principal: PrincipalId("dev_a".into()),
+                card: Card {
+                    fields: vec![CardField {
+                        id: "photo".into(),
+                        kind: FieldKind::Photo,
+                        value: FieldValue::Text(photo.as_str().to_owned()),
+                        label: None,
+                        version: 1,
+                        updated_at: 1,
+                    }],
+                },
+            },
+        ])
+        .await
+        .unwrap();
+    // Only the orphan is old enough and held by nothing but its uploader.
+    assert_eq!(
+        store.unreferenced_blobs(100, 10).await.unwrap(),
+        std::slice::from_ref(&orphan)
+    );
+    assert_eq!(
+        store.unreferenced_blobs(1000, 10).await.unwrap(),
+        [orphan.clone(), fresh.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store.unreferenced_blobs(1000, 1).await.unwrap(),
+        std::slice::from_ref(&orphan)
+    );
+    let collect = |before| {
+        ids.iter()
+            .map(|b| Write::CollectBlob {
+                id: b.clone(),
+                before,
+            })
+            .collect::<Vec<_>>()
+    };
+    store.apply(collect(100)).await.unwrap();
+    assert!(store.blob(orphan.clone()).await.unwrap().is_none());
+    assert!(
+        store.blob(fresh.clone()).await.unwrap().is_some(),
+        "too young"
+    );
+    // Uploaded again since the list was made: not collected at the old time.
+    let mut again = young.clone();
+    again.created_at = 2000;
+    store
+        .apply(vec![Write::Blob(again, PrincipalId("dev_b".into()))])
+        .await
+        .unwrap();
+    store.apply(collect(1000)).await.unwrap();
+    assert!(
+        store.blob(fresh.clone()).await.unwrap().is_some(),
+        "uploaded again"
+    );
+    store.apply(collect(3000)).await.unwrap();
+    assert!(store.blob(fresh.clone()).await.unwrap().is_none());
+    for kept in [&sent, &granted, &photo] {
+        assert!(store.blob(kept.clone()).await.unwrap().is_some(), "{kept}");
+        assert!(store
+            .may_read_blob(PrincipalId("dev_a".into()), kept.clone())
+            .await
+            .unwrap());
+    }
+    assert!(!store
+        .may_read_blob(PrincipalId("dev_a".into()), orphan.clone())
+        .await
+        .unwrap());
+    // Uploading the same bytes again stores them anew.
+    young.id = orphan.clone();
+    store
+        .apply(vec![Write::Blob(young, PrincipalId("dev_b".into()))])
+        .await
+        .unwrap();
+    assert!(store.blob(orphan).await.unwrap().is_some());
+    assert!(store.unreferenced_blobs(100, 10).await.unwrap().is_empty());
+}

@@ -98,6 +98,8 @@ macro_rules! conformance_suite {
             clicks_are_the_merchants_own_newest_first_and_end_once,
             old_records_are_purged_in_bounded_batches_and_new_ones_kept,
             a_devices_data_is_exported_whole_and_erased_without_touching_others,
+            only_unreferenced_blobs_are_collected,
+            transformer_work_is_kept_until_done,
         );
     };
     (@cases $database:expr; $($case:ident),+ $(,)?) => {

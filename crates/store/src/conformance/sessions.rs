@@ -191,3 +191,52 @@ pub async fn screens_are_kept_per_session_and_replaced_by_id(db: &dyn Database) 
     let got = store.screen(key, "menu".into()).await.unwrap().unwrap();
     assert_eq!((got.seq, got.regions), (4, vec!["play".to_owned()]));
 }
+
+pub async fn transformer_work_is_kept_until_done(db: &dyn Database) {
+    let store = db.open().await;
+    let key = SessionKey::generate(0);
+    seed(&store, &["a"]).await;
+    let mut m = msg(&key, 1, "a", "c1");
+    m.kind = "app/order".into();
+    m.body = "{\"order\":\"A-1\"}".into();
+    let job = |seq: u64, at: i64| Write::DerivedJob {
+        session: key.clone(),
+        seq,
+        app: "order".into(),
+        at,
+    };
+    store
+        .apply(vec![
+            Write::Session(session(&key, &["a"])),
+            Write::Message(m),
+            job(1, 50),
+            Write::Message(msg(&key, 2, "a", "c2")),
+            job(2, 40),
+        ])
+        .await
+        .unwrap();
+    // A store opened again (a restart) has the work, oldest first, with its messages.
+    drop(store);
+    let store = db.open().await;
+    let jobs = store.derived_jobs(10).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.seq).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(jobs[1].body, "{\"order\":\"A-1\"}");
+    assert_eq!(
+        (jobs[1].sender.as_str(), jobs[1].app.as_str()),
+        ("a", "order")
+    );
+    assert_eq!(store.derived_jobs(1).await.unwrap().len(), 1);
+    assert!(store.derived_job_pending(key.clone(), 1).await.unwrap());
+    // Queued twice (a re-send), it is one job.
+    store.apply(vec![job(1, 60)]).await.unwrap();
+    assert_eq!(store.derived_jobs(10).await.unwrap().len(), 2);
+    store
+        .apply(vec![Write::DerivedDone {
+            session: key.clone(),
+            seq: 1,
+        }])
+        .await
+        .unwrap();
+    assert!(!store.derived_job_pending(key.clone(), 1).await.unwrap());
+    assert_eq!(store.derived_jobs(10).await.unwrap().len(), 1);
+}

@@ -11,7 +11,7 @@ pub(super) async fn insert_blob(c: &impl Db, b: &BlobRecord, uploader: &Principa
     exec(
         c,
         "INSERT INTO blobs (id, size, mime, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (id) DO UPDATE SET created_at = GREATEST(blobs.created_at, EXCLUDED.created_at)",
         &[&b.id.as_str(), &size, &b.mime, &b.created_at],
     )
     .await?;
@@ -48,20 +48,44 @@ pub(super) async fn delete_if_unused(c: &impl Db, id: &BlobId) -> Result<()> {
     Ok(())
 }
 
+/// [`Write::CollectBlob`].
+pub(super) async fn collect(c: &impl Db, id: &BlobId, before: i64) -> Result<()> {
+    let sql = format!(
+        "DELETE FROM blob_uploaders WHERE blob = $1 AND {}
+           AND EXISTS (SELECT 1 FROM blobs WHERE id = $1 AND created_at < $2)",
+        crate::personal::blob_unreferenced("$1")
+    );
+    exec(c, &sql, &[&id.as_str(), &before]).await?;
+    delete_if_unused(c, id).await
+}
+
+/// Blobs stored before `before` that nothing references.
+pub(super) async fn unreferenced(c: &impl Db, before: i64, limit: u32) -> Result<Vec<BlobId>> {
+    let sql = format!(
+        "SELECT id FROM blobs WHERE created_at < $1 AND {} ORDER BY created_at, id LIMIT $2",
+        crate::personal::blob_unreferenced("blobs.id")
+    );
+    ids(super::sql::rows(c, &sql, &[&before, &i64::from(limit)]).await?)
+}
+
+/// The first column of each row, a blob id.
+fn ids(rows: Vec<super::sql::Row>) -> Result<Vec<BlobId>> {
+    rows.iter()
+        .map(|r| {
+            let id: String = col(r, 0)?;
+            BlobId::parse(&id).map_err(|_| super::sql::corrupt("blob id", &id))
+        })
+        .collect()
+}
+
 /// The blobs a principal uploaded or was granted.
 pub(super) async fn blobs_of(c: &impl Db, principal: &PrincipalId) -> Result<Vec<BlobId>> {
-    super::sql::rows(
+    ids(super::sql::rows(
         c,
         "SELECT blob FROM blob_uploaders WHERE principal = $1 ORDER BY blob",
         &[&principal.as_str()],
     )
-    .await?
-    .iter()
-    .map(|r| {
-        let id: String = col(r, 0)?;
-        BlobId::parse(&id).map_err(|_| super::sql::corrupt("blob id", &id))
-    })
-    .collect()
+    .await?)
 }
 
 pub(super) async fn blob(c: &impl Db, id: &BlobId) -> Result<Option<BlobRecord>> {

@@ -23,6 +23,7 @@ mod browsers;
 mod calls;
 mod cards;
 mod components;
+mod derived;
 mod identity;
 mod invitations;
 mod merchants;
@@ -378,6 +379,14 @@ impl SessionStore for PgStore {
         sessions::screen(&self.reader().await?, &key, &id).await
     }
 
+    async fn derived_jobs(&self, limit: u32) -> Result<Vec<DerivedJobRecord>> {
+        derived::jobs(&self.reader().await?, limit).await
+    }
+
+    async fn derived_job_pending(&self, key: SessionKey, seq: u64) -> Result<bool> {
+        derived::pending(&self.reader().await?, &key, seq).await
+    }
+
     async fn recent_client_ids(
         &self,
         key: SessionKey,
@@ -504,6 +513,10 @@ impl PushStore for PgStore {
     async fn push_subscriptions(&self, device: PrincipalId) -> Result<Vec<PushRecord>> {
         push::push_subscriptions(&self.reader().await?, &device).await
     }
+
+    async fn wakes_due(&self, since: Millis, now: Millis) -> Result<crate::WakesDue> {
+        push::wakes_due(&self.reader().await?, since, now).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -518,6 +531,10 @@ impl BlobStore for PgStore {
 
     async fn blobs_of(&self, principal: PrincipalId) -> Result<Vec<BlobId>> {
         blobs::blobs_of(&self.reader().await?, &principal).await
+    }
+
+    async fn unreferenced_blobs(&self, before: Millis, limit: u32) -> Result<Vec<BlobId>> {
+        blobs::unreferenced(&self.reader().await?, before, limit).await
     }
 }
 

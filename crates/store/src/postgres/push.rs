@@ -67,6 +67,29 @@ pub(super) async fn push_subscriptions(
         .collect()
 }
 
+/// [`crate::PushStore::wakes_due`].
+pub(super) async fn wakes_due(c: &impl Db, since: i64, now: i64) -> Result<crate::WakesDue> {
+    let behind = rows(
+        c,
+        &crate::personal::BEHIND_DEVICES.replace("?1", "$1"),
+        &[&since],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(PrincipalId(col(r, 0)?)))
+    .collect::<Result<_>>()?;
+    let ringing = rows(
+        c,
+        &crate::personal::RINGING_DEVICES.replace("?1", "$1"),
+        &[&now],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((col(r, 0)?, PrincipalId(col(r, 1)?))))
+    .collect::<Result<_>>()?;
+    Ok((behind, ringing))
+}
+
 pub(super) async fn push_devices(c: &impl Db) -> Result<Vec<PrincipalId>> {
     rows(c, "SELECT DISTINCT device FROM push_subscriptions", &[])
         .await?

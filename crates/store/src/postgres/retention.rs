@@ -63,6 +63,7 @@ async fn purge_sessions(c: &impl Db, before: Millis, limit: i64) -> Result<()> {
         "DELETE FROM conferences WHERE session = ANY($1::TEXT[])",
         "DELETE FROM screens WHERE session = ANY($1::TEXT[])",
         "DELETE FROM blob_refs WHERE session = ANY($1::TEXT[])",
+        "DELETE FROM derived_jobs WHERE session = ANY($1::TEXT[])",
         "DELETE FROM messages WHERE session = ANY($1::TEXT[])",
         "DELETE FROM participants WHERE session = ANY($1::TEXT[])",
         "DELETE FROM sessions WHERE key = ANY($1::TEXT[])",

@@ -278,6 +278,14 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
         Write::Blob(b, uploader) => blobs::insert_blob(c, b, uploader).await,
         Write::BlobGrant { blob, principal } => blobs::grant(c, blob, principal).await,
         Write::DeleteBlobIfUnused(id) => blobs::delete_if_unused(c, id).await,
+        Write::DerivedJob {
+            session,
+            seq,
+            app,
+            at,
+        } => super::derived::queue(c, session, *seq, app, *at).await,
+        Write::DerivedDone { session, seq } => super::derived::done(c, session, *seq).await,
+        Write::CollectBlob { id, before } => blobs::collect(c, id, *before).await,
         Write::Audit(a) => audit::append(c, a).await,
         Write::Merchant(m) => merchants::insert_merchant(c, m).await,
         Write::MerchantSecret { merchant, secret } => {

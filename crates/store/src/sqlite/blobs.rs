@@ -8,7 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// [`Write::Blob`].
 pub(super) fn insert_blob(c: &Connection, b: &BlobRecord, uploader: &PrincipalId) -> Result<()> {
     c.prepare_cached(
-        "INSERT OR IGNORE INTO blobs (id, size, mime, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO blobs (id, size, mime, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET created_at = max(created_at, excluded.created_at)",
     )?
     .execute(params![b.id.as_str(), b.size as i64, b.mime, b.created_at])?;
     // An upload of bytes the principal was granted before makes them its own.
@@ -37,6 +38,33 @@ pub(super) fn delete_if_unused(c: &Connection, id: &BlobId) -> Result<()> {
     ))?
     .execute([id.as_str()])?;
     Ok(())
+}
+
+/// [`Write::CollectBlob`].
+pub(super) fn collect(c: &Connection, id: &BlobId, before: i64) -> Result<()> {
+    let unreferenced = crate::personal::blob_unreferenced("?1");
+    c.prepare_cached(&format!(
+        "DELETE FROM blob_uploaders WHERE blob = ?1 AND {unreferenced}
+           AND EXISTS (SELECT 1 FROM blobs WHERE id = ?1 AND created_at < ?2)"
+    ))?
+    .execute(params![id.as_str(), before])?;
+    delete_if_unused(c, id)
+}
+
+/// Blobs stored before `before` that nothing references.
+pub(super) fn unreferenced(c: &Connection, before: i64, limit: u32) -> Result<Vec<BlobId>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT id FROM blobs WHERE created_at < ?1 AND {} ORDER BY created_at, id LIMIT ?2",
+        crate::personal::blob_unreferenced("blobs.id")
+    ))?;
+    let ids = st
+        .query_map(params![before, limit], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    ids.iter()
+        .map(|id| {
+            BlobId::parse(id).map_err(|_| crate::StoreError::Corrupt(format!("bad blob id `{id}`")))
+        })
+        .collect()
 }
 
 /// The blobs a principal uploaded or was granted.

@@ -19,6 +19,7 @@ mod calls;
 mod cards;
 mod checkpoint;
 mod components;
+mod derived;
 mod identity;
 mod invitations;
 mod merchants;
@@ -469,6 +470,14 @@ impl SessionStore for SqliteStore {
         self.read(move |c| sessions::screen(c, &key, &id)).await
     }
 
+    async fn derived_jobs(&self, limit: u32) -> Result<Vec<DerivedJobRecord>> {
+        self.read(move |c| derived::jobs(c, limit)).await
+    }
+
+    async fn derived_job_pending(&self, key: SessionKey, seq: u64) -> Result<bool> {
+        self.read(move |c| derived::pending(c, &key, seq)).await
+    }
+
     async fn recent_client_ids(
         &self,
         key: SessionKey,
@@ -606,6 +615,10 @@ impl PushStore for SqliteStore {
         self.read(move |c| push::push_subscriptions(c, &device))
             .await
     }
+
+    async fn wakes_due(&self, since: Millis, now: Millis) -> Result<crate::WakesDue> {
+        self.read(move |c| push::wakes_due(c, since, now)).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -621,6 +634,11 @@ impl BlobStore for SqliteStore {
 
     async fn blobs_of(&self, principal: PrincipalId) -> Result<Vec<BlobId>> {
         self.read(move |c| blobs::blobs_of(c, &principal)).await
+    }
+
+    async fn unreferenced_blobs(&self, before: Millis, limit: u32) -> Result<Vec<BlobId>> {
+        self.read(move |c| blobs::unreferenced(c, before, limit))
+            .await
     }
 }
 

@@ -66,6 +66,7 @@ fn purge_sessions(c: &Connection, before: Millis, limit: u32) -> Result<()> {
         "DELETE FROM conferences WHERE session IN (SELECT key FROM temp.purged_sessions)",
         "DELETE FROM screens WHERE session IN (SELECT key FROM temp.purged_sessions)",
         "DELETE FROM blob_refs WHERE session IN (SELECT key FROM temp.purged_sessions)",
+        "DELETE FROM derived_jobs WHERE session IN (SELECT key FROM temp.purged_sessions)",
         "DELETE FROM messages WHERE session IN (SELECT key FROM temp.purged_sessions)",
         "DELETE FROM participants WHERE session IN (SELECT key FROM temp.purged_sessions)",
         "DELETE FROM sessions WHERE key IN (SELECT key FROM temp.purged_sessions)",
