@@ -5,6 +5,11 @@
 
 use callside_core::{NumberRange, PhoneNumber};
 
+/// The server's reading of a wire screen into the domain's (the same file, not a copy).
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../crates/server/src/http/screen_map.rs"]
+mod screen_map;
+
 /// Numbers as people and phones write them, in a region and without one.
 pub fn number(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -77,10 +82,48 @@ pub fn network_event(data: &[u8]) {
 /// A screen an automated system sends (JSON, as on the session): accepted screens read back the
 /// same.
 pub fn screen(data: &[u8]) {
-    if let Ok(s) = serde_json::from_slice::<callside_proto::screen::ScreenBody>(data) {
-        let text = serde_json::to_string(&s).expect("a screen serialises");
-        let back: callside_proto::screen::ScreenBody =
-            serde_json::from_str(&text).expect("a serialised screen reads back");
-        assert_eq!(back, s);
+    use callside_core::screen::{check_id, GRID_COLUMNS, MAX_LABEL, MAX_REGIONS};
+    let Ok(s) = serde_json::from_slice::<callside_proto::screen::ScreenBody>(data) else {
+        return;
+    };
+    let text = serde_json::to_string(&s).expect("a screen serialises");
+    let back: callside_proto::screen::ScreenBody =
+        serde_json::from_str(&text).expect("a serialised screen reads back");
+    assert_eq!(back, s);
+    // Through the domain's checks, as the server reads a screen an automated system sends
+    // (its owner number held or not): never a panic, and what passes keeps the promises the
+    // phones rely on.
+    let number = s
+        .owner
+        .number
+        .as_deref()
+        .and_then(|n| PhoneNumber::parse(n, None).ok());
+    let screen = screen_map::screen_core(&s, callside_core::PrincipalId("svc_fuzz".into()), number);
+    for holds in [true, false] {
+        let Ok(()) = screen.check(|_| holds) else {
+            continue;
+        };
+        assert!(check_id(&screen.id).is_ok());
+        assert!((1..=MAX_REGIONS).contains(&screen.regions.len()));
+        let mut ids = std::collections::HashSet::new();
+        for r in &screen.regions {
+            assert!(ids.insert(r.id.as_str()), "a duplicate region passed");
+            assert!(check_id(&r.id).is_ok());
+            assert!(r.label.chars().count() <= MAX_LABEL);
+            assert!(!r.label.chars().any(callside_core::screen::is_bidi_control));
+            if let Some(p) = r.position {
+                assert!(u16::from(p.col) + u16::from(p.width) <= u16::from(GRID_COLUMNS));
+            }
+            if let callside_core::screen::Action::OpenUrl(url) = &r.action {
+                let lower = url.to_ascii_lowercase();
+                assert!(
+                    lower.starts_with("https://") || lower.starts_with("http://"),
+                    "a screen passed with {url:?}"
+                );
+            }
+        }
+        if let Some(t) = &screen.title {
+            assert!(t.chars().count() <= MAX_LABEL);
+        }
     }
 }

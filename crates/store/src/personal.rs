@@ -166,6 +166,13 @@ pub const HOLDINGS: &[Holding] = &[
         on_erase: OnErase::Delete,
     },
     Holding {
+        // Transformer work for its messages: not posted after the erasure.
+        table: "derived_jobs",
+        rows: "EXISTS (SELECT 1 FROM messages m WHERE m.session = derived_jobs.session \
+               AND m.seq = derived_jobs.seq AND m.sender = ?1)",
+        on_erase: OnErase::Delete,
+    },
+    Holding {
         table: "messages",
         rows: "sender = ?1",
         on_erase: OnErase::Redact("kind = 'erased', body = '{}', client_id = NULL"),
@@ -261,10 +268,6 @@ pub const NOT_PERSONAL: &[(&str, &str)] = &[
         "merchants' call records, by their own customer ids",
     ),
     ("callside_schema", "the PostgreSQL schema's version"),
-    (
-        "derived_jobs",
-        "transformer work by session and message, for minutes",
-    ),
 ];
 
 /// Columns never exported: hashes of secrets (tokens, codes) and values that only identify

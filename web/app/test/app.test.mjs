@@ -1,14 +1,28 @@
 // The companion app as a person uses it, in headless Chromium (Debian's, driven by
 // playwright-core): linking with the phone's code, a call's data side (text, photo, location)
 // arriving live, replying from the keyboard, sending a file, starting a session by typing the
-// numbers (S1-F22), an accessibility check (axe-core), and being unlinked by the phone.
+// numbers (S1-F22), an accessibility check (axe-core), and being unlinked by the phone. The
+// phone beside the browser is the real CLI (`callside phone`), as a person would run it.
 // Screenshots go to $ARTIFACTS_DIR (default web/app/test-artifacts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { deflateSync, crc32 } from "node:zlib";
 import { Client } from "../../sdk/dist/index.js";
 import { accessible, launch, shot } from "./chromium.mjs";
-import { startServer, until } from "../../sdk/test/server.mjs";
+import { BIN, startServer, until } from "../../sdk/test/server.mjs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+/** `callside --json phone --token TOKEN ARGS…` against the test's server: its JSON lines. */
+async function cli(token, ...args) {
+  const { stdout } = await promisify(execFile)(BIN, ["--json", "phone", "--server", server.base, "--token", token, ...args], {
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CALLSIDE_"))),
+  });
+  return stdout
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+}
 
 const ALICE = "+442079460001";
 const BOB = "+442079460002";
@@ -61,7 +75,6 @@ test("a browser linked to a phone shows its calls' data side and answers from th
   const a = await server.device("Alice", ALICE);
   const b = await server.device("Bob", BOB);
   const c = await server.device("Carol", CAROL);
-  const phone = new Client({ server: server.base, auth: a.token });
   const bob = new Client({ server: server.base, auth: b.token });
   const carol = new Client({ server: server.base, auth: c.token });
   const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
@@ -77,15 +90,16 @@ test("a browser linked to a phone shows its calls' data side and answers from th
   await accessible(page, "on the link page");
   await shot(page, "1-link-refused");
 
-  // The phone's code, as a link; the person names the browser and presses Enter.
-  const { code } = await phone.createBrowserLink();
+  // The phone's code (`callside phone link-browser`), as a link; the person names the browser
+  // and presses Enter.
+  const [{ code }] = await cli(a.token, "link-browser");
   await page.goto(`${server.base}/app/#link=${code}`);
   assert.equal(await page.getByLabel("Code from your phone").inputValue(), code);
   assert.equal(new URL(page.url()).hash, "", "the code does not stay in the address bar");
   await page.getByLabel("A name for this browser").fill("Office PC");
   await page.getByLabel("A name for this browser").press("Enter");
   await page.getByText("linked to Alice").waitFor();
-  assert.equal((await phone.browsers())[0].name, "Office PC");
+  assert.equal((await cli(a.token, "browsers"))[0].browsers[0].name, "Office PC");
   const stored = await page.evaluate(() => localStorage.getItem("callside.browser"));
   assert.ok(!stored.includes(a.token), "the phone's own token never reaches the browser");
 
@@ -99,7 +113,7 @@ test("a browser linked to a phone shows its calls' data side and answers from th
   });
   // Bob calls Alice's phone; the browser shows the call and what Bob sends.
   await bob.reportLeg({ self: BOB, other: ALICE, direction: "outgoing" });
-  const { session } = await phone.reportLeg({ self: ALICE, other: BOB, direction: "incoming" });
+  const [{ session }] = await cli(a.token, "incoming", "--from", BOB, "--wait", "0");
   await page.getByRole("heading", { name: `Call with Bob ${BOB}` }).waitFor();
   await bob.send(session.key, "text", { text: "Your parcel is at the door" });
   await bob.sendFile(session.key, png(), "parcel.png");
@@ -154,7 +168,7 @@ test("a browser linked to a phone shows its calls' data side and answers from th
   await shot(page, "4-manual-session");
 
   // The phone unlinks the browser: the page says so and offers to link again.
-  await phone.unlinkBrowser((await phone.browsers())[0].id);
+  await cli(a.token, "unlink-browser", (await cli(a.token, "browsers"))[0].browsers[0].id);
   await page.getByRole("alert").filter({ hasText: "signed out" }).waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem("callside.browser")), null);
   assert.equal(await page.locator("#main-view").isVisible(), false, "the calls are gone from the page");

@@ -8,6 +8,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod openapi;
 pub(crate) mod ops;
+pub(crate) mod screen_map;
 pub(crate) mod screen_wire;
 pub(crate) mod wire;
 pub(crate) mod ws;

@@ -100,6 +100,7 @@ macro_rules! conformance_suite {
             a_devices_data_is_exported_whole_and_erased_without_touching_others,
             only_unreferenced_blobs_are_collected,
             transformer_work_is_kept_until_done,
+            a_restart_knows_whom_to_wake_again,
         );
     };
     (@cases $database:expr; $($case:ident),+ $(,)?) => {

@@ -240,3 +240,81 @@ pub async fn transformer_work_is_kept_until_done(db: &dyn Database) {
     assert!(!store.derived_job_pending(key.clone(), 1).await.unwrap());
     assert_eq!(store.derived_jobs(10).await.unwrap().len(), 1);
 }
+
+pub async fn a_restart_knows_whom_to_wake_again(db: &dyn Database) {
+    use crate::{InvitationRecord, PushRecord};
+    use callside_core::invitation::{Invitation, InvitationState};
+    let store = db.open().await;
+    let (open, closed) = (SessionKey::generate(0), SessionKey::generate(1));
+    seed(&store, &["a", "b", "c"]).await;
+    let p = |id: &str| PrincipalId(id.into());
+    let push = |device: &str, n: u8| {
+        Write::Push(PushRecord {
+            id: format!("psh_{device}"),
+            device: p(device),
+            provider: "web_push".into(),
+            identity: [n; 32],
+            data: "{}".into(),
+            created_at: 1,
+        })
+    };
+    let ringing = |id: &str, expires_at: i64| {
+        Write::Invitation(InvitationRecord {
+            invitation: Invitation {
+                id: id.into(),
+                inviter: p("a"),
+                invitee: callside_core::email::Endpoint::Number(n("+442079460001")),
+                from: None,
+                devices: vec![p("b"), p("a")],
+                session: None,
+                leg: None,
+                via_sms: false,
+                state: InvitationState::Pending,
+                answered_by: None,
+                created_at: 10,
+                expires_at,
+            },
+            inviter_name: "a phone".into(),
+            offer: None,
+            answer: None,
+            path: None,
+            component: None,
+        })
+    };
+    store
+        .apply(vec![
+            push("b", 1),
+            push("c", 2),
+            Write::Session(session(&open, &["a", "b", "c"])),
+            Write::Session(session(&closed, &["a", "b"])),
+            // Messages from a (sent at 21 and 22) on both; c read everything on the open one.
+            Write::Message(msg(&open, 1, "a", "o1")),
+            Write::Message(msg(&open, 2, "a", "o2")),
+            Write::Message(msg(&closed, 1, "a", "c1")),
+            Write::Ack {
+                session: open.clone(),
+                principal: p("c"),
+                seq: 2,
+            },
+            Write::SessionState {
+                key: closed.clone(),
+                call: CallState::Ended,
+                closed: Some(("closed".into(), None)),
+                call_id: None,
+            },
+            ringing("inv_live", 1000),
+            ringing("inv_over", 400),
+        ])
+        .await
+        .unwrap();
+    // b has unread messages on an open session and a subscription; a sent them and has none;
+    // c read them. The live invitation rings on b (a has no subscription).
+    let (behind, rings) = store.wakes_due(0, 500).await.unwrap();
+    assert_eq!(behind, [p("b")]);
+    assert_eq!(rings, [("inv_live".to_owned(), p("b"))]);
+    // Only messages sent after `since` count.
+    let (behind, _) = store.wakes_due(22, 500).await.unwrap();
+    assert!(behind.is_empty());
+    let (behind, _) = store.wakes_due(21, 500).await.unwrap();
+    assert_eq!(behind, [p("b")]);
+}
