@@ -74,13 +74,17 @@ pub fn run(
 
     let (database_bytes, skip) = match &config.database {
         Database::Sqlite { path: db, .. } => copy_sqlite(config, db, &partial, &mut progress)?,
-        Database::Postgres { url, password } => {
+        Database::Postgres {
+            url,
+            password,
+            ca_file,
+        } => {
             let out = partial.join("database.pgdump");
             progress(&format!(
                 "dumping the database {} …",
                 callside_store::postgres::redact(url)
             ));
-            pg_dump(url, password.as_deref(), &out)?;
+            pg_dump(url, password.as_deref(), ca_file.as_deref(), &out)?;
             crate::keys::private_file(&out).map_err(io(&out))?;
             std::fs::File::open(&out)
                 .and_then(|f| f.sync_all())
@@ -147,7 +151,12 @@ fn copy_sqlite(
 }
 
 /// `pg_dump` of the database at `url` into `out` (custom format: compressed, one snapshot).
-fn pg_dump(url: &str, password: Option<&str>, out: &Path) -> Result<(), BackupError> {
+fn pg_dump(
+    url: &str,
+    password: Option<&str>,
+    ca_file: Option<&Path>,
+    out: &Path,
+) -> Result<(), BackupError> {
     let mut command = std::process::Command::new("pg_dump");
     command
         .args(["--format=custom", "--no-owner", "--file"])
@@ -157,6 +166,11 @@ fn pg_dump(url: &str, password: Option<&str>, out: &Path) -> Result<(), BackupEr
         .stdin(std::process::Stdio::null());
     if let Some(password) = password {
         command.env("PGPASSWORD", password);
+    }
+    // With a root certificate file, libpq's sslmode=require verifies the server's certificate
+    // as callside does.
+    if let Some(ca) = ca_file {
+        command.env("PGSSLROOTCERT", ca);
     }
     let result = command
         .output()

@@ -142,8 +142,16 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             }
             store
         }
-        config::Database::Postgres { url, password } => {
-            callside_store::postgres::open(url, password.as_deref(), Default::default()).await?
+        config::Database::Postgres {
+            url,
+            password,
+            ca_file,
+        } => {
+            let options = callside_store::PgOptions {
+                ca_file: ca_file.clone(),
+                ..Default::default()
+            };
+            callside_store::postgres::open(url, password.as_deref(), options).await?
         }
     };
     let admin_token =

@@ -207,6 +207,9 @@ pub enum Database {
         url: String,
         /// When not in the URL.
         password: Option<String>,
+        /// With `sslmode=require`: the certificate authority the server's certificate chains to
+        /// (`None`: the public web roots).
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -224,10 +227,15 @@ impl std::fmt::Debug for Database {
                 .field("synchronous", synchronous)
                 .field("checkpoint", checkpoint)
                 .finish(),
-            Database::Postgres { url, password } => f
+            Database::Postgres {
+                url,
+                password,
+                ca_file,
+            } => f
                 .debug_struct("Postgres")
                 .field("url", &callside_store::postgres::redact(url))
                 .field("password", &password.as_ref().map(|_| REDACTED))
+                .field("ca_file", ca_file)
                 .finish(),
         }
     }
@@ -447,9 +455,14 @@ impl Config {
                 checkpoint_secs: Some(checkpoint.as_secs()),
                 ..RawDatabase::default()
             },
-            Database::Postgres { url, password } => RawDatabase {
+            Database::Postgres {
+                url,
+                password,
+                ca_file,
+            } => RawDatabase {
                 url: Some(callside_store::postgres::redact(url)),
                 password: password.as_ref().map(|_| REDACTED.to_owned()),
+                ca_file: ca_file.clone(),
                 ..RawDatabase::default()
             },
         };

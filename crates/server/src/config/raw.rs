@@ -223,6 +223,8 @@ pub struct RawDatabase {
     pub url: Option<String>,
     /// The PostgreSQL password, when not in the URL (or `password_file`).
     pub password: Option<String>,
+    /// With `sslmode=require`: the certificate authority PostgreSQL's certificate chains to.
+    pub ca_file: Option<PathBuf>,
     pub path: Option<PathBuf>,
     pub synchronous: Option<String>,
     pub checkpoint_secs: Option<u64>,
@@ -597,9 +599,19 @@ impl RawConfig {
                         format!("{e}; write it as postgres://user@host:port/database"),
                     )
                 })?;
+                if let Some(ca) = &self.database.ca_file {
+                    if !callside_store::postgres::requires_tls(&url) {
+                        return Err(invalid(
+                            "database.ca_file",
+                            ca.display(),
+                            "is for TLS: add sslmode=require to database.url",
+                        ));
+                    }
+                }
                 Database::Postgres {
                     url,
                     password: self.database.password,
+                    ca_file: self.database.ca_file,
                 }
             }
             None => {
@@ -607,6 +619,13 @@ impl RawConfig {
                     return Err(invalid(
                         "database.password",
                         super::REDACTED,
+                        "is for PostgreSQL; set database.url too, or remove it",
+                    ));
+                }
+                if let Some(ca) = &self.database.ca_file {
+                    return Err(invalid(
+                        "database.ca_file",
+                        ca.display(),
                         "is for PostgreSQL; set database.url too, or remove it",
                     ));
                 }

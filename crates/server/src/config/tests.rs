@@ -416,7 +416,7 @@ fn postgres_replaces_sqlite_and_its_password_is_never_printed() {
     )
     .unwrap();
     match &c.database {
-        Database::Postgres { url, password } => {
+        Database::Postgres { url, password, .. } => {
             assert_eq!(url, "postgres://callside:s3cret@db.internal:5432/callside");
             assert_eq!(password.as_deref(), Some("hunter2"));
         }
@@ -466,4 +466,44 @@ fn postgres_replaces_sqlite_and_its_password_is_never_printed() {
         assert!(text.contains(key), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
     }
+}
+
+/// `database.ca_file` goes with TLS to PostgreSQL, and says so when set elsewhere.
+#[test]
+fn a_ca_file_goes_with_sslmode_require() {
+    let load = |vars: &[(&str, &str)]| Config::load_from(&Overrides::default(), &env(vars));
+    let e = load(&[("CALLSIDE_DATABASE__CA_FILE", "/etc/ca.pem")]).unwrap_err();
+    assert!(e.to_string().contains("database.ca_file"), "{e}");
+    let e = load(&[
+        (
+            "CALLSIDE_DATABASE__URL",
+            "postgres://callside@db:5432/callside",
+        ),
+        ("CALLSIDE_DATABASE__CA_FILE", "/etc/ca.pem"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("sslmode=require"), "{e}");
+    let c = load(&[
+        (
+            "CALLSIDE_DATABASE__URL",
+            "postgres://callside@db:5432/callside?sslmode=require",
+        ),
+        ("CALLSIDE_DATABASE__CA_FILE", "/etc/ca.pem"),
+    ])
+    .unwrap();
+    match &c.database {
+        Database::Postgres { ca_file, .. } => {
+            assert_eq!(
+                ca_file.as_deref(),
+                Some(std::path::Path::new("/etc/ca.pem"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Printed and read again, it is the same setting.
+    assert!(
+        c.to_toml().contains("ca_file = \"/etc/ca.pem\""),
+        "{}",
+        c.to_toml()
+    );
 }

@@ -57,9 +57,17 @@ async fn api_with(tweak: impl FnOnce(&mut Config)) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_dir(dir.path());
     if std::env::var("CALLSIDE_TEST_DATABASE").as_deref() == Ok("postgres") {
+        // Over TLS when the cluster offers it (scripts/with-postgres does), as a deployment
+        // reaching its database across a network would.
+        let url = callside_store::conformance::postgres::fresh_database().await;
+        let ca_file = std::env::var("CALLSIDE_TEST_POSTGRES_CA").ok();
         config.database = callside_server::config::Database::Postgres {
-            url: callside_store::conformance::postgres::fresh_database().await,
+            url: match ca_file {
+                Some(_) => format!("{url} sslmode=require"),
+                None => url,
+            },
             password: None,
+            ca_file: ca_file.map(Into::into),
         };
     }
     tweak(&mut config);

@@ -33,6 +33,7 @@ mod push;
 mod retention;
 mod sessions;
 mod sql;
+mod tls;
 mod writer;
 
 use crate::records::*;
@@ -50,6 +51,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use writer::Job;
 
 #[derive(Debug, Clone)]
@@ -60,6 +62,9 @@ pub struct PgOptions {
     pub readers: usize,
     /// How long opening waits for the database to accept connections (it may be starting).
     pub connect_timeout: std::time::Duration,
+    /// With `sslmode=require`: the PEM certificate of the authority the server's certificate
+    /// must chain to; `None`: the public web roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -68,6 +73,7 @@ impl Default for PgOptions {
             max_batch: 1024,
             readers: 8,
             connect_timeout: std::time::Duration::from_secs(10),
+            ca_file: None,
         }
     }
 }
@@ -106,14 +112,13 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     if config.get_user().is_none() {
         return Err("it names no user".into());
     }
-    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        return Err(
-            "sslmode=require: TLS to PostgreSQL is not supported yet (reach the \
-                    database over loopback, a Unix socket or a tunnel)"
-                .into(),
-        );
-    }
     Ok(())
+}
+
+/// Whether `url` asks for TLS (`sslmode=require`), which [`open`] then verifies.
+pub fn requires_tls(url: &str) -> bool {
+    url.parse::<tokio_postgres::Config>()
+        .is_ok_and(|c| c.get_ssl_mode() == tokio_postgres::config::SslMode::Require)
 }
 
 /// Connects to the PostgreSQL database at `url` (`postgres://user:pass@host:port/db`, or
@@ -133,13 +138,34 @@ pub async fn open(url: &str, password: Option<&str>, options: PgOptions) -> Resu
         config.application_name("callside");
     }
     config.connect_timeout(options.connect_timeout);
-    let mut writer = connect(&config, options.connect_timeout)
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        let tls = tls::connector(options.ca_file.as_deref()).map_err(|e| open_error(e.into()))?;
+        open_with(config, tls, options, open_error).await
+    } else {
+        open_with(config, tokio_postgres::NoTls, options, open_error).await
+    }
+}
+
+/// [`open`] over `tls` (no TLS, or rustls for `sslmode=require`).
+async fn open_with<T>(
+    config: tokio_postgres::Config,
+    tls: T,
+    options: PgOptions,
+    open_error: impl Fn(Box<dyn std::error::Error + Send + Sync>) -> StoreError,
+) -> Result<Arc<PgStore>>
+where
+    T: MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    let mut writer = connect(&config, tls.clone(), options.connect_timeout)
         .await
         .map_err(|e| open_error(Box::new(e)))?;
     migrate::migrate(&mut writer).await?;
     let manager = deadpool_postgres::Manager::from_config(
         config,
-        tokio_postgres::NoTls,
+        tls,
         deadpool_postgres::ManagerConfig {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         },
@@ -165,13 +191,18 @@ pub async fn open(url: &str, password: Option<&str>, options: PgOptions) -> Resu
 /// One connection of the writer's own (its statements are cached on it), retried until the
 /// database accepts or `wait` has passed: a database started beside callside may still be
 /// coming up.
-async fn connect(
+async fn connect<T>(
     config: &tokio_postgres::Config,
+    tls: T,
     wait: std::time::Duration,
-) -> std::result::Result<deadpool_postgres::ClientWrapper, tokio_postgres::Error> {
+) -> std::result::Result<deadpool_postgres::ClientWrapper, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<tokio_postgres::Socket> + Clone,
+    T::Stream: Send + 'static,
+{
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        match config.connect(tokio_postgres::NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, connection)) => {
                 let task = tokio::spawn(async move {
                     if let Err(e) = connection.await {
@@ -180,13 +211,28 @@ async fn connect(
                 });
                 return Ok(deadpool_postgres::ClientWrapper::new(client, task));
             }
-            Err(e) if tokio::time::Instant::now() < deadline && e.code().is_none() => {
+            Err(e) if tokio::time::Instant::now() < deadline && not_up_yet(&e) => {
                 tracing::debug!(error = %e, "PostgreSQL not reachable yet; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether a connection failed because the database is not accepting connections yet (worth
+/// retrying), not because it refused us (a password, a certificate, a missing database).
+fn not_up_yet(e: &tokio_postgres::Error) -> bool {
+    use std::io::ErrorKind as K;
+    e.code().is_none()
+        && std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    K::ConnectionRefused | K::ConnectionReset | K::NotFound | K::TimedOut
+                )
+            })
 }
 
 impl PgStore {
