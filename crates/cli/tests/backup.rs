@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 use std::time::Duration;
-use support::{create_device, run, serve, BIN};
+use support::{run, serve, BIN};
 
 fn backup(data: &std::path::Path, to: &std::path::Path) -> std::process::Output {
     backup_with(data, to, &[])
@@ -32,37 +32,7 @@ fn a_backup_taken_while_serving_restores_sessions_files_and_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (mut live, server) = serve(&data, &[]);
-    let alice = create_device(&server, &data, "Alice", "+442079460001");
-    let bob = create_device(&server, &data, "Bob", "+442079460002");
-    run(
-        &server,
-        &[
-            "phone",
-            "--token",
-            &alice,
-            "call",
-            "+442079460002",
-            "--wait",
-            "0",
-        ],
-    );
-    let key = run(
-        &server,
-        &[
-            "phone",
-            "--token",
-            &bob,
-            "incoming",
-            "--from",
-            "+442079460001",
-            "--wait",
-            "5",
-        ],
-    )
-    .remove(0)["session"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (alice, bob, key) = support::paired(&server, &data);
     run(
         &server,
         &["phone", "--token", &alice, "send", &key, "Table for two?"],
@@ -137,37 +107,7 @@ fn a_backup_killed_half_way_never_looks_complete_and_the_next_one_works() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (mut live, server) = serve(&data, &[]);
-    let alice = create_device(&server, &data, "Alice", "+442079460001");
-    let bob = create_device(&server, &data, "Bob", "+442079460002");
-    run(
-        &server,
-        &[
-            "phone",
-            "--token",
-            &alice,
-            "call",
-            "+442079460002",
-            "--wait",
-            "0",
-        ],
-    );
-    let key = run(
-        &server,
-        &[
-            "phone",
-            "--token",
-            &bob,
-            "incoming",
-            "--from",
-            "+442079460001",
-            "--wait",
-            "5",
-        ],
-    )
-    .remove(0)["session"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (alice, bob, key) = support::paired(&server, &data);
     // A few large files, so the copy takes long enough to be interrupted.
     let blob = dir.path().join("big.bin");
     for i in 0..3u8 {
@@ -228,37 +168,7 @@ fn on_postgres_a_backup_holds_a_dump_that_pg_restore_brings_back() {
     let data = dir.path().join("data");
     let env = [("CALLSIDE_DATABASE__URL", url.as_str())];
     let (mut live, server) = serve(&data, &env);
-    let alice = create_device(&server, &data, "Alice", "+442079460001");
-    let bob = create_device(&server, &data, "Bob", "+442079460002");
-    run(
-        &server,
-        &[
-            "phone",
-            "--token",
-            &alice,
-            "call",
-            "+442079460002",
-            "--wait",
-            "0",
-        ],
-    );
-    let key = run(
-        &server,
-        &[
-            "phone",
-            "--token",
-            &bob,
-            "incoming",
-            "--from",
-            "+442079460001",
-            "--wait",
-            "5",
-        ],
-    )
-    .remove(0)["session"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (alice, bob, key) = support::paired(&server, &data);
     run(
         &server,
         &["phone", "--token", &alice, "send", &key, "Table for two?"],

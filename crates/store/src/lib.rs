@@ -73,6 +73,7 @@
 //! # }
 //! ```
 
+mod common_sql;
 pub mod personal;
 pub mod postgres;
 mod reads;

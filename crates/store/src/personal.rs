@@ -222,24 +222,6 @@ pub const HOLDINGS: &[Holding] = &[
     },
 ];
 
-/// The condition under which blob `?1` is unused: nobody uploaded it or was granted it, no
-/// session references it, no automated system's screen shows it.
-pub const BLOB_UNUSED: &str = "NOT EXISTS (SELECT 1 FROM blob_uploaders WHERE blob = ?1) \
-     AND NOT EXISTS (SELECT 1 FROM blob_refs WHERE blob = ?1) \
-     AND NOT EXISTS (SELECT 1 FROM system_screens WHERE image = ?1)";
-
-/// The condition under which blob `b` (a column or a placeholder) is unreferenced: no message
-/// references it, it was granted to nobody, no automated system's screen and no card's photo
-/// shows it — only its uploaders hold it ([`Write::CollectBlob`](crate::Write::CollectBlob)).
-pub fn blob_unreferenced(b: &str) -> String {
-    format!(
-        "NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.blob = {b}) \
-         AND NOT EXISTS (SELECT 1 FROM blob_uploaders g WHERE g.blob = {b} AND g.granted) \
-         AND NOT EXISTS (SELECT 1 FROM system_screens s WHERE s.image = {b}) \
-         AND NOT EXISTS (SELECT 1 FROM card_fields f WHERE f.kind = 'photo' AND f.value = {b})"
-    )
-}
-
 /// Tables with nothing about one device beyond ids the holdings above cover, and why.
 pub const NOT_PERSONAL: &[(&str, &str)] = &[
     (
@@ -304,20 +286,3 @@ pub(crate) fn exported(column: &str, value: serde_json::Value) -> serde_json::Va
         v => v,
     }
 }
-
-/// [`PushStore::wakes_due`](crate::PushStore::wakes_due): subscribed devices behind on open
-/// sessions (`?1`: messages sent after this time count).
-pub const BEHIND_DEVICES: &str = "SELECT DISTINCT p.principal FROM participants p
-     JOIN sessions s ON s.key = p.session
-     WHERE s.closed IS NULL
-       AND EXISTS (SELECT 1 FROM push_subscriptions ps WHERE ps.device = p.principal)
-       AND EXISTS (SELECT 1 FROM messages m WHERE m.session = p.session AND m.seq > p.acked_seq
-                   AND m.sender != p.principal AND m.sent_at > ?1)
-     ORDER BY p.principal LIMIT 10000";
-
-/// The pending invitations running at `?1` with the subscribed devices they ring.
-pub const RINGING_DEVICES: &str = "SELECT i.id, d.device FROM invitations i
-     JOIN invitation_devices d ON d.invitation = i.id
-     WHERE i.state = 'pending' AND i.expires_at > ?1
-       AND EXISTS (SELECT 1 FROM push_subscriptions ps WHERE ps.device = d.device)
-     ORDER BY i.id, d.device LIMIT 10000";

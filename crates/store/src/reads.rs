@@ -289,7 +289,7 @@ pub trait BlobStore: Send + Sync {
     async fn may_read_blob(&self, principal: PrincipalId, blob: BlobId) -> Result<bool>;
 
     /// Blobs stored before `before` that nothing references any more
-    /// ([`crate::personal::blob_unreferenced`]), oldest first, at most `limit`.
+    /// (no message, grant, screen or card photo names it), oldest first, at most `limit`.
     async fn unreferenced_blobs(&self, before: Millis, limit: u32) -> Result<Vec<BlobId>>;
 
     /// The blobs `principal` uploaded or was granted.

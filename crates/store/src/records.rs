@@ -385,7 +385,7 @@ pub enum Write {
         session: SessionKey,
         seq: u64,
     },
-    /// Deletes an unreferenced blob ([`crate::personal::blob_unreferenced`]) last uploaded
+    /// Deletes an unreferenced blob (no message, grant, screen or card photo names it) last uploaded
     /// before `before`, with its uploaders' rows; a referenced or newer one is left as it is
     /// (the deleted one's bytes are then the caller's to remove).
     CollectBlob {

@@ -9,14 +9,14 @@ import assert from "node:assert/strict";
 import { deflateSync, crc32 } from "node:zlib";
 import { Client } from "../../sdk/dist/index.js";
 import { accessible, launch, shot } from "./chromium.mjs";
-import { BIN, startServer, until } from "../../sdk/test/server.mjs";
+import { BIN, cleanEnv, startServer, until } from "../../sdk/test/server.mjs";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 
 /** `callside --json phone --token TOKEN ARGS…` against the test's server: its JSON lines. */
 async function cli(token, ...args) {
   const { stdout } = await promisify(execFile)(BIN, ["--json", "phone", "--server", server.base, "--token", token, ...args], {
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CALLSIDE_"))),
+    env: cleanEnv(),
   });
   return stdout
     .split("\n")

@@ -23,15 +23,19 @@ function freePort() {
   });
 }
 
+/** This process's environment without CALLSIDE_* variables: the binary reads those as
+ * configuration, and the test's own must not reach it. */
+export function cleanEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CALLSIDE_")));
+}
+
 export async function startServer(env = {}) {
   if (!existsSync(BIN)) throw new Error(`no callside binary at ${BIN}: cargo build -p callside (or set CALLSIDE_BIN)`);
   const dir = mkdtempSync(join(tmpdir(), "callside-sdk-"));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  // The server reads CALLSIDE_* variables as configuration: pass it none of the test's own.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CALLSIDE_")));
   const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dir], {
-    env: { ...inherited, RUST_LOG: "warn", ...env },
+    env: { ...cleanEnv(), RUST_LOG: "warn", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
   for (let i = 0; ; i++) {

@@ -117,15 +117,6 @@ async fn work(t: Arc<Transformers>, http: reqwest::Client, job: AppMessage) -> J
         session: job.key.clone(),
         seq: job.seq,
     };
-    let give_up = |why: &str| {
-        let (t, done) = (t.clone(), done());
-        let why = why.to_owned();
-        async move {
-            if let Err(e) = t.store.apply(vec![done]).await {
-                tracing::warn!(error = %e, %why, "cannot mark transformer work done");
-            }
-        }
-    };
     // What the store reported may have been done meanwhile by a job the channel delivered.
     match t.store.derived_job_pending(job.key.clone(), job.seq).await {
         Ok(true) => {}
@@ -137,12 +128,12 @@ async fn work(t: Arc<Transformers>, http: reqwest::Client, job: AppMessage) -> J
     }
     if now_ms() - job.queued_at > MAX_AGE {
         Metrics::inc(&t.metrics.derived_expired);
-        give_up("expired").await;
+        give_up(&t, done(), "expired").await;
         return id;
     }
     let Some((url, secret)) = t.webhooks.get(&job.app) else {
         // The operator removed the transformer since.
-        give_up("no transformer").await;
+        give_up(&t, done(), "no transformer").await;
         return id;
     };
     let payload = serde_json::json!({
@@ -155,7 +146,7 @@ async fn work(t: Arc<Transformers>, http: reqwest::Client, job: AppMessage) -> J
     .to_string();
     let derived = match post_signed(&http, url, secret, payload).await {
         Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => {
-            give_up("no derived data").await;
+            give_up(&t, done(), "no derived data").await;
             return id;
         }
         Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
@@ -170,13 +161,13 @@ async fn work(t: Arc<Transformers>, http: reqwest::Client, job: AppMessage) -> J
     };
     let Some(data) = derived.filter(|d| d.is_object()) else {
         Metrics::inc(&t.metrics.webhook_errors);
-        give_up("transformer failed").await;
+        give_up(&t, done(), "transformer failed").await;
         return id;
     };
     let body = serde_json::json!({ "source": job.seq, "data": data }).to_string();
     if body.len() > t.max_message_bytes {
         tracing::warn!(app = %job.app, "derived data larger than a message; dropped");
-        give_up("too large").await;
+        give_up(&t, done(), "too large").await;
         return id;
     }
     match t
@@ -186,8 +177,15 @@ async fn work(t: Arc<Transformers>, http: reqwest::Client, job: AppMessage) -> J
     {
         Ok(Some(_)) => {}
         // The session closed meanwhile: nothing is appended, the work is over.
-        Ok(None) => give_up("session closed").await,
+        Ok(None) => give_up(&t, done(), "session closed").await,
         Err(e) => tracing::warn!(session = %job.key, error = %e, "cannot append derived data"),
     }
     id
+}
+
+/// Ends work that adds no derived data: its row goes alone.
+async fn give_up(t: &Transformers, done: Write, why: &str) {
+    if let Err(e) = t.store.apply(vec![done]).await {
+        tracing::warn!(error = %e, %why, "cannot mark transformer work done");
+    }
 }

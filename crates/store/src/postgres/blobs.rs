@@ -1,6 +1,7 @@
 //! Blob metadata and who may read a blob.
 
 use super::sql::{col, exec, row, Db};
+use crate::common_sql::{self, pg, BLOB_UNUSED};
 use crate::{BlobRecord, Result};
 use callside_core::message::BlobId;
 use callside_core::principal::PrincipalId;
@@ -40,31 +41,23 @@ pub(super) async fn grant(c: &impl Db, blob: &BlobId, principal: &PrincipalId) -
 
 /// [`Write::DeleteBlobIfUnused`].
 pub(super) async fn delete_if_unused(c: &impl Db, id: &BlobId) -> Result<()> {
-    let sql = format!(
-        "DELETE FROM blobs WHERE id = $1 AND {}",
-        crate::personal::BLOB_UNUSED.replace("?1", "$1")
-    );
+    let sql = pg(&format!(
+        "DELETE FROM blobs WHERE id = ?1 AND {BLOB_UNUSED}"
+    ));
     exec(c, &sql, &[&id.as_str()]).await?;
     Ok(())
 }
 
 /// [`Write::CollectBlob`].
 pub(super) async fn collect(c: &impl Db, id: &BlobId, before: i64) -> Result<()> {
-    let sql = format!(
-        "DELETE FROM blob_uploaders WHERE blob = $1 AND {}
-           AND EXISTS (SELECT 1 FROM blobs WHERE id = $1 AND created_at < $2)",
-        crate::personal::blob_unreferenced("$1")
-    );
+    let sql = pg(&common_sql::collect_uploaders());
     exec(c, &sql, &[&id.as_str(), &before]).await?;
     delete_if_unused(c, id).await
 }
 
 /// Blobs stored before `before` that nothing references.
 pub(super) async fn unreferenced(c: &impl Db, before: i64, limit: u32) -> Result<Vec<BlobId>> {
-    let sql = format!(
-        "SELECT id FROM blobs WHERE created_at < $1 AND {} ORDER BY created_at, id LIMIT $2",
-        crate::personal::blob_unreferenced("blobs.id")
-    );
+    let sql = pg(&common_sql::unreferenced_blobs());
     ids(super::sql::rows(c, &sql, &[&before, &i64::from(limit)]).await?)
 }
 

@@ -6,14 +6,11 @@
 //! [`Write::ErasePrincipal`]: crate::Write::ErasePrincipal
 
 use super::sql::{col, exec, rows, Db};
+use crate::common_sql::pg;
 use crate::personal::{exported, OnErase, PersonalTable, HOLDINGS, SECRET_COLUMNS};
 use crate::{Result, StoreError};
 use callside_core::{Millis, PrincipalId};
 use serde_json::{Map, Value};
-
-fn pg(sql: &str) -> String {
-    sql.replace("?1", "$1").replace("?2", "$2")
-}
 
 /// The device's rows of every holding, secrets left out (each row as PostgreSQL's `to_jsonb`
 /// writes it: `bytea` as `\x…` hex).

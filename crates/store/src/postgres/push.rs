@@ -71,7 +71,7 @@ pub(super) async fn push_subscriptions(
 pub(super) async fn wakes_due(c: &impl Db, since: i64, now: i64) -> Result<crate::WakesDue> {
     let behind = rows(
         c,
-        &crate::personal::BEHIND_DEVICES.replace("?1", "$1"),
+        &crate::common_sql::pg(crate::common_sql::BEHIND_DEVICES),
         &[&since],
     )
     .await?
@@ -80,7 +80,7 @@ pub(super) async fn wakes_due(c: &impl Db, since: i64, now: i64) -> Result<crate
     .collect::<Result<_>>()?;
     let ringing = rows(
         c,
-        &crate::personal::RINGING_DEVICES.replace("?1", "$1"),
+        &crate::common_sql::pg(crate::common_sql::RINGING_DEVICES),
         &[&now],
     )
     .await?

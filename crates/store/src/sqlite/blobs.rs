@@ -1,5 +1,6 @@
 //! Blob metadata and who may read a blob.
 
+use crate::common_sql::{self, BLOB_UNUSED};
 use crate::{BlobRecord, Result};
 use callside_core::message::BlobId;
 use callside_core::principal::PrincipalId;
@@ -33,8 +34,7 @@ pub(super) fn grant(c: &Connection, blob: &BlobId, principal: &PrincipalId) -> R
 /// [`Write::DeleteBlobIfUnused`].
 pub(super) fn delete_if_unused(c: &Connection, id: &BlobId) -> Result<()> {
     c.prepare_cached(&format!(
-        "DELETE FROM blobs WHERE id = ?1 AND {}",
-        crate::personal::BLOB_UNUSED
+        "DELETE FROM blobs WHERE id = ?1 AND {BLOB_UNUSED}"
     ))?
     .execute([id.as_str()])?;
     Ok(())
@@ -42,42 +42,33 @@ pub(super) fn delete_if_unused(c: &Connection, id: &BlobId) -> Result<()> {
 
 /// [`Write::CollectBlob`].
 pub(super) fn collect(c: &Connection, id: &BlobId, before: i64) -> Result<()> {
-    let unreferenced = crate::personal::blob_unreferenced("?1");
-    c.prepare_cached(&format!(
-        "DELETE FROM blob_uploaders WHERE blob = ?1 AND {unreferenced}
-           AND EXISTS (SELECT 1 FROM blobs WHERE id = ?1 AND created_at < ?2)"
-    ))?
-    .execute(params![id.as_str(), before])?;
+    c.prepare_cached(&common_sql::collect_uploaders())?
+        .execute(params![id.as_str(), before])?;
     delete_if_unused(c, id)
 }
 
 /// Blobs stored before `before` that nothing references.
 pub(super) fn unreferenced(c: &Connection, before: i64, limit: u32) -> Result<Vec<BlobId>> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT id FROM blobs WHERE created_at < ?1 AND {} ORDER BY created_at, id LIMIT ?2",
-        crate::personal::blob_unreferenced("blobs.id")
-    ))?;
-    let ids = st
-        .query_map(params![before, limit], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    ids.iter()
-        .map(|id| {
-            BlobId::parse(id).map_err(|_| crate::StoreError::Corrupt(format!("bad blob id `{id}`")))
-        })
-        .collect()
+    ids(c, &common_sql::unreferenced_blobs(), params![before, limit])
 }
 
 /// The blobs a principal uploaded or was granted.
 pub(super) fn blobs_of(c: &Connection, principal: &PrincipalId) -> Result<Vec<BlobId>> {
-    let mut st =
-        c.prepare_cached("SELECT blob FROM blob_uploaders WHERE principal = ?1 ORDER BY blob")?;
-    let ids = st
-        .query_map([principal.as_str()], |r| r.get::<_, String>(0))?
+    ids(
+        c,
+        "SELECT blob FROM blob_uploaders WHERE principal = ?1 ORDER BY blob",
+        params![principal.as_str()],
+    )
+}
+
+/// The blob ids a query answers in its first column.
+fn ids(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<BlobId>> {
+    let ids = c
+        .prepare_cached(sql)?
+        .query_map(p, |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     ids.iter()
-        .map(|id| {
-            BlobId::parse(id).map_err(|_| crate::StoreError::Corrupt(format!("bad blob id `{id}`")))
-        })
+        .map(|id| BlobId::parse(id).map_err(|_| super::corrupt("blob id", id)))
         .collect()
 }
 

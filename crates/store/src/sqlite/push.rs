@@ -70,11 +70,11 @@ pub(super) fn push_subscriptions(c: &Connection, device: &PrincipalId) -> Result
 /// [`crate::PushStore::wakes_due`].
 pub(super) fn wakes_due(c: &Connection, since: i64, now: i64) -> Result<crate::WakesDue> {
     let behind = c
-        .prepare_cached(crate::personal::BEHIND_DEVICES)?
+        .prepare_cached(crate::common_sql::BEHIND_DEVICES)?
         .query_map([since], |r| Ok(PrincipalId(r.get(0)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let ringing = c
-        .prepare_cached(crate::personal::RINGING_DEVICES)?
+        .prepare_cached(crate::common_sql::RINGING_DEVICES)?
         .query_map([now], |r| Ok((r.get(0)?, PrincipalId(r.get(1)?))))?
         .collect::<rusqlite::Result<_>>()?;
     Ok((behind, ringing))
