@@ -90,17 +90,19 @@ pub fn choose_path(a: NatType, b: NatType, retry: bool, failures: u32) -> Path {
 mod tests {
     use super::*;
 
+    const ALL: [NatType; 6] = [
+        NatType::Open,
+        NatType::FullCone,
+        NatType::RestrictedCone,
+        NatType::PortRestrictedCone,
+        NatType::Symmetric,
+        NatType::Unknown,
+    ];
+
     #[test]
     fn the_compatibility_rule_sends_hopeless_pairs_and_repeated_failures_to_the_relay() {
         use NatType::*;
-        let all = [
-            Open,
-            FullCone,
-            RestrictedCone,
-            PortRestrictedCone,
-            Symmetric,
-            Unknown,
-        ];
+        let all = ALL;
         for a in all {
             for b in all {
                 let hopeless = matches!(
@@ -118,6 +120,40 @@ mod tests {
                 );
                 assert_eq!(choose_path(b, a, true, 1), want, "one failure: {a:?} {b:?}");
                 assert_eq!(choose_path(a, b, true, MAX_DIRECT_FAILURES), Path::Relay);
+            }
+        }
+    }
+
+    /// docs/PROTOCOL.md's table of the rule is what the code does (the TypeScript SDK's test
+    /// checks its copy of the rule against the same table).
+    #[test]
+    fn the_rule_is_the_protocol_documents_table() {
+        let all = ALL;
+        let doc = include_str!("../../../docs/PROTOCOL.md");
+        let table = doc
+            .split("<!-- nat-rule:")
+            .nth(1)
+            .expect("PROTOCOL.md has the nat-rule table");
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+            .collect();
+        let header: Vec<&str> = rows[0][1..].to_vec();
+        let names: Vec<&str> = all.iter().map(|t| t.as_str()).collect();
+        assert_eq!(header, names, "the columns are every NAT type in order");
+        let body: Vec<&Vec<&str>> = rows.iter().skip(2).collect();
+        assert_eq!(body.len(), all.len(), "a row per NAT type");
+        for (row, a) in body.iter().zip(all) {
+            assert_eq!(row[0], a.as_str());
+            for (cell, b) in row[1..].iter().zip(all) {
+                let want = match *cell {
+                    "direct" => Path::Direct,
+                    "relay" => Path::Relay,
+                    other => panic!("cell `{other}` is neither direct nor relay"),
+                };
+                assert_eq!(choose_path(a, b, false, 0), want, "{a:?} offers to {b:?}");
             }
         }
     }

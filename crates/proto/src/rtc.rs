@@ -3,8 +3,17 @@
 //! only participants can signal and the exchange survives reconnects. Media and data then flow
 //! peer to peer, or through the TURN relay of `GET /v1/connection-data`.
 
+use crate::connect::NatType;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
 
 /// What a connection carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -29,6 +38,20 @@ pub struct RtcOfferBody {
     /// attempts failed and the retry flag is set).
     #[serde(default)]
     pub relay: bool,
+    /// The offerer's NAT type, as its ICE candidates showed it; the answerer applies S2's rule
+    /// to the two types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<NatType>,
+    /// This offer retries after direct attempts that did not connect (S2's retry flag).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub retry: bool,
+    /// Direct attempts that failed so far (at most 100).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// The connection this offer replaces (the failed attempt before it), so an answerer that
+    /// accepted that one may accept this one without asking again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// `rtc/answer`: accepts connection `call`.
@@ -37,6 +60,13 @@ pub struct RtcOfferBody {
 pub struct RtcAnswerBody {
     pub call: String,
     pub sdp: String,
+    /// The answerer's NAT type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<NatType>,
+    /// The answerer keeps to the TURN relay: the offer asked for it, or S2's rule on the two NAT
+    /// types (and the retry flag) said a direct path will fail.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub relay: bool,
 }
 
 /// `rtc/candidate`: one ICE candidate for connection `call` (an empty `candidate` ends them).

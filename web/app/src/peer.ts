@@ -1,6 +1,7 @@
 // Video and the direct link in the companion app (S1-F1's direct path, S2-C's video): offers and
-// answers go through the SDK's PeerLink; files go peer to peer while a link is open; ending a
-// video returns the call to data only.
+// answers go through the SDK's PeerLink, which applies S2's rule (direct, retried, or through the
+// relay); a retry of a link this side accepted is accepted without asking again; files go peer to
+// peer while a link is open; ending a video returns the call to data only.
 
 import { type Channel, type Client, type Message, PeerLink, type PeerFile } from "../../sdk/src/index.js";
 
@@ -16,12 +17,18 @@ export interface PeerHooks {
 }
 
 let link: PeerLink | undefined;
+/** A link being set up (offered, not open yet). */
+let connecting = false;
 let offer: Message | undefined;
+/** The last link this side accepted: a retry that replaces it is accepted at once. */
+let accepted: string | undefined;
 let shown: string | undefined;
 let hooks: PeerHooks;
 
 /** Offers older than this are from an earlier moment of the call: not offered again. */
 const FRESH_MS = 60_000;
+/** How long a direct attempt may take to connect once answered. */
+const DIRECT_TIMEOUT_MS = 8_000;
 
 export function setUp(h: PeerHooks) {
   hooks = h;
@@ -62,7 +69,12 @@ export function onSignal(m: Message, me: string | undefined) {
   if (m.sender === me) return;
   if (m.kind === "rtc/offer" && m.session === hooks.selected() && !link && Date.now() - m.sent_at < FRESH_MS) {
     offer = m;
-    const b = m.body as { media: string };
+    const b = m.body as { media: string; replaces?: string; failures?: number };
+    if (b.replaces && b.replaces === accepted) {
+      state(`The direct path did not connect; trying again (${b.failures ?? 1} failed)…`);
+      void accept();
+      return;
+    }
     $("peer-offer-text").textContent =
       b.media === "video" ? "The other side wants to start video." : "The other side wants a direct link for files.";
     $("peer-offer").hidden = false;
@@ -86,14 +98,34 @@ async function start(kind: "video" | "data") {
   const client = hooks.client();
   const channel = hooks.channel();
   const session = hooks.selected();
-  if (!client || !channel || !session || link) return;
+  if (!client || !channel || !session || link || connecting) return;
+  connecting = true;
+  let stream: MediaStream | undefined;
   try {
-    const stream = kind === "video" ? await media() : undefined;
+    stream = kind === "video" ? await media() : undefined;
     const relay = $<HTMLInputElement>("relay-only").checked;
-    state(kind === "video" ? "Calling for video…" : "Connecting directly…");
-    adopt(await PeerLink.offer(channel, client, session, { media: kind, relay, ...(stream ? { stream } : {}) }), stream);
+    const what = kind === "video" ? "Calling for video" : "Connecting directly";
+    const l = await PeerLink.connect(channel, client, session, {
+      media: kind,
+      relay,
+      directTimeoutMs: DIRECT_TIMEOUT_MS,
+      ...(stream ? { stream } : {}),
+      onAttempt: ({ failures, relay: viaRelay }) => {
+        $("peer").dataset.failures = String(failures);
+        if (failures === 0) state(viaRelay ? `${what} through the relay…` : `${what}…`);
+        else
+          state(
+            `${failures} direct attempt${failures === 1 ? "" : "s"} did not connect; ` +
+              (viaRelay ? "trying through the relay…" : "trying again…"),
+          );
+      },
+    });
+    adopt(l, stream);
   } catch (e) {
+    stream?.getTracks().forEach((t) => t.stop());
     state(`Could not start: ${(e as Error).message}`);
+  } finally {
+    connecting = false;
   }
 }
 
@@ -106,7 +138,9 @@ async function accept() {
   try {
     const video = (m.body as { media: string }).media === "video";
     const stream = video ? await media() : undefined;
-    adopt(await PeerLink.answer(channel, client, m, stream ? { stream } : {}), stream);
+    const l = await PeerLink.answer(channel, client, m, stream ? { stream } : {});
+    accepted = l.call;
+    adopt(l, stream);
   } catch (e) {
     state(`Could not accept: ${(e as Error).message}`);
   }

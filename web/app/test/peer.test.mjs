@@ -4,36 +4,24 @@
 // session. Screenshots go to $ARTIFACTS_DIR (default web/app/test-artifacts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { launch, shot } from "./chromium.mjs";
+import { launch, linkPage, shot, startCoturn } from "./chromium.mjs";
 import { Client } from "../../sdk/dist/index.js";
 import { startServer, until } from "../../sdk/test/server.mjs";
 
 const ALICE = "+442079460001";
 const BOB = "+442079460002";
-const root = resolve(import.meta.dirname, "../../..");
 
 let server;
 let browser;
-let turnDir;
+let turn;
 before(async () => {
   // A real TURN server on loopback (scripts/peers), sharing its secret with callside.
-  turnDir = mkdtempSync(join(tmpdir(), "callside-turn-"));
   const secret = `s3cret${process.pid}`;
-  execFileSync(join(root, "scripts/peers"), ["coturn-start", turnDir, secret], { stdio: "ignore" });
-  const env = Object.fromEntries(
-    readFileSync(join(turnDir, "ports.env"), "utf8")
-      .split("\n")
-      .filter((l) => l.includes("="))
-      .map((l) => l.replace(/^export /, "").split("=", 2)),
-  );
+  turn = startCoturn(secret);
   server = await startServer({
-    CALLSIDE_TURN__URLS: `["turn:127.0.0.1:${env.TURN_PORT}?transport=udp"]`,
-    CALLSIDE_TURN__STUN_URLS: `["stun:127.0.0.1:${env.TURN_PORT}"]`,
+    CALLSIDE_TURN__URLS: `["turn:127.0.0.1:${turn.env.TURN_PORT}?transport=udp"]`,
+    CALLSIDE_TURN__STUN_URLS: `["stun:127.0.0.1:${turn.env.TURN_PORT}"]`,
     CALLSIDE_TURN__SECRET: secret,
   });
   browser = await launch(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]);
@@ -41,25 +29,13 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
-  if (turnDir) {
-    try {
-      execFileSync(join(root, "scripts/peers"), ["stop", turnDir], { stdio: "ignore" });
-    } finally {
-      rmSync(turnDir, { recursive: true, force: true });
-    }
-  }
+  turn?.stop();
 });
 
 async function linkedPage(phone, name) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
   await context.grantPermissions(["camera", "microphone"], { origin: server.base });
-  const page = await context.newPage();
-  const { code } = await phone.createBrowserLink();
-  await page.goto(`${server.base}/app/#link=${code}`);
-  await page.getByLabel("A name for this browser").fill(name);
-  await page.getByRole("button", { name: "Link" }).click();
-  await page.getByText(/linked to/).waitFor();
-  return page;
+  return linkPage(await context.newPage(), server.base, phone, name);
 }
 
 test("a direct link through the TURN relay carries a file, and the call goes to video and back", async () => {

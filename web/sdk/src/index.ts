@@ -27,4 +27,13 @@ export {
 export { CallsideError, ProtocolError } from "./errors.js";
 export { newMessageId } from "./ids.js";
 export * from "./protocol.js";
-export { PeerLink, type PeerFile, type PeerLinkOptions, type RtcMedia, type RtcOffer } from "./rtc.js";
+export {
+  PeerLink,
+  type ConnectOptions,
+  type PeerFile,
+  type PeerLinkOptions,
+  type RtcAnswer,
+  type RtcMedia,
+  type RtcOffer,
+} from "./rtc.js";
+export { choosePath, detectNat, MAX_DIRECT_FAILURES, NAT_TYPES, natFromCandidates, type NatType, stunOnly } from "./nat.js";

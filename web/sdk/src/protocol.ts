@@ -6,6 +6,7 @@
  */
 
 import { ProtocolError } from "./errors.js";
+import type { NatType } from "./nat.js";
 
 export type Origin = "paired_legs" | "network" | "invitation" | "conference" | (string & {});
 export type CallState = "ringing" | "answered" | "ended" | (string & {});
@@ -104,8 +105,17 @@ export interface MessageBodies {
   "system/closed": { reason: string; by?: string };
   "system/transferred": { from: string; to: Participant };
   "system/diverted": { from: string; to: string; reason?: string };
-  "rtc/offer": { call: string; media: "data" | "video"; sdp: string; relay?: boolean };
-  "rtc/answer": { call: string; sdp: string };
+  "rtc/offer": {
+    call: string;
+    media: "data" | "video";
+    sdp: string;
+    relay?: boolean;
+    nat?: NatType;
+    retry?: boolean;
+    failures?: number;
+    replaces?: string;
+  };
+  "rtc/answer": { call: string; sdp: string; nat?: NatType; relay?: boolean };
   "rtc/candidate": { call: string; candidate: string; sdp_mid?: string; sdp_m_line_index?: number };
   "rtc/end": { call: string; reason?: string };
 }

@@ -4,23 +4,25 @@
  * peer"). A data channel carries files peer to peer with the same SHA-256 check as the server's
  * blobs; with `media: "video"` it also carries the call's audio and video (S2-C), and ending it
  * returns to data only. ICE servers (STUN, TURN with short-lived credentials) come from the
- * server's connection data; `relay: true` keeps both ends on the TURN relay (S2's rule said a
- * direct path fails). Browser only: it needs `RTCPeerConnection`.
+ * server's connection data. `PeerLink.connect` applies S2's rule: it reads this side's NAT type
+ * from its candidates and offers it; the answerer, knowing both types, keeps to the TURN relay
+ * when the rule says a direct path will fail. A direct attempt gathers through STUN only (the
+ * relay carries only what the rule sends it); one that does not connect in time is
+ * offered again with the retry flag, and after two failures through the relay. `relay: true`
+ * keeps both ends on the relay from the start. Browser only: it needs `RTCPeerConnection`.
  */
 
 import type { Channel } from "./channel.js";
 import type { Client } from "./client.js";
 import { CallsideError } from "./errors.js";
-import type { Message } from "./protocol.js";
+import { choosePath, detectNat, type NatType, stunOnly } from "./nat.js";
+import type { Message, MessageBodies } from "./protocol.js";
 
-export type RtcMedia = "data" | "video";
-
-export interface RtcOffer {
-  call: string;
-  media: RtcMedia;
-  sdp: string;
-  relay?: boolean;
-}
+export type RtcMedia = MessageBodies["rtc/offer"]["media"];
+/** An `rtc/offer` body (docs/PROTOCOL.md "Peer to peer"). */
+export type RtcOffer = MessageBodies["rtc/offer"];
+/** An `rtc/answer` body. */
+export type RtcAnswer = MessageBodies["rtc/answer"];
 
 export interface PeerFile {
   name: string;
@@ -34,6 +36,31 @@ export interface PeerLinkOptions {
   stream?: MediaStream;
   /** ICE servers; by default the server's connection data. */
   iceServers?: RTCIceServer[];
+  /** This side's NAT type; by default read from its candidates ({@link detectNat}). */
+  nat?: NatType;
+}
+
+export interface ConnectOptions extends PeerLinkOptions {
+  media: RtcMedia;
+  /** Keep to the TURN relay from the start. */
+  relay?: boolean;
+  /** How long a direct attempt may take to connect once answered (ms; 10 s by default). */
+  directTimeoutMs?: number;
+  /** Told before each attempt: how many direct attempts failed, and whether this one relays. */
+  onAttempt?: (attempt: { failures: number; relay: boolean }) => void;
+}
+
+/** NAT types already read, per set of ICE servers, for a minute. */
+const natSeen = new Map<string, { nat: NatType; at: number }>();
+
+async function natOf(servers: RTCIceServer[], given?: NatType): Promise<NatType> {
+  if (given) return given;
+  const key = JSON.stringify(servers.map((s) => s.urls));
+  const seen = natSeen.get(key);
+  if (seen && Date.now() - seen.at < 60_000) return seen.nat;
+  const nat = await detectNat(servers);
+  natSeen.set(key, { nat, at: Date.now() });
+  return nat;
 }
 
 type Events = {
@@ -41,6 +68,8 @@ type Events = {
   file: (f: PeerFile) => void;
   track: (stream: MediaStream) => void;
   ended: (reason: string) => void;
+  /** The other side answered; `relay` when it keeps to the TURN relay. */
+  answered: (relay: boolean) => void;
 };
 
 const CHUNK = 16 * 1024;
@@ -72,7 +101,11 @@ export class PeerLink {
     file: new Set(),
     track: new Set(),
     ended: new Set(),
+    answered: new Set(),
   };
+  /** Whether the other side ended the link (declined, or hung up), rather than this one. */
+  private endedByThem = false;
+  private answer: RtcAnswer | undefined;
   private readonly early: RTCIceCandidateInit[] = [];
   private remoteSet = false;
   private ended = false;
@@ -115,27 +148,79 @@ export class PeerLink {
     channel: Channel,
     client: Client,
     session: string,
-    opts: PeerLinkOptions & { media: RtcMedia; relay?: boolean },
+    opts: PeerLinkOptions & { media: RtcMedia; relay?: boolean; retry?: boolean; failures?: number; replaces?: string },
   ): Promise<PeerLink> {
     const call = `${opts.media === "video" ? "v" : "d"}-${crypto.randomUUID()}`;
+    const servers = opts.iceServers ?? (await iceServers(client));
     const link = new PeerLink(channel, session, call, opts.media, {
-      iceServers: opts.iceServers ?? (await iceServers(client)),
+      // A direct attempt gathers through STUN only: the relay carries what the rule sends it.
+      iceServers: opts.relay ? servers : stunOnly(servers),
       iceTransportPolicy: opts.relay ? "relay" : "all",
     });
     for (const t of opts.stream?.getTracks() ?? []) link.pc.addTrack(t, opts.stream as MediaStream);
     link.useChannel(link.pc.createDataChannel("callside", { ordered: true }));
     const offer = await link.pc.createOffer();
     await link.pc.setLocalDescription(offer);
-    await link.signal("rtc/offer", { call, media: opts.media, sdp: offer.sdp ?? "", relay: Boolean(opts.relay) });
+    await link.signal("rtc/offer", {
+      call,
+      media: opts.media,
+      sdp: offer.sdp ?? "",
+      relay: Boolean(opts.relay),
+      ...(opts.nat ? { nat: opts.nat } : {}),
+      ...(opts.retry ? { retry: true, failures: opts.failures ?? 0 } : {}),
+      ...(opts.replaces ? { replaces: opts.replaces } : {}),
+    });
     return link;
   }
 
-  /** Accepts an `rtc/offer` message (honouring its `relay`). */
+  /**
+   * Offers a link on `session` and sees it connect, by S2's rule: direct first (unless `relay`
+   * or the answerer's rule says otherwise); a direct attempt that does not connect within
+   * `directTimeoutMs` of the answer is ended and offered again with the retry flag, and after
+   * two failures (`MAX_DIRECT_FAILURES`) through the relay. Resolves with the open link; rejects
+   * with `declined` when the other side says no, and `no_path` when even the relay fails.
+   */
+  static async connect(channel: Channel, client: Client, session: string, opts: ConnectOptions): Promise<PeerLink> {
+    const servers = opts.iceServers ?? (await iceServers(client));
+    const nat = await natOf(servers, opts.nat);
+    let failures = 0;
+    let replaces: string | undefined;
+    for (;;) {
+      const relay = Boolean(opts.relay) || choosePath(nat, "unknown", failures > 0, failures) === "relay";
+      opts.onAttempt?.({ failures, relay });
+      // Each attempt gets its own copy of the tracks: ending a failed one stops its copy only.
+      const stream = opts.stream?.clone();
+      const link = await PeerLink.offer(channel, client, session, {
+        media: opts.media,
+        iceServers: servers,
+        nat,
+        relay,
+        retry: failures > 0,
+        failures,
+        ...(replaces ? { replaces } : {}),
+        ...(stream ? { stream } : {}),
+      });
+      const outcome = await link.settle(opts.directTimeoutMs ?? 10_000);
+      if (outcome === "open") return link;
+      if (link.endedByThem) throw new CallsideError("declined", outcome);
+      link.end(relay ? "no path, even through the relay" : "no direct path in time");
+      if (relay) throw new CallsideError("no_path", "the link did not connect, even through the relay");
+      failures += 1;
+      replaces = link.call;
+    }
+  }
+
+  /** Accepts an `rtc/offer` message: keeps to the relay when the offer asks, or when S2's rule
+   * on the two NAT types (and the offer's retry flag) says a direct path will fail. */
   static async answer(channel: Channel, client: Client, offer: Message, opts: PeerLinkOptions = {}): Promise<PeerLink> {
     const body = offer.body as RtcOffer;
+    const servers = opts.iceServers ?? (await iceServers(client));
+    const nat = await natOf(servers, opts.nat);
+    const relay =
+      Boolean(body.relay) || choosePath(body.nat ?? "unknown", nat, Boolean(body.retry), body.failures ?? 0) === "relay";
     const link = new PeerLink(channel, offer.session, body.call, body.media, {
-      iceServers: opts.iceServers ?? (await iceServers(client)),
-      iceTransportPolicy: body.relay ? "relay" : "all",
+      iceServers: relay ? servers : stunOnly(servers),
+      iceTransportPolicy: relay ? "relay" : "all",
     });
     for (const t of opts.stream?.getTracks() ?? []) link.pc.addTrack(t, opts.stream as MediaStream);
     await link.pc.setRemoteDescription({ type: "offer", sdp: body.sdp });
@@ -150,7 +235,8 @@ export class PeerLink {
     }
     const answer = await link.pc.createAnswer();
     await link.pc.setLocalDescription(answer);
-    await link.signal("rtc/answer", { call: body.call, sdp: answer.sdp ?? "" });
+    await link.signal("rtc/answer", { call: body.call, sdp: answer.sdp ?? "", nat, ...(relay ? { relay: true } : {}) });
+    link.answer = { call: body.call, sdp: "", nat, relay };
     return link;
   }
 
@@ -173,22 +259,32 @@ export class PeerLink {
     return () => this.listeners[event].delete(listener);
   }
 
+  /** Whether this link keeps to the TURN relay (asked for, or the answerer's rule said so). */
+  get relayed(): boolean {
+    return Boolean(this.answer?.relay) || this.pc.getConfiguration().iceTransportPolicy === "relay";
+  }
+
   /** Whether the data channel is open. */
   get open(): boolean {
     return this.dc?.readyState === "open";
   }
 
-  /** `relay` when the connection goes through TURN, `direct` otherwise (once connected). */
+  /** `relay` when the connection goes through TURN (this side's relay or the other's),
+   * `direct` otherwise (once connected). */
   async path(): Promise<"relay" | "direct" | "unknown"> {
     const stats = await this.pc.getStats();
     let pairId: string | undefined;
     stats.forEach((s: { type: string; selectedCandidatePairId?: string }) => {
       if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
     });
-    const pair = pairId ? (stats.get(pairId) as { localCandidateId?: string } | undefined) : undefined;
-    const local = pair?.localCandidateId ? (stats.get(pair.localCandidateId) as { candidateType?: string }) : undefined;
-    if (!local?.candidateType) return "unknown";
-    return local.candidateType === "relay" ? "relay" : "direct";
+    const pair = pairId
+      ? (stats.get(pairId) as { localCandidateId?: string; remoteCandidateId?: string } | undefined)
+      : undefined;
+    const type = (id?: string) => (id ? (stats.get(id) as { candidateType?: string } | undefined)?.candidateType : undefined);
+    const local = type(pair?.localCandidateId);
+    const remote = type(pair?.remoteCandidateId);
+    if (!local || !remote) return "unknown";
+    return local === "relay" || remote === "relay" ? "relay" : "direct";
   }
 
   /** Sends a file over the data channel; resolves once the other end checked its SHA-256. */
@@ -222,6 +318,27 @@ export class PeerLink {
 
   // ---------------------------------------------------------------------------- internals
 
+  /** Waits for the answer, then at most `ms` for the data channel: `open`, `timeout`, or why
+   * the link ended. */
+  private settle(ms: number): Promise<string> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = (outcome: string) => {
+        clearTimeout(timer);
+        offs.forEach((off) => off());
+        resolve(outcome);
+      };
+      const offs = [
+        this.on("open", () => done("open")),
+        this.on("ended", (reason) => done(reason)),
+        this.on("answered", () => {
+          timer = setTimeout(() => done("timeout"), ms);
+        }),
+      ];
+      if (this.answer) timer = setTimeout(() => done("timeout"), ms);
+    });
+  }
+
   private close(reason: string) {
     this.ended = true;
     this.stopListening();
@@ -243,8 +360,11 @@ export class PeerLink {
     if (m.session !== this.session || m.sender === this.me || !m.kind.startsWith("rtc/")) return;
     const b = m.body as { call: string; sdp?: string; candidate?: string; sdp_mid?: string; sdp_m_line_index?: number; reason?: string };
     if (b.call !== this.call || this.ended) return;
-    if (m.kind === "rtc/answer" && b.sdp) {
-      void this.pc.setRemoteDescription({ type: "answer", sdp: b.sdp }).then(() => this.remoteReady());
+    if (m.kind === "rtc/answer" && b.sdp && !this.answer) {
+      const a = m.body as RtcAnswer;
+      this.answer = a;
+      void this.pc.setRemoteDescription({ type: "answer", sdp: a.sdp }).then(() => this.remoteReady());
+      for (const l of this.listeners.answered) l(Boolean(a.relay));
     } else if (m.kind === "rtc/candidate") {
       const init: RTCIceCandidateInit = {
         candidate: b.candidate ?? "",
@@ -254,6 +374,7 @@ export class PeerLink {
       if (this.remoteSet) void this.pc.addIceCandidate(init).catch(() => undefined);
       else this.early.push(init);
     } else if (m.kind === "rtc/end") {
+      this.endedByThem = true;
       this.close(b.reason ?? "ended by the other side");
     }
   }

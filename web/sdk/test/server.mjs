@@ -29,12 +29,13 @@ export function cleanEnv() {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CALLSIDE_")));
 }
 
-export async function startServer(env = {}) {
+/** `host`: the address to listen on (loopback unless a test runs in a network namespace). */
+export async function startServer(env = {}, { host = "127.0.0.1" } = {}) {
   if (!existsSync(BIN)) throw new Error(`no callside binary at ${BIN}: cargo build -p callside (or set CALLSIDE_BIN)`);
   const dir = mkdtempSync(join(tmpdir(), "callside-sdk-"));
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dir], {
+  const base = `http://${host}:${port}`;
+  const child = spawn(BIN, ["serve", "--listen", `${host}:${port}`, "--data-dir", dir], {
     env: { ...cleanEnv(), RUST_LOG: "warn", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });

@@ -390,6 +390,9 @@ async fn outgoing<'a>(
     Ok((out, hold))
 }
 
+/// The most failed direct attempts an offer may report (S2's retry counter).
+const MAX_RTC_FAILURES: u32 = 100;
+
 /// A WebRTC signalling body, typed and bounded (S1-F1, S2-C).
 fn rtc_body(
     kind: callside_core::message::RtcKind,
@@ -401,6 +404,12 @@ fn rtc_body(
         RtcKind::Offer => {
             let o: RtcOfferBody = body(body_in, "rtc/offer")?;
             check_rtc(&o.call, Some(&o.sdp), None)?;
+            if let Some(previous) = &o.replaces {
+                check_rtc(previous, None, None)?;
+            }
+            if o.failures > MAX_RTC_FAILURES {
+                return Err(ApiError::bad("invalid_message", "failures is at most 100"));
+            }
             serde_json::to_string(&o)
         }
         RtcKind::Answer => {

@@ -516,9 +516,23 @@ async fn webrtc_signalling_is_typed_bounded_and_for_participants_only() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // S2's rule travels with the signalling: the offerer's NAT type and retry count, the
+    // answerer's type and its choice of the relay.
+    let retry = json!({"call": "v-2", "media": "data", "sdp": "v=0\r\n", "relay": false, "nat": "symmetric", "retry": true, "failures": 2, "replaces": "v-1"});
+    let r = api.send(&a, &key, "o2", "rtc/offer", retry.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let answer = json!({"call": "v-2", "sdp": "v=0\r\n", "nat": "unknown", "relay": true});
+    let r = api.send(&b, &key, "a2", "rtc/answer", answer.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let log = api.messages(&b, &key, 0).await;
-    let got = log.iter().find(|m| m["kind"] == "rtc/offer").unwrap();
-    assert_eq!(got["body"], offer);
+    let bodies = |kind: &str| -> Vec<serde_json::Value> {
+        log.iter()
+            .filter(|m| m["kind"] == kind)
+            .map(|m| m["body"].clone())
+            .collect()
+    };
+    assert_eq!(bodies("rtc/offer"), vec![offer.clone(), retry]);
+    assert_eq!(bodies("rtc/answer"), vec![answer]);
 
     for (kind, body) in [
         (
@@ -538,6 +552,22 @@ async fn webrtc_signalling_is_typed_bounded_and_for_participants_only() {
             json!({"call": "v-1", "media": "data", "sdp": "v=0\r\n", "extra": 1}),
         ),
         ("rtc/answer", json!({"call": "v-1"})),
+        (
+            "rtc/offer",
+            json!({"call": "v-3", "media": "data", "sdp": "v=0\r\n", "nat": "very_strict"}),
+        ),
+        (
+            "rtc/offer",
+            json!({"call": "v-3", "media": "data", "sdp": "v=0\r\n", "retry": true, "failures": 101}),
+        ),
+        (
+            "rtc/offer",
+            json!({"call": "v-3", "media": "data", "sdp": "v=0\r\n", "replaces": "v 2"}),
+        ),
+        (
+            "rtc/answer",
+            json!({"call": "v-3", "sdp": "v=0\r\n", "relay": "yes"}),
+        ),
         (
             "rtc/candidate",
             json!({"call": "v-1", "candidate": "a\r\nb"}),
