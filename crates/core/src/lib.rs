@@ -27,6 +27,7 @@
 //! Time is always passed in (milliseconds since the Unix epoch), so every rule here is testable
 //! without a clock.
 
+pub mod acd;
 pub mod card;
 pub mod component;
 pub mod email;

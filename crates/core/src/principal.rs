@@ -37,6 +37,9 @@ pub enum Scope {
     /// A merchant's server (S4): manages its buttons' links, pages and routing, and reads the
     /// calls started from its own pages only.
     Merchant,
+    /// An agent of a merchant's call centre (S4's ACD): sets its presence and takes the calls
+    /// of its groups.
+    Agent,
 }
 
 impl Scope {
@@ -48,6 +51,7 @@ impl Scope {
             Scope::DeviceEnrollment => "device_enrollment",
             Scope::CallerData => "caller_data",
             Scope::Merchant => "merchant",
+            Scope::Agent => "agent",
         }
     }
 
@@ -59,6 +63,7 @@ impl Scope {
             "device_enrollment" => Some(Scope::DeviceEnrollment),
             "caller_data" => Some(Scope::CallerData),
             "merchant" => Some(Scope::Merchant),
+            "agent" => Some(Scope::Agent),
             _ => None,
         }
     }

@@ -43,6 +43,9 @@ pub enum Scope {
     CallerData,
     /// A merchant's API account (S4); created with `POST /v1/admin/merchants` only.
     Merchant,
+    /// An agent of a merchant's call centre; created by its merchant
+    /// (`PUT /v1/merchant/agents/{id}`) only.
+    Agent,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

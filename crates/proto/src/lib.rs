@@ -10,6 +10,7 @@
 //! way out; on the way in any format the server's default region can read is accepted.
 
 pub mod admin;
+pub mod agent;
 pub mod blob;
 pub mod browser;
 pub mod call;

@@ -186,6 +186,10 @@ pub struct ClickAccepted {
     /// The call record's id (`clk_…`).
     pub id: String,
     pub destination: String,
+    /// For a call waiting for agents: the visitor's token for following it
+    /// (`GET /v1/clicks/{id}`) and hanging up (`POST /v1/clicks/{id}/hangup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_token: Option<String>,
 }
 
 /// `POST /v1/merchant/calls/{id}/state`: the call centre reports the call's progress.

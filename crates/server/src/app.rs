@@ -206,7 +206,7 @@ impl App {
                 fetch_timeout: c.cards_fetch_timeout,
             },
         ));
-        let merchants = Arc::new(Merchants::new(p.store.clone()));
+        let merchants = Arc::new(Merchants::new(p.store.clone(), server_key));
         let components = Arc::new(Components::new(
             p.store.clone(),
             sessions.clone(),
@@ -446,6 +446,10 @@ impl App {
         self.supervisor.spawn(
             "derived",
             crate::derived::run(derived, bg.app_messages, stop()),
+        );
+        self.supervisor.spawn(
+            "call-centre",
+            crate::merchants::centre::run(self.merchants.clone(), stop()),
         );
     }
 }

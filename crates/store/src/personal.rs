@@ -244,6 +244,10 @@ pub const NOT_PERSONAL: &[(&str, &str)] = &[
     ("merchants", "merchants' accounts (services, not devices)"),
     ("merchant_links", "merchants' buttons"),
     ("merchant_pages", "merchants' pages"),
+    (
+        "merchant_agents",
+        "merchants' call-centre agents (service accounts, not devices)",
+    ),
     ("merchant_routing", "merchants' routing rules"),
     (
         "merchant_clicks",

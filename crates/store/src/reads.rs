@@ -322,6 +322,16 @@ pub trait MerchantStore: Send + Sync {
     /// A merchant's pages, by code.
     async fn pages(&self, merchant: String) -> Result<Vec<PageRecord>>;
 
+    /// A merchant's agents, by id.
+    async fn agents(&self, merchant: String) -> Result<Vec<AgentRecord>>;
+
+    /// The agent whose API account `principal` is.
+    async fn agent_of(&self, principal: PrincipalId) -> Result<Option<AgentRecord>>;
+
+    /// Every merchant's calls still `queued` or `ringing`, oldest first: the ACD's queues
+    /// after a restart.
+    async fn waiting_clicks(&self) -> Result<Vec<ClickRecord>>;
+
     /// The routing rules last stored for `merchant` (JSON), if any.
     async fn routing(&self, merchant: String) -> Result<Option<String>>;
 

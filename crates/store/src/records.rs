@@ -301,6 +301,19 @@ pub struct LinkRecord {
     pub name: String,
 }
 
+/// An agent of a merchant's call centre (S4's ACD): its own API account, and the groups whose
+/// calls it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub merchant: String,
+    /// Chosen by the merchant (`A-Z a-z 0-9 _ -`).
+    pub id: String,
+    pub principal: PrincipalId,
+    pub name: String,
+    pub groups: Vec<String>,
+    pub created_at: Millis,
+}
+
 /// A page an agent can push by its code (S4 "page push": a code→URL table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRecord {
@@ -328,7 +341,7 @@ pub struct ClickRecord {
     pub destination: String,
     /// The routing rule that chose it (its position), or none (the default).
     pub rule: Option<u32>,
-    /// `routed` | `answered` | `ended`.
+    /// `routed` | `queued` | `ringing` | `answered` | `ended`.
     pub state: String,
     pub agent: Option<String>,
     /// How it ended (e.g. `completed`, `abandoned`, `no_answer`).
@@ -610,6 +623,14 @@ pub enum Write {
     Link(LinkRecord),
     /// Removes a link (nothing when there is none).
     DeleteLink {
+        merchant: String,
+        id: String,
+    },
+    /// Adds an agent, or renames it and changes its groups (its account stays).
+    Agent(AgentRecord),
+    /// Removes an agent (nothing when there is none); its account is deleted with
+    /// [`Write::DeletePrincipal`] in the same batch.
+    DeleteAgent {
         merchant: String,
         id: String,
     },

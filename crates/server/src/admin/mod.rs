@@ -26,7 +26,7 @@ pub(crate) enum Error {
     NoScope,
     #[error("give 1 to 256 number ranges (only a device_enrollment account needs none)")]
     Ranges,
-    #[error("a merchant's account comes with its merchant: create it with POST /v1/admin/merchants (`callside admin merchant create`)")]
+    #[error("a merchant's account comes with its merchant (POST /v1/admin/merchants, `callside admin merchant create`), and an agent's with its agent (PUT /v1/merchant/agents/{{id}})")]
     MerchantScope,
     #[error(transparent)]
     InvalidNumber(#[from] NumberError),
@@ -131,7 +131,11 @@ impl Admin {
         if req.scopes.is_empty() {
             return Err(Error::NoScope);
         }
-        if req.scopes.contains(&Scope::Merchant) {
+        if req
+            .scopes
+            .iter()
+            .any(|s| matches!(s, Scope::Merchant | Scope::Agent))
+        {
             return Err(Error::MerchantScope);
         }
         let only_enrollment = req.scopes.iter().all(|s| *s == Scope::DeviceEnrollment);

@@ -22,6 +22,7 @@ use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
 use crate::invitations::http as invitations;
+use crate::merchants::centre::http as centre;
 use crate::merchants::http as merchants;
 use crate::push::http as push;
 use crate::screens::http as screens;
@@ -237,6 +238,18 @@ pub fn router(app: AppState) -> Router {
         .route("/merchant/calls/{id}", get(merchants::get_call))
         .route("/merchant/calls/{id}/state", post(merchants::call_state))
         .route("/clicks", post(merchants::click))
+        .route("/clicks/{id}", get(centre::visitor_call))
+        .route("/clicks/{id}/hangup", post(centre::visitor_hangup))
+        .route("/merchant/agents", get(centre::list_agents))
+        .route(
+            "/merchant/agents/{id}",
+            axum::routing::put(centre::put_agent).delete(centre::delete_agent),
+        )
+        .route("/agent/presence", post(centre::set_presence))
+        .route("/agent/call", get(centre::agent_call))
+        .route("/agent/calls/{id}/accept", post(centre::accept_call))
+        .route("/agent/calls/{id}/decline", post(centre::decline_call))
+        .route("/agent/calls/{id}/end", post(centre::end_call))
         .route("/components", get(components::list_components))
         .route("/components/{id}", get(components::get_component))
         .route(

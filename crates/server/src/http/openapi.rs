@@ -8,6 +8,7 @@ use crate::components::http as components;
 use crate::connect::http as connect;
 use crate::identity::http as identity;
 use crate::invitations::http as invitations;
+use crate::merchants::centre::http as centre;
 use crate::merchants::http as merchants;
 use crate::push::http as push;
 use crate::screens::http as screens;
@@ -51,6 +52,9 @@ use utoipa::{Modify, OpenApi};
         merchants::list_pages, merchants::put_page, merchants::delete_page, merchants::get_routing,
         merchants::put_routing, merchants::dry_run, merchants::list_calls, merchants::get_call,
         merchants::call_state, merchants::click,
+        centre::put_agent, centre::list_agents, centre::delete_agent, centre::set_presence,
+        centre::agent_call, centre::accept_call, centre::decline_call, centre::end_call,
+        centre::visitor_call, centre::visitor_hangup,
         components::put_component, components::delete_component, components::list_components,
         components::get_component, components::get_capabilities, components::put_capabilities,
         components::session_capabilities, components::offer_component,

@@ -54,6 +54,7 @@ pub(crate) fn scope_in(s: proto::admin::Scope) -> Scope {
         proto::admin::Scope::DeviceEnrollment => Scope::DeviceEnrollment,
         proto::admin::Scope::CallerData => Scope::CallerData,
         proto::admin::Scope::Merchant => Scope::Merchant,
+        proto::admin::Scope::Agent => Scope::Agent,
     }
 }
 
@@ -65,6 +66,7 @@ pub(crate) fn scope_out(s: Scope) -> proto::admin::Scope {
         Scope::DeviceEnrollment => proto::admin::Scope::DeviceEnrollment,
         Scope::CallerData => proto::admin::Scope::CallerData,
         Scope::Merchant => proto::admin::Scope::Merchant,
+        Scope::Agent => proto::admin::Scope::Agent,
     }
 }
 

@@ -30,6 +30,10 @@ impl From<Error> for ApiError {
             Error::UnknownLink(_) => ApiError::bad("unknown_link", e),
             Error::NoDestination => ApiError::Conflict("no_destination", e.to_string()),
             Error::Ended => ApiError::Conflict("call_ended", e.to_string()),
+            Error::NotAgent => ApiError::Forbidden("not_an_agent", e.to_string()),
+            Error::SignedOut => ApiError::Conflict("signed_out", e.to_string()),
+            Error::NotRinging => ApiError::Conflict("not_ringing", e.to_string()),
+            Error::NotTalking => ApiError::Conflict("not_talking", e.to_string()),
             Error::RateLimited(l) => l.into(),
             Error::Identity(e) => e.into(),
             Error::Store(e) => e.into(),
@@ -53,7 +57,7 @@ fn route_out(d: &Decision) -> proto::merchant::Route {
     }
 }
 
-fn call_out(c: &ClickRecord) -> proto::merchant::CallRecord {
+pub(super) fn call_out(c: &ClickRecord) -> proto::merchant::CallRecord {
     proto::merchant::CallRecord {
         id: c.id.clone(),
         link: c.link.clone(),
@@ -74,7 +78,7 @@ fn call_out(c: &ClickRecord) -> proto::merchant::CallRecord {
 }
 
 /// The merchant whose account is calling (403 for any other caller).
-async fn merchant(app: &AppState, caller: &Caller) -> Result<MerchantRecord, ApiError> {
+pub(super) async fn merchant(app: &AppState, caller: &Caller) -> Result<MerchantRecord, ApiError> {
     Ok(app.merchants.of(&caller.0.id).await?)
 }
 
@@ -455,6 +459,7 @@ pub(crate) async fn click(
     Ok((
         StatusCode::CREATED,
         axum::Json(proto::merchant::ClickAccepted {
+            visitor_token: (rec.state == "queued").then(|| app.merchants.visitor_token(&rec.id)),
             id: rec.id,
             destination: rec.destination,
         }),

@@ -6,6 +6,7 @@
 //! the caller's account (`of`), so one merchant never reaches another's links, pages, rules or
 //! calls; a click carries its merchant's signature instead of a bearer token.
 
+pub(crate) mod centre;
 pub(crate) mod http;
 
 use crate::clock::now_ms;
@@ -47,6 +48,14 @@ pub(crate) enum Error {
     NoDestination,
     #[error("a call already ended does not change")]
     Ended,
+    #[error("this account is not an agent's: a merchant adds agents with PUT /v1/merchant/agents/{{id}}")]
+    NotAgent,
+    #[error("the agent is not signed in: set its presence first (POST /v1/agent/presence)")]
+    SignedOut,
+    #[error("that call is not ringing this agent")]
+    NotRinging,
+    #[error("that call is not this agent's call in progress")]
+    NotTalking,
     #[error(transparent)]
     RateLimited(#[from] Limited),
     #[error(transparent)]
@@ -91,14 +100,17 @@ pub(crate) struct Question {
 
 pub(crate) struct Merchants {
     store: Store,
+    centre: centre::CallCentre,
     per_source: Mutex<Limiter<std::net::IpAddr>>,
     per_merchant: Mutex<Limiter<String>>,
 }
 
 impl Merchants {
-    pub(crate) fn new(store: Store) -> Self {
+    /// `key`: the server's key, which visitor tokens are derived from.
+    pub(crate) fn new(store: Store, key: [u8; 32]) -> Self {
         Merchants {
             store,
+            centre: centre::CallCentre::new(key),
             per_source: Mutex::new(Limiter::new(Rate::per_minute(CLICKS_PER_SOURCE_MINUTE))),
             per_merchant: Mutex::new(Limiter::new(Rate::per_minute(CLICKS_PER_MERCHANT_MINUTE))),
         }
@@ -354,7 +366,11 @@ impl Merchants {
             context,
             destination: decision.target.to_wire(),
             rule: decision.rule.map(|r| r as u32),
-            state: "routed".into(),
+            // A call for agents waits in their queue; one for a number is the gateway's.
+            state: match decision.target {
+                merchant::Target::Agents(_) => "queued".into(),
+                merchant::Target::Number(_) => "routed".into(),
+            },
             agent: None,
             outcome: None,
             created_at: now,
@@ -362,6 +378,7 @@ impl Merchants {
             ended_at: None,
         };
         self.store.apply(vec![Write::Click(rec.clone())]).await?;
+        self.enqueue(&rec).await?;
         Ok(rec)
     }
 

@@ -266,6 +266,15 @@ async fn the_openapi_document_describes_every_route() {
         "/v1/admin/devices/{id}/export",
         "/v1/admin/devices/{id}/erase",
         "/v1/me/export",
+        "/v1/clicks/{id}",
+        "/v1/clicks/{id}/hangup",
+        "/v1/merchant/agents",
+        "/v1/merchant/agents/{id}",
+        "/v1/agent/presence",
+        "/v1/agent/call",
+        "/v1/agent/calls/{id}/accept",
+        "/v1/agent/calls/{id}/decline",
+        "/v1/agent/calls/{id}/end",
     ] {
         assert!(
             paths.contains_key(p),
@@ -274,7 +283,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        88,
+        97,
         "a route was added without documenting it here"
     );
 }

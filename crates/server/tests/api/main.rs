@@ -15,6 +15,7 @@ mod access;
 mod browsers;
 mod calls;
 mod cards;
+mod centre;
 mod conferences;
 mod coupling;
 mod history;

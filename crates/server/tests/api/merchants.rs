@@ -4,13 +4,13 @@
 use super::*;
 use chrono::TimeZone;
 
-struct Merchant {
-    id: String,
-    token: String,
-    secret: String,
+pub(super) struct Merchant {
+    pub(super) id: String,
+    pub(super) token: String,
+    pub(super) secret: String,
 }
 
-async fn merchant(api: &Api, name: &str) -> Merchant {
+pub(super) async fn merchant(api: &Api, name: &str) -> Merchant {
     let r = api
         .post("/v1/admin/merchants", &api.admin, json!({"name": name}))
         .await;
@@ -22,7 +22,7 @@ async fn merchant(api: &Api, name: &str) -> Merchant {
     }
 }
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -30,7 +30,7 @@ fn now_secs() -> i64 {
 }
 
 /// A button as a merchant's server signs it (HS256 JWT).
-fn button(secret: &str, claims: Value) -> String {
+pub(super) fn button(secret: &str, claims: Value) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -39,7 +39,7 @@ fn button(secret: &str, claims: Value) -> String {
     .unwrap()
 }
 
-async fn click(api: &Api, merchant: &str, button: &str, context: Value) -> Reply {
+pub(super) async fn click(api: &Api, merchant: &str, button: &str, context: Value) -> Reply {
     api.post(
         "/v1/clicks",
         "",

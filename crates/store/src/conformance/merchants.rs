@@ -3,7 +3,8 @@
 use super::Database;
 use crate::prelude::*;
 use crate::{
-    ClickRecord, LinkRecord, MerchantRecord, PageRecord, PrincipalRecord, StoreError, Write,
+    AgentRecord, ClickRecord, LinkRecord, MerchantRecord, PageRecord, PrincipalRecord, StoreError,
+    Write,
 };
 use callside_core::principal::{Principal, PrincipalId, PrincipalKind, Scope};
 use callside_core::{Millis, Token};
@@ -389,4 +390,123 @@ pub async fn clicks_are_the_merchants_own_newest_first_and_end_once(db: &dyn Dat
     );
     let listed = store.clicks(a(), Some(21), 1).await.unwrap();
     assert_eq!(listed, vec![want]);
+}
+
+fn agent(merchant: &str, id: &str, principal: &str, groups: &[&str]) -> AgentRecord {
+    AgentRecord {
+        merchant: merchant.into(),
+        id: id.into(),
+        principal: PrincipalId(principal.into()),
+        name: format!("Agent {id}"),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        created_at: 5,
+    }
+}
+
+pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_first(
+    db: &dyn Database,
+) {
+    let store = db.open().await;
+    seed_merchant(&store, "mer_a", "svc_a").await;
+    seed_merchant(&store, "mer_b", "svc_b").await;
+    let ann = agent("mer_a", "ann", "svc_ann", &["sales"]);
+    let bob = agent("mer_a", "bob", "svc_bob", &["sales", "billing"]);
+    let cat = agent("mer_b", "ann", "svc_cat", &[]);
+    for a in [&ann, &bob, &cat] {
+        store
+            .apply(vec![
+                account(a.principal.as_str()),
+                Write::Agent((*a).clone()),
+            ])
+            .await
+            .unwrap();
+    }
+    let agents = |m: &str| store.agents(m.to_owned());
+    assert_eq!(
+        agents("mer_a").await.unwrap(),
+        vec![ann.clone(), bob.clone()]
+    );
+    assert_eq!(agents("mer_b").await.unwrap(), vec![cat.clone()]);
+    assert_eq!(
+        store.agent_of(PrincipalId("svc_cat".into())).await.unwrap(),
+        Some(cat.clone())
+    );
+    assert_eq!(
+        store.agent_of(PrincipalId("svc_a".into())).await.unwrap(),
+        None
+    );
+    // Renaming and regrouping keeps the account and the creation time.
+    let mut renamed = agent("mer_a", "ann", "svc_other", &["billing"]);
+    renamed.name = "Ann Lee".into();
+    renamed.created_at = 99;
+    store.apply(vec![Write::Agent(renamed)]).await.unwrap();
+    let now = agents("mer_a").await.unwrap();
+    assert_eq!(
+        (
+            &now[0].name,
+            &now[0].groups,
+            &now[0].principal,
+            now[0].created_at
+        ),
+        (
+            &"Ann Lee".to_owned(),
+            &vec!["billing".to_owned()],
+            &ann.principal,
+            5
+        )
+    );
+    // Another agent cannot take an account that is already an agent's.
+    let thief = agent("mer_b", "zed", "svc_bob", &[]);
+    assert!(matches!(
+        store.apply(vec![Write::Agent(thief)]).await,
+        Err(StoreError::Duplicate)
+    ));
+    store
+        .apply(vec![
+            Write::DeleteAgent {
+                merchant: "mer_a".into(),
+                id: "bob".into(),
+            },
+            Write::DeleteAgent {
+                merchant: "mer_a".into(),
+                id: "nobody".into(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(agents("mer_a").await.unwrap().len(), 1);
+    assert_eq!(store.agent_of(bob.principal.clone()).await.unwrap(), None);
+
+    // Calls queued or ringing, every merchant's, oldest first; others are not waiting.
+    let state = |id: &str, state: &str| Write::ClickState {
+        id: id.into(),
+        state: state.into(),
+        agent: None,
+        outcome: None,
+        at: 50,
+    };
+    store
+        .apply(vec![
+            Write::Click(click("k3", "mer_a", 30)),
+            Write::Click(click("k1", "mer_b", 10)),
+            Write::Click(click("k2", "mer_a", 20)),
+            Write::Click(click("k4", "mer_a", 40)),
+            Write::Click(click("k5", "mer_a", 5)),
+            state("k3", "queued"),
+            state("k1", "ringing"),
+            state("k2", "queued"),
+            state("k4", "answered"),
+        ])
+        .await
+        .unwrap();
+    let waiting: Vec<String> = store
+        .waiting_clicks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| format!("{} {}", c.id, c.state))
+        .collect();
+    assert_eq!(waiting, ["k1 ringing", "k2 queued", "k3 queued"]);
+    store.apply(vec![state("k2", "ended")]).await.unwrap();
+    assert_eq!(store.waiting_clicks().await.unwrap().len(), 2);
 }

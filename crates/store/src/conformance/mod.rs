@@ -96,6 +96,7 @@ macro_rules! conformance_suite {
             a_systems_predetermined_screen_is_replaced_and_deleted,
             merchants_links_pages_and_routing_round_trip,
             clicks_are_the_merchants_own_newest_first_and_end_once,
+            agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_first,
             old_records_are_purged_in_bounded_batches_and_new_ones_kept,
             a_devices_data_is_exported_whole_and_erased_without_touching_others,
             only_unreferenced_blobs_are_collected,

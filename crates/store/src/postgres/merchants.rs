@@ -1,7 +1,7 @@
 //! Merchants (S4): their buttons' links, pages, routing rules, and the call records of clicks.
 
 use super::sql::{col, corrupt, exec, exec_insert, row, rows, Db, Row};
-use crate::{ClickRecord, LinkRecord, MerchantRecord, PageRecord, Result};
+use crate::{AgentRecord, ClickRecord, LinkRecord, MerchantRecord, PageRecord, Result};
 use callside_core::{Millis, PrincipalId};
 
 /// [`Write::Merchant`](crate::Write::Merchant).
@@ -54,6 +54,97 @@ pub(super) async fn delete_link(c: &impl Db, merchant: &str, id: &str) -> Result
     )
     .await?;
     Ok(())
+}
+
+/// [`Write::Agent`](crate::Write::Agent).
+pub(super) async fn put_agent(c: &impl Db, a: &AgentRecord) -> Result<()> {
+    let groups = serde_json::to_string(&a.groups).expect("strings serialise");
+    exec_insert(
+        c,
+        "INSERT INTO merchant_agents (merchant, id, principal, name, groups, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (merchant, id) DO UPDATE SET name = EXCLUDED.name, groups = EXCLUDED.groups",
+        &[
+            &a.merchant,
+            &a.id,
+            &a.principal.as_str(),
+            &a.name,
+            &groups,
+            &a.created_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// [`Write::DeleteAgent`](crate::Write::DeleteAgent).
+pub(super) async fn delete_agent(c: &impl Db, merchant: &str, id: &str) -> Result<()> {
+    exec(
+        c,
+        "DELETE FROM merchant_agents WHERE merchant = $1 AND id = $2",
+        &[&merchant, &id],
+    )
+    .await?;
+    Ok(())
+}
+
+const AGENT_COLUMNS: &str = "merchant, id, principal, name, groups, created_at";
+
+fn agent_from(r: &Row) -> Result<AgentRecord> {
+    let id: String = col(r, 1)?;
+    let groups: String = col(r, 4)?;
+    Ok(AgentRecord {
+        merchant: col(r, 0)?,
+        groups: serde_json::from_str(&groups).map_err(|_| corrupt("agent groups", &groups))?,
+        id,
+        principal: PrincipalId(col(r, 2)?),
+        name: col(r, 3)?,
+        created_at: col(r, 5)?,
+    })
+}
+
+/// A merchant's agents, by id.
+pub(super) async fn agents(c: &impl Db, merchant: &str) -> Result<Vec<AgentRecord>> {
+    rows(
+        c,
+        &format!(
+            "SELECT {AGENT_COLUMNS} FROM merchant_agents WHERE merchant = $1
+             ORDER BY id COLLATE \"C\""
+        ),
+        &[&merchant],
+    )
+    .await?
+    .iter()
+    .map(agent_from)
+    .collect()
+}
+
+/// The agent whose account `principal` is.
+pub(super) async fn agent_of(c: &impl Db, principal: &PrincipalId) -> Result<Option<AgentRecord>> {
+    row(
+        c,
+        &format!("SELECT {AGENT_COLUMNS} FROM merchant_agents WHERE principal = $1"),
+        &[&principal.as_str()],
+    )
+    .await?
+    .map(|r| agent_from(&r))
+    .transpose()
+}
+
+/// Calls still `queued` or `ringing`, oldest first.
+pub(super) async fn waiting_clicks(c: &impl Db) -> Result<Vec<ClickRecord>> {
+    rows(
+        c,
+        &format!(
+            "SELECT {CLICK_COLUMNS} FROM merchant_clicks
+             WHERE state IN ('queued', 'ringing') ORDER BY created_at, id COLLATE \"C\""
+        ),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(click_from)
+    .collect()
 }
 
 /// [`Write::Page`](crate::Write::Page).

@@ -5,7 +5,7 @@
 use crate::{Result, StoreError};
 use deadpool_postgres::ClientWrapper;
 
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// The advisory lock every callside node takes while it migrates ("callside" in ASCII, as a
 /// number).
@@ -28,13 +28,14 @@ pub(super) async fn migrate(c: &mut ClientWrapper) -> Result<()> {
     if version > SCHEMA_VERSION {
         return Err(StoreError::TooNew(version));
     }
-    let steps: [(i64, &str); 6] = [
+    let steps: [(i64, &str); 7] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
         (4, include_str!("schema_v4.sql")),
         (5, include_str!("schema_v5.sql")),
         (6, include_str!("schema_v6.sql")),
+        (7, include_str!("schema_v7.sql")),
     ];
     for (to, sql) in steps {
         if version < to {

@@ -609,6 +609,18 @@ impl MerchantStore for PgStore {
         merchants::pages(&self.reader().await?, &merchant).await
     }
 
+    async fn agents(&self, merchant: String) -> Result<Vec<AgentRecord>> {
+        merchants::agents(&self.reader().await?, &merchant).await
+    }
+
+    async fn agent_of(&self, principal: PrincipalId) -> Result<Option<AgentRecord>> {
+        merchants::agent_of(&self.reader().await?, &principal).await
+    }
+
+    async fn waiting_clicks(&self) -> Result<Vec<ClickRecord>> {
+        merchants::waiting_clicks(&self.reader().await?).await
+    }
+
     async fn routing(&self, merchant: String) -> Result<Option<String>> {
         merchants::routing(&self.reader().await?, &merchant).await
     }

@@ -293,6 +293,8 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
         }
         Write::Link(l) => merchants::put_link(c, l).await,
         Write::DeleteLink { merchant, id } => merchants::delete_link(c, merchant, id).await,
+        Write::Agent(a) => merchants::put_agent(c, a).await,
+        Write::DeleteAgent { merchant, id } => merchants::delete_agent(c, merchant, id).await,
         Write::Page(p) => merchants::put_page(c, p).await,
         Write::DeletePage { merchant, code } => merchants::delete_page(c, merchant, code).await,
         Write::Routing {

@@ -1,7 +1,7 @@
 //! Merchants (S4): their buttons' links, pages, routing rules, and the call records of clicks.
 
 use super::is_constraint;
-use crate::{ClickRecord, LinkRecord, MerchantRecord, PageRecord, Result, StoreError};
+use crate::{AgentRecord, ClickRecord, LinkRecord, MerchantRecord, PageRecord, Result, StoreError};
 use callside_core::{Millis, PrincipalId};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -109,6 +109,86 @@ pub(super) fn insert_click(c: &Connection, k: &ClickRecord) -> Result<()> {
     ])
     .map_err(duplicate)?;
     Ok(())
+}
+
+/// [`Write::Agent`](crate::Write::Agent).
+pub(super) fn put_agent(c: &Connection, a: &AgentRecord) -> Result<()> {
+    let groups = serde_json::to_string(&a.groups).expect("strings serialise");
+    c.prepare_cached(
+        "INSERT INTO merchant_agents (merchant, id, principal, name, groups, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (merchant, id) DO UPDATE SET name = excluded.name, groups = excluded.groups",
+    )?
+    .execute(params![
+        a.merchant,
+        a.id,
+        a.principal.as_str(),
+        a.name,
+        groups,
+        a.created_at
+    ])
+    .map_err(duplicate)?;
+    Ok(())
+}
+
+/// [`Write::DeleteAgent`](crate::Write::DeleteAgent).
+pub(super) fn delete_agent(c: &Connection, merchant: &str, id: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM merchant_agents WHERE merchant = ?1 AND id = ?2")?
+        .execute(params![merchant, id])?;
+    Ok(())
+}
+
+const AGENT_COLUMNS: &str = "merchant, id, principal, name, groups, created_at";
+
+fn agent_row(r: &Row<'_>) -> rusqlite::Result<(AgentRecord, String)> {
+    Ok((
+        AgentRecord {
+            merchant: r.get(0)?,
+            id: r.get(1)?,
+            principal: PrincipalId(r.get(2)?),
+            name: r.get(3)?,
+            groups: Vec::new(),
+            created_at: r.get(5)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn with_groups((mut a, groups): (AgentRecord, String)) -> Result<AgentRecord> {
+    a.groups = serde_json::from_str(&groups)
+        .map_err(|e| StoreError::Corrupt(format!("groups of agent {}: {e}", a.id)))?;
+    Ok(a)
+}
+
+/// A merchant's agents, by id.
+pub(super) fn agents(c: &Connection, merchant: &str) -> Result<Vec<AgentRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {AGENT_COLUMNS} FROM merchant_agents WHERE merchant = ?1 ORDER BY id"
+    ))?
+    .query_map([merchant], agent_row)?
+    .map(|r| with_groups(r?))
+    .collect()
+}
+
+/// The agent whose account `principal` is.
+pub(super) fn agent_of(c: &Connection, principal: &PrincipalId) -> Result<Option<AgentRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {AGENT_COLUMNS} FROM merchant_agents WHERE principal = ?1"
+    ))?
+    .query_row([principal.as_str()], agent_row)
+    .optional()?
+    .map(with_groups)
+    .transpose()
+}
+
+/// Calls still `queued` or `ringing`, oldest first.
+pub(super) fn waiting_clicks(c: &Connection) -> Result<Vec<ClickRecord>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {CLICK_COLUMNS} FROM merchant_clicks
+             WHERE state IN ('queued', 'ringing') ORDER BY created_at, id"
+    ))?
+    .query_map([], click_row)?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// [`Write::ClickState`](crate::Write::ClickState): `answered` sets `answered_at` (and the

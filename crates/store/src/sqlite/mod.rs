@@ -668,6 +668,18 @@ impl MerchantStore for SqliteStore {
         self.read(move |c| merchants::pages(c, &merchant)).await
     }
 
+    async fn agents(&self, merchant: String) -> Result<Vec<AgentRecord>> {
+        self.read(move |c| merchants::agents(c, &merchant)).await
+    }
+
+    async fn agent_of(&self, principal: PrincipalId) -> Result<Option<AgentRecord>> {
+        self.read(move |c| merchants::agent_of(c, &principal)).await
+    }
+
+    async fn waiting_clicks(&self) -> Result<Vec<ClickRecord>> {
+        self.read(merchants::waiting_clicks).await
+    }
+
     async fn routing(&self, merchant: String) -> Result<Option<String>> {
         self.read(move |c| merchants::routing(c, &merchant)).await
     }

@@ -317,6 +317,8 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
         Write::MerchantSecret { merchant, secret } => merchants::set_secret(c, merchant, secret),
         Write::Link(l) => merchants::put_link(c, l),
         Write::DeleteLink { merchant, id } => merchants::delete_link(c, merchant, id),
+        Write::Agent(a) => merchants::put_agent(c, a),
+        Write::DeleteAgent { merchant, id } => merchants::delete_agent(c, merchant, id),
         Write::Page(p) => merchants::put_page(c, p),
         Write::DeletePage { merchant, code } => merchants::delete_page(c, merchant, code),
         Write::Routing {

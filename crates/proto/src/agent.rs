@@ -1,0 +1,95 @@
+//! A merchant's call centre (S4's ACD): agents, their presence, the calls they take, and the
+//! visitor's view of its call waiting in the queue.
+
+use crate::merchant::CallRecord;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `PUT /v1/merchant/agents/{id}`: adds an agent or changes its name and groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentIn {
+    pub name: String,
+    /// The groups whose calls it takes (routing's `agents:<group>`), at most 20.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub groups: Vec<String>,
+    /// Its API account (`svc_…`).
+    pub account: String,
+    /// Signed in now (available or away), as its polls say.
+    pub signed_in: bool,
+    pub created_at: i64,
+}
+
+/// A new agent's token is answered once, when the agent is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentSaved {
+    pub agent: Agent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<Agent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    /// Takes calls of its groups.
+    Available,
+    /// Signed in, takes no new call.
+    Away,
+    /// Signed out: a call it had goes back to the front of its queue.
+    Offline,
+}
+
+/// `POST /v1/agent/presence`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    pub status: PresenceStatus,
+}
+
+/// `GET /v1/agent/call`: the agent's call, with what the visitor's page shared (screen pop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentCall {
+    /// `ringing` (accept or decline it) or `talking`.
+    pub state: String,
+    pub call: CallRecord,
+}
+
+/// `POST /v1/agent/calls/{id}/end`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndCall {
+    /// `completed` (the default) or `failed`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+}
+
+/// `GET /v1/clicks/{id}`: a visitor's call as its visitor sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VisitorCall {
+    pub id: String,
+    /// `queued`, `ringing`, `answered`, `ended` (or `routed` for a call sent to a number).
+    pub state: String,
+    /// 1 at the head of the queue (while queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    /// Expected wait in seconds (while queued and an agent of the group is signed in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_wait_secs: Option<u64>,
+    /// The agent's name, once answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
