@@ -29,7 +29,36 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/app/sw.js"),
     ),
+    (
+        "agent.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../assets/app/agent.html"),
+    ),
+    (
+        "agent.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/app/agent.js"),
+    ),
+    (
+        "call.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../assets/app/call.html"),
+    ),
+    (
+        "call.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/app/call.js"),
+    ),
+    (
+        "loader.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/app/loader.js"),
+    ),
 ];
+
+/// The pages each directory serves: its page, and the files it may load.
+const AGENT: &[&str] = &["agent.js", "app.css"];
+const CALL: &[&str] = &["call.js", "app.css"];
 
 /// Only this server: scripts, styles and connections to it; images also from downloaded blobs.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -48,7 +77,55 @@ pub(crate) async fn app_index() -> Response {
 
 /// `GET /app/{file}`.
 pub(crate) async fn app_file(Path(name): Path<String>) -> Response {
-    file(&name)
+    match name.as_str() {
+        "agent.html" | "agent.js" | "call.html" | "call.js" | "loader.js" => {
+            super::error::ApiError::NotFound("file").into_response()
+        }
+        _ => file(&name),
+    }
+}
+
+/// `GET /agent` and `GET /call`: to their directories.
+pub(crate) async fn agent_root() -> Redirect {
+    Redirect::permanent("/agent/")
+}
+
+pub(crate) async fn call_root() -> Redirect {
+    Redirect::permanent("/call/")
+}
+
+/// `GET /agent/` — the agent console (S4's call centre).
+pub(crate) async fn agent_index() -> Response {
+    file("agent.html")
+}
+
+/// `GET /agent/{file}`.
+pub(crate) async fn agent_file(Path(name): Path<String>) -> Response {
+    only(AGENT, &name)
+}
+
+/// `GET /call/` — a visitor's call window, opened by the loader.
+pub(crate) async fn call_index() -> Response {
+    file("call.html")
+}
+
+/// `GET /call/{file}`.
+pub(crate) async fn call_file(Path(name): Path<String>) -> Response {
+    only(CALL, &name)
+}
+
+/// `GET /loader.js` — the script merchants' pages include. Any page may load it (a script tag
+/// needs no CORS); it changes with the binary, so it is revalidated.
+pub(crate) async fn loader() -> Response {
+    file("loader.js")
+}
+
+fn only(allowed: &[&str], name: &str) -> Response {
+    if allowed.contains(&name) {
+        file(name)
+    } else {
+        super::error::ApiError::NotFound("file").into_response()
+    }
 }
 
 fn file(name: &str) -> Response {

@@ -132,6 +132,18 @@ async fn visitors_queue_for_agents_who_see_the_page_and_no_call_is_lost() {
         "https://news.example/review"
     );
     assert_eq!(standing(&api, &c1, &v1).await["state"], "ringing");
+    // A console that shows something else gets the call at once; one that shows it already
+    // gets it again when its wait is up (here at once).
+    for seen in [
+        "clk_other/ringing",
+        &format!("{c1}/talking"),
+        &format!("{c1}/ringing"),
+    ] {
+        let r = api
+            .get(&format!("/v1/agent/call?wait=0&seen={seen}"), &ann)
+            .await;
+        assert_eq!(r.body["call"]["id"], json!(c1), "{seen}");
+    }
     let s = standing(&api, &c2, &v2).await;
     assert_eq!(s["position"], 1);
     assert_eq!(

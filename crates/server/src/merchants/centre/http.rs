@@ -135,30 +135,47 @@ fn wait_of(q: &WaitQuery) -> Duration {
     Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentPoll {
+    /// Seconds to wait for a change (at most 30; 0 answers at once).
+    wait: Option<u64>,
+    /// What the console shows now (`clk_…/ringing`, `clk_…/talking`; absent for no call):
+    /// the answer comes when the agent's call differs from it.
+    seen: Option<String>,
+}
+
 /// `GET /v1/agent/call` — the call ringing this agent or in progress, with what the visitor's
-/// page shared (the screen pop); 204 when none came within `wait`. Each poll says the agent is
+/// page shared (the screen pop); 204 when there is none once `wait` is up. Each poll says the agent is
 /// still there: an agent not heard from for 45 s is signed out and its call queued again.
-#[utoipa::path(get, path = "/v1/agent/call", tag = "agents", params(WaitQuery),
+#[utoipa::path(get, path = "/v1/agent/call", tag = "agents", params(AgentPoll),
     responses((status = 200, body = proto::agent::AgentCall), (status = 204),
         (status = 403, body = proto::Problem), (status = 409, body = proto::Problem)))]
 pub(crate) async fn agent_call(
     State(app): State<AppState>,
     caller: Caller,
-    Query(q): Query<WaitQuery>,
+    Query(q): Query<AgentPoll>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
     let a = agent(&app, &caller).await?;
-    Ok(match app.merchants.agent_poll(&a, wait_of(&q)).await? {
-        None => StatusCode::NO_CONTENT.into_response(),
-        Some(AgentCall { click, state }) => axum::Json(proto::agent::AgentCall {
-            state: match state {
-                CallState::Talking { .. } => "talking".into(),
-                _ => "ringing".into(),
-            },
-            call: call_out(&click),
-        })
-        .into_response(),
-    })
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    Ok(
+        match app
+            .merchants
+            .agent_poll(&a, q.seen.as_deref(), wait)
+            .await?
+        {
+            None => StatusCode::NO_CONTENT.into_response(),
+            Some(AgentCall { click, state }) => axum::Json(proto::agent::AgentCall {
+                state: match state {
+                    CallState::Talking { .. } => "talking".into(),
+                    _ => "ringing".into(),
+                },
+                call: call_out(&click),
+            })
+            .into_response(),
+        },
+    )
 }
 
 /// `POST /v1/agent/calls/{id}/accept` — answers the call ringing this agent.

@@ -79,6 +79,15 @@ impl CallCentre {
     }
 }
 
+/// How a console names what it shows: `clk_…/ringing` or `clk_…/talking`.
+pub(crate) fn seen_key(call: &str, state: &CallState) -> String {
+    let s = match state {
+        CallState::Talking { .. } => "talking",
+        _ => "ringing",
+    };
+    format!("{call}/{s}")
+}
+
 /// The queue a routed destination names (`agents:<group>`), if any.
 pub(crate) fn queue_of(click: &ClickRecord) -> Option<QueueId> {
     click
@@ -242,9 +251,12 @@ impl Merchants {
 
     /// The agent's call (ringing or talking) with the visitor's context; waits up to `wait`
     /// for one when there is none. Each poll tells the call centre the agent is still there.
+    /// `seen` is what the console shows (`clk_…/ringing`, `clk_…/talking`, or none): the poll
+    /// answers as soon as the agent's call differs from it, or when `wait` is up.
     pub(crate) async fn agent_poll(
         &self,
         agent: &AgentRecord,
+        seen: Option<&str>,
         wait: Duration,
     ) -> Result<Option<AgentCall>, Error> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -256,14 +268,19 @@ impl Merchants {
                     .map_err(|_| Error::SignedOut)?;
                 acd.call_of(agent.principal.as_str())
             };
-            if let Some((call, state)) = current {
+            let now = current.as_ref().map(|(call, state)| seen_key(call, state));
+            let up = tokio::time::Instant::now() >= deadline;
+            if now.as_deref() != seen || up {
+                let Some((call, state)) = current else {
+                    return Ok(None);
+                };
                 if let Some(click) = self.store.click(call).await? {
                     return Ok(Some(AgentCall { click, state }));
                 }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Ok(None);
             }
+            // Woken by a change, or at the deadline (then answered as it is).
+            let _ = tokio::time::timeout_at(deadline, notified).await;
         }
     }
 

@@ -1,0 +1,186 @@
+// Click-to-call as people use it (S4), in headless Chromium: a visitor on a merchant's page
+// (another origin, with only the loader script) clicks "Call us"; the call window opens and
+// waits in the queue; the agent console of the first agent rings with the page, the form and
+// where the visitor came from (screen pop); she declines, the call goes back to the front and
+// rings the second agent, who takes it; either side hangs up; a second visitor closes the window
+// while waiting (abandoned). The merchant reads both records. Screenshots go to $ARTIFACTS_DIR.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
+import { gzipSync } from "node:zlib";
+import { accessible, launch, shot } from "./chromium.mjs";
+import { startServer, until } from "../../sdk/test/server.mjs";
+
+let server;
+let browser;
+let shop;
+let site;
+let siteBase;
+const agents = {};
+
+async function call(method, path, token, body) {
+  const r = await fetch(`${server.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: HTTP ${r.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** A button as the merchant's server signs it: an HS256 JWT. */
+function button(claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const head = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
+  return `${head}.${createHmac("sha256", shop.button_secret).update(head).digest("base64url")}`;
+}
+
+function page(title, body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<script src="${server.base}/loader.js" async></script></head><body>${body}</body></html>`;
+}
+
+before(async () => {
+  server = await startServer();
+  const made = await call("POST", "/v1/admin/merchants", server.admin, { name: "Acme Shoes" });
+  shop = { id: made.merchant.id, token: made.token, button_secret: made.button_secret };
+  await call("PUT", "/v1/merchant/links/sales", shop.token, { name: "Sales" });
+  await call("PUT", "/v1/merchant/routing", shop.token, { rules: [{ links: ["sales"], to: "agents:sales" }] });
+  for (const [id, name] of [
+    ["dana", "Dana Reyes"],
+    ["lee", "Lee Park"],
+  ]) {
+    agents[id] = (await call("PUT", `/v1/merchant/agents/${id}`, shop.token, { name, groups: ["sales"] })).token;
+  }
+  // The merchant's own site, on another origin: two pages, the loader script and a button.
+  site = createServer((req, res) => {
+    res.setHeader("content-type", "text/html; charset=utf-8");
+    if (req.url === "/") {
+      res.end(page("Acme Shoes", `<h1>Acme Shoes</h1><a href="/boots">Trail boots</a>`));
+    } else if (req.url === "/boots") {
+      const b = button({ iss: shop.id, exp: Math.floor(Date.now() / 1000) + 3600, lnk: "sales", cus: "cust-77" });
+      res.end(
+        page(
+          "Trail boots — Acme Shoes",
+          `<h1>Trail boots</h1><form id="order"><label>Size <input name="size" value="42"></label>
+<label>Colour <input name="colour" value="brown"></label></form>
+<button type="button" data-callside-merchant="${shop.id}" data-callside-button="${b}" data-callside-form="#order">Call us</button>`,
+        ),
+      );
+    } else {
+      res.statusCode = 404;
+      res.end("not here");
+    }
+  });
+  await new Promise((r) => site.listen(0, "127.0.0.1", r));
+  siteBase = `http://127.0.0.1:${site.address().port}`;
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  site?.close();
+  await server?.stop();
+});
+
+async function console_(id) {
+  const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+  const p = await context.newPage();
+  await p.goto(`${server.base}/agent/`);
+  await p.getByLabel("Agent token").fill(agents[id]);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.getByRole("heading", { name: "Calls", exact: true }).waitFor();
+  assert.equal(await p.locator("#presence").inputValue(), "available");
+  return p;
+}
+
+/** The visitor browses the shop and clicks "Call us": the call window. */
+async function visitAndCall(context) {
+  const visitor = await context.newPage();
+  await visitor.goto(`${siteBase}/`);
+  await visitor.getByRole("link", { name: "Trail boots" }).click();
+  await visitor.getByRole("heading", { name: "Trail boots" }).waitFor();
+  const [popup] = await Promise.all([
+    visitor.waitForEvent("popup"),
+    visitor.getByRole("button", { name: "Call us" }).click(),
+  ]);
+  return { visitor, popup };
+}
+
+async function records() {
+  return (await call("GET", "/v1/merchant/calls", shop.token)).calls;
+}
+
+test("the loader is small and the page stays as it is", async () => {
+  const r = await fetch(`${server.base}/loader.js`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("content-type"), /javascript/);
+  const bytes = Buffer.from(await r.arrayBuffer());
+  const gz = gzipSync(bytes, { level: 9 }).length;
+  console.log(`loader.js: ${bytes.length} bytes, ${gz} gzipped`);
+  assert.ok(gz < 10 * 1024, `the loader is ${gz} bytes gzipped`);
+});
+
+test("a visitor's click waits for an agent, rings with the page, and goes to the next agent on a decline", async () => {
+  const visitorContext = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const { visitor, popup } = await visitAndCall(visitorContext);
+  await popup.getByText("You are next in line.").waitFor();
+  await popup.getByText("No agent is available right now").waitFor();
+  assert.equal(new URL(popup.url()).hash, "", "the button left the address bar");
+  await shot(popup, "merchant-1-call-window-queued");
+  await accessible(popup, "in the call window");
+
+  // Dana signs in: the call rings her with what the page shared.
+  const dana = await console_("dana");
+  await dana.getByRole("heading", { name: "Incoming call" }).waitFor();
+  const pop = dana.locator("#pop");
+  await pop.getByText(`${siteBase}/boots`).waitFor();
+  await dana.getByText("Signed in as Dana Reyes").waitFor();
+  for (const text of ["cust-77", "sales", "Form: size", "42", "Form: colour", "brown"]) {
+    await pop.getByText(text, { exact: true }).waitFor();
+  }
+  await popup.getByText("An agent is picking up").waitFor();
+  await shot(dana, "merchant-2-agent-rings-with-screen-pop");
+  await accessible(dana, "in the agent console while a call rings");
+
+  // Dana declines: the call goes back to the front and rings Lee.
+  await dana.getByRole("button", { name: "Decline" }).click();
+  await dana.getByText("Declined: you are away now.").waitFor();
+  assert.equal(await dana.locator("#presence").inputValue(), "away");
+  const lee = await console_("lee");
+  await lee.getByRole("heading", { name: "Incoming call" }).waitFor();
+  await lee.getByRole("button", { name: "Accept" }).click();
+  await lee.getByRole("heading", { name: "On a call" }).waitFor();
+  await popup.getByText("Lee Park has taken your call.").waitFor();
+  await shot(popup, "merchant-3-call-window-connected");
+  await shot(lee, "merchant-4-agent-on-the-call");
+
+  // Lee hangs up; the visitor's window says so.
+  await lee.getByRole("button", { name: "End call" }).click();
+  await popup.getByText("The call has ended").waitFor();
+  await lee.getByText("Waiting for a call").waitFor();
+  const [rec] = await records();
+  assert.equal(rec.state, "ended");
+  assert.equal(rec.outcome, "completed");
+  assert.equal(rec.agent, "Lee Park");
+  assert.equal(rec.customer, "cust-77");
+  assert.equal(rec.context.page, `${siteBase}/boots`);
+  assert.equal(rec.context.referrer, `${siteBase}/`, "the visitor came from the shop's home page");
+  assert.deepEqual(rec.context.recent_pages, [`${siteBase}/`]);
+  assert.deepEqual(rec.context.form, { size: "42", colour: "brown" });
+  await popup.close();
+  await visitor.close();
+
+  // A second visitor closes the call window while waiting (both agents are away or idle-busy).
+  await lee.locator("#presence").selectOption("away");
+  await lee.getByText("You are away").waitFor();
+  const second = await visitAndCall(visitorContext);
+  await second.popup.getByText("You are next in line.").waitFor();
+  await second.popup.close({ runBeforeUnload: true });
+  await until(async () => (await records())[0].state === "ended", "the closed window hangs up");
+  const [gone] = await records();
+  assert.equal(gone.outcome, "abandoned");
+  assert.equal((await records()).length, 2);
+  await visitorContext.close();
+});
