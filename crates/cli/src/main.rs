@@ -14,6 +14,7 @@
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod admin;
+mod agent;
 mod attendant;
 mod bench;
 mod demo;
@@ -56,6 +57,8 @@ enum Command {
     Phone(phone::PhoneArgs),
     /// A merchant's server: buttons, pages, routing rules, call records; sign a button.
     Merchant(merchant::MerchantArgs),
+    /// An agent of a merchant's call centre: status, the call ringing you, accept, decline, end.
+    Agent(agent::AgentArgs),
     /// Run an automated system (voicemail, IVR, contact centre) from a TOML file of screens.
     ///
     /// Lines typed on standard input are the agent's actions on a call: `calls`,
@@ -94,6 +97,7 @@ fn main() -> std::process::ExitCode {
             Command::Admin(args) => admin::run(args, &out).await,
             Command::Phone(args) => phone::run(args, &out).await,
             Command::Merchant(args) => merchant::run(args, &out).await,
+            Command::Agent(args) => agent::run(args, &out).await,
             Command::Attendant(args) => attendant::run(args, &out).await,
             Command::Demo => demo::run(&out).await,
             Command::Bench(args) => bench::run(args, &out).await,

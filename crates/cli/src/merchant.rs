@@ -98,6 +98,38 @@ enum MerchantCommand {
         #[arg(long)]
         outcome: Option<String>,
     },
+    /// Add an agent to the call centre (its token is printed once) or change its name and groups.
+    Agent {
+        /// The agent id: a-z, 0-9, `.`, `_`, `-`.
+        id: String,
+        /// The name visitors and records show, 1-100 characters.
+        #[arg(long)]
+        name: String,
+        /// A group whose calls it takes (routing's `agents:<group>`); repeat for more.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// List the agents, and who is signed in.
+    Agents,
+    /// Remove an agent; its token stops working.
+    RemoveAgent {
+        /// The agent id.
+        id: String,
+    },
+    /// Follow a call as its visitor: state, place in line, expected wait (or hang up).
+    Follow {
+        /// The call id (`clk_…`) the click printed.
+        id: String,
+        /// The visitor token the click printed.
+        #[arg(long, env = "CALLSIDE_VISITOR_TOKEN", hide_env_values = true)]
+        visitor_token: String,
+        /// Seconds to wait for a change (at most 30).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Hang up instead (as closing the call window does).
+        #[arg(long)]
+        hang_up: bool,
+    },
     /// Sign a button with the merchant's button secret, as the merchant's server does for a page.
     Button {
         /// The merchant id (mer_…).
@@ -180,7 +212,41 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
                 ..ClickContext::default()
             };
             let c = Client::click(&args.server, &merchant, &button, context).await?;
-            out.result(&c, || format!("call {} goes to {}", c.id, c.destination));
+            out.result(&c, || match &c.visitor_token {
+                Some(t) => format!(
+                    "call {} waits for {}; follow it with: callside merchant follow {} --visitor-token {t}",
+                    c.id, c.destination, c.id
+                ),
+                None => format!("call {} goes to {}", c.id, c.destination),
+            });
+            return Ok(());
+        }
+        MerchantCommand::Follow {
+            id,
+            visitor_token,
+            wait,
+            hang_up,
+        } => {
+            let visitor = Client::new(&args.server, &visitor_token)?;
+            if hang_up {
+                visitor.visitor_hangup(&id).await?;
+            }
+            let v = visitor
+                .visitor_call(&id, if hang_up { 0 } else { wait.min(30) })
+                .await?;
+            out.result(&v, || match (v.state.as_str(), v.position) {
+                ("queued", Some(p)) => format!(
+                    "queued: number {p} in line{}",
+                    v.expected_wait_secs
+                        .map(|s| format!(", about {s} s to wait"))
+                        .unwrap_or_else(|| ", no agent signed in".into())
+                ),
+                ("answered", _) => {
+                    format!("answered by {}", v.agent.as_deref().unwrap_or("an agent"))
+                }
+                ("ended", _) => format!("ended ({})", v.outcome.as_deref().unwrap_or("-")),
+                (state, _) => state.to_owned(),
+            });
             return Ok(());
         }
         _ => {}
@@ -308,7 +374,43 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
                 .await?;
             out.result(&c, || format!("call {} is {}", c.id, c.state));
         }
-        MerchantCommand::Button { .. } | MerchantCommand::Click { .. } => {
+        MerchantCommand::Agent { id, name, groups } => {
+            let a = client.put_agent(&id, &name, &groups).await?;
+            out.result(&a, || match &a.token {
+                Some(t) => format!("agent {} added; its token (shown once): {t}", a.agent.id),
+                None => format!("agent {} updated", a.agent.id),
+            });
+        }
+        MerchantCommand::Agents => {
+            let agents = client.agents().await?;
+            out.result(&agents, || {
+                lines(
+                    agents.iter().map(|a| {
+                        format!(
+                            "{}  {}  {}  {}",
+                            a.id,
+                            a.name,
+                            a.groups.join(","),
+                            if a.signed_in {
+                                "signed in"
+                            } else {
+                                "signed out"
+                            }
+                        )
+                    }),
+                    "no agents yet",
+                )
+            });
+        }
+        MerchantCommand::RemoveAgent { id } => {
+            client.delete_agent(&id).await?;
+            out.result(&serde_json::json!({ "removed": id }), || {
+                format!("agent {id} removed")
+            });
+        }
+        MerchantCommand::Button { .. }
+        | MerchantCommand::Click { .. }
+        | MerchantCommand::Follow { .. } => {
             unreachable!("handled above")
         }
     }

@@ -164,3 +164,166 @@ fn a_merchant_is_set_up_routed_clicked_and_billed_from_the_cli() {
     server_process.kill().unwrap();
     server_process.wait().unwrap();
 }
+
+/// `callside --json merchant …` as the merchant.
+fn as_merchant(server: &str, token: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["merchant", "--token", token];
+    all.extend_from_slice(args);
+    run(server, &all).remove(0)
+}
+
+fn as_agent(server: &str, token: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["agent", "--token", token];
+    all.extend_from_slice(args);
+    run(server, &all).remove(0)
+}
+
+fn follow(server: &str, call: &str, visitor: &str) -> serde_json::Value {
+    run(
+        server,
+        &["merchant", "follow", call, "--visitor-token", visitor],
+    )
+    .remove(0)
+}
+
+#[test]
+fn queued_calls_survive_a_sigkill_and_an_agent_takes_them_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut first, server) = serve(&data, &[]);
+    let created = run(
+        &server,
+        &[
+            "admin",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "merchant",
+            "create",
+            "--name",
+            "Acme Shoes",
+        ],
+    )
+    .remove(0);
+    let id = created["merchant"]["id"].as_str().unwrap().to_owned();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let secret = created["button_secret"].as_str().unwrap().to_owned();
+    as_merchant(&server, &token, &["link", "sales", "--name", "Sales"]);
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, r#"{"rules": [], "default": "agents:sales"}"#).unwrap();
+    as_merchant(
+        &server,
+        &token,
+        &["routing", "--set", rules.to_str().unwrap()],
+    );
+    let added = as_merchant(
+        &server,
+        &token,
+        &["agent", "ann", "--name", "Ann Lee", "--group", "sales"],
+    );
+    let ann = added["token"].as_str().unwrap().to_owned();
+    let button = run(
+        &server,
+        &[
+            "merchant",
+            "button",
+            "--merchant",
+            &id,
+            "--secret",
+            &secret,
+            "--link",
+            "sales",
+        ],
+    )
+    .remove(0)["button"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut calls = Vec::new();
+    for page in ["https://shoes.example/a", "https://shoes.example/b"] {
+        let c = run(
+            &server,
+            &[
+                "merchant",
+                "click",
+                "--merchant",
+                &id,
+                "--button",
+                &button,
+                "--page",
+                page,
+            ],
+        )
+        .remove(0);
+        calls.push((
+            c["id"].as_str().unwrap().to_owned(),
+            c["visitor_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // Ann signs in: the first call rings her. Then the server is killed.
+    as_agent(&server, &ann, &["status", "available"]);
+    let ringing = as_agent(&server, &ann, &["call"]);
+    assert_eq!(ringing["state"], "ringing");
+    assert_eq!(ringing["call"]["id"], calls[0].0.as_str());
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+
+    // After the restart both calls wait again, in their order; presence is gone.
+    let (mut second, server) = serve(&data, &[]);
+    let s = follow(&server, &calls[0].0, &calls[0].1);
+    assert_eq!((&s["state"], &s["position"]), (&"queued".into(), &1.into()));
+    assert_eq!(follow(&server, &calls[1].0, &calls[1].1)["position"], 2);
+    let asked = Command::new(BIN)
+        .args(["agent", "--token", &ann, "call"])
+        .env("CALLSIDE_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(
+        !asked.status.success(),
+        "presence is not kept across a restart"
+    );
+    assert!(String::from_utf8_lossy(&asked.stderr).contains("signed_out"));
+    let agents = run(&server, &["merchant", "--token", &token, "agents"]);
+    assert_eq!(agents[0][0]["signed_in"], false, "{agents:?}");
+
+    // Ann signs in again and takes the first call, then the second rings her.
+    as_agent(&server, &ann, &["status", "available"]);
+    let c = as_agent(&server, &ann, &["call"]);
+    assert_eq!(c["call"]["id"], calls[0].0.as_str());
+    assert_eq!(c["call"]["context"]["page"], "https://shoes.example/a");
+    as_agent(&server, &ann, &["accept", &calls[0].0]);
+    assert_eq!(
+        follow(&server, &calls[0].0, &calls[0].1)["agent"],
+        "Ann Lee"
+    );
+    as_agent(&server, &ann, &["end", &calls[0].0]);
+    assert_eq!(
+        follow(&server, &calls[0].0, &calls[0].1)["outcome"],
+        "completed"
+    );
+    assert_eq!(
+        as_agent(&server, &ann, &["call"])["call"]["id"],
+        calls[1].0.as_str()
+    );
+    // The visitor of the second hangs up while it rings.
+    let gone = run(
+        &server,
+        &[
+            "merchant",
+            "follow",
+            &calls[1].0,
+            "--visitor-token",
+            &calls[1].1,
+            "--hang-up",
+        ],
+    )
+    .remove(0);
+    assert_eq!(
+        (&gone["state"], &gone["outcome"]),
+        (&"ended".into(), &"abandoned".into())
+    );
+    assert_eq!(
+        as_agent(&server, &ann, &["call"])["call"],
+        serde_json::Value::Null
+    );
+    second.kill().unwrap();
+}

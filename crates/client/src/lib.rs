@@ -52,6 +52,7 @@
 //! ```
 
 mod admin;
+mod agents;
 mod browsers;
 mod calls;
 mod channel;

@@ -451,6 +451,9 @@ impl Merchants {
                 at: now_ms(),
             }])
             .await?;
+        if state == "ended" {
+            self.ended_elsewhere(id).await?;
+        }
         self.call(m, id).await
     }
 

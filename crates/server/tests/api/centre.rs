@@ -324,6 +324,20 @@ async fn visitors_agents_and_merchants_reach_only_what_is_theirs() {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
     }
+    // The merchant's own call centre ends the first call: it leaves the queue, so signing in
+    // rings the second.
+    let r = api
+        .post(
+            &format!("/v1/merchant/calls/{c1}/state"),
+            &shop.token,
+            json!({"state": "ended", "outcome": "failed"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(standing(&api, &c2, &v2).await["position"], 1);
+    presence(&api, &ann, "available").await;
+    assert_eq!(console(&api, &ann).await.unwrap().1, c2);
+    presence(&api, &ann, "offline").await;
     // Each merchant sees its own agents; deleting one ends its account.
     let r = api.get("/v1/merchant/agents", &other.token).await;
     assert_eq!(r.body["agents"], json!([]));

@@ -408,7 +408,7 @@ impl Merchants {
     }
 
     /// Stores what the queue did (rings and requeues are click states) and wakes the polls.
-    async fn record(&self, events: Vec<Event>) -> Result<(), Error> {
+    pub(super) async fn record(&self, events: Vec<Event>) -> Result<(), Error> {
         let now = now_ms();
         let writes: Vec<Write> = events
             .iter()
@@ -442,13 +442,41 @@ impl Merchants {
     /// rings again once its agent is back or another is free).
     pub(crate) async fn restore_queues(&self) -> Result<usize, Error> {
         let waiting = self.store.waiting_clicks().await?;
-        let mut acd = self.centre.acd();
-        for click in &waiting {
-            if let Some(queue) = queue_of(click) {
-                acd.enqueue(&click.id, queue);
+        {
+            let mut acd = self.centre.acd();
+            for click in &waiting {
+                if let Some(queue) = queue_of(click) {
+                    acd.enqueue(&click.id, queue);
+                }
             }
         }
+        // What rang before the restart waits again (until an agent signs in).
+        let again: Vec<Write> = waiting
+            .iter()
+            .filter(|c| c.state == "ringing")
+            .map(|c| Write::ClickState {
+                id: c.id.clone(),
+                state: "queued".into(),
+                agent: None,
+                outcome: None,
+                at: now_ms(),
+            })
+            .collect();
+        if !again.is_empty() {
+            self.store.apply(again).await?;
+        }
         Ok(waiting.len())
+    }
+
+    /// The merchant's own call centre reported the call ended: it leaves the queue.
+    pub(crate) async fn ended_elsewhere(&self, call: &str) -> Result<(), Error> {
+        let now = now_ms();
+        let events = {
+            let mut acd = self.centre.acd();
+            acd.end(call, now);
+            acd.tick(now)
+        };
+        self.record(events).await
     }
 
     /// Time passing: rings not answered, agents gone quiet, and free agents for waiting calls.

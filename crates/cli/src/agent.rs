@@ -1,0 +1,141 @@
+//! `callside agent …`: an agent of a merchant's call centre at work — presence, the call ringing
+//! it with the visitor's page (the screen pop), accept, decline, end. The browser console at
+//! `/agent/` does the same.
+
+use anyhow::Context;
+use callside_client::proto::agent::{AgentCall, PresenceStatus};
+use callside_client::Client;
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// The server's base URL (before or after the subcommand).
+    #[arg(
+        long,
+        global = true,
+        env = "CALLSIDE_SERVER",
+        hide_env_values = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// The agent's token (from `callside merchant agent`).
+    #[arg(
+        long,
+        global = true,
+        env = "CALLSIDE_AGENT_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: AgentCommand,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Status {
+    /// Take calls of your groups.
+    Available,
+    /// Signed in, no new calls.
+    Away,
+    /// Signed out: a call you had goes back to the front of its queue.
+    Offline,
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Set your status. Stay signed in by asking for calls (`call`) at least every 45 s.
+    Status {
+        /// available, away or offline.
+        #[arg(value_enum)]
+        status: Status,
+    },
+    /// The call ringing you or in progress, with the visitor's page (waits up to --wait).
+    Call {
+        /// Seconds to wait for a call (at most 30).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Answer the call ringing you.
+    Accept {
+        /// The call id (`clk_…`), as `call` shows it.
+        id: String,
+    },
+    /// Pass the call ringing you to the next agent (you are away afterwards).
+    Decline {
+        /// The call id (`clk_…`).
+        id: String,
+    },
+    /// Hang up your call in progress.
+    End {
+        /// The call id (`clk_…`).
+        id: String,
+        /// completed (the default) or failed.
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+}
+
+pub(crate) async fn run(args: AgentArgs, out: &Output) -> anyhow::Result<()> {
+    let token = args.token.context(
+        "no agent token: pass --token or set CALLSIDE_AGENT_TOKEN (the merchant gets it with `callside merchant agent`)",
+    )?;
+    let client = Client::new(&args.server, &token)?;
+    match args.command {
+        AgentCommand::Status { status } => {
+            let s = match status {
+                Status::Available => PresenceStatus::Available,
+                Status::Away => PresenceStatus::Away,
+                Status::Offline => PresenceStatus::Offline,
+            };
+            client.set_presence(s).await?;
+            out.result(&serde_json::json!({ "status": s }), || {
+                format!("you are {}", format!("{status:?}").to_lowercase())
+            });
+        }
+        AgentCommand::Call { wait } => match client.agent_call(wait.min(30), None).await? {
+            None => out.result(&serde_json::json!({ "call": null }), || "no call".into()),
+            Some(c) => out.result(&c, || describe(&c)),
+        },
+        AgentCommand::Accept { id } => {
+            client.answer_agent_call(&id, true).await?;
+            out.result(
+                &serde_json::json!({ "call": id, "state": "answered" }),
+                || format!("on call {id}"),
+            );
+        }
+        AgentCommand::Decline { id } => {
+            client.answer_agent_call(&id, false).await?;
+            out.result(
+                &serde_json::json!({ "call": id, "state": "declined" }),
+                || format!("declined {id}; you are away"),
+            );
+        }
+        AgentCommand::End { id, outcome } => {
+            client.end_agent_call(&id, outcome.as_deref()).await?;
+            out.result(&serde_json::json!({ "call": id, "state": "ended" }), || {
+                format!("call {id} ended")
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The screen pop as text.
+fn describe(c: &AgentCall) -> String {
+    let ctx = &c.call.context;
+    let mut lines = vec![format!("{} call {}", c.state, c.call.id)];
+    let mut add = |k: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            lines.push(format!("  {k:<9} {v}"));
+        }
+    };
+    add("button", c.call.link.as_deref());
+    add("customer", c.call.customer.as_deref());
+    add("page", ctx.page.as_deref());
+    add("came from", ctx.referrer.as_deref());
+    for (k, v) in &ctx.form {
+        lines.push(format!("  form {k}: {v}"));
+    }
+    lines.join("\n")
+}
