@@ -7,13 +7,10 @@ mod support;
 use std::process::Command;
 use support::{run, serve, BIN};
 
-#[test]
-fn a_merchant_is_set_up_routed_clicked_and_billed_from_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (mut server_process, server) = serve(&data, &[]);
+/// The operator creates the merchant "Acme Shoes": its id, API token and button secret.
+fn create_shop(server: &str, data: &std::path::Path) -> (String, String, String) {
     let created = run(
-        &server,
+        server,
         &[
             "admin",
             "--data-dir",
@@ -25,9 +22,20 @@ fn a_merchant_is_set_up_routed_clicked_and_billed_from_the_cli() {
         ],
     )
     .remove(0);
-    let id = created["merchant"]["id"].as_str().unwrap().to_owned();
-    let token = created["token"].as_str().unwrap().to_owned();
-    let secret = created["button_secret"].as_str().unwrap().to_owned();
+    let field = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+    (
+        field(&created["merchant"]["id"]),
+        field(&created["token"]),
+        field(&created["button_secret"]),
+    )
+}
+
+#[test]
+fn a_merchant_is_set_up_routed_clicked_and_billed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server_process, server) = serve(&data, &[]);
+    let (id, token, secret) = create_shop(&server, &data);
 
     run(
         &server,
@@ -191,22 +199,7 @@ fn queued_calls_survive_a_sigkill_and_an_agent_takes_them_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (mut first, server) = serve(&data, &[]);
-    let created = run(
-        &server,
-        &[
-            "admin",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "merchant",
-            "create",
-            "--name",
-            "Acme Shoes",
-        ],
-    )
-    .remove(0);
-    let id = created["merchant"]["id"].as_str().unwrap().to_owned();
-    let token = created["token"].as_str().unwrap().to_owned();
-    let secret = created["button_secret"].as_str().unwrap().to_owned();
+    let (id, token, secret) = create_shop(&server, &data);
     as_merchant(&server, &token, &["link", "sales", "--name", "Sales"]);
     let rules = dir.path().join("rules.json");
     std::fs::write(&rules, r#"{"rules": [], "default": "agents:sales"}"#).unwrap();
