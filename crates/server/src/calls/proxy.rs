@@ -180,6 +180,10 @@ impl Calls {
         }
         let session = self.sessions.record_for(key, &who.id).await?;
         let proxy = self.proxy()?;
+        // The session says the call is over (its record may follow a moment later).
+        if session.session.call == CallState::Ended {
+            return Err(Error::NoNetworkCall);
+        }
         let call = match &session.call_id {
             Some(id) => self.store.call(id.clone()).await?,
             None => None,
