@@ -108,7 +108,8 @@ async function follow(v: Visitor) {
 
 function hangUp(keepalive: boolean) {
   if (!me || over || !me.token) return;
-  over = keepalive || over;
+  // Closing: nothing more to follow.
+  if (keepalive) over = true;
   void fetch(`/v1/clicks/${encodeURIComponent(me.id)}/hangup`, {
     method: "POST",
     headers: { authorization: `Bearer ${me.token}`, "content-type": "application/json" },

@@ -236,7 +236,6 @@ export class PeerLink {
     const answer = await link.pc.createAnswer();
     await link.pc.setLocalDescription(answer);
     await link.signal("rtc/answer", { call: body.call, sdp: answer.sdp ?? "", nat, ...(relay ? { relay: true } : {}) });
-    link.answer = { call: body.call, sdp: "", nat, relay };
     return link;
   }
 
@@ -257,11 +256,6 @@ export class PeerLink {
     }
     if (event === "open" && this.open) queueMicrotask(() => (listener as Events["open"])());
     return () => this.listeners[event].delete(listener);
-  }
-
-  /** Whether this link keeps to the TURN relay (asked for, or the answerer's rule said so). */
-  get relayed(): boolean {
-    return Boolean(this.answer?.relay) || this.pc.getConfiguration().iceTransportPolicy === "relay";
   }
 
   /** Whether the data channel is open. */

@@ -279,6 +279,15 @@ async fn visitors_agents_and_merchants_reach_only_what_is_theirs() {
         api.get(&format!("/v1/clicks/{c1}"), "").await.status,
         StatusCode::UNAUTHORIZED
     );
+    // Without its prefix, not base64, or one character short: nothing either.
+    for forged in [
+        v1.trim_start_matches("vis_").to_owned(),
+        "vis_not*base64".to_owned(),
+        v1[..v1.len() - 1].to_owned(),
+    ] {
+        let r = api.get(&format!("/v1/clicks/{c1}"), &forged).await;
+        assert_eq!(r.code(), "not_found", "{forged}");
+    }
     let r = api
         .post(&format!("/v1/clicks/{c1}/hangup"), &v2, json!({}))
         .await;

@@ -43,7 +43,7 @@ pub(crate) async fn put_agent(
     Json(req): Json<proto::agent::AgentIn>,
 ) -> Result<(StatusCode, axum::Json<proto::agent::AgentSaved>), ApiError> {
     let m = merchant(&app, &caller).await?;
-    let (a, token) = app
+    let (a, token, signed_in) = app
         .merchants
         .put_agent(&m, &id, &req.name, &req.groups)
         .await?;
@@ -52,12 +52,6 @@ pub(crate) async fn put_agent(
     } else {
         StatusCode::OK
     };
-    let signed_in = app
-        .merchants
-        .agents(&m)
-        .await?
-        .into_iter()
-        .any(|(x, on)| x.id == a.id && on);
     Ok((
         status,
         axum::Json(proto::agent::AgentSaved {
@@ -131,8 +125,9 @@ pub(crate) struct WaitQuery {
     wait: Option<u64>,
 }
 
-fn wait_of(q: &WaitQuery) -> Duration {
-    Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS))
+/// A poll's `wait`, bounded.
+fn wait_of(wait: Option<u64>) -> Duration {
+    Duration::from_secs(wait.unwrap_or(0).min(MAX_WAIT_SECS))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -158,7 +153,7 @@ pub(crate) async fn agent_call(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
     let a = agent(&app, &caller).await?;
-    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let wait = wait_of(q.wait);
     Ok(
         match app
             .merchants
@@ -257,7 +252,7 @@ pub(crate) async fn visitor_call(
     Query(q): Query<WaitQuery>,
 ) -> Result<axum::Json<proto::agent::VisitorCall>, ApiError> {
     let before = app.merchants.visitor_standing(&id, &token).await?;
-    let wait = wait_of(&q);
+    let wait = wait_of(q.wait);
     let (click, standing) = if wait.is_zero() {
         before
     } else {

@@ -54,28 +54,29 @@ impl CallCentre {
         self.acd.lock().expect("acd poisoned")
     }
 
-    /// The token a visitor follows and hangs up its call with: a MAC of the call's id under
-    /// the server's key, so nothing more is stored.
-    pub(crate) fn visitor_token(&self, call: &str) -> String {
+    fn visitor_mac(&self, call: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
         mac.update(b"callside visitor\0");
         mac.update(call.as_bytes());
-        format!(
-            "vis_{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        )
+        mac
     }
 
+    /// The token a visitor follows and hangs up its call with: a MAC of the call's id under
+    /// the server's key, so nothing more is stored.
+    pub(crate) fn visitor_token(&self, call: &str) -> String {
+        let tag = self.visitor_mac(call).finalize().into_bytes();
+        format!("vis_{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// Checks a presented visitor token in constant time (`Mac::verify_slice`).
     fn check_visitor(&self, call: &str, token: &str) -> Result<(), Error> {
-        let want = self.visitor_token(call);
-        // Constant time: the comparison must not tell how much of a guess was right.
-        let same = want.len() == token.len()
-            && want
-                .bytes()
-                .zip(token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        same.then_some(()).ok_or(Error::NotFound("call"))
+        let tag = token
+            .strip_prefix("vis_")
+            .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok());
+        match tag {
+            Some(tag) if self.visitor_mac(call).verify_slice(&tag).is_ok() => Ok(()),
+            _ => Err(Error::NotFound("call")),
+        }
     }
 }
 
@@ -106,14 +107,14 @@ impl Merchants {
     }
 
     /// Adds agent `id` (its account is created and its token answered once), or renames it
-    /// and changes its groups (no token then).
+    /// and changes its groups (no token then). Also answers whether it is signed in.
     pub(crate) async fn put_agent(
         &self,
         m: &MerchantRecord,
         id: &str,
         name: &str,
         groups: &[String],
-    ) -> Result<(AgentRecord, Option<Token>), Error> {
+    ) -> Result<(AgentRecord, Option<Token>, bool), Error> {
         merchant::check_id(id)?;
         let name = check_name(name)?;
         if groups.len() > MAX_GROUPS {
@@ -160,13 +161,13 @@ impl Merchants {
         writes.push(Write::Agent(rec.clone()));
         self.store.apply(writes).await?;
         // A signed-in agent takes its new groups' calls from now on.
-        let events = {
+        let (events, signed_in) = {
             let mut acd = self.centre.acd();
             acd.regroup(rec.principal.as_str(), &rec.groups);
-            acd.tick(now_ms())
+            (acd.tick(now_ms()), acd.is_signed_in(rec.principal.as_str()))
         };
         self.record(events).await?;
-        Ok((rec, token))
+        Ok((rec, token, signed_in))
     }
 
     /// Removes an agent and its account; a call it had goes back to the front of its queue.
@@ -192,8 +193,7 @@ impl Merchants {
                 Write::DeletePrincipal(agent.principal.clone()),
             ])
             .await?;
-        let events = self.centre.acd().sign_out(agent.principal.as_str());
-        self.record(events).await?;
+        self.sign_out(&agent).await?;
         Ok(agent.principal)
     }
 
@@ -355,10 +355,7 @@ impl Merchants {
     /// rang, `completed` once answered.
     pub(crate) async fn visitor_hangup(&self, call: &str, token: &str) -> Result<(), Error> {
         self.centre.check_visitor(call, token)?;
-        let answered = matches!(
-            self.centre.acd().standing(call).map(|s| s.state),
-            Some(CallState::Talking { .. })
-        );
+        // Accepting stores `answered`: the record says it, across restarts too.
         let click = self
             .store
             .click(call.to_owned())
@@ -367,7 +364,7 @@ impl Merchants {
         if click.state == "ended" {
             return Err(Error::Ended);
         }
-        let outcome = if answered || click.state == "answered" {
+        let outcome = if click.state == "answered" {
             "completed"
         } else {
             "abandoned"
