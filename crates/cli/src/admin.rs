@@ -124,7 +124,8 @@ enum ComponentCommand {
 
 #[derive(Debug, Subcommand)]
 enum MerchantCommand {
-    /// Create a merchant; its API token and button secret are printed once.
+    /// Create a merchant; its API token and button secret are printed once (with -q: its id,
+    /// token and button secret, one per line).
     Create {
         /// The merchant's name, 1-100 characters.
         #[arg(long)]
@@ -315,7 +316,12 @@ async fn merchant(cmd: MerchantCommand, client: &Client, out: &Output) -> anyhow
     match cmd {
         MerchantCommand::Create { name } => {
             let m = client.create_merchant(&name).await?;
-            out.result(&m, || {
+            let quiet = [
+                m.merchant.id.as_str(),
+                m.token.as_str(),
+                m.button_secret.as_str(),
+            ];
+            out.result_lines(&m, &quiet, || {
                 format!(
                     "merchant {} ({})\ntoken:         {}\nbutton secret: {}\n{SHOWN_ONCE} The merchant's server signs buttons with the secret (`callside merchant button`).",
                     m.merchant.id, m.merchant.name, m.token, m.button_secret

@@ -1,6 +1,7 @@
 //! `callside agent …`: an agent of a merchant's call centre at work — presence, the call ringing
-//! it with the visitor's page (the screen pop), accept, decline, end. The browser console at
-//! `/agent/` does the same.
+//! it with the visitor's page (the screen pop), accept (which opens the call's session), decline,
+//! end, and pushing the merchant's pages to the visitor. The browser console at `/agent/` does
+//! the same, with voice and chat.
 
 use anyhow::Context;
 use callside_client::proto::agent::{AgentCall, PresenceStatus};
@@ -56,7 +57,7 @@ enum AgentCommand {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
-    /// Answer the call ringing you.
+    /// Answer the call ringing you; prints the call's session (with -q, its key alone).
     Accept {
         /// The call id (`clk_…`), as `call` shows it.
         id: String,
@@ -65,6 +66,15 @@ enum AgentCommand {
     Decline {
         /// The call id (`clk_…`).
         id: String,
+    },
+    /// The merchant's pages you can push, by code.
+    Pages,
+    /// Push the merchant's page for a code (`*76`) to the visitor of your call in progress.
+    Push {
+        /// The call id (`clk_…`).
+        id: String,
+        /// The page's code, as `pages` lists it.
+        code: String,
     },
     /// Hang up your call in progress.
     End {
@@ -99,10 +109,41 @@ pub(crate) async fn run(args: AgentArgs, out: &Output) -> anyhow::Result<()> {
         },
         AgentCommand::Accept { id } => {
             client.answer_agent_call(&id, true).await?;
+            // The answer opened the call's session: voice, chat and pushed pages ride it.
+            let key = client
+                .agent_call(0, None)
+                .await?
+                .filter(|c| c.call.id == id)
+                .and_then(|c| c.session);
             out.result(
-                &serde_json::json!({ "call": id, "state": "answered" }),
-                || format!("on call {id}"),
+                &serde_json::json!({ "call": id, "state": "answered", "key": key }),
+                || match &key {
+                    Some(k) => format!("on call {id}; its session is {k}"),
+                    None => format!("on call {id}"),
+                },
             );
+        }
+        AgentCommand::Pages => {
+            let pages = client.agent_pages().await?;
+            out.result(&pages, || {
+                if pages.is_empty() {
+                    return "no pages: the merchant adds them with `callside merchant page`".into();
+                }
+                pages
+                    .iter()
+                    .map(|p| format!("{}  {}", p.code, p.url))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        AgentCommand::Push { id, code } => {
+            let page = client.push_page(&id, &code).await?;
+            out.result(&page, || {
+                format!(
+                    "pushed {}: the visitor's browser loads {}",
+                    page.code, page.url
+                )
+            });
         }
         AgentCommand::Decline { id } => {
             client.answer_agent_call(&id, false).await?;
@@ -125,6 +166,9 @@ pub(crate) async fn run(args: AgentArgs, out: &Output) -> anyhow::Result<()> {
 fn describe(c: &AgentCall) -> String {
     let ctx = &c.call.context;
     let mut lines = vec![format!("{} call {}", c.state, c.call.id)];
+    if let Some(k) = &c.session {
+        lines.push(format!("  session   {k}"));
+    }
     let mut add = |k: &str, v: Option<&str>| {
         if let Some(v) = v {
             lines.push(format!("  {k:<9} {v}"));

@@ -154,7 +154,8 @@ enum MerchantCommand {
         #[arg(long, default_value_t = 3600)]
         valid_secs: u64,
     },
-    /// Click a button as a visitor's page would (no token: the button is the credential).
+    /// Click a button as a visitor's page would (no token: the button is the credential). With
+    /// -q: the call id, and the visitor token for a call that waits for agents, one per line.
     Click {
         /// The merchant id (mer_…).
         #[arg(long)]
@@ -197,7 +198,9 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
                     cty: country,
                 },
             )?;
-            out.result(&serde_json::json!({ "button": token }), || token.clone());
+            out.result_lines(&serde_json::json!({ "button": token }), &[&token], || {
+                token.clone()
+            });
             return Ok(());
         }
         MerchantCommand::Click {
@@ -212,7 +215,10 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
                 ..ClickContext::default()
             };
             let c = Client::click(&args.server, &merchant, &button, context).await?;
-            out.result(&c, || match &c.visitor_token {
+            let quiet: Vec<&str> = std::iter::once(c.id.as_str())
+                .chain(c.visitor_token.as_deref())
+                .collect();
+            out.result_lines(&c, &quiet, || match &c.visitor_token {
                 Some(t) => format!(
                     "call {} waits for {}; follow it with: callside merchant follow {} --visitor-token {t}",
                     c.id, c.destination, c.id

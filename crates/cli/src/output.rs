@@ -37,6 +37,24 @@ impl Output {
         }
     }
 
+    /// A result that makes several things a script needs (an id and its secrets): with
+    /// `--quiet`, each of `quiet` on a line of its own, in order (`read` takes them); otherwise
+    /// as [`Output::result`].
+    pub(crate) fn result_lines<T: Serialize>(
+        &self,
+        value: &T,
+        quiet: &[&str],
+        human: impl FnOnce() -> String,
+    ) {
+        if self.quiet {
+            for line in quiet {
+                self.raw(line);
+            }
+        } else {
+            self.result(value, human);
+        }
+    }
+
     /// One result for a program: a JSON line, or with `--quiet` its id alone.
     pub(crate) fn json_line<T: Serialize>(&self, value: &T) {
         if self.quiet {

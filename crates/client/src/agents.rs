@@ -5,9 +5,10 @@
 use crate::client::{json, send, REQUEST_TIMEOUT};
 use crate::{Client, Error};
 use callside_proto::agent::{
-    Agent, AgentCall, AgentIn, AgentList, AgentSaved, EndCall, Presence, PresenceStatus,
+    Agent, AgentCall, AgentIn, AgentList, AgentSaved, EndCall, Presence, PresenceStatus, PushPage,
     VisitorCall,
 };
+use callside_proto::merchant::{Page, PageList};
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
 
@@ -96,6 +97,22 @@ impl Client {
             });
         send(req, REQUEST_TIMEOUT).await?;
         Ok(())
+    }
+
+    /// `GET /v1/agent/pages`: the merchant's code→page table, to push from.
+    pub async fn agent_pages(&self) -> Result<Vec<Page>, Error> {
+        let req = self.request(Method::GET, &["v1", "agent", "pages"]);
+        let list: PageList = json(send(req, REQUEST_TIMEOUT).await?, "pages").await?;
+        Ok(list.pages)
+    }
+
+    /// `POST /v1/agent/calls/{id}/push`: pushes the merchant's page for `code` to the visitor
+    /// of this agent's call in progress; answers the page.
+    pub async fn push_page(&self, id: &str, code: &str) -> Result<Page, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "agent", "calls", id, "push"])
+            .json(&PushPage { code: code.into() });
+        json(send(req, REQUEST_TIMEOUT).await?, "page").await
     }
 
     /// `GET /v1/clicks/{id}` with this client's token being the call's visitor token: the call

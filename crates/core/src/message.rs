@@ -38,6 +38,10 @@ pub enum MessageKind {
     /// `rtc/offer`, `rtc/answer`, `rtc/candidate`, `rtc/end`: signalling for a WebRTC connection
     /// between participants beside the session (S1-F1's direct path, S2-C's video).
     Rtc(RtcKind),
+    /// `page/view`: the page a visitor on a web call is looking at now (S4's page follow).
+    PageView,
+    /// `media/control`: an agent changes the visitor's volume or echo suppression (S4 "K").
+    MediaControl,
 }
 
 /// The WebRTC signalling kinds.
@@ -95,7 +99,7 @@ pub fn check_rtc(
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline, capability/query, capability/answer, screen, screen/ack, screen/action, rtc/offer, rtc/answer, rtc/candidate, rtc/end or app/<name>")]
+    #[error("unknown message kind `{0}`; use text, file, location, location/request, location/decline, capability/query, capability/answer, screen, screen/ack, screen/action, rtc/offer, rtc/answer, rtc/candidate, rtc/end, page/view, media/control or app/<name>")]
     UnknownKind(String),
     #[error("`{0}` is reserved for the server")]
     Reserved(String),
@@ -135,6 +139,7 @@ pub const SYSTEM_CAPABILITY: &str = "system/capability";
 pub const SYSTEM_COMPONENT: &str = "system/component";
 pub const SYSTEM_COMPONENT_INSTALLED: &str = "system/component_installed";
 pub const SYSTEM_DIVERTED: &str = "system/diverted";
+pub const SYSTEM_PAGE: &str = "system/page";
 
 impl MessageKind {
     /// Parses a kind a client sent. `system/*` kinds are refused.
@@ -154,6 +159,8 @@ impl MessageKind {
             "rtc/answer" => Ok(MessageKind::Rtc(RtcKind::Answer)),
             "rtc/candidate" => Ok(MessageKind::Rtc(RtcKind::Candidate)),
             "rtc/end" => Ok(MessageKind::Rtc(RtcKind::End)),
+            "page/view" => Ok(MessageKind::PageView),
+            "media/control" => Ok(MessageKind::MediaControl),
             _ => {
                 if let Some(name) = s.strip_prefix("app/") {
                     let ok = (1..=64).contains(&name.len())
@@ -198,6 +205,8 @@ impl fmt::Display for MessageKind {
             MessageKind::Rtc(RtcKind::Answer) => f.write_str("rtc/answer"),
             MessageKind::Rtc(RtcKind::Candidate) => f.write_str("rtc/candidate"),
             MessageKind::Rtc(RtcKind::End) => f.write_str("rtc/end"),
+            MessageKind::PageView => f.write_str("page/view"),
+            MessageKind::MediaControl => f.write_str("media/control"),
         }
     }
 }
@@ -319,6 +328,19 @@ mod tests {
     fn kinds_parse_and_system_is_reserved() {
         assert_eq!(MessageKind::parse_client("text"), Ok(MessageKind::Text));
         assert_eq!(MessageKind::parse_client("file"), Ok(MessageKind::File));
+        for kind in [
+            "page/view",
+            "media/control",
+            "rtc/offer",
+            "location/decline",
+        ] {
+            let parsed = MessageKind::parse_client(kind).expect(kind);
+            assert_eq!(parsed.to_string(), kind);
+        }
+        assert_eq!(
+            MessageKind::parse_client(SYSTEM_PAGE),
+            Err(MessageError::Reserved(SYSTEM_PAGE.into()))
+        );
         assert_eq!(
             MessageKind::parse_client("app/order-status"),
             Ok(MessageKind::App("order-status".into()))

@@ -40,6 +40,9 @@ pub enum Scope {
     /// An agent of a merchant's call centre (S4's ACD): sets its presence and takes the calls
     /// of its groups.
     Agent,
+    /// A visitor on a merchant's web call (S4): made when an agent answers its click and
+    /// deleted when the call ends; it takes part in that call's session and nothing else.
+    Visitor,
 }
 
 impl Scope {
@@ -52,6 +55,7 @@ impl Scope {
             Scope::CallerData => "caller_data",
             Scope::Merchant => "merchant",
             Scope::Agent => "agent",
+            Scope::Visitor => "visitor",
         }
     }
 
@@ -64,6 +68,7 @@ impl Scope {
             "caller_data" => Some(Scope::CallerData),
             "merchant" => Some(Scope::Merchant),
             "agent" => Some(Scope::Agent),
+            "visitor" => Some(Scope::Visitor),
             _ => None,
         }
     }

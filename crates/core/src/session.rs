@@ -88,6 +88,9 @@ pub enum Origin {
     Invitation,
     /// Parties reported legs naming the same conference (S1-F14, S3-F19).
     Conference,
+    /// An agent answered a visitor's click on a merchant's button (S4): the web call's data
+    /// side (voice signalling, chat, pages).
+    Click,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,6 +46,9 @@ pub enum Scope {
     /// An agent of a merchant's call centre; created by its merchant
     /// (`PUT /v1/merchant/agents/{id}`) only.
     Agent,
+    /// A visitor on a merchant's web call: made when an agent answers, deleted when the call
+    /// ends; never created through this API.
+    Visitor,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

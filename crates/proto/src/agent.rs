@@ -64,6 +64,17 @@ pub struct AgentCall {
     /// `ringing` (accept or decline it) or `talking`.
     pub state: String,
     pub call: CallRecord,
+    /// The web call's session (once talking): voice signalling, chat, the visitor's page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
+/// `POST /v1/agent/calls/{id}/push`: push the merchant's page for a code to the visitor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushPage {
+    /// A code of the merchant's page table, as keyed (`*76`) or picked.
+    pub code: String,
 }
 
 /// `POST /v1/agent/calls/{id}/end`.
@@ -90,6 +101,9 @@ pub struct VisitorCall {
     /// The agent's name, once answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// The web call's session, once answered: the visitor token opens it until the call ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
 }

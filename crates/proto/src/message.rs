@@ -144,6 +144,41 @@ pub struct LocationDeclineBody {
     pub request: String,
 }
 
+/// Body of `page/view`: the page a visitor on a web call is looking at (S4's page follow).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageViewBody {
+    /// The page's address: http(s), at most 2,048 bytes.
+    pub url: String,
+    /// Its title, at most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// Body of `media/control`: an agent changes the visitor's media (S4 "K"); from agents only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaControlBody {
+    /// How loud the visitor hears the agent: 0.0 (silent) to 1.0 (full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<f64>,
+    /// Whether the visitor's microphone uses echo suppression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo_cancellation: Option<bool>,
+}
+
+/// Body of `system/page`: an agent pushed one of its merchant's pages to the visitor (S4's
+/// page push), written by the server from the merchant's code→page table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SystemPageBody {
+    /// The page to load.
+    pub url: String,
+    /// The code the agent keyed or picked (`*76`).
+    pub code: String,
+    /// The agent's account.
+    pub by: String,
+}
+
 /// Body of `system/location`: a location request nobody answered in time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SystemLocationBody {

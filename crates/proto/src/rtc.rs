@@ -23,6 +23,8 @@ pub enum RtcMedia {
     Data,
     /// Audio and video (S2-C: the call upgraded to video), with a data channel.
     Video,
+    /// Voice only, with a data channel (a visitor's web call to an agent, S4).
+    Audio,
 }
 
 /// `rtc/offer`: opens connection `call`.

@@ -31,6 +31,8 @@ pub enum Origin {
     Invitation,
     /// Parties reported legs naming the same conference (and dial-in number).
     Conference,
+    /// An agent answered a visitor's click-to-call button (a merchant's web call).
+    Click,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

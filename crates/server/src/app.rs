@@ -206,7 +206,12 @@ impl App {
                 fetch_timeout: c.cards_fetch_timeout,
             },
         ));
-        let merchants = Arc::new(Merchants::new(p.store.clone(), server_key));
+        let merchants = Arc::new(Merchants::new(
+            p.store.clone(),
+            sessions.clone(),
+            identity.clone(),
+            server_key,
+        ));
         let components = Arc::new(Components::new(
             p.store.clone(),
             sessions.clone(),

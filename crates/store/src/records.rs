@@ -349,6 +349,8 @@ pub struct ClickRecord {
     pub created_at: Millis,
     pub answered_at: Option<Millis>,
     pub ended_at: Option<Millis>,
+    /// The web call's session, opened when an agent answered (S4).
+    pub session: Option<SessionKey>,
 }
 
 /// What a retention purge removes: records older than a moment, in one bounded batch.
@@ -657,6 +659,11 @@ pub enum Write {
         agent: Option<String>,
         outcome: Option<String>,
         at: Millis,
+    },
+    /// Records the session a click's web call opened.
+    ClickSession {
+        id: String,
+        session: SessionKey,
     },
     /// Deletes at most `limit` of the oldest records of one kind from before `before`
     /// (retention); what is left waits for the next purge.

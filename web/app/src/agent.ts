@@ -1,7 +1,10 @@
 // The agent console at /agent/ (S4's call centre): an agent signs in with its token, sets its
 // presence, and long-polls for the call ringing it — shown with what the visitor's page shared
 // (the screen pop) — to accept, decline or end it. Polling is also how the server knows the
-// agent is still there: a console that stops polling for 45 s loses its call to the queue.
+// agent is still there: a console that stops polling for 45 s loses its call to the queue. Once
+// it answers, the call's session carries voice, chat, page push and follow (agent-talk.ts).
+
+import { startTalk, stopTalk, wire } from "./agent-talk.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const KEY = "callside.agent.token";
@@ -17,6 +20,7 @@ interface CallRecord {
 interface AgentCall {
   state: "ringing" | "talking";
   call: CallRecord;
+  session?: string;
 }
 
 class Problem extends Error {
@@ -128,6 +132,8 @@ function link(url: string): Node {
 function show(c: AgentCall | undefined) {
   const same = c && current && c.call.id === current.call.id && c.state === current.state;
   current = c;
+  if (c?.state === "talking" && c.session) void startTalk(api, token, c.call.id, c.session, say);
+  else stopTalk();
   if (same) return;
   $("call").hidden = !c;
   $("idle").hidden = Boolean(c);
@@ -170,8 +176,11 @@ async function act(what: "accept" | "decline" | "end") {
     // A poll started while the action was under way may answer what it replaced.
     epoch++;
     if (what === "decline") $<HTMLSelectElement>("presence").value = "away";
-    if (what === "accept") show({ ...c, state: "talking" });
-    else show(undefined);
+    if (what === "accept") {
+      // The answer opened the call's session: the console joins it.
+      const r = await api("GET", "/v1/agent/call");
+      show(r.status === 204 ? undefined : ((await r.json()) as AgentCall));
+    } else show(undefined);
     say(what === "accept" ? "You are on the call." : what === "decline" ? "Declined: you are away now." : "Call ended.");
   } catch (e) {
     say(`Could not ${what}: ${(e as Error).message}`);
@@ -193,6 +202,7 @@ $("presence").addEventListener("change", () => {
     .then(() => say(status === "available" ? "You are available." : "You are away: no new calls ring here."))
     .catch((e: Error) => say(`Could not change your status: ${e.message}`));
 });
+wire(api, say);
 $("accept").addEventListener("click", () => void act("accept"));
 $("decline").addEventListener("click", () => void act("decline"));
 $("end").addEventListener("click", () => void act("end"));

@@ -2,7 +2,14 @@
 // button and what the page chose to share in the fragment (never sent to any server); this page
 // — on callside's own origin, so no CORS is needed — makes the click, then follows the call with
 // the visitor token the click answered: its place in the queue and the expected wait, the agent
-// who took it, the end. Hanging up, or closing the window, ends it.
+// who took it, the end. Hanging up, or closing the window, ends it. Once an agent answers, the
+// call's session carries the voice (WebRTC, offered from here with the microphone), the chat,
+// the pages the agent pushes (loaded in the shop's tab, this window's opener), the agent's media
+// controls, and the shop page the visitor is on (the loader on each page answers this window's
+// asking).
+
+import { type Message, PeerLink } from "../../sdk/src/index.js";
+import { chatLine, join, microphone, play, type Talk, watchVoice } from "./talk.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const KEY = "callside.call";
@@ -19,10 +26,19 @@ interface Standing {
   expected_wait_secs?: number;
   agent?: string;
   outcome?: string;
+  session?: string;
 }
 
 let me: Visitor | undefined;
 let over = false;
+/** The visitor pressed Hang up (its end may reach this window through the poll first). */
+let hungUp = false;
+let talk: Talk | undefined;
+let talking: string | undefined;
+let link: PeerLink | undefined;
+let mic: MediaStream | undefined;
+let stopWatching: (() => void) | undefined;
+let asking: ReturnType<typeof setInterval> | undefined;
 
 function b64urlJson(s: string): unknown {
   const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
@@ -63,6 +79,8 @@ function show(s: Standing) {
   $("hang-up").hidden = s.state === "ended";
   switch (s.state) {
     case "queued":
+      // An agent who answered dropped the call: its session is over, the next agent's is new.
+      stopTalk();
       $("call-title").textContent = "Please hold";
       where.textContent = s.position === 1 ? "You are next in line." : `You are number ${s.position ?? "?"} in line.`;
       detail.textContent =
@@ -79,11 +97,13 @@ function show(s: Standing) {
       $("call-title").textContent = "Connected";
       where.textContent = `${s.agent ?? "An agent"} has taken your call.`;
       detail.textContent = "They can see the page you called from.";
+      if (s.session && s.session !== talking) void startTalk(s.session, s.agent ?? "Agent");
       break;
     case "ended":
       over = true;
+      stopTalk();
       $("call-title").textContent = "Call ended";
-      where.textContent = s.outcome === "abandoned" ? "You hung up." : "The call has ended. Thank you for calling.";
+      where.textContent = hungUp || s.outcome === "abandoned" ? "You hung up." : "The call has ended. Thank you for calling.";
       detail.textContent = "You can close this window.";
       break;
     default:
@@ -108,6 +128,7 @@ async function follow(v: Visitor) {
 
 function hangUp(keepalive: boolean) {
   if (!me || over || !me.token) return;
+  hungUp = true;
   // Closing: nothing more to follow.
   if (keepalive) over = true;
   void fetch(`/v1/clicks/${encodeURIComponent(me.id)}/hangup`, {
@@ -120,6 +141,116 @@ function hangUp(keepalive: boolean) {
   });
 }
 
+/** The agent's side of the session, as the visitor sees it. */
+function onMessage(m: Message, mine: boolean, agent: string) {
+  const b = m.body as Record<string, unknown>;
+  switch (m.kind) {
+    case "text":
+      chatLine($("chat"), mine ? "You" : agent, String(b.text), mine);
+      break;
+    case "system/page":
+      showPage(String(b.url));
+      break;
+    case "media/control":
+      if (typeof b.volume === "number") {
+        $<HTMLAudioElement>("audio").volume = b.volume;
+        $("pushed").textContent = `The agent set how loud you hear them to ${Math.round(b.volume * 100)}%.`;
+      }
+      if (typeof b.echo_cancellation === "boolean") {
+        // The link sends its own copy of the microphone's track.
+        for (const sender of link?.pc.getSenders() ?? []) {
+          void sender.track?.applyConstraints({ echoCancellation: b.echo_cancellation }).catch(() => undefined);
+        }
+        $("pushed").textContent = `The agent turned echo suppression ${b.echo_cancellation ? "on" : "off"}.`;
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+/** Loads a page the agent pushed in the shop's tab (this window's opener), or offers a link. */
+function showPage(url: string) {
+  if (!/^https?:\/\//.test(url)) return;
+  const a = document.createElement("a");
+  a.href = url;
+  a.textContent = url;
+  a.target = "_blank";
+  a.rel = "noopener";
+  const shop = window.opener as Window | null;
+  if (shop && !shop.closed) {
+    shop.location.href = url;
+    $("pushed").replaceChildren("The agent opened a page in the shop's window: ", a);
+  } else {
+    $("pushed").replaceChildren("The agent sent you a page: ", a);
+  }
+}
+
+async function startTalk(session: string, agent: string) {
+  if (!me) return;
+  talking = session;
+  $("web-call").hidden = false;
+  $("voice").textContent = "Connecting voice…";
+  try {
+    talk = await join(me.token, session, (m, mine) => onMessage(m, mine, agent));
+  } catch (e) {
+    $("voice").textContent = `The call's data side is not reachable: ${(e as Error).message}`;
+    return;
+  }
+  // Page follow: the shop's page in the opener says where the visitor is (its loader answers).
+  let seen = "";
+  addEventListener("message", (e) => {
+    const d = e.data as { callside?: string; url?: string; title?: string } | null;
+    if (e.source !== window.opener || d?.callside !== "page" || !d.url || d.url === seen || !talk) return;
+    seen = d.url;
+    void talk.channel.send(talk.session, "page/view", { url: d.url, ...(d.title ? { title: d.title.slice(0, 200) } : {}) });
+  });
+  asking = setInterval(() => (window.opener as Window | null)?.postMessage("callside:where", "*"), 1000);
+  mic = await microphone();
+  if (!mic) {
+    $("voice").textContent = "No microphone: you can still chat with the agent below.";
+    return;
+  }
+  try {
+    const t = talk;
+    link = await PeerLink.connect(t.channel, t.client, session, {
+      media: "audio",
+      stream: mic,
+      directTimeoutMs: 8000,
+      onAttempt: ({ failures, relay }) => {
+        if (failures > 0) $("voice").textContent = relay ? "Connecting voice through the relay…" : "Trying voice again…";
+      },
+    });
+    play(link, $<HTMLAudioElement>("audio"));
+    stopWatching = watchVoice(link, (text) => ($("voice").textContent = text));
+  } catch (e) {
+    $("voice").textContent = `Voice could not connect (${(e as Error).message}); you can still chat below.`;
+  }
+}
+
+function stopTalk() {
+  if (!talking) return;
+  talking = undefined;
+  clearInterval(asking);
+  stopWatching?.();
+  link?.end("hung up");
+  link = undefined;
+  for (const t of mic?.getTracks() ?? []) t.stop();
+  mic = undefined;
+  talk?.leave();
+  talk = undefined;
+  $("voice").textContent = "";
+  $("web-call").hidden = true;
+}
+
+$("chat-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $<HTMLInputElement>("chat-text");
+  const text = input.value.trim();
+  if (!text || !talk) return;
+  input.value = "";
+  void talk.channel.sendText(talk.session, text).catch((err: Error) => ($("pushed").textContent = `Not sent: ${err.message}`));
+});
 $("hang-up").addEventListener("click", () => hangUp(false));
 // Closing the window hangs up (S4: either side can hang up; closing the window counts).
 addEventListener("pagehide", (e) => {

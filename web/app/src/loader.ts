@@ -2,7 +2,8 @@
 // visitor clicks an element carrying a signed button, then open the call window on callside's
 // origin with the button and what the page chose to share — the page, where the visitor came
 // from, the shop's pages seen in this tab, and the fields of a form the button names — so the
-// page itself stays as it is. Paste:
+// page itself stays as it is. While a call is on, it tells the call window which page the
+// visitor is on (page follow), and only that window. Paste:
 //
 //   <script src="https://callside.example/loader.js" async></script>
 //   <button data-callside-merchant="mer_…" data-callside-button="eyJ…" data-callside-form="#order">Call us</button>
@@ -20,6 +21,12 @@
     /* no storage: no recent pages */
   }
   const http = (u: string) => /^https?:\/\//.test(u);
+  // Page follow: the call window (callside's origin) asks the shop's tab where the visitor is.
+  addEventListener("message", (e) => {
+    if (e.origin === server && e.data === "callside:where") {
+      (e.source as Window | null)?.postMessage({ callside: "page", url: location.href, title: document.title }, server);
+    }
+  });
   document.addEventListener("click", (e) => {
     const el = (e.target as Element | null)?.closest<HTMLElement>("[data-callside-button]");
     if (!el) return;

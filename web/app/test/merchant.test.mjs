@@ -3,7 +3,10 @@
 // waits in the queue; the agent console of the first agent rings with the page, the form and
 // where the visitor came from (screen pop); she declines, the call goes back to the front and
 // rings the second agent, who takes it; either side hangs up; a second visitor closes the window
-// while waiting (abandoned). The merchant reads both records. Screenshots go to $ARTIFACTS_DIR.
+// while waiting (abandoned). The merchant reads both records. Then a whole web call: voice both
+// ways over WebRTC (fake microphones), chat, the agent following the visitor's pages, pushing
+// one by its code, changing the visitor's volume and echo suppression, and the visitor hanging
+// up. Screenshots go to $ARTIFACTS_DIR.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
@@ -51,6 +54,7 @@ before(async () => {
   for (const [id, name] of [
     ["dana", "Dana Reyes"],
     ["lee", "Lee Park"],
+    ["kim", "Kim Lane"],
   ]) {
     agents[id] = (await call("PUT", `/v1/merchant/agents/${id}`, shop.token, { name, groups: ["sales"] })).token;
   }
@@ -69,6 +73,8 @@ before(async () => {
 <button type="button" data-callside-merchant="${shop.id}" data-callside-button="${b}" data-callside-form="#order">Call us</button>`,
         ),
       );
+    } else if (req.url === "/returns") {
+      res.end(page("Returns — Acme Shoes", `<h1>Returns</h1><p>Send them back within 30 days.</p>`));
     } else {
       res.statusCode = 404;
       res.end("not here");
@@ -76,7 +82,13 @@ before(async () => {
   });
   await new Promise((r) => site.listen(0, "127.0.0.1", r));
   siteBase = `http://127.0.0.1:${site.address().port}`;
-  browser = await launch();
+  await call("PUT", "/v1/merchant/pages/*76", shop.token, { url: `${siteBase}/returns` });
+  // Fake microphones (a tone) that need no permission prompt: the web call's voice.
+  browser = await launch([
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+  ]);
 });
 after(async () => {
   await browser?.close();
@@ -182,5 +194,69 @@ test("a visitor's click waits for an agent, rings with the page, and goes to the
   const [gone] = await records();
   assert.equal(gone.outcome, "abandoned");
   assert.equal((await records()).length, 2);
+  await visitorContext.close();
+});
+
+test("an answered call carries voice, chat, page follow, page push and media control", async () => {
+  const visitorContext = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const { visitor, popup } = await visitAndCall(visitorContext);
+  const kim = await console_("kim");
+  await kim.getByRole("heading", { name: "Incoming call" }).waitFor();
+  await kim.getByRole("button", { name: "Accept" }).click();
+  await kim.getByRole("heading", { name: "On a call" }).waitFor();
+  await popup.getByText("Kim Lane has taken your call.").waitFor();
+
+  // Voice: each side hears the other's (fake) microphone, directly on loopback.
+  await popup.locator("#voice", { hasText: "Voice connected." }).waitFor({ timeout: 30_000 });
+  await kim.locator("#voice", { hasText: "Voice connected." }).waitFor({ timeout: 30_000 });
+
+  // Chat, both ways.
+  await popup.getByLabel("Message").fill("Do you have these in 43?");
+  await popup.getByRole("button", { name: "Send" }).click();
+  await kim.locator("#chat").getByText("Do you have these in 43?").waitFor();
+  await kim.getByLabel("Message").fill("We do, in brown.");
+  await kim.getByRole("button", { name: "Send" }).click();
+  await popup.locator("#chat").getByText("We do, in brown.").waitFor();
+  assert.equal(await popup.locator("#chat li.theirs strong").first().textContent(), "Kim Lane: ");
+
+  // Page follow: Kim sees the page the visitor is on, and where it goes next.
+  await kim.locator("#now-on").getByText(`Trail boots — Acme Shoes (${siteBase}/boots)`).waitFor();
+  await visitor.goto(`${siteBase}/`);
+  await kim.locator("#now-on").getByText(`Acme Shoes (${siteBase}/)`).waitFor();
+
+  // Page push: a code the shop does not have changes nothing; *76 loads the returns page in the
+  // visitor's shop tab, which Kim then sees the visitor on.
+  await kim.getByLabel("or key its code").fill("*99");
+  await kim.getByRole("button", { name: "Push" }).click();
+  await kim.getByText("Could not push *99: the merchant has no page for code `*99`").waitFor();
+  assert.equal(visitor.url(), `${siteBase}/`);
+  assert.equal(await kim.locator("#push-code option").count(), 2, "the shop's page table to pick from");
+  await kim.getByLabel("or key its code").fill("*76");
+  await kim.getByRole("button", { name: "Push" }).click();
+  await visitor.waitForURL(`${siteBase}/returns`);
+  await visitor.getByRole("heading", { name: "Returns" }).waitFor();
+  await popup.getByText("The agent opened a page in the shop's window").waitFor();
+  await kim.locator("#now-on").getByText(`Returns — Acme Shoes (${siteBase}/returns)`).waitFor();
+
+  // Media control: how loud the visitor hears Kim, and the visitor's echo suppression.
+  await kim.getByLabel("The visitor hears you at").fill("50");
+  await popup.getByText("The agent set how loud you hear them to 50%.").waitFor();
+  assert.equal(await popup.locator("#audio").evaluate((a) => a.volume), 0.5);
+  await kim.getByLabel("Their echo suppression").uncheck();
+  await popup.getByText("The agent turned echo suppression off.").waitFor();
+  await shot(popup, "merchant-5-web-call-visitor");
+  await shot(kim, "merchant-6-web-call-agent");
+  await accessible(popup, "in the call window during a web call");
+  await accessible(kim, "in the agent console during a web call");
+
+  // The visitor hangs up: both sides end, and the record says so.
+  await popup.getByRole("button", { name: "Hang up" }).click();
+  await popup.getByText("You hung up.").waitFor();
+  await kim.getByText("Waiting for a call").waitFor();
+  assert.equal(await kim.locator("#talk").isHidden(), true);
+  const [rec] = await records();
+  assert.equal(rec.agent, "Kim Lane");
+  assert.equal(rec.state, "ended");
+  assert.equal(rec.outcome, "completed");
   await visitorContext.close();
 });

@@ -8,7 +8,7 @@
 import { ProtocolError } from "./errors.js";
 import type { NatType } from "./nat.js";
 
-export type Origin = "paired_legs" | "network" | "invitation" | "conference" | (string & {});
+export type Origin = "paired_legs" | "network" | "invitation" | "conference" | "click" | (string & {});
 export type CallState = "ringing" | "answered" | "ended" | (string & {});
 
 export interface Participant {
@@ -107,7 +107,7 @@ export interface MessageBodies {
   "system/diverted": { from: string; to: string; reason?: string };
   "rtc/offer": {
     call: string;
-    media: "data" | "video";
+    media: "data" | "audio" | "video";
     sdp: string;
     relay?: boolean;
     nat?: NatType;
@@ -118,6 +118,12 @@ export interface MessageBodies {
   "rtc/answer": { call: string; sdp: string; nat?: NatType; relay?: boolean };
   "rtc/candidate": { call: string; candidate: string; sdp_mid?: string; sdp_m_line_index?: number };
   "rtc/end": { call: string; reason?: string };
+  /** The page a visitor on a web call is on (S4's page follow). */
+  "page/view": { url: string; title?: string };
+  /** An agent changes the visitor's media (S4 "K"). */
+  "media/control": { volume?: number; echo_cancellation?: boolean };
+  /** An agent pushed one of the merchant's pages (S4's page push). */
+  "system/page": { url: string; code: string; by: string };
 }
 
 export interface ScreenRegion {

@@ -105,6 +105,17 @@ pub(crate) fn message_line(m: &Message, names: &Names) -> String {
             m.body["request"]
         ),
         "location/decline" => format!("{prefix} {sender} declined to share a location"),
+        "page/view" => format!(
+            "{prefix} {sender} is on {}",
+            m.body["url"].as_str().unwrap_or("?")
+        ),
+        "media/control" => format!("{prefix} {sender} sets the visitor's media: {}", m.body),
+        "system/page" => format!(
+            "{prefix} — {} pushed page {} ({}) —",
+            names.name(m.body["by"].as_str().unwrap_or("")),
+            m.body["code"].as_str().unwrap_or("?"),
+            m.body["url"].as_str().unwrap_or("?")
+        ),
         "system/location" => format!(
             "{prefix} — no location for request {}: {} —",
             m.body["request"], m.body["state"]

@@ -26,7 +26,7 @@ pub(crate) enum Error {
     NoScope,
     #[error("give 1 to 256 number ranges (only a device_enrollment account needs none)")]
     Ranges,
-    #[error("a merchant's account comes with its merchant (POST /v1/admin/merchants, `callside admin merchant create`), and an agent's with its agent (PUT /v1/merchant/agents/{{id}})")]
+    #[error("a merchant's account comes with its merchant (POST /v1/admin/merchants, `callside admin merchant create`), an agent's with its agent (PUT /v1/merchant/agents/{{id}}), and a visitor's with its web call")]
     MerchantScope,
     #[error(transparent)]
     InvalidNumber(#[from] NumberError),
@@ -134,7 +134,7 @@ impl Admin {
         if req
             .scopes
             .iter()
-            .any(|s| matches!(s, Scope::Merchant | Scope::Agent))
+            .any(|s| matches!(s, Scope::Merchant | Scope::Agent | Scope::Visitor))
         {
             return Err(Error::MerchantScope);
         }

@@ -250,6 +250,8 @@ pub fn router(app: AppState) -> Router {
         .route("/agent/calls/{id}/accept", post(centre::accept_call))
         .route("/agent/calls/{id}/decline", post(centre::decline_call))
         .route("/agent/calls/{id}/end", post(centre::end_call))
+        .route("/agent/calls/{id}/push", post(centre::push_page))
+        .route("/agent/pages", get(centre::agent_pages))
         .route("/components", get(components::list_components))
         .route("/components/{id}", get(components::get_component))
         .route(

@@ -54,7 +54,7 @@ use utoipa::{Modify, OpenApi};
         merchants::call_state, merchants::click,
         centre::put_agent, centre::list_agents, centre::delete_agent, centre::set_presence,
         centre::agent_call, centre::accept_call, centre::decline_call, centre::end_call,
-        centre::visitor_call, centre::visitor_hangup,
+        centre::push_page, centre::agent_pages, centre::visitor_call, centre::visitor_hangup,
         components::put_component, components::delete_component, components::list_components,
         components::get_component, components::get_capabilities, components::put_capabilities,
         components::session_capabilities, components::offer_component,
@@ -62,7 +62,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         proto::Problem, proto::message::TextBody, proto::message::FileBody, proto::message::CallBody,
-        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::message::LocationBody, proto::message::LocationRequestBody, proto::message::LocationDeclineBody, proto::message::SystemLocationBody, proto::component::SystemComponentBody, proto::component::SystemInstalledBody, proto::component::CapabilityQueryBody, proto::component::CapabilityAnswerBody, proto::component::SystemCapabilityBody, proto::component::PurchaseClaims, proto::screen::ScreenBody, proto::screen::ScreenAckBody, proto::screen::ScreenActionBody, proto::rtc::RtcOfferBody, proto::rtc::RtcAnswerBody, proto::rtc::RtcCandidateBody, proto::rtc::RtcEndBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
+        proto::message::JoinedBody, proto::message::ClosedBody, proto::message::TransferredBody, proto::card::CardBody, proto::message::LocationBody, proto::message::LocationRequestBody, proto::message::LocationDeclineBody, proto::message::PageViewBody, proto::message::MediaControlBody, proto::message::SystemPageBody, proto::message::SystemLocationBody, proto::component::SystemComponentBody, proto::component::SystemInstalledBody, proto::component::CapabilityQueryBody, proto::component::CapabilityAnswerBody, proto::component::SystemCapabilityBody, proto::component::PurchaseClaims, proto::screen::ScreenBody, proto::screen::ScreenAckBody, proto::screen::ScreenActionBody, proto::rtc::RtcOfferBody, proto::rtc::RtcAnswerBody, proto::rtc::RtcCandidateBody, proto::rtc::RtcEndBody, proto::ws::ClientFrame, proto::ws::ServerFrame,
     )),
     modifiers(&Bearer, &Problems),
     security(("bearer" = [])),

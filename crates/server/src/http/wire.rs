@@ -55,6 +55,7 @@ pub(crate) fn scope_in(s: proto::admin::Scope) -> Scope {
         proto::admin::Scope::CallerData => Scope::CallerData,
         proto::admin::Scope::Merchant => Scope::Merchant,
         proto::admin::Scope::Agent => Scope::Agent,
+        proto::admin::Scope::Visitor => Scope::Visitor,
     }
 }
 
@@ -67,6 +68,7 @@ pub(crate) fn scope_out(s: Scope) -> proto::admin::Scope {
         Scope::CallerData => proto::admin::Scope::CallerData,
         Scope::Merchant => proto::admin::Scope::Merchant,
         Scope::Agent => proto::admin::Scope::Agent,
+        Scope::Visitor => proto::admin::Scope::Visitor,
     }
 }
 
@@ -103,6 +105,7 @@ pub(crate) fn session_info(r: &SessionRecord) -> proto::session::SessionInfo {
             Origin::Network(_) => proto::session::Origin::Network,
             Origin::Invitation => proto::session::Origin::Invitation,
             Origin::Conference => proto::session::Origin::Conference,
+            Origin::Click => proto::session::Origin::Click,
         },
         lifecycle: lifecycle_out(s.lifecycle),
         call: call_state(s.call),

@@ -34,6 +34,8 @@ impl From<Error> for ApiError {
             Error::SignedOut => ApiError::Conflict("signed_out", e.to_string()),
             Error::NotRinging => ApiError::Conflict("not_ringing", e.to_string()),
             Error::NotTalking => ApiError::Conflict("not_talking", e.to_string()),
+            Error::UnknownCode(_) => ApiError::bad("unknown_code", e),
+            Error::Sessions(e) => e.into(),
             Error::RateLimited(l) => l.into(),
             Error::Identity(e) => e.into(),
             Error::Store(e) => e.into(),

@@ -2,7 +2,8 @@
 //! routing rules; clicks on buttons their servers signed, routed and recorded in the call
 //! records only their merchant may read.
 //!
-//! May touch: the store. Every operation on a merchant's data takes the merchant resolved from
+//! May touch: the store, sessions (a web call's session) and identity (revoking a visitor's
+//! account when its call ends). Every operation on a merchant's data takes the merchant resolved from
 //! the caller's account (`of`), so one merchant never reaches another's links, pages, rules or
 //! calls; a click carries its merchant's signature instead of a bearer token.
 
@@ -10,14 +11,15 @@ pub(crate) mod centre;
 pub(crate) mod http;
 
 use crate::clock::now_ms;
-use crate::identity::{check_name, new_principal};
+use crate::identity::{check_name, new_principal, Identity};
+use crate::sessions::Sessions;
 use crate::Store;
 use callside_core::merchant::{self, Click, Decision, MerchantError, Routing};
 use callside_core::principal::Scope;
 use callside_core::ratelimit::{Limited, Limiter, Rate};
 use callside_core::{Millis, PhoneNumber, PrincipalId, PrincipalKind, Token};
 use callside_store::{ClickRecord, LinkRecord, MerchantRecord, PageRecord, StoreError, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Clicks one address may make a minute, and one merchant's buttons altogether.
 const CLICKS_PER_SOURCE_MINUTE: u32 = 20;
@@ -56,6 +58,12 @@ pub(crate) enum Error {
     NotRinging,
     #[error("that call is not this agent's call in progress")]
     NotTalking,
+    #[error(
+        "the merchant has no page for code `{0}`: add it with PUT /v1/merchant/pages/{{code}}"
+    )]
+    UnknownCode(String),
+    #[error(transparent)]
+    Sessions(#[from] crate::sessions::Error),
     #[error(transparent)]
     RateLimited(#[from] Limited),
     #[error(transparent)]
@@ -100,16 +108,26 @@ pub(crate) struct Question {
 
 pub(crate) struct Merchants {
     store: Store,
+    sessions: Arc<Sessions>,
+    identity: Arc<Identity>,
     centre: centre::CallCentre,
     per_source: Mutex<Limiter<std::net::IpAddr>>,
     per_merchant: Mutex<Limiter<String>>,
 }
 
 impl Merchants {
-    /// `key`: the server's key, which visitor tokens are derived from.
-    pub(crate) fn new(store: Store, key: [u8; 32]) -> Self {
+    /// `key`: the server's key, which visitor tokens are derived from. Web calls open their
+    /// sessions through `sessions`; a visitor's account is revoked through `identity`.
+    pub(crate) fn new(
+        store: Store,
+        sessions: Arc<Sessions>,
+        identity: Arc<Identity>,
+        key: [u8; 32],
+    ) -> Self {
         Merchants {
             store,
+            sessions,
+            identity,
             centre: centre::CallCentre::new(key),
             per_source: Mutex::new(Limiter::new(Rate::per_minute(CLICKS_PER_SOURCE_MINUTE))),
             per_merchant: Mutex::new(Limiter::new(Rate::per_minute(CLICKS_PER_MERCHANT_MINUTE))),
@@ -376,6 +394,7 @@ impl Merchants {
             created_at: now,
             answered_at: None,
             ended_at: None,
+            session: None,
         };
         self.store.apply(vec![Write::Click(rec.clone())]).await?;
         self.enqueue(&rec).await?;

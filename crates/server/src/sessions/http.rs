@@ -39,6 +39,7 @@ impl From<Error> for ApiError {
             Error::UnknownRegion { .. } => ApiError::bad("unknown_region", e),
             Error::OwnScreen => ApiError::bad("own_screen", e),
             Error::SystemsOnly => ApiError::Forbidden("systems_only", e.to_string()),
+            Error::AgentsOnly => ApiError::Forbidden("agents_only", e.to_string()),
             Error::Unavailable => ApiError::Unavailable,
             Error::Store(e) => e.into(),
         }
@@ -110,6 +111,13 @@ impl super::Wire for JsonWire {
                     from: from.to_string(),
                     to: to.to_string(),
                     reason: (*reason).to_owned(),
+                })
+            }
+            Notice::PagePushed { url, code, by } => {
+                serde_json::to_string(&proto::message::SystemPageBody {
+                    url: (*url).to_owned(),
+                    code: (*code).to_owned(),
+                    by: by.0.clone(),
                 })
             }
             Notice::ComponentInstalled {
@@ -373,6 +381,9 @@ async fn outgoing<'a>(
             serde_json::to_string(&a)
         }
         MessageKind::Rtc(rtc) => rtc_body(*rtc, send.body)?,
+        MessageKind::PageView | MessageKind::MediaControl => {
+            web_call_body(&kind, sender, send.body)?
+        }
         MessageKind::System(_) | MessageKind::Card => {
             unreachable!("clients cannot send server-written kinds")
         }
@@ -388,6 +399,49 @@ async fn outgoing<'a>(
         screen,
     };
     Ok((out, hold))
+}
+
+/// The longest page address a `page/view` carries.
+const MAX_PAGE_URL_BYTES: usize = 2048;
+
+/// The bodies of a web call's page follow and media control (S4), typed and bounded.
+fn web_call_body(
+    kind: &MessageKind,
+    sender: &Principal,
+    body_in: serde_json::Value,
+) -> Result<serde_json::Result<String>, ApiError> {
+    if *kind == MessageKind::MediaControl {
+        if !sender.has_scope(Scope::Agent) {
+            return Err(Error::AgentsOnly.into());
+        }
+        let c: proto::message::MediaControlBody = body(body_in, "media/control")?;
+        if c.volume.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            return Err(ApiError::bad("invalid_message", "volume is 0.0 to 1.0"));
+        }
+        if c.volume.is_none() && c.echo_cancellation.is_none() {
+            return Err(ApiError::bad(
+                "invalid_message",
+                "media/control changes volume, echo_cancellation or both",
+            ));
+        }
+        return Ok(serde_json::to_string(&c));
+    }
+    let v: proto::message::PageViewBody = body(body_in, "page/view")?;
+    let web = url::Url::parse(&v.url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !web || v.url.len() > MAX_PAGE_URL_BYTES {
+        return Err(ApiError::bad(
+            "invalid_message",
+            "url is an http(s) address of at most 2,048 bytes",
+        ));
+    }
+    if v.title.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        return Err(ApiError::bad(
+            "invalid_message",
+            "title is at most 200 characters",
+        ));
+    }
+    Ok(serde_json::to_string(&v))
 }
 
 /// The most failed direct attempts an offer may report (S2's retry counter).

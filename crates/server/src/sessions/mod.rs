@@ -19,9 +19,11 @@ mod cache;
 pub(crate) mod client_ids;
 pub(crate) mod http;
 mod lifecycle;
+mod notice;
 mod requests;
 mod screens;
 
+pub(crate) use notice::Notice;
 pub(crate) use requests::{Asked, Tracking};
 
 use crate::clock::now_ms;
@@ -30,11 +32,10 @@ use crate::metrics::Metrics;
 use crate::push::{Reason, Waker};
 use crate::Store;
 use cache::{Cache, Cell};
-use callside_core::component::{Component, ComponentId, Fee};
 use callside_core::matching::CallId;
-use callside_core::message::{self, BlobId, MessageKind};
+use callside_core::message::{BlobId, MessageKind};
 use callside_core::ratelimit::{Limited, Limiter, Rate};
-use callside_core::session::{CallState, CloseReason, Lifecycle, Origin, Session, SessionError};
+use callside_core::session::{Lifecycle, Origin, Session, SessionError};
 use callside_core::{Millis, PrincipalId, SessionKey};
 use callside_store::{Commit, MessageRecord, ParticipantRecord, SessionRecord, StoreError, Write};
 use client_ids::{ClientIds, Seen};
@@ -63,67 +64,6 @@ pub(crate) trait Wire: Send + Sync {
     fn session_frame(&self, s: &SessionRecord) -> Arc<str>;
     /// The body of a server-written entry.
     fn notice(&self, n: &Notice<'_>) -> String;
-}
-
-/// A server-written entry on a session's log.
-pub(crate) enum Notice<'a> {
-    /// `system/call`: the call's state changed.
-    Call(CallState),
-    /// `system/joined`.
-    Joined(&'a ParticipantRecord),
-    /// `system/transferred`: a device handed its place to another.
-    Transferred {
-        from: &'a PrincipalId,
-        to: &'a ParticipantRecord,
-    },
-    /// `system/closed`.
-    Closed(&'a CloseReason),
-    /// `system/location` `not_possible` or `system/capability` `no_answer`.
-    Unanswered { asked: Asked, request: &'a str },
-    /// `system/component` (S1-F6): a component offered, who needs to install it, and the
-    /// purchase token and fee when it was paid for (S1-F8).
-    ComponentOffered {
-        offer: &'a str,
-        component: &'a Component,
-        by: &'a PrincipalId,
-        needs_install: &'a [String],
-        authorization: Option<(&'a str, &'a Fee)>,
-    },
-    /// `system/diverted`: the network forwarded the call to a voicemail instead of its callee.
-    Diverted {
-        from: &'a callside_core::PhoneNumber,
-        to: &'a callside_core::PhoneNumber,
-        reason: &'a str,
-    },
-    /// `system/component_installed`.
-    ComponentInstalled {
-        component: &'a ComponentId,
-        version: &'a str,
-        by: &'a PrincipalId,
-    },
-}
-
-impl Notice<'_> {
-    /// Its message kind.
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Notice::Call(_) => message::SYSTEM_CALL,
-            Notice::Joined(_) => message::SYSTEM_JOINED,
-            Notice::Transferred { .. } => message::SYSTEM_TRANSFERRED,
-            Notice::Closed(_) => message::SYSTEM_CLOSED,
-            Notice::Unanswered {
-                asked: Asked::Location,
-                ..
-            } => message::SYSTEM_LOCATION,
-            Notice::Unanswered {
-                asked: Asked::Capability,
-                ..
-            } => message::SYSTEM_CAPABILITY,
-            Notice::ComponentOffered { .. } => message::SYSTEM_COMPONENT,
-            Notice::ComponentInstalled { .. } => message::SYSTEM_COMPONENT_INSTALLED,
-            Notice::Diverted { .. } => message::SYSTEM_DIVERTED,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +96,8 @@ pub(crate) enum Error {
     OwnScreen,
     #[error("only automated systems send screens")]
     SystemsOnly,
+    #[error("only a merchant's agent changes a visitor's media")]
+    AgentsOnly,
     #[error("the commit did not complete")]
     Unavailable,
     #[error(transparent)]

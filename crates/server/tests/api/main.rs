@@ -24,6 +24,7 @@ mod numbers;
 mod screens;
 mod sessions;
 mod systems;
+mod webcall;
 
 struct Api {
     router: Router,

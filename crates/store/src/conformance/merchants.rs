@@ -81,6 +81,7 @@ fn click(id: &str, merchant: &str, created_at: Millis) -> ClickRecord {
         created_at,
         answered_at: None,
         ended_at: None,
+        session: None,
     }
 }
 
@@ -332,14 +333,23 @@ pub async fn clicks_are_the_merchants_own_newest_first_and_end_once(db: &dyn Dat
             outcome: outcome.map(str::to_owned),
             at,
         };
+    // The answer opens the web call's session, recorded in the same batch.
+    let key = callside_core::SessionKey::generate(25);
     store
-        .apply(vec![state("answered", Some("agent7"), None, 25)])
+        .apply(vec![
+            state("answered", Some("agent7"), None, 25),
+            Write::ClickSession {
+                id: "clk_a2".into(),
+                session: key.clone(),
+            },
+        ])
         .await
         .unwrap();
     let mut want = click("clk_a2", "mer_a", 20);
     want.state = "answered".into();
     want.agent = Some("agent7".into());
     want.answered_at = Some(25);
+    want.session = Some(key);
     assert_eq!(
         store.click("clk_a2".into()).await.unwrap(),
         Some(want.clone())

@@ -120,6 +120,7 @@ fn click(id: &str, at: Millis) -> Write {
         created_at: at,
         answered_at: None,
         ended_at: Some(at + 10),
+        session: None,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use super::sql::{col, corrupt, exec, exec_insert, row, rows, Db, Row};
 use crate::{AgentRecord, ClickRecord, LinkRecord, MerchantRecord, PageRecord, Result};
-use callside_core::{Millis, PrincipalId};
+use callside_core::{Millis, PrincipalId, SessionKey};
 
 /// [`Write::Merchant`](crate::Write::Merchant).
 pub(super) async fn insert_merchant(c: &impl Db, m: &MerchantRecord) -> Result<()> {
@@ -191,11 +191,12 @@ pub(super) async fn put_routing(
 /// [`Write::Click`](crate::Write::Click).
 pub(super) async fn insert_click(c: &impl Db, k: &ClickRecord) -> Result<()> {
     let rule: Option<i64> = k.rule.map(i64::from);
+    let session = k.session.as_ref().map(SessionKey::as_str);
     exec_insert(
         c,
         "INSERT INTO merchant_clicks (id, merchant, link, customer, button_destination, context,
-         destination, rule, state, agent, outcome, created_at, answered_at, ended_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         &[
             &k.id,
             &k.merchant,
@@ -211,6 +212,7 @@ pub(super) async fn insert_click(c: &impl Db, k: &ClickRecord) -> Result<()> {
             &k.created_at,
             &k.answered_at,
             &k.ended_at,
+            &session,
         ],
     )
     .await?;
@@ -237,6 +239,17 @@ pub(super) async fn click_state(
          outcome = CASE WHEN $2::TEXT = 'ended' THEN $4::TEXT ELSE outcome END
          WHERE id = $1 AND state <> 'ended'",
         &[&id, &state, &agent, &outcome, &at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// [`Write::ClickSession`](crate::Write::ClickSession).
+pub(super) async fn click_session(c: &impl Db, id: &str, session: &SessionKey) -> Result<()> {
+    exec(
+        c,
+        "UPDATE merchant_clicks SET session = $2 WHERE id = $1",
+        &[&id, &session.as_str()],
     )
     .await?;
     Ok(())
@@ -333,7 +346,7 @@ pub(super) async fn routing(c: &impl Db, merchant: &str) -> Result<Option<String
 }
 
 const CLICK_COLUMNS: &str = "id, merchant, link, customer, button_destination, context,
-    destination, rule, state, agent, outcome, created_at, answered_at, ended_at";
+    destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session";
 
 fn click_from(r: &Row) -> Result<ClickRecord> {
     let rule: Option<i64> = col(r, 7)?;
@@ -355,6 +368,9 @@ fn click_from(r: &Row) -> Result<ClickRecord> {
         created_at: col(r, 11)?,
         answered_at: col(r, 12)?,
         ended_at: col(r, 13)?,
+        session: col::<Option<String>>(r, 14)?
+            .map(|k| SessionKey::parse(&k).ok_or_else(|| corrupt("session key", &k)))
+            .transpose()?,
     })
 }
 

@@ -15,6 +15,7 @@ pub(super) async fn insert_session(c: &impl Db, r: &SessionRecord) -> Result<()>
         Origin::Network(id) => ("network", Some(id.0.as_str())),
         Origin::Invitation => ("invitation", r.call_id.as_ref().map(|c| c.0.as_str())),
         Origin::Conference => ("conference", r.call_id.as_ref().map(|c| c.0.as_str())),
+        Origin::Click => ("click", r.call_id.as_ref().map(|c| c.0.as_str())),
     };
     let (closed, closed_by) = close_columns(s.closed.as_ref());
     let last_seq = r.last_seq as i64;
@@ -353,6 +354,7 @@ pub(super) async fn session(c: &impl Db, key: &SessionKey) -> Result<Option<Sess
         "paired_legs" => Origin::PairedLegs,
         "invitation" => Origin::Invitation,
         "conference" => Origin::Conference,
+        "click" => Origin::Click,
         "network" => Origin::Network(
             call_id
                 .clone()

@@ -310,6 +310,7 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
             outcome,
             at,
         } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at).await,
+        Write::ClickSession { id, session } => merchants::click_session(c, id, session).await,
         Write::Purge {
             what,
             before,

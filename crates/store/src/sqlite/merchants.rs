@@ -2,7 +2,7 @@
 
 use super::is_constraint;
 use crate::{AgentRecord, ClickRecord, LinkRecord, MerchantRecord, PageRecord, Result, StoreError};
-use callside_core::{Millis, PrincipalId};
+use callside_core::{Millis, PrincipalId, SessionKey};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// An insert whose violated constraint (a known id or principal) means
@@ -88,8 +88,8 @@ pub(super) fn put_routing(c: &Connection, merchant: &str, rules: &str, at: Milli
 pub(super) fn insert_click(c: &Connection, k: &ClickRecord) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO merchant_clicks (id, merchant, link, customer, button_destination, context,
-         destination, rule, state, agent, outcome, created_at, answered_at, ended_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         k.id,
@@ -105,7 +105,8 @@ pub(super) fn insert_click(c: &Connection, k: &ClickRecord) -> Result<()> {
         k.outcome,
         k.created_at,
         k.answered_at,
-        k.ended_at
+        k.ended_at,
+        k.session.as_ref().map(SessionKey::as_str)
     ])
     .map_err(duplicate)?;
     Ok(())
@@ -214,6 +215,13 @@ pub(super) fn click_state(
     Ok(())
 }
 
+/// [`Write::ClickSession`](crate::Write::ClickSession).
+pub(super) fn click_session(c: &Connection, id: &str, session: &SessionKey) -> Result<()> {
+    c.prepare_cached("UPDATE merchant_clicks SET session = ?2 WHERE id = ?1")?
+        .execute(params![id, session.as_str()])?;
+    Ok(())
+}
+
 const MERCHANT_COLUMNS: &str = "id, name, principal, button_secret, created_at";
 
 fn merchant_row(r: &Row<'_>) -> rusqlite::Result<MerchantRecord> {
@@ -286,7 +294,7 @@ pub(super) fn routing(c: &Connection, merchant: &str) -> Result<Option<String>> 
 }
 
 const CLICK_COLUMNS: &str = "id, merchant, link, customer, button_destination, context,
-    destination, rule, state, agent, outcome, created_at, answered_at, ended_at";
+    destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session";
 
 fn click_row(r: &Row<'_>) -> rusqlite::Result<ClickRecord> {
     Ok(ClickRecord {
@@ -304,6 +312,16 @@ fn click_row(r: &Row<'_>) -> rusqlite::Result<ClickRecord> {
         created_at: r.get(11)?,
         answered_at: r.get(12)?,
         ended_at: r.get(13)?,
+        session: r
+            .get::<_, Option<String>>(14)?
+            .map(|k| {
+                SessionKey::parse(&k).ok_or(rusqlite::Error::InvalidColumnType(
+                    14,
+                    "session".into(),
+                    rusqlite::types::Type::Text,
+                ))
+            })
+            .transpose()?,
     })
 }
 

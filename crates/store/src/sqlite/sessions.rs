@@ -16,6 +16,7 @@ pub(super) fn insert_session(c: &Connection, r: &SessionRecord) -> Result<()> {
         Origin::Network(id) => ("network", Some(id.0.as_str())),
         Origin::Invitation => ("invitation", r.call_id.as_ref().map(|c| c.0.as_str())),
         Origin::Conference => ("conference", r.call_id.as_ref().map(|c| c.0.as_str())),
+        Origin::Click => ("click", r.call_id.as_ref().map(|c| c.0.as_str())),
     };
     let (closed, closed_by) = close_columns(s.closed.as_ref());
     c.prepare_cached(
@@ -259,6 +260,7 @@ pub(super) fn session(c: &Connection, key: &SessionKey) -> Result<Option<Session
         "paired_legs" => Origin::PairedLegs,
         "invitation" => Origin::Invitation,
         "conference" => Origin::Conference,
+        "click" => Origin::Click,
         "network" => Origin::Network(
             call_id
                 .clone()

@@ -334,6 +334,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             outcome,
             at,
         } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at),
+        Write::ClickSession { id, session } => merchants::click_session(c, id, session),
         Write::Purge {
             what,
             before,

@@ -166,6 +166,7 @@ pub(crate) async fn agent_call(
                     CallState::Talking { .. } => "talking".into(),
                     _ => "ringing".into(),
                 },
+                session: click.session.as_ref().map(|k| k.as_str().to_owned()),
                 call: call_out(&click),
             })
             .into_response(),
@@ -173,7 +174,8 @@ pub(crate) async fn agent_call(
     )
 }
 
-/// `POST /v1/agent/calls/{id}/accept` — answers the call ringing this agent.
+/// `POST /v1/agent/calls/{id}/accept` — answers the call ringing this agent; the web call's
+/// session opens (`GET /v1/agent/call` names it).
 #[utoipa::path(post, path = "/v1/agent/calls/{id}/accept", tag = "agents",
     params(("id" = String, Path, description = "The call (`clk_…`)")),
     responses((status = 204), (status = 403, body = proto::Problem), (status = 409, body = proto::Problem)))]
@@ -225,6 +227,44 @@ pub(crate) async fn end_call(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /v1/agent/pages` — the merchant's code→page table, to push from.
+#[utoipa::path(get, path = "/v1/agent/pages", tag = "agents",
+    responses((status = 200, body = proto::merchant::PageList), (status = 403, body = proto::Problem)))]
+pub(crate) async fn agent_pages(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<proto::merchant::PageList>, ApiError> {
+    let a = agent(&app, &caller).await?;
+    let pages = app.merchants.agent_pages(&a).await?;
+    Ok(axum::Json(proto::merchant::PageList {
+        pages: pages.into_iter().map(page_out).collect(),
+    }))
+}
+
+fn page_out(p: callside_store::PageRecord) -> proto::merchant::Page {
+    proto::merchant::Page {
+        code: p.code,
+        url: p.url,
+    }
+}
+
+/// `POST /v1/agent/calls/{id}/push` — pushes the merchant's page for a code to the visitor of
+/// this agent's call in progress (a `system/page` entry on the call's session); answers the page.
+#[utoipa::path(post, path = "/v1/agent/calls/{id}/push", tag = "agents", request_body = proto::agent::PushPage,
+    params(("id" = String, Path, description = "The call (`clk_…`)")),
+    responses((status = 200, body = proto::merchant::Page), (status = 400, body = proto::Problem),
+        (status = 403, body = proto::Problem), (status = 409, body = proto::Problem)))]
+pub(crate) async fn push_page(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(req): Json<proto::agent::PushPage>,
+) -> Result<axum::Json<proto::merchant::Page>, ApiError> {
+    let a = agent(&app, &caller).await?;
+    let page = app.merchants.push_page(&a, &id, &req.code).await?;
+    Ok(axum::Json(page_out(page)))
+}
+
 /// The visitor token of a request (`Authorization: Bearer vis_…`).
 pub(crate) struct Visitor(String);
 
@@ -259,6 +299,7 @@ pub(crate) async fn visitor_call(
         app.merchants.visitor_wait(wait).await;
         app.merchants.visitor_standing(&id, &token).await?
     };
+    let answered = click.state == "answered";
     Ok(axum::Json(proto::agent::VisitorCall {
         id: click.id,
         state: click.state,
@@ -270,6 +311,10 @@ pub(crate) async fn visitor_call(
             .map(|ms| (ms.max(0) as u64).div_ceil(1000)),
         agent: click.agent,
         outcome: click.outcome,
+        session: click
+            .session
+            .filter(|_| answered)
+            .map(|k| k.as_str().to_owned()),
     }))
 }
 

@@ -8,6 +8,7 @@
 //! up only its own call, with the visitor token its click was answered with.
 
 pub(crate) mod http;
+mod webcall;
 
 use super::{Error, Merchants};
 use crate::clock::now_ms;
@@ -16,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use callside_core::acd::{Acd, CallState, Event, Presence, QueueId, Standing};
 use callside_core::principal::Scope;
-use callside_core::{merchant, Millis, PrincipalId, PrincipalKind, Token};
+use callside_core::{merchant, Millis, PrincipalId, PrincipalKind, SessionKey, Token};
 use callside_store::{AgentRecord, ClickRecord, MerchantRecord, Write};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -284,23 +285,19 @@ impl Merchants {
         }
     }
 
-    /// The agent answers the call ringing it.
-    pub(crate) async fn agent_accept(&self, agent: &AgentRecord, call: &str) -> Result<(), Error> {
+    /// The agent answers the call ringing it: the web call's session opens (`webcall`).
+    pub(crate) async fn agent_accept(
+        &self,
+        agent: &AgentRecord,
+        call: &str,
+    ) -> Result<SessionKey, Error> {
         self.centre
             .acd()
             .accept(agent.principal.as_str(), call, now_ms())
             .map_err(|_| Error::NotRinging)?;
-        self.store
-            .apply(vec![Write::ClickState {
-                id: call.to_owned(),
-                state: "answered".into(),
-                agent: Some(agent.name.clone()),
-                outcome: None,
-                at: now_ms(),
-            }])
-            .await?;
+        let key = self.open_web_call(agent, call).await;
         self.centre.changed.notify_waiters();
-        Ok(())
+        key
     }
 
     /// The agent declines the call ringing it: it goes to the next agent, and this one is away.
@@ -323,11 +320,16 @@ impl Merchants {
         call: &str,
         outcome: &str,
     ) -> Result<(), Error> {
-        match self.centre.acd().call_of(agent.principal.as_str()) {
-            Some((c, CallState::Talking { .. })) if c == call => {}
-            _ => return Err(Error::NotTalking),
-        }
+        self.check_talking(agent, call)?;
         self.end_call(call, outcome).await
+    }
+
+    /// Whether `call` is the agent's call in progress.
+    fn check_talking(&self, agent: &AgentRecord, call: &str) -> Result<(), Error> {
+        match self.centre.acd().call_of(agent.principal.as_str()) {
+            Some((c, CallState::Talking { .. })) if c == call => Ok(()),
+            _ => Err(Error::NotTalking),
+        }
     }
 
     /// Where the visitor's call stands (it must show the token its click was answered with).
@@ -401,7 +403,21 @@ impl Merchants {
                 at: now,
             }])
             .await?;
-        self.record(events).await
+        self.record(events).await?;
+        self.web_call_ended(call).await
+    }
+
+    /// Closes the web call's session, if the call had one.
+    async fn web_call_ended(&self, call: &str) -> Result<(), Error> {
+        let session = self
+            .store
+            .click(call.to_owned())
+            .await?
+            .and_then(|c| c.session);
+        match session {
+            Some(key) => self.close_web_call(&key).await,
+            None => Ok(()),
+        }
     }
 
     /// Stores what the queue did (rings and requeues are click states) and wakes the polls.
@@ -432,6 +448,11 @@ impl Merchants {
             self.store.apply(writes).await?;
         }
         self.centre.changed.notify_waiters();
+        for e in &events {
+            if let Event::Requeued { call, .. } = e {
+                self.web_call_requeued(call).await?;
+            }
+        }
         Ok(())
     }
 
@@ -465,7 +486,8 @@ impl Merchants {
         Ok(waiting.len())
     }
 
-    /// The merchant's own call centre reported the call ended: it leaves the queue.
+    /// The merchant's own call centre reported the call ended: it leaves the queue, and its
+    /// web call's session closes.
     pub(crate) async fn ended_elsewhere(&self, call: &str) -> Result<(), Error> {
         let now = now_ms();
         let events = {
@@ -473,7 +495,8 @@ impl Merchants {
             acd.end(call, now);
             acd.tick(now)
         };
-        self.record(events).await
+        self.record(events).await?;
+        self.web_call_ended(call).await
     }
 
     /// Time passing: rings not answered, agents gone quiet, and free agents for waiting calls.

@@ -1,0 +1,95 @@
+// What the call window and the agent console share once an agent answers a web call (S4): the
+// call's session over the SDK's Channel (the visitor with its visitor token, the agent with
+// its own), the chat log, the microphone, and a voice indicator that reads the WebRTC link's
+// statistics — "connected" only once the other side's audio is arriving.
+
+import { Channel, Client, type Message, type PeerLink } from "../../sdk/src/index.js";
+
+export interface Talk {
+  client: Client;
+  channel: Channel;
+  session: string;
+  /** Leaves the session (the channel closes; the call's end is the server's). */
+  leave(): void;
+}
+
+/** Joins `session` with `token`; `onMessage` gets each of its messages once, in order. */
+export async function join(
+  token: string,
+  session: string,
+  onMessage: (m: Message, mine: boolean) => void | Promise<void>,
+): Promise<Talk> {
+  const client = new Client({ server: location.origin, auth: token });
+  const channel = await Channel.connect(client);
+  const off = channel.on("message", (e) => {
+    if (e.message.session === session) return onMessage(e.message, e.message.sender === channel.principal);
+  });
+  return {
+    client,
+    channel,
+    session,
+    leave() {
+      off();
+      channel.close();
+    },
+  };
+}
+
+/** Adds a line to a chat log and keeps the newest in view. */
+export function chatLine(list: HTMLElement, who: string, text: string, mine: boolean) {
+  const li = document.createElement("li");
+  li.className = mine ? "mine" : "theirs";
+  const name = document.createElement("strong");
+  name.textContent = `${who}: `;
+  li.append(name, text);
+  list.append(li);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+/** The microphone, or undefined (refused, or none): the call goes on as chat. */
+export async function microphone(echoCancellation = true): Promise<MediaStream | undefined> {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation }, video: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Plays the link's remote audio in `audio`. */
+export function play(link: PeerLink, audio: HTMLAudioElement) {
+  link.on("track", (stream) => {
+    audio.srcObject = stream;
+    void audio.play().catch(() => undefined);
+  });
+}
+
+/**
+ * Tells `say` how the voice is doing, from the link's statistics every second: "connected"
+ * once audio from the other side arrives (direct or through the relay), "no audio" when it
+ * stops. Returns a function that stops watching.
+ */
+export function watchVoice(link: PeerLink, say: (text: string) => void): () => void {
+  let last = 0;
+  const timer = setInterval(async () => {
+    let received = 0;
+    const stats = await link.pc.getStats().catch(() => undefined);
+    stats?.forEach((s: { type: string; kind?: string; packetsReceived?: number }) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") received += s.packetsReceived ?? 0;
+    });
+    if (received > last) {
+      const path = await link.path();
+      say(`Voice connected${path === "relay" ? " (through the relay)" : ""}.`);
+    } else if (last > 0) {
+      say("No audio is arriving…");
+    }
+    last = received;
+  }, 1000);
+  const off = link.on("ended", () => {
+    clearInterval(timer);
+    say("Voice ended.");
+  });
+  return () => {
+    clearInterval(timer);
+    off();
+  };
+}
