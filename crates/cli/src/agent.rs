@@ -4,7 +4,7 @@
 //! the same, with voice and chat.
 
 use anyhow::Context;
-use callside_client::proto::agent::{AgentCall, PresenceStatus};
+use callside_client::proto::agent::{AgentCall, Board, PresenceStatus};
 use callside_client::Client;
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -69,6 +69,8 @@ enum AgentCommand {
     },
     /// The merchant's pages you can push, by code.
     Pages,
+    /// The whole call centre now (supervisors): waiting calls and every agent's status.
+    Board,
     /// Push the merchant's page for a code (`*76`) to the visitor of your call in progress.
     Push {
         /// The call id (`clk_…`).
@@ -123,6 +125,10 @@ pub(crate) async fn run(args: AgentArgs, out: &Output) -> anyhow::Result<()> {
                 },
             );
         }
+        AgentCommand::Board => {
+            let b = client.board(false).await?;
+            out.result(&b, || board_text(&b));
+        }
         AgentCommand::Pages => {
             let pages = client.agent_pages().await?;
             out.result(&pages, || {
@@ -160,6 +166,42 @@ pub(crate) async fn run(args: AgentArgs, out: &Output) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The call centre as text: queues, then agents.
+pub(crate) fn board_text(b: &Board) -> String {
+    let mut lines = Vec::new();
+    if b.queues.is_empty() {
+        lines.push("no calls waiting".to_owned());
+    }
+    for q in &b.queues {
+        let handle = q
+            .handle_secs
+            .map(|s| format!(", calls take {s} s on average"))
+            .unwrap_or_default();
+        lines.push(format!("{}: {} waiting{handle}", q.group, q.calls.len()));
+        for c in &q.calls {
+            lines.push(format!(
+                "  {}  {} s  {}",
+                c.id,
+                c.waiting_secs,
+                c.page.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    for a in &b.agents {
+        let call = a
+            .call
+            .as_deref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        let since = a.for_secs.map(|s| format!(" ({s} s)")).unwrap_or_default();
+        lines.push(format!(
+            "{:<12} {:<20} {}{call}{since}",
+            a.id, a.name, a.status
+        ));
+    }
+    lines.join("\n")
 }
 
 /// The screen pop as text.

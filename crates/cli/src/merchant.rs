@@ -108,9 +108,14 @@ enum MerchantCommand {
         /// A group whose calls it takes (routing's `agents:<group>`); repeat for more.
         #[arg(long = "group", value_name = "GROUP")]
         groups: Vec<String>,
+        /// A supervisor: also sees the whole call centre (`callside agent board`).
+        #[arg(long)]
+        supervisor: bool,
     },
     /// List the agents, and who is signed in.
     Agents,
+    /// The call centre now: each group's waiting calls and every agent's status.
+    Board,
     /// Remove an agent; its token stops working.
     RemoveAgent {
         /// The agent id.
@@ -135,8 +140,13 @@ enum MerchantCommand {
         /// The merchant id (mer_…).
         #[arg(long)]
         merchant: String,
-        /// The button secret.
-        #[arg(long, env = "CALLSIDE_BUTTON_SECRET", hide_env_values = true)]
+        /// The button secret (it may start with `-`).
+        #[arg(
+            long,
+            env = "CALLSIDE_BUTTON_SECRET",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
         secret: String,
         /// The link id the button is for (e.g. sales).
         #[arg(long)]
@@ -380,12 +390,21 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
                 .await?;
             out.result(&c, || format!("call {} is {}", c.id, c.state));
         }
-        MerchantCommand::Agent { id, name, groups } => {
-            let a = client.put_agent(&id, &name, &groups).await?;
+        MerchantCommand::Agent {
+            id,
+            name,
+            groups,
+            supervisor,
+        } => {
+            let a = client.put_agent(&id, &name, &groups, supervisor).await?;
             out.result(&a, || match &a.token {
                 Some(t) => format!("agent {} added; its token (shown once): {t}", a.agent.id),
                 None => format!("agent {} updated", a.agent.id),
             });
+        }
+        MerchantCommand::Board => {
+            let b = client.board(true).await?;
+            out.result(&b, || crate::agent::board_text(&b));
         }
         MerchantCommand::Agents => {
             let agents = client.agents().await?;

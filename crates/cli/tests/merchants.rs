@@ -283,11 +283,32 @@ fn queued_calls_survive_a_sigkill_and_an_agent_takes_them_after_the_restart() {
     let c = as_agent(&server, &ann, &["call"]);
     assert_eq!(c["call"]["id"], calls[0].0.as_str());
     assert_eq!(c["call"]["context"]["page"], "https://shoes.example/a");
-    as_agent(&server, &ann, &["accept", &calls[0].0]);
+    let accepted = as_agent(&server, &ann, &["accept", &calls[0].0]);
+    let session = accepted["key"].as_str().unwrap().to_owned();
     assert_eq!(
         follow(&server, &calls[0].0, &calls[0].1)["agent"],
         "Ann Lee"
     );
+
+    // Killed again mid-call: the call is Ann's after the restart, with its session, which
+    // the visitor still opens; Ann ends it.
+    second.kill().expect("SIGKILL");
+    second.wait().unwrap();
+    let (mut second, server) = serve(&data, &[]);
+    let c = as_agent(&server, &ann, &["call"]);
+    assert_eq!(c["state"], "talking", "{c}");
+    assert_eq!(c["call"]["id"], calls[0].0.as_str());
+    assert_eq!(c["session"], session.as_str());
+    let s = follow(&server, &calls[0].0, &calls[0].1);
+    assert_eq!(
+        (&s["state"], &s["session"]),
+        (&"answered".into(), &session.clone().into())
+    );
+    let log = run(
+        &server,
+        &["phone", "--token", &calls[0].1, "messages", &session],
+    );
+    assert_eq!(log[0]["kind"], "system/call", "{log:?}");
     as_agent(&server, &ann, &["end", &calls[0].0]);
     assert_eq!(
         follow(&server, &calls[0].0, &calls[0].1)["outcome"],
@@ -319,4 +340,28 @@ fn queued_calls_survive_a_sigkill_and_an_agent_takes_them_after_the_restart() {
         serde_json::Value::Null
     );
     second.kill().unwrap();
+}
+
+#[test]
+fn a_button_secret_may_start_with_a_dash() {
+    // Secrets are URL-safe base64: one in 64 starts with `-`, which must not read as a flag.
+    let out = Command::new(BIN)
+        .args([
+            "merchant",
+            "button",
+            "--merchant",
+            "mer_x",
+            "--secret",
+            "-Ab_cd",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let button = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(button.trim().split('.').count(), 3, "a JWT: {button}");
 }

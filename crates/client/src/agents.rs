@@ -5,8 +5,8 @@
 use crate::client::{json, send, REQUEST_TIMEOUT};
 use crate::{Client, Error};
 use callside_proto::agent::{
-    Agent, AgentCall, AgentIn, AgentList, AgentSaved, EndCall, Presence, PresenceStatus, PushPage,
-    VisitorCall,
+    Agent, AgentCall, AgentIn, AgentList, AgentSaved, Board, EndCall, Presence, PresenceStatus,
+    PushPage, VisitorCall,
 };
 use callside_proto::merchant::{Page, PageList};
 use reqwest::{Method, StatusCode};
@@ -19,18 +19,20 @@ fn poll_timeout(wait_secs: u64) -> Duration {
 
 impl Client {
     /// `PUT /v1/merchant/agents/{id}` (a merchant's token): adds an agent (its token is in the
-    /// answer, once) or changes its name and groups.
+    /// answer, once) or changes its name, groups and whether it is a supervisor.
     pub async fn put_agent(
         &self,
         id: &str,
         name: &str,
         groups: &[String],
+        supervisor: bool,
     ) -> Result<AgentSaved, Error> {
         let req = self
             .request(Method::PUT, &["v1", "merchant", "agents", id])
             .json(&AgentIn {
                 name: name.into(),
                 groups: groups.to_vec(),
+                supervisor,
             });
         json(send(req, REQUEST_TIMEOUT).await?, "agent").await
     }
@@ -97,6 +99,14 @@ impl Client {
             });
         send(req, REQUEST_TIMEOUT).await?;
         Ok(())
+    }
+
+    /// `GET /v1/agent/board` (a supervisor's token) or, with a merchant's token,
+    /// `GET /v1/merchant/board`: the call centre now.
+    pub async fn board(&self, as_merchant: bool) -> Result<Board, Error> {
+        let who = if as_merchant { "merchant" } else { "agent" };
+        let req = self.request(Method::GET, &["v1", who, "board"]);
+        json(send(req, REQUEST_TIMEOUT).await?, "board").await
     }
 
     /// `GET /v1/agent/pages`: the merchant's code→page table, to push from.

@@ -113,6 +113,28 @@ pub struct Standing {
     pub expected_wait_ms: Option<Millis>,
 }
 
+/// One merchant's call centre now ([`Acd::board`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Board {
+    /// Each group with waiting calls, and those calls, head first (groups in name order).
+    pub queues: Vec<(String, Vec<String>)>,
+    /// The signed-in agents, by id.
+    pub agents: Vec<BoardAgent>,
+    /// Each group's average handle time, once one of its calls has ended.
+    pub handle_ms: Vec<(String, Millis)>,
+}
+
+/// A signed-in agent on the board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardAgent {
+    pub agent: String,
+    pub presence: Presence,
+    /// Its call (ringing it or in progress), with the call's state.
+    pub call: Option<(String, CallState)>,
+    /// Since when it has had no call.
+    pub idle_since: Millis,
+}
+
 #[derive(Debug, Default)]
 pub struct Acd {
     queues: HashMap<QueueId, VecDeque<String>>,
@@ -216,6 +238,46 @@ impl Acd {
         self.agents.contains_key(agent)
     }
 
+    /// After a restart: a call its agent was talking on (the voice goes on between the two
+    /// browsers) is the agent's again, the agent signed in and available as of `now`. An agent
+    /// that does not come back within [`PRESENCE_MS`] is dropped as any other, and the call
+    /// goes back to the front of its queue.
+    pub fn restore_talking(
+        &mut self,
+        call: &str,
+        queue: QueueId,
+        agent: &str,
+        groups: &[String],
+        since: Millis,
+        now: Millis,
+    ) {
+        let busy = self.agents.get(agent).is_some_and(|a| a.call.is_some());
+        if self.calls.contains_key(call) || busy {
+            return;
+        }
+        self.agents.insert(
+            agent.to_owned(),
+            Agent {
+                merchant: queue.merchant.clone(),
+                groups: groups.to_vec(),
+                presence: Presence::Available,
+                idle_since: now,
+                seen_at: now,
+                call: Some(call.to_owned()),
+            },
+        );
+        self.calls.insert(
+            call.to_owned(),
+            Call {
+                queue,
+                state: CallState::Talking {
+                    agent: agent.to_owned(),
+                    since,
+                },
+            },
+        );
+    }
+
     /// The agent answers the call ringing it.
     pub fn accept(&mut self, agent: &str, call: &str, now: Millis) -> Result<(), AcdError> {
         let c = self.calls.get_mut(call).ok_or(AcdError::UnknownCall)?;
@@ -311,6 +373,44 @@ impl Acd {
         }
         self.dispatch(now, &mut events);
         events
+    }
+
+    /// One merchant's call centre as it is now, for its supervisors.
+    pub fn board(&self, merchant: &str) -> Board {
+        let mut queues: Vec<(String, Vec<String>)> = self
+            .queues
+            .iter()
+            .filter(|(q, calls)| q.merchant == merchant && !calls.is_empty())
+            .map(|(q, calls)| (q.group.clone(), calls.iter().cloned().collect()))
+            .collect();
+        queues.sort();
+        let mut agents: Vec<BoardAgent> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.merchant == merchant)
+            .map(|(id, a)| BoardAgent {
+                agent: id.clone(),
+                presence: a.presence,
+                call: a.call.as_ref().and_then(|c| {
+                    let state = self.calls.get(c)?.state.clone();
+                    Some((c.clone(), state))
+                }),
+                idle_since: a.idle_since,
+            })
+            .collect();
+        agents.sort_by(|a, b| a.agent.cmp(&b.agent));
+        let mut handle_ms: Vec<(String, Millis)> = self
+            .handle
+            .iter()
+            .filter(|(q, _)| q.merchant == merchant)
+            .map(|(q, ms)| (q.group.clone(), *ms))
+            .collect();
+        handle_ms.sort();
+        Board {
+            queues,
+            agents,
+            handle_ms,
+        }
     }
 
     /// Where a call stands.

@@ -263,3 +263,93 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_call_restored_as_talking_is_its_agents_until_the_agent_stays_away() {
+    let q = QueueId {
+        merchant: "m".into(),
+        group: "sales".into(),
+    };
+    let groups = vec!["sales".to_owned()];
+    let mut acd = Acd::new();
+    acd.restore_talking("c1", q.clone(), "ann", &groups, 500, 1_000);
+    assert_eq!(
+        acd.call_of("ann"),
+        Some((
+            "c1".into(),
+            CallState::Talking {
+                agent: "ann".into(),
+                since: 500
+            }
+        ))
+    );
+    // Restoring again, or another call for the same agent, changes nothing.
+    acd.restore_talking("c2", q.clone(), "ann", &groups, 600, 1_000);
+    assert_eq!(acd.call_of("ann").map(|(c, _)| c), Some("c1".into()));
+    assert!(acd.standing("c2").is_none());
+    // Ann comes back in time and ends the call: the handle time counts from `since`.
+    acd.seen("ann", 1_000 + PRESENCE_MS - 1).unwrap();
+    assert!(acd.tick(1_000 + PRESENCE_MS).is_empty());
+    assert_eq!(acd.end("c1", 2_500), Some("ann".into()));
+    assert_eq!(acd.handle.get(&q), Some(&2_000));
+    // Bob never comes back: dropped, and his call waits at the front again.
+    acd.sign_out("ann");
+    acd.enqueue("w1", q.clone());
+    acd.restore_talking("c3", q.clone(), "bob", &groups, 500, 10_000);
+    let events = acd.tick(10_000 + PRESENCE_MS);
+    assert!(events.contains(&Event::AgentDropped {
+        agent: "bob".into()
+    }));
+    assert!(events.contains(&Event::Requeued {
+        call: "c3".into(),
+        why: Requeue::AgentDropped
+    }));
+    assert_eq!(acd.standing("c3").and_then(|s| s.position), Some(1));
+    assert_eq!(acd.standing("w1").and_then(|s| s.position), Some(2));
+}
+
+#[test]
+fn the_board_shows_one_merchants_queues_and_agents_only() {
+    let mut acd = Acd::new();
+    let other = QueueId {
+        merchant: "mer_b".into(),
+        group: "sales".into(),
+    };
+    acd.enqueue("c1", q("sales"));
+    acd.enqueue("c2", q("sales"));
+    acd.enqueue("c3", q("billing"));
+    acd.enqueue("x1", other.clone());
+    acd.presence("ann", "mer_a", &groups(&["sales"]), Presence::Available, 0);
+    acd.presence("zed", "mer_b", &groups(&["sales"]), Presence::Away, 0);
+    acd.tick(10);
+    acd.accept("ann", "c1", 20).unwrap();
+    let board = acd.board("mer_a");
+    assert_eq!(
+        board.queues,
+        vec![
+            ("billing".into(), vec!["c3".into()]),
+            ("sales".into(), vec!["c2".into()])
+        ]
+    );
+    assert_eq!(board.agents.len(), 1, "not the other merchant's agent");
+    assert_eq!(board.agents[0].agent, "ann");
+    assert_eq!(
+        board.agents[0].call,
+        Some((
+            "c1".into(),
+            CallState::Talking {
+                agent: "ann".into(),
+                since: 20
+            }
+        ))
+    );
+    assert!(board.handle_ms.is_empty());
+    acd.end("c1", 1_020);
+    let board = acd.board("mer_a");
+    assert_eq!(board.handle_ms, vec![("sales".into(), 1_000)]);
+    assert_eq!(board.agents[0].call, None);
+    assert_eq!(
+        acd.board("mer_b").queues,
+        vec![("sales".into(), vec!["x1".into()])]
+    );
+}

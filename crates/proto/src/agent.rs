@@ -13,6 +13,9 @@ pub struct AgentIn {
     /// The groups whose calls it takes (routing's `agents:<group>`), at most 20.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// A supervisor also sees the whole call centre (`GET /v1/agent/board`).
+    #[serde(default)]
+    pub supervisor: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -20,6 +23,8 @@ pub struct Agent {
     pub id: String,
     pub name: String,
     pub groups: Vec<String>,
+    #[serde(default)]
+    pub supervisor: bool,
     /// Its API account (`svc_…`).
     pub account: String,
     /// Signed in now (available or away), as its polls say.
@@ -106,4 +111,47 @@ pub struct VisitorCall {
     pub session: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+}
+
+/// `GET /v1/agent/board` (supervisors) and `GET /v1/merchant/board`: the call centre now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Board {
+    /// Each group with calls waiting.
+    pub queues: Vec<BoardQueue>,
+    /// Every agent of the merchant, signed in or not.
+    pub agents: Vec<BoardAgent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BoardQueue {
+    pub group: String,
+    /// The waiting calls, head first.
+    pub calls: Vec<BoardCall>,
+    /// The group's average handle time in seconds, once one of its calls has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BoardCall {
+    /// `clk_…`.
+    pub id: String,
+    /// Seconds since the click.
+    pub waiting_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BoardAgent {
+    pub id: String,
+    pub name: String,
+    /// `offline`, `available`, `away`, `ringing` or `talking`.
+    pub status: String,
+    /// The call ringing it or in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// Seconds in this status (ringing, talking) or idle (available, away).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_secs: Option<u64>,
 }

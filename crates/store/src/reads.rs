@@ -328,9 +328,9 @@ pub trait MerchantStore: Send + Sync {
     /// The agent whose API account `principal` is.
     async fn agent_of(&self, principal: PrincipalId) -> Result<Option<AgentRecord>>;
 
-    /// Every merchant's calls still `queued` or `ringing`, oldest first: the ACD's queues
-    /// after a restart.
-    async fn waiting_clicks(&self) -> Result<Vec<ClickRecord>>;
+    /// Every merchant's calls still `queued`, `ringing` or `answered`, oldest first: the ACD's
+    /// queues and calls in progress after a restart.
+    async fn open_clicks(&self) -> Result<Vec<ClickRecord>>;
 
     /// The routing rules last stored for `merchant` (JSON), if any.
     async fn routing(&self, merchant: String) -> Result<Option<String>>;

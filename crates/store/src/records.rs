@@ -311,6 +311,8 @@ pub struct AgentRecord {
     pub principal: PrincipalId,
     pub name: String,
     pub groups: Vec<String>,
+    /// A supervisor also sees the whole call centre: queues, agents, calls.
+    pub supervisor: bool,
     pub created_at: Millis,
 }
 

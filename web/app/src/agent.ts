@@ -5,6 +5,7 @@
 // it answers, the call's session carries voice, chat, page push and follow (agent-talk.ts).
 
 import { startTalk, stopTalk, wire } from "./agent-talk.js";
+import { startBoard, stopBoard } from "./board.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const KEY = "callside.agent.token";
@@ -68,6 +69,7 @@ async function signIn(t: string) {
   const me = (await (await api("GET", "/v1/me")).json()) as { name: string };
   $("who").textContent = `Signed in as ${me.name}`;
   say("You are available: calls of your groups ring here.");
+  void startBoard(api);
   void poll(++generation);
 }
 
@@ -76,6 +78,7 @@ async function signOut() {
   await api("POST", "/v1/agent/presence", { status: "offline" }).catch(() => undefined);
   sessionStorage.removeItem(KEY);
   token = "";
+  stopBoard();
   show(undefined);
   $("desk").hidden = true;
   $("sign-out").hidden = true;

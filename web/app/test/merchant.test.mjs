@@ -9,7 +9,7 @@
 // up. Screenshots go to $ARTIFACTS_DIR.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { gzipSync } from "node:zlib";
 import { accessible, launch, shot } from "./chromium.mjs";
@@ -58,6 +58,10 @@ before(async () => {
   ]) {
     agents[id] = (await call("PUT", `/v1/merchant/agents/${id}`, shop.token, { name, groups: ["sales"] })).token;
   }
+  // A supervisor: takes no calls (no groups), sees the whole call centre.
+  agents.sue = (
+    await call("PUT", "/v1/merchant/agents/sue", shop.token, { name: "Sue Grant", groups: [], supervisor: true })
+  ).token;
   // The merchant's own site, on another origin: two pages, the loader script and a button.
   site = createServer((req, res) => {
     res.setHeader("content-type", "text/html; charset=utf-8");
@@ -132,6 +136,20 @@ test("the loader is small and the page stays as it is", async () => {
   const gz = gzipSync(bytes, { level: 9 }).length;
   console.log(`loader.js: ${bytes.length} bytes, ${gz} gzipped`);
   assert.ok(gz < 10 * 1024, `the loader is ${gz} bytes gzipped`);
+
+  // The call window's page is revalidated; its script is named by its content and kept
+  // (S4 claim 36: fetched only when not cached).
+  const page = await fetch(`${server.base}/call/`);
+  assert.equal(page.headers.get("cache-control"), "no-cache");
+  const script = (await page.text()).match(/src="(call-[0-9a-f]{16}\.js)"/)?.[1];
+  assert.ok(script, "the call window names a content-hashed script");
+  const js = await fetch(`${server.base}/call/${script}`);
+  assert.equal(js.status, 200);
+  assert.equal(js.headers.get("cache-control"), "public, max-age=31536000, immutable");
+  const hash = createHash("sha256").update(Buffer.from(await js.arrayBuffer())).digest("hex");
+  assert.equal(script, `call-${hash.slice(0, 16)}.js`, "the name is the content's hash");
+  assert.equal((await fetch(`${server.base}/call/call.js`)).status, 404);
+  assert.equal((await fetch(`${server.base}/call/call-0000000000000000.js`)).status, 404);
 });
 
 test("a visitor's click waits for an agent, rings with the page, and goes to the next agent on a decline", async () => {
@@ -210,6 +228,22 @@ test("an answered call carries voice, chat, page follow, page push and media con
   await popup.locator("#voice", { hasText: "Voice connected." }).waitFor({ timeout: 30_000 });
   await kim.locator("#voice", { hasText: "Voice connected." }).waitFor({ timeout: 30_000 });
 
+  // The supervisor sees Kim on the call, and a second visitor waiting; Kim sees no board.
+  const sue = await console_("sue");
+  const second = await visitAndCall(visitorContext);
+  await second.popup.getByText("You are next in line.").waitFor();
+  const board = sue.locator("#board");
+  await board.getByRole("heading", { name: "sales: 1 waiting" }).waitFor({ timeout: 10_000 });
+  await board.getByText(`${siteBase}/boots`).waitFor();
+  const kimRow = board.getByRole("row").filter({ hasText: "Kim Lane" });
+  await kimRow.getByRole("cell", { name: "talking" }).waitFor();
+  assert.equal(await kim.locator("#board").isHidden(), true, "an agent who is not a supervisor sees no board");
+  await shot(sue, "merchant-7-supervisor-board");
+  await accessible(sue, "in the supervisor's board");
+  await second.popup.close({ runBeforeUnload: true });
+  await board.getByText("No calls waiting.").waitFor({ timeout: 10_000 });
+  await second.visitor.close();
+
   // Chat, both ways.
   await popup.getByLabel("Message").fill("Do you have these in 43?");
   await popup.getByRole("button", { name: "Send" }).click();
@@ -254,8 +288,8 @@ test("an answered call carries voice, chat, page follow, page push and media con
   await popup.getByText("You hung up.").waitFor();
   await kim.getByText("Waiting for a call").waitFor();
   assert.equal(await kim.locator("#talk").isHidden(), true);
-  const [rec] = await records();
-  assert.equal(rec.agent, "Kim Lane");
+  const rec = (await records()).find((r) => r.agent === "Kim Lane");
+  assert.ok(rec, "Kim's call is on the records");
   assert.equal(rec.state, "ended");
   assert.equal(rec.outcome, "completed");
   await visitorContext.close();

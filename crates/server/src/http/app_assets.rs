@@ -58,7 +58,43 @@ const FILES: &[(&str, &str, &[u8])] = &[
 
 /// The pages each directory serves: its page, and the files it may load.
 const AGENT: &[&str] = &["agent.js", "app.css"];
-const CALL: &[&str] = &["call.js", "app.css"];
+const CALL: &[&str] = &["app.css"];
+
+/// Revalidated on every use: pages and what changes with the binary under a fixed name.
+const REVALIDATE: &str = "no-cache";
+/// Named by its content: never changes, kept for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The call window's script under a name made of its content's SHA-256 (S4 claim 36): served
+/// immutable, so a visitor's browser fetches it once per version of callside, and the call
+/// window's page (revalidated, a few hundred bytes) names the current one.
+struct CallAssets {
+    script: String,
+    page: Vec<u8>,
+}
+
+fn call_assets() -> &'static CallAssets {
+    static ASSETS: std::sync::OnceLock<CallAssets> = std::sync::OnceLock::new();
+    ASSETS.get_or_init(|| {
+        use sha2::Digest as _;
+        let bytes = bytes_of("call.js");
+        let digest = sha2::Sha256::digest(bytes);
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let script = format!("call-{hex}.js");
+        let page = String::from_utf8_lossy(bytes_of("call.html"))
+            .replace("src=\"call.js\"", &format!("src=\"{script}\""))
+            .into_bytes();
+        CallAssets { script, page }
+    })
+}
+
+fn bytes_of(name: &str) -> &'static [u8] {
+    FILES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, b)| *b)
+        .unwrap_or_default()
+}
 
 /// Only this server: scripts, styles and connections to it; images also from downloaded blobs.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -104,13 +140,25 @@ pub(crate) async fn agent_file(Path(name): Path<String>) -> Response {
     only(AGENT, &name)
 }
 
-/// `GET /call/` — a visitor's call window, opened by the loader.
+/// `GET /call/` — a visitor's call window, opened by the loader; it names its script by the
+/// script's content.
 pub(crate) async fn call_index() -> Response {
-    file("call.html")
+    respond(
+        "text/html; charset=utf-8",
+        call_assets().page.clone(),
+        REVALIDATE,
+    )
 }
 
-/// `GET /call/{file}`.
+/// `GET /call/{file}`: the content-named script (immutable), or the styles.
 pub(crate) async fn call_file(Path(name): Path<String>) -> Response {
+    if name == call_assets().script {
+        return respond(
+            "text/javascript; charset=utf-8",
+            bytes_of("call.js"),
+            IMMUTABLE,
+        );
+    }
     only(CALL, &name)
 }
 
@@ -132,7 +180,21 @@ fn file(name: &str) -> Response {
     let Some((_, mime, bytes)) = FILES.iter().find(|(n, _, _)| *n == name) else {
         return super::error::ApiError::NotFound("file").into_response();
     };
-    let mut res = (StatusCode::OK, *bytes).into_response();
+    let mut res = respond(mime, *bytes, REVALIDATE);
+    if name == "sw.js" {
+        res.headers_mut()
+            .insert("service-worker-allowed", HeaderValue::from_static("/app/"));
+    }
+    res
+}
+
+/// A file with the pages' security headers and `cache` as its Cache-Control.
+fn respond(
+    mime: &'static str,
+    bytes: impl Into<axum::body::Body>,
+    cache: &'static str,
+) -> Response {
+    let mut res = (StatusCode::OK, bytes.into()).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     h.insert(
@@ -147,10 +209,6 @@ fn file(name: &str) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    // Small files that change with the binary: always revalidated.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if name == "sw.js" {
-        h.insert("service-worker-allowed", HeaderValue::from_static("/app/"));
-    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     res
 }

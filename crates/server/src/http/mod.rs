@@ -252,6 +252,8 @@ pub fn router(app: AppState) -> Router {
         .route("/agent/calls/{id}/end", post(centre::end_call))
         .route("/agent/calls/{id}/push", post(centre::push_page))
         .route("/agent/pages", get(centre::agent_pages))
+        .route("/agent/board", get(centre::agent_board))
+        .route("/merchant/board", get(centre::merchant_board))
         .route("/components", get(components::list_components))
         .route("/components/{id}", get(components::get_component))
         .route(

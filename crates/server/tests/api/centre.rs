@@ -371,3 +371,107 @@ async fn visitors_agents_and_merchants_reach_only_what_is_theirs() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_supervisor_sees_its_merchants_whole_call_centre_and_an_agent_does_not() {
+    let api = api().await;
+    let shop = merchant(&api, "Acme Shoes").await;
+    let other = merchant(&api, "Other Store").await;
+    for m in [&shop, &other] {
+        let r = api
+            .put(
+                "/v1/merchant/links/sales",
+                &m.token,
+                json!({"name": "Sales"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let rules = json!({"rules": [{"links": ["sales"], "to": "agents:sales"}]});
+        let r = api.put("/v1/merchant/routing", &m.token, rules).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let ann = agent(&api, &shop, "ann", json!(["sales"])).await;
+    let r = api
+        .put(
+            "/v1/merchant/agents/sue",
+            &shop.token,
+            json!({"name": "Sue Boss", "groups": [], "supervisor": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["agent"]["supervisor"], true);
+    let sue = r.body["token"].as_str().unwrap().to_owned();
+    agent(&api, &other, "zed", json!(["sales"])).await;
+    let (c1, v1) = visit(&api, &shop, "cust-1", "https://shoes.example/a").await;
+    let (c2, _) = visit(&api, &shop, "cust-2", "https://shoes.example/b").await;
+    visit(&api, &other, "cust-9", "https://other.example/").await;
+    presence(&api, &ann, "available").await;
+    assert_eq!(console(&api, &ann).await.unwrap().1, c1);
+
+    let r = api.get("/v1/agent/board", &sue).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let queues = r.body["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 1);
+    assert_eq!(queues[0]["group"], "sales");
+    let waiting: Vec<&str> = queues[0]["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, [c2.as_str()], "the ringing call is not waiting");
+    assert_eq!(queues[0]["calls"][0]["page"], "https://shoes.example/b");
+    let status = |board: &Value, id: &str| {
+        let a = board["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {board}"))
+            .clone();
+        (a["status"].as_str().unwrap().to_owned(), a["call"].clone())
+    };
+    assert_eq!(status(&r.body, "ann"), ("ringing".into(), json!(c1)));
+    assert_eq!(status(&r.body, "sue"), ("offline".into(), Value::Null));
+    assert_eq!(
+        r.body["agents"].as_array().unwrap().len(),
+        2,
+        "not the other's agents"
+    );
+
+    let r = api
+        .post(&format!("/v1/agent/calls/{c1}/accept"), &ann, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let merchant_view = api.get("/v1/merchant/board", &shop.token).await;
+    assert_eq!(merchant_view.status, StatusCode::OK);
+    assert_eq!(
+        status(&merchant_view.body, "ann"),
+        ("talking".into(), json!(c1))
+    );
+    let other_view = api.get("/v1/merchant/board", &other.token).await;
+    assert_eq!(other_view.body["agents"][0]["id"], "zed");
+    assert_eq!(other_view.body["agents"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        other_view.body["queues"][0]["calls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // An agent who is not a supervisor, a visitor, another merchant's token: refused.
+    assert_eq!(
+        api.get("/v1/agent/board", &ann).await.code(),
+        "not_a_supervisor"
+    );
+    assert_eq!(api.get("/v1/agent/board", &v1).await.code(), "not_an_agent");
+    assert_eq!(
+        api.get("/v1/merchant/board", &ann).await.code(),
+        "not_a_merchant"
+    );
+    assert_eq!(
+        api.get("/v1/agent/board", &shop.token).await.code(),
+        "not_an_agent"
+    );
+}

@@ -409,6 +409,7 @@ fn agent(merchant: &str, id: &str, principal: &str, groups: &[&str]) -> AgentRec
         principal: PrincipalId(principal.into()),
         name: format!("Agent {id}"),
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        supervisor: false,
         created_at: 5,
     }
 }
@@ -420,7 +421,8 @@ pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_fi
     seed_merchant(&store, "mer_a", "svc_a").await;
     seed_merchant(&store, "mer_b", "svc_b").await;
     let ann = agent("mer_a", "ann", "svc_ann", &["sales"]);
-    let bob = agent("mer_a", "bob", "svc_bob", &["sales", "billing"]);
+    let mut bob = agent("mer_a", "bob", "svc_bob", &["sales", "billing"]);
+    bob.supervisor = true;
     let cat = agent("mer_b", "ann", "svc_cat", &[]);
     for a in [&ann, &bob, &cat] {
         store
@@ -445,10 +447,11 @@ pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_fi
         store.agent_of(PrincipalId("svc_a".into())).await.unwrap(),
         None
     );
-    // Renaming and regrouping keeps the account and the creation time.
+    // Renaming, regrouping and making a supervisor keeps the account and the creation time.
     let mut renamed = agent("mer_a", "ann", "svc_other", &["billing"]);
     renamed.name = "Ann Lee".into();
     renamed.created_at = 99;
+    renamed.supervisor = true;
     store.apply(vec![Write::Agent(renamed)]).await.unwrap();
     let now = agents("mer_a").await.unwrap();
     assert_eq!(
@@ -456,13 +459,15 @@ pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_fi
             &now[0].name,
             &now[0].groups,
             &now[0].principal,
-            now[0].created_at
+            now[0].created_at,
+            now[0].supervisor
         ),
         (
             &"Ann Lee".to_owned(),
             &vec!["billing".to_owned()],
             &ann.principal,
-            5
+            5,
+            true
         )
     );
     // Another agent cannot take an account that is already an agent's.
@@ -487,7 +492,7 @@ pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_fi
     assert_eq!(agents("mer_a").await.unwrap().len(), 1);
     assert_eq!(store.agent_of(bob.principal.clone()).await.unwrap(), None);
 
-    // Calls queued or ringing, every merchant's, oldest first; others are not waiting.
+    // Calls queued, ringing or answered, every merchant's, oldest first; others are not open.
     let state = |id: &str, state: &str| Write::ClickState {
         id: id.into(),
         state: state.into(),
@@ -510,13 +515,16 @@ pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_fi
         .await
         .unwrap();
     let waiting: Vec<String> = store
-        .waiting_clicks()
+        .open_clicks()
         .await
         .unwrap()
         .into_iter()
         .map(|c| format!("{} {}", c.id, c.state))
         .collect();
-    assert_eq!(waiting, ["k1 ringing", "k2 queued", "k3 queued"]);
+    assert_eq!(
+        waiting,
+        ["k1 ringing", "k2 queued", "k3 queued", "k4 answered"]
+    );
     store.apply(vec![state("k2", "ended")]).await.unwrap();
-    assert_eq!(store.waiting_clicks().await.unwrap().len(), 2);
+    assert_eq!(store.open_clicks().await.unwrap().len(), 3);
 }

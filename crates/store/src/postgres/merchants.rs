@@ -61,9 +61,10 @@ pub(super) async fn put_agent(c: &impl Db, a: &AgentRecord) -> Result<()> {
     let groups = serde_json::to_string(&a.groups).expect("strings serialise");
     exec_insert(
         c,
-        "INSERT INTO merchant_agents (merchant, id, principal, name, groups, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (merchant, id) DO UPDATE SET name = EXCLUDED.name, groups = EXCLUDED.groups",
+        "INSERT INTO merchant_agents (merchant, id, principal, name, groups, created_at, supervisor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (merchant, id) DO UPDATE SET name = EXCLUDED.name, groups = EXCLUDED.groups,
+         supervisor = EXCLUDED.supervisor",
         &[
             &a.merchant,
             &a.id,
@@ -71,6 +72,7 @@ pub(super) async fn put_agent(c: &impl Db, a: &AgentRecord) -> Result<()> {
             &a.name,
             &groups,
             &a.created_at,
+            &a.supervisor,
         ],
     )
     .await?;
@@ -88,7 +90,7 @@ pub(super) async fn delete_agent(c: &impl Db, merchant: &str, id: &str) -> Resul
     Ok(())
 }
 
-const AGENT_COLUMNS: &str = "merchant, id, principal, name, groups, created_at";
+const AGENT_COLUMNS: &str = "merchant, id, principal, name, groups, created_at, supervisor";
 
 fn agent_from(r: &Row) -> Result<AgentRecord> {
     let id: String = col(r, 1)?;
@@ -100,6 +102,7 @@ fn agent_from(r: &Row) -> Result<AgentRecord> {
         principal: PrincipalId(col(r, 2)?),
         name: col(r, 3)?,
         created_at: col(r, 5)?,
+        supervisor: col(r, 6)?,
     })
 }
 
@@ -131,13 +134,13 @@ pub(super) async fn agent_of(c: &impl Db, principal: &PrincipalId) -> Result<Opt
     .transpose()
 }
 
-/// Calls still `queued` or `ringing`, oldest first.
-pub(super) async fn waiting_clicks(c: &impl Db) -> Result<Vec<ClickRecord>> {
+/// Calls still `queued`, `ringing` or `answered`, oldest first.
+pub(super) async fn open_clicks(c: &impl Db) -> Result<Vec<ClickRecord>> {
     rows(
         c,
         &format!(
             "SELECT {CLICK_COLUMNS} FROM merchant_clicks
-             WHERE state IN ('queued', 'ringing') ORDER BY created_at, id COLLATE \"C\""
+             WHERE state IN ('queued', 'ringing', 'answered') ORDER BY created_at, id COLLATE \"C\""
         ),
         &[],
     )

@@ -617,8 +617,8 @@ impl MerchantStore for PgStore {
         merchants::agent_of(&self.reader().await?, &principal).await
     }
 
-    async fn waiting_clicks(&self) -> Result<Vec<ClickRecord>> {
-        merchants::waiting_clicks(&self.reader().await?).await
+    async fn open_clicks(&self) -> Result<Vec<ClickRecord>> {
+        merchants::open_clicks(&self.reader().await?).await
     }
 
     async fn routing(&self, merchant: String) -> Result<Option<String>> {

@@ -116,9 +116,10 @@ pub(super) fn insert_click(c: &Connection, k: &ClickRecord) -> Result<()> {
 pub(super) fn put_agent(c: &Connection, a: &AgentRecord) -> Result<()> {
     let groups = serde_json::to_string(&a.groups).expect("strings serialise");
     c.prepare_cached(
-        "INSERT INTO merchant_agents (merchant, id, principal, name, groups, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (merchant, id) DO UPDATE SET name = excluded.name, groups = excluded.groups",
+        "INSERT INTO merchant_agents (merchant, id, principal, name, groups, created_at, supervisor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (merchant, id) DO UPDATE SET name = excluded.name, groups = excluded.groups,
+         supervisor = excluded.supervisor",
     )?
     .execute(params![
         a.merchant,
@@ -126,7 +127,8 @@ pub(super) fn put_agent(c: &Connection, a: &AgentRecord) -> Result<()> {
         a.principal.as_str(),
         a.name,
         groups,
-        a.created_at
+        a.created_at,
+        a.supervisor
     ])
     .map_err(duplicate)?;
     Ok(())
@@ -139,7 +141,7 @@ pub(super) fn delete_agent(c: &Connection, merchant: &str, id: &str) -> Result<(
     Ok(())
 }
 
-const AGENT_COLUMNS: &str = "merchant, id, principal, name, groups, created_at";
+const AGENT_COLUMNS: &str = "merchant, id, principal, name, groups, created_at, supervisor";
 
 fn agent_row(r: &Row<'_>) -> rusqlite::Result<(AgentRecord, String)> {
     Ok((
@@ -149,6 +151,7 @@ fn agent_row(r: &Row<'_>) -> rusqlite::Result<(AgentRecord, String)> {
             principal: PrincipalId(r.get(2)?),
             name: r.get(3)?,
             groups: Vec::new(),
+            supervisor: r.get(6)?,
             created_at: r.get(5)?,
         },
         r.get(4)?,
@@ -182,11 +185,11 @@ pub(super) fn agent_of(c: &Connection, principal: &PrincipalId) -> Result<Option
     .transpose()
 }
 
-/// Calls still `queued` or `ringing`, oldest first.
-pub(super) fn waiting_clicks(c: &Connection) -> Result<Vec<ClickRecord>> {
+/// Calls still `queued`, `ringing` or `answered`, oldest first.
+pub(super) fn open_clicks(c: &Connection) -> Result<Vec<ClickRecord>> {
     Ok(c.prepare_cached(&format!(
         "SELECT {CLICK_COLUMNS} FROM merchant_clicks
-             WHERE state IN ('queued', 'ringing') ORDER BY created_at, id"
+             WHERE state IN ('queued', 'ringing', 'answered') ORDER BY created_at, id"
     ))?
     .query_map([], click_row)?
     .collect::<rusqlite::Result<Vec<_>>>()?)

@@ -676,8 +676,8 @@ impl MerchantStore for SqliteStore {
         self.read(move |c| merchants::agent_of(c, &principal)).await
     }
 
-    async fn waiting_clicks(&self) -> Result<Vec<ClickRecord>> {
-        self.read(merchants::waiting_clicks).await
+    async fn open_clicks(&self) -> Result<Vec<ClickRecord>> {
+        self.read(merchants::open_clicks).await
     }
 
     async fn routing(&self, merchant: String) -> Result<Option<String>> {

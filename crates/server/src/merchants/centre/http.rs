@@ -24,6 +24,7 @@ fn agent_out(a: &AgentRecord, signed_in: bool) -> proto::agent::Agent {
         id: a.id.clone(),
         name: a.name.clone(),
         groups: a.groups.clone(),
+        supervisor: a.supervisor,
         account: a.principal.0.clone(),
         signed_in,
         created_at: a.created_at,
@@ -45,7 +46,7 @@ pub(crate) async fn put_agent(
     let m = merchant(&app, &caller).await?;
     let (a, token, signed_in) = app
         .merchants
-        .put_agent(&m, &id, &req.name, &req.groups)
+        .put_agent(&m, &id, &req.name, &req.groups, req.supervisor)
         .await?;
     let status = if token.is_some() {
         StatusCode::CREATED
@@ -225,6 +226,74 @@ pub(crate) async fn end_call(
     }
     app.merchants.agent_end(&a, &id, outcome).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/agent/board` — the whole call centre, for a supervisor: each group's waiting calls,
+/// and every agent's status and call.
+#[utoipa::path(get, path = "/v1/agent/board", tag = "agents",
+    responses((status = 200, body = proto::agent::Board), (status = 403, body = proto::Problem)))]
+pub(crate) async fn agent_board(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<proto::agent::Board>, ApiError> {
+    let a = agent(&app, &caller).await?;
+    if !a.supervisor {
+        return Err(ApiError::Forbidden(
+            "not_a_supervisor",
+            "only a supervisor sees the whole call centre: the merchant makes one with \"supervisor\": true".into(),
+        ));
+    }
+    Ok(axum::Json(board_out(
+        app.merchants.board(&a.merchant).await?,
+    )))
+}
+
+fn secs(ms: callside_core::Millis) -> u64 {
+    (ms.max(0) as u64) / 1000
+}
+
+fn board_out(b: super::board::Board) -> proto::agent::Board {
+    proto::agent::Board {
+        queues: b
+            .queues
+            .into_iter()
+            .map(|q| proto::agent::BoardQueue {
+                group: q.group,
+                calls: q
+                    .calls
+                    .into_iter()
+                    .map(|c| proto::agent::BoardCall {
+                        id: c.id,
+                        waiting_secs: secs(c.waited_ms),
+                        page: c.page,
+                    })
+                    .collect(),
+                handle_secs: q.handle_ms.map(secs),
+            })
+            .collect(),
+        agents: b
+            .agents
+            .into_iter()
+            .map(|a| proto::agent::BoardAgent {
+                id: a.id,
+                name: a.name,
+                status: a.status.into(),
+                call: a.call,
+                for_secs: a.for_ms.map(secs),
+            })
+            .collect(),
+    }
+}
+
+/// `GET /v1/merchant/board` — the merchant's call centre now (as a supervisor sees it).
+#[utoipa::path(get, path = "/v1/merchant/board", tag = "merchants",
+    responses((status = 200, body = proto::agent::Board), (status = 403, body = proto::Problem)))]
+pub(crate) async fn merchant_board(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<proto::agent::Board>, ApiError> {
+    let m = merchant(&app, &caller).await?;
+    Ok(axum::Json(board_out(app.merchants.board(&m.id).await?)))
 }
 
 /// `GET /v1/agent/pages` — the merchant's code→page table, to push from.

@@ -7,6 +7,7 @@
 //! May touch: the store. Agents see only their own merchant's calls; a visitor reads and hangs
 //! up only its own call, with the visitor token its click was answered with.
 
+pub(crate) mod board;
 pub(crate) mod http;
 mod webcall;
 
@@ -115,6 +116,7 @@ impl Merchants {
         id: &str,
         name: &str,
         groups: &[String],
+        supervisor: bool,
     ) -> Result<(AgentRecord, Option<Token>, bool), Error> {
         merchant::check_id(id)?;
         let name = check_name(name)?;
@@ -152,6 +154,7 @@ impl Merchants {
             principal,
             name,
             groups: groups.to_vec(),
+            supervisor,
             created_at: existing.map_or_else(now_ms, |a| a.created_at),
         };
         let mut writes = Vec::new();
@@ -457,33 +460,61 @@ impl Merchants {
     }
 
     /// After a restart: calls still queued or ringing wait again, oldest first (a ringing one
-    /// rings again once its agent is back or another is free).
+    /// rings again once its agent is back or another is free); a call in progress is its
+    /// agent's again (the voice goes on between the browsers), the agent signed in until it
+    /// stays away 45 s — then, or when its agent is gone, it waits at the front again.
     pub(crate) async fn restore_queues(&self) -> Result<usize, Error> {
-        let waiting = self.store.waiting_clicks().await?;
+        let open = self.store.open_clicks().await?;
+        let now = now_ms();
+        let mut talking = Vec::new();
+        for click in open.iter().filter(|c| c.state == "answered") {
+            if let Some(agent) = self.agent_of_web_call(click).await? {
+                talking.push((click.id.clone(), agent));
+            }
+        }
+        let mut again = Vec::new();
         {
             let mut acd = self.centre.acd();
-            for click in &waiting {
-                if let Some(queue) = queue_of(click) {
-                    acd.enqueue(&click.id, queue);
+            for click in &open {
+                let Some(queue) = queue_of(click) else {
+                    continue;
+                };
+                match talking.iter().find(|(id, _)| *id == click.id) {
+                    Some((_, agent)) => acd.restore_talking(
+                        &click.id,
+                        queue,
+                        agent.principal.as_str(),
+                        &agent.groups,
+                        click.answered_at.unwrap_or(now),
+                        now,
+                    ),
+                    None => {
+                        acd.enqueue(&click.id, queue);
+                        // What rang, or was answered by an agent now gone, waits again.
+                        if click.state != "queued" {
+                            again.push(click.id.clone());
+                        }
+                    }
                 }
             }
         }
-        // What rang before the restart waits again (until an agent signs in).
-        let again: Vec<Write> = waiting
-            .iter()
-            .filter(|c| c.state == "ringing")
-            .map(|c| Write::ClickState {
-                id: c.id.clone(),
-                state: "queued".into(),
-                agent: None,
-                outcome: None,
-                at: now_ms(),
-            })
-            .collect();
         if !again.is_empty() {
-            self.store.apply(again).await?;
+            let writes = again
+                .iter()
+                .map(|id| Write::ClickState {
+                    id: id.clone(),
+                    state: "queued".into(),
+                    agent: None,
+                    outcome: None,
+                    at: now,
+                })
+                .collect();
+            self.store.apply(writes).await?;
+            for id in &again {
+                self.web_call_requeued(id).await?;
+            }
         }
-        Ok(waiting.len())
+        Ok(open.len())
     }
 
     /// The merchant's own call centre reported the call ended: it leaves the queue, and its

@@ -174,6 +174,28 @@ impl Merchants {
         }
     }
 
+    /// The agent taking part in an answered call's session, if it is still an agent.
+    pub(super) async fn agent_of_web_call(
+        &self,
+        click: &ClickRecord,
+    ) -> Result<Option<AgentRecord>, Error> {
+        let Some(key) = &click.session else {
+            return Ok(None);
+        };
+        let rec = self.sessions.record(key).await?;
+        if rec.session.closed.is_some() {
+            return Ok(None);
+        }
+        for p in &rec.participants {
+            if let Some(agent) = self.store.agent_of(p.principal.clone()).await? {
+                if agent.merchant == click.merchant {
+                    return Ok(Some(agent));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The agent's merchant's code→page table, to push from.
     pub(crate) async fn agent_pages(&self, agent: &AgentRecord) -> Result<Vec<PageRecord>, Error> {
         Ok(self.store.pages(agent.merchant.clone()).await?)
