@@ -365,3 +365,59 @@ fn a_button_secret_may_start_with_a_dash() {
     let button = String::from_utf8(out.stdout).unwrap();
     assert_eq!(button.trim().split('.').count(), 3, "a JWT: {button}");
 }
+
+#[test]
+fn the_queue_bench_answers_every_visitor_and_reports_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server_process, server) = serve(
+        &data,
+        &[
+            ("CALLSIDE_LIMITS__CLICKS_PER_SOURCE_MINUTE", "100000"),
+            ("CALLSIDE_LIMITS__CLICKS_PER_MERCHANT_MINUTE", "100000"),
+        ],
+    );
+    let lines = run(
+        &server,
+        &[
+            "bench",
+            "queue",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--agents",
+            "3",
+            "--handle-ms",
+            "100",
+            "--duration",
+            "2",
+            "--rate",
+            "10",
+        ],
+    );
+    let line = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {lines:?}"))
+            .clone()
+    };
+    let clicks = line("click")["count"].as_u64().unwrap();
+    assert!(clicks >= 15, "about 20 visitors in 2 s at 10/s: {clicks}");
+    assert_eq!(
+        line("wait for an agent")["count"],
+        clicks,
+        "every visitor answered"
+    );
+    assert_eq!(
+        line("calls handled")["count"],
+        clicks,
+        "every call ended by its agent"
+    );
+    assert!(line("wait for an agent")["p99_ms"].as_f64().unwrap() > 0.0);
+    let merchant = line("calls handled")["merchant"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(merchant.starts_with("mer_"));
+    server_process.kill().unwrap();
+}

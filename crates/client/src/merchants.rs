@@ -163,8 +163,19 @@ impl Client {
         button: &str,
         context: ClickContext,
     ) -> Result<ClickAccepted, Error> {
-        let anonymous = Client::new(base_url, "-")?;
-        let req = anonymous
+        Client::new(base_url, "-")?
+            .click_anonymously(merchant, button, context)
+            .await
+    }
+
+    /// [`Client::click`] through this client's connections, without its token.
+    pub async fn click_anonymously(
+        &self,
+        merchant: &str,
+        button: &str,
+        context: ClickContext,
+    ) -> Result<ClickAccepted, Error> {
+        let req = self
             .request_anonymous(Method::POST, &["v1", "clicks"])
             .json(&ClickRequest {
                 merchant: merchant.into(),

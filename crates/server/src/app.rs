@@ -211,6 +211,7 @@ impl App {
             sessions.clone(),
             identity.clone(),
             server_key,
+            &c.limits,
         ));
         let components = Arc::new(Components::new(
             p.store.clone(),

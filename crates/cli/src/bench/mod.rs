@@ -1,5 +1,6 @@
-//! `callside bench match|relay|idle`: load against a running server over real sockets, with
-//! latency histograms, throughput, CPU time and the server's resident memory.
+//! `callside bench match|relay|idle|queue`: load against a running server over real sockets,
+//! with latency histograms, throughput, CPU time and the server's resident memory (`queue`, a
+//! call centre's visitors and agents, is in `queue.rs`).
 //!
 //! Each run provisions its own devices (named `callside-bench-…`) and deletes them afterwards.
 //! Device `i` owns number `i` of the fictional ranges in [`RANGES`] (10,000 numbers each); even
@@ -59,7 +60,7 @@ fn number(i: usize) -> String {
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// What to measure: leg matching, message relay, or idle connections.
+    /// What to measure: leg matching, message relay, idle connections, or a call centre's queue.
     #[arg(value_enum)]
     mode: Mode,
     /// The server's base URL.
@@ -96,6 +97,12 @@ pub(crate) struct BenchArgs {
     /// The server's process id, to report its CPU time beside the bench's (Linux, same host).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// `queue`: agents taking calls.
+    #[arg(long, default_value_t = 20)]
+    agents: usize,
+    /// `queue`: how long each call lasts once answered, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    handle_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,6 +113,9 @@ enum Mode {
     Relay,
     /// Every device holds a channel open; measures server memory per connected device.
     Idle,
+    /// Visitors click a merchant's button and wait for its agents (S4's ACD); measures the wait
+    /// from click to answer. The server's `limits.clicks_per_*` must allow `--rate`.
+    Queue,
 }
 
 /// What every phase needs: where the server is, one HTTP connection pool, where to print.
@@ -170,6 +180,11 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
         concurrency: args.concurrency,
     };
     let admin = ctx.client(&token)?;
+    if args.mode == Mode::Queue {
+        let handle = Duration::from_millis(args.handle_ms);
+        let duration = Duration::from_secs(args.duration.max(1));
+        return queue::bench_queue(&ctx, &admin, args.agents, handle, duration, args.rate).await;
+    }
     remove_bench_devices(&ctx, &admin).await?;
     let devices = provision(&ctx, &admin, args.pairs * 2).await;
     let result = async {
@@ -189,6 +204,7 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
             Mode::Match => bench_match(&ctx, pairs, duration, args.rate).await,
             Mode::Relay => bench_relay(&ctx, pairs, duration, args.rate, args.window).await,
             Mode::Idle => bench_idle(&ctx, pairs, duration).await,
+            Mode::Queue => unreachable!("the queue bench provisions no devices"),
         }
     }
     .await;
@@ -297,6 +313,7 @@ async fn remove_bench_devices(ctx: &Ctx, admin: &Client) -> anyhow::Result<()> {
 }
 
 mod measure;
+mod queue;
 use measure::{
     concurrently, histogram, mib, pace, print_resources, print_summary, record, show_progress,
     summary, CpuMeter, Scrape,

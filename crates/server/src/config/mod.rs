@@ -151,6 +151,10 @@ pub struct Limits {
     pub browser_links_per_device_hour: u32,
     /// Link codes and refresh tokens one address may present (they are guessed otherwise).
     pub link_attempts_per_source_minute: u32,
+    /// Clicks on merchants' buttons one address may make (S4).
+    pub clicks_per_source_minute: u32,
+    /// Clicks on one merchant's buttons altogether.
+    pub clicks_per_merchant_minute: u32,
     /// TURN credentials one device may get (each spends the operator's relay bandwidth).
     pub turn_credentials_per_device_hour: u32,
     /// Calls with composer data or signed caller data, and post-call notes, one device may send
@@ -527,6 +531,8 @@ impl Config {
                 click_to_dial_per_device_hour: Some(self.limits.click_to_dial_per_device_hour),
                 browser_links_per_device_hour: Some(self.limits.browser_links_per_device_hour),
                 link_attempts_per_source_minute: Some(self.limits.link_attempts_per_source_minute),
+                clicks_per_source_minute: Some(self.limits.clicks_per_source_minute),
+                clicks_per_merchant_minute: Some(self.limits.clicks_per_merchant_minute),
                 turn_credentials_per_device_hour: Some(
                     self.limits.turn_credentials_per_device_hour,
                 ),

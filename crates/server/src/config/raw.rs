@@ -209,6 +209,8 @@ pub struct RawLimits {
     pub click_to_dial_per_device_hour: Option<u32>,
     pub browser_links_per_device_hour: Option<u32>,
     pub link_attempts_per_source_minute: Option<u32>,
+    pub clicks_per_source_minute: Option<u32>,
+    pub clicks_per_merchant_minute: Option<u32>,
     pub turn_credentials_per_device_hour: Option<u32>,
     pub call_notes_per_device_hour: Option<u32>,
     pub emails_per_address_day: Option<u32>,
@@ -487,6 +489,16 @@ impl RawLimits {
                 "limits.link_attempts_per_source_minute",
                 self.link_attempts_per_source_minute,
                 10,
+            )?,
+            clicks_per_source_minute: count(
+                "limits.clicks_per_source_minute",
+                self.clicks_per_source_minute,
+                20,
+            )?,
+            clicks_per_merchant_minute: count(
+                "limits.clicks_per_merchant_minute",
+                self.clicks_per_merchant_minute,
+                600,
             )?,
             turn_credentials_per_device_hour: count(
                 "limits.turn_credentials_per_device_hour",

@@ -21,9 +21,6 @@ use callside_core::{Millis, PhoneNumber, PrincipalId, PrincipalKind, Token};
 use callside_store::{ClickRecord, LinkRecord, MerchantRecord, PageRecord, StoreError, Write};
 use std::sync::{Arc, Mutex};
 
-/// Clicks one address may make a minute, and one merchant's buttons altogether.
-const CLICKS_PER_SOURCE_MINUTE: u32 = 20;
-const CLICKS_PER_MERCHANT_MINUTE: u32 = 600;
 /// Leeway for the button's expiry (clocks differ).
 const BUTTON_LEEWAY_SECS: u64 = 30;
 /// What a page may share with the agent.
@@ -123,14 +120,19 @@ impl Merchants {
         sessions: Arc<Sessions>,
         identity: Arc<Identity>,
         key: [u8; 32],
+        limits: &crate::config::Limits,
     ) -> Self {
         Merchants {
             store,
             sessions,
             identity,
             centre: centre::CallCentre::new(key),
-            per_source: Mutex::new(Limiter::new(Rate::per_minute(CLICKS_PER_SOURCE_MINUTE))),
-            per_merchant: Mutex::new(Limiter::new(Rate::per_minute(CLICKS_PER_MERCHANT_MINUTE))),
+            per_source: Mutex::new(Limiter::new(Rate::per_minute(
+                limits.clicks_per_source_minute,
+            ))),
+            per_merchant: Mutex::new(Limiter::new(Rate::per_minute(
+                limits.clicks_per_merchant_minute,
+            ))),
         }
     }
 
