@@ -34,6 +34,9 @@ const files = {
   "agent.html": readFileSync(join(here, "static/agent.html")),
   "call.js": await bundle("src/call.ts"),
   "call.html": readFileSync(join(here, "static/call.html")),
+  // JsSIP and the call to a number through the WebRTC-to-SIP gateway: loaded by the call window
+  // only for such a call.
+  "sip.js": await bundle("src/sip.ts"),
   "loader.js": await bundle("src/loader.ts", "iife"),
 };
 let stale = [];

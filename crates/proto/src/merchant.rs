@@ -190,6 +190,11 @@ pub struct ClickAccepted {
     /// (`GET /v1/clicks/{id}`) and hanging up (`POST /v1/clicks/{id}/hangup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visitor_token: Option<String>,
+    /// For a call to a number, when the operator runs a WebRTC-to-SIP gateway
+    /// (`browsers.sip_gateway`): its WebSocket URL, through which the call window dials
+    /// `sip:<destination>@<its host>` with the call id as the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_gateway: Option<String>,
 }
 
 /// `POST /v1/merchant/calls/{id}/state`: the call centre reports the call's progress.

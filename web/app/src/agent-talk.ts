@@ -5,7 +5,7 @@
 // suppression (`media/control`).
 
 import { type Message, PeerLink, type RtcOffer } from "../../sdk/src/index.js";
-import { chatLine, join, microphone, play, type Talk, watchVoice } from "./talk.js";
+import { chatLine, join, microphone, play, type Talk, watchLink } from "./talk.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -48,7 +48,7 @@ async function answer(m: Message) {
   }
   link = l;
   play(l, $<HTMLAudioElement>("audio"));
-  stopWatching = watchVoice(l, say);
+  stopWatching = watchLink(l, say);
 }
 
 function onMessage(m: Message, mine: boolean) {

@@ -9,7 +9,8 @@
 // asking).
 
 import { type Message, PeerLink } from "../../sdk/src/index.js";
-import { chatLine, join, microphone, play, type Talk, watchVoice } from "./talk.js";
+import { callNumber, showNumber } from "./call-number.js";
+import { chatLine, join, microphone, play, type Talk, watchLink } from "./talk.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const KEY = "callside.call";
@@ -18,6 +19,8 @@ interface Visitor {
   id: string;
   token: string;
   destination: string;
+  /** For a call to a number: the WebRTC-to-SIP gateway to dial it through. */
+  gateway?: string;
 }
 
 interface Standing {
@@ -59,9 +62,16 @@ async function click(): Promise<Visitor> {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ merchant, button, context }),
   });
-  const body = (await r.json()) as { id: string; destination: string; visitor_token?: string; detail?: string };
+  const body = (await r.json()) as {
+    id: string;
+    destination: string;
+    visitor_token?: string;
+    sip_gateway?: string;
+    detail?: string;
+  };
   if (!r.ok) throw new Error(body.detail ?? `HTTP ${r.status}`);
-  const v = { id: body.id, token: body.visitor_token ?? "", destination: body.destination };
+  const v: Visitor = { id: body.id, token: body.visitor_token ?? "", destination: body.destination };
+  if (body.sip_gateway) v.gateway = body.sip_gateway;
   sessionStorage.setItem(KEY, JSON.stringify(v));
   // The button and context have done their work: not left in the address bar or history.
   history.replaceState(null, "", location.pathname);
@@ -222,7 +232,7 @@ async function startTalk(session: string, agent: string) {
       },
     });
     play(link, $<HTMLAudioElement>("audio"));
-    stopWatching = watchVoice(link, (text) => ($("voice").textContent = text));
+    stopWatching = watchLink(link, (text) => ($("voice").textContent = text));
   } catch (e) {
     $("voice").textContent = `Voice could not connect (${(e as Error).message}); you can still chat below.`;
   }
@@ -262,14 +272,14 @@ try {
   if (me.token) {
     $("hang-up").hidden = false;
     await follow(me);
+  } else if (me.gateway) {
+    // Routed to a number the operator's gateway reaches: the browser calls it.
+    over = true;
+    await callNumber(me.id, me.destination, me.gateway);
   } else {
     // Routed to a number: the visitor calls it from a phone.
     over = true;
-    $("call-title").textContent = "Call us";
-    $("where").textContent = "This call goes to our phone line:";
-    $<HTMLAnchorElement>("dial").href = `tel:${me.destination}`;
-    $("dial").textContent = me.destination;
-    $("number").hidden = false;
+    showNumber(me.destination);
   }
 } catch (e) {
   $("call-title").textContent = "The call could not start";

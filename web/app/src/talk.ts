@@ -64,32 +64,42 @@ export function play(link: PeerLink, audio: HTMLAudioElement) {
 }
 
 /**
- * Tells `say` how the voice is doing, from the link's statistics every second: "connected"
- * once audio from the other side arrives (direct or through the relay), "no audio" when it
- * stops. Returns a function that stops watching.
+ * Tells `say` how the voice is doing, from the connection's statistics every second: "connected"
+ * once audio from the other side arrives (`path` says whether through the relay), "no audio"
+ * when it stops. Returns a function that stops watching.
  */
-export function watchVoice(link: PeerLink, say: (text: string) => void): () => void {
+export function watchVoice(
+  pc: RTCPeerConnection,
+  say: (text: string) => void,
+  path?: () => Promise<string>,
+): () => void {
   let last = 0;
   const timer = setInterval(async () => {
     let received = 0;
-    const stats = await link.pc.getStats().catch(() => undefined);
+    const stats = await pc.getStats().catch(() => undefined);
     stats?.forEach((s: { type: string; kind?: string; packetsReceived?: number }) => {
       if (s.type === "inbound-rtp" && s.kind === "audio") received += s.packetsReceived ?? 0;
     });
     if (received > last) {
-      const path = await link.path();
-      say(`Voice connected${path === "relay" ? " (through the relay)" : ""}.`);
+      const relayed = (await path?.()) === "relay";
+      say(`Voice connected${relayed ? " (through the relay)" : ""}.`);
     } else if (last > 0) {
       say("No audio is arriving…");
     }
     last = received;
   }, 1000);
+  return () => clearInterval(timer);
+}
+
+/** [`watchVoice`] for a peer link, which says "Voice ended." when the link ends. */
+export function watchLink(link: PeerLink, say: (text: string) => void): () => void {
+  const stop = watchVoice(link.pc, say, () => link.path());
   const off = link.on("ended", () => {
-    clearInterval(timer);
+    stop();
     say("Voice ended.");
   });
   return () => {
-    clearInterval(timer);
+    stop();
     off();
   };
 }

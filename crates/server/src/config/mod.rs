@@ -181,6 +181,9 @@ pub struct Browsers {
     pub refresh_ttl: Duration,
     /// How long a link code waits to be typed.
     pub link_ttl: Duration,
+    /// The WebRTC-to-SIP gateway (Kamailio's WebSocket, deploy/webrtc-gateway) a visitor's call
+    /// window calls a merchant's telephone number through; without it, it shows the number.
+    pub sip_gateway: Option<String>,
 }
 
 /// The SIP proxy's JSON-RPC (`[kamailio]`, deploy/kamailio).
@@ -546,6 +549,7 @@ impl Config {
                 access_secs: Some(self.browsers.access_ttl.as_secs()),
                 refresh_days: Some(self.browsers.refresh_ttl.as_secs() / 86_400),
                 link_secs: Some(self.browsers.link_ttl.as_secs()),
+                sip_gateway: self.browsers.sip_gateway.clone(),
             },
             kamailio: match &self.kamailio {
                 Some(k) => RawKamailio {

@@ -71,6 +71,7 @@ pub struct RawBrowsers {
     pub access_secs: Option<u64>,
     pub refresh_days: Option<u64>,
     pub link_secs: Option<u64>,
+    pub sip_gateway: Option<String>,
 }
 
 impl RawBrowsers {
@@ -100,7 +101,16 @@ impl RawBrowsers {
                 "must be 1-365",
             ));
         }
+        let gateway = self.sip_gateway.map(|g| match url::Url::parse(&g) {
+            Ok(u) if matches!(u.scheme(), "ws" | "wss") && u.host().is_some() => Ok(g),
+            _ => Err(invalid(
+                "browsers.sip_gateway",
+                &g,
+                "must be a ws:// or wss:// URL",
+            )),
+        });
         Ok(super::Browsers {
+            sip_gateway: gateway.transpose()?,
             origins,
             access_ttl: secs("browsers.access_secs", self.access_secs, 900, 60..=86_400)?,
             refresh_ttl: Duration::from_secs(refresh_days * 86_400),

@@ -3,7 +3,8 @@
 //! the binary. Served with a strict Content-Security-Policy: the page loads only its own files
 //! and talks only to this server.
 
-use axum::extract::Path;
+use crate::app::AppState;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -50,6 +51,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/app/call.js"),
     ),
     (
+        "sip.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/app/sip.js"),
+    ),
+    (
         "loader.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/app/loader.js"),
@@ -65,11 +71,13 @@ const REVALIDATE: &str = "no-cache";
 /// Named by its content: never changes, kept for a year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// The call window's script under a name made of its content's SHA-256 (S4 claim 36): served
-/// immutable, so a visitor's browser fetches it once per version of callside, and the call
-/// window's page (revalidated, a few hundred bytes) names the current one.
+/// The call window's scripts under names made of their content's SHA-256 (S4 claim 36): served
+/// immutable, so a visitor's browser fetches them once per version of callside, and the call
+/// window's page (revalidated, a few hundred bytes) names the current ones. `sip.js` (JsSIP, for
+/// calls to a number through the WebRTC-to-SIP gateway) is loaded only for such calls.
 struct CallAssets {
-    script: String,
+    /// (served name, file), for `call.js` and `sip.js`.
+    scripts: Vec<(String, &'static str)>,
     page: Vec<u8>,
 }
 
@@ -77,14 +85,23 @@ fn call_assets() -> &'static CallAssets {
     static ASSETS: std::sync::OnceLock<CallAssets> = std::sync::OnceLock::new();
     ASSETS.get_or_init(|| {
         use sha2::Digest as _;
-        let bytes = bytes_of("call.js");
-        let digest = sha2::Sha256::digest(bytes);
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        let script = format!("call-{hex}.js");
-        let page = String::from_utf8_lossy(bytes_of("call.html"))
-            .replace("src=\"call.js\"", &format!("src=\"{script}\""))
-            .into_bytes();
-        CallAssets { script, page }
+        let mut page = String::from_utf8_lossy(bytes_of("call.html")).into_owned();
+        let mut scripts = Vec::new();
+        for (file, attr) in [("call.js", "src"), ("sip.js", "content")] {
+            let digest = sha2::Sha256::digest(bytes_of(file));
+            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            let stem = file.trim_end_matches(".js");
+            let named = format!("{stem}-{hex}.js");
+            page = page.replace(
+                &format!("{attr}=\"{file}\""),
+                &format!("{attr}=\"{named}\""),
+            );
+            scripts.push((named, file));
+        }
+        CallAssets {
+            scripts,
+            page: page.into_bytes(),
+        }
     })
 }
 
@@ -114,7 +131,7 @@ pub(crate) async fn app_index() -> Response {
 /// `GET /app/{file}`.
 pub(crate) async fn app_file(Path(name): Path<String>) -> Response {
     match name.as_str() {
-        "agent.html" | "agent.js" | "call.html" | "call.js" | "loader.js" => {
+        "agent.html" | "agent.js" | "call.html" | "call.js" | "sip.js" | "loader.js" => {
             super::error::ApiError::NotFound("file").into_response()
         }
         _ => file(&name),
@@ -140,24 +157,37 @@ pub(crate) async fn agent_file(Path(name): Path<String>) -> Response {
     only(AGENT, &name)
 }
 
-/// `GET /call/` — a visitor's call window, opened by the loader; it names its script by the
-/// script's content.
-pub(crate) async fn call_index() -> Response {
-    respond(
+/// `GET /call/` — a visitor's call window, opened by the loader; it names its scripts by their
+/// content. With a WebRTC-to-SIP gateway configured, the page may also connect to it.
+pub(crate) async fn call_index(State(app): State<AppState>) -> Response {
+    let mut res = respond(
         "text/html; charset=utf-8",
         call_assets().page.clone(),
         REVALIDATE,
-    )
+    );
+    let gateway = app
+        .config
+        .browsers
+        .sip_gateway
+        .as_deref()
+        .and_then(|g| url::Url::parse(g).ok())
+        .map(|u| u.origin().ascii_serialization());
+    if let Some(origin) = gateway {
+        let csp = CSP.replace(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {origin}"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    res
 }
 
 /// `GET /call/{file}`: the content-named script (immutable), or the styles.
 pub(crate) async fn call_file(Path(name): Path<String>) -> Response {
-    if name == call_assets().script {
-        return respond(
-            "text/javascript; charset=utf-8",
-            bytes_of("call.js"),
-            IMMUTABLE,
-        );
+    if let Some((_, file)) = call_assets().scripts.iter().find(|(n, _)| *n == name) {
+        return respond("text/javascript; charset=utf-8", bytes_of(file), IMMUTABLE);
     }
     only(CALL, &name)
 }

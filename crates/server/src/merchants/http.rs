@@ -462,6 +462,10 @@ pub(crate) async fn click(
         StatusCode::CREATED,
         axum::Json(proto::merchant::ClickAccepted {
             visitor_token: (rec.state == "queued").then(|| app.merchants.visitor_token(&rec.id)),
+            // A call for a number: the browser dials it through the WebRTC-to-SIP gateway.
+            sip_gateway: (rec.state == "routed")
+                .then(|| app.config.browsers.sip_gateway.clone())
+                .flatten(),
             id: rec.id,
             destination: rec.destination,
         }),
