@@ -67,6 +67,12 @@ enum AgentCommand {
         /// The call id (`clk_…`).
         id: String,
     },
+    /// Join a call to the merchant's number by the channel id its visitor reads out (its chat
+    /// and pages; the voice stays on the telephone).
+    Join {
+        /// The 6 digits the visitor's call window shows.
+        channel: String,
+    },
     /// The merchant's pages you can push, by code.
     Pages,
     /// The whole call centre now (supervisors): waiting calls and every agent's status.
@@ -128,6 +134,10 @@ pub(crate) async fn run(args: AgentArgs, out: &Output) -> anyhow::Result<()> {
         AgentCommand::Board => {
             let b = client.board(false).await?;
             out.result(&b, || board_text(&b));
+        }
+        AgentCommand::Join { channel } => {
+            let c = client.join_channel(&channel).await?;
+            out.result(&c, || describe(&c));
         }
         AgentCommand::Pages => {
             let pages = client.agent_pages().await?;

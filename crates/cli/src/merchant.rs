@@ -165,7 +165,7 @@ enum MerchantCommand {
         valid_secs: u64,
     },
     /// Click a button as a visitor's page would (no token: the button is the credential). With
-    /// -q: the call id, and the visitor token for a call that waits for agents, one per line.
+    /// -q: the call id and the visitor token, one per line.
     Click {
         /// The merchant id (mer_…).
         #[arg(long)]
@@ -228,12 +228,16 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
             let quiet: Vec<&str> = std::iter::once(c.id.as_str())
                 .chain(c.visitor_token.as_deref())
                 .collect();
-            out.result_lines(&c, &quiet, || match &c.visitor_token {
-                Some(t) => format!(
+            out.result_lines(&c, &quiet, || match (&c.channel, &c.visitor_token) {
+                (Some(ch), _) => format!(
+                    "call {} goes to {}; an agent keys its channel id {ch} to join its chat",
+                    c.id, c.destination
+                ),
+                (None, Some(t)) => format!(
                     "call {} waits for {}; follow it with: callside merchant follow {} --visitor-token {t}",
                     c.id, c.destination, c.id
                 ),
-                None => format!("call {} goes to {}", c.id, c.destination),
+                (None, None) => format!("call {} goes to {}", c.id, c.destination),
             });
             return Ok(());
         }

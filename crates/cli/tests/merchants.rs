@@ -421,3 +421,59 @@ fn the_queue_bench_answers_every_visitor_and_reports_the_wait() {
     assert!(merchant.starts_with("mer_"));
     server_process.kill().unwrap();
 }
+
+#[test]
+fn an_agent_joins_a_phone_call_by_the_channel_id_its_visitor_reads_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server_process, server) = serve(&data, &[]);
+    let (id, token, secret) = create_shop(&server, &data);
+    as_merchant(&server, &token, &["link", "sales", "--name", "Sales"]);
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, r#"{"rules": [], "default": "+12125550100"}"#).unwrap();
+    as_merchant(
+        &server,
+        &token,
+        &["routing", "--set", rules.to_str().unwrap()],
+    );
+    let added = as_merchant(
+        &server,
+        &token,
+        &["agent", "dana", "--name", "Dana Reyes", "--group", "sales"],
+    );
+    let dana = added["token"].as_str().unwrap().to_owned();
+    as_agent(&server, &dana, &["status", "available"]);
+    let button = run(
+        &server,
+        &[
+            "merchant",
+            "button",
+            "--merchant",
+            &id,
+            "--secret",
+            &secret,
+            "--link",
+            "sales",
+        ],
+    )
+    .remove(0)["button"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let c = run(
+        &server,
+        &["merchant", "click", "--merchant", &id, "--button", &button],
+    )
+    .remove(0);
+    assert_eq!(c["destination"], "+12125550100");
+    let channel = c["channel"].as_str().unwrap().to_owned();
+    let joined = as_agent(&server, &dana, &["join", &channel]);
+    assert_eq!(joined["state"], "talking", "{joined}");
+    assert_eq!(joined["call"]["id"], c["id"]);
+    assert!(joined["session"].as_str().unwrap().starts_with("sk_"));
+    let call = c["id"].as_str().unwrap();
+    as_agent(&server, &dana, &["end", call]);
+    let visitor = c["visitor_token"].as_str().unwrap();
+    assert_eq!(follow(&server, call, visitor)["state"], "ended");
+    server_process.kill().unwrap();
+}

@@ -5,8 +5,8 @@
 use crate::client::{json, send, REQUEST_TIMEOUT};
 use crate::{Client, Error};
 use callside_proto::agent::{
-    Agent, AgentCall, AgentIn, AgentList, AgentSaved, Board, EndCall, Presence, PresenceStatus,
-    PushPage, VisitorCall,
+    Agent, AgentCall, AgentIn, AgentList, AgentSaved, Board, EndCall, JoinChannel, Presence,
+    PresenceStatus, PushPage, VisitorCall,
 };
 use callside_proto::merchant::{Page, PageList};
 use reqwest::{Method, StatusCode};
@@ -107,6 +107,17 @@ impl Client {
         let who = if as_merchant { "merchant" } else { "agent" };
         let req = self.request(Method::GET, &["v1", who, "board"]);
         json(send(req, REQUEST_TIMEOUT).await?, "board").await
+    }
+
+    /// `POST /v1/agent/channels`: joins a call to the merchant's number by the channel id its
+    /// visitor reads out; answers the call, with its session.
+    pub async fn join_channel(&self, channel: &str) -> Result<AgentCall, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "agent", "channels"])
+            .json(&JoinChannel {
+                channel: channel.into(),
+            });
+        json(send(req, REQUEST_TIMEOUT).await?, "agent call").await
     }
 
     /// `GET /v1/agent/pages`: the merchant's code→page table, to push from.

@@ -76,6 +76,8 @@ pub enum AcdError {
     NotYours,
     #[error("the agent is not signed in")]
     SignedOut,
+    #[error("the agent is on another call")]
+    Busy,
 }
 
 /// A queue: a merchant's agent group.
@@ -276,6 +278,41 @@ impl Acd {
                 },
             },
         );
+    }
+
+    /// The agent takes a call that never queued (a call to a number whose channel id it
+    /// keyed): the call is the agent's, talking, as if it had answered it.
+    pub fn link(
+        &mut self,
+        agent: &str,
+        call: &str,
+        merchant: &str,
+        now: Millis,
+    ) -> Result<(), AcdError> {
+        let a = self.agents.get_mut(agent).ok_or(AcdError::SignedOut)?;
+        if a.call.is_some() {
+            return Err(AcdError::Busy);
+        }
+        if self.calls.contains_key(call) {
+            return Err(AcdError::NotYours);
+        }
+        a.call = Some(call.to_owned());
+        a.seen_at = now;
+        self.calls.insert(
+            call.to_owned(),
+            Call {
+                // No group: it never waited in a queue.
+                queue: QueueId {
+                    merchant: merchant.to_owned(),
+                    group: String::new(),
+                },
+                state: CallState::Talking {
+                    agent: agent.to_owned(),
+                    since: now,
+                },
+            },
+        );
+        Ok(())
     }
 
     /// The agent answers the call ringing it.

@@ -353,3 +353,37 @@ fn the_board_shows_one_merchants_queues_and_agents_only() {
         vec![("sales".into(), vec!["x1".into()])]
     );
 }
+
+#[test]
+fn an_agent_links_a_call_that_never_queued_once_and_only_when_free() {
+    let mut acd = Acd::new();
+    assert_eq!(acd.link("ann", "p1", "mer_a", 0), Err(AcdError::SignedOut));
+    acd.presence("ann", "mer_a", &groups(&["sales"]), Presence::Available, 0);
+    acd.link("ann", "p1", "mer_a", 10).unwrap();
+    assert_eq!(
+        acd.call_of("ann"),
+        Some((
+            "p1".into(),
+            CallState::Talking {
+                agent: "ann".into(),
+                since: 10
+            }
+        ))
+    );
+    acd.presence("bob", "mer_a", &groups(&["sales"]), Presence::Available, 0);
+    assert_eq!(
+        acd.link("bob", "p1", "mer_a", 20),
+        Err(AcdError::NotYours),
+        "Ann's already"
+    );
+    assert_eq!(acd.link("ann", "p2", "mer_a", 20), Err(AcdError::Busy));
+    // Busy on it, Ann is not rung for queued calls; ending it frees her.
+    acd.enqueue("c1", q("sales"));
+    let events = acd.tick(30);
+    assert_eq!(events, vec![ring("c1", "bob")]);
+    assert_eq!(acd.end("p1", 1_010), Some("ann".into()));
+    assert!(
+        acd.board("mer_a").queues.is_empty(),
+        "a linked call is in no queue"
+    );
+}

@@ -16,6 +16,20 @@ pub fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// `n` random decimal digits (a code keyed on a telephone keypad), uniformly distributed.
+pub fn random_digits(n: usize) -> String {
+    (0..n)
+        .map(|_| loop {
+            let mut b = [0u8; 1];
+            getrandom::fill(&mut b).expect("the operating system's random source failed");
+            // 250 = 25 × 10: values above would favour the low digits.
+            if b[0] < 250 {
+                break char::from(b'0' + b[0] % 10);
+            }
+        })
+        .collect()
+}
+
 /// Crockford's base 32: digits and letters without I, L, O and U, so nothing reads as another.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -142,6 +156,17 @@ pub struct TokenHash(pub [u8; 32]);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_digits_are_digits_of_every_kind() {
+        let code = random_digits(6);
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        let many: String = (0..200).map(|_| random_digits(5)).collect();
+        for d in b'0'..=b'9' {
+            assert!(many.bytes().any(|b| b == d), "digit {} in 1,000", d as char);
+        }
+    }
 
     #[test]
     fn typed_codes_survive_how_people_type_them() {

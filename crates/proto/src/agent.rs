@@ -74,6 +74,14 @@ pub struct AgentCall {
     pub session: Option<String>,
 }
 
+/// `POST /v1/agent/channels`: join a call to the merchant's number by its channel id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinChannel {
+    /// The 6 digits the visitor's call window shows.
+    pub channel: String,
+}
+
 /// `POST /v1/agent/calls/{id}/push`: push the merchant's page for a code to the visitor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -186,10 +186,14 @@ pub struct ClickAccepted {
     /// The call record's id (`clk_…`).
     pub id: String,
     pub destination: String,
-    /// For a call waiting for agents: the visitor's token for following it
-    /// (`GET /v1/clicks/{id}`) and hanging up (`POST /v1/clicks/{id}/hangup`).
+    /// The visitor's token for following the call (`GET /v1/clicks/{id}`), hanging up
+    /// (`POST /v1/clicks/{id}/hangup`) and, once an agent answers, its session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visitor_token: Option<String>,
+    /// For a call to a number: the short channel id the visitor gives the agent, who keys it
+    /// (`POST /v1/agent/channels`) to open the call's chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// For a call to a number, when the operator runs a WebRTC-to-SIP gateway
     /// (`browsers.sip_gateway`): its WebSocket URL, through which the call window dials
     /// `sip:<destination>@<its host>` with the call id as the caller.

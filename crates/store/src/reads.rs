@@ -337,6 +337,15 @@ pub trait MerchantStore: Send + Sync {
 
     async fn click(&self, id: String) -> Result<Option<ClickRecord>>;
 
+    /// The newest call to a number of `merchant` whose channel id is `channel`, still `routed`
+    /// and made after `since` (an agent keyed the id to join its chat).
+    async fn click_by_channel(
+        &self,
+        merchant: String,
+        channel: String,
+        since: Millis,
+    ) -> Result<Option<ClickRecord>>;
+
     /// A merchant's calls, newest first: at most `limit` created before `before` (all when
     /// `None`). Never another merchant's.
     async fn clicks(

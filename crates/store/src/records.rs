@@ -353,6 +353,9 @@ pub struct ClickRecord {
     pub ended_at: Option<Millis>,
     /// The web call's session, opened when an agent answered (S4).
     pub session: Option<SessionKey>,
+    /// A call to a number: the short channel id (6 digits) an agent keys to join the call's
+    /// chat (S4's chat channel).
+    pub channel: Option<String>,
 }
 
 /// What a retention purge removes: records older than a moment, in one bounded batch.
@@ -380,6 +383,11 @@ pub enum Write {
     Principal(PrincipalRecord, TokenHash),
     /// Soft-deletes a principal and revokes its tokens.
     DeletePrincipal(PrincipalId),
+    /// Renames a principal (an agent its merchant renamed).
+    RenamePrincipal {
+        id: PrincipalId,
+        name: String,
+    },
     /// Erases a device's personal data as [`crate::personal::HOLDINGS`] says (deletes it,
     /// redacts its messages as `erased`, keeps what it gives a reason for), deletes the
     /// principal and revokes its tokens. `at` is the deletion time.

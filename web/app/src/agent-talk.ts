@@ -79,7 +79,16 @@ async function loadPages(api: Api) {
 }
 
 /** Joins the call's session; `say` reports what went wrong. */
-export async function startTalk(api: Api, token: string, callId: string, session: string, note: (t: string) => void) {
+/** Joins the call's session; `voice`: the visitor's voice comes over it (not for a call to a
+ * number, whose voice is on the telephone). */
+export async function startTalk(
+  api: Api,
+  token: string,
+  callId: string,
+  session: string,
+  note: (t: string) => void,
+  voice = true,
+) {
   if (joined === session) return;
   stopTalk();
   joined = session;
@@ -89,7 +98,7 @@ export async function startTalk(api: Api, token: string, callId: string, session
   $("now-on").textContent = "the page they called from";
   $<HTMLInputElement>("volume").value = "100";
   $<HTMLInputElement>("echo").checked = true;
-  say("Waiting for the visitor's voice…");
+  say(voice ? "Waiting for the visitor's voice…" : "The visitor is on the phone with you: chat and pages here.");
   void loadPages(api).catch((e: Error) => note(`Could not load the pages: ${e.message}`));
   try {
     const t = await join(token, session, onMessage);

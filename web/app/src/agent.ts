@@ -12,6 +12,7 @@ const KEY = "callside.agent.token";
 
 interface CallRecord {
   id: string;
+  destination: string;
   link?: string;
   customer?: string;
   context: { page?: string; referrer?: string; recent_pages?: string[]; form?: Record<string, unknown> };
@@ -135,11 +136,14 @@ function link(url: string): Node {
 function show(c: AgentCall | undefined) {
   const same = c && current && c.call.id === current.call.id && c.state === current.state;
   current = c;
-  if (c?.state === "talking" && c.session) void startTalk(api, token, c.call.id, c.session, say);
+  // A call to a number (joined by its channel id) has its voice on the telephone.
+  const byPhone = Boolean(c && !c.call.destination.startsWith("agents:"));
+  if (c?.state === "talking" && c.session) void startTalk(api, token, c.call.id, c.session, say, !byPhone);
   else stopTalk();
   if (same) return;
   $("call").hidden = !c;
   $("idle").hidden = Boolean(c);
+  $("channel-form").hidden = Boolean(c);
   if (!c) return;
   const ringing = c.state === "ringing";
   $("call-title").textContent = ringing ? "Incoming call" : "On a call";
@@ -206,6 +210,22 @@ $("presence").addEventListener("change", () => {
     .catch((e: Error) => say(`Could not change your status: ${e.message}`));
 });
 wire(api, say);
+// S4's chat channel: a visitor on the phone (a call to the merchant's number) reads out the code
+// its call window shows; keying it makes the call this agent's, with chat and page push.
+$("channel-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $<HTMLInputElement>("channel-code");
+  const channel = input.value.replace(/\D/g, "");
+  epoch++;
+  void api("POST", "/v1/agent/channels", { channel })
+    .then(async (r) => {
+      input.value = "";
+      epoch++;
+      show((await r.json()) as AgentCall);
+      say("You joined the visitor's call: chat and pages here.");
+    })
+    .catch((err: Error) => say(`Could not join call ${channel}: ${err.message}`));
+});
 $("accept").addEventListener("click", () => void act("accept"));
 $("decline").addEventListener("click", () => void act("decline"));
 $("end").addEventListener("click", () => void act("end"));

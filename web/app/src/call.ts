@@ -21,6 +21,8 @@ interface Visitor {
   destination: string;
   /** For a call to a number: the WebRTC-to-SIP gateway to dial it through. */
   gateway?: string;
+  /** For a call to a number: the channel id an agent keys to open the call's chat. */
+  channel?: string;
 }
 
 interface Standing {
@@ -67,11 +69,13 @@ async function click(): Promise<Visitor> {
     destination: string;
     visitor_token?: string;
     sip_gateway?: string;
+    channel?: string;
     detail?: string;
   };
   if (!r.ok) throw new Error(body.detail ?? `HTTP ${r.status}`);
   const v: Visitor = { id: body.id, token: body.visitor_token ?? "", destination: body.destination };
   if (body.sip_gateway) v.gateway = body.sip_gateway;
+  if (body.channel) v.channel = body.channel;
   sessionStorage.setItem(KEY, JSON.stringify(v));
   // The button and context have done their work: not left in the address bar or history.
   history.replaceState(null, "", location.pathname);
@@ -131,6 +135,31 @@ async function follow(v: Visitor) {
       show((await r.json()) as Standing);
     } catch {
       $("detail").textContent = "Reconnecting…";
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+/** A call to a number: an agent who keys its channel id opens the call's chat. */
+async function followChannel(v: Visitor) {
+  $("channel").textContent = v.channel ?? "";
+  $("channel-line").hidden = false;
+  for (let wait = 0; ; wait = 20) {
+    try {
+      const r = await fetch(`/v1/clicks/${encodeURIComponent(v.id)}?wait=${wait}`, {
+        headers: { authorization: `Bearer ${v.token}` },
+      });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const s = (await r.json()) as Standing;
+      if (s.state === "answered" && s.session && s.session !== talking) {
+        $("channel-line").hidden = true;
+        void startTalk(s.session, s.agent ?? "The agent", false);
+      }
+      if (s.state === "ended") {
+        stopTalk();
+        return;
+      }
+    } catch {
       await new Promise((r) => setTimeout(r, 2000));
     }
   }
@@ -196,11 +225,15 @@ function showPage(url: string) {
   }
 }
 
-async function startTalk(session: string, agent: string) {
+/** Joins the call's session: chat, pages, media control, and — unless the voice goes another
+ * way (a call to a number) — the voice. */
+async function startTalk(session: string, agent: string, voice = true) {
   if (!me) return;
   talking = session;
   $("web-call").hidden = false;
-  $("voice").textContent = "Connecting voice…";
+  for (const chat of ["chat-title", "chat", "chat-form"]) $(chat).hidden = false;
+  if (voice) $("voice").textContent = "Connecting voice…";
+  else $("pushed").textContent = `${agent} joined: you can chat, and they can show you pages.`;
   try {
     talk = await join(me.token, session, (m, mine) => onMessage(m, mine, agent));
   } catch (e) {
@@ -216,6 +249,7 @@ async function startTalk(session: string, agent: string) {
     void talk.channel.send(talk.session, "page/view", { url: d.url, ...(d.title ? { title: d.title.slice(0, 200) } : {}) });
   });
   asking = setInterval(() => (window.opener as Window | null)?.postMessage("callside:where", "*"), 1000);
+  if (!voice) return;
   mic = await microphone();
   if (!mic) {
     $("voice").textContent = "No microphone: you can still chat with the agent below.";
@@ -240,6 +274,16 @@ async function startTalk(session: string, agent: string) {
 
 function stopTalk() {
   if (!talking) return;
+  if (me?.channel) {
+    // A call to a number: its voice goes on; only the chat closes.
+    talking = undefined;
+    clearInterval(asking);
+    talk?.leave();
+    talk = undefined;
+    for (const chat of ["chat-title", "chat", "chat-form"]) $(chat).hidden = true;
+    $("pushed").textContent = "The agent closed the chat.";
+    return;
+  }
   talking = undefined;
   clearInterval(asking);
   stopWatching?.();
@@ -269,17 +313,16 @@ addEventListener("pagehide", (e) => {
 
 try {
   me = await click();
-  if (me.token) {
+  if (me.channel) {
+    // A call to a number: the voice goes through the gateway (or a phone); the chat opens when
+    // an agent keys the call's channel id.
+    over = true;
+    void followChannel(me);
+    if (me.gateway) await callNumber(me.id, me.destination, me.gateway);
+    else showNumber(me.destination);
+  } else {
     $("hang-up").hidden = false;
     await follow(me);
-  } else if (me.gateway) {
-    // Routed to a number the operator's gateway reaches: the browser calls it.
-    over = true;
-    await callNumber(me.id, me.destination, me.gateway);
-  } else {
-    // Routed to a number: the visitor calls it from a phone.
-    over = true;
-    showNumber(me.destination);
   }
 } catch (e) {
   $("call-title").textContent = "The call could not start";

@@ -478,10 +478,10 @@ async function sendFile() {
   try {
     if (peer.linkOpen()) {
       const bytes = new Uint8Array(await file.arrayBuffer());
-      await peer.sendFile(bytes, file.name, (sent, total) => {
+      const path = await peer.sendFile(bytes, file.name, (sent, total) => {
         bar.value = total ? sent / total : 1;
       });
-      say(`Sent ${file.name} directly.`);
+      say(path === "relay" ? `Sent ${file.name} over the direct link, through the relay.` : `Sent ${file.name} directly.`);
       return;
     }
     await state.client.sendFile(state.selected, file, file.name, {

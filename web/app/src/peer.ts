@@ -58,10 +58,17 @@ export function linkOpen(): boolean {
   return Boolean(link?.open);
 }
 
-export async function sendFile(bytes: Uint8Array, name: string, onProgress: (sent: number, total: number) => void) {
+/** Sends a file over the link; answers the path it took (`relay`, `direct`). */
+export async function sendFile(
+  bytes: Uint8Array,
+  name: string,
+  onProgress: (sent: number, total: number) => void,
+): Promise<string> {
   if (!link) throw new Error("no direct link");
   await link.sendFile(bytes, name, onProgress);
-  hooks.showFile({ name, bytes, sha256: "" }, "you", await link.path());
+  const path = await link.path();
+  hooks.showFile({ name, bytes, sha256: "" }, "you", path);
+  return path;
 }
 
 /** An `rtc/*` message on a session: an offer may be shown; the rest is the link's. */

@@ -2,7 +2,9 @@
 // in headless Chromium (fake microphone) dials through the WebRTC-to-SIP gateway — Kamailio over
 // WebSocket and rtpengine, from scripts/peers — to a baresip call centre that answers with a
 // recorded greeting and records what it hears. The call centre sees the call's id as the caller
-// (to look its record up), both sides hear each other, and hanging up ends the SIP call.
+// (to look its record up), both sides hear each other, and hanging up ends the SIP call. An agent
+// of the shop keys the code the call window shows (S4's chat channel) and chats with the visitor
+// and pushes a page, while the voice stays on the telephone.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
@@ -22,6 +24,7 @@ let server;
 let browser;
 let site;
 let siteBase;
+let agentToken;
 
 async function call(method, path, token, body) {
   const r = await fetch(`${server.base}${path}`, {
@@ -59,6 +62,7 @@ before(async () => {
   const shop = { id: made.merchant.id, token: made.token, secret: made.button_secret };
   await call("PUT", "/v1/merchant/links/sales", shop.token, { name: "Sales" });
   await call("PUT", "/v1/merchant/routing", shop.token, { rules: [], default: "button" });
+  agentToken = (await call("PUT", "/v1/merchant/agents/ray", shop.token, { name: "Ray Chen", groups: ["sales"] })).token;
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const head = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({
     iss: shop.id,
@@ -69,12 +73,14 @@ before(async () => {
   const button = `${head}.${createHmac("sha256", shop.secret).update(head).digest("base64url")}`;
   site = createServer((req, res) => {
     res.setHeader("content-type", "text/html; charset=utf-8");
-    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Acme Shoes</title>
-<script src="${server.base}/loader.js" async></script></head><body><h1>Acme Shoes</h1>
+    const title = req.url === "/returns" ? "Returns" : "Acme Shoes";
+    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<script src="${server.base}/loader.js" async></script></head><body><h1>${title}</h1>
 <button type="button" data-callside-merchant="${shop.id}" data-callside-button="${button}">Call us</button></body></html>`);
   });
   await new Promise((r) => site.listen(0, "127.0.0.1", r));
   siteBase = `http://127.0.0.1:${site.address().port}`;
+  await call("PUT", "/v1/merchant/pages/*76", shop.token, { url: `${siteBase}/returns` });
   browser = await launch([
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
@@ -108,8 +114,45 @@ test("a visitor's call to a number goes from the browser through the gateway to 
   await shot(popup, "gateway-1-call-window-through-to-the-call-centre");
   await accessible(popup, "in the call window on a call through the gateway");
 
+  // The visitor reads out the call's code; Ray keys it at the agent console and joins the call's
+  // chat (a wrong code joins nothing).
+  const code = (await popup.locator("#channel").textContent())?.trim() ?? "";
+  assert.match(code, /^[0-9]{6}$/);
+  const ray = await browser.newPage({ viewport: { width: 900, height: 800 } });
+  await ray.goto(`${server.base}/agent/`);
+  await ray.getByLabel("Agent token").fill(agentToken);
+  await ray.getByRole("button", { name: "Sign in" }).click();
+  const keyed = ray.getByLabel("On the phone with a visitor? Key the code their call window shows");
+  await keyed.fill(code === "000000" ? "000001" : "000000");
+  await ray.getByRole("button", { name: "Join" }).click();
+  await ray.getByText(/Could not join call \d+: channel not found/).waitFor();
+  await keyed.fill(code);
+  await ray.getByRole("button", { name: "Join" }).click();
+  await ray.getByRole("heading", { name: "On a call" }).waitFor();
+  await ray.getByText("The visitor is on the phone with you: chat and pages here.").waitFor();
+  await popup.getByText("Ray Chen joined: you can chat, and they can show you pages.").waitFor();
+  await ray.getByLabel("Message").fill("I can see your basket.");
+  await ray.getByRole("button", { name: "Send" }).click();
+  await popup.locator("#chat").getByText("I can see your basket.").waitFor();
+  await popup.getByLabel("Message").fill("Great, thanks.");
+  await popup.getByRole("button", { name: "Send" }).click();
+  await ray.locator("#chat").getByText("Great, thanks.").waitFor();
+  await ray.getByLabel("or key its code").fill("*76");
+  await ray.getByRole("button", { name: "Push" }).click();
+  await page.waitForURL(`${siteBase}/returns`);
+  await ray.locator("#now-on").getByText(`Returns (${siteBase}/returns)`).waitFor();
+  await popup.locator("#voice", { hasText: "Voice connected." }).waitFor();
+  await shot(popup, "gateway-2-call-window-with-the-agents-chat");
+  await shot(ray, "gateway-3-agent-on-a-phone-call");
+  await accessible(ray, "in the agent console on a phone call");
+  // Ray closes the chat; the telephone call goes on until the visitor hangs up.
+  await ray.getByRole("button", { name: "End call" }).click();
+  await popup.getByText("The agent closed the chat.").waitFor();
+  assert.equal(await popup.locator("#voice").textContent(), "Voice connected.");
+
   await popup.getByRole("button", { name: "Hang up" }).click();
   await popup.getByText("You hung up.").waitFor();
+  await ray.close();
   await until(
     async () => /terminated/.test(readFileSync(join(dir, "baresip.console.log"), "utf8").split(caller).pop() ?? ""),
     "the SIP call ends at the call centre",

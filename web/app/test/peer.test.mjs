@@ -63,7 +63,7 @@ test("a direct link through the TURN relay carries a file, and the call goes to 
   const bytes = randomBytes(1024 * 1024);
   await alice.locator("#file").setInputFiles({ name: "scan.bin", mimeType: "application/octet-stream", buffer: bytes });
   await bob.getByText(/scan\.bin · 1\.0 MB · sent through the relay, SHA-256 checked/).waitFor({ timeout: 20_000 });
-  await alice.getByText("Sent scan.bin directly.").waitFor();
+  await alice.getByText("Sent scan.bin over the direct link, through the relay.").waitFor();
   const inLog = (await bobPhone.messages(session.key)).filter((m) => m.kind === "file");
   assert.deepEqual(inLog, [], "the file did not go through the server");
   await shot(alice, "6-direct-link-alice");

@@ -253,6 +253,7 @@ pub fn router(app: AppState) -> Router {
         .route("/agent/calls/{id}/push", post(centre::push_page))
         .route("/agent/pages", get(centre::agent_pages))
         .route("/agent/board", get(centre::agent_board))
+        .route("/agent/channels", post(centre::join_channel))
         .route("/merchant/board", get(centre::merchant_board))
         .route("/components", get(components::list_components))
         .route("/components/{id}", get(components::get_component))

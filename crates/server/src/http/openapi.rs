@@ -54,7 +54,7 @@ use utoipa::{Modify, OpenApi};
         merchants::call_state, merchants::click,
         centre::put_agent, centre::list_agents, centre::delete_agent, centre::set_presence,
         centre::agent_call, centre::accept_call, centre::decline_call, centre::end_call,
-        centre::push_page, centre::agent_pages, centre::agent_board, centre::merchant_board,
+        centre::push_page, centre::agent_pages, centre::agent_board, centre::merchant_board, centre::join_channel,
         centre::visitor_call, centre::visitor_hangup,
         components::put_component, components::delete_component, components::list_components,
         components::get_component, components::get_capabilities, components::put_capabilities,

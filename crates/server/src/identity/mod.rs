@@ -193,6 +193,11 @@ impl Identity {
         self.coupling(p).await
     }
 
+    /// Forgets cached tokens of `id` (its record changed: the next request reads it again).
+    pub(crate) fn forget(&self, id: &PrincipalId) {
+        self.auth.evict(id);
+    }
+
     /// Forgets cached tokens of `id` and closes its open sockets.
     pub(crate) fn revoke(&self, id: &PrincipalId, why: &str) {
         self.auth.evict(id);

@@ -35,6 +35,8 @@ impl From<Error> for ApiError {
             Error::NotRinging => ApiError::Conflict("not_ringing", e.to_string()),
             Error::NotTalking => ApiError::Conflict("not_talking", e.to_string()),
             Error::UnknownCode(_) => ApiError::bad("unknown_code", e),
+            Error::UnknownChannel(_) => ApiError::NotFound("channel"),
+            Error::Busy => ApiError::Conflict("busy", e.to_string()),
             Error::Sessions(e) => e.into(),
             Error::RateLimited(l) => l.into(),
             Error::Identity(e) => e.into(),
@@ -461,7 +463,10 @@ pub(crate) async fn click(
     Ok((
         StatusCode::CREATED,
         axum::Json(proto::merchant::ClickAccepted {
-            visitor_token: (rec.state == "queued").then(|| app.merchants.visitor_token(&rec.id)),
+            // A visitor follows its call with it: in the queue, or — a call to a number — until an
+            // agent keys its channel id and the chat opens.
+            visitor_token: Some(app.merchants.visitor_token(&rec.id)),
+            channel: rec.channel.clone(),
             // A call for a number: the browser dials it through the WebRTC-to-SIP gateway.
             sip_gateway: (rec.state == "routed")
                 .then(|| app.config.browsers.sip_gateway.clone())

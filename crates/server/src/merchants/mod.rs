@@ -23,6 +23,10 @@ use std::sync::{Arc, Mutex};
 
 /// Leeway for the button's expiry (clocks differ).
 const BUTTON_LEEWAY_SECS: u64 = 30;
+/// The digits of a call's channel id.
+const CHANNEL_DIGITS: usize = 6;
+/// How long after its click a call's channel id can be keyed.
+const CHANNEL_MS: Millis = 2 * 3_600_000;
 /// What a page may share with the agent.
 const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 const MAX_RECENT_PAGES: usize = 20;
@@ -59,6 +63,12 @@ pub(crate) enum Error {
         "the merchant has no page for code `{0}`: add it with PUT /v1/merchant/pages/{{code}}"
     )]
     UnknownCode(String),
+    #[error(
+        "no call to the shop's number has channel id {0} (the visitor's call window shows it)"
+    )]
+    UnknownChannel(String),
+    #[error("the agent is on another call: end it first")]
+    Busy,
     #[error(transparent)]
     Sessions(#[from] crate::sessions::Error),
     #[error(transparent)]
@@ -397,6 +407,10 @@ impl Merchants {
             answered_at: None,
             ended_at: None,
             session: None,
+            // A call to a number gets a channel id the visitor can give an agent, who keys it
+            // to join the call's chat.
+            channel: matches!(decision.target, merchant::Target::Number(_))
+                .then(|| callside_core::secret::random_digits(CHANNEL_DIGITS)),
         };
         self.store.apply(vec![Write::Click(rec.clone())]).await?;
         self.enqueue(&rec).await?;

@@ -108,6 +108,11 @@ async fn visitors_queue_for_agents_who_see_the_page_and_no_call_is_lost() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body.get("token").is_none());
+    assert_eq!(
+        api.get("/v1/me", &ann).await.body["name"],
+        "Ann Lee",
+        "the account is renamed with the agent"
+    );
 
     let (c1, v1) = visit(&api, &shop, "cust-1", "https://shoes.example/boots").await;
     let (c2, v2) = visit(&api, &shop, "cust-2", "https://shoes.example/sandals").await;

@@ -390,3 +390,149 @@ async fn a_call_its_agent_dropped_is_answered_again_in_a_new_session_with_the_sa
         "Ann is not in Bob's call"
     );
 }
+
+#[tokio::test]
+async fn an_agent_keys_a_phone_calls_channel_id_and_gets_its_chat_and_pages() {
+    let api = api().await;
+    let shop = shop_with_agents(&api, "Acme Shoes").await;
+    let other = shop_with_agents(&api, "Other Store").await;
+    let r = api
+        .put(
+            "/v1/merchant/routing",
+            &shop.token,
+            json!({"rules": [], "default": "+12125550100"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = api
+        .put(
+            "/v1/merchant/pages/*76",
+            &shop.token,
+            json!({"url": "https://shoes.example/returns"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let b = button(
+        &shop.secret,
+        json!({"iss": shop.id, "exp": now_secs() + 600, "lnk": "sales"}),
+    );
+    let r = click(
+        &api,
+        &shop.id,
+        &b,
+        json!({"page": "https://shoes.example/boots"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["destination"], "+12125550100");
+    let call = r.body["id"].as_str().unwrap().to_owned();
+    let visitor = r.body["visitor_token"].as_str().unwrap().to_owned();
+    let channel = r.body["channel"].as_str().unwrap().to_owned();
+    assert!(
+        channel.len() == 6 && channel.bytes().all(|b| b.is_ascii_digit()),
+        "{channel}"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/clicks/{call}"), &visitor).await.body["state"],
+        "routed"
+    );
+
+    let ann = signed_in(&api, &shop, "ann").await;
+    let zed = signed_in(&api, &other, "zed").await;
+    let join = |token: String, channel: String| {
+        let api = &api;
+        async move {
+            api.post("/v1/agent/channels", &token, json!({"channel": channel}))
+                .await
+        }
+    };
+    let wrong = if channel == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    assert_eq!(
+        join(ann.clone(), wrong.into()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        join(ann.clone(), "12ab56".into()).await.code(),
+        "invalid_request"
+    );
+    assert_eq!(
+        join(zed.clone(), channel.clone()).await.status,
+        StatusCode::NOT_FOUND,
+        "not the other shop's"
+    );
+    assert_eq!(
+        join(visitor.clone(), channel.clone()).await.code(),
+        "unknown_token"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/clicks/{call}"), &visitor).await.body["state"],
+        "routed"
+    );
+
+    let r = join(ann.clone(), channel.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["state"], "talking");
+    assert_eq!(r.body["call"]["id"], call.as_str());
+    let key = r.body["session"].as_str().unwrap().to_owned();
+    let s = api.get(&format!("/v1/clicks/{call}"), &visitor).await;
+    assert_eq!(
+        (&s.body["state"], &s.body["session"]),
+        (&json!("answered"), &json!(key))
+    );
+    assert_eq!(
+        api.get("/v1/agent/call", &ann).await.body["session"],
+        key.as_str()
+    );
+    // Keyed again, by anyone: the call is taken.
+    let bob = signed_in(&api, &shop, "bob").await;
+    assert_eq!(
+        join(bob.clone(), channel.clone()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Chat and page push, as on any web call.
+    let r = api
+        .send(
+            &visitor,
+            &key,
+            "v1",
+            "text",
+            json!({"text": "Hello from the phone"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = api
+        .post(
+            &format!("/v1/agent/calls/{call}/push"),
+            &ann,
+            json!({"code": "*76"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let kinds: Vec<String> = api
+        .messages(&ann, &key, 0)
+        .await
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["system/call", "text", "system/page"]);
+    // A second phone call's code while on this one: busy.
+    let r = click(&api, &shop.id, &b, json!({})).await;
+    let second = r.body["channel"].as_str().unwrap().to_owned();
+    assert_eq!(join(ann.clone(), second.clone()).await.code(), "busy");
+    // Ann closes it: the session closes and the record ends.
+    let r = api
+        .post(&format!("/v1/agent/calls/{call}/end"), &ann, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = api.get(&format!("/v1/sessions/{key}"), &ann).await;
+    assert_eq!(r.body["closed"], "call_ended");
+    assert_eq!(
+        join(ann.clone(), second.clone()).await.status,
+        StatusCode::OK,
+        "free again"
+    );
+}

@@ -82,6 +82,7 @@ fn click(id: &str, merchant: &str, created_at: Millis) -> ClickRecord {
         answered_at: None,
         ended_at: None,
         session: None,
+        channel: None,
     }
 }
 
@@ -470,6 +471,20 @@ pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_fi
             true
         )
     );
+    // The account is renamed with it.
+    store
+        .apply(vec![Write::RenamePrincipal {
+            id: ann.principal.clone(),
+            name: "Ann Lee".into(),
+        }])
+        .await
+        .unwrap();
+    let account = store
+        .principal(ann.principal.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.principal.name, "Ann Lee");
     // Another agent cannot take an account that is already an agent's.
     let thief = agent("mer_b", "zed", "svc_bob", &[]);
     assert!(matches!(
@@ -527,4 +542,39 @@ pub async fn agents_belong_to_one_merchant_and_waiting_calls_come_back_oldest_fi
     );
     store.apply(vec![state("k2", "ended")]).await.unwrap();
     assert_eq!(store.open_clicks().await.unwrap().len(), 3);
+
+    // Calls to a number by their channel id: the merchant's newest still routed, made after
+    // `since`; not another merchant's, not one answered or ended.
+    let phoned = |id: &str, merchant: &str, at: Millis, channel: &str| {
+        let mut c = click(id, merchant, at);
+        c.destination = "+12125550100".into();
+        c.channel = Some(channel.into());
+        Write::Click(c)
+    };
+    store
+        .apply(vec![
+            phoned("p1", "mer_a", 100, "482913"),
+            phoned("p2", "mer_a", 200, "482913"),
+            phoned("p3", "mer_b", 300, "482913"),
+            phoned("p4", "mer_a", 400, "111111"),
+            state("p4", "answered"),
+        ])
+        .await
+        .unwrap();
+    let by = |merchant: &str, channel: &str, since: Millis| {
+        store.click_by_channel(merchant.into(), channel.into(), since)
+    };
+    let found = by("mer_a", "482913", 0).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.channel.as_deref()),
+        ("p2", Some("482913"))
+    );
+    assert_eq!(by("mer_b", "482913", 0).await.unwrap().unwrap().id, "p3");
+    assert_eq!(by("mer_a", "482913", 250).await.unwrap(), None, "too old");
+    assert_eq!(
+        by("mer_a", "111111", 0).await.unwrap(),
+        None,
+        "answered already"
+    );
+    assert_eq!(by("mer_a", "999999", 0).await.unwrap(), None);
 }

@@ -121,6 +121,7 @@ fn click(id: &str, at: Millis) -> Write {
         answered_at: None,
         ended_at: Some(at + 10),
         session: None,
+        channel: None,
     })
 }
 

@@ -67,6 +67,17 @@ pub(super) async fn delete_principal(c: &impl Db, id: &PrincipalId) -> Result<()
     Ok(())
 }
 
+/// [`Write::RenamePrincipal`](crate::Write::RenamePrincipal).
+pub(super) async fn rename_principal(c: &impl Db, id: &PrincipalId, name: &str) -> Result<()> {
+    exec(
+        c,
+        "UPDATE principals SET name = $2 WHERE id = $1",
+        &[&id.as_str(), &name],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Moves `id`'s tokens to `retired_tokens`.
 pub(super) async fn retire_tokens(c: &impl Db, id: &PrincipalId) -> Result<()> {
     exec(

@@ -198,8 +198,9 @@ pub(super) async fn insert_click(c: &impl Db, k: &ClickRecord) -> Result<()> {
     exec_insert(
         c,
         "INSERT INTO merchant_clicks (id, merchant, link, customer, button_destination, context,
-         destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session,
+         channel)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         &[
             &k.id,
             &k.merchant,
@@ -216,6 +217,7 @@ pub(super) async fn insert_click(c: &impl Db, k: &ClickRecord) -> Result<()> {
             &k.answered_at,
             &k.ended_at,
             &session,
+            &k.channel,
         ],
     )
     .await?;
@@ -349,7 +351,7 @@ pub(super) async fn routing(c: &impl Db, merchant: &str) -> Result<Option<String
 }
 
 const CLICK_COLUMNS: &str = "id, merchant, link, customer, button_destination, context,
-    destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session";
+    destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session, channel";
 
 fn click_from(r: &Row) -> Result<ClickRecord> {
     let rule: Option<i64> = col(r, 7)?;
@@ -374,7 +376,30 @@ fn click_from(r: &Row) -> Result<ClickRecord> {
         session: col::<Option<String>>(r, 14)?
             .map(|k| SessionKey::parse(&k).ok_or_else(|| corrupt("session key", &k)))
             .transpose()?,
+        channel: col(r, 15)?,
     })
+}
+
+/// The newest call to a number of `merchant` with channel id `channel`, still `routed`, made
+/// after `since`.
+pub(super) async fn click_by_channel(
+    c: &impl Db,
+    merchant: &str,
+    channel: &str,
+    since: Millis,
+) -> Result<Option<ClickRecord>> {
+    row(
+        c,
+        &format!(
+            "SELECT {CLICK_COLUMNS} FROM merchant_clicks
+             WHERE merchant = $1 AND channel = $2 AND state = 'routed' AND created_at > $3
+             ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT 1"
+        ),
+        &[&merchant, &channel, &since],
+    )
+    .await?
+    .map(|r| click_from(&r))
+    .transpose()
 }
 
 pub(super) async fn click(c: &impl Db, id: &str) -> Result<Option<ClickRecord>> {

@@ -629,6 +629,15 @@ impl MerchantStore for PgStore {
         merchants::click(&self.reader().await?, &id).await
     }
 
+    async fn click_by_channel(
+        &self,
+        merchant: String,
+        channel: String,
+        since: Millis,
+    ) -> Result<Option<ClickRecord>> {
+        merchants::click_by_channel(&self.reader().await?, &merchant, &channel, since).await
+    }
+
     async fn clicks(
         &self,
         merchant: String,

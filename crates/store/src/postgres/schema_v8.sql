@@ -9,3 +9,8 @@ CREATE INDEX merchant_clicks_open ON merchant_clicks (created_at)
 
 -- Supervisors are agents who also see the whole call centre.
 ALTER TABLE merchant_agents ADD COLUMN supervisor BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- A call to a number shows a short channel id; an agent keys it to join the call's chat.
+ALTER TABLE merchant_clicks ADD COLUMN channel TEXT;
+CREATE INDEX merchant_clicks_channel ON merchant_clicks (merchant, channel, created_at)
+    WHERE channel IS NOT NULL;

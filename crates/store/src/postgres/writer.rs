@@ -132,6 +132,7 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
             identity::delete_principal(c, id).await?;
             super::browsers::delete_of(c, id).await
         }
+        Write::RenamePrincipal { id, name } => identity::rename_principal(c, id, name).await,
         Write::ErasePrincipal { id, at } => super::personal::erase(c, id, *at).await,
         Write::BrowserLink(l) => super::browsers::put_link(c, l).await,
         Write::UseBrowserLink(h) => super::browsers::use_link(c, h).await,

@@ -70,6 +70,13 @@ pub(super) fn delete_principal(c: &Connection, id: &PrincipalId) -> Result<()> {
     Ok(())
 }
 
+/// [`Write::RenamePrincipal`](crate::Write::RenamePrincipal).
+pub(super) fn rename_principal(c: &Connection, id: &PrincipalId, name: &str) -> Result<()> {
+    c.prepare_cached("UPDATE principals SET name = ?2 WHERE id = ?1")?
+        .execute(params![id.as_str(), name])?;
+    Ok(())
+}
+
 /// Moves `id`'s tokens to `retired_tokens`.
 pub(super) fn retire_tokens(c: &Connection, id: &PrincipalId) -> Result<()> {
     c.prepare_cached(

@@ -88,8 +88,9 @@ pub(super) fn put_routing(c: &Connection, merchant: &str, rules: &str, at: Milli
 pub(super) fn insert_click(c: &Connection, k: &ClickRecord) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO merchant_clicks (id, merchant, link, customer, button_destination, context,
-         destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session,
+         channel)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         k.id,
@@ -106,7 +107,8 @@ pub(super) fn insert_click(c: &Connection, k: &ClickRecord) -> Result<()> {
         k.created_at,
         k.answered_at,
         k.ended_at,
-        k.session.as_ref().map(SessionKey::as_str)
+        k.session.as_ref().map(SessionKey::as_str),
+        k.channel
     ])
     .map_err(duplicate)?;
     Ok(())
@@ -297,7 +299,7 @@ pub(super) fn routing(c: &Connection, merchant: &str) -> Result<Option<String>> 
 }
 
 const CLICK_COLUMNS: &str = "id, merchant, link, customer, button_destination, context,
-    destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session";
+    destination, rule, state, agent, outcome, created_at, answered_at, ended_at, session, channel";
 
 fn click_row(r: &Row<'_>) -> rusqlite::Result<ClickRecord> {
     Ok(ClickRecord {
@@ -325,6 +327,7 @@ fn click_row(r: &Row<'_>) -> rusqlite::Result<ClickRecord> {
                 ))
             })
             .transpose()?,
+        channel: r.get(15)?,
     })
 }
 
@@ -333,6 +336,23 @@ pub(super) fn click(c: &Connection, id: &str) -> Result<Option<ClickRecord>> {
         "SELECT {CLICK_COLUMNS} FROM merchant_clicks WHERE id = ?1"
     ))?
     .query_row([id], click_row)
+    .optional()?)
+}
+
+/// The newest call to a number of `merchant` with channel id `channel`, still `routed`, made
+/// after `since`.
+pub(super) fn click_by_channel(
+    c: &Connection,
+    merchant: &str,
+    channel: &str,
+    since: Millis,
+) -> Result<Option<ClickRecord>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {CLICK_COLUMNS} FROM merchant_clicks
+             WHERE merchant = ?1 AND channel = ?2 AND state = 'routed' AND created_at > ?3
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+    ))?
+    .query_row(params![merchant, channel, since], click_row)
     .optional()?)
 }
 

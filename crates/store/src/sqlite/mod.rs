@@ -688,6 +688,16 @@ impl MerchantStore for SqliteStore {
         self.read(move |c| merchants::click(c, &id)).await
     }
 
+    async fn click_by_channel(
+        &self,
+        merchant: String,
+        channel: String,
+        since: Millis,
+    ) -> Result<Option<ClickRecord>> {
+        self.read(move |c| merchants::click_by_channel(c, &merchant, &channel, since))
+            .await
+    }
+
     async fn clicks(
         &self,
         merchant: String,

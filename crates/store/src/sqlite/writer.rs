@@ -163,6 +163,7 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             identity::delete_principal(c, id)?;
             super::browsers::delete_of(c, id)
         }
+        Write::RenamePrincipal { id, name } => identity::rename_principal(c, id, name),
         Write::ErasePrincipal { id, at } => super::personal::erase(c, id, *at),
         Write::BrowserLink(l) => super::browsers::put_link(c, l),
         Write::UseBrowserLink(h) => super::browsers::use_link(c, h),

@@ -296,6 +296,27 @@ pub(crate) async fn merchant_board(
     Ok(axum::Json(board_out(app.merchants.board(&m.id).await?)))
 }
 
+/// `POST /v1/agent/channels` — joins a call to the merchant's number by the channel id its
+/// visitor reads out: the call becomes this agent's, its session opens (chat, page push and
+/// follow), and the answer is the call as `GET /v1/agent/call` shows it.
+#[utoipa::path(post, path = "/v1/agent/channels", tag = "agents", request_body = proto::agent::JoinChannel,
+    responses((status = 200, body = proto::agent::AgentCall), (status = 400, body = proto::Problem),
+        (status = 403, body = proto::Problem), (status = 404, body = proto::Problem),
+        (status = 409, body = proto::Problem)))]
+pub(crate) async fn join_channel(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(req): Json<proto::agent::JoinChannel>,
+) -> Result<axum::Json<proto::agent::AgentCall>, ApiError> {
+    let a = agent(&app, &caller).await?;
+    let click = app.merchants.link_channel(&a, &req.channel).await?;
+    Ok(axum::Json(proto::agent::AgentCall {
+        state: "talking".into(),
+        session: click.session.as_ref().map(|k| k.as_str().to_owned()),
+        call: call_out(&click),
+    }))
+}
+
 /// `GET /v1/agent/pages` — the merchant's code→page table, to push from.
 #[utoipa::path(get, path = "/v1/agent/pages", tag = "agents",
     responses((status = 200, body = proto::merchant::PageList), (status = 403, body = proto::Problem)))]

@@ -155,15 +155,29 @@ impl Merchants {
             name,
             groups: groups.to_vec(),
             supervisor,
-            created_at: existing.map_or_else(now_ms, |a| a.created_at),
+            created_at: existing.as_ref().map_or_else(now_ms, |a| a.created_at),
         };
         let mut writes = Vec::new();
+        let renamed = existing
+            .as_ref()
+            .is_some_and(|a| a.name != rec.name)
+            .then(|| rec.principal.clone());
+        if let Some(id) = &renamed {
+            // The account's name is what the console greets the agent with (`/v1/me`).
+            writes.push(Write::RenamePrincipal {
+                id: id.clone(),
+                name: rec.name.clone(),
+            });
+        }
         let token = account.map(|(account, token)| {
             writes.push(Write::Principal(account, token.hash()));
             token
         });
         writes.push(Write::Agent(rec.clone()));
         self.store.apply(writes).await?;
+        if let Some(id) = &renamed {
+            self.identity.forget(id);
+        }
         // A signed-in agent takes its new groups' calls from now on.
         let (events, signed_in) = {
             let mut acd = self.centre.acd();

@@ -196,6 +196,46 @@ impl Merchants {
         Ok(None)
     }
 
+    /// The agent keys a call's channel id (a call to the merchant's number: the visitor reads
+    /// it off its call window): the call becomes the agent's, and its session opens for chat,
+    /// page push and follow, as for a call the agent answered.
+    pub(crate) async fn link_channel(
+        &self,
+        agent: &AgentRecord,
+        channel: &str,
+    ) -> Result<ClickRecord, Error> {
+        use super::super::{CHANNEL_DIGITS, CHANNEL_MS};
+        use callside_core::acd::AcdError;
+        if channel.len() != CHANNEL_DIGITS || !channel.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::BadRequest(format!(
+                "a channel id is {CHANNEL_DIGITS} digits"
+            )));
+        }
+        let now = now_ms();
+        let click = self
+            .store
+            .click_by_channel(agent.merchant.clone(), channel.to_owned(), now - CHANNEL_MS)
+            .await?
+            .ok_or_else(|| Error::UnknownChannel(channel.to_owned()))?;
+        self.centre
+            .acd()
+            .link(agent.principal.as_str(), &click.id, &agent.merchant, now)
+            .map_err(|e| match e {
+                AcdError::Busy => Error::Busy,
+                AcdError::SignedOut => Error::SignedOut,
+                _ => Error::UnknownChannel(channel.to_owned()),
+            })?;
+        if let Err(e) = self.open_web_call(agent, &click.id).await {
+            self.centre.acd().end(&click.id, now);
+            return Err(e);
+        }
+        self.centre.changed.notify_waiters();
+        self.store
+            .click(click.id.clone())
+            .await?
+            .ok_or(Error::NotFound("call"))
+    }
+
     /// The agent's merchant's code→page table, to push from.
     pub(crate) async fn agent_pages(&self, agent: &AgentRecord) -> Result<Vec<PageRecord>, Error> {
         Ok(self.store.pages(agent.merchant.clone()).await?)
