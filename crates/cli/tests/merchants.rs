@@ -173,6 +173,74 @@ fn a_merchant_is_set_up_routed_clicked_and_billed_from_the_cli() {
     server_process.wait().unwrap();
 }
 
+/// A shop with a `sales` button whose calls go to `default`.
+struct Shop {
+    server: String,
+    id: String,
+    token: String,
+    secret: String,
+}
+
+fn shop_routed_to(
+    server: &str,
+    data: &std::path::Path,
+    dir: &std::path::Path,
+    default: &str,
+) -> Shop {
+    let (id, token, secret) = create_shop(server, data);
+    as_merchant(server, &token, &["link", "sales", "--name", "Sales"]);
+    let rules = dir.join("rules.json");
+    std::fs::write(
+        &rules,
+        format!(r#"{{"rules": [], "default": "{default}"}}"#),
+    )
+    .unwrap();
+    as_merchant(
+        server,
+        &token,
+        &["routing", "--set", rules.to_str().unwrap()],
+    );
+    Shop {
+        server: server.to_owned(),
+        id,
+        token,
+        secret,
+    }
+}
+
+impl Shop {
+    /// Adds agent `id` of group `sales`: its token.
+    fn agent(&self, id: &str, name: &str) -> String {
+        let added = as_merchant(
+            &self.server,
+            &self.token,
+            &["agent", id, "--name", name, "--group", "sales"],
+        );
+        added["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A button for `sales`, signed as the shop's server does.
+    fn button(&self) -> String {
+        run(
+            &self.server,
+            &[
+                "merchant",
+                "button",
+                "--merchant",
+                &self.id,
+                "--secret",
+                &self.secret,
+                "--link",
+                "sales",
+            ],
+        )
+        .remove(0)["button"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
 /// `callside --json merchant …` as the merchant.
 fn as_merchant(server: &str, token: &str, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["merchant", "--token", token];
@@ -199,38 +267,10 @@ fn queued_calls_survive_a_sigkill_and_an_agent_takes_them_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (mut first, server) = serve(&data, &[]);
-    let (id, token, secret) = create_shop(&server, &data);
-    as_merchant(&server, &token, &["link", "sales", "--name", "Sales"]);
-    let rules = dir.path().join("rules.json");
-    std::fs::write(&rules, r#"{"rules": [], "default": "agents:sales"}"#).unwrap();
-    as_merchant(
-        &server,
-        &token,
-        &["routing", "--set", rules.to_str().unwrap()],
-    );
-    let added = as_merchant(
-        &server,
-        &token,
-        &["agent", "ann", "--name", "Ann Lee", "--group", "sales"],
-    );
-    let ann = added["token"].as_str().unwrap().to_owned();
-    let button = run(
-        &server,
-        &[
-            "merchant",
-            "button",
-            "--merchant",
-            &id,
-            "--secret",
-            &secret,
-            "--link",
-            "sales",
-        ],
-    )
-    .remove(0)["button"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let shop = shop_routed_to(&server, &data, dir.path(), "agents:sales");
+    let (id, token) = (shop.id.clone(), shop.token.clone());
+    let ann = shop.agent("ann", "Ann Lee");
+    let button = shop.button();
     let mut calls = Vec::new();
     for page in ["https://shoes.example/a", "https://shoes.example/b"] {
         let c = run(
@@ -427,39 +467,11 @@ fn an_agent_joins_a_phone_call_by_the_channel_id_its_visitor_reads_out() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (mut server_process, server) = serve(&data, &[]);
-    let (id, token, secret) = create_shop(&server, &data);
-    as_merchant(&server, &token, &["link", "sales", "--name", "Sales"]);
-    let rules = dir.path().join("rules.json");
-    std::fs::write(&rules, r#"{"rules": [], "default": "+12125550100"}"#).unwrap();
-    as_merchant(
-        &server,
-        &token,
-        &["routing", "--set", rules.to_str().unwrap()],
-    );
-    let added = as_merchant(
-        &server,
-        &token,
-        &["agent", "dana", "--name", "Dana Reyes", "--group", "sales"],
-    );
-    let dana = added["token"].as_str().unwrap().to_owned();
+    let shop = shop_routed_to(&server, &data, dir.path(), "+12125550100");
+    let id = shop.id.clone();
+    let dana = shop.agent("dana", "Dana Reyes");
     as_agent(&server, &dana, &["status", "available"]);
-    let button = run(
-        &server,
-        &[
-            "merchant",
-            "button",
-            "--merchant",
-            &id,
-            "--secret",
-            &secret,
-            "--link",
-            "sales",
-        ],
-    )
-    .remove(0)["button"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let button = shop.button();
     let c = run(
         &server,
         &["merchant", "click", "--merchant", &id, "--button", &button],

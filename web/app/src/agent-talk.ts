@@ -5,7 +5,7 @@
 // suppression (`media/control`).
 
 import { type Message, PeerLink, type RtcOffer } from "../../sdk/src/index.js";
-import { chatLine, join, microphone, play, type Talk, watchLink } from "./talk.js";
+import { chatLine, join, microphone, play, type Talk, watchLink, wireChat } from "./talk.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -127,14 +127,8 @@ export function stopTalk() {
 
 /** Wires the talk panel's controls once. */
 export function wire(api: Api, note: (t: string) => void) {
-  $("chat-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const input = $<HTMLInputElement>("chat-text");
-    const text = input.value.trim();
-    if (!text || !talk) return;
-    input.value = "";
-    void talk.channel.sendText(talk.session, text).catch((err: Error) => note(`Not sent: ${err.message}`));
-  });
+  wireChat(() => talk, note);
+
   $("push-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const keyed = $<HTMLInputElement>("push-keyed");

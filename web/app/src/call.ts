@@ -10,7 +10,7 @@
 
 import { type Message, PeerLink } from "../../sdk/src/index.js";
 import { callNumber, showNumber } from "./call-number.js";
-import { chatLine, join, microphone, play, type Talk, watchLink } from "./talk.js";
+import { chatLine, join, microphone, play, type Talk, watchLink, wireChat } from "./talk.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const KEY = "callside.call";
@@ -297,14 +297,10 @@ function stopTalk() {
   $("web-call").hidden = true;
 }
 
-$("chat-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const input = $<HTMLInputElement>("chat-text");
-  const text = input.value.trim();
-  if (!text || !talk) return;
-  input.value = "";
-  void talk.channel.sendText(talk.session, text).catch((err: Error) => ($("pushed").textContent = `Not sent: ${err.message}`));
-});
+wireChat(
+  () => talk,
+  (text) => ($("pushed").textContent = text),
+);
 $("hang-up").addEventListener("click", () => hangUp(false));
 // Closing the window hangs up (S4: either side can hang up; closing the window counts).
 addEventListener("pagehide", (e) => {

@@ -35,6 +35,20 @@ export async function join(
   };
 }
 
+/** Sends what is typed in the chat form (`#chat-form`, `#chat-text`) on the current talk. */
+export function wireChat(current: () => Talk | undefined, failed: (text: string) => void) {
+  const form = document.getElementById("chat-form") as HTMLFormElement;
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = document.getElementById("chat-text") as HTMLInputElement;
+    const text = input.value.trim();
+    const talk = current();
+    if (!text || !talk) return;
+    input.value = "";
+    void talk.channel.sendText(talk.session, text).catch((err: Error) => failed(`Not sent: ${err.message}`));
+  });
+}
+
 /** Adds a line to a chat log and keeps the newest in view. */
 export function chatLine(list: HTMLElement, who: string, text: string, mine: boolean) {
   const li = document.createElement("li");

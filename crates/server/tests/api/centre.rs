@@ -4,6 +4,7 @@
 //! two merchants kept apart.
 
 use super::merchants::{button, click, merchant, now_secs, Merchant};
+use super::webcall::shop_with_agents;
 use super::*;
 
 /// A visitor's click on `shop`'s sales button: its call id and visitor token.
@@ -77,21 +78,8 @@ async fn act(api: &Api, token: &str, call: &str, what: &str) -> Reply {
 #[tokio::test]
 async fn visitors_queue_for_agents_who_see_the_page_and_no_call_is_lost() {
     let api = api().await;
-    let shop = merchant(&api, "Acme Shoes").await;
-    let other = merchant(&api, "Other Store").await;
-    for m in [&shop, &other] {
-        let r = api
-            .put(
-                "/v1/merchant/links/sales",
-                &m.token,
-                json!({"name": "Sales"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let rules = json!({"rules": [{"links": ["sales"], "to": "agents:sales"}]});
-        let r = api.put("/v1/merchant/routing", &m.token, rules).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    }
+    let shop = shop_with_agents(&api, "Acme Shoes").await;
+    let other = shop_with_agents(&api, "Other Store").await;
     let ann = agent(&api, &shop, "ann", json!(["sales"])).await;
     let bob = agent(&api, &shop, "bob", json!(["sales", "billing"])).await;
     // Another merchant's agent of a group with the same name never gets this shop's calls.
@@ -380,21 +368,8 @@ async fn visitors_agents_and_merchants_reach_only_what_is_theirs() {
 #[tokio::test]
 async fn a_supervisor_sees_its_merchants_whole_call_centre_and_an_agent_does_not() {
     let api = api().await;
-    let shop = merchant(&api, "Acme Shoes").await;
-    let other = merchant(&api, "Other Store").await;
-    for m in [&shop, &other] {
-        let r = api
-            .put(
-                "/v1/merchant/links/sales",
-                &m.token,
-                json!({"name": "Sales"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let rules = json!({"rules": [{"links": ["sales"], "to": "agents:sales"}]});
-        let r = api.put("/v1/merchant/routing", &m.token, rules).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    }
+    let shop = shop_with_agents(&api, "Acme Shoes").await;
+    let other = shop_with_agents(&api, "Other Store").await;
     let ann = agent(&api, &shop, "ann", json!(["sales"])).await;
     let r = api
         .put(

@@ -6,7 +6,8 @@
 use super::merchants::{button, click, merchant, now_secs, Merchant};
 use super::*;
 
-async fn shop_with_agents(api: &Api, name: &str) -> Merchant {
+/// A merchant whose `sales` button sends its calls to its agents of group `sales`.
+pub(super) async fn shop_with_agents(api: &Api, name: &str) -> Merchant {
     let shop = merchant(api, name).await;
     let r = api
         .put(
