@@ -112,6 +112,15 @@ enum MerchantCommand {
         #[arg(long)]
         supervisor: bool,
     },
+    /// Set where callside posts your calls' progress (call.created, call.answered, call.ended),
+    /// signed with a new secret printed once; without a URL, show it; --delete to stop.
+    Webhook {
+        /// An https URL (private addresses only where the operator allows them).
+        url: Option<String>,
+        /// Stop posting.
+        #[arg(long, conflicts_with = "url")]
+        delete: bool,
+    },
     /// List the agents, and who is signed in.
     Agents,
     /// The call centre now: each group's waiting calls and every agent's status.
@@ -405,6 +414,30 @@ pub(crate) async fn run(args: MerchantArgs, out: &Output) -> anyhow::Result<()> 
                 Some(t) => format!("agent {} added; its token (shown once): {t}", a.agent.id),
                 None => format!("agent {} updated", a.agent.id),
             });
+        }
+        MerchantCommand::Webhook { url, delete } => {
+            if delete {
+                client.delete_webhook().await?;
+                out.result(&serde_json::json!({ "webhook": null }), || {
+                    "webhook removed".into()
+                });
+            } else if let Some(url) = url {
+                let w = client.put_webhook(&url).await?;
+                let secret = w.secret.clone().unwrap_or_default();
+                out.result_lines(&w, &[&secret], || {
+                    format!(
+                        "webhook {}\nsigning secret (shown once): {secret}\nDeliveries carry X-Callside-Signature: t=…,id=…,v1=hex HMAC-SHA256(secret, \"t.id.url.body\").",
+                        w.url
+                    )
+                });
+            } else {
+                match client.webhook().await? {
+                    Some(w) => out.result(&w, || format!("webhook {}", w.url)),
+                    None => out.result(&serde_json::json!({ "webhook": null }), || {
+                        "no webhook".into()
+                    }),
+                }
+            }
         }
         MerchantCommand::Board => {
             let b = client.board(true).await?;

@@ -489,3 +489,136 @@ fn an_agent_joins_a_phone_call_by_the_channel_id_its_visitor_reads_out() {
     assert_eq!(follow(&server, call, visitor)["state"], "ended");
     server_process.kill().unwrap();
 }
+
+/// A merchant's CRM on loopback: every request's headers and body, answered 200.
+fn crm() -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/callside", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let mut reader = BufReader::new(conn);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let mut conn = reader.into_inner();
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send((head, String::from_utf8(body).unwrap()));
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_merchants_crm_gets_its_calls_progress_signed() {
+    use hmac::{Hmac, Mac};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server_process, server) =
+        serve(&data, &[("CALLSIDE_CARDS__ALLOW_PRIVATE_URLS", "true")]);
+    let shop = shop_routed_to(&server, &data, dir.path(), "agents:sales");
+    let (url, deliveries) = crm();
+    let set = Command::new(BIN)
+        .args(["merchant", "--token", &shop.token, "webhook", &url, "-q"])
+        .env("CALLSIDE_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let secret = String::from_utf8(set.stdout).unwrap().trim().to_owned();
+    assert!(secret.len() >= 40, "{secret}");
+    let shown = as_merchant(&server, &shop.token, &["webhook"]);
+    assert_eq!(shown["url"], url.as_str());
+    assert!(shown.get("secret").is_none(), "the secret is shown once");
+
+    let ann = shop.agent("ann", "Ann Lee");
+    as_agent(&server, &ann, &["status", "available"]);
+    let button = shop.button();
+    let c = run(
+        &server,
+        &[
+            "merchant",
+            "click",
+            "--merchant",
+            &shop.id,
+            "--button",
+            &button,
+        ],
+    )
+    .remove(0);
+    let call = c["id"].as_str().unwrap().to_owned();
+    as_agent(&server, &ann, &["accept", &call]);
+    as_agent(&server, &ann, &["end", &call]);
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        let (head, body) = deliveries
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a delivery");
+        // X-Callside-Signature: t=<secs>,id=<delivery>,v1=<hex HMAC(secret, "t.id.url.body")>.
+        let sig = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("x-callside-signature:")
+                    .then(|| l[21..].trim().to_owned())
+            })
+            .expect("signed");
+        let part = |k: &str| {
+            sig.split(',')
+                .find_map(|p| p.strip_prefix(&format!("{k}=")).map(str::to_owned))
+                .unwrap()
+        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{}.{}.{url}.{body}", part("t"), part("id")).as_bytes());
+        let want: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(part("v1"), want, "the signature checks out");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["call"]["id"], call.as_str());
+        events.push(v["event"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(events, ["call.created", "call.answered", "call.ended"]);
+
+    // Removed: nothing more is posted.
+    as_merchant(&server, &shop.token, &["webhook", "--delete"]);
+    run(
+        &server,
+        &[
+            "merchant",
+            "click",
+            "--merchant",
+            &shop.id,
+            "--button",
+            &button,
+        ],
+    );
+    assert!(deliveries
+        .recv_timeout(std::time::Duration::from_secs(2))
+        .is_err());
+    server_process.kill().unwrap();
+}

@@ -7,7 +7,7 @@ use crate::{Client, Error};
 use callside_proto::merchant::{
     ButtonSecret, CallRecord, CallRecordList, CallState, ClickAccepted, ClickContext, ClickRequest,
     CreateMerchant, DryRun, Link, LinkList, Merchant, MerchantCreated, Page, PageList, PutLink,
-    PutPage, Route, Routing,
+    PutPage, Route, Routing, Webhook, WebhookIn,
 };
 use reqwest::Method;
 
@@ -153,6 +153,32 @@ impl Client {
             .request(Method::POST, &["v1", "merchant", "calls", id, "state"])
             .json(state);
         json(send(req, REQUEST_TIMEOUT).await?, "call").await
+    }
+
+    /// `PUT /v1/merchant/webhook`: where the merchant's calls' progress is posted; the answer
+    /// carries the new signing secret.
+    pub async fn put_webhook(&self, url: &str) -> Result<Webhook, Error> {
+        let req = self
+            .request(Method::PUT, &["v1", "merchant", "webhook"])
+            .json(&WebhookIn { url: url.into() });
+        json(send(req, REQUEST_TIMEOUT).await?, "webhook").await
+    }
+
+    /// `GET /v1/merchant/webhook` (`None` without one).
+    pub async fn webhook(&self) -> Result<Option<Webhook>, Error> {
+        let req = self.request(Method::GET, &["v1", "merchant", "webhook"]);
+        match send(req, REQUEST_TIMEOUT).await {
+            Ok(res) => json(res, "webhook").await.map(Some),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE /v1/merchant/webhook`.
+    pub async fn delete_webhook(&self) -> Result<(), Error> {
+        let req = self.request(Method::DELETE, &["v1", "merchant", "webhook"]);
+        send(req, REQUEST_TIMEOUT).await?;
+        Ok(())
     }
 
     /// `POST /v1/clicks` on the server at `base_url`, as a visitor's page does: no token, the

@@ -251,3 +251,22 @@ pub struct CallRecordList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_before: Option<i64>,
 }
+
+/// `PUT /v1/merchant/webhook`: where callside posts the merchant's calls' progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookIn {
+    /// An https URL on a public address (the operator may allow private ones).
+    pub url: String,
+}
+
+/// A merchant's webhook. Deliveries are `{"event": "call.created" | "call.answered" |
+/// "call.ended", "call": CallRecord}`, signed: `X-Callside-Signature: t=<unix seconds>,
+/// id=<delivery>,v1=<hex HMAC-SHA256(secret, "<t>.<id>.<url>.<body>")>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub url: String,
+    /// The signing secret: answered once, when the webhook is set (each set makes a new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}

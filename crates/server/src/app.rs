@@ -89,6 +89,7 @@ pub(crate) struct Background {
     pub(crate) screens_due: mpsc::Receiver<SessionKey>,
     pub(crate) app_messages: mpsc::Receiver<AppMessage>,
     pub(crate) legs_settled: mpsc::Receiver<LegSettled>,
+    pub(crate) merchant_hooks: mpsc::Receiver<crate::merchants::hooks::Hook>,
 }
 
 /// What every service may be built from.
@@ -206,12 +207,15 @@ impl App {
                 fetch_timeout: c.cards_fetch_timeout,
             },
         ));
+        let (hooks_tx, merchant_hooks) = mpsc::channel(crate::merchants::hooks::QUEUE);
         let merchants = Arc::new(Merchants::new(
             p.store.clone(),
             sessions.clone(),
             identity.clone(),
             server_key,
             &c.limits,
+            hooks_tx,
+            c.cards_allow_private_urls,
         ));
         let components = Arc::new(Components::new(
             p.store.clone(),
@@ -278,6 +282,7 @@ impl App {
             screens_due,
             app_messages,
             legs_settled,
+            merchant_hooks,
         };
         Arc::new(App {
             config: p.config,
@@ -456,6 +461,15 @@ impl App {
         self.supervisor.spawn(
             "call-centre",
             crate::merchants::centre::run(self.merchants.clone(), stop()),
+        );
+        self.supervisor.spawn(
+            "merchant-webhooks",
+            crate::merchants::hooks::run(
+                self.merchants.clone(),
+                bg.merchant_hooks,
+                crate::merchants::http::hook_body(),
+                stop(),
+            ),
         );
     }
 }

@@ -250,6 +250,10 @@ pub const NOT_PERSONAL: &[(&str, &str)] = &[
     ),
     ("merchant_routing", "merchants' routing rules"),
     (
+        "merchant_webhooks",
+        "merchants' webhook addresses and secrets",
+    ),
+    (
         "merchant_clicks",
         "merchants' call records, by their own customer ids",
     ),

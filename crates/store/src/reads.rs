@@ -337,6 +337,9 @@ pub trait MerchantStore: Send + Sync {
 
     async fn click(&self, id: String) -> Result<Option<ClickRecord>>;
 
+    /// A merchant's webhook: (URL, signing secret).
+    async fn merchant_webhook(&self, merchant: String) -> Result<Option<(String, String)>>;
+
     /// The newest call to a number of `merchant` whose channel id is `channel`, still `routed`
     /// and made after `since` (an agent keyed the id to join its chat).
     async fn click_by_channel(

@@ -670,6 +670,12 @@ pub enum Write {
         outcome: Option<String>,
         at: Millis,
     },
+    /// Sets (or, with `None`, removes) a merchant's webhook: its URL and signing secret.
+    MerchantWebhook {
+        merchant: String,
+        hook: Option<(String, String)>,
+        at: Millis,
+    },
     /// Records the session a click's web call opened.
     ClickSession {
         id: String,

@@ -255,6 +255,12 @@ pub fn router(app: AppState) -> Router {
         .route("/agent/board", get(centre::agent_board))
         .route("/agent/channels", post(centre::join_channel))
         .route("/merchant/board", get(centre::merchant_board))
+        .route(
+            "/merchant/webhook",
+            get(merchants::get_webhook)
+                .put(merchants::put_webhook)
+                .delete(merchants::delete_webhook),
+        )
         .route("/components", get(components::list_components))
         .route("/components/{id}", get(components::get_component))
         .route(

@@ -61,6 +61,59 @@ fn route_out(d: &Decision) -> proto::merchant::Route {
     }
 }
 
+/// A webhook delivery's body: `{"event": "call.answered", "call": {…the call record…}}`.
+pub(crate) fn hook_body() -> super::hooks::HookBody {
+    std::sync::Arc::new(|event: &str, click: &ClickRecord| {
+        serde_json::json!({"event": event, "call": call_out(click)}).to_string()
+    })
+}
+
+/// `PUT /v1/merchant/webhook` — sets where callside posts the merchant's calls' progress
+/// (`call.created`, `call.answered`, `call.ended`), signed with a new secret answered here once.
+#[utoipa::path(put, path = "/v1/merchant/webhook", tag = "merchants",
+    request_body = proto::merchant::WebhookIn,
+    responses((status = 200, body = proto::merchant::Webhook), (status = 400, body = proto::Problem), (status = 403, body = proto::Problem)))]
+pub(crate) async fn put_webhook(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(req): Json<proto::merchant::WebhookIn>,
+) -> Result<axum::Json<proto::merchant::Webhook>, ApiError> {
+    let m = merchant(&app, &caller).await?;
+    let secret = app.merchants.set_webhook(&m, Some(&req.url)).await?;
+    Ok(axum::Json(proto::merchant::Webhook {
+        url: req.url,
+        secret,
+    }))
+}
+
+/// `GET /v1/merchant/webhook` — the webhook's URL (never its secret); 404 without one.
+#[utoipa::path(get, path = "/v1/merchant/webhook", tag = "merchants",
+    responses((status = 200, body = proto::merchant::Webhook), (status = 403, body = proto::Problem), (status = 404, body = proto::Problem)))]
+pub(crate) async fn get_webhook(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<proto::merchant::Webhook>, ApiError> {
+    let m = merchant(&app, &caller).await?;
+    let url = app
+        .merchants
+        .webhook(&m)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    Ok(axum::Json(proto::merchant::Webhook { url, secret: None }))
+}
+
+/// `DELETE /v1/merchant/webhook` — no more deliveries.
+#[utoipa::path(delete, path = "/v1/merchant/webhook", tag = "merchants",
+    responses((status = 204), (status = 403, body = proto::Problem)))]
+pub(crate) async fn delete_webhook(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let m = merchant(&app, &caller).await?;
+    app.merchants.set_webhook(&m, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub(super) fn call_out(c: &ClickRecord) -> proto::merchant::CallRecord {
     proto::merchant::CallRecord {
         id: c.id.clone(),

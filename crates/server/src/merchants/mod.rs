@@ -8,6 +8,7 @@
 //! calls; a click carries its merchant's signature instead of a bearer token.
 
 pub(crate) mod centre;
+pub(crate) mod hooks;
 pub(crate) mod http;
 
 use crate::clock::now_ms;
@@ -117,6 +118,10 @@ pub(crate) struct Merchants {
     store: Store,
     sessions: Arc<Sessions>,
     identity: Arc<Identity>,
+    /// Calls' progress for the merchants' webhooks (`hooks::run` delivers it).
+    hooks: tokio::sync::mpsc::Sender<hooks::Hook>,
+    /// Whether merchants' URLs may point at private addresses (`cards.allow_private_urls`).
+    allow_private_urls: bool,
     centre: centre::CallCentre,
     per_source: Mutex<Limiter<std::net::IpAddr>>,
     per_merchant: Mutex<Limiter<String>>,
@@ -131,11 +136,15 @@ impl Merchants {
         identity: Arc<Identity>,
         key: [u8; 32],
         limits: &crate::config::Limits,
+        hooks: tokio::sync::mpsc::Sender<hooks::Hook>,
+        allow_private_urls: bool,
     ) -> Self {
         Merchants {
             store,
             sessions,
             identity,
+            hooks,
+            allow_private_urls,
             centre: centre::CallCentre::new(key),
             per_source: Mutex::new(Limiter::new(Rate::per_minute(
                 limits.clicks_per_source_minute,
@@ -413,6 +422,7 @@ impl Merchants {
                 .then(|| callside_core::secret::random_digits(CHANNEL_DIGITS)),
         };
         self.store.apply(vec![Write::Click(rec.clone())]).await?;
+        self.announce(&rec.merchant, "call.created", &rec.id);
         self.enqueue(&rec).await?;
         Ok(rec)
     }

@@ -537,3 +537,42 @@ async fn an_agent_keys_a_phone_calls_channel_id_and_gets_its_chat_and_pages() {
         "free again"
     );
 }
+
+#[tokio::test]
+async fn a_merchants_webhook_must_be_a_public_https_url_and_its_own() {
+    let api = api().await;
+    let shop = shop_with_agents(&api, "Acme Shoes").await;
+    let ann = signed_in(&api, &shop, "ann").await;
+    assert_eq!(
+        api.get("/v1/merchant/webhook", &shop.token).await.status,
+        StatusCode::NOT_FOUND
+    );
+    for (url, why) in [
+        ("http://crm.example/hook", "must be https"),
+        ("https://127.0.0.1/hook", "private or loopback"),
+        ("ftp://crm.example/hook", "must be https"),
+        ("not a url", "is not a URL"),
+    ] {
+        let r = api
+            .put("/v1/merchant/webhook", &shop.token, json!({"url": url}))
+            .await;
+        assert_eq!(r.code(), "invalid_request", "{url}: {:?}", r.body);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(why),
+            "{url}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        api.get("/v1/merchant/webhook", &shop.token).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = api
+        .put(
+            "/v1/merchant/webhook",
+            &ann,
+            json!({"url": "https://crm.example/hook"}),
+        )
+        .await;
+    assert_eq!(r.code(), "not_a_merchant");
+}

@@ -262,6 +262,38 @@ pub async fn merchants_links_pages_and_routing_round_trip(db: &dyn Database) {
         vec![link("mer_a", "sales", "Sales desk")]
     );
     assert_eq!(store.routing(s()).await.unwrap(), Some(rules.into()));
+    // A webhook: set, replaced, another merchant's apart, removed.
+    let hook = |url: &str, secret: &str| Some((url.to_owned(), secret.to_owned()));
+    store
+        .apply(vec![Write::MerchantWebhook {
+            merchant: "mer_a".into(),
+            hook: hook("https://crm.example/a", "s1"),
+            at: 1,
+        }])
+        .await
+        .unwrap();
+    store
+        .apply(vec![Write::MerchantWebhook {
+            merchant: "mer_a".into(),
+            hook: hook("https://crm.example/a2", "s2"),
+            at: 2,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.merchant_webhook("mer_a".into()).await.unwrap(),
+        hook("https://crm.example/a2", "s2")
+    );
+    assert_eq!(store.merchant_webhook("mer_b".into()).await.unwrap(), None);
+    store
+        .apply(vec![Write::MerchantWebhook {
+            merchant: "mer_a".into(),
+            hook: None,
+            at: 3,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.merchant_webhook("mer_a".into()).await.unwrap(), None);
 }
 
 pub async fn clicks_are_the_merchants_own_newest_first_and_end_once(db: &dyn Database) {

@@ -224,6 +224,48 @@ pub(super) async fn insert_click(c: &impl Db, k: &ClickRecord) -> Result<()> {
     Ok(())
 }
 
+/// [`Write::MerchantWebhook`](crate::Write::MerchantWebhook).
+pub(super) async fn put_webhook(
+    c: &impl Db,
+    merchant: &str,
+    hook: Option<&(String, String)>,
+    at: Millis,
+) -> Result<()> {
+    match hook {
+        Some((url, secret)) => {
+            exec(
+                c,
+                "INSERT INTO merchant_webhooks (merchant, url, secret, updated_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (merchant) DO UPDATE SET url = EXCLUDED.url,
+                 secret = EXCLUDED.secret, updated_at = EXCLUDED.updated_at",
+                &[&merchant, url, secret, &at],
+            )
+            .await?
+        }
+        None => {
+            exec(
+                c,
+                "DELETE FROM merchant_webhooks WHERE merchant = $1",
+                &[&merchant],
+            )
+            .await?
+        }
+    };
+    Ok(())
+}
+
+pub(super) async fn webhook(c: &impl Db, merchant: &str) -> Result<Option<(String, String)>> {
+    row(
+        c,
+        "SELECT url, secret FROM merchant_webhooks WHERE merchant = $1",
+        &[&merchant],
+    )
+    .await?
+    .map(|r| Ok((col(&r, 0)?, col(&r, 1)?)))
+    .transpose()
+}
+
 /// [`Write::ClickState`](crate::Write::ClickState): `answered` sets `answered_at` (and the
 /// agent, when one is given), `ended` sets `ended_at` and the outcome; an ended click stays as
 /// it is.

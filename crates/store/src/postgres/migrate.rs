@@ -5,7 +5,7 @@
 use crate::{Result, StoreError};
 use deadpool_postgres::ClientWrapper;
 
-pub(super) const SCHEMA_VERSION: i64 = 8;
+pub(super) const SCHEMA_VERSION: i64 = 9;
 
 /// The advisory lock every callside node takes while it migrates ("callside" in ASCII, as a
 /// number).
@@ -28,7 +28,7 @@ pub(super) async fn migrate(c: &mut ClientWrapper) -> Result<()> {
     if version > SCHEMA_VERSION {
         return Err(StoreError::TooNew(version));
     }
-    let steps: [(i64, &str); 8] = [
+    let steps: [(i64, &str); 9] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
@@ -37,6 +37,7 @@ pub(super) async fn migrate(c: &mut ClientWrapper) -> Result<()> {
         (6, include_str!("schema_v6.sql")),
         (7, include_str!("schema_v7.sql")),
         (8, include_str!("schema_v8.sql")),
+        (9, include_str!("schema_v9.sql")),
     ];
     for (to, sql) in steps {
         if version < to {

@@ -629,6 +629,10 @@ impl MerchantStore for PgStore {
         merchants::click(&self.reader().await?, &id).await
     }
 
+    async fn merchant_webhook(&self, merchant: String) -> Result<Option<(String, String)>> {
+        merchants::webhook(&self.reader().await?, &merchant).await
+    }
+
     async fn click_by_channel(
         &self,
         merchant: String,

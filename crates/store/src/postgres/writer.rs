@@ -312,6 +312,9 @@ async fn write(c: &impl Db, w: &Write) -> Result<()> {
             at,
         } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at).await,
         Write::ClickSession { id, session } => merchants::click_session(c, id, session).await,
+        Write::MerchantWebhook { merchant, hook, at } => {
+            merchants::put_webhook(c, merchant, hook.as_ref(), *at).await
+        }
         Write::Purge {
             what,
             before,

@@ -84,6 +84,37 @@ pub(super) fn put_routing(c: &Connection, merchant: &str, rules: &str, at: Milli
     Ok(())
 }
 
+/// [`Write::MerchantWebhook`](crate::Write::MerchantWebhook).
+pub(super) fn put_webhook(
+    c: &Connection,
+    merchant: &str,
+    hook: Option<&(String, String)>,
+    at: Millis,
+) -> Result<()> {
+    match hook {
+        Some((url, secret)) => c
+            .prepare_cached(
+                "INSERT INTO merchant_webhooks (merchant, url, secret, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (merchant) DO UPDATE SET url = excluded.url,
+                 secret = excluded.secret, updated_at = excluded.updated_at",
+            )?
+            .execute(params![merchant, url, secret, at])?,
+        None => c
+            .prepare_cached("DELETE FROM merchant_webhooks WHERE merchant = ?1")?
+            .execute([merchant])?,
+    };
+    Ok(())
+}
+
+pub(super) fn webhook(c: &Connection, merchant: &str) -> Result<Option<(String, String)>> {
+    Ok(
+        c.prepare_cached("SELECT url, secret FROM merchant_webhooks WHERE merchant = ?1")?
+            .query_row([merchant], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    )
+}
+
 /// [`Write::Click`](crate::Write::Click).
 pub(super) fn insert_click(c: &Connection, k: &ClickRecord) -> Result<()> {
     c.prepare_cached(

@@ -3,7 +3,7 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-pub(super) const SCHEMA_VERSION: i64 = 19;
+pub(super) const SCHEMA_VERSION: i64 = 20;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -12,7 +12,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // Each step runs in its own transaction and records its version, so an interrupted
     // migration resumes where it stopped.
-    let steps: [(i64, &str); 19] = [
+    let steps: [(i64, &str); 20] = [
         (1, include_str!("schema.sql")),
         (2, include_str!("schema_v2.sql")),
         (3, include_str!("schema_v3.sql")),
@@ -32,6 +32,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         (17, include_str!("schema_v17.sql")),
         (18, include_str!("schema_v18.sql")),
         (19, include_str!("schema_v19.sql")),
+        (20, include_str!("schema_v20.sql")),
     ];
     for (to, sql) in steps {
         if version < to {

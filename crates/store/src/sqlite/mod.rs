@@ -688,6 +688,10 @@ impl MerchantStore for SqliteStore {
         self.read(move |c| merchants::click(c, &id)).await
     }
 
+    async fn merchant_webhook(&self, merchant: String) -> Result<Option<(String, String)>> {
+        self.read(move |c| merchants::webhook(c, &merchant)).await
+    }
+
     async fn click_by_channel(
         &self,
         merchant: String,

@@ -336,6 +336,9 @@ fn write(c: &Connection, w: &Write) -> Result<()> {
             at,
         } => merchants::click_state(c, id, state, agent.as_deref(), outcome.as_deref(), *at),
         Write::ClickSession { id, session } => merchants::click_session(c, id, session),
+        Write::MerchantWebhook { merchant, hook, at } => {
+            merchants::put_webhook(c, merchant, hook.as_ref(), *at)
+        }
         Write::Purge {
             what,
             before,

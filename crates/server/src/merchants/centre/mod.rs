@@ -421,6 +421,9 @@ impl Merchants {
             }])
             .await?;
         self.record(events).await?;
+        if let Some(click) = self.store.click(call.to_owned()).await? {
+            self.announce(&click.merchant, "call.ended", call);
+        }
         self.web_call_ended(call).await
     }
 

@@ -114,6 +114,7 @@ impl Merchants {
         self.sessions
             .transition(&key, Event::CallAnswered, None, vec![])
             .await?;
+        self.announce(&agent.merchant, "call.answered", call);
         Ok(key)
     }
 
