@@ -36,8 +36,31 @@ function ended(destination: string, cause: string, failed: boolean, hungUp: bool
   $("detail").textContent = "You can close this window.";
 }
 
-/** Calls `destination` through `gateway` as call `id`. */
-export async function callNumber(id: string, destination: string, gateway: string) {
+/** Loads the merchant's page for a code the call centre keyed on its phone (`*76`), in the shop's
+ * tab (this window's opener), or offers it as a link. */
+async function pushKeyed(id: string, token: string, code: string) {
+  const r = await fetch(`/v1/clicks/${encodeURIComponent(id)}/pages/${encodeURIComponent(code)}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!r.ok) return; // not one of the shop's codes: nothing to show
+  const { url } = (await r.json()) as { url: string };
+  if (!/^https?:\/\//.test(url)) return;
+  const a = document.createElement("a");
+  a.href = url;
+  a.textContent = url;
+  a.target = "_blank";
+  a.rel = "noopener";
+  const shop = window.opener as Window | null;
+  if (shop && !shop.closed) {
+    shop.location.href = url;
+    $("pushed").replaceChildren("The call centre opened a page in the shop's window: ", a);
+  } else {
+    $("pushed").replaceChildren("The call centre sent you a page: ", a);
+  }
+}
+
+/** Calls `destination` through `gateway` as call `id` (`token`: the visitor token). */
+export async function callNumber(id: string, token: string, destination: string, gateway: string) {
   $("call-title").textContent = "Calling";
   $("where").textContent = "Calling the shop's call centre…";
   mic = await microphone();
@@ -59,7 +82,21 @@ export async function callNumber(id: string, destination: string, gateway: strin
   for (const chat of ["chat-title", "chat", "chat-form"]) $(chat).hidden = true;
   $("hang-up").hidden = false;
   let hungUp = false;
+  // Keys the call centre presses: `*` starts a code, `#` or a pause of 1.5 s ends it.
+  let keyed = "";
+  let pause: ReturnType<typeof setTimeout> | undefined;
+  const codeDone = () => {
+    const code = keyed.replace(/#$/, "");
+    keyed = "";
+    if (code.length > 1) void pushKeyed(id, token, code).catch(() => undefined);
+  };
   dialling = sip.dial(gateway, destination, id, mic, {
+    dtmf: (tone) => {
+      keyed = tone === "*" ? "*" : keyed + tone;
+      clearTimeout(pause);
+      if (tone === "#") codeDone();
+      else pause = setTimeout(codeDone, 1500);
+    },
     ringing: () => ($("where").textContent = "Ringing the shop's call centre…"),
     answered: (pc) => {
       $("call-title").textContent = "Connected";

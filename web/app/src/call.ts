@@ -314,7 +314,7 @@ try {
     // an agent keys the call's channel id.
     over = true;
     void followChannel(me);
-    if (me.gateway) await callNumber(me.id, me.destination, me.gateway);
+    if (me.gateway) await callNumber(me.id, me.token, me.destination, me.gateway);
     else showNumber(me.destination);
   } else {
     $("hang-up").hidden = false;

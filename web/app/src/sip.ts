@@ -18,6 +18,8 @@ export interface DialEvents {
   ended(cause: string, failed: boolean): void;
   /** The other side's audio. */
   track(stream: MediaStream): void;
+  /** A key the other side pressed (DTMF, as SIP INFO through the gateway). */
+  dtmf(tone: string): void;
 }
 
 /**
@@ -55,6 +57,9 @@ export function dial(gateway: string, to: string, caller: string, stream: MediaS
         ended: (e: { cause: string }) => finish(e.cause, false),
         failed: (e: { cause: string }) => finish(e.cause, true),
       },
+    });
+    session.on("newDTMF", (e: { originator: string; dtmf: { tone: string } }) => {
+      if (e.originator === "remote") on.dtmf(e.dtmf.tone);
     });
     session.connection?.addEventListener("track", (e) => {
       on.track(e.streams[0] ?? new MediaStream([e.track]));

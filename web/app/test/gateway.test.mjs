@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, statSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -25,6 +25,8 @@ let browser;
 let site;
 let siteBase;
 let agentToken;
+/** The shop whose button the site shows: { id, button }. */
+let onSite;
 
 async function call(method, path, token, body) {
   const r = await fetch(`${server.base}${path}`, {
@@ -71,12 +73,13 @@ before(async () => {
     dst: CENTRE,
   })}`;
   const button = `${head}.${createHmac("sha256", shop.secret).update(head).digest("base64url")}`;
+  onSite = { id: shop.id, button, base: server.base };
   site = createServer((req, res) => {
     res.setHeader("content-type", "text/html; charset=utf-8");
     const title = req.url === "/returns" ? "Returns" : "Acme Shoes";
     res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
-<script src="${server.base}/loader.js" async></script></head><body><h1>${title}</h1>
-<button type="button" data-callside-merchant="${shop.id}" data-callside-button="${button}">Call us</button></body></html>`);
+<script src="${onSite.base}/loader.js" async></script></head><body><h1>${title}</h1>
+<button type="button" data-callside-merchant="${onSite.id}" data-callside-button="${onSite.button}">Call us</button></body></html>`);
   });
   await new Promise((r) => site.listen(0, "127.0.0.1", r));
   siteBase = `http://127.0.0.1:${site.address().port}`;
@@ -158,4 +161,69 @@ test("a visitor's call to a number goes from the browser through the gateway to 
     "the SIP call ends at the call centre",
   );
   await page.close();
+});
+
+test("a code the call centre keys on the phone loads the shop's page in the visitor's tab", async () => {
+  // A second set-up: the call centre is a sipp agent who answers and keys *76 (SIP INFO), and
+  // a second gateway and callside lead to it.
+  const gw = mkdtempSync(join(tmpdir(), "callside-gateway-dtmf-"));
+  const free = () =>
+    new Promise((ok) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = s.address();
+        s.close(() => ok(port));
+      });
+    });
+  const [sipPort, mediaPort] = [await free(), await free()];
+  const sipp = spawn(
+    "sipp",
+    ["-nostdin", "-i", "127.0.0.1", "-p", String(sipPort), "-mp", String(mediaPort), "-m", "1",
+      "-sf", resolve(import.meta.dirname, "../../../deploy/webrtc-gateway/sipp/uas-dtmf.xml")],
+    { cwd: gw, stdio: "ignore" },
+  );
+  let second;
+  try {
+    execFileSync(peers, ["gateway-start", gw, `127.0.0.1:${sipPort}`], { stdio: "ignore" });
+    const ws = Object.fromEntries(
+      readFileSync(join(gw, "ports.env"), "utf8").split("\n").filter((l) => l.includes("=")).map((l) => l.split("=", 2)),
+    ).GATEWAY_WS_URL;
+    second = await startServer({ CALLSIDE_BROWSERS__SIP_GATEWAY: ws });
+    const req = async (method, path, token, body) => {
+      const r = await fetch(`${second.base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      assert.ok(r.ok, `${method} ${path}: ${r.status}`);
+      return r.json();
+    };
+    const made = await req("POST", "/v1/admin/merchants", second.admin, { name: "Acme Shoes" });
+    await req("PUT", "/v1/merchant/routing", made.token, { rules: [], default: "button" });
+    await req("PUT", "/v1/merchant/pages/*76", made.token, { url: `${siteBase}/returns` });
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const head = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({
+      iss: made.merchant.id,
+      exp: Math.floor(Date.now() / 1000) + 3600,
+      dst: CENTRE,
+    })}`;
+    const button = `${head}.${createHmac("sha256", made.button_secret).update(head).digest("base64url")}`;
+    onSite = { id: made.merchant.id, button, base: second.base };
+
+    const page = await browser.newPage();
+    await page.goto(`${siteBase}/`);
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.getByRole("button", { name: "Call us" }).click()]);
+    await popup.getByText("You are through to the shop's call centre.").waitFor({ timeout: 30_000 });
+    // The agent keys *76: the shop's tab loads the returns page.
+    await page.waitForURL(`${siteBase}/returns`, { timeout: 15_000 });
+    await popup.getByText("The call centre opened a page in the shop's window").waitFor();
+    await shot(popup, "gateway-4-call-centre-keyed-a-page");
+    await popup.getByRole("button", { name: "Hang up" }).click();
+    await popup.getByText("You hung up.").waitFor();
+    await page.close();
+  } finally {
+    sipp.kill();
+    await second?.stop();
+    execFileSync(peers, ["stop", gw], { stdio: "ignore" });
+    rmSync(gw, { recursive: true, force: true });
+  }
 });

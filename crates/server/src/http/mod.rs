@@ -240,6 +240,7 @@ pub fn router(app: AppState) -> Router {
         .route("/clicks", post(merchants::click))
         .route("/clicks/{id}", get(centre::visitor_call))
         .route("/clicks/{id}/hangup", post(centre::visitor_hangup))
+        .route("/clicks/{id}/pages/{code}", get(centre::visitor_page))
         .route("/merchant/agents", get(centre::list_agents))
         .route(
             "/merchant/agents/{id}",

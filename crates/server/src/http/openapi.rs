@@ -56,7 +56,7 @@ use utoipa::{Modify, OpenApi};
         centre::agent_call, centre::accept_call, centre::decline_call, centre::end_call,
         centre::push_page, centre::agent_pages, centre::agent_board, centre::merchant_board, centre::join_channel,
         merchants::put_webhook, merchants::get_webhook, merchants::delete_webhook,
-        centre::visitor_call, centre::visitor_hangup,
+        centre::visitor_page, centre::visitor_call, centre::visitor_hangup,
         components::put_component, components::delete_component, components::list_components,
         components::get_component, components::get_capabilities, components::put_capabilities,
         components::session_capabilities, components::offer_component,

@@ -576,3 +576,46 @@ async fn a_merchants_webhook_must_be_a_public_https_url_and_its_own() {
         .await;
     assert_eq!(r.code(), "not_a_merchant");
 }
+
+#[tokio::test]
+async fn a_visitor_resolves_a_code_keyed_on_the_phone_to_its_merchants_page_only() {
+    let api = api().await;
+    let shop = shop_with_agents(&api, "Acme Shoes").await;
+    let other = shop_with_agents(&api, "Other Store").await;
+    for (m, url) in [
+        (&shop, "https://shoes.example/returns"),
+        (&other, "https://other.example/x"),
+    ] {
+        let r = api
+            .put("/v1/merchant/pages/*76", &m.token, json!({"url": url}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let (call, visitor) = visit(&api, &shop).await;
+    let r = api
+        .get(&format!("/v1/clicks/{call}/pages/*76"), &visitor)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["url"], "https://shoes.example/returns",
+        "its own shop's page"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/clicks/{call}/pages/*99"), &visitor)
+            .await
+            .code(),
+        "unknown_code"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/clicks/{call}/pages/*76"), "vis_forged")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.get(&format!("/v1/clicks/{call}/pages/*76"), "")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -408,6 +408,22 @@ pub(crate) async fn visitor_call(
     }))
 }
 
+/// `GET /v1/clicks/{id}/pages/{code}` — the merchant's page for a code the call centre keyed on
+/// the phone (DTMF through the WebRTC-to-SIP gateway), for the visitor's call window to load.
+#[utoipa::path(get, path = "/v1/clicks/{id}/pages/{code}", tag = "merchants",
+    params(("id" = String, Path, description = "The call (`clk_…`)"),
+        ("code" = String, Path, description = "The code, as keyed (`*76`; `#` is `%23`)")),
+    responses((status = 200, body = proto::merchant::Page), (status = 400, body = proto::Problem),
+        (status = 401, body = proto::Problem), (status = 404, body = proto::Problem)))]
+pub(crate) async fn visitor_page(
+    State(app): State<AppState>,
+    Visitor(token): Visitor,
+    Path((id, code)): Path<(String, String)>,
+) -> Result<axum::Json<proto::merchant::Page>, ApiError> {
+    let page = app.merchants.visitor_page(&id, &token, &code).await?;
+    Ok(axum::Json(page_out(page)))
+}
+
 /// `POST /v1/clicks/{id}/hangup` — the visitor hangs up (closing the call window counts).
 #[utoipa::path(post, path = "/v1/clicks/{id}/hangup", tag = "merchants",
     params(("id" = String, Path, description = "The call (`clk_…`)")),

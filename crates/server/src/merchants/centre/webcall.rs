@@ -272,6 +272,23 @@ impl Merchants {
         Ok(page)
     }
 
+    /// A visitor on a call to a number resolves a code the call centre keyed on its phone (DTMF
+    /// through the gateway, `*76`): the merchant's page for it, which the call window loads.
+    pub(crate) async fn visitor_page(
+        &self,
+        call: &str,
+        token: &str,
+        code: &str,
+    ) -> Result<PageRecord, Error> {
+        let (click, _) = self.visitor_standing(call, token).await?;
+        self.store
+            .pages(click.merchant.clone())
+            .await?
+            .into_iter()
+            .find(|p| p.code == code)
+            .ok_or_else(|| Error::UnknownCode(code.to_owned()))
+    }
+
     /// The session of the agent's call in progress.
     async fn talking_session(&self, agent: &AgentRecord, call: &str) -> Result<SessionKey, Error> {
         self.check_talking(agent, call)?;
