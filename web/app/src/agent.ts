@@ -166,6 +166,8 @@ function show(c: AgentCall | undefined) {
     row(pop, "Seen before", list);
   }
   row(pop, "Waiting since", new Date(c.call.created_at).toLocaleTimeString());
+  // On a phone call the console holds only its chat: ending it leaves the telephone call be.
+  $("end").textContent = byPhone ? "Close the chat" : "End call";
   $("accept").hidden = !ringing;
   $("decline").hidden = !ringing;
   $("end").hidden = ringing;

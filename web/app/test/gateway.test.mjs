@@ -149,7 +149,7 @@ test("a visitor's call to a number goes from the browser through the gateway to 
   await shot(ray, "gateway-3-agent-on-a-phone-call");
   await accessible(ray, "in the agent console on a phone call");
   // Ray closes the chat; the telephone call goes on until the visitor hangs up.
-  await ray.getByRole("button", { name: "End call" }).click();
+  await ray.getByRole("button", { name: "Close the chat" }).click();
   await popup.getByText("The agent closed the chat.").waitFor();
   assert.equal(await popup.locator("#voice").textContent(), "Voice connected.");
 
