@@ -442,7 +442,8 @@ fn the_queue_bench_answers_every_visitor_and_reports_the_wait() {
             .clone()
     };
     let clicks = line("click")["count"].as_u64().unwrap();
-    assert!(clicks >= 15, "about 20 visitors in 2 s at 10/s: {clicks}");
+    // Arrivals are random (Poisson, 20 expected): fewer than 3 would take a one-in-a-million run.
+    assert!(clicks >= 3, "about 20 visitors in 2 s at 10/s: {clicks}");
     assert_eq!(
         line("wait for an agent")["count"],
         clicks,
