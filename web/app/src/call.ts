@@ -234,11 +234,18 @@ async function startTalk(session: string, agent: string, voice = true) {
   for (const chat of ["chat-title", "chat", "chat-form"]) $(chat).hidden = false;
   if (voice) $("voice").textContent = "Connecting voice…";
   else $("pushed").textContent = `${agent} joined: you can chat, and they can show you pages.`;
-  try {
-    talk = await join(me.token, session, (m, mine) => onMessage(m, mine, agent));
-  } catch (e) {
-    $("voice").textContent = `The call's data side is not reachable: ${(e as Error).message}`;
-    return;
+  // Joining is tried three times (a connection lost on the way); its failure is said where the
+  // visitor looks: the voice line on a web call, the chat's on a call to a number.
+  for (let attempt = 1; !talk; attempt++) {
+    try {
+      talk = await join(me.token, session, (m, mine) => onMessage(m, mine, agent));
+    } catch (e) {
+      if (attempt === 3 || talking !== session) {
+        $(voice ? "voice" : "pushed").textContent = `The call's data side is not reachable: ${(e as Error).message}`;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
   // Page follow: the shop's page in the opener says where the visitor is (its loader answers).
   let seen = "";

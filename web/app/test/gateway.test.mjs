@@ -136,7 +136,13 @@ test("a visitor's call to a number goes from the browser through the gateway to 
   await popup.getByText("Ray Chen joined: you can chat, and they can show you pages.").waitFor();
   await ray.getByLabel("Message").fill("I can see your basket.");
   await ray.getByRole("button", { name: "Send" }).click();
-  await popup.locator("#chat").getByText("I can see your basket.").waitFor();
+  await popup
+    .locator("#chat")
+    .getByText("I can see your basket.")
+    .waitFor()
+    .catch(async (e) => {
+      throw new Error(`${e.message}\nthe call window said:\n${await popup.locator("main").innerText()}`);
+    });
   await popup.getByLabel("Message").fill("Great, thanks.");
   await popup.getByRole("button", { name: "Send" }).click();
   await ray.locator("#chat").getByText("Great, thanks.").waitFor();
