@@ -14,6 +14,8 @@ type Api = (method: string, path: string, body?: unknown) => Promise<Response>;
 let talk: Talk | undefined;
 /** The session joined or being joined. */
 let joined: string | undefined;
+/** Its joining, which a message typed meanwhile waits for. */
+let joining: Promise<Talk | undefined> = Promise.resolve(undefined);
 let call = "";
 let link: PeerLink | undefined;
 let mic: MediaStream | undefined;
@@ -100,20 +102,26 @@ export async function startTalk(
   $<HTMLInputElement>("echo").checked = true;
   say(voice ? "Waiting for the visitor's voice…" : "The visitor is on the phone with you: chat and pages here.");
   void loadPages(api).catch((e: Error) => note(`Could not load the pages: ${e.message}`));
-  try {
-    const t = await join(token, session, onMessage);
-    if (joined !== session) {
-      t.leave();
-      return;
-    }
-    talk = t;
-  } catch (e) {
-    note(`The call's data side is not reachable: ${(e as Error).message}`);
-  }
+  joining = join(token, session, onMessage).then(
+    (t) => {
+      if (joined !== session) {
+        t.leave();
+        return undefined;
+      }
+      talk = t;
+      return t;
+    },
+    (e: Error) => {
+      note(`The call's data side is not reachable: ${e.message}`);
+      return undefined;
+    },
+  );
+  await joining;
 }
 
 export function stopTalk() {
   joined = undefined;
+  joining = Promise.resolve(undefined);
   stopWatching?.();
   stopWatching = undefined;
   link?.end("hung up");
@@ -127,7 +135,7 @@ export function stopTalk() {
 
 /** Wires the talk panel's controls once. */
 export function wire(api: Api, note: (t: string) => void) {
-  wireChat(() => talk, note);
+  wireChat(() => talk ?? joining, note);
 
   $("push-form").addEventListener("submit", (e) => {
     e.preventDefault();

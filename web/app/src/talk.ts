@@ -35,17 +35,24 @@ export async function join(
   };
 }
 
-/** Sends what is typed in the chat form (`#chat-form`, `#chat-text`) on the current talk. */
-export function wireChat(current: () => Talk | undefined, failed: (text: string) => void) {
+/** Sends what is typed in the chat form (`#chat-form`, `#chat-text`) on the current talk — once
+ * it is joined, when the form is used while the page is still joining the call. */
+export function wireChat(current: () => Talk | undefined | Promise<Talk | undefined>, failed: (text: string) => void) {
   const form = document.getElementById("chat-form") as HTMLFormElement;
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const input = document.getElementById("chat-text") as HTMLInputElement;
     const text = input.value.trim();
-    const talk = current();
-    if (!text || !talk) return;
+    if (!text) return;
     input.value = "";
-    void talk.channel.sendText(talk.session, text).catch((err: Error) => failed(`Not sent: ${err.message}`));
+    void (async () => {
+      const talk = await current();
+      if (!talk) {
+        failed(`Not sent: not on a call`);
+        return;
+      }
+      await talk.channel.sendText(talk.session, text);
+    })().catch((err: Error) => failed(`Not sent: ${err.message}`));
   });
 }
 
