@@ -483,7 +483,15 @@ fn an_agent_joins_a_phone_call_by_the_channel_id_its_visitor_reads_out() {
     let joined = as_agent(&server, &dana, &["join", &channel]);
     assert_eq!(joined["state"], "talking", "{joined}");
     assert_eq!(joined["call"]["id"], c["id"]);
-    assert!(joined["session"].as_str().unwrap().starts_with("sk_"));
+    let session = joined["session"].as_str().unwrap().to_owned();
+    assert!(session.starts_with("sk_"));
+    // Killed mid-call: the phone call is still Dana's after the restart, with its session.
+    server_process.kill().expect("SIGKILL");
+    server_process.wait().unwrap();
+    let (mut server_process, server) = serve(&data, &[]);
+    let again = as_agent(&server, &dana, &["call"]);
+    assert_eq!(again["state"], "talking", "{again}");
+    assert_eq!(again["session"], session.as_str());
     let call = c["id"].as_str().unwrap();
     as_agent(&server, &dana, &["end", call]);
     let visitor = c["visitor_token"].as_str().unwrap();

@@ -421,10 +421,14 @@ impl Merchants {
             }])
             .await?;
         self.record(events).await?;
-        if let Some(click) = self.store.click(call.to_owned()).await? {
+        let click = self.store.click(call.to_owned()).await?;
+        if let Some(click) = &click {
             self.announce(&click.merchant, "call.ended", call);
         }
-        self.web_call_ended(call).await
+        match click.and_then(|c| c.session) {
+            Some(key) => self.close_web_call(&key).await,
+            None => Ok(()),
+        }
     }
 
     /// Closes the web call's session, if the call had one.
@@ -493,19 +497,24 @@ impl Merchants {
         {
             let mut acd = self.centre.acd();
             for click in &open {
-                let Some(queue) = queue_of(click) else {
-                    continue;
-                };
+                // A call to a number an agent joined by its channel id waited in no queue.
+                let queue = queue_of(click);
                 match talking.iter().find(|(id, _)| *id == click.id) {
                     Some((_, agent)) => acd.restore_talking(
                         &click.id,
-                        queue,
+                        queue.unwrap_or_else(|| QueueId {
+                            merchant: click.merchant.clone(),
+                            group: String::new(),
+                        }),
                         agent.principal.as_str(),
                         &agent.groups,
                         click.answered_at.unwrap_or(now),
                         now,
                     ),
                     None => {
+                        let Some(queue) = queue else {
+                            continue;
+                        };
                         acd.enqueue(&click.id, queue);
                         // What rang, or was answered by an agent now gone, waits again.
                         if click.state != "queued" {

@@ -5,8 +5,9 @@
 //!
 //! The visitor gets an account of its own (scope `visitor`) whose token is the visitor token
 //! its click was answered with, so the call window needs no other credential. The account is
-//! made in the same commit as the answer and the session, and deleted (its token retired) when
-//! the call ends, which also closes the session (`close_with_call`).
+//! stored just before the answer and the session (which commit together; a failed open deletes
+//! it again), and deleted (its token retired) when the call ends, which also closes the session
+//! (`close_with_call`).
 
 use super::super::{Error, Merchants};
 use crate::clock::now_ms;
@@ -253,13 +254,7 @@ impl Merchants {
         code: &str,
     ) -> Result<PageRecord, Error> {
         let key = self.talking_session(agent, call).await?;
-        let page = self
-            .store
-            .pages(agent.merchant.clone())
-            .await?
-            .into_iter()
-            .find(|p| p.code == code)
-            .ok_or_else(|| Error::UnknownCode(code.to_owned()))?;
+        let page = self.page_for(&agent.merchant, code).await?;
         let notice = Notice::PagePushed {
             url: &page.url,
             code: &page.code,
@@ -281,8 +276,13 @@ impl Merchants {
         code: &str,
     ) -> Result<PageRecord, Error> {
         let (click, _) = self.visitor_standing(call, token).await?;
+        self.page_for(&click.merchant, code).await
+    }
+
+    /// The merchant's page for `code`, from its table only.
+    async fn page_for(&self, merchant: &str, code: &str) -> Result<PageRecord, Error> {
         self.store
-            .pages(click.merchant.clone())
+            .pages(merchant.to_owned())
             .await?
             .into_iter()
             .find(|p| p.code == code)
@@ -295,7 +295,7 @@ impl Merchants {
         self.store
             .click(call.to_owned())
             .await?
-            .and_then(|c: ClickRecord| c.session)
+            .and_then(|c| c.session)
             .ok_or(Error::NotTalking)
     }
 }
