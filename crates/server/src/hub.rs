@@ -8,7 +8,7 @@ use callside_core::{PrincipalId, SessionKey};
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::Notify;
 
 /// What a connection task receives. JSON is serialised once and shared.
@@ -99,6 +99,31 @@ pub(crate) struct Hub {
     conns: RwLock<HashMap<PrincipalId, Vec<Conn>>>,
     next: AtomicU64,
     count: AtomicU64,
+    /// The other nodes, when this one is part of a cluster.
+    peers: OnceLock<Arc<dyn Peers>>,
+}
+
+/// The other nodes of a cluster (the `cluster` module): what is published here goes to their
+/// sockets too, and they hear what changes a session or a credential. Calls never block: they
+/// run on the store's writer thread.
+pub(crate) trait Peers: Send + Sync {
+    /// Frames for these principals' sockets on other nodes; `append` when it is a message.
+    fn publish(&self, to: &[PrincipalId], item: &Arc<Outbound>, append: Option<Append>);
+    /// Closes one browser's sockets on other nodes.
+    fn disconnect_browser(&self, principal: &PrincipalId, browser: &str, last_frame: &Arc<str>);
+    /// A session changed in a way other nodes' cached copies cannot follow.
+    fn session_changed(&self, key: &SessionKey);
+    /// A principal's credentials changed: other nodes forget what they cached.
+    fn evicted(&self, principal: &PrincipalId);
+}
+
+/// What other nodes need to keep a cached session current when a message is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Append {
+    pub(crate) sender: String,
+    pub(crate) client_id: Option<String>,
+    /// A participant's message that changes nothing else about the session.
+    pub(crate) plain: bool,
 }
 
 /// A registration; dropping it removes the connection.
@@ -179,6 +204,25 @@ impl Hub {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Makes this hub one node of a cluster (once, at start).
+    pub(crate) fn join(&self, peers: Arc<dyn Peers>) {
+        let _ = self.peers.set(peers);
+    }
+
+    /// The other nodes, if this one is part of a cluster.
+    pub(crate) fn peers(&self) -> Option<&Arc<dyn Peers>> {
+        self.peers.get()
+    }
+
+    /// Tells every connection here to go away and resume (what other nodes published may have
+    /// been missed).
+    pub(crate) fn lag_all(&self) {
+        let conns = self.conns.read().expect("hub lock poisoned");
+        for c in conns.values().flatten() {
+            c.queue.lagged.notify_one();
+        }
+    }
+
     /// Closes every connection of `principal` (its token was rotated or it was deleted).
     pub(crate) fn disconnect(&self, principal: &PrincipalId, last_frame: Arc<str>) {
         self.publish([principal], &Outbound::Revoked(last_frame));
@@ -186,6 +230,19 @@ impl Hub {
 
     /// Closes the connections made through one browser of `principal` (it was unlinked).
     pub(crate) fn disconnect_browser(
+        &self,
+        principal: &PrincipalId,
+        browser: &str,
+        last_frame: Arc<str>,
+    ) {
+        if let Some(peers) = self.peers.get() {
+            peers.disconnect_browser(principal, browser, &last_frame);
+        }
+        self.disconnect_browser_here(principal, browser, last_frame);
+    }
+
+    /// [`disconnect_browser`](Hub::disconnect_browser) on this node only.
+    pub(crate) fn disconnect_browser_here(
         &self,
         principal: &PrincipalId,
         browser: &str,
@@ -200,13 +257,44 @@ impl Hub {
         }
     }
 
-    /// Sends to every connection of every principal in `to`.
+    /// Sends to every connection of every principal in `to`, on every node.
     pub(crate) fn publish<'a>(
         &self,
         to: impl IntoIterator<Item = &'a PrincipalId>,
         item: &Outbound,
     ) {
         let item = Arc::new(item.clone());
+        match self.peers.get() {
+            None => self.deliver(to, &item),
+            Some(peers) => {
+                let to: Vec<PrincipalId> = to.into_iter().cloned().collect();
+                self.deliver(&to, &item);
+                peers.publish(&to, &item, None);
+            }
+        }
+    }
+
+    /// [`publish`](Hub::publish) for a committed message: other nodes also learn what keeps
+    /// their copy of its session current (`append` is called only in a cluster).
+    pub(crate) fn publish_message(
+        &self,
+        to: &[PrincipalId],
+        item: &Outbound,
+        append: impl FnOnce() -> Append,
+    ) {
+        let item = Arc::new(item.clone());
+        self.deliver(to, &item);
+        if let Some(peers) = self.peers.get() {
+            peers.publish(to, &item, Some(append()));
+        }
+    }
+
+    /// Sends to the connections of `to` on this node only (what another node published).
+    pub(crate) fn deliver<'a>(
+        &self,
+        to: impl IntoIterator<Item = &'a PrincipalId>,
+        item: &Arc<Outbound>,
+    ) {
         let conns = self.conns.read().expect("hub lock poisoned");
         for p in to {
             for c in conns.get(p).into_iter().flatten() {

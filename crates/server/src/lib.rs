@@ -29,6 +29,7 @@ mod blobs;
 mod calls;
 mod cards;
 mod clock;
+mod cluster;
 mod components;
 pub mod config;
 mod connect;
@@ -154,6 +155,9 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             callside_store::postgres::open(url, password.as_deref(), options).await?
         }
     };
+    if config.cluster.is_some() {
+        shared_with_the_cluster(&config, &store).await?;
+    }
     let admin_token =
         identity::auth::ensure_admin(&store, &config.admin_token_file, clock::now_ms()).await?;
     let server_key = keys::ensure_server_key(&config.server_key_file)?;
@@ -161,6 +165,16 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
     let signer = keys::Signer::load_or_create(&config.data_dir.join("rcd.pem"))?;
     let app = App::new(config, store, server_key, pusher, signer);
     *app.data_lock.lock().expect("app poisoned") = Some(lock);
+    if let Some(settings) = &app.config.cluster {
+        let local = cluster::Local {
+            hub: app.hub.clone(),
+            sessions: app.sessions.clone(),
+            auth: app.auth.clone(),
+        };
+        cluster::join(settings, local, &app.supervisor)
+            .await
+            .map_err(ServerError::Startup)?;
+    }
     app.calls
         .restore()
         .await
@@ -170,6 +184,32 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     Ok((app, admin_token))
+}
+
+/// A node joining a cluster that has started before must have the others' operator token and
+/// keys: made afresh here, a new token would retire the operator's and the keys would sign what
+/// the other nodes cannot check.
+async fn shared_with_the_cluster(
+    config: &config::Config,
+    store: &std::sync::Arc<dyn callside_store::Store>,
+) -> Result<(), ServerError> {
+    let files = [
+        config.admin_token_file.clone(),
+        config.server_key_file.clone(),
+        config.data_dir.join("rcd.pem"),
+    ];
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| !f.exists())
+        .map(|f| f.display().to_string())
+        .collect();
+    if missing.is_empty() || store.principals("admin").await?.is_empty() {
+        return Ok(());
+    }
+    Err(ServerError::Startup(format!(
+        "this node joins a cluster that has started before, and {} missing: copy admin.token, server.key and rcd.pem from another node's data directory",
+        missing.join(", ") + if missing.len() == 1 { " is" } else { " are" }
+    )))
 }
 
 /// Takes the data directory's lock: one server per data directory, or two writers would number

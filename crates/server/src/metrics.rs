@@ -40,6 +40,8 @@ pub(crate) struct Metrics {
     pub(crate) legs_no_match: Counter,
     pub(crate) sessions_created: Counter,
     pub(crate) sessions_closed: Counter,
+    /// Appends that lost their sequence number to another node of a cluster.
+    pub(crate) sequence_conflicts: Counter,
     pub(crate) messages: Counter,
     pub(crate) blob_bytes: Counter,
     pub(crate) blobs_collected: Counter,
@@ -76,6 +78,7 @@ impl Default for Metrics {
             legs_no_match: Counter::default(),
             sessions_created: Counter::default(),
             sessions_closed: Counter::default(),
+            sequence_conflicts: Counter::default(),
             messages: Counter::default(),
             blob_bytes: Counter::default(),
             blobs_collected: Counter::default(),
@@ -127,6 +130,11 @@ impl Default for Metrics {
             "callside_sessions_closed",
             "Sessions closed.",
             m.sessions_closed.clone(),
+        );
+        reg.register(
+            "callside_sequence_conflicts",
+            "Appends that lost their sequence number to another node of the cluster and were numbered again (or sent again by the client).",
+            m.sequence_conflicts.clone(),
         );
         reg.register(
             "callside_messages",

@@ -147,6 +147,11 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the record already exists")]
     Duplicate,
+    /// A [`Write::Message`] found its `(session, seq)` taken (another node of a cluster appended
+    /// that number first), or its [`Chain`] broken by such a conflict; the call changed
+    /// nothing. The caller reloads the session and numbers again.
+    #[error("another writer appended to the session first; reload it and retry")]
+    Conflict,
     /// A write that needs a record in a given state found it gone or changed (e.g. a one-time
     /// code already used); the call changed nothing.
     #[error("the record is gone or has changed")]

@@ -377,8 +377,31 @@ pub enum Purge {
     Clicks,
 }
 
+/// The appends one holder of a session's numbering (a session cached on one node) queues, in
+/// order. Once one of them fails with [`StoreError::Conflict`](crate::StoreError::Conflict), the
+/// chain is broken: every later call carrying it ([`Write::Fence`]) fails with `Conflict` without
+/// being tried, so a message queued behind the one that lost its number cannot commit ahead of
+/// it. A reloaded session starts a new chain.
+#[derive(Debug, Clone, Default)]
+pub struct Chain(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Chain {
+    /// Whether an append of this chain has conflicted.
+    pub fn is_broken(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks the chain broken (the writer does, when an append of it conflicts).
+    pub fn break_off(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Write {
+    /// Fails the call with [`StoreError::Conflict`](crate::StoreError::Conflict) if `Chain` is
+    /// broken; if a later write of the same call conflicts, breaks it. Writes nothing.
+    Fence(Chain),
     /// A new principal with its first token.
     Principal(PrincipalRecord, TokenHash),
     /// Soft-deletes a principal and revokes its tokens.

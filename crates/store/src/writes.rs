@@ -31,9 +31,14 @@ pub type Commit = tokio::sync::oneshot::Receiver<Result<()>>;
 /// backend may commit many calls in one transaction (group commit), but one failing call fails
 /// alone: the others in its group still commit and resolve `Ok`.
 ///
-/// **Duplicates.** A [`Write::Message`] whose `(session, sender, client_id)` (or
-/// `(session, seq)`) exists, a [`Write::Principal`] whose id exists and a [`Write::Session`]
-/// whose key exists fail their call with [`StoreError::Duplicate`], which then changes nothing.
+/// **Duplicates.** A [`Write::Message`] whose `(session, sender, client_id)` exists, a
+/// [`Write::Principal`] whose id exists and a [`Write::Session`] whose key exists fail their call
+/// with [`StoreError::Duplicate`], which then changes nothing.
+///
+/// **Conflicts.** A [`Write::Message`] whose `(session, seq)` exists fails its call with
+/// [`StoreError::Conflict`] and breaks the call's [`Write::Fence`] chain; a later call fenced by
+/// a broken chain fails with `Conflict` untried. (Only several nodes sharing one database number
+/// a session concurrently; one process never does.)
 ///
 /// **Fail-stop.** Callers number messages and match legs in memory as they queue, assuming
 /// every queued write lands. So when a transaction itself fails (I/O error, disk full; not one
@@ -74,4 +79,22 @@ pub trait Writes: Send + Sync {
 
     /// Cheap liveness probe for `/readyz`: one round trip to the database on the read path.
     async fn ping(&self) -> Result<()>;
+}
+
+/// [`Write::Fence`]: passes unless its chain is broken.
+pub(crate) fn fence(chain: &crate::Chain) -> Result<()> {
+    match chain.is_broken() {
+        true => Err(StoreError::Conflict),
+        false => Ok(()),
+    }
+}
+
+/// After a request failed with [`StoreError::Conflict`]: its chains are broken, so what its
+/// holder queued behind it fails too.
+pub(crate) fn break_chains(writes: &[Write]) {
+    for w in writes {
+        if let Write::Fence(chain) = w {
+            chain.break_off();
+        }
+    }
 }

@@ -42,11 +42,13 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
 }
 
+mod cluster;
 mod layers;
 mod push;
 mod raw;
 mod retention;
 mod tokens;
+pub use cluster::Cluster;
 pub use retention::Retention;
 pub use tokens::Tokens;
 #[cfg(test)]
@@ -325,6 +327,8 @@ pub struct Config {
     pub retention: Retention,
     /// How long tokens work and when one counts as unused (`[tokens]`).
     pub tokens: Tokens,
+    /// The other nodes of this service (`[cluster]`); `None`: this node is the whole service.
+    pub cluster: Option<Cluster>,
 }
 
 /// How `serve` logs (`[log]`); what it logs is `RUST_LOG` (default `info`).
@@ -482,6 +486,7 @@ impl Config {
             },
             retention: self.retention.to_raw(),
             tokens: self.tokens.to_raw(),
+            cluster: Cluster::to_raw(self.cluster.as_ref()),
             data_dir: Some(self.data_dir.clone()),
             default_region: self.default_region.map(|r| r.to_string()),
             registry_fqdn: Some(self.registry_fqdn.clone()),

@@ -54,6 +54,8 @@ pub struct RawConfig {
     pub retention: super::retention::RawRetention,
     #[serde(default)]
     pub tokens: super::tokens::RawTokens,
+    #[serde(default)]
+    pub cluster: super::cluster::RawCluster,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -710,6 +712,14 @@ impl RawConfig {
                 "must be at least blobs.max_bytes",
             ));
         }
+        let cluster = self.cluster.validate()?;
+        if let (Some(c), Database::Sqlite { .. }) = (&cluster, &database) {
+            return Err(invalid(
+                "cluster.nats_url",
+                c.nats.join(","),
+                "the nodes of a cluster share one PostgreSQL database: set database.url too",
+            ));
+        }
         Ok(Config {
             listen,
             default_region,
@@ -833,6 +843,7 @@ impl RawConfig {
             },
             retention: self.retention.validate()?,
             tokens: self.tokens.validate()?,
+            cluster,
             authorization: match (
                 self.authorization.url.filter(|u| !u.is_empty()),
                 self.authorization.secret,

@@ -507,3 +507,31 @@ fn a_ca_file_goes_with_sslmode_require() {
         c.to_toml()
     );
 }
+
+#[test]
+fn a_cluster_needs_postgresql_and_reads_from_the_environment() {
+    let err = Config::load_from(
+        &Overrides::default(),
+        &env(&[("CALLSIDE_CLUSTER__NATS_URL", "nats://127.0.0.1:4222")]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("database.url"), "{err}");
+    let c = Config::load_from(
+        &Overrides::default(),
+        &env(&[
+            ("CALLSIDE_CLUSTER__NATS_URL", "nats://127.0.0.1:4222"),
+            (
+                "CALLSIDE_DATABASE__URL",
+                "postgres://callside@127.0.0.1/callside",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.cluster,
+        Some(Cluster {
+            nats: vec!["nats://127.0.0.1:4222".into()],
+            name: "callside".into()
+        })
+    );
+}

@@ -140,9 +140,10 @@ impl IntoResponse for ApiError {
 impl From<callside_store::StoreError> for ApiError {
     fn from(e: callside_store::StoreError) -> Self {
         match e {
-            callside_store::StoreError::Closed | callside_store::StoreError::Failed(_) => {
-                ApiError::Unavailable
-            }
+            // A conflict: another node numbered the session first; sending again succeeds.
+            callside_store::StoreError::Closed
+            | callside_store::StoreError::Failed(_)
+            | callside_store::StoreError::Conflict => ApiError::Unavailable,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -244,6 +244,14 @@ where
 
 type InFlight = FuturesUnordered<BoxFuture<'static, ServerFrame>>;
 
+/// The error code of the frame that closes a socket whose send lost its sequence number to
+/// another node: the client reconnects and sends what was not accepted again.
+const RESUME: &str = "resume";
+
+fn is_resume(frame: &ServerFrame) -> bool {
+    matches!(frame, ServerFrame::Error { code, .. } if code == RESUME)
+}
+
 /// Runs one connection until the peer goes away, stops answering, or the server shuts down.
 /// Serves one socket of `resolved`, who authenticated at auth generation `checked.0` (with the
 /// bearer token `checked.1`, or a ticket).
@@ -315,7 +323,7 @@ pub(crate) async fn serve<S, R>(
                 }
             }
             Some(frame) = in_flight.next() => {
-                if conn.send(text(&frame)).await.is_err() {
+                if conn.send(text(&frame)).await.is_err() || is_resume(&frame) {
                     break;
                 }
             }
@@ -356,7 +364,9 @@ pub(crate) async fn serve<S, R>(
         }
         while !failed {
             match in_flight.next().now_or_never() {
-                Some(Some(frame)) => failed = conn.send(text(&frame)).await.is_err(),
+                Some(Some(frame)) => {
+                    failed = conn.send(text(&frame)).await.is_err() || is_resume(&frame)
+                }
                 _ => break,
             }
         }
@@ -408,6 +418,15 @@ where
                     in_flight.push(Box::pin(async move {
                         match pending.wait(&sessions).await {
                             Ok(a) => ServerFrame::Accepted(accepted_out(a)),
+                            // Another node numbered the session first. What this socket
+                            // queued behind it failed too (its chain broke), so it closes and
+                            // the client sends them again, in its order, after reconnecting.
+                            Err(e) if e.is_conflict() => ServerFrame::Error {
+                                code: RESUME.into(),
+                                detail: "another node wrote to this session at the same moment; reconnect and send again".into(),
+                                id: None,
+                                session: Some(session),
+                            },
                             Err(e) => error_frame(&e.into(), Some(id), Some(session)),
                         }
                     }));

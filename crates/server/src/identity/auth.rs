@@ -63,6 +63,8 @@ pub(crate) struct Auth {
     /// When tokens were last looked up (at most once per cache lifetime each), for
     /// housekeeping to store ([`Auth::take_used`]).
     used: Mutex<HashMap<TokenHash, Millis>>,
+    /// The other nodes of a cluster, told of every eviction.
+    peers: std::sync::OnceLock<std::sync::Arc<dyn crate::hub::Peers>>,
 }
 
 impl Auth {
@@ -74,7 +76,13 @@ impl Auth {
             generation: Default::default(),
             lifetimes,
             used: Default::default(),
+            peers: Default::default(),
         }
+    }
+
+    /// Makes evictions reach the other nodes of a cluster (once, at start).
+    pub(crate) fn join(&self, peers: std::sync::Arc<dyn crate::hub::Peers>) {
+        let _ = self.peers.set(peers);
     }
 
     /// The tokens looked up since the last call, with when: for `Write::TokensUsed`.
@@ -212,8 +220,24 @@ impl Auth {
         (until > now).then_some(who)
     }
 
-    /// Forgets every cached token of `id` (after rotation or deletion).
+    /// Forgets every cached token of `id` (after rotation or deletion), on every node.
     pub(crate) fn evict(&self, id: &PrincipalId) {
+        self.evict_here(id);
+        if let Some(peers) = self.peers.get() {
+            peers.evicted(id);
+        }
+    }
+
+    /// Forgets every cached token on this node (other nodes' evictions may have been missed).
+    pub(crate) fn evict_everyone(&self) {
+        let mut entries = self.entries.lock().expect("auth cache poisoned");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.clear();
+    }
+
+    /// [`evict`](Auth::evict) on this node only (another node's eviction).
+    pub(crate) fn evict_here(&self, id: &PrincipalId) {
         let mut entries = self.entries.lock().expect("auth cache poisoned");
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

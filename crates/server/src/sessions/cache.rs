@@ -13,6 +13,9 @@ use tokio::sync::watch;
 pub(super) struct Cell {
     pub(super) state: tokio::sync::Mutex<CellState>,
     pub(super) committed: watch::Sender<u64>,
+    /// The appends this cell queued ([`Write::Fence`](callside_store::Write::Fence)): once one
+    /// loses its sequence number to another node, the rest fail too and the cell is reloaded.
+    pub(super) chain: callside_store::Chain,
     /// When the cell was last fetched (ms): cells idle for long are dropped ([`Cache::evict`]).
     pub(super) used_at: std::sync::atomic::AtomicI64,
 }
@@ -26,6 +29,7 @@ impl Cell {
     pub(super) fn new(rec: SessionRecord, client_ids: ClientIds) -> Arc<Cell> {
         Arc::new(Cell {
             committed: watch::channel(rec.last_seq).0,
+            chain: callside_store::Chain::default(),
             state: tokio::sync::Mutex::new(CellState { rec, client_ids }),
             used_at: std::sync::atomic::AtomicI64::new(crate::clock::now_ms()),
         })

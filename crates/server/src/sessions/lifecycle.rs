@@ -42,6 +42,19 @@ impl Sessions {
         joiner: Option<ParticipantRecord>,
         extra: Vec<Write>,
     ) -> Result<SessionRecord, Error> {
+        super::remote::retrying(|| {
+            self.transition_once(key, event.clone(), joiner.clone(), extra.clone())
+        })
+        .await
+    }
+
+    async fn transition_once(
+        &self,
+        key: &SessionKey,
+        event: Event,
+        joiner: Option<ParticipantRecord>,
+        extra: Vec<Write>,
+    ) -> Result<SessionRecord, Error> {
         let cell = self.cell(key).await?;
         let mut st = cell.state.lock().await;
         let mut session = st.rec.session.clone();
@@ -239,11 +252,17 @@ impl Sessions {
         if let Some(p) = st.rec.participants.iter_mut().find(|p| &p.principal == who) {
             p.history = consent;
         }
+        self.changed_elsewhere(key);
         Ok(st.rec.clone())
     }
 
     /// Binds a session to a network call (no message: participants see the call's state).
     pub(crate) async fn bind_call(&self, key: &SessionKey, call: CallId) -> Result<(), Error> {
+        if self.hub.peers().is_some() {
+            // The whole state is written: start from the store's, not a copy another node may
+            // have changed since.
+            self.forget(key);
+        }
         let cell = self.cell(key).await?;
         let mut st = cell.state.lock().await;
         st.rec.call_id = Some(call.clone());
@@ -255,6 +274,7 @@ impl Sessions {
                 call_id: Some(call),
             }])
             .await?;
+        self.changed_elsewhere(key);
         Ok(())
     }
 

@@ -20,10 +20,12 @@ pub(crate) mod client_ids;
 pub(crate) mod http;
 mod lifecycle;
 mod notice;
+mod remote;
 mod requests;
 mod screens;
 
 pub(crate) use notice::Notice;
+pub(crate) use remote::RemoteAppend;
 pub(crate) use requests::{Asked, Tracking};
 
 use crate::clock::now_ms;
@@ -102,6 +104,13 @@ pub(crate) enum Error {
     Unavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Error {
+    /// Another node numbered the session first (the session was reloaded; sending again works).
+    pub(crate) fn is_conflict(&self) -> bool {
+        matches!(self, Error::Store(StoreError::Conflict))
+    }
 }
 
 /// A listener for sessions established or joined, and the counter of what it missed.
@@ -350,6 +359,9 @@ impl Sessions {
             Ok(Err(e)) => e.into(),
             Err(_) => Error::Unavailable,
         };
+        if e.is_conflict() {
+            Metrics::inc(&self.metrics.sequence_conflicts);
+        }
         self.forget(key);
         Err(e)
     }
@@ -705,6 +717,17 @@ impl Sessions {
         body: String,
         extra: Vec<Write>,
     ) -> Result<Option<u64>, Error> {
+        remote::retrying(|| self.append_system_once(key, kind.clone(), body.clone(), extra.clone()))
+            .await
+    }
+
+    async fn append_system_once(
+        &self,
+        key: &SessionKey,
+        kind: String,
+        body: String,
+        extra: Vec<Write>,
+    ) -> Result<Option<u64>, Error> {
         let cell = self.cell(key).await?;
         let mut st = cell.state.lock().await;
         if st.rec.session.closed.is_some() {
@@ -780,6 +803,12 @@ impl Sessions {
             .flatten();
         // Participants who did not write these messages and have no socket get a wake-up push.
         let senders: Vec<String> = messages.iter().map(|m| m.sender.clone()).collect();
+        // Other nodes' copies of the session follow a message that changes nothing else.
+        let plain = writes.is_empty();
+        let client_ids: Vec<Option<String>> = match self.hub.peers() {
+            Some(_) => messages.iter().map(|m| m.client_id.clone()).collect(),
+            None => Vec::new(),
+        };
         // The transformer work commits with its message, so a restart does not lose it.
         writes.extend(jobs.iter().map(|j| Write::DerivedJob {
             session: j.key.clone(),
@@ -789,7 +818,10 @@ impl Sessions {
         }));
         // Exactly: `extend` on an empty vector would round up to four `Write`s (over 1 KiB),
         // a large allocation that makes glibc consolidate its free lists on every message.
-        writes.reserve_exact(messages.len());
+        // The fence fails this call if an earlier append of this cell lost its number to another
+        // node (see `remote.rs`).
+        writes.reserve_exact(messages.len() + 1);
+        writes.push(Write::Fence(cell.chain.clone()));
         writes.extend(messages.into_iter().map(Write::Message));
         let hub = self.hub.clone();
         let to = to.to_vec();
@@ -801,8 +833,12 @@ impl Sessions {
             if let Some((p, frame)) = also {
                 hub.publish([&p], &Outbound::Frame(frame));
             }
-            for f in &frames {
-                hub.publish(&to, f);
+            for (i, f) in frames.iter().enumerate() {
+                hub.publish_message(&to, f, || crate::hub::Append {
+                    sender: senders[i].clone(),
+                    client_id: client_ids.get(i).cloned().flatten(),
+                    plain,
+                });
             }
             if !frames.is_empty() {
                 let away: Vec<PrincipalId> = to

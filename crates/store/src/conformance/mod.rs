@@ -79,6 +79,7 @@ macro_rules! conformance_suite {
             devices_get_network_calls_as_they_are_coupled,
             proofs_are_found_by_id_and_code_hash_and_purged_when_old,
             messages_append_in_order_and_client_ids_are_unique,
+            a_taken_sequence_number_conflicts_and_breaks_its_chain,
             a_sessions_sequence_and_activity_come_from_its_newest_message,
             sessions_round_trip_with_state_and_acks,
             screens_are_kept_per_session_and_replaced_by_id,

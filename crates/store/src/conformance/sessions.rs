@@ -318,3 +318,65 @@ pub async fn a_restart_knows_whom_to_wake_again(db: &dyn Database) {
     let (behind, _) = store.wakes_due(21, 500).await.unwrap();
     assert_eq!(behind, [p("b")]);
 }
+
+/// Two writers numbering one session (two nodes of a cluster): the second to append a sequence
+/// number gets `Conflict` and changes nothing, and what it queued behind that append on the same
+/// chain fails too instead of committing ahead of it; a new chain appends again.
+pub async fn a_taken_sequence_number_conflicts_and_breaks_its_chain(db: &dyn Database) {
+    let store = db.open().await;
+    let key = SessionKey::generate(0);
+    store
+        .apply(vec![
+            Write::Session(session(&key, &[])),
+            Write::Message(msg(&key, 1, "dev_a", "a1")),
+        ])
+        .await
+        .unwrap();
+    let stale = crate::Chain::default();
+    let fenced = |m| vec![Write::Fence(stale.clone()), Write::Message(m)];
+    // Queued together, as a node pipelines them: the first lost its number, the second must
+    // not land at 2 ahead of it.
+    let first = store
+        .submit(fenced(msg(&key, 1, "dev_b", "b1")), None)
+        .await
+        .unwrap();
+    let second = store
+        .submit(fenced(msg(&key, 2, "dev_b", "b2")), None)
+        .await
+        .unwrap();
+    assert!(matches!(first.await.unwrap(), Err(StoreError::Conflict)));
+    assert!(matches!(second.await.unwrap(), Err(StoreError::Conflict)));
+    assert!(stale.is_broken());
+    let err = store
+        .apply(fenced(msg(&key, 3, "dev_b", "b3")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err}");
+    assert_eq!(
+        store.session(key.clone()).await.unwrap().unwrap().last_seq,
+        1,
+        "nothing of the broken chain was written"
+    );
+    // The holder reloads (last_seq 1) and numbers again on a new chain.
+    let fresh = crate::Chain::default();
+    store
+        .apply(vec![
+            Write::Fence(fresh.clone()),
+            Write::Message(msg(&key, 2, "dev_b", "b1")),
+            Write::Message(msg(&key, 3, "dev_b", "b2")),
+        ])
+        .await
+        .unwrap();
+    assert!(!fresh.is_broken());
+    let senders: Vec<(u64, String)> = store
+        .messages_after(key.clone(), 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.seq, m.client_id.unwrap()))
+        .collect();
+    assert_eq!(
+        senders,
+        vec![(1, "a1".into()), (2, "b1".into()), (3, "b2".into())]
+    );
+}

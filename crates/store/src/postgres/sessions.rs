@@ -1,7 +1,7 @@
 //! Sessions, their participants and their message logs.
 
-use super::sql::{col, corrupt, exec, exec_insert, row, rows, Db};
-use crate::{MessageRecord, ParticipantRecord, Result, ScreenRecord, SessionRecord};
+use super::sql::{col, corrupt, exec, exec_insert, row, rows, Db, Params};
+use crate::{MessageRecord, ParticipantRecord, Result, ScreenRecord, SessionRecord, StoreError};
 use callside_core::matching::CallId;
 use callside_core::principal::PrincipalId;
 use callside_core::session::{CallState, CloseReason, HistoryConsent, Lifecycle, Origin, Session};
@@ -114,21 +114,30 @@ pub(super) async fn remove_participant(
 /// [`Write::Message`].
 pub(super) async fn append_message(c: &impl Db, m: &MessageRecord) -> Result<()> {
     let seq = m.seq as i64;
-    exec_insert(
-        c,
-        "INSERT INTO messages (session, seq, sender, client_id, kind, body, sent_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &m.session.as_str(),
-            &seq,
-            &m.sender,
-            &m.client_id,
-            &m.kind,
-            &m.body,
-            &m.sent_at,
-        ],
-    )
-    .await?;
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO messages (session, seq, sender, client_id, kind, body, sent_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await?;
+    let params: Params<'_> = &[
+        &m.session.as_str(),
+        &seq,
+        &m.sender,
+        &m.client_id,
+        &m.kind,
+        &m.body,
+        &m.sent_at,
+    ];
+    c.execute(&statement, params).await.map_err(|e| {
+        let constraint = e.as_db_error().and_then(|d| d.constraint());
+        match constraint {
+            // Another node took this sequence number first.
+            Some("messages_pkey") => StoreError::Conflict,
+            Some(_) => StoreError::Duplicate,
+            None => e.into(),
+        }
+    })?;
     // The session's last_seq and activity time are its newest message's (see `session`).
     if let Some(blob) = &m.blob {
         exec(

@@ -116,10 +116,16 @@ async fn apply_all(c: &impl Db, batch: &[&[Write]]) -> Result<()> {
     Ok(())
 }
 
-/// One request's writes, in order; the first failure fails the request.
+/// One request's writes, in order; the first failure fails the request, and a conflict breaks
+/// the request's chain ([`Write::Fence`]).
 async fn apply(c: &impl Db, writes: &[Write]) -> Result<()> {
     for w in writes {
-        write(c, w).await?;
+        if let Err(e) = write(c, w).await {
+            if matches!(e, StoreError::Conflict) {
+                crate::writes::break_chains(writes);
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }
@@ -127,6 +133,7 @@ async fn apply(c: &impl Db, writes: &[Write]) -> Result<()> {
 /// One write, handed to the aggregate whose tables it changes.
 async fn write(c: &impl Db, w: &Write) -> Result<()> {
     match w {
+        Write::Fence(chain) => crate::writes::fence(chain),
         Write::Principal(rec, hash) => identity::insert_principal(c, rec, hash).await,
         Write::DeletePrincipal(id) => {
             identity::delete_principal(c, id).await?;

@@ -105,12 +105,15 @@ pub(super) fn append_message(c: &Connection, m: &MessageRecord) -> Result<()> {
         m.body,
         m.sent_at
     ])
-    .map_err(|e| {
-        if is_constraint(&e) {
-            StoreError::Duplicate
-        } else {
-            e.into()
+    .map_err(|e| match &e {
+        // Another writer took this sequence number (one process never does).
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict
         }
+        _ if is_constraint(&e) => StoreError::Duplicate,
+        _ => e.into(),
     })?;
     // The session's last_seq and activity time are its newest message's (see `session`).
     if let Some(blob) = &m.blob {

@@ -127,6 +127,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Result<()>>>
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for job in batch {
             if job.writes.iter().try_for_each(|w| write(&tx, w)).is_err() {
+                // Run again one by one (below), where a conflict breaks its chain.
                 return Ok(false); // dropping `tx` rolls back
             }
         }
@@ -144,7 +145,7 @@ fn commit_with_savepoints(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Re
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for job in batch {
         let mut sp = tx.savepoint()?;
-        let r = job.writes.iter().try_for_each(|w| write(&sp, w));
+        let r = request(&sp, &job.writes);
         match r {
             Ok(()) => sp.commit()?,
             Err(_) => sp.rollback()?,
@@ -155,9 +156,20 @@ fn commit_with_savepoints(conn: &mut Connection, batch: &[Job]) -> Result<Vec<Re
     Ok(results)
 }
 
+/// One request's writes, in order; the first failure fails it, and a conflict breaks the
+/// request's chain ([`Write::Fence`]).
+fn request(c: &Connection, writes: &[Write]) -> Result<()> {
+    let r = writes.iter().try_for_each(|w| write(c, w));
+    if matches!(r, Err(StoreError::Conflict)) {
+        crate::writes::break_chains(writes);
+    }
+    r
+}
+
 /// One write, handed to the aggregate whose tables it changes.
 fn write(c: &Connection, w: &Write) -> Result<()> {
     match w {
+        Write::Fence(chain) => crate::writes::fence(chain),
         Write::Principal(rec, hash) => identity::insert_principal(c, rec, hash),
         Write::DeletePrincipal(id) => {
             identity::delete_principal(c, id)?;
