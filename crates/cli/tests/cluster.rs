@@ -75,7 +75,7 @@ impl Drop for Node {
 /// operator's token, the server's signing key and the caller-data signing key.
 const SHARED: [&str; 3] = ["admin.token", "server.key", "rcd.pem"];
 
-async fn start_node(database: &str, nats: &str, from: Option<&Path>) -> Node {
+async fn start_node(database: &str, nats: &str, from: Option<&Path>, blobs: &Path) -> Node {
     let dir = tempfile::tempdir().unwrap();
     if let Some(first) = from {
         for f in SHARED {
@@ -93,6 +93,7 @@ async fn start_node(database: &str, nats: &str, from: Option<&Path>) -> Node {
         .arg(dir.path())
         .env("CALLSIDE_DATABASE__URL", database)
         .env("CALLSIDE_CLUSTER__NATS_URL", nats)
+        .env("CALLSIDE_BLOBS__DIR", blobs)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -236,7 +237,8 @@ const EACH: usize = 400;
 async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_everywhere() {
     let database = callside_store::conformance::postgres::fresh_database().await;
     let nats = Nats::start();
-    let one = start_node(&database, &nats.url, None).await;
+    let blobs = tempfile::tempdir().unwrap();
+    let one = start_node(&database, &nats.url, None, blobs.path()).await;
     // A second node without the first one's token and keys would retire the operator's token:
     // it refuses to start and says what to copy.
     let bare = tempfile::tempdir().unwrap();
@@ -253,7 +255,7 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
         said.contains("copy admin.token, server.key and rcd.pem"),
         "{said}"
     );
-    let two = start_node(&database, &nats.url, Some(&dir_of(&one))).await;
+    let two = start_node(&database, &nats.url, Some(&dir_of(&one)), blobs.path()).await;
     let (alice_token, bob_token) = devices(&one).await;
     // Alice is served by node one, Bob by node two.
     let alice = Client::new(&one.base, &alice_token).unwrap();
@@ -351,6 +353,19 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     alice_send.close().await;
     bob_send.close().await;
 
+    // Files live in a directory every node mounts: uploaded through one, read through the other.
+    let photo = vec![7u8; 200_000];
+    let blob = alice.upload_bytes(photo.clone()).await.unwrap();
+    let alice_on_two = Client::new(&two.base, &alice_token).unwrap();
+    assert_eq!(
+        alice_on_two
+            .download_bytes(&blob.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        &photo[..]
+    );
+
     // Bob's token is rotated through node one: node two refuses the old one within the note's
     // trip (its cache would otherwise keep it for 30 s).
     assert!(
@@ -381,4 +396,160 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
         "node two refused the rotated token {:?} after the rotation",
         rotated.elapsed()
     );
+}
+
+/// A TCP load balancer on loopback: each new connection goes to the first of `backends` that
+/// accepts one, so a node that died is skipped.
+async fn balancer(backends: Vec<String>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                for b in backends {
+                    let addr = b.trim_start_matches("http://");
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(addr).await {
+                        let _ = out.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Reports a leg, sending it again while no node leads matching (`503` during a take-over).
+async fn report_until_answered(
+    client: &Client,
+    leg: &ReportLeg,
+) -> callside_client::proto::call::LegStatus {
+    let started = std::time::Instant::now();
+    loop {
+        match client.report_leg(leg, Duration::ZERO).await {
+            Ok(status) => return status,
+            Err(e)
+                if e.to_string().contains("503") && started.elapsed() < Duration::from_secs(20) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("leg report failed: {e}"),
+        }
+    }
+}
+
+const KILL_AFTER: usize = 300;
+const TOTAL: usize = 1_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legs_reported_to_different_nodes_pair_and_a_killed_node_loses_nothing_acknowledged() {
+    let database = callside_store::conformance::postgres::fresh_database().await;
+    let nats = Nats::start();
+    let blobs = tempfile::tempdir().unwrap();
+    let mut a = start_node(&database, &nats.url, None, blobs.path()).await;
+    let b = start_node(&database, &nats.url, Some(&dir_of(&a)), blobs.path()).await;
+    let c = start_node(&database, &nats.url, Some(&dir_of(&a)), blobs.path()).await;
+    let (alice_token, bob_token) = devices(&b).await;
+    // Alice reaches the service through a balancer that prefers node a; Bob uses node c.
+    let front = balancer(vec![a.base.clone(), b.base.clone(), c.base.clone()]).await;
+    let alice = Client::new(&front, &alice_token).unwrap();
+    let bob = Client::new(&c.base, &bob_token).unwrap();
+    // The legs reach different nodes (b and c); whichever leads matches them.
+    let alice_on_b = Client::new(&b.base, &alice_token).unwrap();
+    report_until_answered(
+        &alice_on_b,
+        &report("+442079460001", "+442079460002", Direction::Outgoing),
+    )
+    .await;
+    let key = report_until_answered(
+        &bob,
+        &report("+442079460002", "+442079460001", Direction::Incoming),
+    )
+    .await
+    .session
+    .expect("legs reported to two nodes matched")
+    .key;
+
+    let (bob_got, bob_task) = receive(
+        Channel::connect(&bob).await.unwrap(),
+        key.clone(),
+        "alice",
+        TOTAL,
+    );
+    let alice_ch = Channel::connect(&alice).await.unwrap();
+    let sender = alice_ch.sender();
+    let accepted: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..TOTAL {
+        let (sender, key, done) = (sender.clone(), key.clone(), accepted.clone());
+        sends.spawn(async move {
+            let id = format!("alice-{i:04}");
+            let body = serde_json::json!({ "text": format!("message {i}") });
+            let a = tokio::time::timeout(
+                Duration::from_secs(90),
+                sender.send_with_id(&key, id.clone(), "text", body),
+            )
+            .await
+            .expect("accepted in the end")
+            .expect("accepted");
+            done.lock().unwrap().insert(id, a.seq);
+        });
+        if i % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if i == KILL_AFTER {
+            while accepted.lock().unwrap().len() < KILL_AFTER / 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Node a, Alice's (and the leader: it started first), is killed mid-traffic.
+            a.child.kill().expect("SIGKILL");
+            a.child.wait().unwrap();
+            eprintln!(
+                "killed node a with {} of {} sends acknowledged",
+                accepted.lock().unwrap().len(),
+                i + 1
+            );
+        }
+    }
+    while let Some(r) = sends.join_next().await {
+        r.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(60), bob_task)
+        .await
+        .expect("Bob receives every message")
+        .unwrap()
+        .close()
+        .await;
+    let accepted = accepted.lock().unwrap().clone();
+    let got = bob_got.lock().unwrap().clone();
+    assert_eq!(accepted.len(), TOTAL);
+    let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        (1..=TOTAL as u64).collect::<Vec<_>>(),
+        "in order, no gaps, no repeats"
+    );
+    for (seq, id) in &got {
+        assert_eq!(accepted.get(id), Some(seq), "{id}");
+    }
+    alice_ch.close().await;
+
+    // Matching moved to a surviving node: a new call, its legs again on two nodes, pairs.
+    report_until_answered(
+        &Client::new(&b.base, &alice_token).unwrap(),
+        &report("+442079460001", "+442079460002", Direction::Outgoing),
+    )
+    .await;
+    let paired = report_until_answered(
+        &bob,
+        &report("+442079460002", "+442079460001", Direction::Incoming),
+    )
+    .await;
+    let new_key = paired.session.expect("a surviving node matches calls").key;
+    assert_ne!(new_key, key, "a new session for the new call");
 }

@@ -77,6 +77,8 @@ pub struct App {
     pub(crate) fatal: Arc<AtomicBool>,
     /// The data directory's lock (`callside.lock`), held while this application runs.
     pub(crate) data_lock: Mutex<Option<std::fs::File>>,
+    /// In a cluster: whether this node matches calls, and the way to the node that does.
+    pub(crate) lead: std::sync::OnceLock<Arc<crate::cluster::lead::Lead>>,
 }
 
 pub type AppState = Arc<App>;
@@ -312,6 +314,7 @@ impl App {
             background: Mutex::new(Some(background)),
             fatal: Default::default(),
             data_lock: Mutex::new(None),
+            lead: std::sync::OnceLock::new(),
         })
     }
 }
@@ -395,6 +398,21 @@ fn calls_service(
 }
 
 impl App {
+    /// Starts the call centre's loop (queues restored from the store, then a tick a second).
+    pub(crate) fn start_call_centre(&self) {
+        self.supervisor.spawn(
+            "call-centre",
+            crate::merchants::centre::run(self.merchants.clone(), self.supervisor.token().clone()),
+        );
+    }
+
+    /// Reads back what the matcher and the invitations hold in memory (after a start, or when
+    /// this node takes over call matching in a cluster).
+    pub(crate) async fn restore_calls(&self) -> Result<(), String> {
+        self.calls.restore().await.map_err(|e| e.to_string())?;
+        self.invitations.restore().await.map_err(|e| e.to_string())
+    }
+
     /// Starts the background loops under the supervisor: housekeeping, push, card delivery,
     /// derived data, and the listeners that carry settled legs and proven numbers to invitations.
     pub(crate) fn start_loops(&self, bg: Background) {
@@ -458,10 +476,10 @@ impl App {
             "derived",
             crate::derived::run(derived, bg.app_messages, stop()),
         );
-        self.supervisor.spawn(
-            "call-centre",
-            crate::merchants::centre::run(self.merchants.clone(), stop()),
-        );
+        // In a cluster the call centre runs on the node that leads (`cluster::lead`).
+        if self.lead.get().is_none() {
+            self.start_call_centre();
+        }
         self.supervisor.spawn(
             "merchant-webhooks",
             crate::merchants::hooks::run(

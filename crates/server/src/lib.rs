@@ -171,18 +171,14 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             sessions: app.sessions.clone(),
             auth: app.auth.clone(),
         };
-        cluster::join(settings, local, &app.supervisor)
+        let lead = cluster::join(settings, local, &app.supervisor)
             .await
             .map_err(ServerError::Startup)?;
+        let _ = app.lead.set(lead);
+    } else {
+        // In a cluster the node that takes over call matching does this (see `start`).
+        app.restore_calls().await.map_err(ServerError::Startup)?;
     }
-    app.calls
-        .restore()
-        .await
-        .map_err(|e| ServerError::Startup(e.to_string()))?;
-    app.invitations
-        .restore()
-        .await
-        .map_err(|e| ServerError::Startup(e.to_string()))?;
     Ok((app, admin_token))
 }
 
@@ -282,6 +278,27 @@ pub async fn start(config: config::Config) -> Result<Running, ServerError> {
         .take()
         .ok_or_else(|| ServerError::Startup("this application was started already".into()))?;
     app.start_loops(background);
+    if let Some(lead) = app.lead.get() {
+        let took = app.clone();
+        app.supervisor.spawn(
+            "lead",
+            cluster::lead::run(cluster::lead::Leading {
+                lead: lead.clone(),
+                store: app.store.clone(),
+                handler: http::lead::handler(router(app.clone())),
+                on_lead: Box::new(move || {
+                    Box::pin(async move {
+                        took.restore_calls().await?;
+                        took.start_call_centre();
+                        Ok(())
+                    })
+                }),
+                tasks: app.supervisor.tasks(),
+                fatal: app.fatal.clone(),
+                stop: app.supervisor.token().clone(),
+            }),
+        );
+    }
     tracing::info!(%addr, "callside is listening");
     Ok(Running {
         addr,
@@ -316,7 +333,7 @@ pub async fn serve(
     running.shutdown().await;
     if fatal {
         return Err(ServerError::Stopped(
-            "stopped because a database commit failed; see the log, fix the cause (e.g. disk space) and start again".into(),
+            "stopped because the database failed (a commit, or in a cluster the connection holding call matching); see the log, fix the cause (e.g. disk space) and start again".into(),
         ));
     }
     Ok(())

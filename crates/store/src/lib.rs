@@ -74,6 +74,7 @@
 //! ```
 
 mod common_sql;
+mod leases;
 pub mod personal;
 pub mod postgres;
 mod reads;
@@ -84,6 +85,7 @@ mod writes;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use leases::{Lease, Leases};
 pub use postgres::PgOptions;
 pub use reads::{
     AuditStore, BlobStore, CallStore, CardStore, ComponentStore, IdentityStore, InvitationStore,
@@ -99,6 +101,7 @@ pub use writes::{Commit, OnCommit, Writes};
 /// `Arc<dyn Store>`.
 pub trait Store:
     Writes
+    + Leases
     + IdentityStore
     + SessionStore
     + CallStore
@@ -114,6 +117,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: Writes
+        + Leases
         + IdentityStore
         + SessionStore
         + CallStore
@@ -134,7 +138,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         AuditStore, BlobStore, CallStore, CardStore, ComponentStore, IdentityStore,
-        InvitationStore, MerchantStore, PushStore, SessionStore, Store, Writes,
+        InvitationStore, Leases, MerchantStore, PushStore, SessionStore, Store, Writes,
     };
 }
 

@@ -14,6 +14,7 @@
 //! copies) and the token cache. Nothing calls into this module but the composition root; the
 //! services reach other nodes through [`crate::hub::Peers`].
 
+pub(crate) mod lead;
 mod wire;
 
 use crate::hub::{Append, Hub, Outbound, Peers};
@@ -129,7 +130,7 @@ pub(crate) async fn join(
     settings: &crate::config::Cluster,
     local: Local,
     supervisor: &Supervisor,
-) -> Result<(), String> {
+) -> Result<Arc<lead::Lead>, String> {
     let node = format!(
         "callside {} pid {}",
         env!("CARGO_PKG_VERSION"),
@@ -167,6 +168,7 @@ pub(crate) async fn join(
     local.auth.join(outbox.clone());
     tracing::info!(nats = %urls, %subject, "joined the cluster");
 
+    let lead = Arc::new(lead::Lead::new(client.clone(), &settings.name));
     let stop = supervisor.token().clone();
     let publisher = client.clone();
     let out_subject = subject.clone();
@@ -213,7 +215,7 @@ pub(crate) async fn join(
             }
         }
     });
-    Ok(())
+    Ok(lead)
 }
 
 async fn publish(client: &async_nats::Client, subject: &str, note: Note) {

@@ -6,6 +6,7 @@ mod app_assets;
 mod docs;
 pub(crate) mod error;
 pub(crate) mod extract;
+pub(crate) mod lead;
 pub(crate) mod openapi;
 pub(crate) mod ops;
 pub(crate) mod screen_map;
@@ -338,6 +339,10 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { error::ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            lead::to_leader,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.clone(), measure))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()

@@ -260,6 +260,49 @@ impl PgStore {
     }
 }
 
+/// A role held by a session-level advisory lock on a connection taken out of the pool for it.
+struct PgLease {
+    client: deadpool_postgres::ClientWrapper,
+    lost: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl crate::Lease for PgLease {
+    async fn holds(&self) -> bool {
+        if self.lost.load(Ordering::SeqCst) {
+            return false;
+        }
+        let alive = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.client.simple_query("SELECT 1"),
+        )
+        .await;
+        if !matches!(alive, Ok(Ok(_))) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        !self.lost.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Leases for PgStore {
+    async fn try_lease(&self, role: &str) -> Result<Option<Box<dyn crate::Lease>>> {
+        // A connection of the lease's own: the lock lives and dies with it.
+        let client = deadpool_postgres::Object::take(self.pool.get().await?);
+        let key = crate::leases::lock_key(role);
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await?;
+        let taken: bool = row.try_get(0)?;
+        Ok(taken.then(|| {
+            Box::new(PgLease {
+                client,
+                lost: AtomicBool::new(false),
+            }) as Box<dyn crate::Lease>
+        }))
+    }
+}
+
 #[async_trait::async_trait]
 impl Writes for PgStore {
     async fn submit(&self, writes: Vec<Write>, on_commit: Option<OnCommit>) -> Result<Commit> {

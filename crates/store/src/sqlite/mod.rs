@@ -299,6 +299,14 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// One process opens a SQLite database (the server locks its data directory): every role is its.
+#[async_trait::async_trait]
+impl crate::Leases for SqliteStore {
+    async fn try_lease(&self, _role: &str) -> Result<Option<Box<dyn crate::Lease>>> {
+        Ok(Some(Box::new(crate::leases::Sole)))
+    }
+}
+
 #[async_trait::async_trait]
 impl Writes for SqliteStore {
     async fn submit(&self, writes: Vec<Write>, on_commit: Option<OnCommit>) -> Result<Commit> {

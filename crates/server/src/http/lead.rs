@@ -1,0 +1,220 @@
+//! In a cluster, the requests that reach call matching's state go to the node that leads
+//! (`cluster::lead`): leg reports, network elements' call events, invitations, the merchants'
+//! call centre and the SMS gateway's proofs (a proven number rings invitations). A follower
+//! forwards them whole and relays the answer; the leader runs them through its own router.
+
+use crate::app::AppState;
+use crate::cluster::lead::{Answer, Forwarded, Handler, Unanswered};
+use crate::http::error::ApiError;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// Paths served by the leader: those reaching call matching's state, and those whose limits
+/// guard money or secrets (SMS and mail sent, link codes guessed, TURN credentials, outbound
+/// fetches, paid component offers), so that one node counts them for the whole cluster.
+const LEADER_ONLY: [&str; 15] = [
+    "/v1/legs",
+    "/v1/network/",
+    "/v1/invitations",
+    "/v1/merchant",
+    "/v1/agent",
+    "/v1/clicks",
+    "/v1/admin/merchants",
+    "/v1/sms/inbound",
+    "/v1/me/numbers/proofs",
+    "/v1/devices",
+    "/v1/me/emails",
+    "/v1/me/browser-links",
+    "/v1/browser/",
+    "/v1/connection-data",
+    "/v1/me/card/fetch",
+];
+
+/// Marks a request a follower forwarded: the node that gets it runs it, whatever it believes.
+const FORWARDED: &str = "x-callside-forwarded";
+
+/// Larger bodies are not forwarded (NATS carries at most 1 MiB by default).
+const MAX_BODY: usize = 512 * 1024;
+
+/// Headers that belong to one hop.
+const HOP: [&str; 6] = [
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "keep-alive",
+    "upgrade",
+];
+
+fn leader_only(path: &str) -> bool {
+    // Component offers on a session (the authorization server's calls are limited per asker).
+    let offers = path.starts_with("/v1/sessions/") && path.ends_with("/components");
+    offers
+        || LEADER_ONLY.iter().any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || p.ends_with('/'))
+        })
+}
+
+/// Middleware: runs the request here, or forwards it to the leader.
+pub(crate) async fn to_leader(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(lead) = app.lead.get() else {
+        return next.run(req).await;
+    };
+    if lead.is_leader() || req.headers().contains_key(FORWARDED) || !leader_only(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client =
+        crate::http::extract::client_address(peer, &app.config.trusted_proxies, req.headers());
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return ApiError::bad(
+            "too_large",
+            format!("at most {MAX_BODY} bytes for this route"),
+        )
+        .into_response();
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !HOP.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect();
+    let request = Forwarded {
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.to_string()),
+        client,
+        headers,
+        body,
+    };
+    // Long polls wait at the leader: give them their time and a margin.
+    let wait = app.config.long_poll_max + Duration::from_secs(10);
+    match lead.forward(request, wait).await {
+        Ok(answer) => response(answer),
+        Err(e @ Unanswered::NoLeader) => {
+            let mut r = ApiError::Unavailable.into_response();
+            tracing::debug!(error = %e, "forwarding to the leader");
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(1));
+            r
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "forwarding to the leader");
+            ApiError::Unavailable.into_response()
+        }
+    }
+}
+
+fn response(a: Answer) -> Response {
+    let mut r = Response::new(Body::from(a.body));
+    *r.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (k, v) in a.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            r.headers_mut().append(k, v);
+        }
+    }
+    r
+}
+
+/// The leader's side: a forwarded request runs through `router` as if it had come here, from
+/// the client's address.
+pub(crate) fn handler(router: Router) -> Handler {
+    Arc::new(move |f: Forwarded| {
+        let router = router.clone();
+        Box::pin(async move {
+            let mut req = axum::http::Request::builder()
+                .method(f.method.as_str())
+                .uri(f.path.as_str());
+            for (k, v) in &f.headers {
+                if !HOP.contains(&k.as_str()) {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+            }
+            let mut req = match req.header(FORWARDED, "1").body(Body::from(f.body)) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Answer {
+                        status: 400,
+                        headers: vec![],
+                        body: format!("a malformed forwarded request: {e}").into(),
+                    }
+                }
+            };
+            if let Some(ip) = f.client {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
+            }
+            let res = match router.oneshot(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            };
+            let (parts, body) = res.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            Answer {
+                status: parts.status.as_u16(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| !HOP.contains(&name.as_str()))
+                    .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+                    .collect(),
+                body,
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matching_routes_go_to_the_leader_and_nothing_else() {
+        for path in [
+            "/v1/legs",
+            "/v1/legs/leg_1/answer",
+            "/v1/network/calls",
+            "/v1/invitations/inv_1/accept",
+            "/v1/merchant/calls",
+            "/v1/agent/board",
+            "/v1/clicks",
+            "/v1/admin/merchants",
+            "/v1/sms/inbound",
+            "/v1/me/numbers/proofs/prf_1/complete",
+            "/v1/browser/link",
+            "/v1/sessions/sk_1/components",
+            "/v1/connection-data",
+        ] {
+            assert!(leader_only(path), "{path}");
+        }
+        for path in [
+            "/v1/sessions/sk_1/messages",
+            "/v1/sessions/sk_1/components/cmp_1/installed",
+            "/v1/me/numbers/+442079460001",
+            "/v1/ws",
+            "/v1/me",
+            "/v1/legsx",
+            "/v1/merchants",
+            "/v1/admin/devices",
+            "/healthz",
+        ] {
+            assert!(!leader_only(path), "{path}");
+        }
+    }
+}
