@@ -353,6 +353,48 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     alice_send.close().await;
     bob_send.close().await;
 
+    // Alice asks for Bob's location through node one; Bob answers through node two. Node one,
+    // which took the question, must not say later that nobody answered; a second question
+    // nobody answers shows that it would have.
+    let send = |client: &Client, id: &str, kind: &str, body: serde_json::Value| {
+        let message = callside_client::proto::message::SendMessage {
+            id: id.into(),
+            kind: kind.into(),
+            body,
+        };
+        let (client, key) = (client.clone(), key.clone());
+        async move { client.send_message(&key, &message).await.unwrap() }
+    };
+    let bob_http = Client::new(&two.base, &bob_token).unwrap();
+    for r in ["where-1", "where-2"] {
+        let body = serde_json::json!({ "request": r, "timeout_secs": 5 });
+        send(&alice, r, "location/request", body).await;
+    }
+    let answer = serde_json::json!({ "request": "where-1", "lat": 51.5007, "lon": -0.1246, "accuracy_m": 20 });
+    send(&bob_http, "here-1", "location", answer).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let unanswered: Vec<String> = alice
+        .messages(
+            &key,
+            callside_client::MessageQuery {
+                after: Some(2 * EACH as u64),
+                limit: Some(100),
+                wait: None,
+            },
+        )
+        .await
+        .unwrap()
+        .messages
+        .into_iter()
+        .filter(|m| m.kind == "system/location")
+        .map(|m| m.body["request"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        unanswered,
+        vec!["where-2".to_owned()],
+        "only the question nobody answered"
+    );
+
     // Files live in a directory every node mounts: uploaded through one, read through the other.
     let photo = vec![7u8; 200_000];
     let blob = alice.upload_bytes(photo.clone()).await.unwrap();

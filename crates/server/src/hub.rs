@@ -115,6 +115,9 @@ pub(crate) trait Peers: Send + Sync {
     fn session_changed(&self, key: &SessionKey);
     /// A principal's credentials changed: other nodes forget what they cached.
     fn evicted(&self, principal: &PrincipalId);
+    /// `by` answered request `request` (a `location` or `capability` question) on `key`: the
+    /// node that took the question stops waiting for an answer.
+    fn answered(&self, key: &SessionKey, by: &PrincipalId, asked: &'static str, request: &str);
 }
 
 /// What other nodes need to keep a cached session current when a message is committed.

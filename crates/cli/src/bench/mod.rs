@@ -71,6 +71,11 @@ pub(crate) struct BenchArgs {
         default_value = "http://127.0.0.1:8080"
     )]
     server: String,
+    /// Another node of the same cluster (repeat for more): pair i's caller talks to node
+    /// i mod n and its callee to node (i + 1) mod n, counting `--server` as the first, so with two
+    /// nodes or more every message and every call crosses between nodes.
+    #[arg(long = "also", value_name = "URL")]
+    also: Vec<String>,
     /// The admin token, to provision the bench devices (default: read from
     /// <data-dir>/admin.token); named as in `callside admin`.
     #[arg(long = "token", env = "CALLSIDE_ADMIN_TOKEN", hide_env_values = true)]
@@ -121,6 +126,8 @@ enum Mode {
 /// What every phase needs: where the server is, one HTTP connection pool, where to print.
 struct Ctx {
     server: String,
+    /// Every node's base URL, `server` first.
+    nodes: Vec<String>,
     /// The operator's token (provisioning, and `/metrics`).
     admin_token: String,
     http: reqwest::Client,
@@ -131,8 +138,13 @@ struct Ctx {
 
 impl Ctx {
     fn client(&self, token: &str) -> anyhow::Result<Client> {
+        self.client_on(0, token)
+    }
+
+    /// A client of node `i` mod the number of nodes.
+    fn client_on(&self, i: usize, token: &str) -> anyhow::Result<Client> {
         Ok(Client::with_http_client(
-            &self.server,
+            &self.nodes[i % self.nodes.len()],
             token,
             self.http.clone(),
         )?)
@@ -171,8 +183,12 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
         .context("building the HTTP client")?;
+    let server = args.server.trim_end_matches('/').to_owned();
+    let mut nodes = vec![server.clone()];
+    nodes.extend(args.also.iter().map(|u| u.trim_end_matches('/').to_owned()));
     let ctx = Ctx {
-        server: args.server.trim_end_matches('/').to_owned(),
+        server,
+        nodes,
         admin_token: token.clone(),
         http,
         out: *out,
@@ -188,12 +204,19 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
     remove_bench_devices(&ctx, &admin).await?;
     let devices = provision(&ctx, &admin, args.pairs * 2).await;
     let result = async {
+        if ctx.nodes.len() > 1 {
+            ctx.out.progress(&format!(
+                "{} nodes: each pair's two devices on neighbouring nodes",
+                ctx.nodes.len()
+            ));
+        }
         let pairs = devices?
             .chunks(2)
-            .map(|d| {
+            .enumerate()
+            .map(|(i, d)| {
                 Ok(Pair {
-                    a: ctx.client(&d[0].token)?,
-                    b: ctx.client(&d[1].token)?,
+                    a: ctx.client_on(i, &d[0].token)?,
+                    b: ctx.client_on(i + usize::from(ctx.nodes.len() > 1), &d[1].token)?,
                     a_number: d[0].device.numbers.first().cloned().unwrap_or_default(),
                     b_number: d[1].device.numbers.first().cloned().unwrap_or_default(),
                 })

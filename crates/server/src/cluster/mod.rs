@@ -76,6 +76,15 @@ impl Peers for Outbox {
     fn evicted(&self, principal: &PrincipalId) {
         self.note(Note::Evicted(principal.clone()));
     }
+
+    fn answered(&self, key: &SessionKey, by: &PrincipalId, asked: &'static str, request: &str) {
+        self.note(Note::Answered {
+            key: key.clone(),
+            by: by.clone(),
+            asked: asked.into(),
+            request: request.into(),
+        });
+    }
 }
 
 /// What another node's notes change here.
@@ -111,6 +120,12 @@ impl Local {
                 .disconnect_browser_here(&principal, &browser, frame),
             Note::Changed(key) => self.sessions.remote_changed(&key),
             Note::Evicted(principal) => self.auth.evict_here(&principal),
+            Note::Answered {
+                key,
+                by,
+                asked,
+                request,
+            } => self.sessions.remote_answered(&key, &by, &asked, request),
             Note::Resync => self.resync(),
         }
     }

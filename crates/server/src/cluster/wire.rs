@@ -26,6 +26,13 @@ pub(crate) enum Note {
     Changed(SessionKey),
     /// A principal's credentials changed.
     Evicted(PrincipalId),
+    /// `by` answered a question on a session (`asked`: `location` or `capability`).
+    Answered {
+        key: SessionKey,
+        by: PrincipalId,
+        asked: String,
+        request: String,
+    },
     /// Notes were lost: resume sockets, reload sessions and tokens.
     Resync,
 }
@@ -40,6 +47,7 @@ const SENDER: &str = "f";
 const CLIENT_ID: &str = "c";
 const PLAIN: &str = "p";
 const BROWSER: &str = "b";
+const ASKED: &str = "k";
 
 pub(crate) fn encode(note: &Note) -> (HeaderMap, Bytes) {
     let mut h = HeaderMap::new();
@@ -94,6 +102,18 @@ pub(crate) fn encode(note: &Note) -> (HeaderMap, Bytes) {
         Note::Resync => {
             h.insert(NOTE, "x");
             Bytes::new()
+        }
+        Note::Answered {
+            key,
+            by,
+            asked,
+            request,
+        } => {
+            h.insert(NOTE, "a");
+            h.insert(SESSION, key.as_str());
+            h.insert(TO, by.0.as_str());
+            h.insert(ASKED, asked.as_str());
+            Bytes::copy_from_slice(request.as_bytes())
         }
     };
     (h, payload)
@@ -150,6 +170,12 @@ pub(crate) fn decode(m: &async_nats::Message) -> Result<Note, String> {
         "c" => Note::Changed(session(need(SESSION)?)?),
         "e" => Note::Evicted(PrincipalId(need(TO)?.into())),
         "x" => Note::Resync,
+        "a" => Note::Answered {
+            key: session(need(SESSION)?)?,
+            by: PrincipalId(need(TO)?.into()),
+            asked: need(ASKED)?.into(),
+            request: text()?.to_string(),
+        },
         other => return Err(format!("unknown note `{other}`")),
     })
 }
@@ -234,6 +260,14 @@ mod tests {
             matches!(round_trip(&Note::Evicted(to[1].clone())), Note::Evicted(p) if p == to[1])
         );
         assert!(matches!(round_trip(&Note::Resync), Note::Resync));
+        let answered = Note::Answered {
+            key: key.clone(),
+            by: to[1].clone(),
+            asked: "location".into(),
+            request: "req 7".into(),
+        };
+        assert!(matches!(round_trip(&answered),
+            Note::Answered { key: k, by, asked, request } if k == key && by == to[1] && asked == "location" && request == "req 7"));
         assert!(
             matches!(round_trip(&Note::Browser { principal: to[0].clone(), browser: "brw_1".into(), frame: "x".into() }),
             Note::Browser { principal, browser, frame } if principal == to[0] && browser == "brw_1" && &*frame == "x")

@@ -659,6 +659,9 @@ impl Sessions {
         st.client_ids.insert(id_key, seq);
         Metrics::inc(&self.metrics.messages);
         if let Some(t) = msg.tracking {
+            if let (Some(peers), Tracking::Answers { asked, request }) = (self.hub.peers(), &t) {
+                peers.answered(key, who, asked.as_str(), request);
+            }
             self.requests
                 .lock()
                 .expect("requests poisoned")

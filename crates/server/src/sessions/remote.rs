@@ -17,7 +17,7 @@
 use super::client_ids::IdKey;
 use super::{Error, Sessions};
 use crate::clock::now_ms;
-use callside_core::SessionKey;
+use callside_core::{PrincipalId, SessionKey};
 use std::future::Future;
 
 /// How many times a server-written entry is numbered again after a conflict.
@@ -81,6 +81,26 @@ impl Sessions {
     /// setting changed): the copy here is dropped.
     pub(crate) fn remote_changed(&self, key: &SessionKey) {
         self.forget(key);
+    }
+
+    /// Another node took an answer to a question: if this node took the question, it stops
+    /// waiting (and will not say nobody answered).
+    pub(crate) fn remote_answered(
+        &self,
+        key: &SessionKey,
+        by: &PrincipalId,
+        asked: &str,
+        request: String,
+    ) {
+        let Some(asked) = super::Asked::parse(asked) else {
+            return;
+        };
+        self.requests.lock().expect("requests poisoned").track(
+            key,
+            by,
+            super::Tracking::Answers { asked, request },
+            now_ms(),
+        );
     }
 
     /// Tells other nodes that `key` changed without a message they could follow.

@@ -1,6 +1,7 @@
-//! Location requests and capability queries waiting for an answer (in memory, per node): an
-//! answer from someone other than the asker crosses a request off; housekeeping ends those nobody
-//! answered in time.
+//! Location requests and capability queries waiting for an answer (in memory, on the node that
+//! took the question; in a cluster, answers through other nodes are told to it): an answer from
+//! someone other than the asker crosses a request off; housekeeping ends those nobody answered in
+//! time.
 
 use callside_core::{Millis, PrincipalId, SessionKey};
 use std::collections::HashMap;
@@ -17,6 +18,24 @@ pub(crate) enum Asked {
     Location,
     /// `capability/query`, answered by `capability/answer`.
     Capability,
+}
+
+impl Asked {
+    /// Its name in a cluster's notes.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Asked::Location => "location",
+            Asked::Capability => "capability",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Asked> {
+        match s {
+            "location" => Some(Asked::Location),
+            "capability" => Some(Asked::Capability),
+            _ => None,
+        }
+    }
 }
 
 /// What a message does to the requests of its session, as the edge read it from the body.
