@@ -395,6 +395,31 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
         "only the question nobody answered"
     );
 
+    // A WebSocket ticket from one node opens a socket on another, once.
+    let ticket = bob_http.ws_ticket().await.unwrap().ticket;
+    let ws_url = |node: &Node| {
+        format!(
+            "{}/v1/ws?ticket={ticket}",
+            node.base.replace("http://", "ws://")
+        )
+    };
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url(&one))
+        .await
+        .expect("a ticket node two issued opens a socket on node one");
+    use futures_util::StreamExt as _;
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.to_text().unwrap().contains("\"ready\""), "{first}");
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = tokio_tungstenite::connect_async(ws_url(&two))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("401"), "used once: {again}");
+
     // Files live in a directory every node mounts: uploaded through one, read through the other.
     let photo = vec![7u8; 200_000];
     let blob = alice.upload_bytes(photo.clone()).await.unwrap();

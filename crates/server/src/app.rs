@@ -128,7 +128,7 @@ impl App {
             signer: Arc::new(signer),
         };
         let c = &p.config;
-        let auth = Arc::new(Auth::new(p.store.clone(), c.tokens));
+        let auth = Arc::new(Auth::new(p.store.clone(), c.tokens, server_key));
         let identity = Arc::new(Identity::new(
             p.store.clone(),
             auth.clone(),

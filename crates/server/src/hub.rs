@@ -118,6 +118,8 @@ pub(crate) trait Peers: Send + Sync {
     /// `by` answered request `request` (a `location` or `capability` question) on `key`: the
     /// node that took the question stops waiting for an answer.
     fn answered(&self, key: &SessionKey, by: &PrincipalId, asked: &'static str, request: &str);
+    /// A WebSocket ticket (by its hash) was used; it is good until `until` (ms).
+    fn ticket_used(&self, hash: &callside_core::TokenHash, until: callside_core::Millis);
 }
 
 /// What other nodes need to keep a cached session current when a message is committed.

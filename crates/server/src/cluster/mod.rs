@@ -77,6 +77,13 @@ impl Peers for Outbox {
         self.note(Note::Evicted(principal.clone()));
     }
 
+    fn ticket_used(&self, hash: &callside_core::TokenHash, until: callside_core::Millis) {
+        self.note(Note::TicketUsed {
+            hash: hash.0,
+            until,
+        });
+    }
+
     fn answered(&self, key: &SessionKey, by: &PrincipalId, asked: &'static str, request: &str) {
         self.note(Note::Answered {
             key: key.clone(),
@@ -120,6 +127,9 @@ impl Local {
                 .disconnect_browser_here(&principal, &browser, frame),
             Note::Changed(key) => self.sessions.remote_changed(&key),
             Note::Evicted(principal) => self.auth.evict_here(&principal),
+            Note::TicketUsed { hash, until } => self
+                .auth
+                .ticket_used_elsewhere(callside_core::TokenHash(hash), until),
             Note::Answered {
                 key,
                 by,

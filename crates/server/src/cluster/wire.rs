@@ -26,6 +26,8 @@ pub(crate) enum Note {
     Changed(SessionKey),
     /// A principal's credentials changed.
     Evicted(PrincipalId),
+    /// A WebSocket ticket (its SHA-256) was used; it expires at `until`.
+    TicketUsed { hash: [u8; 32], until: i64 },
     /// `by` answered a question on a session (`asked`: `location` or `capability`).
     Answered {
         key: SessionKey,
@@ -103,6 +105,11 @@ pub(crate) fn encode(note: &Note) -> (HeaderMap, Bytes) {
             h.insert(NOTE, "x");
             Bytes::new()
         }
+        Note::TicketUsed { hash, until } => {
+            h.insert(NOTE, "t");
+            h.insert(SEQ, until.to_string());
+            Bytes::copy_from_slice(hash)
+        }
         Note::Answered {
             key,
             by,
@@ -170,6 +177,14 @@ pub(crate) fn decode(m: &async_nats::Message) -> Result<Note, String> {
         "c" => Note::Changed(session(need(SESSION)?)?),
         "e" => Note::Evicted(PrincipalId(need(TO)?.into())),
         "x" => Note::Resync,
+        "t" => Note::TicketUsed {
+            hash: m.payload[..]
+                .try_into()
+                .map_err(|_| "a ticket hash that is not 32 bytes".to_string())?,
+            until: need(SEQ)?
+                .parse()
+                .map_err(|_| "bad ticket expiry".to_string())?,
+        },
         "a" => Note::Answered {
             key: session(need(SESSION)?)?,
             by: PrincipalId(need(TO)?.into()),
@@ -266,6 +281,10 @@ mod tests {
             asked: "location".into(),
             request: "req 7".into(),
         };
+        assert!(matches!(
+            round_trip(&Note::TicketUsed { hash: [9; 32], until: 1_700_000_000_000 }),
+            Note::TicketUsed { hash, until: 1_700_000_000_000 } if hash == [9; 32]
+        ));
         assert!(matches!(round_trip(&answered),
             Note::Answered { key: k, by, asked, request } if k == key && by == to[1] && asked == "location" && request == "req 7"));
         assert!(

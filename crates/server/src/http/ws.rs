@@ -56,6 +56,7 @@ pub(crate) async fn upgrade(
         (None, Some(ticket)) => app
             .auth
             .redeem_ticket(&ticket, crate::clock::now_ms())
+            .await
             .ok_or_else(|| {
                 ApiError::Unauthorized(
                     "invalid_ticket",

@@ -1,12 +1,18 @@
 //! Bearer-token authentication. Tokens are looked up by their SHA-256; a short-lived cache keeps
 //! the hot path off the database, and every change to a principal evicts it. A browser's access
 //! token (`cs_brw_…`, issue 14) names the device it was linked to, and works until it expires.
-//! WebSocket tickets are single-use stand-ins for a token in a URL, kept here for 30 s.
+//! WebSocket tickets are single-use stand-ins for a token in a URL, good for 30 s. They are signed
+//! (HMAC-SHA-256 under a key derived from the server key every node of a cluster shares), not
+//! kept: a ticket issued by one node opens a socket on any node. Each node remembers the tickets
+//! used until they expire, and tells the others.
 
 use crate::clock::now_ms;
 use crate::Store;
+use base64::Engine as _;
 use callside_core::{Millis, Principal, PrincipalId, PrincipalKind, Token, TokenHash};
 use callside_store::{PrincipalRecord, StoreError, Write};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -54,7 +60,12 @@ pub(crate) struct Auth {
     store: Store,
     /// By token hash: who, when cached, and until when a browser's token works.
     entries: Mutex<HashMap<TokenHash, Cached>>,
-    tickets: Mutex<HashMap<TokenHash, (Resolved, Millis)>>,
+    /// Signs WebSocket tickets.
+    ticket_key: [u8; 32],
+    /// Tickets used, until they expire (single use).
+    used_tickets: Mutex<HashMap<TokenHash, Millis>>,
+    /// When a principal's credentials last changed: tickets issued before are void.
+    revoked_at: Mutex<HashMap<PrincipalId, Millis>>,
     /// Moves on every eviction, so a lookup that read the store before an eviction does not put
     /// the revoked principal back.
     generation: std::sync::atomic::AtomicU64,
@@ -68,11 +79,23 @@ pub(crate) struct Auth {
 }
 
 impl Auth {
-    pub(crate) fn new(store: Store, lifetimes: crate::config::Tokens) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        lifetimes: crate::config::Tokens,
+        server_key: [u8; 32],
+    ) -> Self {
+        let ticket_key = {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&server_key)
+                .expect("HMAC takes any key length");
+            mac.update(b"callside websocket tickets v1");
+            mac.finalize().into_bytes().into()
+        };
         Auth {
             store,
             entries: Default::default(),
-            tickets: Default::default(),
+            ticket_key,
+            used_tickets: Default::default(),
+            revoked_at: Default::default(),
             generation: Default::default(),
             lifetimes,
             used: Default::default(),
@@ -200,24 +223,82 @@ impl Auth {
         }
     }
 
-    /// A single-use WebSocket ticket for `who`, good for [`TICKET_TTL_MS`].
+    /// A single-use WebSocket ticket for `who`, good for [`TICKET_TTL_MS`]:
+    /// `cs_wst_<until>.<principal>.<browser or ->.<nonce>.<signature>`.
     pub(crate) fn issue_ticket(&self, who: Resolved, now: Millis) -> (Token, Millis) {
-        let ticket = Token::generate("wst");
         let until = now + TICKET_TTL_MS;
-        let mut tickets = self.tickets.lock().expect("ticket lock poisoned");
-        tickets.retain(|_, (_, u)| *u > now);
-        tickets.insert(ticket.hash(), (who, until));
-        (ticket, until)
+        let body = format!(
+            "{until}.{}.{}.{}",
+            who.principal.id,
+            who.browser.as_deref().unwrap_or("-"),
+            callside_core::secret::random_b64(12)
+        );
+        let ticket = format!("cs_wst_{body}.{}", self.sign_ticket(&body));
+        (Token::from_presented(&ticket), until)
     }
 
-    /// Uses up a ticket: who it was issued to, if it is known and not expired.
-    pub(crate) fn redeem_ticket(&self, ticket: &Token, now: Millis) -> Option<Resolved> {
-        let (who, until) = self
-            .tickets
+    fn ticket_mac(&self, body: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.ticket_key)
+            .expect("HMAC takes any key length");
+        mac.update(body.as_bytes());
+        mac
+    }
+
+    fn sign_ticket(&self, body: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.ticket_mac(body).finalize().into_bytes())
+    }
+
+    /// Uses up a ticket: who it was issued to, if its signature holds, it has not expired or been
+    /// used, its principal's credentials did not change since, and the principal (and browser)
+    /// still exist.
+    pub(crate) async fn redeem_ticket(&self, ticket: &Token, now: Millis) -> Option<Resolved> {
+        let (body, signature) = ticket.expose().strip_prefix("cs_wst_")?.rsplit_once('.')?;
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()?;
+        // Compared in constant time.
+        self.ticket_mac(body).verify_slice(&signature).ok()?;
+        let mut parts = body.splitn(4, '.');
+        let until: Millis = parts.next()?.parse().ok()?;
+        let principal = PrincipalId(parts.next()?.to_owned());
+        let browser = Some(parts.next()?)
+            .filter(|b| *b != "-")
+            .map(Arc::<str>::from);
+        if until <= now || until - TICKET_TTL_MS <= self.revoked_since(&principal, now) {
+            return None;
+        }
+        {
+            let mut used = self.used_tickets.lock().expect("ticket lock poisoned");
+            used.retain(|_, u| *u > now);
+            if used.insert(ticket.hash(), until).is_some() {
+                return None;
+            }
+        }
+        if let Some(peers) = self.peers.get() {
+            peers.ticket_used(&ticket.hash(), until);
+        }
+        let rec = self.store.principal(principal).await.ok()??;
+        let who = Resolved {
+            principal: Arc::new(rec.principal),
+            browser,
+        };
+        self.still_valid(&who, None).await.then_some(who)
+    }
+
+    /// Another node used a ticket: it is used here too.
+    pub(crate) fn ticket_used_elsewhere(&self, hash: TokenHash, until: Millis) {
+        self.used_tickets
             .lock()
             .expect("ticket lock poisoned")
-            .remove(&ticket.hash())?;
-        (until > now).then_some(who)
+            .insert(hash, until);
+    }
+
+    /// When `who`'s credentials last changed within a ticket's life (0: not lately).
+    fn revoked_since(&self, who: &PrincipalId, now: Millis) -> Millis {
+        let mut revoked = self.revoked_at.lock().expect("auth cache poisoned");
+        revoked.retain(|_, at| *at > now - TICKET_TTL_MS);
+        revoked.get(who).copied().unwrap_or(0)
     }
 
     /// Forgets every cached token of `id` (after rotation or deletion), on every node.
@@ -242,10 +323,11 @@ impl Auth {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.retain(|_, (r, _, _)| &r.principal.id != id);
-        self.tickets
+        // Tickets issued until now are void (a ticket issued within the same millisecond too).
+        self.revoked_at
             .lock()
-            .expect("ticket lock poisoned")
-            .retain(|_, (r, _)| &r.principal.id != id);
+            .expect("auth cache poisoned")
+            .insert(id.clone(), now_ms() + 1);
     }
 }
 
@@ -373,6 +455,7 @@ mod tests {
         let auth = Auth::new(
             store.clone(),
             crate::config::Config::for_dir(dir.path()).tokens,
+            [7; 32],
         );
         let before = auth.generation();
         let who = auth.resolve_credential(&alice).await.unwrap();
