@@ -314,6 +314,9 @@ export class Channel {
           p.reject(new CallsideError(frame.code, frame.detail));
         } else if (frame.code === "token_revoked") {
           this.stop(frame.detail);
+        } else if (frame.code === "resume") {
+          // A cluster's node lost a send's number to another node and closes this socket: the
+          // sends not yet accepted go again, in order, once reconnected. Nothing to report.
         } else {
           void this.emit({
             type: "error",

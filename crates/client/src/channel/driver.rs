@@ -522,6 +522,12 @@ impl State {
                         return;
                     }
                 }
+                if code == "resume" {
+                    // A cluster's node lost a send's number to another node and closes this
+                    // socket: the outbox sends again, in order, after reconnecting.
+                    debug!(detail, "the server asked to resume");
+                    return;
+                }
                 self.backlog.push_back(Event::Error {
                     code,
                     detail,
