@@ -533,14 +533,20 @@ async fn legs_reported_to_different_nodes_pair_and_a_killed_node_loses_nothing_a
         &report("+442079460001", "+442079460002", Direction::Outgoing),
     )
     .await;
-    let key = report_until_answered(
-        &bob,
-        &report("+442079460002", "+442079460001", Direction::Incoming),
-    )
-    .await
-    .session
-    .expect("legs reported to two nodes matched")
-    .key;
+    // Bob's leg goes over his socket on node c, which forwards it to the leader.
+    let bob_reporter = Channel::connect(&bob).await.unwrap();
+    let key = bob_reporter
+        .report_leg(&report(
+            "+442079460002",
+            "+442079460001",
+            Direction::Incoming,
+        ))
+        .await
+        .unwrap()
+        .session
+        .expect("legs reported to two nodes matched")
+        .key;
+    bob_reporter.close().await;
 
     let (bob_got, bob_task) = receive(
         Channel::connect(&bob).await.unwrap(),

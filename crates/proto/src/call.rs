@@ -19,28 +19,28 @@ pub struct ReportLeg {
     #[serde(rename = "self")]
     pub own: String,
     /// The other party's number; omit or `null` when the caller withheld it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other: Option<String>,
     pub direction: Direction,
     /// A call identifier the reporter knows (e.g. SIP Call-ID); helps pairing.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_ref: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extension: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conference_id: Option<String>,
     /// The registry FQDN the device used (S0 claim 7); echoed back.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
     /// Whether a session created from this leg closes with the call. Default: the server's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
     /// Call composer data for an outgoing call (GSMA RCC.20): the callee's devices get it while
     /// the call rings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub composer: Option<Composer>,
     /// Signed caller data (an RFC 9795 PASSporT from `POST /v1/passports`) for the callee's devices.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passport: Option<String>,
 }
 

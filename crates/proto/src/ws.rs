@@ -29,6 +29,13 @@ pub enum ClientFrame {
         #[serde(default)]
         after: Option<u64>,
     },
+    /// Report a call leg over the socket, as `POST /v1/legs` without waiting; answered by
+    /// `reported` (or `error`) with the same `id`. A `leg` frame follows when a pending leg
+    /// settles.
+    Report {
+        id: String,
+        leg: crate::call::ReportLeg,
+    },
     /// Application-level heartbeat; answered by `pong`.
     Ping {
         #[serde(default)]
@@ -55,6 +62,8 @@ pub enum ServerFrame {
     Session(SessionInfo),
     /// A leg you reported changed state (matched, no match).
     Leg(LegStatus),
+    /// A `report` was taken: the leg as it stands now (matched at once, or pending).
+    Reported { id: String, leg: LegStatus },
     /// An invitation to you (ringing) or from you changed state.
     Invitation(Invitation),
     /// Composer data of a call ringing on you, or a note left after a call you missed.

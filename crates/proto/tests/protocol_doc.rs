@@ -26,6 +26,7 @@ fn client_type(f: &ClientFrame) -> &'static str {
         ClientFrame::Send { .. } => "send",
         ClientFrame::Ack { .. } => "ack",
         ClientFrame::Resume { .. } => "resume",
+        ClientFrame::Report { .. } => "report",
         ClientFrame::Ping { .. } => "ping",
     }
 }
@@ -37,6 +38,7 @@ fn server_type(f: &ServerFrame) -> &'static str {
         ServerFrame::Message(_) => "message",
         ServerFrame::Session(_) => "session",
         ServerFrame::Leg(_) => "leg",
+        ServerFrame::Reported { .. } => "reported",
         ServerFrame::Invitation(_) => "invitation",
         ServerFrame::CallNote(_) => "call_note",
         ServerFrame::Error { .. } => "error",
@@ -44,10 +46,11 @@ fn server_type(f: &ServerFrame) -> &'static str {
     }
 }
 
-const CLIENT_TYPES: &[&str] = &["send", "ack", "resume", "ping"];
+const CLIENT_TYPES: &[&str] = &["send", "ack", "resume", "report", "ping"];
 const SERVER_TYPES: &[&str] = &[
     "ready",
     "accepted",
+    "reported",
     "message",
     "session",
     "leg",

@@ -329,6 +329,7 @@ export class Channel {
       }
       case "pong":
       case "ready":
+      case "reported": // this SDK reports legs over HTTP
         break;
     }
   }

@@ -154,6 +154,7 @@ export type ServerFrame =
   | ({ type: "message" } & Message)
   | ({ type: "session" } & SessionInfo)
   | ({ type: "leg" } & LegStatus)
+  | { type: "reported"; id: string; leg: LegStatus }
   | ({ type: "invitation" } & Invitation)
   | ({ type: "call_note" } & CallNote)
   | { type: "error"; code: string; detail: string; id?: string; session?: string }
@@ -163,6 +164,7 @@ export type ClientFrame =
   | { type: "send"; session: string; id: string; kind: string; body: unknown }
   | { type: "ack"; session: string; seq: number }
   | { type: "resume"; session: string; after?: number }
+  | { type: "report"; id: string; leg: Record<string, unknown> }
   | { type: "ping"; nonce?: number };
 
 /** Every frame type the server sends, as the document lists them. */
@@ -172,6 +174,7 @@ export const SERVER_FRAME_TYPES = [
   "message",
   "session",
   "leg",
+  "reported",
   "invitation",
   "call_note",
   "error",
@@ -179,7 +182,7 @@ export const SERVER_FRAME_TYPES = [
 ] as const;
 
 /** Every frame type a client sends. */
-export const CLIENT_FRAME_TYPES = ["send", "ack", "resume", "ping"] as const;
+export const CLIENT_FRAME_TYPES = ["send", "ack", "resume", "report", "ping"] as const;
 
 type Check = (v: Record<string, unknown>, where: string) => void;
 
@@ -258,6 +261,12 @@ const checks: Record<ServerFrame["type"], Check> = {
     str(f, "state", w);
     str(f, "self", w);
     str(f, "direction", w);
+  },
+  reported: (f, w) => {
+    str(f, "id", w);
+    if (!isObject(f.leg)) fail(w, "`leg` must be an object");
+    const leg = f.leg as Record<string, unknown>;
+    for (const k of ["id", "state", "self", "direction"]) str(leg, k, w);
   },
   invitation: (f, w) => {
     str(f, "id", w);
@@ -342,6 +351,10 @@ export function parseClientFrame(text: string): ClientFrame {
     case "resume":
       str(value, "session", w);
       if (value.after !== undefined) seqOf(value, "after", w);
+      break;
+    case "report":
+      str(value, "id", w);
+      if (!isObject(value.leg)) fail(w, "`leg` must be an object");
       break;
     case "ping":
       if (value.nonce !== undefined) num(value, "nonce", w);

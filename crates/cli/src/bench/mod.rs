@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use callside_client::proto::admin::{CreateDevice, CreatedDevice};
 use callside_client::proto::call::{Direction, LegState, ReportLeg};
 use callside_client::proto::session::Lifecycle;
-use callside_client::{new_message_id, Channel, Client, Event};
+use callside_client::{new_message_id, Channel, ChannelSender, Client, Event};
 use clap::{Args, ValueEnum};
 use futures_util::stream::{self, FuturesUnordered};
 use futures_util::StreamExt;
@@ -102,12 +102,24 @@ pub(crate) struct BenchArgs {
     /// The server's process id, to report its CPU time beside the bench's (Linux, same host).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// `match`: how legs are reported: one HTTP request each, or a `report` frame over each
+    /// device's open WebSocket.
+    #[arg(long, value_enum, default_value_t = Via::Http)]
+    via: Via,
     /// `queue`: agents taking calls.
     #[arg(long, default_value_t = 20)]
     agents: usize,
     /// `queue`: how long each call lasts once answered, in milliseconds.
     #[arg(long, default_value_t = 500)]
     handle_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Via {
+    /// `POST /v1/legs`.
+    Http,
+    /// A `report` frame on the device's WebSocket.
+    Ws,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -224,7 +236,7 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<Pair>>>()?;
         let duration = Duration::from_secs(args.duration.max(1));
         match args.mode {
-            Mode::Match => bench_match(&ctx, pairs, duration, args.rate).await,
+            Mode::Match => bench_match(&ctx, pairs, duration, args.rate, args.via).await,
             Mode::Relay => bench_relay(&ctx, pairs, duration, args.rate, args.window).await,
             Mode::Idle => bench_idle(&ctx, pairs, duration).await,
             Mode::Queue => unreachable!("the queue bench provisions no devices"),
@@ -360,24 +372,41 @@ struct PlacedCall {
     callee_report: Instant,
 }
 
-async fn place_call(pair: &Pair) -> anyhow::Result<(PlacedCall, Instant)> {
+/// A pair's open sockets, when legs go over them (`--via ws`).
+struct Sockets {
+    a: ChannelSender,
+    b: ChannelSender,
+}
+
+/// Opens a channel for `client` whose events are read and dropped (a leg report's answer comes
+/// back on its own); the sender reports legs.
+async fn socket(client: &Client) -> anyhow::Result<ChannelSender> {
+    let mut ch = Channel::connect(client)
+        .await
+        .context("opening a channel")?;
+    let sender = ch.sender();
+    tokio::spawn(async move { while ch.next_event().await.is_some() {} });
+    Ok(sender)
+}
+
+async fn place_call(
+    pair: &Pair,
+    sockets: Option<&Sockets>,
+) -> anyhow::Result<(PlacedCall, Instant)> {
+    let outgoing = report(&pair.a_number, &pair.b_number, Direction::Outgoing);
+    let incoming = report(&pair.b_number, &pair.a_number, Direction::Incoming);
     let caller_report = Instant::now();
-    pair.a
-        .report_leg(
-            &report(&pair.a_number, &pair.b_number, Direction::Outgoing),
-            Duration::ZERO,
-        )
-        .await
-        .context("caller's leg")?;
+    match sockets {
+        Some(s) => s.a.report_leg(&outgoing).await.map(drop),
+        None => pair.a.report_leg(&outgoing, Duration::ZERO).await.map(drop),
+    }
+    .context("caller's leg")?;
     let callee_report = Instant::now();
-    let b = pair
-        .b
-        .report_leg(
-            &report(&pair.b_number, &pair.a_number, Direction::Incoming),
-            Duration::from_secs(10),
-        )
-        .await
-        .context("callee's leg")?;
+    let b = match sockets {
+        Some(s) => s.b.report_leg(&incoming).await,
+        None => pair.b.report_leg(&incoming, Duration::from_secs(10)).await,
+    }
+    .context("callee's leg")?;
     let b = if b.state == LegState::Pending {
         pair.b.wait_leg(&b.id, Duration::from_secs(10)).await?
     } else {
@@ -407,11 +436,23 @@ async fn bench_match(
     pairs: Vec<Pair>,
     duration: Duration,
     rate: Option<f64>,
+    via: Via,
 ) -> anyhow::Result<()> {
     let workers = pairs.len();
     let pace = pace(rate, workers);
     let count = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
+    let mut paired = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let sockets = match via {
+            Via::Ws => Some(Sockets {
+                a: socket(&pair.a).await?,
+                b: socket(&pair.b).await?,
+            }),
+            Via::Http => None,
+        };
+        paired.push((pair, sockets));
+    }
     let before = Scrape::take(ctx).await?;
     let cpu = CpuMeter::start(ctx);
     let started = Instant::now();
@@ -424,7 +465,7 @@ async fn bench_match(
         deadline,
     ));
     let mut tasks = JoinSet::new();
-    for pair in pairs {
+    for (pair, sockets) in paired {
         let count = count.clone();
         let failures = failures.clone();
         tasks.spawn(async move {
@@ -442,7 +483,7 @@ async fn bench_match(
                     }
                     None => None,
                 };
-                match place_call(&pair).await {
+                match place_call(&pair, sockets.as_ref()).await {
                     Ok((call, matched)) => {
                         let from = scheduled.unwrap_or(call.caller_report);
                         let _ = caller.record(
@@ -491,6 +532,7 @@ async fn bench_match(
     let failed = failures.load(Ordering::Relaxed);
     let value = json!({
         "mode": "match",
+        "via": match via { Via::Http => "http", Via::Ws => "ws" },
         "name": "totals",
         "pairs": workers,
         "secs": elapsed,
@@ -534,7 +576,7 @@ async fn bench_relay(
         |pair| async move {
             let a = Channel::connect(&pair.a).await.context("caller channel")?;
             let b = Channel::connect(&pair.b).await.context("callee channel")?;
-            let (call, _) = place_call(&pair).await?;
+            let (call, _) = place_call(&pair, None).await?;
             anyhow::Ok((call.key, a, b))
         },
     )

@@ -480,3 +480,44 @@ async fn a_rotated_token_closes_the_open_socket() {
     ch.close().await;
     w.stop().await;
 }
+
+/// Legs reported over the devices' open sockets (`report` frames) pair as over HTTP; a bad
+/// report is refused on the socket with the HTTP code and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legs_reported_over_the_socket_pair_and_a_bad_one_is_refused() {
+    let w = world(|_| {}).await;
+    let alice = w.phone("Alice", ALICE).await;
+    let bob = w.phone("Bob", BOB).await;
+    let mut alice_ch = Channel::connect(&alice).await.unwrap();
+    let bob_ch = Channel::connect(&bob).await.unwrap();
+    let bad = bob_ch
+        .report_leg(&leg("+999", Some(ALICE), Direction::Incoming))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&bad, callside_client::Error::Refused { code, .. } if code == "invalid_number"),
+        "{bad}"
+    );
+    let pending = alice_ch
+        .report_leg(&leg(ALICE, Some(BOB), Direction::Outgoing))
+        .await
+        .unwrap();
+    assert_eq!(pending.state, LegState::Pending);
+    let matched = bob_ch
+        .report_leg(&leg(BOB, Some(ALICE), Direction::Incoming))
+        .await
+        .unwrap();
+    assert_eq!(matched.state, LegState::Matched);
+    let key = matched.session.expect("a session").key;
+    // Alice hears on the same socket that her leg matched, into the same session.
+    let settled = next(&mut alice_ch, |e| match e {
+        Event::Leg(l) if l.id == pending.id => Some(l),
+        _ => None,
+    })
+    .await;
+    assert_eq!(settled.state, LegState::Matched);
+    assert_eq!(settled.session.unwrap().key, key);
+    alice_ch.close().await;
+    bob_ch.close().await;
+    w.stop().await;
+}

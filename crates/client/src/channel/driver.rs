@@ -4,6 +4,7 @@
 use super::state::{Dedup, Outbox};
 use super::{ChannelConfig, Event};
 use crate::{id::random_unit, Client, Error};
+use callside_proto::call::LegStatus;
 use callside_proto::message::Accepted;
 use callside_proto::ws::{ClientFrame, ServerFrame};
 use futures_util::future::BoxFuture;
@@ -101,6 +102,11 @@ pub(crate) enum Command {
         session: String,
         after: Option<u64>,
     },
+    Report {
+        id: String,
+        leg: callside_proto::call::ReportLeg,
+        reply: oneshot::Sender<Result<LegStatus, Error>>,
+    },
     Close,
 }
 
@@ -146,6 +152,10 @@ struct State {
     /// Acks and resumes asked for while no connection was ready.
     deferred_acks: HashMap<String, u64>,
     deferred_resumes: Vec<(String, Option<u64>)>,
+    /// Leg reports waiting for `reported`, by request id.
+    reports: HashMap<String, oneshot::Sender<Result<LegStatus, Error>>>,
+    /// Leg reports asked for while no connection was ready (not sent yet).
+    deferred_reports: Vec<ClientFrame>,
     /// Whether a `ready` has been seen on some earlier connection.
     was_connected: bool,
     ping_nonce: u64,
@@ -184,6 +194,7 @@ impl<C: Connect> Driver<C> {
                             let _ = first.send(Err(Error::Disconnected(reason)));
                             return self.st.shut_down(|| Error::ChannelClosed);
                         }
+                        self.st.reports_lost();
                         if was_ready {
                             attempt = 0;
                             debug!(%reason, "channel disconnected");
@@ -446,7 +457,37 @@ impl State {
                 self.dedup.rewind(&session, after);
                 ClientFrame::Resume { session, after }
             }
+            Command::Report { id, leg, reply } => {
+                self.reports.insert(id.clone(), reply);
+                ClientFrame::Report { id, leg }
+            }
             Command::Close => ClientFrame::Ping { nonce: None },
+        }
+    }
+
+    /// The connection dropped: a leg report sent on it may or may not have been taken, and
+    /// sending it again could report the leg twice, so it fails (one not sent yet waits).
+    fn reports_lost(&mut self) {
+        let waiting: std::collections::HashSet<&str> = self
+            .deferred_reports
+            .iter()
+            .filter_map(|f| match f {
+                ClientFrame::Report { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let lost: Vec<String> = self
+            .reports
+            .keys()
+            .filter(|id| !waiting.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in lost {
+            if let Some(reply) = self.reports.remove(&id) {
+                let _ = reply.send(Err(Error::Disconnected(
+                    "the connection dropped before the leg report was answered; it may have been taken (GET /v1/legs/{id} of the legs you reported shows)".into(),
+                )));
+            }
         }
     }
 
@@ -458,6 +499,7 @@ impl State {
                 *entry = (*entry).max(seq);
             }
             ClientFrame::Resume { session, after } => self.deferred_resumes.push((session, after)),
+            report @ ClientFrame::Report { .. } => self.deferred_reports.push(report),
             ClientFrame::Send { .. } | ClientFrame::Ping { .. } => {}
         }
     }
@@ -474,6 +516,7 @@ impl State {
                 .drain(..)
                 .map(|(session, after)| ClientFrame::Resume { session, after }),
         );
+        frames.append(&mut self.deferred_reports);
         frames.extend(self.outbox.frames());
         let mut frames = frames.into_iter();
         while let Some(frame) = frames.next() {
@@ -509,6 +552,11 @@ impl State {
             }
             ServerFrame::Session(session) => self.backlog.push_back(Event::Session(session)),
             ServerFrame::Leg(leg) => self.backlog.push_back(Event::Leg(leg)),
+            ServerFrame::Reported { id, leg } => {
+                if let Some(reply) = self.reports.remove(&id) {
+                    let _ = reply.send(Ok(leg));
+                }
+            }
             ServerFrame::Invitation(inv) => self.backlog.push_back(Event::Invitation(inv)),
             ServerFrame::CallNote(note) => self.backlog.push_back(Event::CallNote(note)),
             ServerFrame::Error {
@@ -518,6 +566,10 @@ impl State {
                 session,
             } => {
                 if let Some(id) = id {
+                    if let Some(reply) = self.reports.remove(&id) {
+                        let _ = reply.send(Err(Error::Refused { code, detail }));
+                        return;
+                    }
                     if self.outbox.refused(&id, &code, &detail) {
                         return;
                     }
@@ -539,6 +591,9 @@ impl State {
 
     /// Fails whatever is still waiting for the server.
     fn shut_down(&mut self, error: impl Fn() -> Error) {
+        for (_, reply) in self.reports.drain() {
+            let _ = reply.send(Err(error()));
+        }
         self.outbox.fail_all(error);
     }
 }

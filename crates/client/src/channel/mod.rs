@@ -171,6 +171,24 @@ impl ChannelSender {
         .await
     }
 
+    /// Reports a call leg over the socket (as [`Client::report_leg`](crate::Client::report_leg)
+    /// without waiting, minus an HTTP round trip): the leg as it stands, matched at once or
+    /// pending (an [`Event::Leg`] follows when it settles). Not sent again after a reconnect: if
+    /// the connection drops before the answer, this fails with [`Error::Disconnected`].
+    pub async fn report_leg(
+        &self,
+        leg: &callside_proto::call::ReportLeg,
+    ) -> Result<LegStatus, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Report {
+            id: new_message_id(),
+            leg: leg.clone(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Error::ChannelClosed)?
+    }
+
     async fn command(&self, command: Command) -> Result<(), Error> {
         self.commands
             .send(command)
@@ -254,6 +272,14 @@ impl Channel {
     /// See [`ChannelSender::resume`].
     pub async fn resume(&self, session: &str, after: Option<u64>) -> Result<(), Error> {
         self.sender.resume(session, after).await
+    }
+
+    /// [`ChannelSender::report_leg`].
+    pub async fn report_leg(
+        &self,
+        leg: &callside_proto::call::ReportLeg,
+    ) -> Result<LegStatus, Error> {
+        self.sender.report_leg(leg).await
     }
 
     /// Closes the socket and stops reconnecting; pending sends fail with [`Error::ChannelClosed`].

@@ -5,7 +5,7 @@
 use super::composer::{self, Composed, Note};
 use super::passports::{self, CallerData, CallerDataRequest};
 use super::{CallEvent, DivertReason, Error, LegReport, LegView, NetworkEvent};
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, Json, Query};
 use crate::http::wire::{
@@ -15,6 +15,7 @@ use crate::http::{check_limit, long_poll, WaitQuery};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use callside_core::principal::Principal;
 use callside_core::LegId;
 use callside_proto as proto;
 use callside_proto::call::{CallNote, CallNoteKind, Composer, PostCallNote};
@@ -189,29 +190,7 @@ pub(crate) async fn report_leg(
     Query(q): Query<WaitQuery>,
     Json(req): Json<proto::call::ReportLeg>,
 ) -> Result<Response, ApiError> {
-    if let Some(c) = &req.composer {
-        let composed = Composed {
-            outgoing_to_known: req.direction == proto::call::Direction::Outgoing
-                && req.other.is_some(),
-            subject: c.subject.as_deref(),
-            picture: c.picture.as_deref(),
-            location: c.location.as_ref().map(|l| (l.lat, l.lon, l.accuracy_m)),
-        };
-        app.composer.check(&p, &composed).await?;
-    }
-    app.passports
-        .check_for_leg(&p, &req.own, req.other.as_deref(), req.passport.as_deref())?;
-    let (composer, passport) = (req.composer.clone(), req.passport.clone());
-    if composer.is_some() || passport.is_some() {
-        // Composer data rings another number's devices: counted before anything is reported.
-        app.composer.allow(&p.id)?;
-    }
-    let rec = app.calls.report(&p, report(req)).await?;
-    if composer.is_some() || passport.is_some() {
-        let picture = composer.as_ref().and_then(|c| c.picture.clone());
-        let body = serde_json::json!({ "composer": composer, "passport": passport }).to_string();
-        app.composer.ring(&p, &rec, body, picture.as_deref()).await;
-    }
+    let rec = take_report(&app, &p, req).await?;
     let view = if rec.state == LegState::Pending && q.wait.unwrap_or(0) > 0 {
         long_poll(&app, q.wait, |wait| {
             app.calls.status(&p.id, &rec.leg.id, wait)
@@ -221,6 +200,49 @@ pub(crate) async fn report_leg(
         app.calls.view(rec).await?
     };
     Ok(leg_response(view))
+}
+
+/// A leg report over a WebSocket (`report` frame): as `POST /v1/legs` without waiting.
+pub(crate) async fn report_over_socket(
+    app: &App,
+    p: &Principal,
+    req: proto::call::ReportLeg,
+) -> Result<proto::call::LegStatus, ApiError> {
+    let rec = take_report(app, p, req).await?;
+    let view = app.calls.view(rec).await?;
+    Ok(leg_status(&view.leg, view.session.as_ref()))
+}
+
+/// A leg report's checks, its composer data and caller data, and the report itself.
+async fn take_report(
+    app: &App,
+    p: &Principal,
+    req: proto::call::ReportLeg,
+) -> Result<LegRecord, ApiError> {
+    if let Some(c) = &req.composer {
+        let composed = Composed {
+            outgoing_to_known: req.direction == proto::call::Direction::Outgoing
+                && req.other.is_some(),
+            subject: c.subject.as_deref(),
+            picture: c.picture.as_deref(),
+            location: c.location.as_ref().map(|l| (l.lat, l.lon, l.accuracy_m)),
+        };
+        app.composer.check(p, &composed).await?;
+    }
+    app.passports
+        .check_for_leg(p, &req.own, req.other.as_deref(), req.passport.as_deref())?;
+    let (composer, passport) = (req.composer.clone(), req.passport.clone());
+    if composer.is_some() || passport.is_some() {
+        // Composer data rings another number's devices: counted before anything is reported.
+        app.composer.allow(&p.id)?;
+    }
+    let rec = app.calls.report(p, report(req)).await?;
+    if composer.is_some() || passport.is_some() {
+        let picture = composer.as_ref().and_then(|c| c.picture.clone());
+        let body = serde_json::json!({ "composer": composer, "passport": passport }).to_string();
+        app.composer.ring(p, &rec, body, picture.as_deref()).await;
+    }
+    Ok(rec)
 }
 
 fn leg_response(view: LegView) -> Response {

@@ -119,6 +119,9 @@ fn error_frame(e: &ApiError, id: Option<String>, session: Option<String>) -> Ser
 struct Conn<'a, S> {
     app: &'a App,
     who: Arc<Principal>,
+    /// The bearer token the socket opened with (`None`: a ticket); a follower of a cluster
+    /// forwards leg reports to the leader with it.
+    token: Option<Token>,
     sink: S,
     /// Highest sequence number written to the socket, per session.
     sent: HashMap<SessionKey, u64>,
@@ -272,6 +275,7 @@ pub(crate) async fn serve<S, R>(
     let mut conn = Conn {
         app: &app,
         who: resolved.principal.clone(),
+        token: checked.1.clone(),
         sink,
         sent: HashMap::new(),
     };
@@ -475,6 +479,72 @@ where
                 Err(e) => conn.send(text(&error_frame(&e, None, Some(session)))).await,
             }
         }
+        ClientFrame::Report { id, leg } => {
+            let (app, who, token) = (app.clone(), conn.who.clone(), conn.token.clone());
+            in_flight.push(Box::pin(async move {
+                report(&app, &who, token.as_ref(), id, leg).await
+            }));
+            Ok(())
+        }
         ClientFrame::Ping { nonce } => conn.send(text(&ServerFrame::Pong { nonce })).await,
+    }
+}
+
+/// A `report` frame: taken here, or, on a node of a cluster that does not match calls, forwarded
+/// to the one that does as `POST /v1/legs` with the socket's token.
+async fn report(
+    app: &App,
+    who: &Principal,
+    token: Option<&Token>,
+    id: String,
+    leg: callside_proto::call::ReportLeg,
+) -> ServerFrame {
+    let lead = app.lead.get().filter(|l| !l.is_leader());
+    let Some(lead) = lead else {
+        return match crate::calls::http::report_over_socket(app, who, leg).await {
+            Ok(leg) => ServerFrame::Reported { id, leg },
+            Err(e) => error_frame(&e, Some(id), None),
+        };
+    };
+    let Some(token) = token else {
+        let e = ApiError::bad(
+            "report_over_http",
+            "a socket opened with a ticket reports legs over HTTP (POST /v1/legs)",
+        );
+        return error_frame(&e, Some(id), None);
+    };
+    let request = crate::cluster::lead::Forwarded {
+        method: "POST".into(),
+        path: "/v1/legs".into(),
+        client: None,
+        headers: vec![
+            ("authorization".into(), format!("Bearer {}", token.expose())),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: serde_json::to_vec(&leg).unwrap_or_default().into(),
+    };
+    let answer = match lead
+        .forward(request, std::time::Duration::from_secs(10))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!(error = %e, "forwarding a leg report to the leader");
+            return error_frame(&ApiError::Unavailable, Some(id), None);
+        }
+    };
+    if answer.status < 300 {
+        if let Ok(leg) = serde_json::from_slice(&answer.body) {
+            return ServerFrame::Reported { id, leg };
+        }
+    }
+    match serde_json::from_slice::<callside_proto::Problem>(&answer.body) {
+        Ok(p) => ServerFrame::Error {
+            code: p.code,
+            detail: p.detail.unwrap_or(p.title),
+            id: Some(id),
+            session: None,
+        },
+        Err(_) => error_frame(&ApiError::Unavailable, Some(id), None),
     }
 }
