@@ -4,7 +4,10 @@
 use crate::client::{json, send, REQUEST_TIMEOUT};
 use crate::{Client, Error};
 use callside_proto::admin::{Coupling, CouplingState, Near, SetCoupling};
-use callside_proto::call::{ClickToDial, ClickToDialPlaced, NetworkCall, NetworkCallEvent};
+use callside_proto::call::{
+    ClickToDial, ClickToDialPlaced, NetworkCall, NetworkCallEvent, NetworkCallEvents,
+    NetworkCallResults,
+};
 use reqwest::Method;
 
 impl Client {
@@ -14,6 +17,18 @@ impl Client {
             .request(Method::POST, &["v1", "network", "calls"])
             .json(event);
         json(send(req, REQUEST_TIMEOUT).await?, "network call").await
+    }
+
+    /// `POST /v1/network/calls/batch`: many call events in one request (1 to 1,000), taken in
+    /// order; each result is the call or the problem that refused that event alone.
+    pub async fn network_calls(
+        &self,
+        events: &NetworkCallEvents,
+    ) -> Result<NetworkCallResults, Error> {
+        let req = self
+            .request(Method::POST, &["v1", "network", "calls", "batch"])
+            .json(events);
+        json(send(req, REQUEST_TIMEOUT).await?, "network call results").await
     }
 
     /// `POST /v1/network/click-to-dial`: the SIP proxy calls this device's number `from` (its

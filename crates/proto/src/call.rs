@@ -218,6 +218,30 @@ pub struct NetworkCallEvent {
     pub reason: Option<DivertReason>,
 }
 
+/// Many call events at once, from one network element (`POST /v1/network/calls/batch`): taken
+/// in order, each as `POST /v1/network/calls` would take it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkCallEvents {
+    /// 1 to 1,000 events.
+    pub events: Vec<NetworkCallEvent>,
+}
+
+/// What became of each event of a batch, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NetworkCallResults {
+    pub results: Vec<NetworkCallResult>,
+}
+
+/// One event's outcome: the call as it stands, or why the event was refused (it changed nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NetworkCallResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<NetworkCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::Problem>,
+}
+
 /// A call as the network reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NetworkCall {

@@ -106,6 +106,10 @@ pub(crate) struct BenchArgs {
     /// device's open WebSocket.
     #[arg(long, value_enum, default_value_t = Via::Http)]
     via: Via,
+    /// `network`: events per request (`POST /v1/network/calls/batch`); 0 sends each event on
+    /// its own (`POST /v1/network/calls`).
+    #[arg(long, default_value_t = 0)]
+    batch: usize,
     /// `queue`: agents taking calls.
     #[arg(long, default_value_t = 20)]
     agents: usize,
@@ -130,6 +134,9 @@ enum Mode {
     Relay,
     /// Every device holds a channel open; measures server memory per connected device.
     Idle,
+    /// A network element reports calls between the pairs' numbers (ringing, then ended), one
+    /// event per request or `--batch N`; measures calls/s and each request's latency.
+    Network,
     /// Visitors click a merchant's button and wait for its agents (S4's ACD); measures the wait
     /// from click to answer. The server's `limits.clicks_per_*` must allow `--rate`.
     Queue,
@@ -239,6 +246,9 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
             Mode::Match => bench_match(&ctx, pairs, duration, args.rate, args.via).await,
             Mode::Relay => bench_relay(&ctx, pairs, duration, args.rate, args.window).await,
             Mode::Idle => bench_idle(&ctx, pairs, duration).await,
+            Mode::Network => {
+                network::bench_network(&ctx, &admin, pairs, duration, args.batch).await
+            }
             Mode::Queue => unreachable!("the queue bench provisions no devices"),
         }
     }
@@ -348,6 +358,7 @@ async fn remove_bench_devices(ctx: &Ctx, admin: &Client) -> anyhow::Result<()> {
 }
 
 mod measure;
+mod network;
 mod queue;
 use measure::{
     concurrently, histogram, mib, pace, print_resources, print_summary, record, show_progress,

@@ -301,6 +301,52 @@ pub(crate) async fn network_call(
     Caller(p): Caller,
     Json(ev): Json<proto::call::NetworkCallEvent>,
 ) -> Result<axum::Json<proto::call::NetworkCall>, ApiError> {
+    Ok(axum::Json(take_network_event(&app, &p, ev).await?))
+}
+
+/// Most events one batch may carry.
+const MAX_BATCH: usize = 1_000;
+
+/// `POST /v1/network/calls/batch` — many call events in one request, taken in order; each
+/// answers for itself (a refused one changes nothing and does not stop the others).
+#[utoipa::path(post, path = "/v1/network/calls/batch", tag = "calls", request_body = proto::call::NetworkCallEvents,
+    responses((status = 200, body = proto::call::NetworkCallResults), (status = 400, body = proto::Problem),
+              (status = 403, body = proto::Problem)))]
+pub(crate) async fn network_calls(
+    State(app): State<AppState>,
+    Caller(p): Caller,
+    Json(batch): Json<proto::call::NetworkCallEvents>,
+) -> Result<axum::Json<proto::call::NetworkCallResults>, ApiError> {
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
+        return Err(ApiError::bad(
+            "invalid_batch",
+            format!(
+                "{} events: send 1 to {MAX_BATCH} at once",
+                batch.events.len()
+            ),
+        ));
+    }
+    let mut results = Vec::with_capacity(batch.events.len());
+    for ev in batch.events {
+        results.push(match take_network_event(&app, &p, ev).await {
+            Ok(call) => proto::call::NetworkCallResult {
+                call: Some(call),
+                error: None,
+            },
+            Err(e) => proto::call::NetworkCallResult {
+                call: None,
+                error: Some(e.problem()),
+            },
+        });
+    }
+    Ok(axum::Json(proto::call::NetworkCallResults { results }))
+}
+
+async fn take_network_event(
+    app: &App,
+    p: &Principal,
+    ev: proto::call::NetworkCallEvent,
+) -> Result<proto::call::NetworkCall, ApiError> {
     let event = NetworkEvent {
         call_ref: ev.call_ref,
         caller: ev.caller,
@@ -322,15 +368,15 @@ pub(crate) async fn network_call(
             (to, reason)
         }),
     };
-    let call = app.calls.network_event(&p, event).await?;
-    Ok(axum::Json(proto::call::NetworkCall {
+    let call = app.calls.network_event(p, event).await?;
+    Ok(proto::call::NetworkCall {
         id: call.id.0.clone(),
         call_ref: call.call_ref.clone(),
         caller: call.caller.to_string(),
         callee: call.callee.to_string(),
         state: call_state(call.state),
         session: Some(call.session.to_string()),
-    }))
+    })
 }
 
 /// `POST /v1/legs/{id}/note` — leave a note or picture after a missed or rejected call.

@@ -290,6 +290,7 @@ pub fn router(app: AppState) -> Router {
         .route("/me/call-log", get(calls::call_log))
         .route("/passports", post(calls::sign_passport))
         .route("/network/calls", post(calls::network_call))
+        .route("/network/calls/batch", post(calls::network_calls))
         .route("/network/click-to-dial", post(calls::click_to_dial))
         .route("/sessions/{key}/end-call", post(calls::end_call))
         .route("/sessions", get(sessions::list_sessions))

@@ -42,7 +42,7 @@ use utoipa::{Modify, OpenApi};
         admin::create_device, admin::list_devices, admin::delete_device, admin::rotate_device_token,
         admin::export_device, admin::erase_device, admin::export_me,
         admin::create_service_account, admin::list_service_accounts, admin::delete_service_account, admin::rotate_service_token,
-        calls::report_leg, calls::get_leg, calls::answer_leg, calls::end_leg, calls::network_call,
+        calls::report_leg, calls::get_leg, calls::answer_leg, calls::end_leg, calls::network_call, calls::network_calls,
         calls::click_to_dial, calls::end_call,
         sessions::list_sessions, sessions::get_session, sessions::close_session, sessions::transfer_session, sessions::set_history,
         sessions::send_message, sessions::list_messages, sessions::ack,

@@ -554,3 +554,47 @@ async fn a_network_element_puts_only_its_own_numbers_devices_into_a_session() {
     let s = api.get(&format!("/v1/sessions/{key}"), &b).await;
     assert_eq!(ids(&s.body), vec![a_id, b_id]);
 }
+
+#[tokio::test]
+async fn a_batch_of_network_events_is_taken_in_order_and_one_refused_event_stops_nothing() {
+    let api = api().await;
+    let (_, b) = api.device("Bob", &[BOB]).await;
+    let (_, c) = api.device("Carol", &[CAROL]).await;
+    let sip = api
+        .service("kamailio", &["network_element"], &["+4420"])
+        .await;
+    let ev = |call: &str, callee: &str, event: &str| json!({"call_ref": call, "caller": ALICE, "callee": callee, "event": event});
+    let batch = json!({"events": [
+        ev("one@sip", BOB, "ringing"),
+        ev("one@sip", BOB, "answered"),
+        json!({"call_ref": "two@sip", "caller": "+1 202 555 0101", "callee": "+1 202 555 0100", "event": "ringing"}),
+        ev("three@sip", CAROL, "ringing"),
+    ]});
+    let r = api.post("/v1/network/calls/batch", &sip, batch).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    // In order: the second event found the first's call and answered it.
+    assert_eq!(results[0]["call"]["state"], "ringing");
+    assert_eq!(results[1]["call"]["state"], "answered");
+    assert_eq!(results[1]["call"]["session"], results[0]["call"]["session"]);
+    // Outside the element's ranges: refused alone, with the code a single report gets.
+    assert_eq!(results[2]["error"]["code"], "not_your_range");
+    assert!(results[2].get("call").is_none());
+    assert_eq!(results[3]["call"]["state"], "ringing");
+    for (who, i) in [(&b, 0), (&c, 3)] {
+        let key = results[i]["call"]["session"].as_str().unwrap();
+        let s = api.get(&format!("/v1/sessions/{key}"), who).await;
+        assert_eq!(s.status, StatusCode::OK, "the callee's devices are in it");
+    }
+    for bad in [
+        json!({"events": []}),
+        json!({"events": vec![ev("x", BOB, "ringing"); 1001]}),
+    ] {
+        let r = api.post("/v1/network/calls/batch", &sip, bad).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_batch")
+        );
+    }
+}
