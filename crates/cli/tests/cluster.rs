@@ -510,6 +510,29 @@ async fn report_until_answered(
     }
 }
 
+/// Alice invites Bob's number, again while no node leads (`503` during a take-over).
+async fn report_until_invited(alice: &Client) -> callside_client::proto::invitation::Invitation {
+    let invite = callside_client::proto::invitation::CreateInvitation {
+        to: "+442079460002".into(),
+        from: None,
+        session: None,
+        connection: None,
+        component: None,
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match alice.invite(&invite).await {
+            Ok(i) => return i,
+            Err(e)
+                if e.to_string().contains("503") && started.elapsed() < Duration::from_secs(20) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("invitation failed: {e}"),
+        }
+    }
+}
+
 const KILL_AFTER: usize = 300;
 const TOTAL: usize = 1_000;
 
@@ -611,6 +634,34 @@ async fn legs_reported_to_different_nodes_pair_and_a_killed_node_loses_nothing_a
         assert_eq!(accepted.get(id), Some(seq), "{id}");
     }
     alice_ch.close().await;
+
+    // An invitation made through node b rings Bob's socket on node c; Bob accepts through c.
+    let mut bob_ringing = Channel::connect(&bob).await.unwrap();
+    let invitation = report_until_invited(&Client::new(&b.base, &alice_token).unwrap()).await;
+    let rang = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match bob_ringing.next_event().await {
+                Some(Event::Invitation(i)) if i.id == invitation.id => break i,
+                Some(_) => {}
+                None => panic!("Bob's channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("the invitation rings on another node");
+    assert_eq!(rang.to, "+442079460002");
+    let accepted = bob
+        .accept_invitation(
+            &invitation.id,
+            &callside_client::proto::invitation::AcceptInvitation { connection: None },
+        )
+        .await
+        .unwrap();
+    assert!(
+        accepted.session.is_some(),
+        "accepted into a session: {accepted:?}"
+    );
+    bob_ringing.close().await;
 
     // Matching moved to a surviving node: a new call, its legs again on two nodes, pairs.
     report_until_answered(
