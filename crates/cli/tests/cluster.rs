@@ -12,13 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 /// A `nats-server` on loopback, stopped on drop.
 struct Nats {
@@ -201,33 +196,55 @@ fn receive(
     (got, task)
 }
 
+/// What to do once `.0` sends are under way and half of them were acknowledged (kill a node).
+type Midway<'a> = Option<(usize, Box<dyn FnOnce() + 'a>)>;
+
 /// Sends `n` texts with ids `<prefix>-<i>`, many in flight: id → the sequence number accepted.
-async fn send_many(ch: &Channel, key: &str, prefix: &str, n: usize) -> HashMap<String, u64> {
+async fn send_many(
+    ch: &Channel,
+    key: &str,
+    prefix: &str,
+    n: usize,
+    mut midway: Midway<'_>,
+) -> HashMap<String, u64> {
     let sender = ch.sender();
+    let accepted: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
     let mut sends = tokio::task::JoinSet::new();
     for i in 0..n {
-        let (sender, key) = (sender.clone(), key.to_owned());
+        let (sender, key, done) = (sender.clone(), key.to_owned(), accepted.clone());
         let id = format!("{prefix}-{i:04}");
         sends.spawn(async move {
             let body = serde_json::json!({ "text": format!("{id} says hello") });
             let a = tokio::time::timeout(
-                Duration::from_secs(60),
+                Duration::from_secs(90),
                 sender.send_with_id(&key, id.clone(), "text", body),
             )
             .await
             .expect("accepted in time")
             .expect("accepted");
-            (id, a.seq)
+            done.lock().unwrap().insert(id, a.seq);
         });
         if i % 25 == 24 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        if midway.as_ref().is_some_and(|(at, _)| *at == i) {
+            while accepted.lock().unwrap().len() < i / 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            eprintln!(
+                "midway with {} of {} sends acknowledged",
+                accepted.lock().unwrap().len(),
+                i + 1
+            );
+            if let Some((_, act)) = midway.take() {
+                act();
+            }
+        }
     }
-    let mut accepted = HashMap::new();
     while let Some(r) = sends.join_next().await {
-        let (id, seq) = r.unwrap();
-        accepted.insert(id, seq);
+        r.unwrap();
     }
+    let accepted = accepted.lock().unwrap().clone();
     accepted
 }
 
@@ -271,8 +288,8 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     let (bob_got, bob_task) = receive(bob_ch, key.clone(), "alice", EACH);
     // Both talk at once, so both nodes number the session at once.
     let (from_alice, from_bob) = tokio::join!(
-        send_many(&alice_send, &key, "alice", EACH),
-        send_many(&bob_send, &key, "bob", EACH)
+        send_many(&alice_send, &key, "alice", EACH, None),
+        send_many(&bob_send, &key, "bob", EACH, None)
     );
     let alice_ch = tokio::time::timeout(Duration::from_secs(60), alice_task)
         .await
@@ -433,6 +450,55 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
         &photo[..]
     );
 
+    // Bob long-polls the log through node two; Alice closes the session through node one. The
+    // close changes the session (not only its log), so node two drops its copy, and the poll
+    // wakes at once instead of at its 10 s timeout.
+    let last = bob_http
+        .messages(
+            &key,
+            callside_client::MessageQuery {
+                after: Some(2 * EACH as u64),
+                limit: Some(100),
+                wait: None,
+            },
+        )
+        .await
+        .unwrap()
+        .messages
+        .last()
+        .unwrap()
+        .seq;
+    let poll = {
+        let (bob_http, key) = (bob_http.clone(), key.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let page = bob_http
+                .messages(
+                    &key,
+                    callside_client::MessageQuery {
+                        after: Some(last),
+                        limit: Some(10),
+                        wait: Some(Duration::from_secs(10)),
+                    },
+                )
+                .await
+                .unwrap();
+            (started.elapsed(), page)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice.close_session(&key).await.unwrap();
+    let (waited, page) = poll.await.unwrap();
+    assert!(
+        page.messages.iter().any(|m| m.kind == "system/closed"),
+        "{:?}",
+        page.messages
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "the poll woke late: {waited:?}"
+    );
+
     // Bob's token is rotated through node one: node two refuses the old one within the note's
     // trip (its cache would otherwise keep it for 30 s).
     assert!(
@@ -578,50 +644,18 @@ async fn legs_reported_to_different_nodes_pair_and_a_killed_node_loses_nothing_a
         TOTAL,
     );
     let alice_ch = Channel::connect(&alice).await.unwrap();
-    let sender = alice_ch.sender();
-    let accepted: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-    let mut sends = tokio::task::JoinSet::new();
-    for i in 0..TOTAL {
-        let (sender, key, done) = (sender.clone(), key.clone(), accepted.clone());
-        sends.spawn(async move {
-            let id = format!("alice-{i:04}");
-            let body = serde_json::json!({ "text": format!("message {i}") });
-            let a = tokio::time::timeout(
-                Duration::from_secs(90),
-                sender.send_with_id(&key, id.clone(), "text", body),
-            )
-            .await
-            .expect("accepted in the end")
-            .expect("accepted");
-            done.lock().unwrap().insert(id, a.seq);
-        });
-        if i % 50 == 49 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        if i == KILL_AFTER {
-            while accepted.lock().unwrap().len() < KILL_AFTER / 2 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            // Node a, Alice's (and the leader: it started first), is killed mid-traffic.
-            a.child.kill().expect("SIGKILL");
-            a.child.wait().unwrap();
-            eprintln!(
-                "killed node a with {} of {} sends acknowledged",
-                accepted.lock().unwrap().len(),
-                i + 1
-            );
-        }
-    }
-    while let Some(r) = sends.join_next().await {
-        r.unwrap();
-    }
+    // Node a, Alice's (and the leader: it started first), is killed mid-traffic.
+    let kill_a = Box::new(|| {
+        a.child.kill().expect("SIGKILL");
+        a.child.wait().unwrap();
+    });
+    let accepted = send_many(&alice_ch, &key, "alice", TOTAL, Some((KILL_AFTER, kill_a))).await;
     tokio::time::timeout(Duration::from_secs(60), bob_task)
         .await
         .expect("Bob receives every message")
         .unwrap()
         .close()
         .await;
-    let accepted = accepted.lock().unwrap().clone();
     let got = bob_got.lock().unwrap().clone();
     assert_eq!(accepted.len(), TOTAL);
     let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();

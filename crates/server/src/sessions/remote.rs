@@ -74,6 +74,15 @@ impl Sessions {
             return;
         }
         drop(st);
+        // `a.seq` is in the store: whoever waits on this copy for news (a long poll) wakes and
+        // reads it from there, before the copy goes.
+        cell.committed.send_if_modified(|c| {
+            let newer = a.seq > *c;
+            if newer {
+                *c = a.seq;
+            }
+            newer
+        });
         self.forget(&a.key);
     }
 
