@@ -615,13 +615,22 @@ async fn legs_reported_to_different_nodes_pair_and_a_killed_node_loses_nothing_a
     let front = balancer(vec![a.base.clone(), b.base.clone(), c.base.clone()]).await;
     let alice = Client::new(&front, &alice_token).unwrap();
     let bob = Client::new(&c.base, &bob_token).unwrap();
-    // The legs reach different nodes (b and c); whichever leads matches them.
-    let alice_on_b = Client::new(&b.base, &alice_token).unwrap();
-    report_until_answered(
-        &alice_on_b,
-        &report("+442079460001", "+442079460002", Direction::Outgoing),
-    )
-    .await;
+    // The legs reach different nodes (b and c); whichever leads (a: it started first) matches
+    // them. Alice's report claims to have been forwarded already: a header a client can set
+    // must not make node b take it itself.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/v1/legs", b.base))
+        .bearer_auth(&alice_token)
+        .header("x-callside-forwarded", "1")
+        .json(&report(
+            "+442079460001",
+            "+442079460002",
+            Direction::Outgoing,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.status().is_success(), "{}", forged.status());
     // Bob's leg goes over his socket on node c, which forwards it to the leader.
     let bob_reporter = Channel::connect(&bob).await.unwrap();
     let key = bob_reporter

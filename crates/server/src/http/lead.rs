@@ -37,8 +37,10 @@ const LEADER_ONLY: [&str; 15] = [
     "/v1/me/card/fetch",
 ];
 
-/// Marks a request a follower forwarded: the node that gets it runs it, whatever it believes.
-const FORWARDED: &str = "x-callside-forwarded";
+/// Marks a request a follower forwarded (a request extension, which no client can set, unlike a
+/// header): the node that gets it runs it, whatever it believes about who leads.
+#[derive(Clone, Copy)]
+struct ForwardedHere;
 
 /// Larger bodies are not forwarded (NATS carries at most 1 MiB by default).
 const MAX_BODY: usize = 512 * 1024;
@@ -68,7 +70,10 @@ pub(crate) async fn to_leader(State(app): State<AppState>, req: Request, next: N
     let Some(lead) = app.lead.get() else {
         return next.run(req).await;
     };
-    if lead.is_leader() || req.headers().contains_key(FORWARDED) || !leader_only(req.uri().path()) {
+    if lead.is_leader()
+        || req.extensions().get::<ForwardedHere>().is_some()
+        || !leader_only(req.uri().path())
+    {
         return next.run(req).await;
     }
     let peer = req
@@ -144,7 +149,7 @@ pub(crate) fn handler(router: Router) -> Handler {
                     req = req.header(k.as_str(), v.as_str());
                 }
             }
-            let mut req = match req.header(FORWARDED, "1").body(Body::from(f.body)) {
+            let mut req = match req.body(Body::from(f.body)) {
                 Ok(r) => r,
                 Err(e) => {
                     return Answer {
@@ -154,6 +159,7 @@ pub(crate) fn handler(router: Router) -> Handler {
                     }
                 }
             };
+            req.extensions_mut().insert(ForwardedHere);
             if let Some(ip) = f.client {
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
