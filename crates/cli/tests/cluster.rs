@@ -45,6 +45,24 @@ impl Nats {
     }
 }
 
+impl Nats {
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same address (its clients reconnect by themselves).
+    fn start_again(&mut self) {
+        let port = self.url.rsplit(':').next().unwrap().to_owned();
+        self.child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    }
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -719,4 +737,128 @@ async fn legs_reported_to_different_nodes_pair_and_a_killed_node_loses_nothing_a
     .await;
     let new_key = paired.session.expect("a surviving node matches calls").key;
     assert_ne!(new_key, key, "a new session for the new call");
+}
+
+/// Runs SQL on the test database with `psql` (Debian's PostgreSQL client).
+fn psql(database: &str, sql: &str) -> String {
+    let psql = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/install-deps)")
+        .filter_map(|e| Some(e.ok()?.path().join("bin/psql")))
+        .find(|p| p.exists())
+        .expect("psql");
+    let out = Command::new(psql)
+        .args(["-qAt", "-c", sql, database])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lease_is_lost_stops_and_another_node_takes_over() {
+    let database = callside_store::conformance::postgres::fresh_database().await;
+    let nats = Nats::start();
+    let blobs = tempfile::tempdir().unwrap();
+    let mut a = start_node(&database, &nats.url, None, blobs.path()).await;
+    let b = start_node(&database, &nats.url, Some(&dir_of(&a)), blobs.path()).await;
+    let (alice_token, bob_token) = devices(&b).await;
+    // Node a leads (it started first). The connection holding its lease ends, as it would when
+    // the database restarts or the network between them breaks.
+    let ended = psql(
+        &database,
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    assert_eq!(ended.trim(), "t", "one lease, held by node a");
+    let stopped = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = a.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "node a still runs without its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        !status.success(),
+        "a leader that lost its lease stops with an error"
+    );
+    // Node b matches calls now.
+    let alice = Client::new(&b.base, &alice_token).unwrap();
+    let bob = Client::new(&b.base, &bob_token).unwrap();
+    report_until_answered(
+        &alice,
+        &report("+442079460001", "+442079460002", Direction::Outgoing),
+    )
+    .await;
+    let paired = report_until_answered(
+        &bob,
+        &report("+442079460002", "+442079460001", Direction::Incoming),
+    )
+    .await;
+    assert!(paired.session.is_some(), "node b took over matching");
+}
+
+/// NATS goes down and comes back: what a node committed meanwhile reaches another node's
+/// socket, exactly once — whether its note waited in the publisher's buffer or the receiving
+/// node, on losing and regaining its link, closed its sockets to resume from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_committed_while_nats_was_down_reaches_the_other_nodes_sockets() {
+    let database = callside_store::conformance::postgres::fresh_database().await;
+    let mut nats = Nats::start();
+    let blobs = tempfile::tempdir().unwrap();
+    let one = start_node(&database, &nats.url, None, blobs.path()).await;
+    let two = start_node(&database, &nats.url, Some(&dir_of(&one)), blobs.path()).await;
+    let (alice_token, bob_token) = devices(&one).await;
+    let alice = Client::new(&one.base, &alice_token).unwrap();
+    let key = pair(&alice, &Client::new(&one.base, &bob_token).unwrap()).await;
+    let bob = Client::new(&two.base, &bob_token).unwrap();
+    let (got, task) = receive(
+        Channel::connect(&bob).await.unwrap(),
+        key.clone(),
+        "alice",
+        2,
+    );
+    let send = |id: &'static str| {
+        let (alice, key) = (alice.clone(), key.clone());
+        async move {
+            let message = callside_client::proto::message::SendMessage {
+                id: id.into(),
+                kind: "text".into(),
+                body: serde_json::json!({ "text": id }),
+            };
+            alice.send_message(&key, &message).await.unwrap().seq
+        }
+    };
+    send("alice-live").await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while got.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("delivered across nodes while NATS is up");
+    // NATS goes away; Alice's next message commits on node one and reaches no other node.
+    nats.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seq = send("alice-while-nats-was-down").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nats.start_again();
+    let bob_ch = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("Bob gets what was committed while NATS was down, once it is back")
+        .unwrap();
+    let got = got.lock().unwrap().clone();
+    assert_eq!(
+        got.iter().filter(|(s, _)| *s == seq).count(),
+        1,
+        "exactly once: {got:?}"
+    );
+    bob_ch.close().await;
 }
