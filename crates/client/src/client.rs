@@ -4,7 +4,7 @@ use crate::{id::new_message_id, Error};
 use bytes::Bytes;
 use callside_proto::admin::{CreatedDevice, Me, RotatedToken};
 use callside_proto::blob::BlobInfo;
-use callside_proto::call::{LegState, LegStatus, NetworkCall, NetworkCallEvent, ReportLeg};
+use callside_proto::call::{LegState, LegStatus, ReportLeg};
 use callside_proto::connect::ConnectionData;
 use callside_proto::email::{EmailValidation, ValidatedEmail};
 use callside_proto::invitation::{AcceptInvitation, CreateInvitation, Invitation, InvitationList};
@@ -630,17 +630,6 @@ impl Client {
     pub async fn end_leg(&self, id: &str) -> Result<LegStatus, Error> {
         let req = self.request(Method::POST, &["v1", "legs", id, "end"]);
         json(send(req, REQUEST_TIMEOUT).await?, "leg status").await
-    }
-
-    /// `POST /v1/network/calls`: a network element reports a call event.
-    pub async fn report_network_call(
-        &self,
-        event: &NetworkCallEvent,
-    ) -> Result<NetworkCall, Error> {
-        let req = self
-            .request(Method::POST, &["v1", "network", "calls"])
-            .json(event);
-        json(send(req, REQUEST_TIMEOUT).await?, "network call").await
     }
 
     // ---------------------------------------------------------------- sessions
