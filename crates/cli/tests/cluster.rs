@@ -266,6 +266,21 @@ async fn send_many(
     accepted
 }
 
+/// Up to 500 messages of `key` after `after`, waiting up to `wait` for the first (a long poll).
+async fn log_after(
+    client: &Client,
+    key: &str,
+    after: u64,
+    wait: Option<Duration>,
+) -> Vec<callside_client::proto::message::Message> {
+    let query = callside_client::MessageQuery {
+        after: Some(after),
+        limit: Some(500),
+        wait,
+    };
+    client.messages(key, query).await.unwrap().messages
+}
+
 const EACH: usize = 400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,24 +358,13 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     let mut stored: HashMap<String, u64> = HashMap::new();
     let mut after = 0;
     loop {
-        let page = bob
-            .messages(
-                &key,
-                callside_client::MessageQuery {
-                    after: Some(after),
-                    limit: Some(500),
-                    wait: None,
-                },
-            )
-            .await
-            .unwrap();
-        let Some(last) = page.messages.last() else {
+        let page = log_after(&bob, &key, after, None).await;
+        let Some(last) = page.last() else {
             break;
         };
         after = last.seq;
         stored.extend(
-            page.messages
-                .iter()
+            page.iter()
                 .filter(|m| m.kind == "text")
                 .map(|m| (m.id.clone().unwrap(), m.seq)),
         );
@@ -408,18 +412,8 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     let answer = serde_json::json!({ "request": "where-1", "lat": 51.5007, "lon": -0.1246, "accuracy_m": 20 });
     send(&bob_http, "here-1", "location", answer).await;
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let unanswered: Vec<String> = alice
-        .messages(
-            &key,
-            callside_client::MessageQuery {
-                after: Some(2 * EACH as u64),
-                limit: Some(100),
-                wait: None,
-            },
-        )
+    let unanswered: Vec<String> = log_after(&alice, &key, 2 * EACH as u64, None)
         .await
-        .unwrap()
-        .messages
         .into_iter()
         .filter(|m| m.kind == "system/location")
         .map(|m| m.body["request"].as_str().unwrap_or_default().to_owned())
@@ -471,18 +465,8 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     // Bob long-polls the log through node two; Alice closes the session through node one. The
     // close changes the session (not only its log), so node two drops its copy, and the poll
     // wakes at once instead of at its 10 s timeout.
-    let last = bob_http
-        .messages(
-            &key,
-            callside_client::MessageQuery {
-                after: Some(2 * EACH as u64),
-                limit: Some(100),
-                wait: None,
-            },
-        )
+    let last = log_after(&bob_http, &key, 2 * EACH as u64, None)
         .await
-        .unwrap()
-        .messages
         .last()
         .unwrap()
         .seq;
@@ -490,28 +474,14 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
         let (bob_http, key) = (bob_http.clone(), key.clone());
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let page = bob_http
-                .messages(
-                    &key,
-                    callside_client::MessageQuery {
-                        after: Some(last),
-                        limit: Some(10),
-                        wait: Some(Duration::from_secs(10)),
-                    },
-                )
-                .await
-                .unwrap();
+            let page = log_after(&bob_http, &key, last, Some(Duration::from_secs(10))).await;
             (started.elapsed(), page)
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     alice.close_session(&key).await.unwrap();
     let (waited, page) = poll.await.unwrap();
-    assert!(
-        page.messages.iter().any(|m| m.kind == "system/closed"),
-        "{:?}",
-        page.messages
-    );
+    assert!(page.iter().any(|m| m.kind == "system/closed"), "{:?}", page);
     assert!(
         waited < Duration::from_secs(5),
         "the poll woke late: {waited:?}"

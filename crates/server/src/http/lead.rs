@@ -44,6 +44,8 @@ struct ForwardedHere;
 
 /// Larger bodies are not forwarded (NATS carries at most 1 MiB by default).
 const MAX_BODY: usize = 512 * 1024;
+/// The largest answer sent back, leaving room in NATS's 1 MiB for the headers.
+const MAX_ANSWER: usize = 1000 * 1024;
 
 /// Headers that belong to one hop.
 const HOP: [&str; 6] = [
@@ -152,11 +154,11 @@ pub(crate) fn handler(router: Router) -> Handler {
             let mut req = match req.body(Body::from(f.body)) {
                 Ok(r) => r,
                 Err(e) => {
-                    return Answer {
-                        status: 400,
-                        headers: vec![],
-                        body: format!("a malformed forwarded request: {e}").into(),
-                    }
+                    let e = ApiError::bad(
+                        "invalid_request",
+                        format!("a malformed forwarded request: {e}"),
+                    );
+                    return answer_of(e.into_response()).await;
                 }
             };
             req.extensions_mut().insert(ForwardedHere);
@@ -168,27 +170,70 @@ pub(crate) fn handler(router: Router) -> Handler {
                 Ok(res) => res,
                 Err(never) => match never {},
             };
-            let (parts, body) = res.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            Answer {
-                status: parts.status.as_u16(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .filter(|(name, _)| !HOP.contains(&name.as_str()))
-                    .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
-                    .collect(),
-                body,
-            }
+            answer_of(res).await
         })
     })
+}
+
+/// An answer as it crosses back to the follower. One larger than NATS carries (1 MiB by default)
+/// would never arrive, and the follower would answer `503` after its wait: it is refused here,
+/// at once, saying what to do.
+async fn answer_of(res: Response) -> Answer {
+    let (parts, body) = res.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_ANSWER).await {
+        Ok(body) => body,
+        Err(_) => {
+            let e = ApiError::bad(
+                "too_large_to_forward",
+                format!(
+                    "the answer is larger than the {MAX_ANSWER} bytes a cluster's nodes pass between them: ask for less at once (a smaller `limit`)"
+                ),
+            );
+            return Box::pin(answer_of(e.into_response())).await;
+        }
+    };
+    Answer {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(name, _)| !HOP.contains(&name.as_str()))
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_leader_answers_with_its_router_and_refuses_an_answer_nats_cannot_carry() {
+        let router = Router::new()
+            .route(
+                "/small",
+                axum::routing::post(|body: String| async move { body }),
+            )
+            .route(
+                "/large",
+                axum::routing::get(|| async { "x".repeat(MAX_ANSWER + 1) }),
+            );
+        let run = handler(router);
+        let ask = |method: &str, path: &str| Forwarded {
+            method: method.into(),
+            path: path.into(),
+            client: None,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: bytes::Bytes::from_static(b"hello"),
+        };
+        let small = run(ask("POST", "/small")).await;
+        assert_eq!((small.status, &small.body[..]), (200, &b"hello"[..]));
+        let large = run(ask("GET", "/large")).await;
+        assert_eq!(large.status, 400);
+        let problem: serde_json::Value = serde_json::from_slice(&large.body).unwrap();
+        assert_eq!(problem["code"], "too_large_to_forward");
+    }
 
     #[test]
     fn the_matching_routes_go_to_the_leader_and_nothing_else() {
