@@ -56,6 +56,22 @@ impl Scrape {
         Ok(Scrape(values))
     }
 
+    /// What a process that is not callside's server (a broker) shows of the same figures: its
+    /// resident memory, from `/proc/<pid>/status`. Empty without a pid.
+    pub(super) fn of_process(pid: Option<u32>) -> Scrape {
+        let rss = pid.and_then(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024.0)
+        });
+        Scrape(
+            rss.map(|b| ("process_resident_memory_bytes".to_owned(), b))
+                .into_iter()
+                .collect(),
+        )
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<f64> {
         self.0.get(name).copied()
     }

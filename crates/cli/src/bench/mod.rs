@@ -13,14 +13,13 @@ use anyhow::{bail, Context};
 use callside_client::proto::admin::{CreateDevice, CreatedDevice};
 use callside_client::proto::call::{Direction, LegState, ReportLeg};
 use callside_client::proto::session::Lifecycle;
-use callside_client::{new_message_id, Channel, ChannelSender, Client, Event};
+use callside_client::{Channel, ChannelSender, Client, Event};
 use clap::{Args, ValueEnum};
-use futures_util::stream::{self, FuturesUnordered};
+use futures_util::stream;
 use futures_util::StreamExt;
-use hdrhistogram::Histogram;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -93,6 +92,11 @@ pub(crate) struct BenchArgs {
     /// as each pair can go. Latency is then measured from each operation's scheduled start.
     #[arg(long)]
     rate: Option<f64>,
+    /// `relay`: drive a broker a user might pick instead, with the same load from the same
+    /// generator: `mqtt://HOST:PORT` (Mosquitto at QoS 1) or `nats://HOST:PORT` (NATS JetStream,
+    /// file storage). No callside server is needed; `--server-pid` takes the broker's pid.
+    #[arg(long, value_name = "URL")]
+    against: Option<String>,
     /// `relay`: messages each sender keeps in flight (sent, not yet accepted).
     #[arg(long, default_value_t = 32)]
     window: usize,
@@ -191,9 +195,14 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
     if args.mode == Mode::Idle {
         check_open_files(args.pairs * 2)?;
     }
-    let token = match &args.admin_token {
-        Some(t) => t.clone(),
-        None => read_token(&args.data_dir)?,
+    if args.against.is_some() && args.mode != Mode::Relay {
+        bail!("--against applies to `bench relay` only");
+    }
+    let token = match (&args.against, &args.admin_token) {
+        // A broker's run provisions nothing on a callside server.
+        (Some(_), _) => String::new(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => read_token(&args.data_dir)?,
     };
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -214,6 +223,10 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
         server_pid: args.server_pid,
         concurrency: args.concurrency,
     };
+    if let Some(url) = &args.against {
+        let duration = Duration::from_secs(args.duration.max(1));
+        return peers::bench_against(&ctx, url, args.pairs, duration, args.rate, args.window).await;
+    }
     let admin = ctx.client(&token)?;
     if args.mode == Mode::Queue {
         let handle = Duration::from_millis(args.handle_ms);
@@ -244,7 +257,7 @@ pub(crate) async fn run(args: BenchArgs, out: &Output) -> anyhow::Result<()> {
         let duration = Duration::from_secs(args.duration.max(1));
         match args.mode {
             Mode::Match => bench_match(&ctx, pairs, duration, args.rate, args.via).await,
-            Mode::Relay => bench_relay(&ctx, pairs, duration, args.rate, args.window).await,
+            Mode::Relay => relay::bench_relay(&ctx, pairs, duration, args.rate, args.window).await,
             Mode::Idle => bench_idle(&ctx, pairs, duration).await,
             Mode::Network => {
                 network::bench_network(&ctx, &admin, pairs, duration, args.batch).await
@@ -359,10 +372,12 @@ async fn remove_bench_devices(ctx: &Ctx, admin: &Client) -> anyhow::Result<()> {
 
 mod measure;
 mod network;
+mod peers;
 mod queue;
+mod relay;
 use measure::{
-    concurrently, histogram, mib, pace, print_resources, print_summary, record, show_progress,
-    summary, CpuMeter, Scrape,
+    concurrently, histogram, mib, pace, print_resources, print_summary, show_progress, summary,
+    CpuMeter, Scrape,
 };
 
 // ------------------------------------------------------------------ calls
@@ -559,209 +574,6 @@ async fn bench_match(
             whole.len(),
             whole.len() as f64 / elapsed,
             matched_legs.map_or("?".to_owned(), |v| format!("{v:.0}")),
-        )
-    });
-    Ok(())
-}
-
-// ------------------------------------------------------------------ relay
-
-/// What one sender reports back.
-struct SenderResult {
-    accepted: Histogram<u64>,
-}
-
-async fn bench_relay(
-    ctx: &Ctx,
-    pairs: Vec<Pair>,
-    duration: Duration,
-    rate: Option<f64>,
-    window: usize,
-) -> anyhow::Result<()> {
-    let workers = pairs.len();
-    let pace = pace(rate, workers);
-    let sessions = concurrently(
-        ctx,
-        "placing calls and opening channels",
-        pairs,
-        |pair| async move {
-            let a = Channel::connect(&pair.a).await.context("caller channel")?;
-            let b = Channel::connect(&pair.b).await.context("callee channel")?;
-            let (call, _) = place_call(&pair, None).await?;
-            anyhow::Ok((call.key, a, b))
-        },
-    )
-    .await?;
-    // Send times travel in the message text as microseconds since `base`.
-    let base = Instant::now();
-    let delivered_count = Arc::new(AtomicU64::new(0));
-    let before = Scrape::take(ctx).await?;
-    let cpu = CpuMeter::start(ctx);
-    let started = Instant::now();
-    let deadline = started + duration;
-    let progress = tokio::spawn(show_progress(
-        ctx.out,
-        "messages delivered",
-        delivered_count.clone(),
-        duration,
-        deadline,
-    ));
-    let mut senders = JoinSet::new();
-    let mut receivers = JoinSet::new();
-    let disconnects = Arc::new(AtomicU64::new(0));
-    for (key, a, mut b) in sessions {
-        let accepted_count = Arc::new(AtomicU64::new(0));
-        let sender_done = Arc::new(AtomicBool::new(false));
-        let sender = a.sender();
-        let send_key = key.clone();
-        let (sent, done) = (accepted_count.clone(), sender_done.clone());
-        senders.spawn(async move {
-            let work = async {
-                let mut h = histogram()?;
-                let mut in_flight = FuturesUnordered::new();
-                let send = |t0: Instant| {
-                    let body = json!({ "text": t0.duration_since(base).as_micros().to_string() });
-                    let sending = sender.send_with_id(&send_key, new_message_id(), "text", body);
-                    async move { (t0, sending.await) }
-                };
-                let mut next = Instant::now();
-                loop {
-                    if pace.is_none() {
-                        while in_flight.len() < window && Instant::now() < deadline {
-                            in_flight.push(send(Instant::now()));
-                        }
-                    }
-                    let may_send =
-                        pace.is_some() && in_flight.len() < window && Instant::now() < deadline;
-                    tokio::select! {
-                        Some((t0, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                            result.context("sending")?;
-                            record(&mut h, t0);
-                            sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        () = tokio::time::sleep_until(next), if may_send => {
-                            in_flight.push(send(next));
-                            next += pace.unwrap_or_default();
-                        }
-                        else => break,
-                    }
-                }
-                anyhow::Ok(SenderResult { accepted: h })
-            };
-            let mut a = a;
-            // The caller's own events (its messages come back to it) must be read too, or its
-            // channel stops reading the socket, and with it the `accepted` frames.
-            let result = {
-                let drain = async { while a.next_event().await.is_some() {} };
-                tokio::select! {
-                    r = work => r,
-                    () = drain => Err(anyhow::anyhow!("the caller's channel closed")),
-                }
-            };
-            done.store(true, Ordering::Release);
-            a.close().await;
-            result
-        });
-        let delivered_count = delivered_count.clone();
-        let disconnects = disconnects.clone();
-        receivers.spawn(async move {
-            let mut h = histogram()?;
-            let mut seen = 0u64;
-            let mut last_seq = 0u64;
-            let grace = deadline + Duration::from_secs(5);
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
-            loop {
-                tokio::select! {
-                    event = b.next_event() => match event {
-                        None => break,
-                        Some(Event::Message(m)) if m.session == key && m.kind == "text" => {
-                            let sent_us = m.body["text"].as_str().and_then(|t| t.parse::<u64>().ok());
-                            if let Some(us) = sent_us {
-                                record(&mut h, base + Duration::from_micros(us));
-                                seen += 1;
-                                delivered_count.fetch_add(1, Ordering::Relaxed);
-                            }
-                            last_seq = last_seq.max(m.seq);
-                            if m.seq % 64 == 0 {
-                                b.ack(&m.session, m.seq).await?;
-                            }
-                        }
-                        Some(Event::Disconnected { reason }) => {
-                            if disconnects.fetch_add(1, Ordering::Relaxed) < 5 {
-                                eprintln!("receiver disconnected: {reason}");
-                            }
-                        }
-                        Some(_) => {}
-                    },
-                    _ = tick.tick() => {
-                        let all_in = sender_done.load(Ordering::Acquire)
-                            && seen >= accepted_count.load(Ordering::Relaxed);
-                        if all_in || Instant::now() >= grace {
-                            break;
-                        }
-                    }
-                }
-            }
-            if last_seq > 0 {
-                b.ack(&key, last_seq).await?;
-            }
-            b.close().await;
-            anyhow::Ok(h)
-        });
-    }
-    let mut accepted = histogram()?;
-    let mut first_error = None;
-    while let Some(done) = senders.join_next().await {
-        match done? {
-            Ok(r) => accepted.add(r.accepted).context("merging histograms")?,
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let send_secs = started.elapsed().as_secs_f64();
-    let mut delivered = histogram()?;
-    while let Some(done) = receivers.join_next().await {
-        delivered.add(done??).context("merging histograms")?;
-    }
-    let cpu = cpu.stop();
-    let _ = progress.await;
-    let after = Scrape::take(ctx).await?;
-    if let Some(e) = first_error {
-        return Err(e.context("a sender failed"));
-    }
-    print_summary(
-        &ctx.out,
-        "relay",
-        &[
-            summary("send → accepted", &accepted, send_secs),
-            summary("send → delivered", &delivered, send_secs),
-        ],
-    );
-    print_resources(&ctx.out, "relay", &before, &after, cpu);
-    let persisted = after.delta(&before, "callside_messages_total");
-    let lost = accepted.len().saturating_sub(delivered.len());
-    let dropped = disconnects.load(Ordering::Relaxed);
-    let value = json!({
-        "mode": "relay",
-        "name": "totals",
-        "pairs": workers,
-        "window": window,
-        "target_rate": rate,
-        "secs": send_secs,
-        "accepted": accepted.len(),
-        "accepted_per_sec": accepted.len() as f64 / send_secs,
-        "server_messages_persisted": persisted,
-        "not_delivered": lost,
-        "disconnects": dropped,
-    });
-    ctx.out.result(&value, || {
-        format!(
-            "{workers} pairs, window {window}{}: {} messages accepted in {send_secs:.1} s = {:.0}/s (server counted {} persisted); {lost} not delivered within 5 s; {dropped} disconnect(s)",
-            rate.map_or(String::new(), |r| format!(", target {r:.0}/s")),
-            accepted.len(),
-            accepted.len() as f64 / send_secs,
-            persisted.map_or("?".to_owned(), |v| format!("{v:.0}")),
         )
     });
     Ok(())
