@@ -5,6 +5,7 @@
 
 use callside_client::proto::admin::CreateDevice;
 use callside_client::proto::call::{Direction, ReportLeg};
+use callside_client::proto::message::SendMessage;
 use callside_client::{Channel, Client, Event};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -107,6 +108,9 @@ async fn start_node(database: &str, nats: &str, from: Option<&Path>, blobs: &Pat
         .env("CALLSIDE_DATABASE__URL", database)
         .env("CALLSIDE_CLUSTER__NATS_URL", nats)
         .env("CALLSIDE_BLOBS__DIR", blobs)
+        // Small enough for a test to reach: the daily quota is shared across the nodes.
+        .env("CALLSIDE_BLOBS__MAX_BYTES", "250000")
+        .env("CALLSIDE_BLOBS__BYTES_PER_PRINCIPAL_DAY", "300000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -461,6 +465,25 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
             .as_ref(),
         &photo[..]
     );
+    // The day's upload quota (300,000 bytes here) holds across the nodes: node two has seen
+    // none of Alice's uploads itself, and still counts node one's.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let over = alice_on_two
+        .upload_bytes(vec![8u8; 150_000])
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Some("upload_quota"), "{over}");
+    // So does one live location update a second per device: one through node one, the next
+    // through node two at once is refused.
+    let live = |n: u32| SendMessage {
+        id: format!("live-{n}"),
+        kind: "location".into(),
+        body: serde_json::json!({ "lat": 51.5, "lon": -0.12, "accuracy_m": 10.0, "live": true }),
+    };
+    alice.send_message(&key, &live(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = alice_on_two.send_message(&key, &live(2)).await.unwrap_err();
+    assert_eq!(again.status(), Some(429), "{again}");
 
     // Bob long-polls the log through node two; Alice closes the session through node one. The
     // close changes the session (not only its log), so node two drops its copy, and the poll

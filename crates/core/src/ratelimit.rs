@@ -89,6 +89,13 @@ impl<K: Eq + Hash> Limiter<K> {
         Ok(())
     }
 
+    /// Counts one event for `key` that was let through elsewhere (another node of a cluster
+    /// checked it against the same rate): it uses up room here too, even past the limit.
+    pub fn count(&mut self, key: K, now: Millis) {
+        let tat = self.tat.get(&key).copied().unwrap_or(now).max(now);
+        self.tat.insert(key, tat + self.rate.interval());
+    }
+
     /// Whether an event for `key` would pass, without counting it.
     pub fn would_allow(&self, key: &K, now: Millis) -> bool {
         let interval = self.rate.interval();
@@ -131,6 +138,23 @@ mod tests {
         assert!(l.check("a", t + 20 * 60_000 - 1).is_err());
         l.check("a", t + 20 * 60_000).unwrap();
         assert!(l.check("a", t + 20 * 60_000).is_err());
+    }
+
+    #[test]
+    fn events_let_through_elsewhere_use_up_the_same_room() {
+        let mut l = Limiter::new(Rate::per_minute(2));
+        let t = 1_000_000;
+        l.count("a", t);
+        l.check("a", t).unwrap();
+        assert!(
+            l.check("a", t).is_err(),
+            "one here and one elsewhere fill the burst"
+        );
+        // Counted even past the limit: the wait grows.
+        l.count("a", t);
+        let e = l.check("a", t).unwrap_err();
+        assert_eq!(e.retry_after_ms, 60_000);
+        l.check("b", t).unwrap();
     }
 
     #[test]

@@ -171,6 +171,7 @@ impl App {
                 per_day: c.blob_bytes_per_principal_day,
             },
             p.metrics.clone(),
+            p.hub.clone(),
         ));
         let (established_tx, established) = mpsc::channel(cards::QUEUE);
         let (screens_tx, screens_due) = mpsc::channel(screens::QUEUE);

@@ -120,6 +120,22 @@ pub(crate) trait Peers: Send + Sync {
     fn answered(&self, key: &SessionKey, by: &PrincipalId, asked: &'static str, request: &str);
     /// A WebSocket ticket (by its hash) was used; it is good until `until` (ms).
     fn ticket_used(&self, hash: &callside_core::TokenHash, until: callside_core::Millis);
+    /// Something was let through a limit that holds across the cluster: the other nodes count
+    /// it too.
+    fn counted(&self, what: Counted);
+}
+
+/// What one node let through a limit that the whole cluster shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// A live location update from this principal (one a second per device).
+    LiveLocation(PrincipalId),
+    /// Bytes this principal uploaded on day `day` (days since the epoch, UTC).
+    Upload {
+        who: PrincipalId,
+        day: i64,
+        bytes: u64,
+    },
 }
 
 /// What other nodes need to keep a cached session current when a message is committed.

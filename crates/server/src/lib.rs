@@ -170,6 +170,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             hub: app.hub.clone(),
             sessions: app.sessions.clone(),
             auth: app.auth.clone(),
+            blobs: app.blobs.clone(),
         };
         let lead = cluster::join(settings, local, &app.supervisor)
             .await

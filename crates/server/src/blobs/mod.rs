@@ -63,9 +63,11 @@ pub(crate) struct Blobs {
     min_free_bytes: u64,
     per_day: u64,
     /// Bytes each principal uploaded today (the day number and the sum): a limit, kept in
-    /// memory like the rate limits.
+    /// memory like the rate limits; the nodes of a cluster tell each other what they counted.
     uploaded: std::sync::Mutex<std::collections::HashMap<PrincipalId, (i64, u64)>>,
     metrics: Arc<Metrics>,
+    /// Where the other nodes of a cluster are heard (`Hub::peers`).
+    hub: Arc<crate::hub::Hub>,
     /// Uploads hold it shared from placing their bytes until their record commits, and
     /// messages and screens that reference a blob from checking it until their write is queued
     /// ([`Blobs::hold`]); deleting blobs holds it alone from the record's deletion until the
@@ -115,7 +117,12 @@ impl Drop for TempFile {
 }
 
 impl Blobs {
-    pub(crate) fn new(store: Store, settings: Settings, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        hub: Arc<crate::hub::Hub>,
+    ) -> Self {
         Blobs {
             store,
             dir: settings.dir,
@@ -124,6 +131,7 @@ impl Blobs {
             per_day: settings.per_day,
             uploaded: Default::default(),
             metrics,
+            hub,
             placing: tokio::sync::RwLock::new(()),
         }
     }
@@ -138,17 +146,35 @@ impl Blobs {
     }
 
     fn count(&self, who: &PrincipalId, now: i64, size: u64) {
+        let day = now / DAY_MS;
+        self.add(who.clone(), day, size);
+        if let Some(peers) = self.hub.peers() {
+            peers.counted(crate::hub::Counted::Upload {
+                who: who.clone(),
+                day,
+                bytes: size,
+            });
+        }
+    }
+
+    /// Another node of the cluster counted an upload of `who`'s.
+    pub(crate) fn uploaded_elsewhere(&self, who: PrincipalId, day: i64, bytes: u64) {
+        self.add(who, day, bytes);
+    }
+
+    fn add(&self, who: PrincipalId, day: i64, size: u64) {
         let mut used = self.uploaded.lock().expect("uploads poisoned");
-        let today = now / DAY_MS;
         // Yesterday's counts are dropped as they come up, and all of them once the map is big.
         if used.len() > 100_000 {
-            used.retain(|_, (day, _)| *day == today);
+            used.retain(|_, (d, _)| *d >= day);
         }
-        let entry = used.entry(who.clone()).or_insert((today, 0));
-        if entry.0 != today {
-            *entry = (today, 0);
+        let entry = used.entry(who).or_insert((day, 0));
+        if entry.0 < day {
+            *entry = (day, 0);
         }
-        entry.1 += size;
+        if entry.0 == day {
+            entry.1 += size;
+        }
     }
 
     /// Where a blob's bytes are.

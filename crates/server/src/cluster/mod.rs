@@ -17,7 +17,7 @@
 pub(crate) mod lead;
 mod wire;
 
-use crate::hub::{Append, Hub, Outbound, Peers};
+use crate::hub::{Append, Counted, Hub, Outbound, Peers};
 use crate::identity::auth::Auth;
 use crate::sessions::Sessions;
 use crate::supervisor::Supervisor;
@@ -84,6 +84,10 @@ impl Peers for Outbox {
         });
     }
 
+    fn counted(&self, what: Counted) {
+        self.note(Note::Counted(what));
+    }
+
     fn answered(&self, key: &SessionKey, by: &PrincipalId, asked: &'static str, request: &str) {
         self.note(Note::Answered {
             key: key.clone(),
@@ -100,6 +104,7 @@ pub(crate) struct Local {
     pub(crate) hub: Arc<Hub>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) auth: Arc<Auth>,
+    pub(crate) blobs: Arc<crate::blobs::Blobs>,
 }
 
 impl Local {
@@ -136,6 +141,10 @@ impl Local {
                 asked,
                 request,
             } => self.sessions.remote_answered(&key, &by, &asked, request),
+            Note::Counted(Counted::LiveLocation(who)) => self.sessions.live_location_elsewhere(who),
+            Note::Counted(Counted::Upload { who, day, bytes }) => {
+                self.blobs.uploaded_elsewhere(who, day, bytes)
+            }
             Note::Resync => self.resync(),
         }
     }

@@ -1,7 +1,7 @@
 //! How a note travels between nodes: NATS headers say what it is and whom it is for; the payload
 //! is the frame exactly as sockets receive it (serialised once, by the node that committed it).
 
-use crate::hub::{Append, Outbound};
+use crate::hub::{Append, Counted, Outbound};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use callside_core::{PrincipalId, SessionKey};
@@ -35,6 +35,8 @@ pub(crate) enum Note {
         asked: String,
         request: String,
     },
+    /// Something was let through a limit the cluster shares.
+    Counted(Counted),
     /// Notes were lost: resume sockets, reload sessions and tokens.
     Resync,
 }
@@ -50,6 +52,7 @@ const CLIENT_ID: &str = "c";
 const PLAIN: &str = "p";
 const BROWSER: &str = "b";
 const ASKED: &str = "k";
+const WHAT: &str = "w";
 
 pub(crate) fn encode(note: &Note) -> (HeaderMap, Bytes) {
     let mut h = HeaderMap::new();
@@ -104,6 +107,19 @@ pub(crate) fn encode(note: &Note) -> (HeaderMap, Bytes) {
         Note::Resync => {
             h.insert(NOTE, "x");
             Bytes::new()
+        }
+        Note::Counted(Counted::LiveLocation(who)) => {
+            h.insert(NOTE, "u");
+            h.insert(WHAT, "l");
+            h.insert(TO, who.0.as_str());
+            Bytes::new()
+        }
+        Note::Counted(Counted::Upload { who, day, bytes }) => {
+            h.insert(NOTE, "u");
+            h.insert(WHAT, "u");
+            h.insert(TO, who.0.as_str());
+            h.insert(SEQ, day.to_string());
+            Bytes::from(bytes.to_string())
         }
         Note::TicketUsed { hash, until } => {
             h.insert(NOTE, "t");
@@ -191,6 +207,18 @@ pub(crate) fn decode(m: &async_nats::Message) -> Result<Note, String> {
             asked: need(ASKED)?.into(),
             request: text()?.to_string(),
         },
+        "u" => {
+            let who = PrincipalId(need(TO)?.into());
+            Note::Counted(match need(WHAT)? {
+                "l" => Counted::LiveLocation(who),
+                "u" => Counted::Upload {
+                    who,
+                    day: need(SEQ)?.parse().map_err(|_| "bad day".to_string())?,
+                    bytes: text()?.parse().map_err(|_| "bad byte count".to_string())?,
+                },
+                other => return Err(format!("unknown limit `{other}`")),
+            })
+        }
         other => return Err(format!("unknown note `{other}`")),
     })
 }
@@ -291,6 +319,18 @@ mod tests {
             matches!(round_trip(&Note::Browser { principal: to[0].clone(), browser: "brw_1".into(), frame: "x".into() }),
             Note::Browser { principal, browser, frame } if principal == to[0] && browser == "brw_1" && &*frame == "x")
         );
+        for counted in [
+            Counted::LiveLocation(to[0].clone()),
+            Counted::Upload {
+                who: to[1].clone(),
+                day: 20_430,
+                bytes: 3_000_000_000,
+            },
+        ] {
+            assert!(
+                matches!(round_trip(&Note::Counted(counted.clone())), Note::Counted(c) if c == counted)
+            );
+        }
     }
 
     #[test]

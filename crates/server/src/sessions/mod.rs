@@ -578,12 +578,24 @@ impl Sessions {
     }
 
     /// A live location update from `who` (one a second).
+    /// Every node of a cluster counts what the others let through.
     pub(crate) fn allow_live_location(&self, who: &PrincipalId) -> Result<(), Error> {
         self.live_locations
             .lock()
             .expect("limiter poisoned")
             .check(who.clone(), now_ms())?;
+        if let Some(peers) = self.hub.peers() {
+            peers.counted(crate::hub::Counted::LiveLocation(who.clone()));
+        }
         Ok(())
+    }
+
+    /// Another node let a live location update from `who` through.
+    pub(crate) fn live_location_elsewhere(&self, who: PrincipalId) {
+        self.live_locations
+            .lock()
+            .expect("limiter poisoned")
+            .count(who, now_ms());
     }
 
     /// Appends a participant's message (from a client over HTTP or the WebSocket, or a card the
