@@ -140,6 +140,35 @@ where
         self.sink.flush().await.map_err(|_| ())
     }
 
+    /// Queues the answer to a client's frame; `Err` when the socket failed or the answer
+    /// closes it (a send that lost its sequence number: the client resumes).
+    async fn answer(&mut self, frame: ServerFrame) -> Result<(), ()> {
+        self.send(text(&frame)).await?;
+        if is_resume(&frame) {
+            return Err(());
+        }
+        Ok(())
+    }
+
+    /// Queues an error frame about no request in particular.
+    async fn send_error(&mut self, e: ApiError) -> Result<(), ()> {
+        self.send(text(&error_frame(&e, None, None))).await
+    }
+
+    /// Last words to a connection that fell behind.
+    async fn lagging(&mut self) {
+        let f = ServerFrame::Error {
+            code: "lagging".into(),
+            detail: format!(
+                "{}: this connection fell behind; reconnect and resume",
+                ApiError::Unavailable
+            ),
+            id: None,
+            session: None,
+        };
+        self.send_now(text(&f)).await;
+    }
+
     /// Sends a frame and flushes at once (last words before closing).
     async fn send_now(&mut self, m: Message) {
         let _ = self.sink.send(m).await;
@@ -281,24 +310,24 @@ pub(crate) async fn serve<S, R>(
     };
     // Registered now, so a revocation from here on closes this socket; one that came since the
     // upgrade authenticated is caught by checking again.
-    if app.auth.generation() != checked.0
-        && !app.auth.still_valid(&resolved, checked.1.as_ref()).await
-    {
-        let bye = error_frame(
-            &ApiError::Unauthorized(
-                "token_revoked",
-                "the credential was revoked while the socket opened".into(),
-            ),
-            None,
-            None,
+    // Every step larger than a few words (the check, start-up, a client frame, a delivery, an
+    // answer or an error frame) runs boxed: the task of an idle connection then holds only the
+    // loop's own state, not room for the largest step (the loop's future was 1,864 bytes with
+    // them inline, 1,160 boxed; see docs/PERFORMANCE.md).
+    let revoked = Box::pin(async {
+        app.auth.generation() != checked.0
+            && !app.auth.still_valid(&resolved, checked.1.as_ref()).await
+    });
+    if revoked.await {
+        let e = ApiError::Unauthorized(
+            "token_revoked",
+            "the credential was revoked while the socket opened".into(),
         );
-        let _ = conn.send(text(&bye)).await;
+        let _ = Box::pin(conn.send_error(e)).await;
         let _ = conn.flush().await;
         return;
     }
     let who = resolved.principal;
-    // The larger steps (start-up, a client frame, a delivery) run boxed: the task of an idle
-    // connection then holds only the loop's own state, not room for the largest step.
     if Box::pin(conn.ready()).await.is_err() || conn.flush().await.is_err() {
         return;
     }
@@ -319,7 +348,7 @@ pub(crate) async fn serve<S, R>(
                     }
                     Some(Ok(Message::Binary(_))) => {
                         let e = ApiError::bad("invalid_frame", "send JSON text frames");
-                        if conn.send(text(&error_frame(&e, None, None))).await.is_err() {
+                        if Box::pin(conn.send_error(e)).await.is_err() {
                             break;
                         }
                     }
@@ -328,7 +357,7 @@ pub(crate) async fn serve<S, R>(
                 }
             }
             Some(frame) = in_flight.next() => {
-                if conn.send(text(&frame)).await.is_err() || is_resume(&frame) {
+                if Box::pin(conn.answer(frame)).await.is_err() {
                     break;
                 }
             }
@@ -338,9 +367,7 @@ pub(crate) async fn serve<S, R>(
                 }
             }
             _ = queue.lagged.notified() => {
-                let e = ApiError::Unavailable;
-                let f = ServerFrame::Error { code: "lagging".into(), detail: format!("{e}: this connection fell behind; reconnect and resume"), id: None, session: None };
-                conn.send_now(text(&f)).await;
+                Box::pin(conn.lagging()).await;
                 break;
             }
             _ = ticker.tick() => {
@@ -362,16 +389,14 @@ pub(crate) async fn serve<S, R>(
         let mut failed = false;
         while more < 256 && !failed {
             match queue.try_recv() {
-                Some(out) => failed = conn.deliver(out).await.is_err(),
+                Some(out) => failed = Box::pin(conn.deliver(out)).await.is_err(),
                 None => break,
             }
             more += 1;
         }
         while !failed {
             match in_flight.next().now_or_never() {
-                Some(Some(frame)) => {
-                    failed = conn.send(text(&frame)).await.is_err() || is_resume(&frame)
-                }
+                Some(Some(frame)) => failed = Box::pin(conn.answer(frame)).await.is_err(),
                 _ => break,
             }
         }

@@ -133,9 +133,10 @@ const READERS: usize = 8;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Page cache of each reader and of the checkpoint thread. Readers share the operating system's
 /// page cache, so a page missing here costs a `pread`, not a disk read; eight readers with 64 MiB
-/// each duplicated the hot pages eight times (1.5 KiB per connected device in `bench idle`) and
-/// could grow to half a gigabyte.
-const READER_CACHE_KIB: i64 = 2 * 1024;
+/// each duplicated the hot pages eight times and could grow to half a gigabyte, and with 2 MiB
+/// each they still held 1.4 KiB per connected device in `bench idle` (10,000 devices, each
+/// `ready` reading its own pages) for no throughput measured (docs/PERFORMANCE.md).
+const READER_CACHE_KIB: i64 = 256;
 
 fn connect(path: &Path, options: &SqliteOptions, cache_kib: i64) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|source| StoreError::Open {
