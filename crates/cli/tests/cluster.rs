@@ -519,7 +519,7 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     let token = std::fs::read_to_string(dir_of(&one).join("admin.token")).unwrap();
     let admin = Client::new(&one.base, token.trim()).unwrap();
     let me = bob.me().await.unwrap();
-    admin.rotate_device_token(&me.id).await.unwrap();
+    let bob_again = admin.rotate_device_token(&me.id).await.unwrap().token;
     let rotated = std::time::Instant::now();
     loop {
         match bob.sessions(false).await {
@@ -539,6 +539,49 @@ async fn devices_on_two_nodes_talk_in_one_session_and_a_revoked_token_stops_ever
     eprintln!(
         "node two refused the rotated token {:?} after the rotation",
         rotated.elapsed()
+    );
+
+    // Alice's personal data is erased through node two: node one, which has the session
+    // cached, stops showing her name and number as well (it kept them before the note).
+    let alice_id = alice.me().await.unwrap().id;
+    let bob_on_one = Client::new(&one.base, &bob_again).unwrap();
+    let shown = |info: &callside_client::proto::session::SessionInfo| {
+        let p = info.participants.iter().find(|p| p.id == alice_id).unwrap();
+        (p.name.clone(), p.number.clone())
+    };
+    let before = shown(&bob_on_one.session(&key).await.unwrap());
+    assert!(!before.0.is_empty() && before.1.is_some(), "{before:?}");
+    // She has a call pending on the leader (node one), reported through node two.
+    let alice_on_two = Client::new(&two.base, &alice_token).unwrap();
+    let pending = alice_on_two
+        .report_leg(
+            &report("+442079460001", "+442079460002", Direction::Outgoing),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert!(pending.session.is_none(), "{pending:?}");
+    let admin_two = Client::new(&two.base, token.trim()).unwrap();
+    admin_two.erase_device(&alice_id).await.unwrap();
+    let erased = std::time::Instant::now();
+    while shown(&bob_on_one.session(&key).await.unwrap()) != (String::new(), None) {
+        assert!(
+            erased.elapsed() < Duration::from_secs(2),
+            "node one still shows the erased device"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The leader dropped her pending leg: Bob's side of that call finds nobody to pair with.
+    let bob_leg = bob_on_one
+        .report_leg(
+            &report("+442079460002", "+442079460001", Direction::Incoming),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert!(
+        bob_leg.session.is_none(),
+        "paired with an erased device: {bob_leg:?}"
     );
 }
 

@@ -123,6 +123,9 @@ pub(crate) trait Peers: Send + Sync {
     /// Something was let through a limit that holds across the cluster: the other nodes count
     /// it too.
     fn counted(&self, what: Counted);
+    /// A device's personal data was erased: other nodes drop its pending legs and blank it in
+    /// the sessions they cached.
+    fn erased(&self, who: &PrincipalId);
 }
 
 /// What one node let through a limit that the whole cluster shares.

@@ -171,6 +171,7 @@ pub async fn build(config: config::Config) -> Result<(AppState, String), ServerE
             sessions: app.sessions.clone(),
             auth: app.auth.clone(),
             blobs: app.blobs.clone(),
+            calls: app.calls.clone(),
         };
         let lead = cluster::join(settings, local, &app.supervisor)
             .await

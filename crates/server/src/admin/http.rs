@@ -233,6 +233,9 @@ pub(crate) async fn erase_device(
     let (before, blobs) = app.admin.erase(&id).await?;
     app.calls.forget_principal(&who).await;
     app.sessions.forget_participant(&who).await;
+    if let Some(peers) = app.hub.peers() {
+        peers.erased(&who);
+    }
     let files_deleted = app.blobs.delete_unused(&blobs).await?;
     let count = |pick: fn(&OnErase) -> bool| -> u64 {
         before

@@ -84,6 +84,10 @@ impl Peers for Outbox {
         });
     }
 
+    fn erased(&self, who: &PrincipalId) {
+        self.note(Note::Erased(who.clone()));
+    }
+
     fn counted(&self, what: Counted) {
         self.note(Note::Counted(what));
     }
@@ -105,6 +109,7 @@ pub(crate) struct Local {
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) auth: Arc<Auth>,
     pub(crate) blobs: Arc<crate::blobs::Blobs>,
+    pub(crate) calls: Arc<crate::calls::Calls>,
 }
 
 impl Local {
@@ -141,6 +146,11 @@ impl Local {
                 asked,
                 request,
             } => self.sessions.remote_answered(&key, &by, &asked, request),
+            Note::Erased(who) => {
+                // Only the leader has pending legs; elsewhere this finds none.
+                self.calls.forget_principal(&who).await;
+                self.sessions.forget_participant(&who).await;
+            }
             Note::Counted(Counted::LiveLocation(who)) => self.sessions.live_location_elsewhere(who),
             Note::Counted(Counted::Upload { who, day, bytes }) => {
                 self.blobs.uploaded_elsewhere(who, day, bytes)

@@ -37,6 +37,8 @@ pub(crate) enum Note {
     },
     /// Something was let through a limit the cluster shares.
     Counted(Counted),
+    /// A device's personal data was erased.
+    Erased(PrincipalId),
     /// Notes were lost: resume sockets, reload sessions and tokens.
     Resync,
 }
@@ -106,6 +108,11 @@ pub(crate) fn encode(note: &Note) -> (HeaderMap, Bytes) {
         }
         Note::Resync => {
             h.insert(NOTE, "x");
+            Bytes::new()
+        }
+        Note::Erased(who) => {
+            h.insert(NOTE, "z");
+            h.insert(TO, who.0.as_str());
             Bytes::new()
         }
         Note::Counted(Counted::LiveLocation(who)) => {
@@ -192,6 +199,7 @@ pub(crate) fn decode(m: &async_nats::Message) -> Result<Note, String> {
         },
         "c" => Note::Changed(session(need(SESSION)?)?),
         "e" => Note::Evicted(PrincipalId(need(TO)?.into())),
+        "z" => Note::Erased(PrincipalId(need(TO)?.into())),
         "x" => Note::Resync,
         "t" => Note::TicketUsed {
             hash: m.payload[..]
@@ -303,6 +311,7 @@ mod tests {
             matches!(round_trip(&Note::Evicted(to[1].clone())), Note::Evicted(p) if p == to[1])
         );
         assert!(matches!(round_trip(&Note::Resync), Note::Resync));
+        assert!(matches!(round_trip(&Note::Erased(to[0].clone())), Note::Erased(p) if p == to[0]));
         let answered = Note::Answered {
             key: key.clone(),
             by: to[1].clone(),
