@@ -24,9 +24,15 @@ struct Nats {
 
 impl Nats {
     fn start() -> Nats {
+        Nats::start_with(&[])
+    }
+
+    /// With more arguments (`--user`, `--pass`).
+    fn start_with(more: &[&str]) -> Nats {
         let port = free_port();
         let mut child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(more)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -897,4 +903,67 @@ async fn what_was_committed_while_nats_was_down_reaches_the_other_nodes_sockets(
         "exactly once: {got:?}"
     );
     bob_ch.close().await;
+}
+
+/// NATS with a user and password: the nodes connect with the credentials in `cluster.nats_url`
+/// and tell each other what they commit; a node with a wrong password refuses to start, and its
+/// error names the server without the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_reach_a_nats_that_asks_for_a_password() {
+    let database = callside_store::conformance::postgres::fresh_database().await;
+    let nats = Nats::start_with(&["--user", "callside", "--pass", "s3cret-for-nats"]);
+    let with = |password: &str| {
+        nats.url
+            .replace("nats://", &format!("nats://callside:{password}@"))
+    };
+    let blobs = tempfile::tempdir().unwrap();
+    let one = start_node(&database, &with("s3cret-for-nats"), None, blobs.path()).await;
+    let two = start_node(
+        &database,
+        &with("s3cret-for-nats"),
+        Some(&dir_of(&one)),
+        blobs.path(),
+    )
+    .await;
+    let (alice_token, bob_token) = devices(&one).await;
+    let alice = Client::new(&one.base, &alice_token).unwrap();
+    let key = pair(&alice, &Client::new(&one.base, &bob_token).unwrap()).await;
+    let bob = Client::new(&two.base, &bob_token).unwrap();
+    let (got, task) = receive(
+        Channel::connect(&bob).await.unwrap(),
+        key.clone(),
+        "alice",
+        1,
+    );
+    let message = SendMessage {
+        id: "alice-1".into(),
+        kind: "text".into(),
+        body: serde_json::json!({ "text": "over an authenticated NATS" }),
+    };
+    alice.send_message(&key, &message).await.unwrap();
+    let ch = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("delivered across nodes through NATS with a password")
+        .unwrap();
+    assert_eq!(got.lock().unwrap().len(), 1);
+    ch.close().await;
+
+    let third = tempfile::tempdir().unwrap();
+    for f in ["admin.token", "server.key", "rcd.pem"] {
+        std::fs::copy(dir_of(&one).join(f), third.path().join(f)).unwrap();
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_callside"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(third.path())
+        .env("CALLSIDE_DATABASE__URL", &database)
+        .env("CALLSIDE_CLUSTER__NATS_URL", with("not-the-password"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("cannot connect to NATS"), "{said}");
+    assert!(
+        !said.contains("not-the-password"),
+        "the password is shown: {said}"
+    );
 }

@@ -182,7 +182,15 @@ pub(crate) async fn join(
     );
     // Link events come from the client's own task: they only set a flag the receive loop reads.
     let (events_tx, mut events) = mpsc::channel::<async_nats::Event>(64);
-    let options = async_nats::ConnectOptions::new()
+    let login = &settings.login;
+    let options = match (&login.user, &login.password) {
+        (Some(user), Some(password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+        }
+        (Some(token), None) => async_nats::ConnectOptions::with_token(token.clone()),
+        _ => async_nats::ConnectOptions::new(),
+    };
+    let options = options
         .name(node)
         .no_echo()
         .connection_timeout(CONNECT_TIMEOUT)
@@ -193,11 +201,13 @@ pub(crate) async fn join(
                 let _ = tx.try_send(event);
             }
         });
-    let urls = settings.nats.join(",");
+    let urls = login.urls.join(",");
+    // What logs and errors show: the URLs without their credentials.
+    let shown = settings.nats_shown();
     let client = tokio::time::timeout(CONNECT_TIMEOUT, options.connect(urls.as_str()))
         .await
-        .map_err(|_| format!("NATS at {urls} did not answer within {CONNECT_TIMEOUT:?}"))?
-        .map_err(|e| format!("cannot connect to NATS at {urls}: {e}"))?;
+        .map_err(|_| format!("NATS at {shown} did not answer within {CONNECT_TIMEOUT:?}"))?
+        .map_err(|e| format!("cannot connect to NATS at {shown}: {e}"))?;
     let subject = format!("{}.fanout", settings.name);
     let mut notes = client
         .subscribe(subject.clone())
@@ -210,7 +220,7 @@ pub(crate) async fn join(
     });
     local.hub.join(outbox.clone());
     local.auth.join(outbox.clone());
-    tracing::info!(nats = %urls, %subject, "joined the cluster");
+    tracing::info!(nats = %shown, %subject, "joined the cluster");
 
     let lead = Arc::new(lead::Lead::new(client.clone(), &settings.name));
     let stop = supervisor.token().clone();

@@ -531,7 +531,12 @@ fn a_cluster_needs_postgresql_and_reads_from_the_environment() {
         c.cluster,
         Some(Cluster {
             nats: vec!["nats://127.0.0.1:4222".into()],
-            name: "callside".into()
+            name: "callside".into(),
+            login: super::cluster::NatsLogin {
+                urls: vec!["nats://127.0.0.1:4222".into()],
+                user: None,
+                password: None,
+            },
         })
     );
 }
