@@ -187,6 +187,26 @@ async fn pair(alice: &Client, bob: &Client) -> String {
     .key
 }
 
+/// Alice on node `one` and Bob on node `two`, paired; Bob's socket on `two` reads until `want`
+/// of Alice's messages arrived: (Alice's client, the session key, what Bob got, his reader).
+async fn alice_to_bob_across(
+    one: &Node,
+    two: &Node,
+    want: usize,
+) -> (Client, String, Received, tokio::task::JoinHandle<Channel>) {
+    let (alice_token, bob_token) = devices(one).await;
+    let alice = Client::new(&one.base, &alice_token).unwrap();
+    let key = pair(&alice, &Client::new(&one.base, &bob_token).unwrap()).await;
+    let bob = Client::new(&two.base, &bob_token).unwrap();
+    let (got, task) = receive(
+        Channel::connect(&bob).await.unwrap(),
+        key.clone(),
+        "alice",
+        want,
+    );
+    (alice, key, got, task)
+}
+
 /// What one app received on a session: (seq, client id) in arrival order.
 type Received = Arc<Mutex<Vec<(u64, String)>>>;
 
@@ -857,16 +877,7 @@ async fn what_was_committed_while_nats_was_down_reaches_the_other_nodes_sockets(
     let blobs = tempfile::tempdir().unwrap();
     let one = start_node(&database, &nats.url, None, blobs.path()).await;
     let two = start_node(&database, &nats.url, Some(&dir_of(&one)), blobs.path()).await;
-    let (alice_token, bob_token) = devices(&one).await;
-    let alice = Client::new(&one.base, &alice_token).unwrap();
-    let key = pair(&alice, &Client::new(&one.base, &bob_token).unwrap()).await;
-    let bob = Client::new(&two.base, &bob_token).unwrap();
-    let (got, task) = receive(
-        Channel::connect(&bob).await.unwrap(),
-        key.clone(),
-        "alice",
-        2,
-    );
+    let (alice, key, got, task) = alice_to_bob_across(&one, &two, 2).await;
     let send = |id: &'static str| {
         let (alice, key) = (alice.clone(), key.clone());
         async move {
@@ -925,16 +936,7 @@ async fn nodes_reach_a_nats_that_asks_for_a_password() {
         blobs.path(),
     )
     .await;
-    let (alice_token, bob_token) = devices(&one).await;
-    let alice = Client::new(&one.base, &alice_token).unwrap();
-    let key = pair(&alice, &Client::new(&one.base, &bob_token).unwrap()).await;
-    let bob = Client::new(&two.base, &bob_token).unwrap();
-    let (got, task) = receive(
-        Channel::connect(&bob).await.unwrap(),
-        key.clone(),
-        "alice",
-        1,
-    );
+    let (alice, key, got, task) = alice_to_bob_across(&one, &two, 1).await;
     let message = SendMessage {
         id: "alice-1".into(),
         kind: "text".into(),
