@@ -122,3 +122,65 @@ test("refusals are typed errors with the server's codes", async () => {
   const down = new Client({ server: "http://127.0.0.1:9", auth: "x" });
   await assert.rejects(down.me(), (e) => e.code === "network" && /cannot reach/.test(e.message));
 });
+
+/** A WebSocket that loses the first `send` frame whose text is `lose` the way a cluster's node
+ * does when another node numbered the session first: it answers with the server's `resume`
+ * error (no id, the session) and closes, and what was sent behind it on that socket is never
+ * answered (the node failed it too). Everything else goes to the real server. */
+function losingSockets(lose) {
+  let lost = false;
+  return class Socket extends WebSocket {
+    send(data) {
+      const frame = JSON.parse(data);
+      if (this.closing && frame.type === "send") return;
+      if (!lost && frame.type === "send" && frame.body?.text === lose) {
+        lost = true;
+        this.closing = true;
+        const resume = {
+          type: "error",
+          code: "resume",
+          detail: "another node wrote to this session at the same moment; reconnect and send again",
+          session: frame.session,
+        };
+        setTimeout(() => {
+          this.onmessage?.({ data: JSON.stringify(resume) });
+          this.close(4000, "resume");
+        }, 10);
+        return;
+      }
+      super.send(data);
+    }
+  };
+}
+
+test("a send a cluster's node could not number goes again after the reconnect, quietly", async (t) => {
+  const frank = await server.device("Frank", "+442079460006");
+  const grace = await server.device("Grace", "+442079460007");
+  const { alice: f, bob: g, key } = await pair(frank, grace, "+442079460006", "+442079460007");
+  const fCh = await Channel.connect(f, {
+    WebSocket: losingSockets("second"),
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
+  const gCh = await Channel.connect(g);
+  t.after(() => [fCh, gCh].forEach((ch) => ch.close()));
+  const errors = [];
+  const states = [];
+  fCh.on("error", (e) => errors.push(e));
+  fCh.on("disconnected", () => states.push("disconnected"));
+  fCh.on("reconnected", () => states.push("reconnected"));
+  const got = [];
+  gCh.on("message", (e) => e.message.kind === "text" && got.push(e.message.body.text));
+
+  await fCh.sendText(key, "first");
+  // Its first attempt is answered `resume` and the socket closes; the SDK resends it, in order
+  // with what follows, and the caller only sees it accepted.
+  const second = fCh.sendText(key, "second");
+  const third = fCh.sendText(key, "third");
+  const [a, b] = await Promise.all([second, third]);
+  assert.ok(b.seq > a.seq, "accepted in the order sent");
+  assert.deepEqual(states, ["disconnected", "reconnected"]);
+  assert.deepEqual(errors, [], "nothing to report to the app");
+  await until(() => got.length === 3, "all three at the other phone");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(got, ["first", "second", "third"]);
+});
