@@ -19,8 +19,9 @@ impl Client {
         json(send(req, REQUEST_TIMEOUT).await?, "network call").await
     }
 
-    /// `POST /v1/network/calls/batch`: many call events in one request (1 to 1,000), taken in
-    /// order; each result is the call or the problem that refused that event alone.
+    /// `POST /v1/network/calls/batch`: many call events in one request (1 to 1,000), those about
+    /// the same call or number taken in the order sent; each result (in the order of the events)
+    /// is the call or the problem that refused that event alone.
     pub async fn network_calls(
         &self,
         events: &NetworkCallEvents,

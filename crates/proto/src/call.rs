@@ -218,8 +218,9 @@ pub struct NetworkCallEvent {
     pub reason: Option<DivertReason>,
 }
 
-/// Many call events at once, from one network element (`POST /v1/network/calls/batch`): taken
-/// in order, each as `POST /v1/network/calls` would take it.
+/// Many call events at once, from one network element (`POST /v1/network/calls/batch`): each
+/// taken as `POST /v1/network/calls` would take it, those about the same call or number in the
+/// order sent (others at once).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkCallEvents {

@@ -20,6 +20,7 @@ use callside_core::LegId;
 use callside_proto as proto;
 use callside_proto::call::{CallNote, CallNoteKind, Composer, PostCallNote};
 use callside_store::{CallNoteRecord, LegRecord, LegState, SessionRecord};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -306,9 +307,13 @@ pub(crate) async fn network_call(
 
 /// Most events one batch may carry.
 const MAX_BATCH: usize = 1_000;
+/// Most events of one batch taken at once.
+const BATCH_AT_ONCE: usize = 64;
 
-/// `POST /v1/network/calls/batch` — many call events in one request, taken in order; each
-/// answers for itself (a refused one changes nothing and does not stop the others).
+/// `POST /v1/network/calls/batch` — many call events in one request; each answers for itself
+/// (a refused one changes nothing and does not stop the others). Events about the same call or
+/// the same number are taken in the order sent; events that share neither run at once, and
+/// their writes share commits.
 #[utoipa::path(post, path = "/v1/network/calls/batch", tag = "calls", request_body = proto::call::NetworkCallEvents,
     responses((status = 200, body = proto::call::NetworkCallResults), (status = 400, body = proto::Problem),
               (status = 403, body = proto::Problem)))]
@@ -326,20 +331,73 @@ pub(crate) async fn network_calls(
             ),
         ));
     }
-    let mut results = Vec::with_capacity(batch.events.len());
-    for ev in batch.events {
-        results.push(match take_network_event(&app, &p, ev).await {
-            Ok(call) => proto::call::NetworkCallResult {
-                call: Some(call),
-                error: None,
-            },
-            Err(e) => proto::call::NetworkCallResult {
-                call: None,
-                error: Some(e.problem()),
-            },
-        });
+    let waves = waves(&batch.events, |raw| app.calls.number_key(raw));
+    let mut results: Vec<Option<proto::call::NetworkCallResult>> = vec![None; waves.len()];
+    let mut events: Vec<Option<proto::call::NetworkCallEvent>> =
+        batch.events.into_iter().map(Some).collect();
+    let last = waves.iter().copied().max().unwrap_or(0);
+    for wave in 0..=last {
+        // The events of one wave touch no call and no number another of them touches: they run
+        // at once, and their writes share the store's commits.
+        let this_wave: Vec<_> = (0..events.len())
+            .filter(|i| waves[*i] == wave)
+            .filter_map(|i| events[i].take().map(|ev| (i, ev)))
+            .collect();
+        let taken: Vec<_> = futures_util::stream::iter(this_wave)
+            .map(|(i, ev)| {
+                let (app, p) = (&app, &p);
+                async move { (i, take_network_event(app, p, ev).await) }
+            })
+            .buffer_unordered(BATCH_AT_ONCE)
+            .collect()
+            .await;
+        for (i, r) in taken {
+            results[i] = Some(match r {
+                Ok(call) => proto::call::NetworkCallResult {
+                    call: Some(call),
+                    error: None,
+                },
+                Err(e) => proto::call::NetworkCallResult {
+                    call: None,
+                    error: Some(e.problem()),
+                },
+            });
+        }
     }
+    let results = results
+        .into_iter()
+        .map(|r| r.expect("every event ran"))
+        .collect();
     Ok(axum::Json(proto::call::NetworkCallResults { results }))
+}
+
+/// The round in which each event of a batch runs: one after the last earlier event that shares
+/// its call or one of its numbers (so those are taken in the order sent, as one by one), the
+/// first round for an event that shares nothing with those before it.
+fn waves(events: &[proto::call::NetworkCallEvent], number: impl Fn(&str) -> String) -> Vec<usize> {
+    let mut last_of: std::collections::HashMap<String, usize> = Default::default();
+    events
+        .iter()
+        .map(|ev| {
+            let mut keys = vec![
+                format!("r:{}", ev.call_ref),
+                format!("n:{}", number(&ev.caller)),
+                format!("n:{}", number(&ev.callee)),
+            ];
+            if let Some(to) = &ev.diverted_to {
+                keys.push(format!("n:{}", number(to)));
+            }
+            let wave = keys
+                .iter()
+                .filter_map(|k| last_of.get(k).map(|w| w + 1))
+                .max()
+                .unwrap_or(0);
+            for k in keys {
+                last_of.insert(k, wave);
+            }
+            wave
+        })
+        .collect()
 }
 
 async fn take_network_event(
@@ -488,4 +546,35 @@ pub(crate) async fn end_call(
 ) -> Result<StatusCode, ApiError> {
     app.calls.end_call(&p, &crate::http::key(&k)?).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_runs_in_waves_that_keep_each_call_and_number_in_order() {
+        let ev = |call: &str, caller: &str, callee: &str| proto::call::NetworkCallEvent {
+            call_ref: call.into(),
+            caller: caller.into(),
+            callee: callee.into(),
+            event: proto::call::CallEventKind::Ringing,
+            lifecycle: None,
+            diverted_to: None,
+            reason: None,
+        };
+        let mut diverted = ev("e", "7", "8");
+        diverted.diverted_to = Some("2".into());
+        let events = [
+            ev("a", "1", "2"),
+            ev("b", "3", "4"),
+            ev("a", "1", "2"),  // the same call: after the first
+            ev("c", "4", "5"),  // shares number 4 with b
+            ev("d", "6", "0"),  // shares nothing
+            ev("f", "9", "02"), // "02" is number 2 as written elsewhere
+            diverted,           // diverted to number 2
+        ];
+        let normalise = |raw: &str| raw.trim_start_matches('0').to_owned();
+        assert_eq!(waves(&events, normalise), vec![0, 0, 1, 1, 0, 2, 3]);
+    }
 }

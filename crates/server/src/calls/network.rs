@@ -60,6 +60,15 @@ pub(crate) struct NetworkEvent {
 }
 
 impl Calls {
+    /// What an event's number is known by when a batch orders its events: the number in E.164,
+    /// or as written when it does not parse (that event is then refused anyway).
+    pub(crate) fn number_key(&self, raw: &str) -> String {
+        self.numbers
+            .parse(raw)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| raw.to_owned())
+    }
+
     /// A network element's report about a call; the call as it stands after it.
     #[tracing::instrument(skip_all, fields(principal = %who.id, call_ref = %ev.call_ref))]
     pub(crate) async fn network_event(
