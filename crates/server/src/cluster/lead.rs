@@ -198,10 +198,18 @@ fn encode_request(r: &Forwarded) -> (async_nats::HeaderMap, Bytes) {
     if let Some(ip) = r.client {
         h.insert(CLIENT, ip.to_string());
     }
-    for (k, v) in &r.headers {
+    // A client's header named like one of ours would otherwise pass for it on the leader (a
+    // client address of its choosing, when the follower knew none).
+    for (k, v) in r.headers.iter().filter(|(k, _)| !is_ours(k)) {
         h.append(k.as_str(), v.as_str());
     }
     (h, r.body.clone())
+}
+
+fn is_ours(name: &str) -> bool {
+    [METHOD, PATH, CLIENT, STATUS]
+        .iter()
+        .any(|ours| name.eq_ignore_ascii_case(ours))
 }
 
 fn decode_request(m: &async_nats::Message) -> Result<Forwarded, String> {
@@ -218,7 +226,7 @@ fn decode_request(m: &async_nats::Message) -> Result<Forwarded, String> {
         method: get(METHOD).ok_or("no method")?,
         path: get(PATH).ok_or("no path")?,
         client,
-        headers: http_headers(h, &[METHOD, PATH, CLIENT]),
+        headers: http_headers(h),
         body: m.payload.clone(),
     })
 }
@@ -226,7 +234,7 @@ fn decode_request(m: &async_nats::Message) -> Result<Forwarded, String> {
 fn encode_answer(a: &Answer) -> (async_nats::HeaderMap, Bytes) {
     let mut h = async_nats::HeaderMap::new();
     h.insert(STATUS, a.status.to_string());
-    for (k, v) in &a.headers {
+    for (k, v) in a.headers.iter().filter(|(k, _)| !is_ours(k)) {
         h.append(k.as_str(), v.as_str());
     }
     (h, a.body.clone())
@@ -240,15 +248,15 @@ fn decode_answer(m: &async_nats::Message) -> Result<Answer, String> {
         .ok_or("an answer with no status")?;
     Ok(Answer {
         status,
-        headers: http_headers(h, &[STATUS]),
+        headers: http_headers(h),
         body: m.payload.clone(),
     })
 }
 
-/// The HTTP headers of a NATS header map: every one but `ours`.
-fn http_headers(h: &async_nats::HeaderMap, ours: &[&str]) -> Vec<(String, String)> {
+/// The HTTP headers of a NATS header map: every one but ours.
+fn http_headers(h: &async_nats::HeaderMap) -> Vec<(String, String)> {
     h.iter()
-        .filter(|(name, _)| !ours.contains(&name.as_ref()))
+        .filter(|(name, _)| !is_ours(name.as_ref()))
         .flat_map(|(name, values)| {
             values
                 .iter()
@@ -300,6 +308,29 @@ mod tests {
         };
         let (h, body) = encode_answer(&answer);
         assert_eq!(decode_answer(&message(h, body)).unwrap(), answer);
+    }
+
+    #[test]
+    fn a_clients_header_named_like_ours_does_not_cross() {
+        let request = Forwarded {
+            method: "POST".into(),
+            path: "/v1/legs".into(),
+            client: None,
+            headers: vec![
+                ("callside-client".into(), "198.51.100.9".into()),
+                ("Callside-Path".into(), "/v1/admin/devices".into()),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: Bytes::new(),
+        };
+        let (h, body) = encode_request(&request);
+        let back = decode_request(&message(h, body)).unwrap();
+        assert_eq!(back.client, None, "no address of the client's choosing");
+        assert_eq!(back.path, "/v1/legs");
+        assert_eq!(
+            back.headers,
+            vec![("accept".into(), "application/json".into())]
+        );
     }
 
     #[test]

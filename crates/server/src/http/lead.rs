@@ -1,7 +1,7 @@
-//! In a cluster, the requests that reach call matching's state go to the node that leads
-//! (`cluster::lead`): leg reports, network elements' call events, invitations, the merchants'
-//! call centre and the SMS gateway's proofs (a proven number rings invitations). A follower
-//! forwards them whole and relays the answer; the leader runs them through its own router.
+//! In a cluster, the requests that reach call matching's state, and those whose limits one node
+//! must count for the whole cluster ([`LEADER_ONLY`]), go to the node that leads
+//! (`cluster::lead`). A follower forwards them whole and relays the answer; the leader runs them
+//! through its own router.
 
 use crate::app::AppState;
 use crate::cluster::lead::{Answer, Forwarded, Handler, Unanswered};
@@ -92,12 +92,7 @@ pub(crate) async fn to_leader(State(app): State<AppState>, req: Request, next: N
         )
         .into_response();
     };
-    let headers = parts
-        .headers
-        .iter()
-        .filter(|(name, _)| !HOP.contains(&name.as_str()))
-        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
-        .collect();
+    let headers = end_to_end(&parts.headers);
     let request = Forwarded {
         method: parts.method.to_string(),
         path: parts
@@ -194,14 +189,18 @@ async fn answer_of(res: Response) -> Answer {
     };
     Answer {
         status: parts.status.as_u16(),
-        headers: parts
-            .headers
-            .iter()
-            .filter(|(name, _)| !HOP.contains(&name.as_str()))
-            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
-            .collect(),
+        headers: end_to_end(&parts.headers),
         body,
     }
+}
+
+/// The headers that cross to the other node: all but the hop's own (and those not text).
+fn end_to_end(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !HOP.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 #[cfg(test)]
