@@ -333,17 +333,17 @@ pub(crate) async fn network_calls(
     }
     let waves = waves(&batch.events, |raw| app.calls.number_key(raw));
     let mut results: Vec<Option<proto::call::NetworkCallResult>> = vec![None; waves.len()];
-    let mut events: Vec<Option<proto::call::NetworkCallEvent>> =
-        batch.events.into_iter().map(Some).collect();
-    let last = waves.iter().copied().max().unwrap_or(0);
-    for wave in 0..=last {
-        // The events of one wave touch no call and no number another of them touches: they run
-        // at once, and their writes share the store's commits.
-        let this_wave: Vec<_> = (0..events.len())
-            .filter(|i| waves[*i] == wave)
-            .filter_map(|i| events[i].take().map(|ev| (i, ev)))
-            .collect();
-        let taken: Vec<_> = futures_util::stream::iter(this_wave)
+    let mut rounds: Vec<Vec<(usize, proto::call::NetworkCallEvent)>> = Vec::new();
+    for (i, (ev, wave)) in batch.events.into_iter().zip(waves).enumerate() {
+        if rounds.len() <= wave {
+            rounds.resize_with(wave + 1, Vec::new);
+        }
+        rounds[wave].push((i, ev));
+    }
+    for round in rounds {
+        // The events of one round touch no call and no number another of them touches: they
+        // run at once, and their writes share the store's commits.
+        let taken: Vec<_> = futures_util::stream::iter(round)
             .map(|(i, ev)| {
                 let (app, p) = (&app, &p);
                 async move { (i, take_network_event(app, p, ev).await) }
