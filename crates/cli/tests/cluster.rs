@@ -637,6 +637,24 @@ async fn balancer(backends: Vec<String>) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// Alice's call to Bob, both legs reported as `pair` does but sent again while no node leads
+/// matching: Bob's leg as it stands.
+async fn pair_despite_takeover(
+    alice: &Client,
+    bob: &Client,
+) -> callside_client::proto::call::LegStatus {
+    report_until_answered(
+        alice,
+        &report("+442079460001", "+442079460002", Direction::Outgoing),
+    )
+    .await;
+    report_until_answered(
+        bob,
+        &report("+442079460002", "+442079460001", Direction::Incoming),
+    )
+    .await
+}
+
 /// Reports a leg, sending it again while no node leads matching (`503` during a take-over).
 async fn report_until_answered(
     client: &Client,
@@ -787,16 +805,7 @@ async fn legs_reported_to_different_nodes_pair_and_a_killed_node_loses_nothing_a
     bob_ringing.close().await;
 
     // Matching moved to a surviving node: a new call, its legs again on two nodes, pairs.
-    report_until_answered(
-        &Client::new(&b.base, &alice_token).unwrap(),
-        &report("+442079460001", "+442079460002", Direction::Outgoing),
-    )
-    .await;
-    let paired = report_until_answered(
-        &bob,
-        &report("+442079460002", "+442079460001", Direction::Incoming),
-    )
-    .await;
+    let paired = pair_despite_takeover(&Client::new(&b.base, &alice_token).unwrap(), &bob).await;
     let new_key = paired.session.expect("a surviving node matches calls").key;
     assert_ne!(new_key, key, "a new session for the new call");
 }
@@ -854,16 +863,7 @@ async fn a_leader_whose_lease_is_lost_stops_and_another_node_takes_over() {
     // Node b matches calls now.
     let alice = Client::new(&b.base, &alice_token).unwrap();
     let bob = Client::new(&b.base, &bob_token).unwrap();
-    report_until_answered(
-        &alice,
-        &report("+442079460001", "+442079460002", Direction::Outgoing),
-    )
-    .await;
-    let paired = report_until_answered(
-        &bob,
-        &report("+442079460002", "+442079460001", Direction::Incoming),
-    )
-    .await;
+    let paired = pair_despite_takeover(&alice, &bob).await;
     assert!(paired.session.is_some(), "node b took over matching");
 }
 
